@@ -1,0 +1,25 @@
+import GRDB
+
+/// The node's key-value settings table.
+enum Meta {
+    enum Key: String {
+        case nodeID = "node_id"
+        case site, label, created
+        case schemaVersion = "schema_version"
+        case clockMillis = "clock_millis"
+        case clockCounter = "clock_counter"
+    }
+
+    static func set(_ db: Database, _ key: Key, _ value: some DatabaseValueConvertible) throws {
+        try db.cachedStatement(sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .execute(arguments: [key.rawValue, value])
+    }
+
+    static func string(_ db: Database, _ key: Key) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key.rawValue])
+    }
+
+    static func int(_ db: Database, _ key: Key) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key.rawValue])
+    }
+}

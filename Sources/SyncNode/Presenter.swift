@@ -1,0 +1,121 @@
+import Foundation
+import SyncProtocol
+
+/// Renders the node's data for people (aligned tables) and for scripts (stable JSON, documented in
+/// docs/CLI.md). The CLI prints what these return.
+public enum Presenter {
+    // MARK: JSON
+
+    /// Stable JSON text: keys sorted, UTF-8 unescaped, no trailing newline.
+    public static func json(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func jsonValue(_ value: Value) -> Any {
+        switch value {
+        case .null: return NSNull()
+        case .int(let i): return NSNumber(value: i)
+        case .real(let d): return NSNumber(value: d)
+        case .text(let s): return s
+        }
+    }
+
+    public static func fieldsObject(_ fields: [String: Value]) -> [String: Any] { fields.mapValues(jsonValue) }
+
+    public static func recordObject(_ r: RecordView) -> [String: Any] {
+        [
+            "collection": r.collection, "id": r.recordID, "fields": fieldsObject(r.fields), "deleted": r.deleted,
+            "updated": r.updated.hex, "conflicts": r.conflictedFields,
+        ]
+    }
+
+    public static func historyObject(_ h: HistoryEntry) -> [String: Any] {
+        [
+            "field": h.field, "value": jsonValue(h.value), "ts": h.ts.hex, "node": h.ts.node.hex, "seq": h.seq,
+            "time": isoTime(h.ts.millis), "current": h.isCurrent, "head": h.isHead,
+        ]
+    }
+
+    public static func conflictObject(_ c: ConflictItem) -> [String: Any] {
+        [
+            "collection": c.collection, "id": c.recordID, "field": c.field,
+            "winner": ["value": jsonValue(c.winnerValue), "ts": c.winnerTs.hex, "node": c.winnerTs.node.hex],
+            "other": ["value": jsonValue(c.otherValue), "ts": c.otherTs.hex, "node": c.otherTs.node.hex],
+        ]
+    }
+
+    public static func ledgerObject(_ e: LedgerRow) -> [String: Any] {
+        [
+            "ledger": e.ledger, "id": e.entryID, "ts": e.ts.hex, "node": e.ts.node.hex, "time": isoTime(e.ts.millis),
+            "fields": fieldsObject(e.fields), "reversedBy": e.reversedBy,
+        ]
+    }
+
+    public static func vectorObject(_ v: VersionVector) -> [String: Any] {
+        Dictionary(uniqueKeysWithValues: v.entries.map { ($0.key.hex, NSNumber(value: $0.value)) })
+    }
+
+    // MARK: Tables
+
+    public static func recordTable(_ r: RecordView) -> String {
+        var table = TextTable(["field", "value"])
+        for name in r.fields.keys.sorted() {
+            table.add([name, r.fields[name]!.description + (r.conflictedFields.contains(name) ? "  (conflict)" : "")])
+        }
+        var out = table.render()
+        if r.deleted { out = "(deleted)\n" + out }
+        return out
+    }
+
+    public static func recordsTable(_ records: [RecordView]) -> String {
+        let names = Set(records.flatMap(\.fields.keys)).sorted()
+        var table = TextTable(["id"] + names)
+        for r in records {
+            table.add([r.recordID + (r.conflictedFields.isEmpty ? "" : " !")] + names.map { r.fields[$0]?.description ?? "" })
+        }
+        return table.render()
+    }
+
+    public static func historyTable(_ entries: [HistoryEntry], labels: [NodeID: String]) -> String {
+        var table = TextTable(["time (UTC)", "node", "seq", "field", "value", "state"])
+        for h in entries {
+            let state = h.isCurrent ? "current" : (h.isHead ? "conflict" : "replaced")
+            table.add([isoTime(h.ts.millis), labels[h.ts.node] ?? h.ts.node.short, String(h.seq), h.field, h.value.description, state])
+        }
+        return table.render()
+    }
+
+    public static func conflictsTable(_ items: [ConflictItem], labels: [NodeID: String]) -> String {
+        var table = TextTable(["record", "field", "kept", "by", "other", "by"])
+        for c in items {
+            table.add([
+                "\(c.collection)/\(c.recordID)", c.field, c.winnerValue.description, labels[c.winnerTs.node] ?? c.winnerTs.node.short,
+                c.otherValue.description, labels[c.otherTs.node] ?? c.otherTs.node.short,
+            ])
+        }
+        return table.render()
+    }
+
+    public static func ledgerTable(_ entries: [LedgerRow], labels: [NodeID: String]) -> String {
+        let names = Set(entries.flatMap(\.fields.keys)).subtracting([Names.reversesField]).sorted()
+        var table = TextTable(["id", "time (UTC)", "node"] + names + ["note"])
+        for e in entries {
+            var note = ""
+            if let target = e.fields[Names.reversesField] { note = "reverses \(target)" }
+            if !e.reversedBy.isEmpty { note = "reversed by \(e.reversedBy.joined(separator: ", "))" }
+            table.add(
+                [e.entryID, isoTime(e.ts.millis), labels[e.ts.node] ?? e.ts.node.short] + names.map { e.fields[$0]?.description ?? "" } + [note])
+        }
+        return table.render()
+    }
+
+    /// `2026-11-25 21:56:16` in UTC.
+    public static func isoTime(_ millis: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import GRDB
+import SyncProtocol
+
+/// A transaction as received: decoded, with the exact bytes its origin encoded (kept in the log and
+/// relayed unchanged).
+public struct ReceivedTransaction: Sendable, Equatable {
+    public let transaction: Transaction
+    public let body: [UInt8]
+
+    public init(transaction: Transaction, body: [UInt8]) {
+        self.transaction = transaction
+        self.body = body
+    }
+
+    /// Decodes one encoded transaction.
+    public init(body: [UInt8]) throws(SyncNodeError) {
+        do {
+            self.transaction = try WireCodec.decode(body)
+        } catch {
+            throw SyncNodeError(.protocolViolation, error.description)
+        }
+        self.body = body
+    }
+}
+
+/// What a remote apply did.
+public struct ApplyReport: Sendable, Equatable {
+    /// Transactions applied now.
+    public var applied = 0
+    /// Transactions already held and skipped (re-delivery is a no-op).
+    public var duplicates = 0
+    /// Encoded bytes of the applied transactions.
+    public var bytes = 0
+    /// Highest seq now held, per origin seen in the batch.
+    public var heldUpTo: [NodeID: UInt64] = [:]
+
+    public init() {}
+}
+
+extension Store {
+    /// Applies transactions received from another node (a peer or a bundle).
+    ///
+    /// Checks the whole batch first (well-formed, in order without gaps, clocks within the drift
+    /// limit) and refuses it whole, writing nothing, if any transaction fails. Then applies it in
+    /// bounded chunks, each one SQLite transaction; every transaction is all-or-nothing, the vector
+    /// advances only with the commit that applied it, and transactions already held are skipped.
+    public func apply(_ batch: [ReceivedTransaction]) throws(SyncNodeError) -> ApplyReport {
+        let now = clock.nowMillis()
+        let checker = HybridClock(node: info.nodeID, maxDriftMillis: maxDriftMillis)
+        for item in batch {
+            let t = item.transaction
+            if let problem = t.problem(maxValueBytes: limits.maxValueBytes) {
+                throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) refused: \(problem)")
+            }
+            do {
+                try checker.check(remote: t.hlc, now: now)
+            } catch {
+                throw SyncNodeError(.clockSkew, "transaction \(t.origin.short)/\(t.seq) refused: \(error.description)")
+            }
+        }
+        var expected = try vector().entries
+        for item in batch {
+            let t = item.transaction
+            let held = expected[t.origin] ?? 0
+            if t.seq <= held { continue }
+            guard t.seq == held + 1 else {
+                throw SyncNodeError(
+                    .protocolViolation,
+                    "transaction \(t.origin.short)/\(t.seq) arrived before \(t.origin.short)/\(held + 1) (a gap in the sequence); nothing was applied")
+            }
+            expected[t.origin] = t.seq
+        }
+
+        var report = ApplyReport()
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            var end = start
+            var bytes = 0
+            while end < batch.endIndex, end - start < limits.applyChunkTransactions,
+                end == start || bytes + batch[end].body.count <= limits.applyChunkBytes
+            {
+                bytes += batch[end].body.count
+                end += 1
+            }
+            let chunk = batch[start..<end]
+            let chunkReport = try StorageErrors.map {
+                try pool.write { db -> ApplyReport in
+                    var part = ApplyReport()
+                    var hlc = try loadClock(db)
+                    for item in chunk {
+                        let t = item.transaction
+                        let held = try heldSeq(db, origin: t.origin)
+                        if t.seq <= held {
+                            part.duplicates += 1
+                            continue
+                        }
+                        guard t.seq == held + 1 else {
+                            throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
+                        }
+                        try applyTransaction(db, t, body: item.body)
+                        try? hlc.observe(remote: t.hlc, now: now)
+                        part.applied += 1
+                        part.bytes += item.body.count
+                        part.heldUpTo[t.origin] = t.seq
+                    }
+                    try saveClock(db, hlc)
+                    return part
+                }
+            }
+            report.applied += chunkReport.applied
+            report.duplicates += chunkReport.duplicates
+            report.bytes += chunkReport.bytes
+            report.heldUpTo.merge(chunkReport.heldUpTo) { max($0, $1) }
+            start = end
+        }
+        return report
+    }
+
+    func heldSeq(_ db: Database, origin: NodeID) throws -> UInt64 {
+        let seq = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT seq FROM vector WHERE origin = ?"), arguments: [Data(origin.bytes)])
+        return UInt64(seq ?? 0)
+    }
+
+    /// Materialises one transaction and records it in the log and the vector. The caller has
+    /// checked that it is the next one of its origin.
+    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8]) throws {
+        let ts = Data(t.hlc.bytes)
+        for change in t.changes {
+            switch change {
+            case .set(let write):
+                try applyWrite(db, write, ts: ts, seq: t.seq)
+            case .append(let entry):
+                try applyEntry(db, entry, ts: ts)
+            case .unknown:
+                // Kept in the log (below) and relayed; a newer node knows what to do with it.
+                break
+            }
+        }
+        let origin = Data(t.origin.bytes)
+        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, received) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [origin, Int64(t.seq), ts, Data(body), Int64(clock.nowMillis())])
+        try db.cachedStatement(
+            sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq"
+        ).execute(arguments: [origin, Int64(t.seq)])
+    }
+
+    private func applyWrite(_ db: Database, _ w: FieldWrite, ts: Data, seq: UInt64) throws {
+        let key: StatementArguments = [w.collection, w.recordID, w.field]
+        let replaced = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM field_ref WHERE collection = ? AND record_id = ? AND field = ? AND ts = ?"),
+            arguments: key + [ts]) ?? false
+        let resolves = w.resolves.isEmpty ? nil : Data(w.resolves.flatMap(\.bytes))
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO field_version (collection, record_id, field, ts, base, resolves, value, seq, is_head)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: key + [ts, w.base.map { Data($0.bytes) }, resolves, w.value.databaseValue, Int64(seq), !replaced])
+        for old in (w.base.map { [$0] } ?? []) + w.resolves {
+            let oldTs = Data(old.bytes)
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO field_ref (collection, record_id, field, ts) VALUES (?, ?, ?, ?)")
+                .execute(arguments: key + [oldTs])
+            try db.cachedStatement(
+                sql: "UPDATE field_version SET is_head = 0 WHERE collection = ? AND record_id = ? AND field = ? AND ts = ? AND is_head = 1"
+            ).execute(arguments: key + [oldTs])
+        }
+        // Last writer wins by timestamp; BLOB comparison is byte order, which is time order.
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO field_state (collection, record_id, field, value, ts) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (collection, record_id, field) DO UPDATE SET value = excluded.value, ts = excluded.ts
+                WHERE excluded.ts > field_state.ts
+                """
+        ).execute(arguments: key + [w.value.databaseValue, ts])
+    }
+
+    private func applyEntry(_ db: Database, _ e: LedgerEntry, ts: Data) throws {
+        let fields = try LedgerJSON.encode(e.fields)
+        try db.cachedStatement(
+            sql: "INSERT INTO ledger_entry (ledger, entry_id, ts, fields) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ).execute(arguments: [e.ledger, e.entryID, ts, fields])
+        guard db.changesCount == 0 else { return }
+        // The id is taken. Entries are immutable: the earlier write stays, on every replica; the
+        // other is kept for review.
+        let existing = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ?"),
+            arguments: [e.ledger, e.entryID])!
+        let existingTs: Data = existing["ts"]
+        if let a = Timestamp(bytes: existingTs), let b = Timestamp(bytes: ts), !LedgerRule.keeps(existing: a, over: b) {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO ledger_duplicate (ledger, entry_id, ts, fields) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [e.ledger, e.entryID, existingTs, existing["fields"] as String])
+            try db.cachedStatement(sql: "UPDATE ledger_entry SET ts = ?, fields = ? WHERE ledger = ? AND entry_id = ?")
+                .execute(arguments: [ts, fields, e.ledger, e.entryID])
+        } else {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO ledger_duplicate (ledger, entry_id, ts, fields) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [e.ledger, e.entryID, ts, fields])
+        }
+    }
+}
+
+extension NodeID {
+    /// 16 big-endian bytes.
+    public var bytes: [UInt8] {
+        [high, low].flatMap { word in stride(from: 56, through: 0, by: -8).map { UInt8(truncatingIfNeeded: word >> UInt64($0)) } }
+    }
+
+    init?(bytes: Data) {
+        guard bytes.count == 16 else { return nil }
+        let b = Array(bytes)
+        self.init(high: b[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, low: b[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
+    }
+}
+
+extension Value {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case .null: return .null
+        case .int(let i): return i.databaseValue
+        case .real(let d): return d.databaseValue
+        case .text(let s): return s.databaseValue
+        }
+    }
+
+    init(_ dbValue: DatabaseValue) {
+        switch dbValue.storage {
+        case .null: self = .null
+        case .int64(let i): self = .int(i)
+        case .double(let d): self = .real(d)
+        case .string(let s): self = .text(s)
+        case .blob(let b): self = .text(String(decoding: b, as: UTF8.self))
+        }
+    }
+}
+
+/// Ledger entry fields as stored: canonical JSON text.
+enum LedgerJSON {
+    static func encode(_ fields: [String: Value]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(fields), as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [String: Value] {
+        (try? JSONDecoder().decode([String: Value].self, from: Data(text.utf8))) ?? [:]
+    }
+}

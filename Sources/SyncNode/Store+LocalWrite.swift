@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import SyncProtocol
+
+/// One thing a user asks the node to record.
+public enum Intent: Sendable, Equatable {
+    /// Set fields of a record (creating it, or bringing it back if it was deleted).
+    case put(collection: String, recordID: String, fields: [FieldAssignment])
+    /// Mark a record deleted (a later write can bring it back).
+    case delete(collection: String, recordID: String)
+    /// Append an immutable ledger entry; a nil id gets a fresh random one.
+    case append(ledger: String, entryID: String?, fields: [FieldAssignment])
+    /// Resolve a field's conflict: write `value` (or keep the winning value) replacing every version.
+    case resolve(collection: String, recordID: String, field: String, value: Value?)
+}
+
+/// `field = value`, in the order the user gave them.
+public struct FieldAssignment: Sendable, Equatable {
+    public var field: String
+    public var value: Value
+
+    public init(_ field: String, _ value: Value) {
+        self.field = field
+        self.value = value
+    }
+}
+
+extension Store {
+    /// Records the intents as one transaction: materialised state, field history, one log entry,
+    /// the advanced vector and the clock's high-water mark, all in one SQLite transaction.
+    ///
+    /// - Returns: the transaction, as it will be sent to other nodes.
+    /// - Throws: `invalidInput` for bad names or values, `notFound` for deleting a missing record
+    ///   or resolving a field without conflict; storage errors. Nothing is written on error.
+    @discardableResult
+    public func commit(_ intents: [Intent]) throws(SyncNodeError) -> Transaction {
+        guard !intents.isEmpty else { throw .invalid("nothing to record") }
+        let now = clock.nowMillis()
+        return try StorageErrors.map {
+            try pool.write { db -> Transaction in
+                var hlc = try loadClock(db)
+                let ts: Timestamp
+                do {
+                    ts = try hlc.tick(now: now)
+                } catch {
+                    throw SyncNodeError(.clockSkew, "\(error)")
+                }
+                let seq = try heldSeq(db, origin: info.nodeID) + 1
+                var changes: [Change] = []
+                for intent in intents {
+                    changes += try self.changes(for: intent, in: db)
+                }
+                let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
+                if let problem = transaction.problem(maxValueBytes: limits.maxValueBytes) {
+                    throw SyncNodeError.invalid(problem)
+                }
+                try applyTransaction(db, transaction, body: WireCodec.encode(transaction))
+                try saveClock(db, hlc)
+                return transaction
+            }
+        }
+    }
+
+    private func changes(for intent: Intent, in db: Database) throws -> [Change] {
+        switch intent {
+        case .put(let collection, let recordID, let fields):
+            try checkRecordNames(collection, recordID)
+            guard !fields.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE to record") }
+            var out: [Change] = []
+            for assignment in fields {
+                if let p = Names.problem(with: assignment.field, what: "field name") { throw SyncNodeError.invalid(p) }
+                out.append(.set(try write(db, collection, recordID, assignment.field, assignment.value)))
+            }
+            let winners = try winningVersions(db, collection: collection, recordID: recordID)
+            if RecordRule.isDeleted(winners: winners) {
+                out.append(.set(try write(db, collection, recordID, Names.deletedField, .int(0))))
+            }
+            return out
+        case .delete(let collection, let recordID):
+            try checkRecordNames(collection, recordID)
+            let winners = try winningVersions(db, collection: collection, recordID: recordID)
+            guard !winners.isEmpty, !RecordRule.isDeleted(winners: winners) else {
+                throw SyncNodeError(.notFound, "no record \(collection)/\(recordID) to delete")
+            }
+            return [.set(try write(db, collection, recordID, Names.deletedField, .int(1)))]
+        case .append(let ledger, let entryID, let fields):
+            if let p = Names.problem(with: ledger, what: "ledger name") { throw SyncNodeError.invalid(p) }
+            let id = entryID ?? UUID().uuidString.lowercased()
+            if let p = Names.problem(with: id, what: "entry id") { throw SyncNodeError.invalid(p) }
+            var map: [String: Value] = [:]
+            for assignment in fields {
+                if let p = Names.problem(with: assignment.field, what: "field name", allowReserved: assignment.field == Names.reversesField) {
+                    throw SyncNodeError.invalid(p)
+                }
+                guard map.updateValue(assignment.value, forKey: assignment.field) == nil else {
+                    throw SyncNodeError.invalid("field '\(assignment.field)' is given twice")
+                }
+            }
+            guard !map.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE for the ledger entry") }
+            if let target = LedgerEntry(ledger: ledger, entryID: id, fields: map).reverses {
+                let exists = try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, target]) ?? false
+                guard exists else { throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse") }
+            }
+            if entryID != nil {
+                let taken = try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, id]) ?? false
+                if taken { throw SyncNodeError.invalid("ledger \(ledger) already has an entry \(id); entries never change, append a reversal instead") }
+            }
+            return [.append(LedgerEntry(ledger: ledger, entryID: id, fields: map))]
+        case .resolve(let collection, let recordID, let field, let value):
+            let heads = try headVersions(db, collection: collection, recordID: recordID, field: field)
+            guard heads.count > 1, let winner = heads.max(by: { $0.ts < $1.ts }) else {
+                throw SyncNodeError(.notFound, "field \(collection)/\(recordID).\(field) has no conflict to resolve")
+            }
+            let others = heads.filter { $0.ts != winner.ts }.map(\.ts)
+            return [
+                .set(
+                    FieldWrite(
+                        collection: collection, recordID: recordID, field: field, value: value ?? winner.value, base: winner.ts,
+                        resolves: others))
+            ]
+        }
+    }
+
+    private func checkRecordNames(_ collection: String, _ recordID: String) throws {
+        if let p = Names.problem(with: collection, what: "collection name") ?? Names.problem(with: recordID, what: "record id") {
+            throw SyncNodeError.invalid(p)
+        }
+    }
+
+    private func write(_ db: Database, _ collection: String, _ recordID: String, _ field: String, _ value: Value) throws -> FieldWrite {
+        if value.byteCount > limits.maxValueBytes {
+            throw SyncNodeError.invalid(
+                "the value of \(field) is \(value.byteCount) bytes; the limit is \(limits.maxValueBytes). Store large documents elsewhere and record a reference")
+        }
+        let base = try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT ts FROM field_state WHERE collection = ? AND record_id = ? AND field = ?"),
+            arguments: [collection, recordID, field]
+        ).flatMap { Timestamp(bytes: $0) }
+        return FieldWrite(collection: collection, recordID: recordID, field: field, value: value, base: base)
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+import SyncProtocol
+
+/// Identity and settings of the node that owns a store.
+public struct NodeInfo: Sendable, Equatable, Codable {
+    public var nodeID: NodeID
+    public var site: String
+    public var label: String
+    public var createdMillis: UInt64
+}
+
+/// Limits that protect a node from oversized input.
+public struct StoreLimits: Sendable {
+    /// Largest text value, in UTF-8 bytes.
+    public var maxValueBytes = 64 * 1024
+    /// Most transactions applied in one SQLite transaction during remote apply, so that a local
+    /// write never waits long behind a large import.
+    public var applyChunkTransactions = 256
+    /// Most encoded bytes applied in one SQLite transaction during remote apply.
+    public var applyChunkBytes = 4 * 1024 * 1024
+
+    public init() {}
+}
+
+/// The node's local replica: a SQLite file (WAL) holding the materialised records, the ledgers,
+/// the field history, the change log and the version vector.
+///
+/// Every write is one synchronous GRDB `write` closure; the clock high-water mark is persisted in
+/// the same SQLite transaction as every stamped write.
+public final class Store: Sendable {
+    public static let fileName = "node.sqlite"
+    public static let schemaVersion = 1
+
+    public let info: NodeInfo
+    public let limits: StoreLimits
+    let pool: DatabasePool
+    let clock: any WallClock
+    let maxDriftMillis: UInt64
+
+    private init(pool: DatabasePool, info: NodeInfo, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
+        self.pool = pool
+        self.info = info
+        self.clock = clock
+        self.limits = limits
+        self.maxDriftMillis = maxDriftMillis
+    }
+
+    /// Creates a new node in `directory` (created if missing). Refuses if a node is already there.
+    public static func create(
+        in directory: URL, site: String, label: String?, clock: any WallClock = SystemClock(),
+        limits: StoreLimits = StoreLimits(), maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
+    ) throws(SyncNodeError) -> Store {
+        if let p = Names.problem(with: site, what: "site name") { throw .invalid(p + "; give --site a name such as lintan") }
+        let file = directory.appendingPathComponent(fileName)
+        if FileManager.default.fileExists(atPath: file.path) {
+            throw SyncNodeError(.nodeExists, "a node already exists in \(directory.path); use another --data directory, or keep using this node")
+        }
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw SyncNodeError(.readOnly, "cannot create the data directory \(directory.path): \(error.localizedDescription)")
+        }
+        var rng = SystemRandomNumberGenerator()
+        let id = NodeID.random(using: &rng)
+        let info = NodeInfo(nodeID: id, site: site, label: label ?? "\(site)-\(id.short)", createdMillis: clock.nowMillis())
+        return try StorageErrors.map {
+            let pool = try DatabasePool(path: file.path, configuration: configuration())
+            try migrator.migrate(pool)
+            try pool.write { db in
+                try Meta.set(db, .nodeID, id.hex)
+                try Meta.set(db, .site, info.site)
+                try Meta.set(db, .label, info.label)
+                try Meta.set(db, .created, Int64(info.createdMillis))
+                try Meta.set(db, .schemaVersion, Int64(schemaVersion))
+            }
+            return Store(pool: pool, info: info, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+        }
+    }
+
+    /// Opens the node in `directory`.
+    public static func open(
+        _ directory: URL, clock: any WallClock = SystemClock(), limits: StoreLimits = StoreLimits(),
+        maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
+    ) throws(SyncNodeError) -> Store {
+        let file = directory.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw SyncNodeError(
+                .notANode, "no node in \(directory.path); create one with `syncnode init --data \(directory.path) --site SITE`, or pass the right --data")
+        }
+        return try StorageErrors.map {
+            let pool = try DatabasePool(path: file.path, configuration: configuration())
+            try migrator.migrate(pool)
+            let info = try pool.read { db -> NodeInfo? in
+                guard let hex = try Meta.string(db, .nodeID), let id = NodeID(hex: hex) else { return nil }
+                return NodeInfo(
+                    nodeID: id, site: try Meta.string(db, .site) ?? "", label: try Meta.string(db, .label) ?? "",
+                    createdMillis: UInt64(try Meta.int(db, .created) ?? 0))
+            }
+            guard let info else {
+                throw SyncNodeError(.databaseCorrupt, "\(file.path) is a SQLite file without a node identity; it is not a syncnode database")
+            }
+            return Store(pool: pool, info: info, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+        }
+    }
+
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        return config
+    }
+
+    /// The persisted hybrid clock (its high-water mark).
+    func loadClock(_ db: Database) throws -> HybridClock {
+        HybridClock(
+            node: info.nodeID, millis: UInt64(try Meta.int(db, .clockMillis) ?? 0),
+            counter: UInt16(clamping: try Meta.int(db, .clockCounter) ?? 0), maxDriftMillis: maxDriftMillis)
+    }
+
+    func saveClock(_ db: Database, _ clock: HybridClock) throws {
+        try Meta.set(db, .clockMillis, Int64(clock.millis))
+        try Meta.set(db, .clockCounter, Int64(clock.counter))
+    }
+
+    /// The clock's high-water mark as persisted.
+    public func clockHighWater() throws(SyncNodeError) -> Timestamp {
+        try StorageErrors.map { try pool.read { db in try loadClock(db).current } }
+    }
+
+    /// Closes the database; further use of the store fails.
+    public func close() throws {
+        try pool.close()
+    }
+
+    /// Path of the SQLite file.
+    public var path: String { pool.path }
+}

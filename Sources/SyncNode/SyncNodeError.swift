@@ -1,0 +1,67 @@
+/// An error the node reports to its user: a stable code, an exit status for scripts, an HTTP
+/// status for the API, and a message that says what happened and what to do. Never user data
+/// beyond names the user typed.
+public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Code: String, Sendable, CaseIterable {
+        /// Input the user or a peer gave is not acceptable (bad value, bad name, oversized).
+        case invalidInput = "invalid_input"
+        /// The data directory holds no node.
+        case notANode = "not_a_node"
+        /// `init` was asked to create a node where one already is.
+        case nodeExists = "node_exists"
+        /// The record, entry or conflict asked for does not exist.
+        case notFound = "not_found"
+        /// A bundle file is truncated, corrupted or of an unknown format.
+        case corruptBundle = "corrupt_bundle"
+        /// Transactions arrived out of order or malformed: the sender is faulty.
+        case protocolViolation = "protocol_violation"
+        /// A remote clock is further ahead than the drift limit.
+        case clockSkew = "clock_skew"
+        /// The database file is not a syncnode database or is damaged.
+        case databaseCorrupt = "database_corrupt"
+        /// The disk is full.
+        case diskFull = "disk_full"
+        /// The database or a file cannot be written (permissions, read-only file system).
+        case readOnly = "read_only"
+        /// Any other storage or file error.
+        case storage = "storage"
+        /// The database stayed locked by another process for too long; retrying may succeed.
+        case busy = "busy"
+        /// A peer could not be reached or did not answer in time.
+        case unreachable = "unreachable"
+        /// A peer answered with an error.
+        case peerRefused = "peer_refused"
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// Process exit status, stable for scripts (documented in README and docs/CLI.md).
+    public var exitCode: Int32 {
+        switch code {
+        case .invalidInput: return 65
+        case .notANode: return 66
+        case .notFound: return 3
+        case .nodeExists: return 73
+        case .corruptBundle: return 65
+        case .protocolViolation: return 76
+        case .clockSkew: return 77
+        case .databaseCorrupt, .diskFull, .readOnly, .storage: return 74
+        case .busy: return 75
+        case .unreachable: return 69
+        case .peerRefused: return 78
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed.
+    public var isRetryable: Bool { code == .busy || code == .unreachable }
+
+    static func invalid(_ message: String) -> SyncNodeError { SyncNodeError(.invalidInput, message) }
+}

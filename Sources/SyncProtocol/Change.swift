@@ -1,0 +1,74 @@
+/// One field write of a last-writer-wins record.
+///
+/// `base` is the timestamp of the value this write replaced on its origin (nil when the field had
+/// none). `resolves` lists further concurrent versions the writer saw and deliberately replaced:
+/// that is how a conflict is resolved.
+public struct FieldWrite: Hashable, Sendable {
+    public var collection: String
+    public var recordID: String
+    public var field: String
+    public var value: Value
+    public var base: Timestamp?
+    public var resolves: [Timestamp]
+
+    public init(
+        collection: String, recordID: String, field: String, value: Value, base: Timestamp? = nil,
+        resolves: [Timestamp] = []
+    ) {
+        self.collection = collection
+        self.recordID = recordID
+        self.field = field
+        self.value = value
+        self.base = base
+        self.resolves = resolves
+    }
+}
+
+/// One immutable ledger entry. Ledgers merge by set union on `(ledger, entryID)`.
+public struct LedgerEntry: Hashable, Sendable {
+    public var ledger: String
+    public var entryID: String
+    public var fields: [String: Value]
+
+    public init(ledger: String, entryID: String, fields: [String: Value]) {
+        self.ledger = ledger
+        self.entryID = entryID
+        self.fields = fields
+    }
+
+    /// The entry this one reverses, if it is a correction.
+    public var reverses: String? {
+        if case .text(let id)? = fields[Names.reversesField] { return id }
+        return nil
+    }
+}
+
+/// One change inside a transaction.
+public enum Change: Hashable, Sendable {
+    case set(FieldWrite)
+    case append(LedgerEntry)
+    /// A change of a kind this version does not know, kept verbatim so it can be stored and relayed.
+    case unknown(kind: String, payload: JSONValue)
+}
+
+/// Reserved names and the rules for user-chosen ones.
+public enum Names {
+    /// The field whose truthy value marks a record deleted.
+    public static let deletedField = "_deleted"
+    /// The ledger-entry field naming the entry a reversal corrects.
+    public static let reversesField = "_reverses"
+    /// Longest collection, ledger, record id, entry id or field name, in UTF-8 bytes.
+    public static let maxNameBytes = 200
+
+    /// Why `name` cannot be used as a collection, ledger, record id or field name, or nil if it can.
+    /// Reserved names (leading `_`) are allowed only where `allowReserved` is true.
+    public static func problem(with name: String, what: String, allowReserved: Bool = false) -> String? {
+        if name.isEmpty { return "\(what) is empty" }
+        if name.utf8.count > maxNameBytes { return "\(what) is longer than \(maxNameBytes) bytes" }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "\(what) contains a control character"
+        }
+        if !allowReserved && name.hasPrefix("_") { return "\(what) '\(name)' starts with '_', which is reserved" }
+        return nil
+    }
+}

@@ -1,0 +1,74 @@
+/// Everything one local write produced: applied all-or-nothing at every receiver, never split.
+///
+/// `seq` increases by one per transaction of `origin`, with no gaps; `hlc` is the timestamp of
+/// every change inside (its node is always `origin`).
+public struct Transaction: Hashable, Sendable {
+    public var origin: NodeID
+    public var seq: UInt64
+    public var hlc: Timestamp
+    public var changes: [Change]
+
+    public init(origin: NodeID, seq: UInt64, hlc: Timestamp, changes: [Change]) {
+        self.origin = origin
+        self.seq = seq
+        self.hlc = hlc
+        self.changes = changes
+    }
+
+    /// Most changes one transaction may carry.
+    public static let maxChanges = 10_000
+
+    /// Why this transaction is malformed, or nil when it is well formed. Checks only what can be
+    /// checked from the transaction alone (not order, signatures or policy).
+    public func problem(maxValueBytes: Int) -> String? {
+        if seq == 0 { return "transaction seq must start at 1" }
+        if hlc.node != origin { return "transaction timestamp belongs to another node" }
+        if changes.isEmpty { return "transaction \(origin.short)/\(seq) has no changes" }
+        if changes.count > Transaction.maxChanges { return "transaction has more than \(Transaction.maxChanges) changes" }
+        var seen = Set<FieldKey>()
+        for change in changes {
+            switch change {
+            case .set(let w):
+                if let p = Names.problem(with: w.collection, what: "collection name") ?? Names.problem(with: w.recordID, what: "record id", allowReserved: true)
+                    ?? Names.problem(with: w.field, what: "field name", allowReserved: w.field == Names.deletedField)
+                {
+                    return p
+                }
+                if w.value.byteCount > maxValueBytes { return "value of \(w.collection)/\(w.recordID).\(w.field) exceeds \(maxValueBytes) bytes" }
+                if let base = w.base, base >= hlc { return "a write's base is not older than the write" }
+                if w.resolves.contains(where: { $0 >= hlc }) { return "a write resolves a version that is not older than the write" }
+                if !seen.insert(FieldKey(collection: w.collection, recordID: w.recordID, field: w.field)).inserted {
+                    return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
+                }
+            case .append(let e):
+                if let p = Names.problem(with: e.ledger, what: "ledger name") ?? Names.problem(with: e.entryID, what: "entry id") {
+                    return p
+                }
+                for (name, value) in e.fields {
+                    if let p = Names.problem(with: name, what: "field name", allowReserved: name == Names.reversesField) { return p }
+                    if value.byteCount > maxValueBytes { return "value of \(e.ledger)/\(e.entryID).\(name) exceeds \(maxValueBytes) bytes" }
+                }
+            case .unknown:
+                continue
+            }
+        }
+        return nil
+    }
+}
+
+/// Identifies one field of one record.
+public struct FieldKey: Hashable, Sendable, Comparable {
+    public var collection: String
+    public var recordID: String
+    public var field: String
+
+    public init(collection: String, recordID: String, field: String) {
+        self.collection = collection
+        self.recordID = recordID
+        self.field = field
+    }
+
+    public static func < (a: FieldKey, b: FieldKey) -> Bool {
+        (a.collection, a.recordID, a.field) < (b.collection, b.recordID, b.field)
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+
+/// The versioned encoding of transactions (protocol version 1: JSON, described in docs/PROTOCOL.md).
+///
+/// A transaction is a JSON object `{"o": origin, "s": seq, "t": clock, "c": [changes]}` with keys
+/// sorted and no insignificant white space, so the same transaction always encodes to the same bytes.
+public enum WireCodec {
+    public static let protocolVersion = 1
+
+    public static func encode(_ transaction: Transaction) -> [UInt8] {
+        // Encoding these value types cannot fail: every member is a string, number or nested object.
+        (try? encoder.encode(WireTransaction(transaction))).map(Array.init) ?? []
+    }
+
+    public static func decode(_ bytes: some Collection<UInt8>) throws(WireError) -> Transaction {
+        let data = Data(bytes)
+        do {
+            return try decoder.decode(WireTransaction.self, from: data).transaction
+        } catch let error as WireError {
+            throw error
+        } catch let DecodingError.dataCorrupted(context) {
+            throw WireError.malformed(context.debugDescription)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw WireError.malformed("missing member '\(key.stringValue)'")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw WireError.malformed("wrong type at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw WireError.malformed("missing value at \(context.codingPath.map(\.stringValue).joined(separator: "."))")
+        } catch {
+            throw WireError.malformed("not a transaction")
+        }
+    }
+
+    /// Encodes any wire message (vectors, status) the same canonical way.
+    public static func encodeMessage<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try encoder.encode(value)) }
+
+    public static func decodeMessage<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws(WireError) -> T {
+        do {
+            return try decoder.decode(T.self, from: Data(bytes))
+        } catch {
+            throw WireError.malformed("not a valid \(T.self) message")
+        }
+    }
+
+    private static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+
+    private static var decoder: JSONDecoder { JSONDecoder() }
+}
+
+/// A message or transaction that could not be decoded.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let why): return "malformed transaction: \(why)"
+        }
+    }
+}
+
+struct WireTransaction: Codable {
+    var o: NodeID
+    var s: UInt64
+    var t: String
+    var c: [WireChange]
+
+    init(_ t: Transaction) {
+        self.o = t.origin
+        self.s = t.seq
+        self.t = t.hlc.clockHex
+        self.c = t.changes.map(WireChange.init)
+    }
+
+    var transaction: Transaction {
+        get throws(WireError) {
+            guard let hlc = Timestamp(clockHex: t, node: o) else { throw .malformed("'t' is not a 16-digit clock") }
+            return Transaction(origin: o, seq: s, hlc: hlc, changes: c.map(\.change))
+        }
+    }
+}
+
+struct WireChange: Codable {
+    let change: Change
+
+    init(_ change: Change) { self.change = change }
+
+    private enum Key: String, CodingKey { case k, c, r, f, v, b, x, l, e, d }
+
+    init(from decoder: any Decoder) throws {
+        let keyed = try decoder.container(keyedBy: Key.self)
+        let kind = try keyed.decode(String.self, forKey: .k)
+        switch kind {
+        case "set":
+            func stamp(_ text: String) throws -> Timestamp {
+                guard let ts = Timestamp(hex: text) else {
+                    throw DecodingError.dataCorruptedError(forKey: .b, in: keyed, debugDescription: "a timestamp is 48 hex digits")
+                }
+                return ts
+            }
+            change = .set(
+                FieldWrite(
+                    collection: try keyed.decode(String.self, forKey: .c),
+                    recordID: try keyed.decode(String.self, forKey: .r),
+                    field: try keyed.decode(String.self, forKey: .f),
+                    value: try keyed.decode(Value.self, forKey: .v),
+                    base: try keyed.decodeIfPresent(String.self, forKey: .b).map(stamp),
+                    resolves: try (keyed.decodeIfPresent([String].self, forKey: .x) ?? []).map(stamp)))
+        case "add":
+            change = .append(
+                LedgerEntry(
+                    ledger: try keyed.decode(String.self, forKey: .l),
+                    entryID: try keyed.decode(String.self, forKey: .e),
+                    fields: try keyed.decode([String: Value].self, forKey: .d)))
+        default:
+            change = .unknown(kind: kind, payload: try JSONValue(from: decoder))
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        switch change {
+        case .set(let w):
+            var keyed = encoder.container(keyedBy: Key.self)
+            try keyed.encode("set", forKey: .k)
+            try keyed.encode(w.collection, forKey: .c)
+            try keyed.encode(w.recordID, forKey: .r)
+            try keyed.encode(w.field, forKey: .f)
+            try keyed.encode(w.value, forKey: .v)
+            try keyed.encodeIfPresent(w.base?.hex, forKey: .b)
+            if !w.resolves.isEmpty { try keyed.encode(w.resolves.map(\.hex), forKey: .x) }
+        case .append(let e):
+            var keyed = encoder.container(keyedBy: Key.self)
+            try keyed.encode("add", forKey: .k)
+            try keyed.encode(e.ledger, forKey: .l)
+            try keyed.encode(e.entryID, forKey: .e)
+            try keyed.encode(e.fields, forKey: .d)
+        case .unknown(_, let payload):
+            try payload.encode(to: encoder)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import SyncNode
+import SyncProtocol
+
+extension SyncNodeCommand {
+    struct Bundle: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Carry transactions on a file where there is no network (a USB stick).",
+            subcommands: [Export.self, Import.self])
+    }
+}
+
+extension SyncNodeCommand.Bundle {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the transactions another node lacks to a bundle file.",
+            discussion: "Without --since the bundle holds every transaction this node has. Get the receiver's vector with `syncnode vector --json > FILE` on the receiving node.")
+
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Where to write the bundle.") var out: String
+        @Option(help: "A file holding the receiving node's version vector (from `syncnode vector --json`).") var since: String?
+
+        func run() throws {
+            var vector = VersionVector()
+            if let since {
+                guard let data = FileManager.default.contents(atPath: since) else {
+                    throw CLIFailure(.init(.invalidInput, "cannot read the vector file \(since)"))
+                }
+                do {
+                    vector = try WireCodec.decodeMessage(VersionVector.self, from: [UInt8](data))
+                } catch {
+                    throw CLIFailure(.init(.invalidInput, "\(since) is not a version vector; make one with `syncnode vector --json > \(since)` on the receiving node"))
+                }
+            }
+            let report = try node.withStore { store in try store.exportBundle(to: URL(fileURLWithPath: out), since: vector) }
+            if output.json {
+                emit(Presenter.json(["transactions": report.transactions, "bytes": report.bytes, "file": out]))
+            } else {
+                note("wrote \(report.transactions) transactions (\(report.bytes) bytes) to \(out)")
+            }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a bundle file whole, then apply it. Importing the same bundle twice changes nothing.")
+
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The bundle file.") var file: String
+
+        func run() throws {
+            let report = try node.withStore { store in try store.importBundle(from: URL(fileURLWithPath: file)) }
+            let applied = report.apply?.applied ?? 0
+            let duplicates = report.apply?.duplicates ?? 0
+            if output.json {
+                emit(Presenter.json(["transactions": report.transactions, "applied": applied, "alreadyHeld": duplicates]))
+            } else {
+                note("applied \(applied) of \(report.transactions) transactions (\(duplicates) already held)")
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import ArgumentParser
+extension SyncNodeCommand { struct Demo: ParsableCommand { func run() throws {} } }

@@ -1,0 +1,51 @@
+import ArgumentParser
+import SyncNode
+import SyncProtocol
+
+extension SyncNodeCommand {
+    struct Ledger: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append-only ledgers: money in fen, counts of people and events.",
+            subcommands: [Append.self, List.self])
+    }
+}
+
+extension SyncNodeCommand.Ledger {
+    struct Append: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append an immutable entry: FIELD=TEXT or FIELD:=NUMBER (amounts in fen).",
+            discussion: "Entries never change. Correct a mistake with --reverses ID, which appends a reversal pointing at it.")
+
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "Ledger name, such as disbursements.") var ledger: String
+        @Argument(help: "FIELD=TEXT or FIELD:=NUMBER.") var assignments: [String] = []
+        @Option(help: "Entry id (default: a fresh random id).") var id: String?
+        @Option(help: "The id of the entry this one reverses.") var reverses: String?
+
+        func validate() throws {
+            if assignments.isEmpty { throw ValidationError("give at least one FIELD=VALUE, such as amount:=5000000") }
+            for a in assignments {
+                do { _ = try AssignmentParser.parse(a) } catch { throw ValidationError(error.message) }
+            }
+        }
+
+        func run() throws {
+            var fields = try assignments.map { a in try AssignmentParser.parse(a) }
+            if let reverses { fields.append(FieldAssignment(Names.reversesField, .text(reverses))) }
+            let t = try node.withStore { store in try store.commit([.append(ledger: ledger, entryID: id, fields: fields)]) }
+            if case .append(let entry)? = t.changes.first { emit(entry.entryID) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a ledger's entries, oldest first.")
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+        @Argument var ledger: String
+
+        func run() throws {
+            let (entries, labels) = try node.withStore { store in (try store.ledger(ledger), try store.nodeLabels()) }
+            emit(output.json ? Presenter.json(entries.map(Presenter.ledgerObject)) : Presenter.ledgerTable(entries, labels: labels))
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import SyncNode
+
+extension SyncNodeCommand {
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the node's identity and what its replica holds.")
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let (info, summary) = try node.withStore { store in (store.info, try store.summary()) }
+            if output.json {
+                emit(
+                    Presenter.json([
+                        "node": info.nodeID.hex, "site": info.site, "label": info.label, "transactions": summary.transactions,
+                        "records": summary.records, "conflicts": summary.conflicts, "ledgerEntries": summary.ledgerEntries,
+                        "ledgerDuplicates": summary.ledgerDuplicates, "vector": Presenter.vectorObject(summary.vector),
+                        "clock": summary.clock.hex,
+                    ]))
+            } else {
+                var table = TextTable(["", ""])
+                table.add(["node", "\(info.label) (\(info.nodeID.hex))"])
+                table.add(["site", info.site])
+                table.add(["transactions held", "\(summary.transactions) from \(summary.vector.entries.count) nodes"])
+                table.add(["records", String(summary.records)])
+                table.add(["ledger entries", String(summary.ledgerEntries)])
+                table.add(["conflicts to review", String(summary.conflicts + summary.ledgerDuplicates)])
+                table.add(["clock", "\(Presenter.isoTime(summary.clock.millis)) UTC, counter \(summary.clock.counter)"])
+                emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
+            }
+        }
+    }
+}

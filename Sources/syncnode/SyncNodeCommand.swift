@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import SyncNode
+
+/// `syncnode`: the command-line face of a node. Parses, calls SyncNode, prints.
+struct SyncNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "syncnode",
+        abstract: "An offline-first sync node for the Dongli paired-assistance programme.",
+        discussion: "Every command takes --data DIR (default $SYNCNODE_DATA, else ./syncnode-data). Exit codes are listed in docs/CLI.md.",
+        subcommands: [
+            Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Demo.self,
+        ]
+    )
+}
+
+/// Options every node command shares.
+struct NodeOptions: ParsableArguments {
+    @Option(name: .long, help: "The node's data directory (default: $SYNCNODE_DATA, else ./syncnode-data).")
+    var data: String?
+
+    var directory: URL {
+        let path = data ?? ProcessInfo.processInfo.environment["SYNCNODE_DATA"] ?? "syncnode-data"
+        return URL(fileURLWithPath: path)
+    }
+
+    /// Opens the node, runs `body`, and turns node errors into a message and a stable exit code.
+    func withStore<T>(_ body: (Store) throws -> T) throws -> T {
+        do {
+            let store = try Store.open(directory, clock: CLIClock.current)
+            defer { try? store.close() }
+            return try body(store)
+        } catch let error as SyncNodeError {
+            throw CLIFailure(error)
+        }
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print stable JSON instead of a table.")
+    var json = false
+}
+
+/// The wall clock the CLI uses: the system clock, shifted by SYNCNODE_CLOCK_OFFSET_MS when set
+/// (the fault harness uses it to run a node with a wrong clock).
+enum CLIClock {
+    static var current: any WallClock {
+        if let raw = ProcessInfo.processInfo.environment["SYNCNODE_CLOCK_OFFSET_MS"], let offset = Int64(raw) {
+            return OffsetClock(offsetMillis: offset)
+        }
+        return SystemClock()
+    }
+}
+
+/// A node error on its way out: prints `error: message` and exits with the error's code.
+struct CLIFailure: Error, CustomStringConvertible {
+    let error: SyncNodeError
+    init(_ error: SyncNodeError) { self.error = error }
+    var description: String { error.message }
+}
+
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
