@@ -31,6 +31,21 @@ public struct BundleFile: Sendable {
         /// The exporter's vector when the bundle was made.
         public var vector: VersionVector
         public var transactions: Int
+
+        public init(
+            format: Int, protocolVersion: Int, from: NodeID, site: String, label: String, created: UInt64, since: VersionVector,
+            vector: VersionVector, transactions: Int
+        ) {
+            self.format = format
+            self.protocolVersion = protocolVersion
+            self.from = from
+            self.site = site
+            self.label = label
+            self.created = created
+            self.since = since
+            self.vector = vector
+            self.transactions = transactions
+        }
     }
 
     public var header: Header
@@ -77,7 +92,9 @@ public struct BundleFile: Sendable {
         let first = String(decoding: lines[0], as: UTF8.self)
         guard first.hasPrefix(Self.magic + " ") else { throw corrupt("it is not a syncnode bundle") }
         guard first == "\(Self.magic) \(Self.formatVersion)" else {
-            throw corrupt("it has format '\(first.dropFirst(Self.magic.count + 1).prefix(20))', this node reads format \(Self.formatVersion); upgrade this node")
+            throw corrupt(
+                "it has format '\(first.dropFirst(Self.magic.count + 1).prefix(20))', this node reads format \(Self.formatVersion); upgrade this node"
+            )
         }
         let sumLine = String(decoding: lines[2], as: UTF8.self)
         guard sumLine.hasPrefix("sha256 ") else { throw corrupt("the checksum line is missing") }

@@ -8,7 +8,8 @@ public enum Presenter {
 
     /// Stable JSON text: keys sorted, UTF-8 unescaped, no trailing newline.
     public static func json(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -22,7 +22,8 @@ enum StorageErrors {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
             return SyncNodeError(
                 .databaseCorrupt,
-                "the node database is damaged or not a syncnode database (\(error.resultCode)); restore it from a backup, or re-create the node and sync from a peer")
+                "the node database is damaged or not a syncnode database (\(error.resultCode)); restore it from a backup, or re-create the node and sync from a peer"
+            )
         case .SQLITE_FULL:
             return SyncNodeError(.diskFull, "the disk is full; nothing was written. Free some space and try again")
         case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN, .SQLITE_AUTH:

@@ -34,6 +34,8 @@ public struct ApplyReport: Sendable, Equatable {
     public var bytes = 0
     /// Highest seq now held, per origin seen in the batch.
     public var heldUpTo: [NodeID: UInt64] = [:]
+    /// SQLite transactions used (the batch is applied in bounded chunks).
+    public var chunks = 0
 
     public init() {}
 }
@@ -67,7 +69,8 @@ extension Store {
             guard t.seq == held + 1 else {
                 throw SyncNodeError(
                     .protocolViolation,
-                    "transaction \(t.origin.short)/\(t.seq) arrived before \(t.origin.short)/\(held + 1) (a gap in the sequence); nothing was applied")
+                    "transaction \(t.origin.short)/\(t.seq) arrived before \(t.origin.short)/\(held + 1) (a gap in the sequence); nothing was applied"
+                )
             }
             expected[t.origin] = t.seq
         }
@@ -112,6 +115,7 @@ extension Store {
             report.duplicates += chunkReport.duplicates
             report.bytes += chunkReport.bytes
             report.heldUpTo.merge(chunkReport.heldUpTo) { max($0, $1) }
+            report.chunks += 1
             start = end
         }
         return report
@@ -148,9 +152,10 @@ extension Store {
 
     private func applyWrite(_ db: Database, _ w: FieldWrite, ts: Data, seq: UInt64) throws {
         let key: StatementArguments = [w.collection, w.recordID, w.field]
-        let replaced = try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT 1 FROM field_ref WHERE collection = ? AND record_id = ? AND field = ? AND ts = ?"),
-            arguments: key + [ts]) ?? false
+        let replaced =
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM field_ref WHERE collection = ? AND record_id = ? AND field = ? AND ts = ?"),
+                arguments: key + [ts]) ?? false
         let resolves = w.resolves.isEmpty ? nil : Data(w.resolves.flatMap(\.bytes))
         try db.cachedStatement(
             sql: """

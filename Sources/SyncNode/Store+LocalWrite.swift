@@ -98,14 +98,18 @@ extension Store {
             }
             guard !map.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE for the ledger entry") }
             if let target = LedgerEntry(ledger: ledger, entryID: id, fields: map).reverses {
-                let exists = try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, target]) ?? false
+                let exists =
+                    try Bool.fetchOne(
+                        db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, target]) ?? false
                 guard exists else { throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse") }
             }
             if entryID != nil {
-                let taken = try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, id]) ?? false
-                if taken { throw SyncNodeError.invalid("ledger \(ledger) already has an entry \(id); entries never change, append a reversal instead") }
+                let taken =
+                    try Bool.fetchOne(
+                        db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, id]) ?? false
+                if taken {
+                    throw SyncNodeError.invalid("ledger \(ledger) already has an entry \(id); entries never change, append a reversal instead")
+                }
             }
             return [.append(LedgerEntry(ledger: ledger, entryID: id, fields: map))]
         case .resolve(let collection, let recordID, let field, let value):
@@ -132,7 +136,8 @@ extension Store {
     private func write(_ db: Database, _ collection: String, _ recordID: String, _ field: String, _ value: Value) throws -> FieldWrite {
         if value.byteCount > limits.maxValueBytes {
             throw SyncNodeError.invalid(
-                "the value of \(field) is \(value.byteCount) bytes; the limit is \(limits.maxValueBytes). Store large documents elsewhere and record a reference")
+                "the value of \(field) is \(value.byteCount) bytes; the limit is \(limits.maxValueBytes). Store large documents elsewhere and record a reference"
+            )
         }
         let base = try Data.fetchOne(
             db.cachedStatement(sql: "SELECT ts FROM field_state WHERE collection = ? AND record_id = ? AND field = ?"),

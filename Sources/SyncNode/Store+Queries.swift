@@ -185,7 +185,8 @@ extension Store {
     /// The entries of a ledger, oldest first.
     public func ledger(_ name: String) throws(SyncNodeError) -> [LedgerRow] {
         try read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? ORDER BY ts, entry_id", arguments: [name])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? ORDER BY ts, entry_id", arguments: [name])
             var entries = rows.map { row in
                 LedgerRow(
                     ledger: name, entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"]),
@@ -227,7 +228,8 @@ extension Store {
                 records: try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT DISTINCT collection, record_id FROM field_state)") ?? 0,
                 conflicts: try Int.fetchOne(
                     db,
-                    sql: "SELECT count(*) FROM field_version v JOIN field_state s USING (collection, record_id, field) WHERE v.is_head = 1 AND v.ts <> s.ts"
+                    sql:
+                        "SELECT count(*) FROM field_version v JOIN field_state s USING (collection, record_id, field) WHERE v.is_head = 1 AND v.ts <> s.ts"
                 ) ?? 0,
                 ledgerEntries: try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_entry") ?? 0,
                 ledgerDuplicates: try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_duplicate") ?? 0,
@@ -240,17 +242,27 @@ extension Store {
     public func stateDigest() throws(SyncNodeError) -> String {
         try read { db in
             var lines: [String] = []
-            for row in try Row.fetchAll(db, sql: "SELECT collection, record_id, field, ts, value, is_head FROM field_version ORDER BY collection, record_id, field, ts") {
-                lines.append("v \(row["collection"] as String)/\(row["record_id"] as String).\(row["field"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(Value(row["value"])) head=\(row["is_head"] as Bool)")
+            for row in try Row.fetchAll(
+                db, sql: "SELECT collection, record_id, field, ts, value, is_head FROM field_version ORDER BY collection, record_id, field, ts")
+            {
+                lines.append(
+                    "v \(row["collection"] as String)/\(row["record_id"] as String).\(row["field"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(Value(row["value"])) head=\(row["is_head"] as Bool)"
+                )
             }
-            for row in try Row.fetchAll(db, sql: "SELECT collection, record_id, field, ts, value FROM field_state ORDER BY collection, record_id, field") {
-                lines.append("s \(row["collection"] as String)/\(row["record_id"] as String).\(row["field"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(Value(row["value"]))")
+            for row in try Row.fetchAll(
+                db, sql: "SELECT collection, record_id, field, ts, value FROM field_state ORDER BY collection, record_id, field")
+            {
+                lines.append(
+                    "s \(row["collection"] as String)/\(row["record_id"] as String).\(row["field"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(Value(row["value"]))"
+                )
             }
             for row in try Row.fetchAll(db, sql: "SELECT ledger, entry_id, ts, fields FROM ledger_entry ORDER BY ledger, entry_id") {
-                lines.append("l \(row["ledger"] as String)/\(row["entry_id"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(row["fields"] as String)")
+                lines.append(
+                    "l \(row["ledger"] as String)/\(row["entry_id"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(row["fields"] as String)")
             }
             for row in try Row.fetchAll(db, sql: "SELECT ledger, entry_id, ts, fields FROM ledger_duplicate ORDER BY ledger, entry_id, ts") {
-                lines.append("d \(row["ledger"] as String)/\(row["entry_id"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(row["fields"] as String)")
+                lines.append(
+                    "d \(row["ledger"] as String)/\(row["entry_id"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(row["fields"] as String)")
             }
             for row in try Row.fetchAll(db, sql: "SELECT origin, seq FROM vector ORDER BY origin") {
                 lines.append("n \(NodeID(bytes: row["origin"] as Data)!.hex) \(row["seq"] as Int64)")
@@ -290,7 +302,8 @@ extension Store {
         try StorageErrors.map {
             try pool.write { db in
                 try db.execute(
-                    sql: "INSERT INTO known_node (node_id, site, label) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET site = excluded.site, label = excluded.label",
+                    sql:
+                        "INSERT INTO known_node (node_id, site, label) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET site = excluded.site, label = excluded.label",
                     arguments: [Data(id.bytes), site, label])
             }
         }

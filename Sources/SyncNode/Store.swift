@@ -86,7 +86,8 @@ public final class Store: Sendable {
         let file = directory.appendingPathComponent(fileName)
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw SyncNodeError(
-                .notANode, "no node in \(directory.path); create one with `syncnode init --data \(directory.path) --site SITE`, or pass the right --data")
+                .notANode,
+                "no node in \(directory.path); create one with `syncnode init --data \(directory.path) --site SITE`, or pass the right --data")
         }
         return try StorageErrors.map {
             let pool = try DatabasePool(path: file.path, configuration: configuration())

@@ -29,7 +29,8 @@ public struct Transaction: Hashable, Sendable {
         for change in changes {
             switch change {
             case .set(let w):
-                if let p = Names.problem(with: w.collection, what: "collection name") ?? Names.problem(with: w.recordID, what: "record id", allowReserved: true)
+                if let p = Names.problem(with: w.collection, what: "collection name") ?? Names.problem(
+                    with: w.recordID, what: "record id", allowReserved: true)
                     ?? Names.problem(with: w.field, what: "field name", allowReserved: w.field == Names.deletedField)
                 {
                     return p

@@ -15,7 +15,9 @@ extension SyncNodeCommand.Bundle {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the transactions another node lacks to a bundle file.",
-            discussion: "Without --since the bundle holds every transaction this node has. Get the receiver's vector with `syncnode vector --json > FILE` on the receiving node.")
+            discussion:
+                "Without --since the bundle holds every transaction this node has. Get the receiver's vector with `syncnode vector --json > FILE` on the receiving node."
+        )
 
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
@@ -31,7 +33,10 @@ extension SyncNodeCommand.Bundle {
                 do {
                     vector = try WireCodec.decodeMessage(VersionVector.self, from: [UInt8](data))
                 } catch {
-                    throw CLIFailure(.init(.invalidInput, "\(since) is not a version vector; make one with `syncnode vector --json > \(since)` on the receiving node"))
+                    throw CLIFailure(
+                        .init(
+                            .invalidInput, "\(since) is not a version vector; make one with `syncnode vector --json > \(since)` on the receiving node"
+                        ))
                 }
             }
             let report = try node.withStore { store in try store.exportBundle(to: URL(fileURLWithPath: out), since: vector) }

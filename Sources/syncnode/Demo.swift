@@ -1,2 +1,3 @@
 import ArgumentParser
+
 extension SyncNodeCommand { struct Demo: ParsableCommand { func run() throws {} } }

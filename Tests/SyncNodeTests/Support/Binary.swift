@@ -1,0 +1,53 @@
+import Foundation
+
+/// Runs the built `syncnode` executable as a separate process.
+enum Binary {
+    /// The executable beside the test bundle (SwiftPM builds it because the test target depends
+    /// on it), or `SYNCNODE_BIN` when set.
+    static var url: URL {
+        if let path = ProcessInfo.processInfo.environment["SYNCNODE_BIN"] { return URL(fileURLWithPath: path) }
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("syncnode")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/syncnode")
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `syncnode ARGS...` and waits for it.
+    @discardableResult
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try runExecutable(url, arguments, environment: environment)
+    }
+
+    /// Runs a command through `/bin/sh -c SCRIPT`, with `$SYNCNODE` set to the binary (for
+    /// arguments Process cannot pass, such as invalid UTF-8).
+    static func shell(_ script: String) throws -> Result {
+        try runExecutable(URL(fileURLWithPath: "/bin/sh"), ["-c", script], environment: ["SYNCNODE": url.path])
+    }
+
+    private static func runExecutable(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "SYNCNODE_DATA")
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
