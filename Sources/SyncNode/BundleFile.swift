@@ -9,7 +9,7 @@ import SyncProtocol
 /// SYNCNODE-BUNDLE 1\n
 /// <header JSON>\n
 /// sha256 <64 hex digits over header line + "\n" + body>\n
-/// <body: gzip of frames "<decimal length>\n<transaction bytes>\n">
+/// <body: gzip of frames "<decimal length>\n<transaction bytes>\n" (see `BatchCodec`)>
 /// ```
 /// A bundle is checked whole (magic, version, checksum, gzip, frame count, every transaction)
 /// before anything is applied; import of a bundle already imported changes nothing.
@@ -53,12 +53,7 @@ public struct BundleFile: Sendable {
 
     /// Encodes the bundle file bytes.
     public func encoded() throws -> [UInt8] {
-        var body: [UInt8] = []
-        for t in transactions {
-            body += Array("\(t.body.count)\n".utf8)
-            body += t.body
-            body.append(0x0A)
-        }
+        let body = Array(BatchCodec.encode(header: [], frames: transactions.map(\.body)).dropFirst())
         let headerLine = try WireCodec.encodeMessage(header)
         let compressed = Gzip.compress(body)
         var out = Array("\(Self.magic) \(Self.formatVersion)\n".utf8)
@@ -114,20 +109,19 @@ public struct BundleFile: Sendable {
         } catch {
             throw corrupt("its body is not valid gzip")
         }
+        let frames: [ArraySlice<UInt8>]
+        do {
+            frames = try BatchCodec.frames(plain[...])
+        } catch {
+            throw corrupt("its body is malformed: \(error)")
+        }
         var transactions: [ReceivedTransaction] = []
-        var cursor = plain[...]
-        while !cursor.isEmpty {
-            guard let nl = cursor.firstIndex(of: 0x0A), nl - cursor.startIndex <= 12,
-                let length = Int(String(decoding: cursor[cursor.startIndex..<nl], as: UTF8.self)), length >= 0,
-                cursor.endIndex - (nl + 1) >= length + 1, cursor[nl + 1 + length] == 0x0A
-            else { throw corrupt("frame \(transactions.count + 1) is malformed") }
-            let frame = Array(cursor[(nl + 1)..<(nl + 1 + length)])
+        for frame in frames {
             do {
-                transactions.append(try ReceivedTransaction(body: frame))
+                transactions.append(try ReceivedTransaction(body: Array(frame)))
             } catch {
                 throw corrupt("transaction \(transactions.count + 1) is malformed: \(error.message)")
             }
-            cursor = cursor[(nl + 2 + length)...]
         }
         guard transactions.count == header.transactions else {
             throw corrupt("it holds \(transactions.count) transactions but its header says \(header.transactions)")

@@ -82,6 +82,25 @@ extension Store {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2-peers") { db in
+            // Local bookkeeping of remembered peers; never replicated.
+            try db.execute(
+                sql: """
+                    CREATE TABLE peer (
+                        url TEXT PRIMARY KEY NOT NULL,
+                        added INTEGER NOT NULL,
+                        node BLOB,
+                        label TEXT,
+                        last_attempt INTEGER,
+                        last_success INTEGER,
+                        last_error TEXT,
+                        skew_ms INTEGER,
+                        vector TEXT,
+                        sent INTEGER NOT NULL DEFAULT 0,
+                        received INTEGER NOT NULL DEFAULT 0
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

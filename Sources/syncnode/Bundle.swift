@@ -28,12 +28,12 @@ extension SyncNodeCommand.Bundle {
             var vector = VersionVector()
             if let since {
                 guard let data = FileManager.default.contents(atPath: since) else {
-                    throw CLIFailure(.init(.invalidInput, "cannot read the vector file \(since)"))
+                    throw failure(.init(.invalidInput, "cannot read the vector file \(since)"))
                 }
                 do {
                     vector = try WireCodec.decodeMessage(VersionVector.self, from: [UInt8](data))
                 } catch {
-                    throw CLIFailure(
+                    throw failure(
                         .init(
                             .invalidInput, "\(since) is not a version vector; make one with `syncnode vector --json > \(since)` on the receiving node"
                         ))

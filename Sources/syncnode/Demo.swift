@@ -14,7 +14,7 @@ extension SyncNodeCommand {
                 let converged = try ProgrammeDemo(directory: URL(fileURLWithPath: dir), say: emit).run()
                 if !converged { throw ExitCode(1) }
             } catch let error as SyncNodeError {
-                throw CLIFailure(error)
+                throw failure(error)
             }
         }
     }

@@ -26,7 +26,7 @@ extension SyncNodeCommand {
                     note("created node \(store.info.label) for site \(store.info.site) in \(node.directory.path)")
                 }
             } catch {
-                throw CLIFailure(error)
+                throw failure(error)
             }
         }
     }

@@ -44,7 +44,7 @@ extension SyncNodeCommand.Record {
 
         func run() throws {
             guard let record = try node.withStore({ store in try store.record(collection, id) }) else {
-                throw CLIFailure(SyncNodeError(.notFound, "no record \(collection)/\(id) on this node"))
+                throw failure(SyncNodeError(.notFound, "no record \(collection)/\(id) on this node"))
             }
             emit(output.json ? Presenter.json(Presenter.fieldsObject(record.fields)) : Presenter.recordTable(record))
         }
@@ -84,7 +84,7 @@ extension SyncNodeCommand.Record {
 
         func run() throws {
             let (entries, labels) = try node.withStore { store in (try store.history(collection, id), try store.nodeLabels()) }
-            if entries.isEmpty { throw CLIFailure(SyncNodeError(.notFound, "no record \(collection)/\(id) on this node")) }
+            if entries.isEmpty { throw failure(SyncNodeError(.notFound, "no record \(collection)/\(id) on this node")) }
             emit(output.json ? Presenter.json(entries.map(Presenter.historyObject)) : Presenter.historyTable(entries, labels: labels))
         }
     }

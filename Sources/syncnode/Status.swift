@@ -8,14 +8,16 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary) = try node.withStore { store in (store.info, try store.summary()) }
+            let (info, summary, peers) = try node.withStore { store in
+                (store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) })
+            }
             if output.json {
                 emit(
                     Presenter.json([
                         "node": info.nodeID.hex, "site": info.site, "label": info.label, "transactions": summary.transactions,
                         "records": summary.records, "conflicts": summary.conflicts, "ledgerEntries": summary.ledgerEntries,
                         "ledgerDuplicates": summary.ledgerDuplicates, "vector": Presenter.vectorObject(summary.vector),
-                        "clock": summary.clock.hex,
+                        "clock": summary.clock.hex, "peers": peers.map { Presenter.peerObject($0.0, unsent: $0.1) },
                     ]))
             } else {
                 var table = TextTable(["", ""])
@@ -27,6 +29,7 @@ extension SyncNodeCommand {
                 table.add(["conflicts to review", String(summary.conflicts + summary.ledgerDuplicates)])
                 table.add(["clock", "\(Presenter.isoTime(summary.clock.millis)) UTC, counter \(summary.clock.counter)"])
                 emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
+                if !peers.isEmpty { emit("\n" + Presenter.peersTable(peers)) }
             }
         }
     }

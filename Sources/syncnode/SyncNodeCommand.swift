@@ -1,17 +1,32 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SyncNode
 
 /// `syncnode`: the command-line face of a node. Parses, calls SyncNode, prints.
+@main
 struct SyncNodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "syncnode",
         abstract: "An offline-first sync node for the Dongli paired-assistance programme.",
         discussion: "Every command takes --data DIR (default $SYNCNODE_DATA, else ./syncnode-data). Exit codes are listed in docs/CLI.md.",
         subcommands: [
-            Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Demo.self,
+            Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
+            Demo.self,
         ]
     )
+
+    static func main() async {
+        ArgumentCheck.refuseInvalidUTF8()
+        // Logs go to stderr (stdout carries results); SYNCNODE_LOG_LEVEL raises or lowers them.
+        let level = ProcessInfo.processInfo.environment["SYNCNODE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level ?? .warning
+            return handler
+        }
+        await Self.main(nil)
+    }
 }
 
 /// Options every node command shares.
@@ -31,7 +46,7 @@ struct NodeOptions: ParsableArguments {
             defer { try? store.close() }
             return try body(store)
         } catch let error as SyncNodeError {
-            throw CLIFailure(error)
+            throw failure(error)
         }
     }
 }
@@ -52,11 +67,10 @@ enum CLIClock {
     }
 }
 
-/// A node error on its way out: prints `error: message` and exits with the error's code.
-struct CLIFailure: Error, CustomStringConvertible {
-    let error: SyncNodeError
-    init(_ error: SyncNodeError) { self.error = error }
-    var description: String { error.message }
+/// Prints a node error for the user and gives the exit code scripts rely on.
+func failure(_ error: SyncNodeError) -> ExitCode {
+    note("error: \(error.message)")
+    return ExitCode(error.exitCode)
 }
 
 func emit(_ text: String) {

@@ -1,0 +1,170 @@
+import CCurl
+import Dispatch
+import Foundation
+
+/// Settings of the libcurl client.
+public struct HTTPClientOptions: Sendable {
+    /// Whole-request limit.
+    public var timeoutSeconds: Double = 60
+    public var connectTimeoutSeconds: Double = 10
+    /// Abort when fewer than `lowSpeedBytesPerSecond` move for `lowSpeedSeconds` (a stalled link).
+    public var lowSpeedBytesPerSecond = 64
+    public var lowSpeedSeconds = 20
+    /// A CA bundle to verify servers against instead of the system's.
+    public var caFile: String?
+    /// Largest response body accepted after decompression.
+    public var maxResponseBytes = 512 * 1024 * 1024
+
+    public init() {}
+}
+
+/// A finished HTTP exchange.
+public struct HTTPResult: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    /// The body, decompressed.
+    public var body: [UInt8]
+    /// Bytes of request and response bodies as they crossed the network.
+    public var bytesSent: Int
+    public var bytesReceived: Int
+}
+
+/// An HTTP client on libcurl's easy interface. Each request runs its blocking `curl_easy_perform`
+/// on a Dispatch worker thread, off Swift's cooperative pool. Proxies come from the environment
+/// (`https_proxy`, `http_proxy`, `no_proxy`), as libcurl reads them itself.
+public struct CurlClient: Sendable {
+    public let options: HTTPClientOptions
+
+    private static let initialized: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
+
+    public init(options: HTTPClientOptions = HTTPClientOptions()) {
+        self.options = options
+    }
+
+    /// Sends a request. The body is sent gzip-compressed when `gzipBody` is set; a gzip response
+    /// is decompressed. Throws `unreachable` for transport failures (refused, timed out, stalled,
+    /// TLS), never for HTTP error statuses.
+    public func send(method: String, url: String, headers: [String: String] = [:], body: [UInt8]? = nil, gzipBody: Bool = true)
+        async throws(SyncNodeError) -> HTTPResult
+    {
+        let options = self.options
+        let result: Result<HTTPResult, SyncNodeError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    returning: Result { () throws(SyncNodeError) in
+                        try CurlClient.perform(method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options)
+                    })
+            }
+        }
+        return try result.get()
+    }
+
+    private final class Sink {
+        var body: [UInt8] = []
+        var headers: [String: String] = [:]
+        var limit: Int
+        var overflow = false
+        init(limit: Int) { self.limit = limit }
+    }
+
+    private static func perform(
+        method: String, url: String, headers: [String: String], body: [UInt8]?, gzipBody: Bool, options: HTTPClientOptions
+    ) throws(SyncNodeError) -> HTTPResult {
+        guard initialized, let handle = curl_easy_init() else {
+            throw SyncNodeError(.unreachable, "libcurl could not be initialised")
+        }
+        defer { curl_easy_cleanup(handle) }
+        let sink = Sink(limit: options.maxResponseBytes)
+        let sinkPointer = Unmanaged.passUnretained(sink).toOpaque()
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+
+        var list: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(list) }
+        var allHeaders = headers
+        // curl sends "Expect: 100-continue" for large bodies; the server never answers it and
+        // each request would stall a second. An empty value removes the header.
+        allHeaders["Expect"] = ""
+        allHeaders["Accept-Encoding"] = "gzip"
+        var payload = body ?? []
+        if body != nil && gzipBody {
+            payload = Gzip.compress(payload)
+            allHeaders["Content-Encoding"] = "gzip"
+        }
+        for (name, value) in allHeaders.sorted(by: { $0.key < $1.key }) {
+            list = curl_slist_append(list, value.isEmpty ? "\(name):" : "\(name): \(value)")
+        }
+
+        let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
+            payload.withUnsafeBytes { payloadPointer in
+                _ = ccurl_setopt_string(handle, CURLOPT_URL, url)
+                _ = ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
+                _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+                _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeoutSeconds * 1000))
+                _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
+                _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytesPerSecond)
+                _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, options.lowSpeedSeconds)
+                _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+                _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+                if let ca = options.caFile { _ = ccurl_setopt_string(handle, CURLOPT_CAINFO, ca) }
+                _ = ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
+                _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+                if body != nil {
+                    _ = ccurl_setopt_pointer(
+                        handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: payloadPointer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+                    _ = ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
+                }
+                _ = ccurl_setopt_write_function(handle) { data, size, count, user in
+                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                    let n = size * count
+                    if sink.body.count + n > sink.limit {
+                        sink.overflow = true
+                        return 0
+                    }
+                    if let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
+                    return n
+                }
+                _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPointer)
+                _ = ccurl_setopt_header_function(handle) { data, size, count, user in
+                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                    let n = size * count
+                    if let data {
+                        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
+                        if let colon = line.firstIndex(of: ":") {
+                            let name = line[..<colon].lowercased()
+                            sink.headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                        }
+                    }
+                    return n
+                }
+                _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, sinkPointer)
+                return curl_easy_perform(handle)
+            }
+        }
+
+        guard code == CURLE_OK else {
+            if sink.overflow {
+                throw SyncNodeError(.peerRefused, "the answer from \(url) is larger than \(options.maxResponseBytes) bytes")
+            }
+            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let reason = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+            switch code {
+            case CURLE_OPERATION_TIMEDOUT:
+                throw SyncNodeError(.unreachable, "no complete answer from \(url) in time (\(reason)); the link may be down or stalled, retry later")
+            case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
+                throw SyncNodeError(.unreachable, "cannot connect to \(url) (\(reason)); is the peer running and the address right?")
+            case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
+                throw SyncNodeError(.unreachable, "TLS with \(url) failed (\(reason)); check the server certificate and --ca")
+            default:
+                throw SyncNodeError(.unreachable, "request to \(url) failed (\(reason))")
+            }
+        }
+        var status = 0
+        _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        var received = sink.body
+        let wireReceived = received.count
+        if sink.headers["content-encoding"]?.lowercased() == "gzip" {
+            received = try Gzip.decompress(received, maxSize: options.maxResponseBytes)
+        }
+        return HTTPResult(status: status, headers: sink.headers, body: received, bytesSent: payload.count, bytesReceived: wireReceived)
+    }
+}

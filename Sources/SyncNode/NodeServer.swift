@@ -1,0 +1,121 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SyncProtocol
+
+/// The node's HTTP API (Hummingbird): `/health`, `/v1/status`, `/v1/pull`, `/v1/push`.
+///
+/// Request bodies may be gzip-compressed (`Content-Encoding: gzip`); responses are compressed when
+/// the caller accepts gzip. Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx status.
+public enum NodeServer {
+    /// Builds the application. `onListening` receives the bound port (useful with port 0).
+    public static func application(
+        service: SyncService, host: String, port: Int, services: [any Service] = [], logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(service: service, logger: logger),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "syncnode"),
+            services: services,
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    /// The routes, separate from the listener so tests can call them in process.
+    public static func router(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("health") { _, _ in
+            json(["status": "ok", "node": service.store.info.nodeID.hex, "label": service.store.info.label])
+        }
+        router.get("v1/status") { request, _ in
+            try respond(request) { try WireCodec.encodeMessage(try service.status()) }
+        }
+        router.post("v1/pull") { request, _ in
+            let body = try await readBody(request, limit: service.limits.maxBodyBytes)
+            return try respond(request) { try service.pull(body: body) }
+        }
+        router.post("v1/push") { request, _ in
+            let body = try await readBody(request, limit: service.limits.maxBodyBytes)
+            return try respond(request) { try service.push(body: body) }
+        }
+        for path in ["{version}/status", "{version}/pull", "{version}/push"] {
+            router.on(RouterPath(path), method: .get) { _, context in try unsupported(context) }
+            router.on(RouterPath(path), method: .post) { _, context in try unsupported(context) }
+        }
+        return router
+    }
+
+    private static func unsupported(_ context: BasicRequestContext) throws -> Response {
+        let version = context.parameters.get("version") ?? "?"
+        throw APIErrorResponse(
+            APIError(
+                status: 404, code: "unsupported_protocol",
+                message: "protocol '\(version.prefix(10))' is not spoken here; this node speaks /v\(WireCodec.protocolVersion)/"))
+    }
+
+    /// Reads a request body up to `limit` bytes, inflating gzip within the same limit.
+    static func readBody(_ request: Request, limit: Int) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIErrorResponse(
+                APIError(status: 413, code: "body_too_large", message: "the body is \(length) bytes; this node accepts at most \(limit)"))
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIErrorResponse(APIError(status: 413, code: "body_too_large", message: "the body exceeds \(limit) bytes"))
+        }
+        let bytes = Array(buffer.readableBytesView)
+        guard let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" else { return bytes }
+        guard encoding == "gzip" else {
+            throw APIErrorResponse(
+                APIError(status: 415, code: "unsupported_encoding", message: "content encoding '\(encoding.prefix(20))' is not supported; send gzip"))
+        }
+        do {
+            return try Gzip.decompress(bytes, maxSize: limit)
+        } catch {
+            if error.message.contains("expands") {
+                throw APIErrorResponse(APIError(status: 413, code: "body_too_large", message: "the body inflates beyond \(limit) bytes"))
+            }
+            throw APIErrorResponse(APIError(status: 400, code: "bad_encoding", message: "the body is not valid gzip (truncated or corrupted)"))
+        }
+    }
+
+    private static func respond(_ request: Request, _ produce: () throws -> [UInt8]) throws -> Response {
+        let bytes: [UInt8]
+        do {
+            bytes = try produce()
+        } catch let error as APIError {
+            throw APIErrorResponse(error)
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        let acceptsGzip = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
+        if acceptsGzip && bytes.count > 256 {
+            headers[.contentEncoding] = "gzip"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Gzip.compress(bytes))))
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    private static func json(_ object: [String: String]) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: Presenter.json(object))))
+    }
+}
+
+/// An API error on its way to the client as a JSON envelope.
+struct APIErrorResponse: HTTPResponseError {
+    let error: APIError
+
+    init(_ error: APIError) { self.error = error }
+
+    var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: error.envelope)))
+    }
+}

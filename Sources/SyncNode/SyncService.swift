@@ -1,0 +1,140 @@
+import Foundation
+import SyncProtocol
+
+/// An error answered over the API: an HTTP status, a stable code and a message.
+public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var code: String
+    public var message: String
+
+    public init(status: Int, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status) \(code): \(message)" }
+
+    public var envelope: [UInt8] { (try? WireCodec.encodeMessage(ErrorEnvelope(code: code, message: message))) ?? [] }
+
+    static func malformed(_ message: String) -> APIError { APIError(status: 400, code: "malformed", message: message) }
+
+    /// The API's answer for a node error.
+    init(_ error: SyncNodeError) {
+        switch error.code {
+        case .invalidInput, .corruptBundle: self.init(status: 400, code: "invalid_input", message: error.message)
+        case .protocolViolation: self.init(status: 422, code: "protocol_violation", message: error.message)
+        case .clockSkew: self.init(status: 422, code: "clock_skew", message: error.message)
+        case .busy: self.init(status: 503, code: "busy", message: error.message)
+        case .diskFull, .readOnly, .databaseCorrupt, .storage:
+            self.init(status: 503, code: "storage_unavailable", message: "the node cannot store data right now: \(error.message)")
+        default: self.init(status: 500, code: error.code.rawValue, message: error.message)
+        }
+    }
+}
+
+/// Limits the serving side enforces.
+public struct ServiceLimits: Sendable {
+    /// Largest request body, compressed or not (413 beyond it).
+    public var maxBodyBytes = 64 * 1024 * 1024
+    /// Most transactions and bytes in one pull response, whatever the caller asks for.
+    public var maxBatchTransactions = 2000
+    public var maxBatchBytes = 8 * 1024 * 1024
+
+    public init() {}
+}
+
+/// The serving side of the sync protocol, independent of HTTP: it turns request bytes into
+/// response bytes. The HTTP server and the in-process transport both call it.
+public struct SyncService: Sendable {
+    public let store: Store
+    public let limits: ServiceLimits
+
+    public init(store: Store, limits: ServiceLimits = ServiceLimits()) {
+        self.store = store
+        self.limits = limits
+    }
+
+    public var identity: PeerIdentity { PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label) }
+
+    public func status() throws(APIError) -> StatusMessage {
+        do {
+            return StatusMessage(
+                identity: identity, protocolVersion: WireCodec.protocolVersion, schemaVersion: Store.schemaVersion, clock: store.clock.nowMillis(),
+                vector: try store.vector())
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    /// `POST /v1/pull`: a batch of what the caller's vector lacks.
+    public func pull(body: [UInt8]) throws(APIError) -> [UInt8] {
+        let request: PullRequest
+        do {
+            request = try WireCodec.decodeMessage(PullRequest.self, from: body)
+        } catch {
+            throw .malformed("the pull request is not valid JSON of the expected shape (protocolVersion, from, vector, maxTransactions, maxBytes)")
+        }
+        try checkProtocol(request.protocolVersion)
+        guard request.maxTransactions > 0, request.maxBytes > 0 else { throw .malformed("maxTransactions and maxBytes must be positive") }
+        do {
+            try? store.noteNode(request.from.node, site: request.from.site, label: request.from.label)
+            let batch = try store.transactions(
+                missingFrom: request.vector, maxTransactions: min(request.maxTransactions, limits.maxBatchTransactions),
+                maxBytes: min(request.maxBytes, limits.maxBatchBytes))
+            let header = BatchHeader(from: identity, count: batch.transactions.count, more: batch.more, clock: store.clock.nowMillis())
+            return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.transactions.map(\.body))
+        } catch let error as SyncNodeError {
+            throw APIError(error)
+        } catch {
+            throw APIError(status: 500, code: "internal", message: "could not encode the batch")
+        }
+    }
+
+    /// `POST /v1/push`: apply a batch; answer what was applied and the vector now held.
+    public func push(body: [UInt8]) throws(APIError) -> [UInt8] {
+        let (headerBytes, frames): (ArraySlice<UInt8>, [ArraySlice<UInt8>])
+        do {
+            (headerBytes, frames) = try BatchCodec.decode(body)
+        } catch {
+            throw .malformed("the push body is not a batch: \(error)")
+        }
+        let header: BatchHeader
+        do {
+            header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
+        } catch {
+            throw .malformed("the batch header is not valid JSON of the expected shape (protocolVersion, from, count, more, clock)")
+        }
+        try checkProtocol(header.protocolVersion)
+        guard header.count == frames.count else {
+            throw .malformed("the batch header announces \(header.count) transactions but \(frames.count) arrived")
+        }
+        var transactions: [ReceivedTransaction] = []
+        transactions.reserveCapacity(frames.count)
+        for (i, frame) in frames.enumerated() {
+            do {
+                transactions.append(try ReceivedTransaction(body: Array(frame)))
+            } catch {
+                throw .malformed("transaction \(i + 1) of the batch: \(error.message)")
+            }
+        }
+        do {
+            try? store.noteNode(header.from.node, site: header.from.site, label: header.from.label)
+            let report = try store.apply(transactions)
+            return try WireCodec.encodeMessage(PushResponse(applied: report.applied, duplicates: report.duplicates, vector: try store.vector()))
+        } catch let error as SyncNodeError {
+            throw APIError(error)
+        } catch {
+            throw APIError(status: 500, code: "internal", message: "could not encode the answer")
+        }
+    }
+
+    private func checkProtocol(_ version: Int) throws(APIError) {
+        guard version == WireCodec.protocolVersion else {
+            throw APIError(
+                status: 400, code: "unsupported_protocol",
+                message:
+                    "protocol version \(version) is not spoken here; this node speaks version \(WireCodec.protocolVersion). Upgrade the older node")
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import SyncProtocol
+
+/// A pulled batch as received.
+public struct PulledBatch: Sendable {
+    public var header: BatchHeader
+    public var transactions: [ReceivedTransaction]
+    public var wireBytes: Int
+}
+
+/// How a sync round reaches its peer: over HTTP in production, in process in tests.
+public protocol SyncTransport: Sendable {
+    /// A name for messages: the URL or the peer's label.
+    var peerName: String { get }
+    func status() async throws(SyncNodeError) -> (StatusMessage, wireBytes: Int)
+    func pull(_ request: PullRequest) async throws(SyncNodeError) -> PulledBatch
+    func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int)
+}
+
+extension SyncTransport {
+    static func decodeBatch(_ body: [UInt8], from peer: String) throws(SyncNodeError) -> (BatchHeader, [ReceivedTransaction]) {
+        do {
+            let (headerBytes, frames) = try BatchCodec.decode(body)
+            let header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
+            guard header.count == frames.count else { throw WireError.malformed("count mismatch") }
+            var transactions: [ReceivedTransaction] = []
+            for frame in frames { transactions.append(try ReceivedTransaction(body: Array(frame))) }
+            return (header, transactions)
+        } catch {
+            throw SyncNodeError(.protocolViolation, "\(peer) sent a malformed batch: \(error)")
+        }
+    }
+}
+
+/// Talks to another store's `SyncService` in the same process, through the same byte-level
+/// handlers as HTTP. For tests and simulations.
+public struct LocalTransport: SyncTransport {
+    public let service: SyncService
+
+    public init(service: SyncService) { self.service = service }
+
+    public var peerName: String { service.store.info.label }
+
+    public func status() async throws(SyncNodeError) -> (StatusMessage, wireBytes: Int) {
+        do {
+            return (try service.status(), 0)
+        } catch {
+            throw SyncNodeError(.peerRefused, "\(peerName) refused: \(error.message) (\(error.code))")
+        }
+    }
+
+    public func pull(_ request: PullRequest) async throws(SyncNodeError) -> PulledBatch {
+        do {
+            let body = try service.pull(body: try WireCodec.encodeMessage(request))
+            let (header, transactions) = try Self.decodeBatch(body, from: peerName)
+            return PulledBatch(header: header, transactions: transactions, wireBytes: body.count)
+        } catch let error as APIError {
+            throw SyncNodeError(.peerRefused, "\(peerName) refused: \(error.message) (\(error.code))")
+        } catch let error as SyncNodeError {
+            throw error
+        } catch {
+            throw SyncNodeError(.protocolViolation, "\(error)")
+        }
+    }
+
+    public func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int) {
+        do {
+            let body = try service.push(body: batch)
+            return (try WireCodec.decodeMessage(PushResponse.self, from: body), batch.count)
+        } catch let error as APIError {
+            throw SyncNodeError(.peerRefused, "\(peerName) refused: \(error.message) (\(error.code))")
+        } catch {
+            throw SyncNodeError(.protocolViolation, "\(peerName) sent a malformed push answer")
+        }
+    }
+}
+
+/// Talks to a peer's HTTP API through libcurl.
+public struct HTTPTransport: SyncTransport {
+    public let baseURL: String
+    public let client: CurlClient
+
+    public init(baseURL: String, client: CurlClient = CurlClient()) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.client = client
+    }
+
+    public var peerName: String { baseURL }
+
+    private func call(_ method: String, _ path: String, body: [UInt8]?) async throws(SyncNodeError) -> HTTPResult {
+        let result = try await client.send(
+            method: method, url: baseURL + path, headers: body == nil ? [:] : ["Content-Type": "application/x-syncnode-batch"], body: body)
+        guard result.status == 200 else {
+            if let envelope = try? WireCodec.decodeMessage(ErrorEnvelope.self, from: result.body) {
+                throw SyncNodeError(
+                    .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
+            }
+            throw SyncNodeError(.peerRefused, "\(baseURL) answered HTTP \(result.status); is this a syncnode server?")
+        }
+        return result
+    }
+
+    public func status() async throws(SyncNodeError) -> (StatusMessage, wireBytes: Int) {
+        let result = try await call("GET", "/v1/status", body: nil)
+        do {
+            return (try WireCodec.decodeMessage(StatusMessage.self, from: result.body), result.bytesReceived)
+        } catch {
+            throw SyncNodeError(
+                .protocolViolation, "\(baseURL) sent a status this node cannot read; is it a syncnode server of a compatible version?")
+        }
+    }
+
+    public func pull(_ request: PullRequest) async throws(SyncNodeError) -> PulledBatch {
+        let body: [UInt8]
+        do {
+            body = try WireCodec.encodeMessage(request)
+        } catch {
+            throw SyncNodeError(.invalidInput, "cannot encode the pull request")
+        }
+        let result = try await call("POST", "/v1/pull", body: body)
+        let (header, transactions) = try Self.decodeBatch(result.body, from: baseURL)
+        return PulledBatch(header: header, transactions: transactions, wireBytes: result.bytesReceived + result.bytesSent)
+    }
+
+    public func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int) {
+        let result = try await call("POST", "/v1/push", body: batch)
+        do {
+            return (try WireCodec.decodeMessage(PushResponse.self, from: result.body), result.bytesSent + result.bytesReceived)
+        } catch {
+            throw SyncNodeError(.protocolViolation, "\(baseURL) sent a push answer this node cannot read")
+        }
+    }
+}

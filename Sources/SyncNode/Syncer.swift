@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+import SyncProtocol
+
+/// Batch limits for a sync round.
+public struct SyncLimits: Sendable {
+    public var maxTransactions = 500
+    public var maxBytes = 2 * 1024 * 1024
+    public var maxDriftMillis = HybridClock.defaultMaxDriftMillis
+
+    public init() {}
+}
+
+/// What a completed round did.
+public struct SyncSummary: Sendable, Equatable {
+    public var peer: PeerIdentity
+    public var received: Int
+    public var sent: Int
+    public var batchesReceived: Int
+    public var batchesSent: Int
+    public var wireBytes: Int
+    public var seconds: Double
+    public var skewMillis: Int64
+}
+
+/// Progress during a round, for a progress line.
+public struct SyncProgress: Sendable {
+    public var received: Int
+    public var sent: Int
+    public var wireBytes: Int
+}
+
+/// Drives one sync round with one peer: runs the pure `SyncRound` state machine, moving batches
+/// through a transport and applying them to the store.
+public struct Syncer: Sendable {
+    public let store: Store
+    public let transport: any SyncTransport
+    public let limits: SyncLimits
+    let logger: Logger
+
+    public init(store: Store, transport: any SyncTransport, limits: SyncLimits = SyncLimits(), logger: Logger = Logger(label: "syncnode.sync")) {
+        self.store = store
+        self.transport = transport
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Runs one round. Records the outcome under `bookkeepingKey` (the peer URL) when given.
+    public func run(bookkeepingKey: String? = nil, progress: (@Sendable (SyncProgress) -> Void)? = nil) async throws(SyncNodeError) -> SyncSummary {
+        let started = Date()
+        do {
+            let summary = try await round(progress: progress, started: started)
+            if let key = bookkeepingKey {
+                try? store.recordSync(
+                    key,
+                    .success(
+                        peer: summary.peer, vector: try store.vector(), skewMillis: summary.skewMillis, sent: summary.sent, received: summary.received
+                    ))
+            }
+            logger.info(
+                "sync round finished",
+                metadata: [
+                    "sync.peer": "\(transport.peerName)", "sync.received": "\(summary.received)", "sync.sent": "\(summary.sent)",
+                    "sync.bytes": "\(summary.wireBytes)",
+                ])
+            return summary
+        } catch {
+            if let key = bookkeepingKey { try? store.recordSync(key, .failure(message: error.message)) }
+            logger.info("sync round failed", metadata: ["sync.peer": "\(transport.peerName)", "sync.error": "\(error.message)"])
+            throw error
+        }
+    }
+
+    private func round(progress: (@Sendable (SyncProgress) -> Void)?, started: Date) async throws(SyncNodeError) -> SyncSummary {
+        var machine = SyncRound(localVector: try store.vector(), maxDriftMillis: limits.maxDriftMillis)
+        let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
+        var wireBytes = 0
+        while true {
+            switch machine.next {
+            case .fetchStatus:
+                let (status, bytes) = try await transport.status()
+                wireBytes += bytes
+                do {
+                    try machine.received(status: status, now: store.clock.nowMillis())
+                } catch {
+                    throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
+                }
+                try? store.noteNode(status.identity.node, site: status.identity.site, label: status.identity.label)
+            case .pull(let since):
+                let batch = try await transport.pull(
+                    PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+                wireBytes += batch.wireBytes
+                _ = try store.apply(batch.transactions)
+                machine.pulled(count: batch.transactions.count, more: batch.header.more, localVector: try store.vector())
+                progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
+            case .push(let peerHas):
+                let outgoing = try store.transactions(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                let header = BatchHeader(from: me, count: outgoing.transactions.count, more: outgoing.more, clock: store.clock.nowMillis())
+                let body: [UInt8]
+                do {
+                    body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.transactions.map(\.body))
+                } catch {
+                    throw SyncNodeError(.invalidInput, "cannot encode a batch")
+                }
+                let (answer, bytes) = try await transport.push(body)
+                wireBytes += bytes
+                machine.pushed(count: outgoing.transactions.count, peerVector: answer.vector)
+                progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
+            case .finished:
+                guard let peer = machine.peer else { throw SyncNodeError(.protocolViolation, "the round ended without a peer status") }
+                if !machine.isComplete {
+                    throw SyncNodeError(.peerRefused, "\(transport.peerName) stopped accepting transactions before holding everything; see its log")
+                }
+                return SyncSummary(
+                    peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
+                    batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started), skewMillis: machine.skewMillis
+                )
+            }
+        }
+    }
+
+    static func describe(_ failure: SyncRound.Failure, peer: String, label: String) -> SyncNodeError {
+        switch failure {
+        case .clockSkew(_, let skew, let limit):
+            let direction = skew > 0 ? "ahead of" : "behind"
+            return SyncNodeError(
+                .clockSkew,
+                "node \(label) (\(peer))'s clock is \(DurationText.describe(millis: skew.magnitude)) \(direction) this node's; the limit is \(DurationText.describe(millis: limit)). Fix the clock that is wrong, then sync again"
+            )
+        case .protocolMismatch(_, let theirs):
+            return SyncNodeError(
+                .peerRefused, "\(label) (\(peer)) speaks protocol version \(theirs), this node \(WireCodec.protocolVersion); upgrade the older node")
+        }
+    }
+}
+
+/// Durations for messages: "3 days", "12 minutes".
+public enum DurationText {
+    public static func describe(millis: UInt64) -> String {
+        let units: [(UInt64, String)] = [(86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute"), (1000, "second")]
+        for (size, name) in units where millis >= size {
+            let n = millis / size
+            return "\(n) \(name)\(n == 1 ? "" : "s")"
+        }
+        return "\(millis) ms"
+    }
+}

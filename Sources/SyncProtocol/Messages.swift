@@ -1,0 +1,92 @@
+/// Who is speaking: sent with every request and response so each side can name the other.
+public struct PeerIdentity: Codable, Hashable, Sendable {
+    public var node: NodeID
+    public var site: String
+    public var label: String
+
+    public init(node: NodeID, site: String, label: String) {
+        self.node = node
+        self.site = site
+        self.label = label
+    }
+}
+
+/// `GET /v1/status`: what a node holds and what time it thinks it is.
+public struct StatusMessage: Codable, Equatable, Sendable {
+    public var identity: PeerIdentity
+    public var protocolVersion: Int
+    public var schemaVersion: Int
+    /// The node's wall clock, milliseconds since 1970, when it answered.
+    public var clock: UInt64
+    public var vector: VersionVector
+
+    public init(identity: PeerIdentity, protocolVersion: Int, schemaVersion: Int, clock: UInt64, vector: VersionVector) {
+        self.identity = identity
+        self.protocolVersion = protocolVersion
+        self.schemaVersion = schemaVersion
+        self.clock = clock
+        self.vector = vector
+    }
+}
+
+/// `POST /v1/pull`: "here is my vector; send what I lack", within the given limits.
+public struct PullRequest: Codable, Equatable, Sendable {
+    public var protocolVersion: Int
+    public var from: PeerIdentity
+    public var vector: VersionVector
+    public var maxTransactions: Int
+    public var maxBytes: Int
+
+    public init(protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, vector: VersionVector, maxTransactions: Int, maxBytes: Int) {
+        self.protocolVersion = protocolVersion
+        self.from = from
+        self.vector = vector
+        self.maxTransactions = maxTransactions
+        self.maxBytes = maxBytes
+    }
+}
+
+/// The header line of a batch of transactions (a pull response or a push request).
+public struct BatchHeader: Codable, Equatable, Sendable {
+    public var protocolVersion: Int
+    public var from: PeerIdentity
+    /// Number of transaction frames that follow.
+    public var count: Int
+    /// Whether the sender holds more that the receiver lacks (pull responses).
+    public var more: Bool
+    /// The sender's wall clock when it sent the batch.
+    public var clock: UInt64
+
+    public init(protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64) {
+        self.protocolVersion = protocolVersion
+        self.from = from
+        self.count = count
+        self.more = more
+        self.clock = clock
+    }
+}
+
+/// The answer to a push: what the receiver applied and what it now holds.
+public struct PushResponse: Codable, Equatable, Sendable {
+    public var applied: Int
+    public var duplicates: Int
+    public var vector: VersionVector
+
+    public init(applied: Int, duplicates: Int, vector: VersionVector) {
+        self.applied = applied
+        self.duplicates = duplicates
+        self.vector = vector
+    }
+}
+
+/// Every error response: `{"error": {"code": "...", "message": "..."}}`.
+public struct ErrorEnvelope: Codable, Equatable, Sendable {
+    public struct Body: Codable, Equatable, Sendable {
+        public var code: String
+        public var message: String
+    }
+
+    public var error: Body
+
+    public init(code: String, message: String) { self.error = Body(code: code, message: message) }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SyncNode
+
+extension SyncNodeCommand {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve the sync API and sync periodically with remembered peers, until SIGTERM or SIGINT.")
+
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var client: ClientOptions
+
+        @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).") var listen = "127.0.0.1:8420"
+        @Option(help: "Interval between syncs with each remembered peer: 30s, 5m, 1h.") var every = "5m"
+        @Option(help: "Largest request body accepted, in bytes (413 beyond it).") var maxBodyBytes = 64 * 1024 * 1024
+        @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+        func validate() throws {
+            guard ListenAddress(listen) != nil else { throw ValidationError("--listen takes HOST:PORT, such as 0.0.0.0:8420") }
+            guard IntervalText.seconds(every) != nil else { throw ValidationError("--every takes a duration such as 30s, 5m or 1h") }
+            guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error")
+            }
+        }
+
+        func run() async throws {
+            let address = ListenAddress(listen)!
+            var logger = Logger(label: "syncnode")
+            logger.logLevel = Logger.Level(rawValue: logLevel)!
+            let store: Store
+            do {
+                store = try Store.open(node.directory, clock: CLIClock.current)
+            } catch {
+                throw failure(error)
+            }
+            var limits = ServiceLimits()
+            limits.maxBodyBytes = maxBodyBytes
+            let scheduler = SyncScheduler(store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger)
+            let portFile = self.portFile
+            let app = NodeServer.application(
+                service: SyncService(store: store, limits: limits), host: address.host, port: address.port, services: [scheduler], logger: logger
+            ) { port in
+                note("listening on http://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))")
+                if let portFile { try? Data(String(port).utf8).write(to: URL(fileURLWithPath: portFile)) }
+            }
+            try await app.runService()
+            try? store.close()
+        }
+    }
+}
+
+/// `HOST:PORT`.
+struct ListenAddress {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        host = String(text[..<colon])
+        self.port = port
+        if host.isEmpty { return nil }
+    }
+}
+
+/// Durations on the command line: 500ms, 30s, 5m, 1h.
+enum IntervalText {
+    static func seconds(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let n = Double(text.dropLast(suffix.count)), n > 0, n.isFinite { return n * scale }
+        }
+        return nil
+    }
+}
+
+/// Options of the libcurl client.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Give up on a request after this many seconds.") var timeout: Double = 60
+    @Option(help: "Give up connecting after this many seconds.") var connectTimeout: Double = 10
+    @Option(help: "Abort a transfer slower than 64 bytes/s for this many seconds (a stalled link).") var stallSeconds = 20
+    @Option(help: "Verify HTTPS servers against this CA file instead of the system's.") var ca: String?
+
+    var curl: CurlClient {
+        var options = HTTPClientOptions()
+        options.timeoutSeconds = timeout
+        options.connectTimeoutSeconds = connectTimeout
+        options.lowSpeedSeconds = stallSeconds
+        options.caFile = ca
+        return CurlClient(options: options)
+    }
+}

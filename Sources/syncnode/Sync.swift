@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import SyncNode
+
+extension SyncNodeCommand {
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one sync round with each peer (the given ones, else the remembered ones).",
+            discussion: "Exits 0 only if every peer synced; otherwise with the code of the first failure (69 unreachable, 78 refused, 77 clock skew)."
+        )
+
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+        @Option(name: .customLong("peer"), help: "A peer's base URL, such as http://hq:8420. Repeatable.") var peers: [String] = []
+        @Option(help: "Most transactions per batch.") var batchTransactions = 500
+
+        func validate() throws {
+            guard batchTransactions > 0 else { throw ValidationError("--batch-transactions must be positive") }
+        }
+
+        func run() async throws {
+            let store: Store
+            var targets = peers
+            do {
+                store = try Store.open(node.directory, clock: CLIClock.current)
+                if targets.isEmpty { targets = try store.peers().map(\.url) }
+            } catch {
+                throw failure(error)
+            }
+            defer { try? store.close() }
+            guard !targets.isEmpty else {
+                throw failure(SyncNodeError(.invalidInput, "no peer to sync with; pass --peer URL or remember one with `syncnode peer add URL`"))
+            }
+            var limits = SyncLimits()
+            limits.maxTransactions = batchTransactions
+            let onTTY = isatty(2) == 1 && !output.json
+            var firstFailure: SyncNodeError?
+            var results: [[String: Any]] = []
+            for url in targets {
+                let syncer = Syncer(store: store, transport: HTTPTransport(baseURL: url, client: client.curl), limits: limits)
+                do {
+                    let summary = try await syncer.run(bookkeepingKey: url) { p in
+                        if onTTY {
+                            FileHandle.standardError.write(Data("\r\(url): received \(p.received), sent \(p.sent), \(p.wireBytes) bytes   ".utf8))
+                        }
+                    }
+                    if onTTY { FileHandle.standardError.write(Data("\r".utf8)) }
+                    results.append([
+                        "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
+                        "bytes": summary.wireBytes, "seconds": summary.seconds,
+                    ])
+                    if !output.json {
+                        note(
+                            "\(url) (\(summary.peer.label)): received \(summary.received) transactions, sent \(summary.sent), \(summary.wireBytes) bytes on the wire, \(String(format: "%.2f", summary.seconds)) s"
+                        )
+                    }
+                } catch {
+                    if onTTY { FileHandle.standardError.write(Data("\r".utf8)) }
+                    firstFailure = firstFailure ?? error
+                    results.append(["peer": url, "ok": false, "error": error.message, "code": error.code.rawValue])
+                    if !output.json { note("error: \(error.message)") }
+                }
+            }
+            if output.json { emit(Presenter.json(results)) }
+            if let firstFailure { throw ExitCode(firstFailure.exitCode) }
+        }
+    }
+
+    struct Peer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remember, list and forget the peers `serve` and `sync` use.", subcommands: [Add.self, List.self, Remove.self])
+    }
+}
+
+extension SyncNodeCommand.Peer {
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remember a peer URL.")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "The peer's base URL, such as http://hq:8420.") var url: String
+
+        func run() throws {
+            try node.withStore { store in try store.addPeer(url) }
+            note("remembered \(url)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List remembered peers and how their last sync went.")
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let rows = try node.withStore { store in try store.peers().map { ($0, try store.unsentCount(to: $0)) } }
+            emit(output.json ? Presenter.json(rows.map { Presenter.peerObject($0.0, unsent: $0.1) }) : Presenter.peersTable(rows))
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a peer.")
+        @OptionGroup var node: NodeOptions
+        @Argument var url: String
+
+        func run() throws {
+            try node.withStore { store in try store.removePeer(url) }
+            note("forgot \(url)")
+        }
+    }
+}
