@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "syncnode", targets: ["syncnode"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
+        .library(name: "FaultProxy", targets: ["FaultProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
@@ -42,6 +43,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "FaultProxy"),
         .executableTarget(
             name: "syncnode",
             dependencies: [
@@ -57,6 +59,7 @@ let package = Package(
                 "SyncNode",
                 "SyncProtocol",
                 "syncnode",
+                "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -1,3 +1,4 @@
+import CCompressZlib
 import CompressNIO
 import NIOCore
 
@@ -14,8 +15,16 @@ public enum Gzip {
     public static func decompress(_ bytes: [UInt8], maxSize: Int) throws(SyncNodeError) -> [UInt8] {
         var input = ByteBuffer(bytes: bytes)
         do {
-            let out = try input.decompress(with: .gzip(), maxSize: maxSize)
-            return Array(out.readableBytesView)
+            let out = Array(try input.decompress(with: .gzip(), maxSize: maxSize).readableBytesView)
+            // zlib stops quietly at the end of its input, so a truncated stream must be caught
+            // here: the gzip trailer holds the CRC-32 and the length of what it compressed.
+            guard bytes.count >= 18 else { throw CompressNIOError.corruptData }
+            let trailer = Array(bytes.suffix(8))
+            let crc = trailer[0..<4].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let size = trailer[4..<8].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let actual = out.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+            guard size == UInt32(truncatingIfNeeded: out.count), crc == actual else { throw CompressNIOError.corruptData }
+            return out
         } catch let error as CompressNIOError where error == .bufferOverflow {
             throw SyncNodeError.invalid("compressed data expands beyond \(maxSize) bytes")
         } catch {

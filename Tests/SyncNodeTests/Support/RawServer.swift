@@ -1,0 +1,84 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A one-purpose HTTP listener on 127.0.0.1 for client tests: it records the request head and
+/// then answers, stays silent, or stalls half-way through a body.
+final class RawServer: @unchecked Sendable {
+    enum Mode {
+        case reply(String)
+        case silent
+        case stallAfter(String)
+    }
+
+    let mode: Mode
+    private(set) var port: UInt16 = 0
+    private var fd: Int32 = -1
+    private let lock = NSLock()
+    private var heads: [String] = []
+    private var clients: [Int32] = []
+
+    init(_ mode: Mode) throws {
+        self.mode = mode
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard ok == 0, listen(fd, 16) == 0 else { throw TestFailure("cannot listen") }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = UInt16(bigEndian: actual.sin_port)
+        let listener = fd
+        Thread.detachNewThread { [self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                if client < 0 { return }
+                lock.withLock { clients.append(client) }
+                Thread.detachNewThread { [self] in serve(client) }
+            }
+        }
+    }
+
+    var requestHeads: [String] { lock.withLock { heads } }
+
+    private func serve(_ client: Int32) {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return }
+            received += buffer[0..<n]
+            if let end = String(decoding: received, as: UTF8.self).range(of: "\r\n\r\n") {
+                let head = String(String(decoding: received, as: UTF8.self)[..<end.lowerBound])
+                lock.withLock { heads.append(head) }
+                break
+            }
+        }
+        switch mode {
+        case .reply(let text):
+            // Drain the body the head announced, then answer.
+            _ = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            Thread.sleep(forTimeInterval: 0.2)
+            close(client)
+        case .silent:
+            while recv(client, &buffer, buffer.count, 0) > 0 {}
+        case .stallAfter(let text):
+            _ = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            while recv(client, &buffer, buffer.count, 0) > 0 {}
+        }
+    }
+
+    func stop() {
+        let all = lock.withLock { clients + [fd] }
+        for s in all {
+            shutdown(s, Int32(SHUT_RDWR))
+            close(s)
+        }
+    }
+}
