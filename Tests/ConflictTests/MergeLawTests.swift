@@ -1,0 +1,205 @@
+import PropertyBased
+import SyncProtocol
+import Testing
+
+/// A random history of one field: versions with distinct timestamps (few millis, counters and nodes,
+/// so ties on millis and counter are common), each replacing an earlier version or nothing, some
+/// resolving further earlier versions, some based on a version that is not in the pool (written
+/// elsewhere and never delivered), plus three overlapping subsets and one shuffled order of the pool.
+struct FieldHistory: Sendable, CustomStringConvertible {
+    var pool: [FieldVersion]
+    var a: [FieldVersion]
+    var b: [FieldVersion]
+    var c: [FieldVersion]
+    var shuffled: [FieldVersion]
+
+    var description: String {
+        pool.map { v in
+            "\(v.ts.millis).\(v.ts.counter)@\(v.ts.node.low) base=\(v.base.map { "\($0.millis).\($0.counter)@\($0.node.low)" } ?? "-") x=\(v.resolves.count) \(v.value)"
+        }.joined(separator: "; ")
+    }
+
+    static func generate(_ rng: inout some RandomNumberGenerator) -> FieldHistory {
+        let count = Int.random(in: 1...12, using: &rng)
+        var stamps = Set<Timestamp>()
+        for _ in 0..<count {
+            let wide = Bool.random(using: &rng) && Bool.random(using: &rng)
+            let millis = wide ? UInt64.random(in: 0...Timestamp.maxMillis, using: &rng) : UInt64.random(in: 100...104, using: &rng)
+            let counter = wide ? UInt16.random(in: 0...UInt16.max, using: &rng) : UInt16.random(in: 0...2, using: &rng)
+            stamps.insert(Timestamp(millis: millis, counter: counter, node: node(UInt64.random(in: 1...3, using: &rng))))
+        }
+        let ordered = stamps.sorted()
+        var pool: [FieldVersion] = []
+        for (i, ts) in ordered.enumerated() {
+            var base: Timestamp?
+            var resolves: [Timestamp] = []
+            let roll = Int.random(in: 0..<10, using: &rng)
+            if i > 0, roll < 7 {
+                base = ordered[Int.random(in: 0..<i, using: &rng)]
+            } else if roll == 7, ts.millis > 0 {
+                // A base this register never receives (the version was not delivered here).
+                base = Timestamp(millis: ts.millis - 1, counter: 0, node: node(9))
+            }
+            if i > 1, Int.random(in: 0..<4, using: &rng) == 0 {
+                let extra = Set((0..<Int.random(in: 1...2, using: &rng)).map { _ in ordered[Int.random(in: 0..<i, using: &rng)] })
+                resolves = extra.subtracting(base.map { [$0] } ?? []).sorted()
+            }
+            let value: Value =
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: .int(Int64.random(in: -2...2, using: &rng))
+                case 1: .text(["x", "y", ""].randomElement(using: &rng)!)
+                case 2: .real(0.5)
+                default: .null
+                }
+            pool.append(FieldVersion(ts: ts, base: base, resolves: resolves, value: value))
+        }
+        func subset(_ rng: inout some RandomNumberGenerator) -> [FieldVersion] { pool.filter { _ in Bool.random(using: &rng) } }
+        let a = subset(&rng)
+        let b = subset(&rng)
+        let c = subset(&rng)
+        return FieldHistory(pool: pool, a: a, b: b, c: c, shuffled: pool.shuffled(using: &rng))
+    }
+}
+
+let fieldHistories = Generator<FieldHistory, Shrink.None<FieldHistory>>(run: { rng in FieldHistory.generate(&rng) })
+
+/// Random ledger writes: few entry ids so that the same id is used by concurrent writers.
+struct LedgerWrites: Sendable, CustomStringConvertible {
+    var writes: [(LedgerEntry, Timestamp)]
+    var shuffled: [(LedgerEntry, Timestamp)]
+    var split: Int
+
+    var description: String { writes.map { "\($0.0.entryID)@\($0.1.millis).\($0.1.counter)/\($0.1.node.low)" }.joined(separator: " ") }
+
+    static func generate(_ rng: inout some RandomNumberGenerator) -> LedgerWrites {
+        var seen = Set<Timestamp>()
+        var writes: [(LedgerEntry, Timestamp)] = []
+        for _ in 0..<Int.random(in: 1...10, using: &rng) {
+            let t = Timestamp(
+                millis: UInt64.random(in: 1...3, using: &rng), counter: UInt16.random(in: 0...1, using: &rng),
+                node: node(UInt64.random(in: 1...3, using: &rng)))
+            guard seen.insert(t).inserted else { continue }
+            let entry = LedgerEntry(
+                ledger: Bool.random(using: &rng) ? "cash" : "stock", entryID: "e\(Int.random(in: 0...2, using: &rng))",
+                fields: ["amount": .int(Int64.random(in: -5...5, using: &rng))])
+            writes.append((entry, t))
+        }
+        return LedgerWrites(writes: writes, shuffled: writes.shuffled(using: &rng), split: Int.random(in: 0...writes.count, using: &rng))
+    }
+}
+
+let ledgerWrites = Generator<LedgerWrites, Shrink.None<LedgerWrites>>(run: { rng in LedgerWrites.generate(&rng) })
+
+@Suite("Merge laws of the pure rules")
+struct MergeLawTests {
+    @Test func registerMergeIsCommutative() async {
+        await propertyCheck(count: 300, input: fieldHistories) { h in
+            let a = FieldRegister(h.a)
+            let b = FieldRegister(h.b)
+            #expect(a.merged(with: b) == b.merged(with: a), "\(h)")
+        }
+    }
+
+    @Test func registerMergeIsAssociative() async {
+        await propertyCheck(count: 300, input: fieldHistories) { h in
+            let a = FieldRegister(h.a)
+            let b = FieldRegister(h.b)
+            let c = FieldRegister(h.c)
+            #expect(a.merged(with: b).merged(with: c) == a.merged(with: b.merged(with: c)), "\(h)")
+        }
+    }
+
+    @Test func registerMergeIsIdempotent() async {
+        await propertyCheck(count: 300, input: fieldHistories) { h in
+            let a = FieldRegister(h.a)
+            let ab = a.merged(with: FieldRegister(h.b))
+            #expect(a.merged(with: a) == a, "\(h)")
+            #expect(ab.merged(with: a) == ab, "\(h)")
+            #expect(ab.merged(with: ab) == ab, "\(h)")
+        }
+    }
+
+    @Test func redeliveredVersionIsANoOp() async {
+        await propertyCheck(count: 200, input: fieldHistories) { h in
+            var r = FieldRegister(h.pool)
+            let before = r
+            for v in h.shuffled {
+                let inserted = r.insert(v)
+                #expect(!inserted, "\(h)")
+            }
+            #expect(r == before, "\(h)")
+        }
+    }
+
+    @Test func insertionOrderDoesNotChangeWinnerHeadsOrConflicts() async {
+        await propertyCheck(count: 400, input: fieldHistories) { h in
+            let inOrder = FieldRegister(h.pool)
+            let permuted = FieldRegister(h.shuffled)
+            var oneByOne = FieldRegister()
+            for v in h.shuffled.reversed() { oneByOne.insert(v) }
+            for r in [permuted, oneByOne] {
+                #expect(r.winner == inOrder.winner, "\(h)")
+                #expect(r.heads == inOrder.heads, "\(h)")
+                #expect(r.conflicts == inOrder.conflicts, "\(h)")
+            }
+        }
+    }
+
+    @Test func winnerHeadsAndConflictsFollowTheirDefinitions() async {
+        await propertyCheck(count: 400, input: fieldHistories) { h in
+            for versions in [h.pool, h.a, h.b] {
+                let r = FieldRegister(versions)
+                let ref = FieldReference(versions: versions)
+                #expect(r.winner == ref.winner, "\(h)")
+                #expect(r.heads == ref.heads, "\(h)")
+                #expect(r.conflicts == ref.conflicts, "\(h)")
+                if let w = r.winner {
+                    // Every write replaces only older versions, so the newest one is never replaced.
+                    #expect(r.heads.contains(w), "\(h)")
+                    #expect(!r.conflicts.contains(w), "\(h)")
+                }
+            }
+        }
+    }
+
+    @Test func mergedRegisterAnswersLikeTheUnionOfVersions() async {
+        await propertyCheck(count: 300, input: fieldHistories) { h in
+            let merged = FieldRegister(h.a).merged(with: FieldRegister(h.b))
+            let union = FieldReference(versions: Array(Set(h.a).union(h.b)))
+            #expect(merged.winner == union.winner, "\(h)")
+            #expect(merged.heads == union.heads, "\(h)")
+            #expect(merged.conflicts == union.conflicts, "\(h)")
+        }
+    }
+
+    @Test func ledgerUnionIsOrderIndependent() async {
+        await propertyCheck(count: 300, input: ledgerWrites) { w in
+            var inOrder = LedgerModel()
+            for (e, t) in w.writes { inOrder.add(e, ts: t) }
+            var permuted = LedgerModel()
+            for (e, t) in w.shuffled { permuted.add(e, ts: t) }
+            #expect(inOrder == permuted, "\(w)")
+            // The kept entry under each id is the earliest write of that id.
+            for (key, kept) in inOrder.kept {
+                let earliest = w.writes.filter { $0.0.ledger == key.ledger && $0.0.entryID == key.entryID }.map(\.1).min()
+                #expect(kept.ts == earliest, "\(w)")
+            }
+        }
+    }
+
+    @Test func ledgerUnionIsCommutativeAssociativeAndIdempotent() async {
+        await propertyCheck(count: 300, input: ledgerWrites) { w in
+            var a = LedgerModel()
+            var b = LedgerModel()
+            var c = LedgerModel()
+            for (i, (e, t)) in w.writes.enumerated() {
+                if i < w.split { a.add(e, ts: t) } else { b.add(e, ts: t) }
+                if i % 2 == 0 { c.add(e, ts: t) }
+            }
+            #expect(a.merged(with: b) == b.merged(with: a), "\(w)")
+            #expect(a.merged(with: b).merged(with: c) == a.merged(with: b.merged(with: c)), "\(w)")
+            #expect(a.merged(with: a) == a, "\(w)")
+            #expect(a.merged(with: b).merged(with: b) == a.merged(with: b), "\(w)")
+        }
+    }
+}
