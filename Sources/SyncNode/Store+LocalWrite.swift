@@ -114,7 +114,7 @@ extension Store {
             return [.append(LedgerEntry(ledger: ledger, entryID: id, fields: map))]
         case .resolve(let collection, let recordID, let field, let value):
             let heads = try headVersions(db, collection: collection, recordID: recordID, field: field)
-            guard heads.count > 1, let winner = heads.max(by: { $0.ts < $1.ts }) else {
+            guard let winner = heads.max(by: { $0.ts < $1.ts }), heads.contains(where: { $0.value != winner.value }) else {
                 throw SyncNodeError(.notFound, "field \(collection)/\(recordID).\(field) has no conflict to resolve")
             }
             let others = heads.filter { $0.ts != winner.ts }.map(\.ts)

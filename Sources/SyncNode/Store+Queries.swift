@@ -118,7 +118,7 @@ extension Store {
             db.cachedStatement(
                 sql: """
                     SELECT DISTINCT v.field FROM field_version v JOIN field_state s USING (collection, record_id, field)
-                    WHERE v.collection = ? AND v.record_id = ? AND v.is_head = 1 AND v.ts <> s.ts ORDER BY v.field
+                    WHERE v.collection = ? AND v.record_id = ? AND v.is_head = 1 AND v.ts <> s.ts AND v.value IS NOT s.value ORDER BY v.field
                     """), arguments: [collection, recordID])
         return RecordView(
             collection: collection, recordID: recordID, fields: fields, deleted: RecordRule.isDeleted(winners: winners), updated: updated,
@@ -170,7 +170,7 @@ extension Store {
                 sql: """
                     SELECT v.collection, v.record_id, v.field, v.value AS other_value, v.ts AS other_ts, s.value AS winner_value, s.ts AS winner_ts
                     FROM field_version v JOIN field_state s USING (collection, record_id, field)
-                    WHERE v.is_head = 1 AND v.ts <> s.ts
+                    WHERE v.is_head = 1 AND v.ts <> s.ts AND v.value IS NOT s.value
                     ORDER BY v.collection, v.record_id, v.field, v.ts
                     """
             ).map { row in
@@ -229,7 +229,7 @@ extension Store {
                 conflicts: try Int.fetchOne(
                     db,
                     sql:
-                        "SELECT count(*) FROM field_version v JOIN field_state s USING (collection, record_id, field) WHERE v.is_head = 1 AND v.ts <> s.ts"
+                        "SELECT count(*) FROM field_version v JOIN field_state s USING (collection, record_id, field) WHERE v.is_head = 1 AND v.ts <> s.ts AND v.value IS NOT s.value"
                 ) ?? 0,
                 ledgerEntries: try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_entry") ?? 0,
                 ledgerDuplicates: try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_duplicate") ?? 0,

@@ -22,8 +22,9 @@ public struct FieldVersion: Hashable, Sendable {
 /// associative and idempotent. From that set:
 /// - the **winner** is the version with the greatest timestamp (never the value or an edit count);
 /// - a **head** is a version no other version replaced (as its `base` or in `resolves`);
-/// - the **conflicts** are the heads other than the winner: writes made without knowing of each
-///   other. They stay listed until a write resolves them.
+/// - the **conflicts** are the heads other than the winner whose value differs from the winner's:
+///   writes made without knowing of each other that disagree. They stay listed until a write
+///   resolves them. (Concurrent writes of the same value need no review.)
 /// Because all three are functions of the set, every replica holding the same versions reports the
 /// same winner and the same conflicts, whatever order the versions arrived in.
 public struct FieldRegister: Hashable, Sendable {
@@ -56,7 +57,7 @@ public struct FieldRegister: Hashable, Sendable {
 
     public var conflicts: [FieldVersion] {
         guard let winner else { return [] }
-        return heads.filter { $0.ts != winner.ts }
+        return heads.filter { $0.ts != winner.ts && $0.value != winner.value }
     }
 }
 

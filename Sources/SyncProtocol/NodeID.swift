@@ -17,7 +17,7 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses 32 hexadecimal digits (either case). Returns nil for anything else.
     public init?(hex: some StringProtocol) {
-        guard hex.utf8.count == 32,
+        guard hex.utf8.count == 32, Hex.isDigits(hex),
             let high = UInt64(hex.prefix(16), radix: 16),
             let low = UInt64(hex.suffix(16), radix: 16)
         else { return nil }
@@ -55,6 +55,11 @@ extension NodeID: Codable {
 
 /// Fixed-width lower-case hexadecimal, so that text order equals numeric order.
 enum Hex {
+    /// True when every character is an ASCII hexadecimal digit (no sign, no space).
+    static func isDigits(_ text: some StringProtocol) -> Bool {
+        text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }
+    }
+
     static func fixed(_ value: UInt64, digits: Int) -> String {
         let text = String(value, radix: 16)
         return String(repeating: "0", count: max(0, digits - text.utf8.count)) + text

@@ -61,7 +61,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Parses the 16-digit clock part for a known node.
     public init?(clockHex: some StringProtocol, node: NodeID) {
-        guard clockHex.utf8.count == 16,
+        guard clockHex.utf8.count == 16, Hex.isDigits(clockHex),
             let millis = UInt64(clockHex.prefix(12), radix: 16),
             let counter = UInt16(clockHex.suffix(4), radix: 16)
         else { return nil }

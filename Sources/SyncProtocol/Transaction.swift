@@ -26,6 +26,7 @@ public struct Transaction: Hashable, Sendable {
         if changes.isEmpty { return "transaction \(origin.short)/\(seq) has no changes" }
         if changes.count > Transaction.maxChanges { return "transaction has more than \(Transaction.maxChanges) changes" }
         var seen = Set<FieldKey>()
+        var entries = Set<[String]>()
         for change in changes {
             switch change {
             case .set(let w):
@@ -36,18 +37,21 @@ public struct Transaction: Hashable, Sendable {
                     return p
                 }
                 if w.value.byteCount > maxValueBytes { return "value of \(w.collection)/\(w.recordID).\(w.field) exceeds \(maxValueBytes) bytes" }
+                if !w.value.isFiniteOrNotReal { return "value of \(w.collection)/\(w.recordID).\(w.field) is not a finite number" }
                 if let base = w.base, base >= hlc { return "a write's base is not older than the write" }
                 if w.resolves.contains(where: { $0 >= hlc }) { return "a write resolves a version that is not older than the write" }
                 if !seen.insert(FieldKey(collection: w.collection, recordID: w.recordID, field: w.field)).inserted {
                     return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
                 }
             case .append(let e):
+                if !entries.insert([e.ledger, e.entryID]).inserted { return "entry \(e.ledger)/\(e.entryID) is appended twice in one transaction" }
                 if let p = Names.problem(with: e.ledger, what: "ledger name") ?? Names.problem(with: e.entryID, what: "entry id") {
                     return p
                 }
                 for (name, value) in e.fields {
                     if let p = Names.problem(with: name, what: "field name", allowReserved: name == Names.reversesField) { return p }
                     if value.byteCount > maxValueBytes { return "value of \(e.ledger)/\(e.entryID).\(name) exceeds \(maxValueBytes) bytes" }
+                    if !value.isFiniteOrNotReal { return "value of \(e.ledger)/\(e.entryID).\(name) is not a finite number" }
                 }
             case .unknown:
                 continue

@@ -21,6 +21,12 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// False only for a real that is infinite or NaN: JSON cannot carry those.
+    public var isFiniteOrNotReal: Bool {
+        if case .real(let d) = self { return d.isFinite }
+        return true
+    }
+
     /// Size of the value's content in bytes, for limits.
     public var byteCount: Int {
         switch self {

@@ -7,9 +7,15 @@ import Foundation
 public enum WireCodec {
     public static let protocolVersion = 1
 
+    /// Encodes a transaction. The transaction must be well formed (`Transaction.problem` is nil):
+    /// then every member is a string, an integer, a finite number or a nested object, and
+    /// encoding cannot fail.
     public static func encode(_ transaction: Transaction) -> [UInt8] {
-        // Encoding these value types cannot fail: every member is a string, number or nested object.
-        (try? encoder.encode(WireTransaction(transaction))).map(Array.init) ?? []
+        do {
+            return Array(try encoder.encode(WireTransaction(transaction)))
+        } catch {
+            preconditionFailure("encoding a well-formed transaction failed: \(error)")
+        }
     }
 
     public static func decode(_ bytes: some Collection<UInt8>) throws(WireError) -> Transaction {

@@ -268,7 +268,8 @@ enum ConvergenceScript {
         let expectedRecords = winnersByRecord.keys.sorted().map { id in
             let winners = winnersByRecord[id]!
             return "\(id) deleted=\(RecordRule.isDeleted(winners: winners)) "
-                + winners.filter { $0.key != Names.deletedField }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.value)" }.joined(separator: ",")
+                + winners.filter { $0.key != Names.deletedField }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.value)" }.joined(
+                    separator: ",")
         }
         let actualRecords = records.map { r in
             "\(r.recordID) deleted=\(r.deleted) " + r.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
@@ -289,7 +290,9 @@ enum ConvergenceScript {
         }
         let expectedDuplicates = ledgerModel.duplicates.flatMap { key, set in set.map { "\(key.ledger)/\(key.entryID)@\($0.ts)" } }.sorted()
         let actualDuplicates = duplicates.map { "\($0.ledger)/\($0.entryID)@\($0.ts)" }.sorted()
-        if actualDuplicates != expectedDuplicates { problems.append("ledger duplicates \(actualDuplicates) differ from the rule's \(expectedDuplicates)") }
+        if actualDuplicates != expectedDuplicates {
+            problems.append("ledger duplicates \(actualDuplicates) differ from the rule's \(expectedDuplicates)")
+        }
 
         // Applying everything again changes nothing.
         let again = try first.apply(all)

@@ -288,7 +288,9 @@ struct LWWGoldenTests {
         }
         #expect(try a.store.stateDigest() == b.store.stateDigest())
         // A reversal points at the kept entry.
-        try a.store.commit([.append(ledger: "cash", entryID: "e2", fields: [FieldAssignment("amount", .int(-100)), FieldAssignment("_reverses", .text("e1"))])])
+        try a.store.commit([
+            .append(ledger: "cash", entryID: "e2", fields: [FieldAssignment("amount", .int(-100)), FieldAssignment("_reverses", .text("e1"))])
+        ])
         #expect(try a.store.ledger("cash").first { $0.entryID == "e1" }?.reversedBy == ["e2"])
     }
 

@@ -6,11 +6,10 @@ import Testing
 /// Whatever a local write is given, what reaches the change log must be relayable: every body
 /// decodes, and every ledger entry written is either kept or listed as a duplicate.
 ///
-/// The first two tests fail against the current Sources (see the BUG notes); they are left enabled
-/// on purpose so that the fix turns them green.
+/// These tests caught real defects (see the Regression notes); they guard the fixes.
 @Suite("Log integrity")
 struct LogIntegrityTests {
-    /// BUG (Sources/SyncProtocol/WireCodec.swift `encode`, Sources/SyncProtocol/Transaction.swift
+    /// Regression (found by this suite, fixed in Sources/SyncProtocol/WireCodec.swift `encode`, Sources/SyncProtocol/Transaction.swift
     /// `problem`): a non-finite real is accepted by `commit`; `WireCodec.encode` swallows the JSON
     /// encoding error and returns `[]`, and that empty body is stored in the log. From then on
     /// `transactions(missingFrom:)` throws for every peer that lacks it, so the node can never sync
@@ -49,7 +48,7 @@ struct LogIntegrityTests {
             "either the transaction is malformed, or it encodes to bytes that decode again")
     }
 
-    /// BUG (Sources/SyncNode/Store+LocalWrite.swift, `changes(for:)` case `.append`; and
+    /// Regression (found by this suite, fixed in Sources/SyncNode/Store+LocalWrite.swift, `changes(for:)` case `.append`; and
     /// Sources/SyncProtocol/Transaction.swift `problem`): the "id already taken" check only looks
     /// at the database, so one commit may append the same explicit entry id several times. The
     /// second becomes a ledger duplicate and the third is silently lost (`ledger_duplicate` is keyed

@@ -2,7 +2,7 @@ import SyncProtocol
 
 /// Reference answers for one field, computed directly from the definitions in `FieldRegister`'s
 /// documentation (not from its code): winner = greatest timestamp, head = not replaced by any
-/// version, conflicts = heads other than the winner.
+/// version, conflicts = heads other than the winner that hold another value.
 struct FieldReference {
     let versions: [FieldVersion]
 
@@ -23,7 +23,7 @@ struct FieldReference {
 
     var conflicts: [FieldVersion] {
         guard let w = winner else { return [] }
-        return heads.filter { $0.ts != w.ts }
+        return heads.filter { $0.ts != w.ts && $0.value != w.value }
     }
 }
 

@@ -5,7 +5,8 @@ import Testing
 /// Timestamps drawn either from narrow ranges (so that millis, counter and node often tie) or from
 /// the whole range.
 let timestamps = Generator<Timestamp, Shrink.None<Timestamp>>(run: { rng in
-    func part<T: FixedWidthInteger & UnsignedInteger>(_ narrow: ClosedRange<T>, _ wide: ClosedRange<T>, _ rng: inout some RandomNumberGenerator) -> T {
+    func part<T: FixedWidthInteger & UnsignedInteger>(_ narrow: ClosedRange<T>, _ wide: ClosedRange<T>, _ rng: inout some RandomNumberGenerator) -> T
+    {
         Bool.random(using: &rng) ? T.random(in: narrow, using: &rng) : T.random(in: wide, using: &rng)
     }
     let millis = part(UInt64(0)...2, 0...Timestamp.maxMillis, &rng)
@@ -63,7 +64,7 @@ struct TimestampEncodingTests {
         #expect(NodeID(hex: String(repeating: "z", count: 32)) == nil)
     }
 
-    /// BUG (Sources/SyncProtocol/NodeID.swift `init?(hex:)`, Sources/SyncProtocol/Timestamp.swift
+    /// Regression (found by this suite, fixed in Sources/SyncProtocol/NodeID.swift `init?(hex:)`, Sources/SyncProtocol/Timestamp.swift
     /// `init?(clockHex:node:)`): `UInt64(_:radix:)` accepts a leading sign, so text that is not 32 (or
     /// 16) hexadecimal digits parses, and two different wire texts decode to the same transaction.
     @Test func hexParsersAcceptOnlyHexDigits() {

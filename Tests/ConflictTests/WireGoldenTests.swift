@@ -63,7 +63,9 @@ struct WireGoldenTests {
             origin: goldenOrigin, seq: 1, hlc: Timestamp(millis: 1, counter: 0, node: goldenOrigin),
             changes: [.append(LedgerEntry(ledger: "l", entryID: "e", fields: fields))])
         var b = a
-        b.changes = [.append(LedgerEntry(ledger: "l", entryID: "e", fields: Dictionary(uniqueKeysWithValues: fields.reversed().map { ($0.key, $0.value) })))]
+        b.changes = [
+            .append(LedgerEntry(ledger: "l", entryID: "e", fields: Dictionary(uniqueKeysWithValues: fields.reversed().map { ($0.key, $0.value) })))
+        ]
         #expect(WireCodec.encode(a) == WireCodec.encode(b))
         #expect(String(decoding: WireCodec.encode(a), as: UTF8.self).contains(#""d":{"_reverses":1,"a":1,"b":1,"m":1,"z":1}"#))
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A one-purpose HTTP listener on 127.0.0.1 for client tests: it records the request head and

@@ -109,7 +109,8 @@ import Testing
         defer { node.remove() }
         try await expectRefused(node.store, uri: "/v2/push", body: [], status: .notFound, code: "unsupported_protocol")
         let me = PeerIdentity(node: NodeID(high: 1, low: 1), site: "x", label: "x")
-        let pull = try WireCodec.encodeMessage(PullRequest(protocolVersion: 99, from: me, vector: VersionVector(), maxTransactions: 10, maxBytes: 100))
+        let pull = try WireCodec.encodeMessage(
+            PullRequest(protocolVersion: 99, from: me, vector: VersionVector(), maxTransactions: 10, maxBytes: 100))
         try await expectRefused(node.store, uri: "/v1/pull", body: pull, status: .badRequest, code: "unsupported_protocol")
     }
 
@@ -140,7 +141,9 @@ import Testing
         }
         // Large enough that bodies exceed 1 MiB (where curl would otherwise send Expect: 100-continue).
         for i in 0..<40 {
-            try county.store.commit([.put(collection: "c", recordID: "r\(i)", fields: [.init("text", .text(String(repeating: "\(i)东丽", count: 5000)))])])
+            try county.store.commit([
+                .put(collection: "c", recordID: "r\(i)", fields: [.init("text", .text(String(repeating: "\(i)东丽", count: 5000)))])
+            ])
         }
         try hq.store.commit([.put(collection: "c", recordID: "from-hq", fields: [.init("f", .int(1))])])
         try await app(hq.store, maxBody: 64 << 20).test(.live) { client in

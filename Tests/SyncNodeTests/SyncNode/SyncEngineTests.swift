@@ -62,8 +62,10 @@ final class CountingTransport: SyncTransport, @unchecked Sendable {
         }
         try write(county, 25, prefix: "c")
         try write(hq, 7, prefix: "h")
-        let summary = try await Syncer(store: county.store, transport: LocalTransport(service: SyncService(store: hq.store)), limits: limits(batch: 10))
-            .run()
+        let summary = try await Syncer(
+            store: county.store, transport: LocalTransport(service: SyncService(store: hq.store)), limits: limits(batch: 10)
+        )
+        .run()
         #expect(summary.received == 7)
         #expect(summary.sent == 25)
         #expect(summary.batchesSent == 3)
