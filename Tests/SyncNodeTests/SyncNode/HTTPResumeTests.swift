@@ -1,0 +1,73 @@
+import FaultProxy
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SyncNode
+import SyncProtocol
+import Testing
+
+/// A transfer cut in the middle of a body, over real HTTP through a fault proxy.
+@Suite struct HTTPResumeTests {
+    private func syncer(_ store: Store, port: UInt16) -> Syncer {
+        var limits = SyncLimits()
+        limits.maxTransactions = 10
+        var options = HTTPClientOptions()
+        options.timeoutSeconds = 10
+        return Syncer(
+            store: store, transport: HTTPTransport(baseURL: "http://127.0.0.1:\(port)", client: CurlClient(options: options)), limits: limits)
+    }
+
+    @Test func pushCutMidBodyResumesWithoutResendingAcknowledgedBatches() async throws {
+        let hq = try TestNode(site: "hq")
+        let county = try TestNode()
+        defer {
+            hq.remove()
+            county.remove()
+        }
+        for i in 0..<50 {
+            try county.store.commit([.put(collection: "projects", recordID: "p\(i)", fields: [.init("name", .text("项目\(i)"))])])
+        }
+        let app = Application(router: NodeServer.router(service: SyncService(store: hq.store), logger: Logger(label: "test")))
+        try await app.test(.live) { client in
+            let proxy = FaultProxy(upstreamPort: try #require(client.port))
+            let port = try proxy.start()
+            defer { proxy.stop() }
+            // Connections: 1 status, 2 pull, 3 first push, 4 second push: cut after 300 bytes.
+            proxy.plan { $0 == 4 ? .cutRequest(afterBytes: 300) : .pass }
+            await #expect(throws: SyncNodeError.self) { try await syncer(county.store, port: port).run() }
+            #expect(try hq.store.vector()[county.store.info.nodeID] == 10)
+
+            let resumed = try await syncer(county.store, port: port).run()
+            #expect(resumed.sent == 40)
+            #expect(resumed.batchesSent == 4)
+        }
+        #expect(try hq.store.stateDigest() == county.store.stateDigest())
+    }
+
+    @Test func pullCutMidResponseResumesWhereItStopped() async throws {
+        let hq = try TestNode(site: "hq")
+        let county = try TestNode()
+        defer {
+            hq.remove()
+            county.remove()
+        }
+        for i in 0..<30 {
+            try hq.store.commit([.put(collection: "counties", recordID: "c\(i)", fields: [.init("note", .text(String(repeating: "东丽", count: 200)))])]
+            )
+        }
+        let app = Application(router: NodeServer.router(service: SyncService(store: hq.store), logger: Logger(label: "test")))
+        try await app.test(.live) { client in
+            let proxy = FaultProxy(upstreamPort: try #require(client.port))
+            let port = try proxy.start()
+            defer { proxy.stop() }
+            // Connections: 1 status, 2 first pull, 3 second pull: its response is cut.
+            proxy.plan { $0 == 3 ? .cutResponse(afterBytes: 200) : .pass }
+            await #expect(throws: SyncNodeError.self) { try await syncer(county.store, port: port).run() }
+            #expect(try county.store.vector()[hq.store.info.nodeID] == 10)
+            let resumed = try await syncer(county.store, port: port).run()
+            #expect(resumed.received == 20)
+        }
+        #expect(try hq.store.stateDigest() == county.store.stateDigest())
+    }
+}
