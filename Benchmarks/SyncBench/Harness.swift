@@ -1,0 +1,82 @@
+import Foundation
+
+/// A measured figure, with the baseline measured in the same run where there is one.
+struct Figure {
+    var id: String
+    var name: String
+    var value: Double
+    var unit: String
+    var baseline: Double?
+    var baselineName: String?
+    var goal: String
+
+    var ratio: Double? { baseline.map { value / $0 } }
+}
+
+/// Wall-clock timing of a block, best of `repeats` runs.
+enum Clock {
+    static func seconds(repeats: Int = 1, _ body: () throws -> Void) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
+    }
+
+    static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try await body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
+
+/// Peak resident set size of this process so far, from /proc (VmHWM), in bytes.
+enum Memory {
+    static func peakRSS() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+}
+
+/// A scratch directory removed at exit of the scope that made it.
+struct Scratch {
+    let url: URL
+
+    init(_ name: String) throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-bench-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+
+    /// Total size of the files under a directory (the database with its WAL).
+    static func size(of directory: URL) -> Int {
+        let files = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: [.fileSizeKey])) ?? []
+        return files.reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
+    }
+}
+
+func report(_ figures: [Figure]) -> String {
+    var lines = ["| id | measure | value | baseline (same run) | ratio | goal |", "|---|---|---|---|---|---|"]
+    for f in figures {
+        let value = format(f.value) + " " + f.unit
+        let base = f.baseline.map { format($0) + " " + f.unit + (f.baselineName.map { " (\($0))" } ?? "") } ?? "—"
+        let ratio = f.ratio.map { String(format: "%.2fx", $0) } ?? "—"
+        lines.append("| \(f.id) | \(f.name) | \(value) | \(base) | \(ratio) | \(f.goal) |")
+    }
+    return lines.joined(separator: "\n")
+}
+
+func format(_ x: Double) -> String {
+    if x >= 1000 { return String(format: "%.0f", x) }
+    if x >= 10 { return String(format: "%.1f", x) }
+    return String(format: "%.3f", x)
+}

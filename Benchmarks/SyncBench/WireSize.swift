@@ -1,0 +1,49 @@
+import Foundation
+import SyncNode
+import SyncProtocol
+
+/// Bytes on the wire per field change, as a pull response carries them (gzip).
+enum WireSize {
+    static func run(records: Int, deltaUpdates: Int) throws -> [Figure] {
+        let scratch = try Scratch("wire")
+        defer { scratch.remove() }
+        let store = try Store.create(in: scratch.path("a"), site: "lintan", label: nil)
+        defer { try? store.close() }
+        try Workload.insertRecords(store, count: records, perTransaction: 100)
+        let full = try pulledBytes(store, since: VersionVector())
+        let fieldsFull = records * Workload.fieldsPerRecord
+        let after = try store.vector()
+        try Workload.updateOneField(store, count: deltaUpdates, of: records, perTransaction: 100)
+        let delta = try pulledBytes(store, since: after)
+        return [
+            Figure(
+                id: "P3", name: "wire bytes per field change, full set (\(records) records x 6 fields, gzip)",
+                value: Double(full) / Double(fieldsFull),
+                unit: "B", goal: "—"),
+            Figure(
+                id: "P3", name: "wire bytes per field change, delta (\(deltaUpdates) one-field updates, gzip)",
+                value: Double(delta) / Double(deltaUpdates),
+                unit: "B", goal: "≤ 30 B"),
+        ]
+    }
+
+    /// Size of the gzip-compressed pull responses that carry everything `since` lacks.
+    static func pulledBytes(_ store: Store, since: VersionVector) throws -> Int {
+        var vector = since
+        var total = 0
+        let me = PeerIdentity(node: NodeID(high: 1, low: 1), site: "x", label: "x")
+        let service = SyncService(store: store)
+        while true {
+            let request = PullRequest(from: me, vector: vector, maxTransactions: 500, maxBytes: 2 << 20)
+            let body = try service.pull(body: try WireCodec.encodeMessage(request))
+            total += Gzip.compress(body).count
+            let (header, frames) = try BatchCodec.decode(body)
+            let parsed = try WireCodec.decodeMessage(BatchHeader.self, from: header)
+            for frame in frames {
+                let t = try WireCodec.decode(frame)
+                vector[t.origin] = max(vector[t.origin], t.seq)
+            }
+            if !parsed.more { return total }
+        }
+    }
+}
