@@ -40,7 +40,7 @@ enum WireSize {
             let (header, frames) = try BatchCodec.decode(body)
             let parsed = try WireCodec.decodeMessage(BatchHeader.self, from: header)
             for frame in frames {
-                let t = try WireCodec.decode(frame)
+                let t = try ReceivedTransaction(frame: frame).transaction
                 vector[t.origin] = max(vector[t.origin], t.seq)
             }
             if !parsed.more { return total }

@@ -66,15 +66,15 @@ public final class FaultProxy: @unchecked Sendable {
 
     /// Stops accepting and closes every open connection.
     public func stop() {
-        let sockets: [Int32] = lock.withLock {
-            let all = Array(openSockets) + [listener]
-            openSockets.removeAll()
+        lock.withLock {
+            // Shut down only: each connection's own thread closes its sockets once, when its
+            // pumps have ended, so no descriptor number is closed twice or used after close.
+            for s in openSockets { shutdown(s, Int32(SHUT_RDWR)) }
+            if listener >= 0 {
+                shutdown(listener, Int32(SHUT_RDWR))
+                close(listener)
+            }
             listener = -1
-            return all
-        }
-        for s in sockets where s >= 0 {
-            shutdown(s, Int32(SHUT_RDWR))
-            close(s)
         }
     }
 
@@ -98,6 +98,7 @@ public final class FaultProxy: @unchecked Sendable {
             return
         }
         let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        lock.withLock { _ = openSockets.insert(upstream) }
         var address = Self.loopback(port: upstreamPort)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -106,7 +107,6 @@ public final class FaultProxy: @unchecked Sendable {
             closeAll([client, upstream])
             return
         }
-        lock.withLock { _ = openSockets.insert(upstream) }
         if fault == .stall {
             // Hold the connection open without forwarding anything until the proxy stops.
             var byte: UInt8 = 0
@@ -126,6 +126,7 @@ public final class FaultProxy: @unchecked Sendable {
         }
         pump(from: upstream, to: client, limit: responseLimit)
         done.wait()
+        closeAll([client, upstream])
     }
 
     /// Copies bytes until EOF or the limit; at the limit (a fault) closes both sockets.
@@ -147,19 +148,21 @@ public final class FaultProxy: @unchecked Sendable {
             }
             total += allowed
             if total >= limit {
-                closeAll([source, target])
+                // The fault: cut both directions. The sockets are closed once both pumps end.
+                shutdown(source, Int32(SHUT_RDWR))
+                shutdown(target, Int32(SHUT_RDWR))
                 return
             }
         }
     }
 
+    /// Closes each socket exactly once, whichever thread gets there first.
     private func closeAll(_ sockets: [Int32]) {
         lock.withLock {
-            for s in sockets { openSockets.remove(s) }
-        }
-        for s in sockets where s >= 0 {
-            shutdown(s, Int32(SHUT_RDWR))
-            close(s)
+            for s in sockets where s >= 0 && openSockets.remove(s) != nil {
+                shutdown(s, Int32(SHUT_RDWR))
+                close(s)
+            }
         }
     }
 

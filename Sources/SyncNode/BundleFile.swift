@@ -53,7 +53,7 @@ public struct BundleFile: Sendable {
 
     /// Encodes the bundle file bytes.
     public func encoded() throws -> [UInt8] {
-        let body = Array(BatchCodec.encode(header: [], frames: transactions.map(\.body)).dropFirst())
+        let body = Array(BatchCodec.encode(header: [], frames: transactions.map(\.frame)).dropFirst())
         let headerLine = try WireCodec.encodeMessage(header)
         let compressed = Gzip.compress(body)
         var out = Array("\(Self.magic) \(Self.formatVersion)\n".utf8)
@@ -118,7 +118,7 @@ public struct BundleFile: Sendable {
         var transactions: [ReceivedTransaction] = []
         for frame in frames {
             do {
-                transactions.append(try ReceivedTransaction(body: Array(frame)))
+                transactions.append(try ReceivedTransaction(frame: frame))
             } catch {
                 throw corrupt("transaction \(transactions.count + 1) is malformed: \(error.message)")
             }

@@ -8,6 +8,9 @@ enum Meta {
         case schemaVersion = "schema_version"
         case clockMillis = "clock_millis"
         case clockCounter = "clock_counter"
+        case role
+        case publicKey = "public_key"
+        case trustAnchor = "trust_anchor"
     }
 
     static func set(_ db: Database, _ key: Key, _ value: some DatabaseValueConvertible) throws {

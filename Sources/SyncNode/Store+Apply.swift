@@ -3,17 +3,25 @@ import GRDB
 import SyncProtocol
 
 /// A transaction as received: decoded, with the exact bytes its origin encoded (kept in the log and
-/// relayed unchanged).
+/// relayed unchanged) and the origin's signature over them.
+///
+/// A sender that refused a transaction sends a *refusal* in its place (`refusal` set, no body): the
+/// receiver records the refusal and advances its vector past it, so sequences stay gap-free while
+/// refused work is never relayed.
 public struct ReceivedTransaction: Sendable, Equatable {
     public let transaction: Transaction
     public let body: [UInt8]
+    public var signature: [UInt8]
+    public var refusal: Refusal?
 
-    public init(transaction: Transaction, body: [UInt8]) {
+    public init(transaction: Transaction, body: [UInt8], signature: [UInt8] = [], refusal: Refusal? = nil) {
         self.transaction = transaction
         self.body = body
+        self.signature = signature
+        self.refusal = refusal
     }
 
-    /// Decodes one encoded transaction.
+    /// Decodes one encoded transaction (without signature).
     public init(body: [UInt8]) throws(SyncNodeError) {
         do {
             self.transaction = try WireCodec.decode(body)
@@ -21,7 +29,55 @@ public struct ReceivedTransaction: Sendable, Equatable {
             throw SyncNodeError(.protocolViolation, error.description)
         }
         self.body = body
+        self.signature = []
+        self.refusal = nil
     }
+
+    /// The frame that carries it in a batch: `T` + 64-byte signature + transaction bytes, or `K` +
+    /// the refusal as JSON.
+    public var frame: [UInt8] {
+        if let refusal {
+            let skip = SkipFrame(o: refusal.origin, s: refusal.seq, t: transaction.hlc.clockHex, r: refusal.reason, by: refusal.refusedBy)
+            return [UInt8(ascii: "K")] + ((try? WireCodec.encodeMessage(skip)) ?? [])
+        }
+        let signature = self.signature.count == 64 ? self.signature : [UInt8](repeating: 0, count: 64)
+        return [UInt8(ascii: "T")] + signature + body
+    }
+
+    /// Decodes a frame made by `frame`.
+    public init(frame: some Collection<UInt8>) throws(SyncNodeError) {
+        let bytes = Array(frame)
+        switch bytes.first {
+        case UInt8(ascii: "T")?:
+            guard bytes.count > 65 else { throw SyncNodeError(.protocolViolation, "a transaction frame is truncated") }
+            self = try ReceivedTransaction(body: Array(bytes[65...]))
+            signature = Array(bytes[1..<65])
+        case UInt8(ascii: "K")?:
+            let skip: SkipFrame
+            do {
+                skip = try WireCodec.decodeMessage(SkipFrame.self, from: bytes.dropFirst())
+            } catch {
+                throw SyncNodeError(.protocolViolation, "a refusal frame is malformed")
+            }
+            guard skip.s > 0, let hlc = Timestamp(clockHex: skip.t, node: skip.o) else {
+                throw SyncNodeError(.protocolViolation, "a refusal frame is malformed")
+            }
+            self.init(
+                transaction: Transaction(origin: skip.o, seq: skip.s, hlc: hlc, changes: []), body: [],
+                refusal: Refusal(origin: skip.o, seq: skip.s, reason: skip.r, refusedBy: skip.by))
+        default:
+            throw SyncNodeError(.protocolViolation, "a frame starts with neither T (transaction) nor K (refusal)")
+        }
+    }
+}
+
+/// Wire form of a refusal sent in place of a refused transaction.
+struct SkipFrame: Codable {
+    var o: NodeID
+    var s: UInt64
+    var t: String
+    var r: String
+    var by: String
 }
 
 /// What a remote apply did.
@@ -36,6 +92,12 @@ public struct ApplyReport: Sendable, Equatable {
     public var heldUpTo: [NodeID: UInt64] = [:]
     /// SQLite transactions used (the batch is applied in bounded chunks).
     public var chunks = 0
+    /// Transactions refused (signature, revocation or policy), with the reasons.
+    public var refused: [Refusal] = []
+    /// Transactions held until the registry knows their origin.
+    public var held = 0
+    /// Whether the batch changed the registry or the policy.
+    public var trustChanged = false
 
     public init() {}
 }
@@ -47,10 +109,10 @@ extension Store {
     /// limit) and refuses it whole, writing nothing, if any transaction fails. Then applies it in
     /// bounded chunks, each one SQLite transaction; every transaction is all-or-nothing, the vector
     /// advances only with the commit that applied it, and transactions already held are skipped.
-    public func apply(_ batch: [ReceivedTransaction]) throws(SyncNodeError) -> ApplyReport {
+    public func apply(_ batch: [ReceivedTransaction], releaseHeld: Bool = true) throws(SyncNodeError) -> ApplyReport {
         let now = clock.nowMillis()
         let checker = HybridClock(node: info.nodeID, maxDriftMillis: maxDriftMillis)
-        for item in batch {
+        for item in batch where item.refusal == nil {
             let t = item.transaction
             if let problem = t.problem(maxValueBytes: limits.maxValueBytes) {
                 throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) refused: \(problem)")
@@ -91,6 +153,8 @@ extension Store {
                 try pool.write { db -> ApplyReport in
                     var part = ApplyReport()
                     var hlc = try loadClock(db)
+                    var context = try TrustContext(db)
+                    var heldOrigins = Set<NodeID>()
                     for item in chunk {
                         let t = item.transaction
                         let held = try heldSeq(db, origin: t.origin)
@@ -98,10 +162,39 @@ extension Store {
                             part.duplicates += 1
                             continue
                         }
+                        if heldOrigins.contains(t.origin) {
+                            // An earlier transaction of this origin is held: keep the order.
+                            try hold(db, item)
+                            part.held += 1
+                            continue
+                        }
                         guard t.seq == held + 1 else {
                             throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
                         }
-                        try applyTransaction(db, t, body: item.body)
+                        if let refusal = item.refusal {
+                            try recordRefusal(db, item, reason: refusal.reason, refusedBy: refusal.refusedBy)
+                            part.heldUpTo[t.origin] = t.seq
+                            continue
+                        }
+                        switch try judge(db, item, &context) {
+                        case .hold:
+                            try hold(db, item)
+                            heldOrigins.insert(t.origin)
+                            part.held += 1
+                            continue
+                        case .refuse(let reason):
+                            try recordRefusal(db, item, reason: reason, refusedBy: info.label)
+                            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
+                            part.heldUpTo[t.origin] = t.seq
+                            continue
+                        case .accept:
+                            break
+                        }
+                        try applyTransaction(db, t, body: item.body, signature: item.signature)
+                        if t.touchesTrustData {
+                            context = try TrustContext(db)
+                            part.trustChanged = true
+                        }
                         try? hlc.observe(remote: t.hlc, now: now)
                         part.applied += 1
                         part.bytes += item.body.count
@@ -116,7 +209,20 @@ extension Store {
             report.bytes += chunkReport.bytes
             report.heldUpTo.merge(chunkReport.heldUpTo) { max($0, $1) }
             report.chunks += 1
+            report.refused += chunkReport.refused
+            report.held += chunkReport.held
+            report.trustChanged = report.trustChanged || chunkReport.trustChanged
             start = end
+        }
+        if report.trustChanged && releaseHeld {
+            // The registry or policy changed: transactions waiting for it may be judged now.
+            let waiting = try heldBatch()
+            if !waiting.isEmpty {
+                let released = try apply(waiting, releaseHeld: false)
+                report.applied += released.applied
+                report.refused += released.refused
+                report.held = released.held
+            }
         }
         return report
     }
@@ -129,7 +235,7 @@ extension Store {
 
     /// Materialises one transaction and records it in the log and the vector. The caller has
     /// checked that it is the next one of its origin.
-    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8]) throws {
+    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8]) throws {
         let ts = Data(t.hlc.bytes)
         for change in t.changes {
             switch change {
@@ -143,8 +249,9 @@ extension Store {
             }
         }
         let origin = Data(t.origin.bytes)
-        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, received) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [origin, Int64(t.seq), ts, Data(body), Int64(clock.nowMillis())])
+        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, received, sig) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [origin, Int64(t.seq), ts, Data(body), Int64(clock.nowMillis()), Data(signature)])
+        try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [origin, Int64(t.seq)])
         try db.cachedStatement(
             sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq"
         ).execute(arguments: [origin, Int64(t.seq)])

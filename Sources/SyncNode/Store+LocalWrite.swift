@@ -12,6 +12,10 @@ public enum Intent: Sendable, Equatable {
     case append(ledger: String, entryID: String?, fields: [FieldAssignment])
     /// Resolve a field's conflict: write `value` (or keep the winning value) replacing every version.
     case resolve(collection: String, recordID: String, field: String, value: Value?)
+    /// (HQ) Enter a node in the registry with its public key, site and role.
+    case approve(node: NodeID, key: PublicKeyText, site: String, role: Role, label: String)
+    /// (HQ) Revoke a node: its transactions made from now on are refused everywhere.
+    case revoke(node: NodeID)
 }
 
 /// `field = value`, in the order the user gave them.
@@ -54,7 +58,9 @@ extension Store {
                 if let problem = transaction.problem(maxValueBytes: limits.maxValueBytes) {
                     throw SyncNodeError.invalid(problem)
                 }
-                try applyTransaction(db, transaction, body: WireCodec.encode(transaction))
+                try checkLocal(db, transaction)
+                let body = WireCodec.encode(transaction)
+                try applyTransaction(db, transaction, body: body, signature: key.sign(SigningPayload.transaction(body)))
                 try saveClock(db, hlc)
                 return transaction
             }
@@ -112,6 +118,8 @@ extension Store {
                 }
             }
             return [.append(LedgerEntry(ledger: ledger, entryID: id, fields: map))]
+        case .approve, .revoke:
+            return try registryChanges(db, for: intent)
         case .resolve(let collection, let recordID, let field, let value):
             let heads = try headVersions(db, collection: collection, recordID: recordID, field: field)
             guard let winner = heads.max(by: { $0.ts < $1.ts }), heads.contains(where: { $0.value != winner.value }) else {
@@ -124,6 +132,26 @@ extension Store {
                         collection: collection, recordID: recordID, field: field, value: value ?? winner.value, base: winner.ts,
                         resolves: others))
             ]
+        }
+    }
+
+    private func registryChanges(_ db: Database, for intent: Intent) throws -> [Change] {
+        let collection = PolicyRules.registryCollection
+        switch intent {
+        case .approve(let node, let publicKey, let site, let role, let label):
+            if let p = Names.problem(with: site, what: "site") ?? Names.problem(with: label, what: "label") { throw SyncNodeError.invalid(p) }
+            let fields: [(String, Value)] = [
+                ("public_key", .text(publicKey.hex)), ("site", .text(site)), ("role", .text(role.rawValue)), ("label", .text(label)),
+                ("revoked", .int(0)),
+            ]
+            return try fields.map { name, value in .set(try write(db, collection, node.hex, name, value)) }
+        case .revoke(let node):
+            guard try Self.registryEntry(db, node) != nil else {
+                throw SyncNodeError(.notFound, "node \(node.hex) is not in the registry; see `syncnode node list`")
+            }
+            return [.set(try write(db, collection, node.hex, "revoked", .int(1)))]
+        default:
+            return []
         }
     }
 

@@ -283,12 +283,28 @@ extension Store {
             var bytes = 0
             for gap in mine.surplus(over: vector) {
                 let rows = try Row.fetchCursor(
-                    db.cachedStatement(sql: "SELECT body FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
+                    db.cachedStatement(sql: "SELECT seq, hlc, body, sig, refused FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
                     arguments: [Data(gap.origin.bytes), Int64(gap.after), Int64(gap.upTo)])
                 while let row = try rows.next() {
                     let body = [UInt8](row["body"] as Data)
                     if !out.isEmpty && (out.count >= maxTransactions || bytes + body.count > maxBytes) { return (out, true) }
-                    out.append(try ReceivedTransaction(body: body))
+                    if let reason = row["refused"] as String? {
+                        // Refused work is not relayed: a refusal travels in its place.
+                        let seq = UInt64(row["seq"] as Int64)
+                        let hlc = Timestamp(bytes: row["hlc"] as Data) ?? Timestamp(millis: 0, counter: 0, node: gap.origin)
+                        let by =
+                            try String.fetchOne(
+                                db.cachedStatement(sql: "SELECT refused_by FROM rejection WHERE origin = ? AND seq = ?"),
+                                arguments: [Data(gap.origin.bytes), Int64(seq)]) ?? info.label
+                        out.append(
+                            ReceivedTransaction(
+                                transaction: Transaction(origin: gap.origin, seq: seq, hlc: hlc, changes: []), body: [],
+                                refusal: Refusal(origin: gap.origin, seq: seq, reason: reason, refusedBy: by)))
+                        continue
+                    }
+                    var item = try ReceivedTransaction(body: body)
+                    item.signature = (row["sig"] as Data?).map { [UInt8]($0) } ?? []
+                    out.append(item)
                     bytes += body.count
                 }
             }

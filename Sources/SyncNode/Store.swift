@@ -3,11 +3,30 @@ import GRDB
 import SyncProtocol
 
 /// Identity and settings of the node that owns a store.
-public struct NodeInfo: Sendable, Equatable, Codable {
+public struct NodeInfo: Sendable, Equatable {
     public var nodeID: NodeID
     public var site: String
     public var label: String
     public var createdMillis: UInt64
+    /// The role this node was created for (the registry at HQ is what counts for others).
+    public var role: Role
+    public var publicKey: PublicKeyText
+    /// HQ's public key, whose registry this node trusts; nil for a node in open mode.
+    public var trustAnchor: PublicKeyText?
+
+    /// Whether this node verifies signatures and policy on everything it receives.
+    public var enforcesTrust: Bool { trustAnchor != nil }
+}
+
+/// How a new node decides whom to trust.
+public enum TrustSetup: Sendable, Equatable {
+    /// This node is HQ: its own key is the trust anchor and it writes the registry.
+    case hq
+    /// Trust the registry written by the HQ with this public key.
+    case anchor(PublicKeyText)
+    /// Verify nothing: for library use and tests of the merge machinery only. The command line
+    /// never creates such a node.
+    case open
 }
 
 /// Limits that protect a node from oversized input.
@@ -37,10 +56,12 @@ public final class Store: Sendable {
     let pool: DatabasePool
     let clock: any WallClock
     let maxDriftMillis: UInt64
+    let key: NodeKey
 
-    private init(pool: DatabasePool, info: NodeInfo, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
+    private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
         self.pool = pool
         self.info = info
+        self.key = key
         self.clock = clock
         self.limits = limits
         self.maxDriftMillis = maxDriftMillis
@@ -48,9 +69,10 @@ public final class Store: Sendable {
 
     /// Creates a new node in `directory` (created if missing). Refuses if a node is already there.
     public static func create(
-        in directory: URL, site: String, label: String?, clock: any WallClock = SystemClock(),
+        in directory: URL, site: String, label: String?, role: Role = .hq, trust: TrustSetup = .open, clock: any WallClock = SystemClock(),
         limits: StoreLimits = StoreLimits(), maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
     ) throws(SyncNodeError) -> Store {
+        if trust == .hq && role != .hq { throw .invalid("only a node with --role hq can be its own trust anchor; give other nodes --trust HQ_KEY") }
         if let p = Names.problem(with: site, what: "site name") { throw .invalid(p + "; give --site a name such as lintan") }
         let file = directory.appendingPathComponent(fileName)
         if FileManager.default.fileExists(atPath: file.path) {
@@ -63,8 +85,19 @@ public final class Store: Sendable {
         }
         var rng = SystemRandomNumberGenerator()
         let id = NodeID.random(using: &rng)
-        let info = NodeInfo(nodeID: id, site: site, label: label ?? "\(site)-\(id.short)", createdMillis: clock.nowMillis())
-        return try StorageErrors.map {
+        let key = NodeKey.generate()
+        var anchor: PublicKeyText?
+        switch trust {
+        case .hq: anchor = key.publicKey
+        case .anchor(let hqKey): anchor = hqKey
+        case .open: anchor = nil
+        }
+        let info = NodeInfo(
+            nodeID: id, site: site, label: label ?? "\(site)-\(id.short)", createdMillis: clock.nowMillis(), role: role, publicKey: key.publicKey,
+            trustAnchor: anchor)
+        if let p = Names.problem(with: info.label, what: "label") { throw .invalid(p) }
+        try key.save(in: directory)
+        let store = try StorageErrors.map {
             let pool = try DatabasePool(path: file.path, configuration: configuration())
             try migrator.migrate(pool)
             try pool.write { db in
@@ -73,9 +106,17 @@ public final class Store: Sendable {
                 try Meta.set(db, .label, info.label)
                 try Meta.set(db, .created, Int64(info.createdMillis))
                 try Meta.set(db, .schemaVersion, Int64(schemaVersion))
+                try Meta.set(db, .role, role.rawValue)
+                try Meta.set(db, .publicKey, key.publicKey.hex)
+                if let anchor { try Meta.set(db, .trustAnchor, anchor.hex) }
             }
-            return Store(pool: pool, info: info, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+            return Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
         }
+        if trust == .hq {
+            // HQ enters itself in the registry: the first transaction every node receives from it.
+            try store.commit([.approve(node: id, key: key.publicKey, site: site, role: .hq, label: info.label)])
+        }
+        return store
     }
 
     /// Opens the node in `directory`.
@@ -92,16 +133,18 @@ public final class Store: Sendable {
         return try StorageErrors.map {
             let pool = try DatabasePool(path: file.path, configuration: configuration())
             try migrator.migrate(pool)
+            let key = try NodeKey.load(from: directory)
             let info = try pool.read { db -> NodeInfo? in
                 guard let hex = try Meta.string(db, .nodeID), let id = NodeID(hex: hex) else { return nil }
                 return NodeInfo(
                     nodeID: id, site: try Meta.string(db, .site) ?? "", label: try Meta.string(db, .label) ?? "",
-                    createdMillis: UInt64(try Meta.int(db, .created) ?? 0))
+                    createdMillis: UInt64(try Meta.int(db, .created) ?? 0), role: Role(rawValue: try Meta.string(db, .role) ?? "") ?? .hq,
+                    publicKey: key.publicKey, trustAnchor: try Meta.string(db, .trustAnchor).flatMap(PublicKeyText.init(hex:)))
             }
             guard let info else {
                 throw SyncNodeError(.databaseCorrupt, "\(file.path) is a SQLite file without a node identity; it is not a syncnode database")
             }
-            return Store(pool: pool, info: info, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+            return Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
         }
     }
 

@@ -31,6 +31,8 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         case unreachable = "unreachable"
         /// A peer answered with an error.
         case peerRefused = "peer_refused"
+        /// The policy does not allow this node to write that.
+        case forbidden = "forbidden"
     }
 
     public let code: Code
@@ -57,6 +59,7 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         case .busy: return 75
         case .unreachable: return 69
         case .peerRefused: return 78
+        case .forbidden: return 79
         }
     }
 

@@ -82,8 +82,11 @@ public struct SyncService: Sendable {
             let batch = try store.transactions(
                 missingFrom: request.vector, maxTransactions: min(request.maxTransactions, limits.maxBatchTransactions),
                 maxBytes: min(request.maxBytes, limits.maxBatchBytes))
-            let header = BatchHeader(from: identity, count: batch.transactions.count, more: batch.more, clock: store.clock.nowMillis())
-            return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.transactions.map(\.body))
+            let rejections = try store.rejections(of: request.from.node)
+            let header = BatchHeader(
+                from: identity, count: batch.transactions.count, more: batch.more, clock: store.clock.nowMillis(),
+                rejections: rejections.isEmpty ? nil : rejections)
+            return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.transactions.map(\.frame))
         } catch let error as SyncNodeError {
             throw APIError(error)
         } catch {
@@ -113,7 +116,7 @@ public struct SyncService: Sendable {
         transactions.reserveCapacity(frames.count)
         for (i, frame) in frames.enumerated() {
             do {
-                transactions.append(try ReceivedTransaction(body: Array(frame)))
+                transactions.append(try ReceivedTransaction(frame: frame))
             } catch {
                 throw .malformed("transaction \(i + 1) of the batch: \(error.message)")
             }
@@ -121,7 +124,9 @@ public struct SyncService: Sendable {
         do {
             try? store.noteNode(header.from.node, site: header.from.site, label: header.from.label)
             let report = try store.apply(transactions)
-            return try WireCodec.encodeMessage(PushResponse(applied: report.applied, duplicates: report.duplicates, vector: try store.vector()))
+            return try WireCodec.encodeMessage(
+                PushResponse(
+                    applied: report.applied, duplicates: report.duplicates, vector: try store.vector(), refused: report.refused, held: report.held))
         } catch let error as SyncNodeError {
             throw APIError(error)
         } catch {

@@ -24,7 +24,7 @@ extension SyncTransport {
             let header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
             guard header.count == frames.count else { throw WireError.malformed("count mismatch") }
             var transactions: [ReceivedTransaction] = []
-            for frame in frames { transactions.append(try ReceivedTransaction(body: Array(frame))) }
+            for frame in frames { transactions.append(try ReceivedTransaction(frame: frame)) }
             return (header, transactions)
         } catch {
             throw SyncNodeError(.protocolViolation, "\(peer) sent a malformed batch: \(error)")

@@ -21,6 +21,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var wireBytes: Int
     public var seconds: Double
     public var skewMillis: Int64
+    /// Transactions of this node the peer refused in this round (see `syncnode rejections`).
+    public var refused: Int
 }
 
 /// Progress during a round, for a progress line.
@@ -75,6 +77,7 @@ public struct Syncer: Sendable {
         var machine = SyncRound(localVector: try store.vector(), maxDriftMillis: limits.maxDriftMillis)
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         var wireBytes = 0
+        var refusedHere = 0
         while true {
             switch machine.next {
             case .fetchStatus:
@@ -91,6 +94,7 @@ public struct Syncer: Sendable {
                     PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
                 wireBytes += batch.wireBytes
                 _ = try store.apply(batch.transactions)
+                try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
                 machine.pulled(count: batch.transactions.count, more: batch.header.more, localVector: try store.vector())
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
             case .push(let peerHas):
@@ -98,12 +102,14 @@ public struct Syncer: Sendable {
                 let header = BatchHeader(from: me, count: outgoing.transactions.count, more: outgoing.more, clock: store.clock.nowMillis())
                 let body: [UInt8]
                 do {
-                    body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.transactions.map(\.body))
+                    body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.transactions.map(\.frame))
                 } catch {
                     throw SyncNodeError(.invalidInput, "cannot encode a batch")
                 }
                 let (answer, bytes) = try await transport.push(body)
                 wireBytes += bytes
+                try store.recordRejections(answer.refused)
+                refusedHere += answer.refused.count
                 machine.pushed(count: outgoing.transactions.count, peerVector: answer.vector)
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
             case .finished:
@@ -113,8 +119,9 @@ public struct Syncer: Sendable {
                 }
                 return SyncSummary(
                     peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
-                    batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started), skewMillis: machine.skewMillis
-                )
+                    batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
+                    skewMillis: machine.skewMillis,
+                    refused: refusedHere)
             }
         }
     }

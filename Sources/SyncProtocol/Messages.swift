@@ -56,13 +56,18 @@ public struct BatchHeader: Codable, Equatable, Sendable {
     public var more: Bool
     /// The sender's wall clock when it sent the batch.
     public var clock: UInt64
+    /// In a pull response: the caller's own transactions the sender knows were refused.
+    public var rejections: [Refusal]?
 
-    public init(protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64) {
+    public init(
+        protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64, rejections: [Refusal]? = nil
+    ) {
         self.protocolVersion = protocolVersion
         self.from = from
         self.count = count
         self.more = more
         self.clock = clock
+        self.rejections = rejections
     }
 }
 
@@ -71,11 +76,17 @@ public struct PushResponse: Codable, Equatable, Sendable {
     public var applied: Int
     public var duplicates: Int
     public var vector: VersionVector
+    /// Transactions of the batch the receiver refused, with the reasons.
+    public var refused: [Refusal]
+    /// Transactions held until the registry knows their origin.
+    public var held: Int
 
-    public init(applied: Int, duplicates: Int, vector: VersionVector) {
+    public init(applied: Int, duplicates: Int, vector: VersionVector, refused: [Refusal] = [], held: Int = 0) {
         self.applied = applied
         self.duplicates = duplicates
         self.vector = vector
+        self.refused = refused
+        self.held = held
     }
 }
 
@@ -89,4 +100,20 @@ public struct ErrorEnvelope: Codable, Equatable, Sendable {
     public var error: Body
 
     public init(code: String, message: String) { self.error = Body(code: code, message: message) }
+}
+
+/// A transaction a node refused, and why: reported back to its origin.
+public struct Refusal: Codable, Equatable, Hashable, Sendable {
+    public var origin: NodeID
+    public var seq: UInt64
+    public var reason: String
+    /// The label of the node that refused it.
+    public var refusedBy: String
+
+    public init(origin: NodeID, seq: UInt64, reason: String, refusedBy: String) {
+        self.origin = origin
+        self.seq = seq
+        self.reason = reason
+        self.refusedBy = refusedBy
+    }
 }

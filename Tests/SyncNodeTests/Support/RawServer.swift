@@ -38,7 +38,10 @@ final class RawServer: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             while true {
                 let client = accept(listener, nil, nil)
-                if client < 0 { return }
+                if client < 0 {
+                    close(listener)
+                    return
+                }
                 lock.withLock { clients.append(client) }
                 Thread.detachNewThread { [self] in serve(client) }
             }
@@ -48,6 +51,7 @@ final class RawServer: @unchecked Sendable {
     var requestHeads: [String] { lock.withLock { heads } }
 
     private func serve(_ client: Int32) {
+        defer { closeOnce(client) }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -65,7 +69,7 @@ final class RawServer: @unchecked Sendable {
             // Drain the body the head announced, then answer.
             _ = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
             Thread.sleep(forTimeInterval: 0.2)
-            close(client)
+            closeOnce(client)
         case .silent:
             while recv(client, &buffer, buffer.count, 0) > 0 {}
         case .stallAfter(let text):
@@ -74,11 +78,22 @@ final class RawServer: @unchecked Sendable {
         }
     }
 
+    /// Closes a descriptor only if this server still owns it: a number closed twice may by then
+    /// belong to another test's database file.
+    private func closeOnce(_ s: Int32) {
+        lock.withLock {
+            if let i = clients.firstIndex(of: s) {
+                clients.remove(at: i)
+                shutdown(s, Int32(SHUT_RDWR))
+                close(s)
+            }
+        }
+    }
+
+    /// Shuts every socket down; the threads that own them close them, each exactly once.
     func stop() {
-        let all = lock.withLock { clients + [fd] }
-        for s in all {
-            shutdown(s, Int32(SHUT_RDWR))
-            close(s)
+        lock.withLock {
+            for s in clients + [fd] where s >= 0 { shutdown(s, Int32(SHUT_RDWR)) }
         }
     }
 }

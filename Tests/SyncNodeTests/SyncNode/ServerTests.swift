@@ -18,7 +18,7 @@ import Testing
     private func batch(_ transactions: [ReceivedTransaction], from origin: NodeID, count: Int? = nil) throws -> [UInt8] {
         let header = BatchHeader(
             from: PeerIdentity(node: origin, site: "lintan", label: "l"), count: count ?? transactions.count, more: false, clock: 1_700_000_000_000)
-        return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: transactions.map(\.body))
+        return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: transactions.map(\.frame))
     }
 
     /// Sends a bad request and checks the status, the error code, and that nothing was written.

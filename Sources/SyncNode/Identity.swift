@@ -1,0 +1,110 @@
+import Crypto
+import Foundation
+import SyncProtocol
+
+/// A node's Ed25519 key pair. The private key lives in `node.key` (mode 0600) beside the
+/// database and never leaves the node.
+public struct NodeKey: Sendable {
+    public static let fileName = "node.key"
+
+    /// The 32-byte private key (swift-crypto's key type is not Sendable, so it is made per use).
+    private let secret: [UInt8]
+    public let publicKey: PublicKeyText
+
+    private init(_ key: Curve25519.Signing.PrivateKey) {
+        secret = [UInt8](key.rawRepresentation)
+        publicKey = PublicKeyText(bytes: [UInt8](key.publicKey.rawRepresentation))
+    }
+
+    private var privateKey: Curve25519.Signing.PrivateKey {
+        // The bytes came from a valid key.
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: secret)
+    }
+
+    static func generate() -> NodeKey { NodeKey(Curve25519.Signing.PrivateKey()) }
+
+    /// Writes the key file, refusing to overwrite one, readable by the owner only.
+    func save(in directory: URL) throws(SyncNodeError) {
+        let path = directory.appendingPathComponent(Self.fileName).path
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw SyncNodeError(.readOnly, "cannot create the key file \(path) (errno \(errno)); check the data directory") }
+        defer { close(fd) }
+        let text = Array((privateKey.rawRepresentation.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+        guard write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
+            throw SyncNodeError(.storage, "cannot write the key file \(path)")
+        }
+    }
+
+    static func load(from directory: URL) throws(SyncNodeError) -> NodeKey {
+        let path = directory.appendingPathComponent(Self.fileName).path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SyncNodeError(
+                .notANode, "the node's key file \(path) is missing; restore it from the node's backup (without it the node cannot sign)")
+        }
+        let hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = PublicKeyText.bytes(fromHex: hex), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
+            throw SyncNodeError(.databaseCorrupt, "the key file \(path) is damaged; restore it from the node's backup")
+        }
+        return NodeKey(key)
+    }
+
+    func sign(_ message: [UInt8]) -> [UInt8] {
+        // Signing with a valid Curve25519 key does not fail.
+        (try? [UInt8](privateKey.signature(for: message))) ?? []
+    }
+}
+
+/// An Ed25519 public key as 64 hex digits, with a short fingerprint for people to compare.
+public struct PublicKeyText: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Parses 64 hex digits.
+    public init?(hex: String) {
+        guard let bytes = Self.bytes(fromHex: hex.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else { return nil }
+        self.bytes = bytes
+    }
+
+    public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
+    public var description: String { hex }
+
+    /// SHA-256 of the key, first 16 bytes, in groups of four hex digits: `3f2a-9c01-…`.
+    public var fingerprint: String {
+        let digest = SHA256.hash(data: bytes).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return stride(from: 0, to: digest.count, by: 4).map { i in
+            String(digest[digest.index(digest.startIndex, offsetBy: i)..<digest.index(digest.startIndex, offsetBy: i + 4)])
+        }.joined(separator: "-")
+    }
+
+    /// Whether `signature` is this key's signature of `message`.
+    public func verifies(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        guard signature.count == 64, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes) else { return false }
+        return key.isValidSignature(signature, for: message)
+    }
+
+    static func bytes(fromHex hex: String) -> [UInt8]? {
+        guard hex.utf8.count % 2 == 0, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) })
+        else {
+            return nil
+        }
+        var out: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            out.append(UInt8(hex[index..<next], radix: 16)!)
+            index = next
+        }
+        return out
+    }
+}
+
+/// What is signed: a domain tag and the exact transaction bytes, so a signature over one kind of
+/// message can never be replayed as another.
+enum SigningPayload {
+    static func transaction(_ body: [UInt8]) -> [UInt8] { Array("syncnode-tx-v1\n".utf8) + body }
+
+    static func request(method: String, path: String, bodyHash: String, time: UInt64, nonce: String, node: NodeID) -> [UInt8] {
+        Array("syncnode-req-v1\n\(method)\n\(path)\n\(bodyHash)\n\(time)\n\(nonce)\n\(node.hex)".utf8)
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import GRDB
+import SyncProtocol
+
+/// A node as the registry describes it.
+public struct RegistryEntry: Sendable, Equatable {
+    public var node: NodeID
+    public var key: PublicKeyText
+    public var site: String
+    public var role: Role
+    public var label: String
+    /// When the node was revoked (the timestamp of the write that revoked it).
+    public var revokedAt: Timestamp?
+
+    public var author: Author { Author(node: node, site: site, role: role, label: label) }
+}
+
+/// A transaction waiting for the registry to learn its origin.
+public struct HeldTransaction: Sendable, Equatable {
+    public var origin: NodeID
+    public var seq: UInt64
+    public var received: UInt64
+}
+
+/// The receiver's decision on one transaction.
+enum Verdict: Equatable {
+    case accept
+    case hold
+    case refuse(String)
+}
+
+/// Registry and policy as read within one write transaction, cached for the chunk.
+struct TrustContext {
+    var rules: PolicyRules
+    var registry: [NodeID: RegistryEntry?] = [:]
+
+    init(_ db: Database) throws {
+        rules = try Store.loadRules(db)
+    }
+
+    mutating func entry(_ db: Database, _ node: NodeID) throws -> RegistryEntry? {
+        if let cached = registry[node] { return cached }
+        let found = try Store.registryEntry(db, node)
+        registry[node] = found
+        return found
+    }
+}
+
+extension Store {
+    static func registryEntry(_ db: Database, _ node: NodeID) throws -> RegistryEntry? {
+        var fields: [String: (Value, Data)] = [:]
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT field, value, ts FROM field_state WHERE collection = ? AND record_id = ?"),
+            arguments: [PolicyRules.registryCollection, node.hex])
+        while let row = try rows.next() { fields[row["field"]] = (Value(row["value"]), row["ts"]) }
+        guard case .text(let keyHex)? = fields["public_key"]?.0, let key = PublicKeyText(hex: keyHex),
+            case .text(let roleText)? = fields["role"]?.0, let role = Role(rawValue: roleText)
+        else { return nil }
+        var revokedAt: Timestamp?
+        if let (value, ts) = fields["revoked"], value.isTruthy { revokedAt = Timestamp(bytes: ts) }
+        return RegistryEntry(
+            node: node, key: key, site: fields["site"]?.0.description ?? "", role: role, label: fields["label"]?.0.description ?? node.short,
+            revokedAt: revokedAt)
+    }
+
+    /// The policy: defaults, overridden by what HQ wrote in the `policy` collection
+    /// (`reference.collections`, `finance.ledgers`, `county-<site>.prefixes`, comma-separated).
+    static func loadRules(_ db: Database) throws -> PolicyRules {
+        var rules = PolicyRules.defaults
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT record_id, field, value FROM field_state WHERE collection = ?"), arguments: [PolicyRules.policyCollection]
+        )
+        func list(_ row: Row) -> [String] {
+            Value(row["value"]).description.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        for row in rows {
+            let id: String = row["record_id"]
+            let field: String = row["field"]
+            switch (id, field) {
+            case ("reference", "collections"):
+                rules = PolicyRules(referenceCollections: Set(list(row)), financeLedgers: rules.financeLedgers, countyPrefixes: rules.countyPrefixes)
+            case ("finance", "ledgers"):
+                rules.financeLedgers = Set(list(row))
+            case (let id, "prefixes") where id.hasPrefix("county-"):
+                rules.countyPrefixes[String(id.dropFirst("county-".count))] = list(row)
+            default:
+                continue
+            }
+        }
+        return rules
+    }
+
+    /// Decides whether a received transaction is applied, held or refused.
+    func judge(_ db: Database, _ item: ReceivedTransaction, _ context: inout TrustContext) throws -> Verdict {
+        guard let anchor = info.trustAnchor else { return .accept }
+        let t = item.transaction
+        let name = "transaction \(t.origin.short)/\(t.seq)"
+        if item.signature.count != 64 || item.signature.allSatisfy({ $0 == 0 }) {
+            return .refuse("\(name) is unsigned; every transaction must carry its origin's signature")
+        }
+        let payload = SigningPayload.transaction(item.body)
+        let author: Author
+        if let entry = try context.entry(db, t.origin) {
+            guard entry.key.verifies(item.signature, for: payload) else {
+                return .refuse("the signature of \(name) does not verify: it was altered after signing, or forged")
+            }
+            if let revokedAt = entry.revokedAt, t.hlc >= revokedAt {
+                return .refuse("node \(entry.label) was revoked at \(Presenter.isoTime(revokedAt.millis)) UTC; \(name) was made after that")
+            }
+            author = entry.author
+        } else if anchor.verifies(item.signature, for: payload) {
+            author = Author(node: t.origin, site: "hq", role: .hq, label: "hq")
+        } else {
+            return .hold
+        }
+        for change in t.changes {
+            if let violation = context.rules.violation(of: change, by: author) { return .refuse("refused: \(violation)") }
+        }
+        return .accept
+    }
+
+    /// Checks a local write against the policy before it is recorded, so field staff hear at once
+    /// what every receiver would refuse.
+    func checkLocal(_ db: Database, _ t: Transaction) throws {
+        guard info.enforcesTrust else { return }
+        let author = try Self.registryEntry(db, info.nodeID)?.author ?? Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
+        let rules = try Self.loadRules(db)
+        for change in t.changes {
+            if let violation = rules.violation(of: change, by: author) {
+                throw SyncNodeError(.forbidden, "refused: \(violation); nothing was written")
+            }
+        }
+    }
+
+    /// Keeps a refused transaction in the log (for the vector and the record), never materialised.
+    func recordRefusal(_ db: Database, _ item: ReceivedTransaction, reason: String, refusedBy: String) throws {
+        let t = item.transaction
+        let origin = Data(t.origin.bytes)
+        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, received, sig, refused) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [origin, Int64(t.seq), Data(t.hlc.bytes), Data(item.body), Int64(clock.nowMillis()), Data(item.signature), reason])
+        try db.cachedStatement(sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq")
+            .execute(arguments: [origin, Int64(t.seq)])
+        try noteRejection(db, Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: refusedBy))
+        try db.execute(sql: "DELETE FROM held WHERE origin = ? AND seq = ?", arguments: [origin, Int64(t.seq)])
+    }
+
+    func noteRejection(_ db: Database, _ r: Refusal) throws {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO rejection (origin, seq, reason, refused_by, at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [Data(r.origin.bytes), Int64(r.seq), r.reason, r.refusedBy, Int64(clock.nowMillis())])
+    }
+
+    func hold(_ db: Database, _ item: ReceivedTransaction) throws {
+        let t = item.transaction
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO held (origin, seq, body, sig, received) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [Data(t.origin.bytes), Int64(t.seq), Data(item.body), Data(item.signature), Int64(clock.nowMillis())])
+    }
+
+    /// Records refusals learned from a peer (this node's own work refused there).
+    public func recordRejections(_ refusals: [Refusal]) throws(SyncNodeError) {
+        guard !refusals.isEmpty else { return }
+        try StorageErrors.map { try pool.write { db in for r in refusals { try noteRejection(db, r) } } }
+    }
+
+    /// Refusals known here: this node's own work refused elsewhere, and what this node refused.
+    public func rejections() throws(SyncNodeError) -> [Refusal] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT origin, seq, reason, refused_by FROM rejection ORDER BY at, origin, seq").compactMap { row in
+                guard let origin = NodeID(bytes: row["origin"] as Data) else { return nil }
+                return Refusal(origin: origin, seq: UInt64(row["seq"] as Int64), reason: row["reason"], refusedBy: row["refused_by"])
+            }
+        }
+    }
+
+    /// Refusals of `origin`'s transactions, to tell that node when it syncs.
+    func rejections(of origin: NodeID) throws(SyncNodeError) -> [Refusal] {
+        try rejections().filter { $0.origin == origin }
+    }
+
+    /// Transactions waiting for their origin to appear in the registry.
+    public func heldTransactions() throws(SyncNodeError) -> [HeldTransaction] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT origin, seq, received FROM held ORDER BY origin, seq").compactMap { row in
+                guard let origin = NodeID(bytes: row["origin"] as Data) else { return nil }
+                return HeldTransaction(origin: origin, seq: UInt64(row["seq"] as Int64), received: UInt64(row["received"] as Int64))
+            }
+        }
+    }
+
+    func heldBatch() throws(SyncNodeError) -> [ReceivedTransaction] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT body, sig FROM held ORDER BY origin, seq").map { row in
+                var item = try ReceivedTransaction(body: [UInt8](row["body"] as Data))
+                item.signature = [UInt8](row["sig"] as Data)
+                return item
+            }
+        }
+    }
+
+    /// The registry as this node holds it.
+    public func registry() throws(SyncNodeError) -> [RegistryEntry] {
+        try read { db in
+            try String.fetchAll(
+                db, sql: "SELECT DISTINCT record_id FROM field_state WHERE collection = ? ORDER BY record_id",
+                arguments: [PolicyRules.registryCollection]
+            ).compactMap { hex in try NodeID(hex: hex).flatMap { try Self.registryEntry(db, $0) } }
+        }
+    }
+
+    /// This node's registry entry, once HQ's approval has arrived.
+    public func ownRegistryEntry() throws(SyncNodeError) -> RegistryEntry? {
+        try read { db in try Self.registryEntry(db, info.nodeID) }
+    }
+}
