@@ -26,7 +26,7 @@ enum HTTPSync {
         }
         let logger = Logger(label: "bench")
         let portBox = PortBox()
-        let app = NodeServer.application(service: SyncService(store: source), host: "127.0.0.1", port: 0, logger: logger) { port in
+        let app = try NodeServer.application(service: SyncService(store: source), host: "127.0.0.1", port: 0, logger: logger) { port in
             await portBox.set(port)
         }
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)

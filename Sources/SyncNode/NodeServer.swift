@@ -1,8 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import SyncProtocol
 
@@ -13,15 +16,39 @@ import SyncProtocol
 public enum NodeServer {
     /// Builds the application. `onListening` receives the bound port (useful with port 0).
     public static func application(
-        service: SyncService, host: String, port: Int, services: [any Service] = [], logger: Logger,
+        service: SyncService, host: String, port: Int, tls: TLSFiles? = nil, services: [any Service] = [], logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
-        Application(
+    ) throws(SyncNodeError) -> some ApplicationProtocol {
+        var server = HTTPServerBuilder.http1()
+        if let tls {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+                server = try .tls(.http1(), tlsConfiguration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            } catch {
+                throw SyncNodeError(
+                    .invalidInput,
+                    "cannot use the TLS certificate \(tls.certificate) and key \(tls.privateKey): \(error); give PEM files that belong together")
+            }
+        }
+        return Application(
             router: router(service: service, logger: logger),
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "syncnode"),
             services: services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+
+    /// PEM files for serving HTTPS.
+    public struct TLSFiles: Sendable {
+        public var certificate: String
+        public var privateKey: String
+
+        public init(certificate: String, privateKey: String) {
+            self.certificate = certificate
+            self.privateKey = privateKey
+        }
     }
 
     /// The routes, separate from the listener so tests can call them in process.
@@ -31,21 +58,37 @@ public enum NodeServer {
             json(["status": "ok", "node": service.store.info.nodeID.hex, "label": service.store.info.label])
         }
         router.get("v1/status") { request, _ in
-            try respond(request) { try WireCodec.encodeMessage(try service.status()) }
+            try respond(request) {
+                try service.authenticate(method: "GET", path: "/v1/status", body: [], headers: headerMap(request))
+                return try WireCodec.encodeMessage(try service.status())
+            }
         }
         router.post("v1/pull") { request, _ in
             let body = try await readBody(request, limit: service.limits.maxBodyBytes)
-            return try respond(request) { try service.pull(body: body) }
+            return try respond(request) {
+                try service.authenticate(method: "POST", path: "/v1/pull", body: body, headers: headerMap(request))
+                return try service.pull(body: body)
+            }
         }
         router.post("v1/push") { request, _ in
             let body = try await readBody(request, limit: service.limits.maxBodyBytes)
-            return try respond(request) { try service.push(body: body) }
+            return try respond(request) {
+                try service.authenticate(method: "POST", path: "/v1/push", body: body, headers: headerMap(request))
+                return try service.push(body: body)
+            }
         }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {
             router.on(RouterPath(path), method: .get) { _, context in try unsupported(context) }
             router.on(RouterPath(path), method: .post) { _, context in try unsupported(context) }
         }
         return router
+    }
+
+    /// The request's headers, names lower-cased.
+    static func headerMap(_ request: Request) -> [String: String] {
+        var out: [String: String] = [:]
+        for field in request.headers { out[field.name.canonicalName.lowercased()] = field.value }
+        return out
     }
 
     private static func unsupported(_ context: BasicRequestContext) throws -> Response {

@@ -52,7 +52,8 @@ public struct SyncScheduler: Service {
     }
 
     private func loop(peer url: String) async {
-        let syncer = Syncer(store: store, transport: HTTPTransport(baseURL: url, client: client), limits: limits, logger: logger)
+        let syncer = Syncer(
+            store: store, transport: HTTPTransport(baseURL: url, client: client, signer: store.requestSigner), limits: limits, logger: logger)
         var failures = 0
         while !Task.isCancelled {
             let seqBefore = (try? store.ownSeq()) ?? 0

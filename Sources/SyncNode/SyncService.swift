@@ -24,6 +24,7 @@ public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
         switch error.code {
         case .invalidInput, .corruptBundle: self.init(status: 400, code: "invalid_input", message: error.message)
         case .protocolViolation: self.init(status: 422, code: "protocol_violation", message: error.message)
+        case .forbidden: self.init(status: 403, code: "forbidden", message: error.message)
         case .clockSkew: self.init(status: 422, code: "clock_skew", message: error.message)
         case .busy: self.init(status: 503, code: "busy", message: error.message)
         case .diskFull, .readOnly, .databaseCorrupt, .storage:
@@ -49,6 +50,7 @@ public struct ServiceLimits: Sendable {
 public struct SyncService: Sendable {
     public let store: Store
     public let limits: ServiceLimits
+    let replayCache = ReplayCache()
 
     public init(store: Store, limits: ServiceLimits = ServiceLimits()) {
         self.store = store

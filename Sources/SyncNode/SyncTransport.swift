@@ -79,17 +79,21 @@ public struct LocalTransport: SyncTransport {
 public struct HTTPTransport: SyncTransport {
     public let baseURL: String
     public let client: CurlClient
+    /// Signs each request with this node's key; nil sends unsigned requests (open-mode peers).
+    public let signer: RequestSigner?
 
-    public init(baseURL: String, client: CurlClient = CurlClient()) {
+    public init(baseURL: String, client: CurlClient = CurlClient(), signer: RequestSigner? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.client = client
+        self.signer = signer
     }
 
     public var peerName: String { baseURL }
 
     private func call(_ method: String, _ path: String, body: [UInt8]?) async throws(SyncNodeError) -> HTTPResult {
-        let result = try await client.send(
-            method: method, url: baseURL + path, headers: body == nil ? [:] : ["Content-Type": "application/x-syncnode-batch"], body: body)
+        var headers = signer?.headers(method: method, path: path, body: body ?? []) ?? [:]
+        if body != nil { headers["Content-Type"] = "application/x-syncnode-batch" }
+        let result = try await client.send(method: method, url: baseURL + path, headers: headers, body: body)
         guard result.status == 200 else {
             if let envelope = try? WireCodec.decodeMessage(ErrorEnvelope.self, from: result.body) {
                 throw SyncNodeError(

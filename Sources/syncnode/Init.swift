@@ -1,10 +1,17 @@
 import ArgumentParser
 import Foundation
 import SyncNode
+import SyncProtocol
 
 extension SyncNodeCommand {
     struct Init: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a new node in the data directory and print its id.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a new node (with its key pair) in the data directory and print its id.",
+            discussion: """
+                HQ: `syncnode init --site hq --role hq`. Every other node: `syncnode init --site lintan --role county --trust HQ_KEY`,
+                with HQ's public key as printed by `syncnode identity` on HQ. Then an HQ operator approves the new node with
+                `syncnode node approve NODE_ID --key KEY --site SITE --role ROLE`, using what `init` printed.
+                """)
 
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
@@ -15,15 +22,51 @@ extension SyncNodeCommand {
         @Option(help: "A human label for the node, such as lintan-office-1 (default: SITE-<id prefix>).")
         var label: String?
 
+        @Option(help: "The node's role: hq, finance, office or county.")
+        var role: Role
+
+        @Option(help: "HQ's public key (64 hex digits) or a file holding it: the registry this node trusts. Not for --role hq.")
+        var trust: String?
+
+        func validate() throws {
+            if role == .hq && trust != nil { throw ValidationError("an HQ node is its own trust anchor; drop --trust") }
+            if role != .hq && trust == nil {
+                throw ValidationError("give --trust with HQ's public key (run `syncnode identity` on HQ), so this node knows whose registry to trust")
+            }
+        }
+
         func run() throws {
+            var setup = TrustSetup.hq
+            if let trust {
+                let text = FileManager.default.contents(atPath: trust).map { String(decoding: $0, as: UTF8.self) } ?? trust
+                guard let key = PublicKeyText(hex: text) else {
+                    throw failure(
+                        SyncNodeError(
+                            .invalidInput, "--trust is neither 64 hex digits nor a file holding them; copy HQ's key from `syncnode identity`"))
+                }
+                setup = .anchor(key)
+            }
             do {
-                let store = try Store.create(in: node.directory, site: site, label: label, clock: CLIClock.current)
+                let store = try Store.create(in: node.directory, site: site, label: label, role: role, trust: setup, clock: CLIClock.current)
                 defer { try? store.close() }
+                let info = store.info
                 if output.json {
-                    emit(Presenter.json(["node": store.info.nodeID.hex, "site": store.info.site, "label": store.info.label]))
+                    emit(
+                        Presenter.json([
+                            "node": info.nodeID.hex, "site": info.site, "label": info.label, "role": info.role.rawValue,
+                            "publicKey": info.publicKey.hex,
+                            "fingerprint": info.publicKey.fingerprint,
+                        ]))
                 } else {
-                    emit(store.info.nodeID.hex)
-                    note("created node \(store.info.label) for site \(store.info.site) in \(node.directory.path)")
+                    emit(info.nodeID.hex)
+                    note("created node \(info.label) (\(info.role.rawValue)) for site \(info.site) in \(node.directory.path)")
+                    note("public key: \(info.publicKey.hex)")
+                    note("fingerprint: \(info.publicKey.fingerprint)")
+                    if info.role != .hq {
+                        note(
+                            "ask HQ to approve it: syncnode node approve \(info.nodeID.hex) --key \(info.publicKey.hex) --site \(info.site) --role \(info.role.rawValue) --label \(info.label)"
+                        )
+                    }
                 }
             } catch {
                 throw failure(error)
@@ -31,3 +74,5 @@ extension SyncNodeCommand {
         }
     }
 }
+
+extension Role: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import Logging
 import SyncNode
 
@@ -16,6 +17,8 @@ extension SyncNodeCommand {
         @Option(help: "Largest request body accepted, in bytes (413 beyond it).") var maxBodyBytes = 64 * 1024 * 1024
         @Option(help: "Write the bound port to this file once listening.") var portFile: String?
         @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+        @Option(help: "Serve HTTPS with this PEM certificate (chain); needs --tls-key.") var tlsCert: String?
+        @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
         func validate() throws {
             guard ListenAddress(listen) != nil else { throw ValidationError("--listen takes HOST:PORT, such as 0.0.0.0:8420") }
@@ -24,6 +27,7 @@ extension SyncNodeCommand {
             guard Logger.Level(rawValue: logLevel) != nil else {
                 throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error")
             }
+            guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         }
 
         func run() async throws {
@@ -40,11 +44,16 @@ extension SyncNodeCommand {
             limits.maxBodyBytes = maxBodyBytes
             let scheduler = SyncScheduler(store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger)
             let portFile = self.portFile
-            let app = NodeServer.application(
-                service: SyncService(store: store, limits: limits), host: address.host, port: address.port, services: [scheduler], logger: logger
-            ) { port in
-                note("listening on http://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))")
-                if let portFile { try? Data(String(port).utf8).write(to: URL(fileURLWithPath: portFile)) }
+            let tls = tlsCert.map { NodeServer.TLSFiles(certificate: $0, privateKey: tlsKey!) }
+            let scheme = tls == nil ? "http" : "https"
+            let app = try withFailure { () throws(SyncNodeError) in
+                try NodeServer.application(
+                    service: SyncService(store: store, limits: limits), host: address.host, port: address.port, tls: tls, services: [scheduler],
+                    logger: logger
+                ) { port in
+                    note("listening on \(scheme)://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))")
+                    if let portFile { try? Data(String(port).utf8).write(to: URL(fileURLWithPath: portFile)) }
+                }
             }
             try await app.runService()
             try? store.close()

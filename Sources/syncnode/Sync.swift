@@ -38,7 +38,8 @@ extension SyncNodeCommand {
             var firstFailure: SyncNodeError?
             var results: [[String: Any]] = []
             for url in targets {
-                let syncer = Syncer(store: store, transport: HTTPTransport(baseURL: url, client: client.curl), limits: limits)
+                let syncer = Syncer(
+                    store: store, transport: HTTPTransport(baseURL: url, client: client.curl, signer: store.requestSigner), limits: limits)
                 do {
                     let summary = try await syncer.run(bookkeepingKey: url) { p in
                         if onTTY {
@@ -48,8 +49,11 @@ extension SyncNodeCommand {
                     if onTTY { FileHandle.standardError.write(Data("\r".utf8)) }
                     results.append([
                         "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
-                        "bytes": summary.wireBytes, "seconds": summary.seconds,
+                        "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused,
                     ])
+                    if summary.refused > 0 && !output.json {
+                        note("warning: \(summary.peer.label) refused \(summary.refused) of this node's transactions; see `syncnode rejections`")
+                    }
                     if !output.json {
                         note(
                             "\(url) (\(summary.peer.label)): received \(summary.received) transactions, sent \(summary.sent), \(summary.wireBytes) bytes on the wire, \(String(format: "%.2f", summary.seconds)) s"

@@ -12,6 +12,7 @@ struct SyncNodeCommand: AsyncParsableCommand {
         discussion: "Every command takes --data DIR (default $SYNCNODE_DATA, else ./syncnode-data). Exit codes are listed in docs/CLI.md.",
         subcommands: [
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
+            Identity.self, Node.self, Rejections.self,
             Demo.self,
         ]
     )
@@ -71,6 +72,15 @@ enum CLIClock {
 func failure(_ error: SyncNodeError) -> ExitCode {
     note("error: \(error.message)")
     return ExitCode(error.exitCode)
+}
+
+/// Runs `body`, turning a node error into its message and exit code.
+func withFailure<T>(_ body: () throws(SyncNodeError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw failure(error)
+    }
 }
 
 func emit(_ text: String) {

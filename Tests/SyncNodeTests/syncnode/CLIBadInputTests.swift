@@ -7,7 +7,7 @@ import Testing
     private func node() throws -> (TempDirectory, String) {
         let dir = try TempDirectory()
         let data = dir.path("n").path
-        try Binary.run(["init", "--data", data, "--site", "chengde"])
+        try Federation.hq(data)
         try Binary.run(["record", "put", "--data", data, "projects", "cd-clinic", "name=东丽卫生院"])
         return (dir, data)
     }
@@ -95,7 +95,7 @@ import Testing
         let (dir, data) = try node()
         defer { dir.remove() }
         let before = try fingerprint(data)
-        let result = try Binary.run(["init", "--data", data, "--site", "hq"])
+        let result = try Binary.run(["init", "--data", data, "--site", "hq", "--role", "hq"])
         #expect(result.status == 73)
         #expect(result.stderr.contains("already exists"))
         #expect(try fingerprint(data) == before)

@@ -8,8 +8,8 @@ import Testing
         defer { dir.remove() }
         let a = dir.path("a").path
         let b = dir.path("b").path
-        #expect(try Binary.run(["init", "--data", a, "--site", "lintan", "--label", "lintan-office-1"]).status == 0)
-        #expect(try Binary.run(["init", "--data", b, "--site", "hq", "--label", "hq-1"]).status == 0)
+        try Federation.hq(b, label: "hq-1")
+        try Federation.member(a, site: "lintan", label: "lintan-office-1", hq: b)
         #expect(try Binary.run(["record", "put", "--data", a, "projects", "lt-school", "name=东丽小学", "funds:=5000000"]).status == 0)
         #expect(try Binary.run(["record", "put", "--data", b, "projects", "lt-school", "name=临潭县东丽小学"]).status == 0)
 
@@ -49,8 +49,8 @@ import Testing
         defer { dir.remove() }
         let a = dir.path("a").path
         let b = dir.path("b").path
-        try Binary.run(["init", "--data", a, "--site", "gangu"])
-        try Binary.run(["init", "--data", b, "--site", "hq"])
+        try Federation.hq(b)
+        try Federation.member(a, site: "gangu", hq: b)
         try Binary.run(["record", "put", "--data", a, "projects", "gg-dorm", "name=甘谷一中宿舍"])
         let file = dir.path("x.bundle")
         try Binary.run(["bundle", "export", "--data", a, "--out", file.path])
@@ -68,7 +68,7 @@ import Testing
         let dir = try TempDirectory()
         defer { dir.remove() }
         let a = dir.path("a").path
-        try Binary.run(["init", "--data", a, "--site", "finance"])
+        try Federation.hq(a)
         let id = try Binary.run(["ledger", "append", "--data", a, "disbursements", "county=临潭县", "amount:=2500000", "stage=advance"])
         #expect(id.status == 0)
         let entry = id.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

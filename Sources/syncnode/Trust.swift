@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import SyncNode
+import SyncProtocol
+
+extension SyncNodeCommand {
+    struct Identity: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print this node's id, public key and fingerprint, and whom it trusts.")
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let (info, entry) = try node.withStore { store in (store.info, try store.ownRegistryEntry()) }
+            let approved =
+                entry.map { $0.revokedAt == nil ? "approved as \($0.role.rawValue) for \($0.site)" : "revoked" }
+                ?? "not yet approved (or HQ's registry has not arrived)"
+            if output.json {
+                var object: [String: Any] = [
+                    "node": info.nodeID.hex, "label": info.label, "site": info.site, "role": info.role.rawValue, "publicKey": info.publicKey.hex,
+                    "fingerprint": info.publicKey.fingerprint, "approved": entry != nil && entry?.revokedAt == nil,
+                ]
+                if let anchor = info.trustAnchor { object["trustAnchor"] = anchor.hex }
+                emit(Presenter.json(object))
+            } else {
+                emit(
+                    """
+                    node: \(info.nodeID.hex)
+                    label: \(info.label) (\(info.role.rawValue), site \(info.site))
+                    public key: \(info.publicKey.hex)
+                    fingerprint: \(info.publicKey.fingerprint)
+                    trusts: \(info.trustAnchor.map { "HQ key \($0.fingerprint)" } ?? "nothing (open mode)")
+                    registry: \(approved)
+                    """)
+            }
+        }
+    }
+
+    struct Node: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The node registry: approve and revoke nodes (on HQ), list what the registry holds.",
+            subcommands: [Approve.self, Revoke.self, List.self])
+    }
+
+    struct Rejections: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Transactions refused (this node's work refused elsewhere, and what this node refused), and those held.")
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let (refusals, held, labels, me) = try node.withStore { store in
+                (try store.rejections(), try store.heldTransactions(), try store.nodeLabels(), store.info.nodeID)
+            }
+            if output.json {
+                emit(
+                    Presenter.json([
+                        "refused": refusals.map { r in
+                            ["origin": r.origin.hex, "seq": r.seq, "reason": r.reason, "refusedBy": r.refusedBy, "own": r.origin == me]
+                                as [String: Any]
+                        },
+                        "held": held.map { ["origin": $0.origin.hex, "seq": $0.seq] as [String: Any] },
+                    ]))
+                return
+            }
+            if refusals.isEmpty && held.isEmpty { note("nothing refused, nothing held") }
+            if !refusals.isEmpty {
+                var table = TextTable(["transaction", "whose", "refused by", "reason"])
+                for r in refusals {
+                    table.add([
+                        "\(r.origin.short)/\(r.seq)", r.origin == me ? "this node" : (labels[r.origin] ?? r.origin.short), r.refusedBy, r.reason,
+                    ])
+                }
+                emit(table.render())
+            }
+            if !held.isEmpty {
+                emit("held until the registry approves their node: " + held.map { "\($0.origin.short)/\($0.seq)" }.joined(separator: ", "))
+            }
+        }
+    }
+}
+
+extension SyncNodeCommand.Node {
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "(HQ) Enter a node in the registry with its key, site and role.")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "The node id printed by `init` on the new node.") var id: String
+        @Option(help: "The node's public key, as printed by `init` or `identity` on it.") var key: String
+        @Option(help: "The node's site.") var site: String
+        @Option(help: "The node's role: hq, finance, office or county.") var role: Role
+        @Option(help: "A label for the node.") var label: String?
+
+        func validate() throws {
+            guard NodeID(hex: id) != nil else { throw ValidationError("the node id is 32 hex digits, as printed by `syncnode init`") }
+            guard PublicKeyText(hex: key) != nil else { throw ValidationError("--key is 64 hex digits, as printed by `syncnode init`") }
+        }
+
+        func run() throws {
+            let nodeID = NodeID(hex: id)!
+            let publicKey = PublicKeyText(hex: key)!
+            try node.withStore { store in
+                try store.commit([.approve(node: nodeID, key: publicKey, site: site, role: role, label: label ?? "\(site)-\(nodeID.short)")])
+            }
+            note("approved \(nodeID.hex) (fingerprint \(publicKey.fingerprint)) as \(role.rawValue) for \(site)")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "(HQ) Revoke a node: its transactions made from now on are refused everywhere.")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "The node id.") var id: String
+
+        func validate() throws {
+            guard NodeID(hex: id) != nil else { throw ValidationError("the node id is 32 hex digits") }
+        }
+
+        func run() throws {
+            try node.withStore { store in try store.commit([.revoke(node: NodeID(hex: id)!)]) }
+            note("revoked \(id)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the registry as this node holds it.")
+        @OptionGroup var node: NodeOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let entries = try node.withStore { store in try store.registry() }
+            if output.json {
+                emit(
+                    Presenter.json(
+                        entries.map { e in
+                            [
+                                "node": e.node.hex, "label": e.label, "site": e.site, "role": e.role.rawValue, "publicKey": e.key.hex,
+                                "fingerprint": e.key.fingerprint, "revoked": e.revokedAt != nil,
+                            ] as [String: Any]
+                        }))
+            } else {
+                var table = TextTable(["node", "label", "site", "role", "fingerprint", "state"])
+                for e in entries {
+                    table.add([e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint, e.revokedAt == nil ? "active" : "revoked"])
+                }
+                emit(table.render())
+            }
+        }
+    }
+}
