@@ -155,11 +155,16 @@ extension Store {
                     var hlc = try loadClock(db)
                     var context = try TrustContext(db)
                     var heldOrigins = Set<NodeID>()
+                    var blockedOrigins = Set<NodeID>()
                     for item in chunk {
                         let t = item.transaction
                         let held = try heldSeq(db, origin: t.origin)
                         if t.seq <= held {
                             part.duplicates += 1
+                            continue
+                        }
+                        if blockedOrigins.contains(t.origin) {
+                            // An earlier copy of this origin was turned away: the rest waits for the next sync.
                             continue
                         }
                         if heldOrigins.contains(t.origin) {
@@ -186,6 +191,12 @@ extension Store {
                             try recordRefusal(db, item, reason: reason, refusedBy: info.label)
                             part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
                             part.heldUpTo[t.origin] = t.seq
+                            continue
+                        case .reject(let reason):
+                            let refusal = Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false)
+                            try noteRejection(db, refusal)
+                            part.refused.append(refusal)
+                            blockedOrigins.insert(t.origin)
                             continue
                         case .accept:
                             break

@@ -40,7 +40,7 @@ extension Store {
     public func commit(_ intents: [Intent]) throws(SyncNodeError) -> Transaction {
         guard !intents.isEmpty else { throw .invalid("nothing to record") }
         let now = clock.nowMillis()
-        return try StorageErrors.map {
+        let transaction = try StorageErrors.map {
             try pool.write { db -> Transaction in
                 var hlc = try loadClock(db)
                 let ts: Timestamp
@@ -65,6 +65,12 @@ extension Store {
                 return transaction
             }
         }
+        if transaction.touchesTrustData {
+            // An approval may be what held transactions were waiting for.
+            let waiting = try heldBatch()
+            if !waiting.isEmpty { _ = try apply(waiting, releaseHeld: false) }
+        }
+        return transaction
     }
 
     private func changes(for intent: Intent, in db: Database) throws -> [Change] {

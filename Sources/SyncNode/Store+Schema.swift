@@ -126,6 +126,8 @@ extension Store {
                         reason TEXT NOT NULL,
                         refused_by TEXT NOT NULL,
                         at INTEGER NOT NULL,
+                        -- 1: the transaction itself was refused; 0: a bad copy was turned away.
+                        permanent INTEGER NOT NULL DEFAULT 1,
                         PRIMARY KEY (origin, seq)
                     ) WITHOUT ROWID;
                     """)

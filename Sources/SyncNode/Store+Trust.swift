@@ -25,8 +25,13 @@ public struct HeldTransaction: Sendable, Equatable {
 /// The receiver's decision on one transaction.
 enum Verdict: Equatable {
     case accept
+    /// The origin is not in the registry yet: keep it until it is.
     case hold
+    /// The genuine transaction breaks the rules (policy, revocation): refused for good.
     case refuse(String)
+    /// This copy is not the origin's (unsigned, altered, forged): turned away without consuming
+    /// the origin's sequence number, so the genuine transaction can still arrive.
+    case reject(String)
 }
 
 /// Registry and policy as read within one write transaction, cached for the chunk.
@@ -96,13 +101,13 @@ extension Store {
         let t = item.transaction
         let name = "transaction \(t.origin.short)/\(t.seq)"
         if item.signature.count != 64 || item.signature.allSatisfy({ $0 == 0 }) {
-            return .refuse("\(name) is unsigned; every transaction must carry its origin's signature")
+            return .reject("\(name) arrived unsigned; every transaction must carry its origin's signature")
         }
         let payload = SigningPayload.transaction(item.body)
         let author: Author
         if let entry = try context.entry(db, t.origin) {
             guard entry.key.verifies(item.signature, for: payload) else {
-                return .refuse("the signature of \(name) does not verify: it was altered after signing, or forged")
+                return .reject("the signature of \(name) does not verify: this copy was altered after signing, or forged")
             }
             if let revokedAt = entry.revokedAt, t.hlc >= revokedAt {
                 return .refuse("node \(entry.label) was revoked at \(Presenter.isoTime(revokedAt.millis)) UTC; \(name) was made after that")
@@ -145,8 +150,9 @@ extension Store {
     }
 
     func noteRejection(_ db: Database, _ r: Refusal) throws {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO rejection (origin, seq, reason, refused_by, at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [Data(r.origin.bytes), Int64(r.seq), r.reason, r.refusedBy, Int64(clock.nowMillis())])
+        try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO rejection (origin, seq, reason, refused_by, at, permanent) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [Data(r.origin.bytes), Int64(r.seq), r.reason, r.refusedBy, Int64(clock.nowMillis()), r.permanent ?? true])
     }
 
     func hold(_ db: Database, _ item: ReceivedTransaction) throws {
@@ -164,9 +170,11 @@ extension Store {
     /// Refusals known here: this node's own work refused elsewhere, and what this node refused.
     public func rejections() throws(SyncNodeError) -> [Refusal] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT origin, seq, reason, refused_by FROM rejection ORDER BY at, origin, seq").compactMap { row in
+            try Row.fetchAll(db, sql: "SELECT origin, seq, reason, refused_by, permanent FROM rejection ORDER BY at, origin, seq").compactMap { row in
                 guard let origin = NodeID(bytes: row["origin"] as Data) else { return nil }
-                return Refusal(origin: origin, seq: UInt64(row["seq"] as Int64), reason: row["reason"], refusedBy: row["refused_by"])
+                return Refusal(
+                    origin: origin, seq: UInt64(row["seq"] as Int64), reason: row["reason"], refusedBy: row["refused_by"], permanent: row["permanent"]
+                )
             }
         }
     }

@@ -23,6 +23,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var skewMillis: Int64
     /// Transactions of this node the peer refused in this round (see `syncnode rejections`).
     public var refused: Int
+    /// Transactions the peer holds until its registry knows their origin (this node not yet approved there).
+    public var heldByPeer: Int
 }
 
 /// Progress during a round, for a progress line.
@@ -78,6 +80,7 @@ public struct Syncer: Sendable {
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         var wireBytes = 0
         var refusedHere = 0
+        var heldByPeer = 0
         while true {
             switch machine.next {
             case .fetchStatus:
@@ -110,18 +113,19 @@ public struct Syncer: Sendable {
                 wireBytes += bytes
                 try store.recordRejections(answer.refused)
                 refusedHere += answer.refused.count
+                heldByPeer = answer.held
                 machine.pushed(count: outgoing.transactions.count, peerVector: answer.vector)
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
             case .finished:
                 guard let peer = machine.peer else { throw SyncNodeError(.protocolViolation, "the round ended without a peer status") }
-                if !machine.isComplete {
+                if !machine.isComplete && heldByPeer == 0 {
                     throw SyncNodeError(.peerRefused, "\(transport.peerName) stopped accepting transactions before holding everything; see its log")
                 }
                 return SyncSummary(
                     peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
                     batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
                     skewMillis: machine.skewMillis,
-                    refused: refusedHere)
+                    refused: refusedHere, heldByPeer: heldByPeer)
             }
         }
     }

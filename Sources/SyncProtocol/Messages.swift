@@ -109,11 +109,15 @@ public struct Refusal: Codable, Equatable, Hashable, Sendable {
     public var reason: String
     /// The label of the node that refused it.
     public var refusedBy: String
+    /// True (or absent) when the transaction itself was refused for good; false when only a bad
+    /// copy (unsigned, altered) was turned away and the genuine one may still arrive.
+    public var permanent: Bool?
 
-    public init(origin: NodeID, seq: UInt64, reason: String, refusedBy: String) {
+    public init(origin: NodeID, seq: UInt64, reason: String, refusedBy: String, permanent: Bool? = nil) {
         self.origin = origin
         self.seq = seq
         self.reason = reason
         self.refusedBy = refusedBy
+        self.permanent = permanent
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SyncNode
+import SyncProtocol
 
 /// A fresh directory under the system temporary directory, removed by `remove()`.
 struct TempDirectory {
@@ -21,10 +22,13 @@ struct TestNode {
     let store: Store
     let clock: ManualClock
 
-    init(site: String = "lintan", label: String? = nil, millis: UInt64 = 1_700_000_000_000, limits: StoreLimits = StoreLimits()) throws {
+    init(
+        site: String = "lintan", label: String? = nil, millis: UInt64 = 1_700_000_000_000, limits: StoreLimits = StoreLimits(), role: Role = .hq,
+        trust: TrustSetup = .open
+    ) throws {
         directory = try TempDirectory()
         clock = ManualClock(millis: millis)
-        store = try Store.create(in: directory.path("node"), site: site, label: label, clock: clock, limits: limits)
+        store = try Store.create(in: directory.path("node"), site: site, label: label, role: role, trust: trust, clock: clock, limits: limits)
     }
 
     func remove() {
