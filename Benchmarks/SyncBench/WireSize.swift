@@ -28,16 +28,24 @@ enum WireSize {
     }
 
     /// Size of the gzip-compressed pull responses that carry everything `since` lacks.
-    static func pulledBytes(_ store: Store, since: VersionVector) throws -> Int {
+    static func pulledBytes(_ store: Store, since: VersionVector, stripSignatures: Bool = false) throws -> Int {
         var vector = since
         var total = 0
         let me = PeerIdentity(node: NodeID(high: 1, low: 1), site: "x", label: "x")
         let service = SyncService(store: store)
         while true {
             let request = PullRequest(from: me, vector: vector, maxTransactions: 500, maxBytes: 2 << 20)
-            let body = try service.pull(body: try WireCodec.encodeMessage(request))
-            total += Gzip.compress(body).count
+            var body = try service.pull(body: try WireCodec.encodeMessage(request))
             let (header, frames) = try BatchCodec.decode(body)
+            if stripSignatures {
+                // The same batch as it would be with no signatures in the frames.
+                let bare = try frames.map { frame -> [UInt8] in
+                    let item = try ReceivedTransaction(frame: frame)
+                    return item.refusal == nil ? [UInt8(ascii: "T")] + item.body : Array(frame)
+                }
+                body = BatchCodec.encode(header: Array(header), frames: bare)
+            }
+            total += Gzip.compress(body).count
             let parsed = try WireCodec.decodeMessage(BatchHeader.self, from: header)
             for frame in frames {
                 let t = try ReceivedTransaction(frame: frame).transaction

@@ -11,6 +11,9 @@ do {
     if only == nil || only == "wire" {
         figures += try WireSize.run(records: smoke ? 200 : 100_000, deltaUpdates: smoke ? 100 : 10_000)
     }
+    if only == nil || only == "trust" {
+        figures += try TrustCost.run(transactions: smoke ? 100 : 10_000)
+    }
     if only == nil || only == "http" {
         figures += try await HTTPSync.run(transactions: smoke ? 300 : 100_000, changesPerTransaction: 1, batch: smoke ? 50 : 5000)
     }

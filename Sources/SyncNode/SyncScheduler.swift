@@ -26,22 +26,21 @@ public struct SyncScheduler: Service {
 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                var running: [String: Task<Void, Never>] = [:]
-                while !Task.isCancelled {
-                    let urls = Set((try? store.peers().map(\.url)) ?? [])
-                    for url in urls where running[url] == nil {
-                        running[url] = Task { await loop(peer: url) }
-                    }
-                    for (url, task) in running where !urls.contains(url) {
-                        task.cancel()
-                        running[url] = nil
-                    }
-                    try? await Task.sleep(for: .seconds(pollSeconds))
+            // One loop per remembered peer; peers added or removed while serving are picked up.
+            var running: [String: Task<Void, Never>] = [:]
+            while !Task.isCancelled {
+                let urls = Set((try? store.peers().map(\.url)) ?? [])
+                for url in urls where running[url] == nil {
+                    running[url] = Task { await loop(peer: url) }
                 }
-                for task in running.values { task.cancel() }
-                group.cancelAll()
+                for (url, task) in running where !urls.contains(url) {
+                    task.cancel()
+                    running[url] = nil
+                }
+                try? await Task.sleep(for: .seconds(pollSeconds))
             }
+            for task in running.values { task.cancel() }
+            for task in running.values { await task.value }
         }
     }
 

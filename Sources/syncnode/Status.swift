@@ -8,9 +8,13 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary, peers) = try node.withStore { store in
-                (store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) })
+            let (info, summary, peers, refusals, held) = try node.withStore { store in
+                (
+                    store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, try store.rejections(),
+                    try store.heldTransactions()
+                )
             }
+            let ownRefused = refusals.filter { $0.origin == info.nodeID && $0.permanent != false }
             if output.json {
                 emit(
                     Presenter.json([
@@ -18,6 +22,8 @@ extension SyncNodeCommand {
                         "records": summary.records, "conflicts": summary.conflicts, "ledgerEntries": summary.ledgerEntries,
                         "ledgerDuplicates": summary.ledgerDuplicates, "vector": Presenter.vectorObject(summary.vector),
                         "clock": summary.clock.hex, "peers": peers.map { Presenter.peerObject($0.0, unsent: $0.1) },
+                        "ownRefused": ownRefused.count, "refusedHere": refusals.count - ownRefused.count, "held": held.count,
+                        "role": info.role.rawValue,
                     ]))
             } else {
                 var table = TextTable(["", ""])
@@ -27,6 +33,10 @@ extension SyncNodeCommand {
                 table.add(["records", String(summary.records)])
                 table.add(["ledger entries", String(summary.ledgerEntries)])
                 table.add(["conflicts to review", String(summary.conflicts + summary.ledgerDuplicates)])
+                if !ownRefused.isEmpty {
+                    table.add(["REFUSED", "\(ownRefused.count) of this node's transactions were refused; see `syncnode rejections`"])
+                }
+                if !held.isEmpty { table.add(["held", "\(held.count) transactions wait for their node's approval"]) }
                 table.add(["clock", "\(Presenter.isoTime(summary.clock.millis)) UTC, counter \(summary.clock.counter)"])
                 emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
                 if !peers.isEmpty { emit("\n" + Presenter.peersTable(peers)) }

@@ -51,6 +51,9 @@ extension SyncNodeCommand {
                         "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
                         "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused,
                     ])
+                    if summary.heldByPeer > 0 && !output.json {
+                        note("warning: \(summary.peer.label) holds \(summary.heldByPeer) transactions until HQ's approval of this node reaches it")
+                    }
                     if summary.refused > 0 && !output.json {
                         note("warning: \(summary.peer.label) refused \(summary.refused) of this node's transactions; see `syncnode rejections`")
                     }
