@@ -144,15 +144,3 @@ public struct Syncer: Sendable {
         }
     }
 }
-
-/// Durations for messages: "3 days", "12 minutes".
-public enum DurationText {
-    public static func describe(millis: UInt64) -> String {
-        let units: [(UInt64, String)] = [(86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute"), (1000, "second")]
-        for (size, name) in units where millis >= size {
-            let n = millis / size
-            return "\(n) \(name)\(n == 1 ? "" : "s")"
-        }
-        return "\(millis) ms"
-    }
-}

@@ -12,8 +12,8 @@ public enum ClockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .counterOverflow:
             return "the hybrid clock counter overflowed (more than 65535 events in one millisecond); retry in a moment"
         case .remoteAhead(let node, let skew, let limit):
-            return "node \(node.short)'s clock is \(Duration.describe(millis: skew)) ahead of this node "
-                + "(the limit is \(Duration.describe(millis: limit))); fix that node's clock, or this one's if it is behind"
+            return "node \(node.short)'s clock is \(DurationText.describe(millis: skew)) ahead of this node "
+                + "(the limit is \(DurationText.describe(millis: limit))); fix that node's clock, or this one's if it is behind"
         case .wallClockOutOfRange(let millis):
             return "the wall clock reads \(millis) ms since 1970, beyond the clock's range; fix the system clock"
         }
@@ -73,9 +73,9 @@ public struct HybridClock: Equatable, Sendable {
     }
 }
 
-enum Duration {
-    /// "3 days", "12 minutes", "45 seconds", "800 ms": the largest whole unit.
-    static func describe(millis: UInt64) -> String {
+/// Durations for messages: the largest whole unit, "3 days", "12 minutes", "800 ms".
+public enum DurationText {
+    public static func describe(millis: UInt64) -> String {
         let units: [(UInt64, String)] = [(86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute"), (1000, "second")]
         for (size, name) in units where millis >= size {
             let n = millis / size

@@ -23,10 +23,7 @@ extension SyncNodeCommand.Ledger {
         @Option(help: "The id of the entry this one reverses.") var reverses: String?
 
         func validate() throws {
-            if assignments.isEmpty { throw ValidationError("give at least one FIELD=VALUE, such as amount:=5000000") }
-            for a in assignments {
-                do { _ = try AssignmentParser.parse(a) } catch { throw ValidationError(error.message) }
-            }
+            try validateAssignments(assignments, example: "amount:=5000000")
         }
 
         func run() throws {

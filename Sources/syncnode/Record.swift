@@ -22,10 +22,7 @@ extension SyncNodeCommand.Record {
         @Argument(help: "FIELD=TEXT, FIELD:=NUMBER or FIELD:=null.") var assignments: [String] = []
 
         func validate() throws {
-            if assignments.isEmpty { throw ValidationError("give at least one FIELD=VALUE, such as name=东丽小学") }
-            for a in assignments {
-                do { _ = try AssignmentParser.parse(a) } catch { throw ValidationError(error.message) }
-            }
+            try validateAssignments(assignments, example: "name=东丽小学")
         }
 
         func run() throws {

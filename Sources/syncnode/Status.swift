@@ -29,7 +29,10 @@ extension SyncNodeCommand {
                 var table = TextTable(["", ""])
                 table.add(["node", "\(info.label) (\(info.nodeID.hex))"])
                 table.add(["site", info.site])
-                table.add(["transactions held", "\(summary.transactions) from \(summary.vector.entries.count) nodes"])
+                table.add([
+                    "transactions held",
+                    "\(summary.transactions) from \(summary.vector.entries.count) node\(summary.vector.entries.count == 1 ? "" : "s")",
+                ])
                 table.add(["records", String(summary.records)])
                 table.add(["ledger entries", String(summary.ledgerEntries)])
                 table.add(["conflicts to review", String(summary.conflicts + summary.ledgerDuplicates)])

@@ -83,6 +83,14 @@ func withFailure<T>(_ body: () throws(SyncNodeError) -> T) throws -> T {
     }
 }
 
+/// Checks `FIELD=VALUE` arguments at parse time, so a usage error exits 64 before anything is opened.
+func validateAssignments(_ assignments: [String], example: String) throws {
+    if assignments.isEmpty { throw ValidationError("give at least one FIELD=VALUE, such as \(example)") }
+    for a in assignments {
+        do { _ = try AssignmentParser.parse(a) } catch { throw ValidationError(error.message) }
+    }
+}
+
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
