@@ -11,6 +11,7 @@ public enum WireCodec {
     /// then every member is a string, an integer, a finite number or a nested object, and
     /// encoding cannot fail.
     public static func encode(_ transaction: Transaction) -> [UInt8] {
+        if let fast = FastJSON.encode(transaction) { return fast }
         do {
             return Array(try encoder.encode(WireTransaction(transaction)))
         } catch {
@@ -19,7 +20,9 @@ public enum WireCodec {
     }
 
     public static func decode(_ bytes: some Collection<UInt8>) throws(WireError) -> Transaction {
-        let data = Data(bytes)
+        let array = Array(bytes)
+        if let fast = try FastJSON.decode(array) { return fast }
+        let data = Data(array)
         do {
             return try decoder.decode(WireTransaction.self, from: data).transaction
         } catch let error as WireError {
