@@ -270,17 +270,15 @@ extension Store {
 
     private func applyWrite(_ db: Database, _ w: FieldWrite, ts: Data, seq: UInt64) throws {
         let key: StatementArguments = [w.collection, w.recordID, w.field]
-        let replaced =
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM field_ref WHERE collection = ? AND record_id = ? AND field = ? AND ts = ?"),
-                arguments: key + [ts]) ?? false
         let resolves = w.resolves.isEmpty ? nil : Data(w.resolves.flatMap(\.bytes))
+        // A version is a head unless a version that arrived earlier already replaced it.
         try db.cachedStatement(
             sql: """
                 INSERT INTO field_version (collection, record_id, field, ts, base, resolves, value, seq, is_head)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                    NOT EXISTS (SELECT 1 FROM field_ref WHERE collection = ?1 AND record_id = ?2 AND field = ?3 AND ts = ?4))
                 """
-        ).execute(arguments: key + [ts, w.base.map { Data($0.bytes) }, resolves, w.value.databaseValue, Int64(seq), !replaced])
+        ).execute(arguments: key + [ts, w.base.map { Data($0.bytes) }, resolves, w.value.databaseValue, Int64(seq)])
         for old in (w.base.map { [$0] } ?? []) + w.resolves {
             let oldTs = Data(old.bytes)
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO field_ref (collection, record_id, field, ts) VALUES (?, ?, ?, ?)")
