@@ -78,14 +78,15 @@ extension Store {
         case .put(let collection, let recordID, let fields):
             try checkRecordNames(collection, recordID)
             guard !fields.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE to record") }
+            // One read of the record gives every field's base and whether it is deleted.
+            let winners = try winningVersions(db, collection: collection, recordID: recordID)
             var out: [Change] = []
             for assignment in fields {
                 if let p = Names.problem(with: assignment.field, what: "field name") { throw SyncNodeError.invalid(p) }
-                out.append(.set(try write(db, collection, recordID, assignment.field, assignment.value)))
+                out.append(.set(try write(collection, recordID, assignment.field, assignment.value, base: winners[assignment.field]?.ts)))
             }
-            let winners = try winningVersions(db, collection: collection, recordID: recordID)
             if RecordRule.isDeleted(winners: winners) {
-                out.append(.set(try write(db, collection, recordID, Names.deletedField, .int(0))))
+                out.append(.set(try write(collection, recordID, Names.deletedField, .int(0), base: winners[Names.deletedField]?.ts)))
             }
             return out
         case .delete(let collection, let recordID):
@@ -168,15 +169,19 @@ extension Store {
     }
 
     private func write(_ db: Database, _ collection: String, _ recordID: String, _ field: String, _ value: Value) throws -> FieldWrite {
+        let base = try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT ts FROM field_state WHERE collection = ? AND record_id = ? AND field = ?"),
+            arguments: [collection, recordID, field]
+        ).flatMap { Timestamp(bytes: $0) }
+        return try write(collection, recordID, field, value, base: base)
+    }
+
+    private func write(_ collection: String, _ recordID: String, _ field: String, _ value: Value, base: Timestamp?) throws -> FieldWrite {
         if value.byteCount > limits.maxValueBytes {
             throw SyncNodeError.invalid(
                 "the value of \(field) is \(value.byteCount) bytes; the limit is \(limits.maxValueBytes). Store large documents elsewhere and record a reference"
             )
         }
-        let base = try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT ts FROM field_state WHERE collection = ? AND record_id = ? AND field = ?"),
-            arguments: [collection, recordID, field]
-        ).flatMap { Timestamp(bytes: $0) }
         return FieldWrite(collection: collection, recordID: recordID, field: field, value: value, base: base)
     }
 }
