@@ -60,14 +60,23 @@ public enum Names {
     /// Longest collection, ledger, record id, entry id or field name, in UTF-8 bytes.
     public static let maxNameBytes = 200
 
+    /// Whether the text holds a control character (Unicode category Cc: U+0000–U+001F, U+007F,
+    /// U+0080–U+009F), by a scan of its UTF-8 bytes.
+    static func containsControlCharacter(_ text: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && (0x80...0x9F).contains(byte)) { return true }
+            previous = byte
+        }
+        return false
+    }
+
     /// Why `name` cannot be used as a collection, ledger, record id or field name, or nil if it can.
     /// Reserved names (leading `_`) are allowed only where `allowReserved` is true.
     public static func problem(with name: String, what: String, allowReserved: Bool = false) -> String? {
         if name.isEmpty { return "\(what) is empty" }
         if name.utf8.count > maxNameBytes { return "\(what) is longer than \(maxNameBytes) bytes" }
-        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "\(what) contains a control character"
-        }
+        if containsControlCharacter(name) { return "\(what) contains a control character" }
         if !allowReserved && name.hasPrefix("_") { return "\(what) '\(name)' starts with '_', which is reserved" }
         return nil
     }
