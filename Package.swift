@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "SyncNode",
                 "SyncProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
