@@ -37,7 +37,13 @@ enum NetLink {
         }
         let scratch = try Scratch("p5")
         defer { scratch.remove() }
-        let link = try LossyLink(ip: ip, tc: tools[1].1!, nft: tools[2].1!, scratch: scratch)
+        let link: LossyLink
+        do {
+            link = try LossyLink(ip: ip, tc: tools[1].1!, nft: tools[2].1!, scratch: scratch)
+        } catch {
+            Notes.add("P5 skipped: the namespaces, tc qdiscs or nftables rules could not be set up here (\(error)).")
+            return []
+        }
         defer { link.destroy() }
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
