@@ -9,6 +9,8 @@ struct Figure {
     var baseline: Double?
     var baselineName: String?
     var goal: String
+    /// Whether the goal is met; nil for context figures without a goal.
+    var met: Bool? = nil
 
     var ratio: Double? { baseline.map { value / $0 } }
 }
@@ -32,11 +34,20 @@ enum Clock {
     }
 }
 
-/// Peak resident set size of this process so far, from /proc (VmHWM), in bytes.
+/// Peak resident set size so far, from /proc (VmHWM), in bytes.
 enum Memory {
-    static func peakRSS() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    /// Of this process.
+    static func peakRSS() -> Int { status("self", "VmHWM:") }
+
+    /// Of another process (a child), while it runs.
+    static func peakRSS(pid: Int32) -> Int { status("\(pid)", "VmHWM:") }
+
+    /// Current resident set size of this process.
+    static func currentRSS() -> Int { status("self", "VmRSS:") }
+
+    private static func status(_ process: String, _ key: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
             return kb * 1024
         }
@@ -65,12 +76,13 @@ struct Scratch {
 }
 
 func report(_ figures: [Figure]) -> String {
-    var lines = ["| id | measure | value | baseline (same run) | ratio | goal |", "|---|---|---|---|---|---|"]
+    var lines = ["| id | measure | value | baseline (same run) | ratio | goal | met |", "|---|---|---|---|---|---|---|"]
     for f in figures {
         let value = format(f.value) + " " + f.unit
         let base = f.baseline.map { format($0) + " " + f.unit + (f.baselineName.map { " (\($0))" } ?? "") } ?? "—"
         let ratio = f.ratio.map { String(format: "%.2fx", $0) } ?? "—"
-        lines.append("| \(f.id) | \(f.name) | \(value) | \(base) | \(ratio) | \(f.goal) |")
+        let met = f.met.map { $0 ? "yes" : "**no**" } ?? "—"
+        lines.append("| \(f.id) | \(f.name) | \(value) | \(base) | \(ratio) | \(f.goal) | \(met) |")
     }
     return lines.joined(separator: "\n")
 }
