@@ -49,7 +49,9 @@ public struct CurlClient: Sendable {
     {
         let options = self.options
         let result: Result<HTTPResult, SyncNodeError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            // A thread of its own: Dispatch's global queue runs only as many blocking items at once
+            // as there are cores, and a node may talk to many peers at the same time.
+            Thread.detachNewThread {
                 continuation.resume(
                     returning: Result { () throws(SyncNodeError) in
                         try CurlClient.perform(method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options)

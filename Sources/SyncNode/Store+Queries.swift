@@ -277,16 +277,29 @@ extension Store {
     public func transactions(missingFrom vector: VersionVector, maxTransactions: Int = .max, maxBytes: Int = .max) throws(SyncNodeError)
         -> (transactions: [ReceivedTransaction], more: Bool)
     {
+        let (frames, more) = try frames(missingFrom: vector, maxTransactions: maxTransactions, maxBytes: maxBytes)
+        var out: [ReceivedTransaction] = []
+        out.reserveCapacity(frames.count)
+        for frame in frames { out.append(try ReceivedTransaction(frame: frame)) }
+        return (out, more)
+    }
+
+    /// The same as `transactions(missingFrom:)`, as the frames that carry them (see
+    /// `ReceivedTransaction.frame`), straight from the log without decoding: what serving a pull,
+    /// pushing and exporting a bundle need.
+    public func frames(missingFrom vector: VersionVector, maxTransactions: Int = .max, maxBytes: Int = .max) throws(SyncNodeError)
+        -> (frames: [[UInt8]], more: Bool)
+    {
         let mine = try self.vector()
         return try read { db in
-            var out: [ReceivedTransaction] = []
+            var out: [[UInt8]] = []
             var bytes = 0
             for gap in mine.surplus(over: vector) {
                 let rows = try Row.fetchCursor(
                     db.cachedStatement(sql: "SELECT seq, hlc, body, sig, refused FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
                     arguments: [Data(gap.origin.bytes), Int64(gap.after), Int64(gap.upTo)])
                 while let row = try rows.next() {
-                    let body = [UInt8](row["body"] as Data)
+                    let body = row["body"] as Data
                     if !out.isEmpty && (out.count >= maxTransactions || bytes + body.count > maxBytes) { return (out, true) }
                     if let reason = row["refused"] as String? {
                         // Refused work is not relayed: a refusal travels in its place.
@@ -296,15 +309,19 @@ extension Store {
                             try String.fetchOne(
                                 db.cachedStatement(sql: "SELECT refused_by FROM rejection WHERE origin = ? AND seq = ?"),
                                 arguments: [Data(gap.origin.bytes), Int64(seq)]) ?? info.label
-                        out.append(
-                            ReceivedTransaction(
-                                transaction: Transaction(origin: gap.origin, seq: seq, hlc: hlc, changes: []), body: [],
-                                refusal: Refusal(origin: gap.origin, seq: seq, reason: reason, refusedBy: by)))
+                        let skip = ReceivedTransaction(
+                            transaction: Transaction(origin: gap.origin, seq: seq, hlc: hlc, changes: []), body: [],
+                            refusal: Refusal(origin: gap.origin, seq: seq, reason: reason, refusedBy: by))
+                        out.append(skip.frame)
                         continue
                     }
-                    var item = try ReceivedTransaction(body: body)
-                    item.signature = (row["sig"] as Data?).map { [UInt8]($0) } ?? []
-                    out.append(item)
+                    var frame = [UInt8]()
+                    frame.reserveCapacity(65 + body.count)
+                    frame.append(UInt8(ascii: "T"))
+                    let signature = (row["sig"] as Data?) ?? Data()
+                    frame += signature.count == 64 ? [UInt8](signature) : [UInt8](repeating: 0, count: 64)
+                    frame += body
+                    out.append(frame)
                     bytes += body.count
                 }
             }

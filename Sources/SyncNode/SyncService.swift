@@ -81,14 +81,14 @@ public struct SyncService: Sendable {
         guard request.maxTransactions > 0, request.maxBytes > 0 else { throw .malformed("maxTransactions and maxBytes must be positive") }
         do {
             try? store.noteNode(request.from.node, site: request.from.site, label: request.from.label)
-            let batch = try store.transactions(
+            let batch = try store.frames(
                 missingFrom: request.vector, maxTransactions: min(request.maxTransactions, limits.maxBatchTransactions),
                 maxBytes: min(request.maxBytes, limits.maxBatchBytes))
             let rejections = try store.rejections(of: request.from.node)
             let header = BatchHeader(
-                from: identity, count: batch.transactions.count, more: batch.more, clock: store.clock.nowMillis(),
+                from: identity, count: batch.frames.count, more: batch.more, clock: store.clock.nowMillis(),
                 rejections: rejections.isEmpty ? nil : rejections)
-            return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.transactions.map(\.frame))
+            return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.frames)
         } catch let error as SyncNodeError {
             throw APIError(error)
         } catch {

@@ -101,11 +101,11 @@ public struct Syncer: Sendable {
                 machine.pulled(count: batch.transactions.count, more: batch.header.more, localVector: try store.vector())
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
             case .push(let peerHas):
-                let outgoing = try store.transactions(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
-                let header = BatchHeader(from: me, count: outgoing.transactions.count, more: outgoing.more, clock: store.clock.nowMillis())
+                let outgoing = try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                let header = BatchHeader(from: me, count: outgoing.frames.count, more: outgoing.more, clock: store.clock.nowMillis())
                 let body: [UInt8]
                 do {
-                    body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.transactions.map(\.frame))
+                    body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.frames)
                 } catch {
                     throw SyncNodeError(.invalidInput, "cannot encode a batch")
                 }
@@ -114,7 +114,7 @@ public struct Syncer: Sendable {
                 try store.recordRejections(answer.refused)
                 refusedHere += answer.refused.count
                 heldByPeer = answer.held
-                machine.pushed(count: outgoing.transactions.count, peerVector: answer.vector)
+                machine.pushed(count: outgoing.frames.count, peerVector: answer.vector)
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
             case .finished:
                 guard let peer = machine.peer else { throw SyncNodeError(.protocolViolation, "the round ended without a peer status") }
