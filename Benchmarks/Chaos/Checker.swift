@@ -72,7 +72,6 @@ extension ChaosRun {
             v.divergent = true
             fail("\(node.name) lists refusals \(refusedSets[node.name]!.sorted()) but the union is \(allRefused.sorted())")
         }
-        let refusedOrigins = Set(allRefused.map { String($0.prefix { $0 != "/" }) })
         let expectedRefused = ackedEntries.filter(\.expectRefused).count
         if allRefused.filter({ $0.hasPrefix(relay.id + "/") }).count < expectedRefused {
             fail("the relay's \(expectedRefused) disbursements made as 'finance' before approval were not all refused: \(allRefused.sorted())")
@@ -166,7 +165,30 @@ extension ChaosRun {
             }
             if let d = status["ledgerDuplicates"] as? Int, d != 0 { fail("\(node.name) has \(d) ledger duplicates (ids are random: none expected)") }
         }
-        _ = refusedOrigins
         return v
+    }
+
+    /// Proves the checker is not vacuous: each of three damages must make it fail.
+    func checkTheChecker() throws -> [String] {
+        var proven: [String] = []
+        ackedFields.append(AckedField(node: chengde, collection: "projects", id: "cd-proj-0", field: "stage", value: "s:never-written", seq: 999_999))
+        guard try check(converged: true).lost == nodes.count else { throw HarnessError("the checker missed a fabricated acknowledged write") }
+        ackedFields.removeLast()
+        proven.append("a fabricated acknowledged write")
+        try cli.must(gangu, ["record", "put", "projects", "gg-proj-0", "stage=only-here"])
+        guard try check(converged: true).divergent else { throw HarnessError("the checker missed a write present on one node only") }
+        proven.append("a write present on one node only")
+        guard let entry = ackedEntries.first(where: { !$0.expectRefused }) else { return proven }
+        let database = lintan.data + "/node.sqlite"
+        let sql = "DELETE FROM ledger_entry WHERE entry_id = '\(entry.id)';"
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", database, sql]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        guard sqlite.terminationStatus == 0 else { return proven }
+        guard try check(converged: true).lost >= 1 else { throw HarnessError("the checker missed a ledger entry removed from one node") }
+        proven.append("a ledger entry deleted from one node's database")
+        return proven
     }
 }

@@ -370,6 +370,8 @@ final class ChaosRun {
             default:
                 usleep(UInt32(rng.int(50...400) * 1000))
             }
+            // Pace the steps so that the serving nodes' own syncs (every second) interleave.
+            usleep(UInt32(rng.int(20...200) * 1000))
         }
     }
 

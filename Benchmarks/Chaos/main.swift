@@ -13,11 +13,12 @@ import Foundation
 //
 // Options: --runs N, --seed S (run i uses seed S+i), --steps N (actions per run), --ci,
 // --syncnode PATH, --faultproxy PATH, --dir DIR (runs' data; kept for failed runs), --keep,
-// --report FILE (figures as JSON), --max-minutes M (stop starting runs after M minutes).
+// --report FILE (figures as JSON), --max-minutes M (stop starting runs after M minutes),
+// --check-the-checker (after run 1, damage the result three ways and require the checker to see it).
 
 let usage = """
     usage: syncnode-chaos [--ci] [--runs N] [--seed S] [--steps N] [--syncnode PATH] [--faultproxy PATH]
-                          [--dir DIR] [--keep] [--report FILE] [--max-minutes M]
+                          [--dir DIR] [--keep] [--report FILE] [--max-minutes M] [--check-the-checker]
     """
 
 func fail(_ message: String) -> Never {
@@ -33,6 +34,7 @@ var runs = 20
 var seed: UInt64 = 1
 var steps = 120
 var keep = false
+var checkTheChecker = false
 var report: String?
 var maxMinutes = 180.0
 let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -50,6 +52,8 @@ while let arg = args.popFirst() {
         runs = 3
         steps = 40
         maxMinutes = 4
+        checkTheChecker = true
+    case "--check-the-checker": checkTheChecker = true
     case "--runs": runs = Int(value()) ?? { fail("--runs takes a number") }()
     case "--seed": seed = UInt64(value()) ?? { fail("--seed takes a non-negative number") }()
     case "--steps": steps = Int(value()) ?? { fail("--steps takes a number") }()
@@ -113,12 +117,17 @@ for i in 0..<runs {
         let converged = try r.heal()
         r.tearDown()
         verdict = try r.check(converged: converged)
+        if checkTheChecker && i == 0 && verdict.failures.isEmpty {
+            let proven = try r.checkTheChecker()
+            say("check of the checker: it flags " + proven.joined(separator: "; "))
+        }
     } catch {
         verdict.failures.append("harness error: \(error)")
     }
     Children.killAll()
     let seconds = Date().timeIntervalSince(runStart)
     totals.seconds += seconds
+    if let run { try? run.schedule.joined(separator: "\n").write(toFile: run.directory + "/schedule.txt", atomically: true, encoding: .utf8) }
     let ok = verdict.failures.isEmpty
     if ok { totals.passed += 1 } else { totals.failed += 1 }
     if let run {

@@ -279,7 +279,12 @@ var problems: [String] = []
         _ = try body()
         return "accepted"
     } catch {
-        if error.status == 500 || error.message.isEmpty { problems.append("internal error answered: \(error)") }
+        if error.status >= 500 || error.message.isEmpty {
+            // Bad input must be answered as bad input, not as a server or storage failure.
+            problems.append("\(error.status) answered: \(error)")
+            let file = outDirectory + "/unclean-\(error.status)-\(problems.count).bin"
+            try? Data(bytes: Current.buffer, count: Current.length).write(to: URL(fileURLWithPath: file))
+        }
         return "\(error.status) \(error.code)"
     }
 }

@@ -278,9 +278,18 @@ extension Store {
         try db.cachedStatement(
             sql: """
                 INSERT INTO field_version (collection, record_id, field, ts, base, resolves, value, seq, is_head)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """
         ).execute(arguments: key + [ts, w.base.map { Data($0.bytes) }, resolves, w.value.databaseValue, Int64(seq), !replaced])
+        guard db.changesCount == 1 else {
+            // An honest origin never issues the same clock twice; this is a faulty or forged
+            // transaction, not a storage failure.
+            let origin = Timestamp(bytes: ts).map { "\($0.node.short)/\(seq)" } ?? "seq \(seq)"
+            throw SyncNodeError(
+                .protocolViolation,
+                "transaction \(origin) writes \(w.collection)/\(w.recordID).\(w.field) with the clock of another transaction of its origin; nothing of it was applied"
+            )
+        }
         for old in (w.base.map { [$0] } ?? []) + w.resolves {
             let oldTs = Data(old.bytes)
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO field_ref (collection, record_id, field, ts) VALUES (?, ?, ?, ?)")
