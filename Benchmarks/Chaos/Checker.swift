@@ -182,8 +182,12 @@ extension ChaosRun {
         let database = lintan.data + "/node.sqlite"
         let sql = "DELETE FROM ledger_entry WHERE entry_id = '\(entry.id)';"
         let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sqlite.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", database, sql]
+        sqlite.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sqlite.arguments = [
+            "-c",
+            "command -v sqlite3 >/dev/null && sqlite3 \"$0\" \"$1\" || python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' \"$0\" \"$1\"",
+            database, sql,
+        ]
         try sqlite.run()
         sqlite.waitUntilExit()
         guard sqlite.terminationStatus == 0 else { return proven }

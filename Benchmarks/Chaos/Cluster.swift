@@ -127,7 +127,8 @@ struct CLI {
     func must(_ node: Node, _ arguments: [String]) throws -> CommandResult {
         let r = try run(node, arguments)
         guard r.ok else {
-            throw HarnessError("`syncnode \(arguments.joined(separator: " "))` on \(node.name) exited \(r.status.map(String.init) ?? "killed"): \(r.stderr)")
+            throw HarnessError(
+                "`syncnode \(arguments.joined(separator: " "))` on \(node.name) exited \(r.status.map(String.init) ?? "killed"): \(r.stderr)")
         }
         return r
     }

@@ -152,8 +152,9 @@ final class ChaosRun {
         route["gangu"] = toRelay
         try cli.must(chengde, ["peer", "add", route["chengde"]!.url])
         try cli.startServe(chengde)
-        log("set up: hq :\(hq.port!), relay :\(relay.port!) (via \(route["relay"]!.port)), chengde serve (via \(route["chengde"]!.port)), "
-            + "lintan CLI sync (via \(route["lintan"]!.port)), gangu CLI sync to relay (via \(toRelay.port)); skew mode \(skew.rawValue)")
+        log(
+            "set up: hq :\(hq.port!), relay :\(relay.port!) (via \(route["relay"]!.port)), chengde serve (via \(route["chengde"]!.port)), "
+                + "lintan CLI sync (via \(route["lintan"]!.port)), gangu CLI sync to relay (via \(toRelay.port)); skew mode \(skew.rawValue)")
     }
 
     // MARK: workload

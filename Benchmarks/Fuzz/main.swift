@@ -108,7 +108,9 @@ struct Seeds {
         try a.commit([.append(ledger: "trainings", entryID: nil, fields: [.init("county", .text("lintan")), .init("attendees", .int(40))])])
         let entry = try a.commit([.append(ledger: "disbursements", entryID: "e-1", fields: [.init("amount_fen", .int(5_000_000))])])
         _ = entry
-        try a.commit([.append(ledger: "disbursements", entryID: nil, fields: [.init("amount_fen", .int(-5_000_000)), .init("_reverses", .text("e-1"))])])
+        try a.commit([
+            .append(ledger: "disbursements", entryID: nil, fields: [.init("amount_fen", .int(-5_000_000)), .init("_reverses", .text("e-1"))])
+        ])
         try a.commit([.delete(collection: "projects", recordID: "lt-road")])
         try b.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("progress_pct", .int(20))])])
         _ = try b.apply(try a.transactions(missingFrom: try b.vector()).transactions)
@@ -296,74 +298,87 @@ let bundleHeaderLine: [UInt8] = {
 }()
 
 let targets: [Target] = [
-    Target(name: "wire", seeds: { seeds.transactions }) { bytes in
-        do {
-            _ = try WireCodec.decode(bytes)
-            return "accepted"
-        } catch let error as WireError {
-            if error.description.isEmpty { problems.append("empty wire error") }
-            return "malformed"
-        } catch {
-            problems.append("wire decoder threw \(type(of: error))")
-            return "other"
-        }
-    },
-    Target(name: "batch", seeds: { seeds.batches }) { bytes in
-        do {
-            let (_, frames) = try BatchCodec.decode(bytes)
-            for frame in frames { _ = try? ReceivedTransaction(frame: frame) }
-            return "framed"
-        } catch {
-            return "malformed"
-        }
-    },
-    Target(name: "frame", seeds: { seeds.frames }) { bytes in
-        do {
-            _ = try ReceivedTransaction(frame: bytes)
-            return "accepted"
-        } catch let error as SyncNodeError {
-            if error.code != .protocolViolation { problems.append("frame refused with \(error.code)") }
-            return error.code.rawValue
-        } catch {
-            problems.append("frame decoder threw \(type(of: error))")
-            return "other"
-        }
-    },
-    Target(name: "bundle", seeds: { seeds.bundles }) { bytes in
-        do {
-            _ = try BundleFile(decoding: bytes)
-            return "accepted"
-        } catch let error as SyncNodeError {
-            if error.code != .corruptBundle { problems.append("bundle refused with \(error.code): \(error.message)") }
-            return "corrupt: " + String(error.message.dropFirst("the bundle is not usable: ".count).prefix { $0 != "(" && $0 != ":" && $0 != "'" })
-        } catch {
-            problems.append("bundle reader threw \(type(of: error))")
-            return "other"
-        }
-    },
-    Target(name: "bundle-body", seeds: { seeds.bundleBodies }) { body in
-        do {
-            _ = try BundleFile(decoding: wrapBundle(header: bundleHeaderLine, body: body))
-            return "accepted"
-        } catch let error as SyncNodeError {
-            if error.code != .corruptBundle { problems.append("bundle refused with \(error.code): \(error.message)") }
-            return "corrupt"
-        } catch {
-            problems.append("bundle reader threw \(type(of: error))")
-            return "other"
-        }
-    },
-    Target(name: "push", seeds: { seeds.batches }) { bytes in apiOutcome { () throws(APIError) in try service.push(body: bytes) } },
-    Target(name: "pull", seeds: { seeds.pulls }) { bytes in apiOutcome { () throws(APIError) in try service.pull(body: bytes) } },
-    Target(name: "messages", seeds: { seeds.messages }) { bytes in
-        let ok = [
-            (try? WireCodec.decodeMessage(VersionVector.self, from: bytes)) != nil,
-            (try? WireCodec.decodeMessage(StatusMessage.self, from: bytes)) != nil,
-            (try? WireCodec.decodeMessage(PushResponse.self, from: bytes)) != nil,
-            (try? WireCodec.decodeMessage(BatchHeader.self, from: bytes)) != nil,
-        ]
-        return ok.contains(true) ? "accepted" : "malformed"
-    },
+    Target(
+        name: "wire", seeds: { seeds.transactions },
+        run: { bytes in
+            do {
+                _ = try WireCodec.decode(bytes)
+                return "accepted"
+            } catch let error as WireError {
+                if error.description.isEmpty { problems.append("empty wire error") }
+                return "malformed"
+            } catch {
+                problems.append("wire decoder threw \(type(of: error))")
+                return "other"
+            }
+        }),
+    Target(
+        name: "batch", seeds: { seeds.batches },
+        run: { bytes in
+            do {
+                let (_, frames) = try BatchCodec.decode(bytes)
+                for frame in frames { _ = try? ReceivedTransaction(frame: frame) }
+                return "framed"
+            } catch {
+                return "malformed"
+            }
+        }),
+    Target(
+        name: "frame", seeds: { seeds.frames },
+        run: { bytes in
+            do {
+                _ = try ReceivedTransaction(frame: bytes)
+                return "accepted"
+            } catch let error as SyncNodeError {
+                if error.code != .protocolViolation { problems.append("frame refused with \(error.code)") }
+                return error.code.rawValue
+            } catch {
+                problems.append("frame decoder threw \(type(of: error))")
+                return "other"
+            }
+        }),
+    Target(
+        name: "bundle", seeds: { seeds.bundles },
+        run: { bytes in
+            do {
+                _ = try BundleFile(decoding: bytes)
+                return "accepted"
+            } catch let error as SyncNodeError {
+                if error.code != .corruptBundle { problems.append("bundle refused with \(error.code): \(error.message)") }
+                return "corrupt: "
+                    + String(error.message.dropFirst("the bundle is not usable: ".count).prefix { $0 != "(" && $0 != ":" && $0 != "'" })
+            } catch {
+                problems.append("bundle reader threw \(type(of: error))")
+                return "other"
+            }
+        }),
+    Target(
+        name: "bundle-body", seeds: { seeds.bundleBodies },
+        run: { body in
+            do {
+                _ = try BundleFile(decoding: wrapBundle(header: bundleHeaderLine, body: body))
+                return "accepted"
+            } catch let error as SyncNodeError {
+                if error.code != .corruptBundle { problems.append("bundle refused with \(error.code): \(error.message)") }
+                return "corrupt"
+            } catch {
+                problems.append("bundle reader threw \(type(of: error))")
+                return "other"
+            }
+        }),
+    Target(name: "push", seeds: { seeds.batches }, run: { bytes in apiOutcome { () throws(APIError) in try service.push(body: bytes) } }),
+    Target(name: "pull", seeds: { seeds.pulls }, run: { bytes in apiOutcome { () throws(APIError) in try service.pull(body: bytes) } }),
+    Target(
+        name: "messages", seeds: { seeds.messages },
+        run: { bytes in
+            let ok = [
+                (try? WireCodec.decodeMessage(VersionVector.self, from: bytes)) != nil,
+                (try? WireCodec.decodeMessage(StatusMessage.self, from: bytes)) != nil,
+                (try? WireCodec.decodeMessage(PushResponse.self, from: bytes)) != nil,
+                (try? WireCodec.decodeMessage(BatchHeader.self, from: bytes)) != nil,
+            ]
+            return ok.contains(true) ? "accepted" : "malformed"
+        }),
 ]
 
 // MARK: modes
@@ -419,5 +434,8 @@ for (t, target) in selected.enumerated() {
 try? receiver.close()
 try? FileManager.default.removeItem(at: seeds.directory)
 for p in Set(problems).sorted().prefix(20) { say("problem: \(p)") }
-say(String(format: "fuzz: %d executions in %.1f s, 0 crashes, %d unclean errors (seed %llu)", executions, Date().timeIntervalSince(started), problems.count, seed))
+say(
+    String(
+        format: "fuzz: %d executions in %.1f s, 0 crashes, %d unclean errors (seed %llu)", executions, Date().timeIntervalSince(started),
+        problems.count, seed))
 exit(problems.isEmpty ? 0 : 1)
