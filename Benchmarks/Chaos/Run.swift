@@ -72,6 +72,7 @@ final class ChaosRun {
     var writeCounter = 0
     var pendingRestarts: [(node: Node, steps: Int)] = []
     var partitions: [(proxy: Proxy, steps: Int)] = []
+    var tornDown = false
 
     init(index: Int, seed: UInt64, steps: Int, skew: SkewMode, tools: Tools, root: String) throws {
         self.index = index
@@ -417,7 +418,10 @@ final class ChaosRun {
         return false
     }
 
+    /// Stops every process of the run and counts the proxies' faults; only the first call acts.
     func tearDown() {
+        guard !tornDown else { return }
+        tornDown = true
         for node in nodes {
             node.serve?.stop()
             node.serve = nil
