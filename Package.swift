@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "syncnode", targets: ["syncnode"]),
+        .executable(name: "faultproxy", targets: ["faultproxy"]),
+        .executable(name: "syncnode-chaos", targets: ["syncnode-chaos"]),
+        .executable(name: "syncnode-fuzz", targets: ["syncnode-fuzz"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
@@ -45,6 +48,21 @@ let package = Package(
             ]
         ),
         .target(name: "FaultProxy"),
+        .executableTarget(name: "faultproxy", dependencies: ["FaultProxy"]),
+        .executableTarget(
+            name: "syncnode-chaos",
+            dependencies: [],
+            path: "Benchmarks/Chaos"
+        ),
+        .executableTarget(
+            name: "syncnode-fuzz",
+            dependencies: [
+                "SyncNode",
+                "SyncProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/Fuzz"
+        ),
         .executableTarget(
             name: "syncnode",
             dependencies: [
@@ -75,7 +93,8 @@ let package = Package(
                 "syncnode",
                 "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ]
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "ConflictTests",

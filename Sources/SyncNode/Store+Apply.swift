@@ -277,8 +277,18 @@ extension Store {
                 INSERT INTO field_version (collection, record_id, field, ts, base, resolves, value, seq, is_head)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
                     NOT EXISTS (SELECT 1 FROM field_ref WHERE collection = ?1 AND record_id = ?2 AND field = ?3 AND ts = ?4))
+                ON CONFLICT DO NOTHING
                 """
         ).execute(arguments: key + [ts, w.base.map { Data($0.bytes) }, resolves, w.value.databaseValue, Int64(seq)])
+        guard db.changesCount == 1 else {
+            // An honest origin never issues the same clock twice; this is a faulty or forged
+            // transaction, not a storage failure.
+            let origin = Timestamp(bytes: ts).map { "\($0.node.short)/\(seq)" } ?? "seq \(seq)"
+            throw SyncNodeError(
+                .protocolViolation,
+                "transaction \(origin) writes \(w.collection)/\(w.recordID).\(w.field) with the clock of another transaction of its origin; nothing of it was applied"
+            )
+        }
         for old in (w.base.map { [$0] } ?? []) + w.resolves {
             let oldTs = Data(old.bytes)
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO field_ref (collection, record_id, field, ts) VALUES (?, ?, ?, ?)")

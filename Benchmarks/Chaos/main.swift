@@ -1,0 +1,184 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// syncnode-chaos: runs real syncnode processes (HQ, a relay, three counties) on loopback through
+// fault proxies, drives a seeded workload with kill -9, proxy faults, partitions and clock skew,
+// heals, and checks that no acknowledged write is lost and every node ends identical.
+//
+//   swift build && .build/debug/syncnode-chaos --runs 20 --seed 1        # the long version
+//   .build/debug/syncnode-chaos --ci                                     # 3 short runs (CI)
+//
+// Options: --runs N, --seed S (run i uses seed S+i), --steps N (actions per run), --ci,
+// --syncnode PATH, --faultproxy PATH, --dir DIR (runs' data; kept for failed runs), --keep,
+// --report FILE (figures as JSON), --max-minutes M (stop starting runs after M minutes),
+// --check-the-checker (after run 1, damage the result three ways and require the checker to see it).
+
+let usage = """
+    usage: syncnode-chaos [--ci] [--runs N] [--seed S] [--steps N] [--syncnode PATH] [--faultproxy PATH]
+                          [--dir DIR] [--keep] [--report FILE] [--max-minutes M] [--check-the-checker]
+    """
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("syncnode-chaos: \(message)\n\(usage)\n".utf8))
+    exit(64)
+}
+
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+var runs = 20
+var seed: UInt64 = 1
+var steps = 120
+var keep = false
+var checkTheChecker = false
+var report: String?
+var maxMinutes = 180.0
+let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+var tools = Tools(syncnode: beside.appendingPathComponent("syncnode").path, faultproxy: beside.appendingPathComponent("faultproxy").path)
+var root = FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-chaos-\(getpid())").path
+
+var args = CommandLine.arguments.dropFirst()
+while let arg = args.popFirst() {
+    func value() -> String {
+        guard let v = args.popFirst() else { fail("\(arg) needs a value") }
+        return v
+    }
+    switch arg {
+    case "--ci":
+        runs = 3
+        steps = 40
+        maxMinutes = 4
+        checkTheChecker = true
+    case "--check-the-checker": checkTheChecker = true
+    case "--runs": runs = Int(value()) ?? { fail("--runs takes a number") }()
+    case "--seed": seed = UInt64(value()) ?? { fail("--seed takes a non-negative number") }()
+    case "--steps": steps = Int(value()) ?? { fail("--steps takes a number") }()
+    case "--syncnode": tools.syncnode = value()
+    case "--faultproxy": tools.faultproxy = value()
+    case "--dir": root = value()
+    case "--keep": keep = true
+    case "--report": report = value()
+    case "--max-minutes": maxMinutes = Double(value()) ?? { fail("--max-minutes takes a number") }()
+    case "--help", "-h":
+        say(usage)
+        exit(0)
+    default: fail("unknown argument '\(arg)'")
+    }
+}
+guard runs > 0, steps > 0 else { fail("--runs and --steps must be positive") }
+for path in [tools.syncnode, tools.faultproxy] where !FileManager.default.isExecutableFile(atPath: path) {
+    fail("\(path) is not built; run `swift build` first (or pass --syncnode / --faultproxy)")
+}
+
+Children.installSignalHandlers()
+atexit { Children.killAll() }
+try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+
+struct Totals {
+    var passed = 0
+    var failed = 0
+    var faults: [String: Int] = [:]
+    var ackedWrites = 0
+    var checks = 0
+    var lost = 0
+    var divergent = 0
+    var killedWrites = 0
+    var refusedLocally = 0
+    var refusals = 0
+    var conflicts = 0
+    var skewRefusals = 0
+    var seconds = 0.0
+}
+
+var totals = Totals()
+let started = Date()
+say("syncnode-chaos: \(runs) runs from seed \(seed), \(steps) steps each; data under \(root)")
+for i in 0..<runs {
+    if Date().timeIntervalSince(started) > maxMinutes * 60 {
+        say("stopping: --max-minutes \(maxMinutes) reached before run \(i + 1)")
+        break
+    }
+    let runSeed = seed &+ UInt64(i)
+    // Skew modes rotate so that short runs cover each of them.
+    let skew: SkewMode = [.within, .beyond, .none][Int(runSeed % 3)]
+    let runStart = Date()
+    var run: ChaosRun?
+    var verdict = Verdict()
+    do {
+        let r = try ChaosRun(index: i + 1, seed: runSeed, steps: steps, skew: skew, tools: tools, root: root)
+        run = r
+        defer { r.tearDown() }
+        try r.setUp()
+        try r.workload()
+        let converged = try r.heal()
+        r.tearDown()
+        verdict = try r.check(converged: converged)
+        if checkTheChecker && i == 0 && verdict.failures.isEmpty {
+            let proven = try r.checkTheChecker()
+            say("check of the checker: it flags " + proven.joined(separator: "; "))
+        }
+    } catch {
+        verdict.failures.append("harness error: \(error)")
+    }
+    Children.killAll()
+    let seconds = Date().timeIntervalSince(runStart)
+    totals.seconds += seconds
+    if let run { try? run.schedule.joined(separator: "\n").write(toFile: run.directory + "/schedule.txt", atomically: true, encoding: .utf8) }
+    let ok = verdict.failures.isEmpty
+    if ok { totals.passed += 1 } else { totals.failed += 1 }
+    if let run {
+        for (k, n) in run.faults { totals.faults[k, default: 0] += n }
+        totals.ackedWrites += run.ackedWrites
+        totals.killedWrites += run.killedWrites
+        totals.refusedLocally += run.refusedLocally
+        totals.skewRefusals += run.skewRefusals
+    }
+    totals.checks += verdict.checks
+    totals.lost += verdict.lost
+    totals.refusals += verdict.refusals
+    totals.conflicts += verdict.conflicts
+    if verdict.divergent { totals.divergent += 1 }
+    let faultText = (run?.faults ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    say(
+        String(
+            format: "run %d seed %llu skew=%@: %@ in %.1fs; %d acknowledged writes, %d checks, %d lost; faults: %@", i + 1, runSeed, skew.rawValue,
+            ok ? "ok" : "FAILED", seconds, run?.ackedWrites ?? 0, verdict.checks, verdict.lost, faultText))
+    if !ok {
+        say("  seed \(runSeed) failed (reproduce: syncnode-chaos --runs 1 --seed \(runSeed) --steps \(steps)):")
+        for f in verdict.failures.prefix(20) { say("  - " + f) }
+        say("  fault schedule:")
+        for line in run?.schedule ?? [] { say("    " + line) }
+        if let run { say("  data and logs kept in \(run.directory)") }
+    } else if let run, !keep {
+        try? FileManager.default.removeItem(atPath: run.directory)
+    }
+}
+
+let faultTotal = totals.faults.filter { $0.key != "restart" && $0.key != "concurrent-edit" }.values.reduce(0, +)
+say("")
+say(String(format: "figures: %d runs in %.0f s", totals.passed + totals.failed, totals.seconds))
+say("  faults injected: \(faultTotal)")
+for (kind, n) in totals.faults.sorted(by: { $0.key < $1.key }) { say("    \(kind): \(n)") }
+say("  acknowledged writes: \(totals.ackedWrites); (write, node) checks: \(totals.checks); lost: \(totals.lost)")
+say("  divergent runs: \(totals.divergent); refused transactions (expected, policy): \(totals.refusals)")
+say("  conflicts kept for review at the end: \(totals.conflicts); writes killed before acknowledgement: \(totals.killedWrites)")
+say("  syncs refused for clock skew while beyond maxDrift: \(totals.skewRefusals); writes refused locally by policy: \(totals.refusedLocally)")
+if let report {
+    let object: [String: Any] = [
+        "runs": totals.passed + totals.failed, "passed": totals.passed, "failed": totals.failed, "seconds": Int(totals.seconds), "seed": seed,
+        "steps": steps, "faults": totals.faults, "faultsInjected": faultTotal, "acknowledgedWrites": totals.ackedWrites, "checks": totals.checks,
+        "lost": totals.lost, "divergentRuns": totals.divergent, "refusals": totals.refusals, "conflicts": totals.conflicts,
+        "killedWrites": totals.killedWrites, "skewRefusals": totals.skewRefusals,
+    ]
+    if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) {
+        try? data.write(to: URL(fileURLWithPath: report))
+    }
+}
+if totals.failed == 0 && !keep { try? FileManager.default.removeItem(atPath: root) }
+say("chaos: \(totals.passed) passed, \(totals.failed) failed")
+Children.killAll()
+exit(totals.failed == 0 ? 0 : 1)
