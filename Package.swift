@@ -47,11 +47,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "FaultProxy"),
+        .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),
         .executableTarget(name: "faultproxy", dependencies: ["FaultProxy"]),
         .executableTarget(
             name: "syncnode-chaos",
-            dependencies: [],
+            dependencies: ["SyncProtocol"],
             path: "Benchmarks/Chaos"
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import SyncProtocol
 
 #if canImport(Glibc)
     import Glibc
@@ -125,20 +126,10 @@ struct CommandResult {
     func json() -> Any? { try? JSONSerialization.jsonObject(with: Data(stdout.utf8), options: [.fragmentsAllowed]) }
 }
 
-/// A splittable, seedable generator (SplitMix64): the same seed gives the same schedule.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
+/// The schedule's generator (SyncProtocol's SplitMix64): the same seed gives the same schedule.
+typealias SeededRandom = SplitMix64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
 
     mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }

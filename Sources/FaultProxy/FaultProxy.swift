@@ -1,4 +1,5 @@
 import Foundation
+import SyncProtocol
 
 #if canImport(Glibc)
     import Glibc
@@ -330,9 +331,9 @@ public struct FaultPlan: Sendable, Equatable {
     public var duplicateResponse = 0.0
     public var delayMilliseconds: ClosedRange<Int> = 0...200
     public var cutBytes: ClosedRange<Int> = 0...2000
-    private var state: UInt64 = 0
+    private var random = SplitMix64(seed: 0)
 
-    public init() { state = seed }
+    public init() { random = SplitMix64(seed: seed) }
 
     /// Parses a plan; throws naming the part it does not understand.
     public init(_ spec: String) throws {
@@ -363,7 +364,7 @@ public struct FaultPlan: Sendable, Equatable {
         }
         let total = cutRequest + cutResponse + stall + reset + delay + duplicateRequest + duplicateResponse
         guard total <= 1 + 1e-9 else { throw ProxyError("the probabilities add up to \(total), more than 1") }
-        state = seed
+        random = SplitMix64(seed: seed)
     }
 
     private static func range(_ text: String, _ name: String) throws -> ClosedRange<Int> {
@@ -375,14 +376,7 @@ public struct FaultPlan: Sendable, Equatable {
         return low...high
     }
 
-    /// SplitMix64: small, fast, and the same sequence on every platform.
-    private mutating func nextRandom() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private mutating func nextRandom() -> UInt64 { random.next() }
 
     private mutating func unit() -> Double { Double(nextRandom() >> 11) / Double(1 << 53) }
 

@@ -2,20 +2,8 @@ import Foundation
 import SyncNode
 import SyncProtocol
 
-/// A tiny deterministic generator (SplitMix64): one seed always reproduces the same run.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Draws for the scripts; the generator (SyncProtocol's SplitMix64) makes one seed reproduce a run.
+extension SplitMix64 {
     /// A uniformly drawn integer in `range`.
     mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
 

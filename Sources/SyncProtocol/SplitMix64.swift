@@ -1,0 +1,16 @@
+/// SplitMix64: a small, fast, seedable generator that gives the same sequence on every platform.
+/// The property tests, the fuzzer, the fault proxy and the chaos harness draw from it, so a seed
+/// printed on failure reproduces the run.
+public struct SplitMix64: RandomNumberGenerator, Sendable, Equatable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
