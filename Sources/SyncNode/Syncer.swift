@@ -81,6 +81,8 @@ public struct Syncer: Sendable {
         var wireBytes = 0
         var refusedHere = 0
         var heldByPeer = 0
+        var prefetched: (since: VersionVector, task: Task<Result<PulledBatch, SyncNodeError>, Never>)?
+        defer { prefetched?.task.cancel() }
         while true {
             switch machine.next {
             case .fetchStatus:
@@ -93,9 +95,39 @@ public struct Syncer: Sendable {
                 }
                 try? store.noteNode(status.identity.node, site: status.identity.site, label: status.identity.label)
             case .pull(let since):
-                let batch = try await transport.pull(
-                    PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+                let batch: PulledBatch
+                if let ahead = prefetched, ahead.since == since {
+                    batch = try await Self.result(of: ahead.task)
+                } else {
+                    prefetched?.task.cancel()
+                    batch = try await transport.pull(
+                        PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+                }
+                prefetched = nil
                 wireBytes += batch.wireBytes
+                if batch.header.more {
+                    // Ask for the next batch while this one is applied: the vector it will leave
+                    // is known from its contents. If the apply leaves another vector (a held
+                    // transaction), the prefetched batch is dropped and the pull is made again.
+                    var next = since
+                    for item in batch.transactions where item.transaction.seq > next[item.transaction.origin] {
+                        next[item.transaction.origin] = item.transaction.seq
+                    }
+                    let request = PullRequest(from: me, vector: next, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                    let transport = self.transport
+                    prefetched = (
+                        next,
+                        Task { () async -> Result<PulledBatch, SyncNodeError> in
+                            do {
+                                return .success(try await transport.pull(request))
+                            } catch let error as SyncNodeError {
+                                return .failure(error)
+                            } catch {
+                                return .failure(SyncNodeError(.unreachable, "\(error)"))
+                            }
+                        }
+                    )
+                }
                 _ = try store.apply(batch.transactions)
                 try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
                 machine.pulled(count: batch.transactions.count, more: batch.header.more, localVector: try store.vector())
@@ -128,6 +160,10 @@ public struct Syncer: Sendable {
                     refused: refusedHere, heldByPeer: heldByPeer)
             }
         }
+    }
+
+    private static func result(of task: Task<Result<PulledBatch, SyncNodeError>, Never>) async throws(SyncNodeError) -> PulledBatch {
+        try await task.value.get()
     }
 
     static func describe(_ failure: SyncRound.Failure, peer: String, label: String) -> SyncNodeError {
