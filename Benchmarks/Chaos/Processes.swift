@@ -71,9 +71,17 @@ final class Child {
         env.removeValue(forKey: "SYNCNODE_CLOCK_OFFSET_MS")
         env.merge(environment) { $1 }
         process.environment = env
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        let out = FileHandle(forWritingAtPath: stdoutPath)
+        let err = FileHandle(forWritingAtPath: stderrPath)
+        process.standardOutput = out
+        process.standardError = err
         process.standardInput = FileHandle.nullDevice
+        // The child has its own copies once started; the harness's must be closed, or hundreds of
+        // children leak thousands of descriptors (and Foundation's Process.run crashed past ~1,000).
+        defer {
+            try? out?.close()
+            try? err?.close()
+        }
         try process.run()
         Children.add(process.processIdentifier)
     }

@@ -46,7 +46,14 @@ final class Child {
         process.arguments = arguments
         // Targets are loopback or the benchmark's own namespaces: never through a proxy.
         process.environment = ProcessInfo.processInfo.environment.merging(["no_proxy": "*", "NO_PROXY": "*"]) { $1 }
-        process.standardOutput = try FileHandle(forWritingTo: output)
+        let outHandle = try FileHandle(forWritingTo: output)
+        process.standardOutput = outHandle
+        var errHandle: FileHandle?
+        // The child keeps its own copies; the parent's are closed once it has started.
+        defer {
+            try? outHandle.close()
+            try? errHandle?.close()
+        }
         if withInput {
             let pipe = Pipe()
             process.standardInput = pipe
@@ -54,7 +61,8 @@ final class Child {
         }
         if let stderrFile {
             _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: stderrFile)
+            errHandle = try FileHandle(forWritingTo: stderrFile)
+            process.standardError = errHandle
         }
         try process.run()
         Self.lock.lock()

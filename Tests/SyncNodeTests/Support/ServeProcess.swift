@@ -20,6 +20,7 @@ final class ServeProcess {
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
+        defer { try? handle.close() }
         try process.run()
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
