@@ -53,7 +53,12 @@ public struct BundleFile: Sendable {
 
     /// Encodes the bundle file bytes.
     public func encoded() throws -> [UInt8] {
-        let body = Array(BatchCodec.encode(header: [], frames: transactions.map(\.frame)).dropFirst())
+        try Self.encode(header: header, frames: transactions.map(\.frame))
+    }
+
+    /// Encodes a bundle from frames as the log stores them (no decoding on export).
+    static func encode(header: Header, frames: [[UInt8]]) throws -> [UInt8] {
+        let body = Array(BatchCodec.encode(header: [], frames: frames).dropFirst())
         let headerLine = try WireCodec.encodeMessage(header)
         let compressed = Gzip.compress(body)
         var out = Array("\(Self.magic) \(Self.formatVersion)\n".utf8)
@@ -147,13 +152,13 @@ extension Store {
     /// Writes a bundle of every transaction `since` lacks to `file`, atomically (a temporary file
     /// renamed into place, so a half-written bundle never exists under the final name).
     public func exportBundle(to file: URL, since: VersionVector = VersionVector()) throws(SyncNodeError) -> BundleReport {
-        let missing = try transactions(missingFrom: since).transactions
+        let missing = try frames(missingFrom: since).frames
         let header = BundleFile.Header(
             format: BundleFile.formatVersion, protocolVersion: WireCodec.protocolVersion, from: info.nodeID, site: info.site,
             label: info.label, created: clock.nowMillis(), since: since, vector: try vector(), transactions: missing.count)
         let bytes: [UInt8]
         do {
-            bytes = try BundleFile(header: header, transactions: missing).encoded()
+            bytes = try BundleFile.encode(header: header, frames: missing)
         } catch {
             throw SyncNodeError(.storage, "cannot encode the bundle: \(error)")
         }

@@ -123,7 +123,8 @@ extension Store {
                 throw SyncNodeError(.clockSkew, "transaction \(t.origin.short)/\(t.seq) refused: \(error.description)")
             }
         }
-        var expected = try vector().entries
+        // Held transactions count as received: the next ones of their origin continue after them.
+        var expected = try pullVector().entries
         for item in batch {
             let t = item.transaction
             let held = expected[t.origin] ?? 0
@@ -139,6 +140,10 @@ extension Store {
 
         var report = ApplyReport()
         var start = batch.startIndex
+        // Across chunks: once an origin's transaction is held or turned away, its later ones in
+        // this batch must wait too (they would otherwise arrive "out of order").
+        var heldOrigins = Set<NodeID>()
+        var blockedOrigins = Set<NodeID>()
         while start < batch.endIndex {
             var end = start
             var bytes = 0
@@ -154,8 +159,6 @@ extension Store {
                     var part = ApplyReport()
                     var hlc = try loadClock(db)
                     var context = try TrustContext(db)
-                    var heldOrigins = Set<NodeID>()
-                    var blockedOrigins = Set<NodeID>()
                     for item in chunk {
                         let t = item.transaction
                         let held = try heldSeq(db, origin: t.origin)
@@ -174,6 +177,15 @@ extension Store {
                             continue
                         }
                         guard t.seq == held + 1 else {
+                            // The next of an origin whose earlier transactions wait in `held` waits too.
+                            let lastHeld = try Int64.fetchOne(
+                                db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
+                            if lastHeld == Int64(t.seq) - 1 {
+                                try hold(db, item)
+                                heldOrigins.insert(t.origin)
+                                part.held += 1
+                                continue
+                            }
                             throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
                         }
                         if let refusal = item.refusal {

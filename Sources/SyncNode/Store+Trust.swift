@@ -194,6 +194,16 @@ extension Store {
         }
     }
 
+    /// The version vector extended by the transactions held here: what a pull need not ask for.
+    public func pullVector() throws(SyncNodeError) -> VersionVector {
+        var vector = try self.vector()
+        let held = try read { db in try Row.fetchAll(db, sql: "SELECT origin, max(seq) AS seq FROM held GROUP BY origin") }
+        for row in held {
+            if let origin = NodeID(bytes: row["origin"] as Data) { vector[origin] = max(vector[origin], UInt64(row["seq"] as Int64)) }
+        }
+        return vector
+    }
+
     func heldBatch() throws(SyncNodeError) -> [ReceivedTransaction] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT body, sig FROM held ORDER BY origin, seq").map { row in

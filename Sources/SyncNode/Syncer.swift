@@ -25,6 +25,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var refused: Int
     /// Transactions the peer holds until its registry knows their origin (this node not yet approved there).
     public var heldByPeer: Int
+    /// The peer's vector as it last confirmed it (its status, or its answer to the last push).
+    public var peerVector: VersionVector
 }
 
 /// Progress during a round, for a progress line.
@@ -58,7 +60,7 @@ public struct Syncer: Sendable {
                 try? store.recordSync(
                     key,
                     .success(
-                        peer: summary.peer, vector: try store.vector(), skewMillis: summary.skewMillis, sent: summary.sent, received: summary.received
+                        peer: summary.peer, vector: summary.peerVector, skewMillis: summary.skewMillis, sent: summary.sent, received: summary.received
                     ))
             }
             logger.info(
@@ -76,7 +78,7 @@ public struct Syncer: Sendable {
     }
 
     private func round(progress: (@Sendable (SyncProgress) -> Void)?, started: Date) async throws(SyncNodeError) -> SyncSummary {
-        var machine = SyncRound(localVector: try store.vector(), maxDriftMillis: limits.maxDriftMillis)
+        var machine = SyncRound(localVector: try store.vector(), pullVector: try store.pullVector(), maxDriftMillis: limits.maxDriftMillis)
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         var wireBytes = 0
         var refusedHere = 0
@@ -107,8 +109,8 @@ public struct Syncer: Sendable {
                 wireBytes += batch.wireBytes
                 if batch.header.more {
                     // Ask for the next batch while this one is applied: the vector it will leave
-                    // is known from its contents. If the apply leaves another vector (a held
-                    // transaction), the prefetched batch is dropped and the pull is made again.
+                    // is known from its contents (held transactions count, see `pullVector`). If
+                    // the apply leaves another one, the prefetched batch is dropped and pulled again.
                     var next = since
                     for item in batch.transactions where item.transaction.seq > next[item.transaction.origin] {
                         next[item.transaction.origin] = item.transaction.seq
@@ -130,7 +132,8 @@ public struct Syncer: Sendable {
                 }
                 _ = try store.apply(batch.transactions)
                 try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
-                machine.pulled(count: batch.transactions.count, more: batch.header.more, localVector: try store.vector())
+                machine.pulled(
+                    count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
             case .push(let peerHas):
                 let outgoing = try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
@@ -157,7 +160,7 @@ public struct Syncer: Sendable {
                     peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
                     batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
                     skewMillis: machine.skewMillis,
-                    refused: refusedHere, heldByPeer: heldByPeer)
+                    refused: refusedHere, heldByPeer: heldByPeer, peerVector: machine.peerVector)
             }
         }
     }

@@ -28,6 +28,9 @@ public struct SyncRound: Sendable {
 
     private var phase = Phase.status
     public private(set) var localVector: VersionVector
+    /// What to pull past: the local vector plus transactions held here (waiting for the registry),
+    /// so a peer does not send them again and again ahead of the approval they wait for.
+    public private(set) var pullVector: VersionVector
     public private(set) var peerVector = VersionVector()
     public private(set) var peer: PeerIdentity?
     public let maxDriftMillis: UInt64
@@ -39,15 +42,16 @@ public struct SyncRound: Sendable {
     /// Peer clock minus local clock, from the status exchange.
     public private(set) var skewMillis: Int64 = 0
 
-    public init(localVector: VersionVector, maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis) {
+    public init(localVector: VersionVector, pullVector: VersionVector? = nil, maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis) {
         self.localVector = localVector
+        self.pullVector = pullVector ?? localVector
         self.maxDriftMillis = maxDriftMillis
     }
 
     public var next: Step {
         switch phase {
         case .status: return .fetchStatus
-        case .pulling: return .pull(since: localVector)
+        case .pulling: return .pull(since: pullVector)
         case .pushing: return localVector.surplus(over: peerVector).isEmpty ? .finished : .push(peerHas: peerVector)
         case .done: return .finished
         }
@@ -68,12 +72,17 @@ public struct SyncRound: Sendable {
         phase = .pulling
     }
 
-    /// A pulled batch was applied; `localVector` is this node's vector after the commit.
-    public mutating func pulled(count: Int, more: Bool, localVector: VersionVector) {
+    /// A pulled batch was applied; `localVector` is this node's vector after the commit and
+    /// `pullVector` that vector with the transactions held here.
+    public mutating func pulled(count: Int, more: Bool, localVector: VersionVector, pullVector: VersionVector? = nil) {
+        let before = self.pullVector
         self.localVector = localVector
+        self.pullVector = pullVector ?? localVector
         transactionsReceived += count
         batchesReceived += 1
-        if !more || count == 0 { phase = .pushing }
+        // Done when the peer has no more, or when a batch moved nothing (asking again would
+        // bring the same batch back).
+        if !more || count == 0 || self.pullVector == before { phase = .pushing }
     }
 
     /// The peer acknowledged a pushed batch and reported its vector after applying it.

@@ -50,7 +50,6 @@ import Testing
         var forged = f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/status", body: [])
         forged["Syncnode-Signature"] = stranger.store.requestSigner.headers(method: "GET", path: "/v1/status", body: [])["Syncnode-Signature"]
         var otherPath = f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/pull", body: [])
-        otherPath["Syncnode-Nonce"] = otherPath["Syncnode-Nonce"]
         f.lintan.clock.advance(by: 3_600_000)
         let stale = fields(f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/status", body: []))
         try await expectStatus(

@@ -218,6 +218,55 @@ extension TestNode {
         #expect(try f.lintan.store.record("projects", "lt-village-road")?.fields["stage"] == .text("approved"))
     }
 
+    @Test func moreHeldTransactionsThanOneApplyChunkAreAllHeldThenApplied() async throws {
+        let f = try StoreFederation()
+        defer { f.remove() }
+        try await f.distributeRegistry()
+        let newcomer = try TestNode(site: "lintan", label: "lintan-township-4", role: .county, trust: .anchor(f.hq.store.info.publicKey))
+        defer { newcomer.remove() }
+        // More than one chunk (256) of transactions from a node the county office does not know yet.
+        for i in 0..<300 {
+            try newcomer.store.commit([.put(collection: "projects", recordID: "lt-road-\(i)", fields: [.init("km", .int(Int64(i)))])])
+        }
+        let report = try f.lintan.store.apply(try newcomer.store.transactions(missingFrom: VersionVector()).transactions)
+        #expect(report.held == 300)
+        #expect(report.chunks == 2)
+        try f.hq.store.commit([
+            .approve(node: newcomer.store.info.nodeID, key: newcomer.store.info.publicKey, site: "lintan", role: .county, label: "lintan-township-4")
+        ])
+        try await f.sync(f.lintan, with: f.hq)
+        #expect(try f.lintan.store.heldTransactions().isEmpty)
+        #expect(try f.lintan.store.records("projects").count == 300)
+    }
+
+    @Test func aPullWhoseBatchesAreAllHeldMovesOnToTheApprovalThatReleasesThem() async throws {
+        let f = try StoreFederation()
+        defer { f.remove() }
+        try await f.distributeRegistry()
+        // A newcomer whose id sorts before HQ's, so HQ serves its transactions before HQ's own.
+        var newcomer = try TestNode(site: "lintan", label: "lintan-township-5", role: .county, trust: .anchor(f.hq.store.info.publicKey))
+        while newcomer.store.info.nodeID > f.hq.store.info.nodeID {
+            newcomer.remove()
+            newcomer = try TestNode(site: "lintan", label: "lintan-township-5", role: .county, trust: .anchor(f.hq.store.info.publicKey))
+        }
+        defer { newcomer.remove() }
+        for i in 0..<30 {
+            try newcomer.store.commit([.put(collection: "projects", recordID: "lt-well-\(i)", fields: [.init("depth", .int(Int64(i)))])])
+        }
+        try f.hq.store.commit([
+            .approve(node: newcomer.store.info.nodeID, key: newcomer.store.info.publicKey, site: "lintan", role: .county, label: "lintan-township-5")
+        ])
+        _ = try await Syncer(store: newcomer.store, transport: LocalTransport(service: SyncService(store: f.hq.store))).run()
+        // Gangu's registry lacks the newcomer: the first batches are held, then HQ's approval arrives.
+        var limits = SyncLimits()
+        limits.maxTransactions = 10
+        let summary = try await Syncer(store: f.gangu.store, transport: LocalTransport(service: SyncService(store: f.hq.store)), limits: limits).run()
+        #expect(summary.received >= 31)
+        #expect(try f.gangu.store.heldTransactions().isEmpty)
+        #expect(try f.gangu.store.records("projects").filter { $0.recordID.hasPrefix("lt-well-") }.count == 30)
+        #expect(try f.gangu.store.stateDigest() == f.hq.store.stateDigest())
+    }
+
     @Test func transactionsSignedByAnImpostorHQAreNeverApplied() async throws {
         let f = try StoreFederation()
         defer { f.remove() }
