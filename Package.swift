@@ -93,6 +93,7 @@ let package = Package(
                 "syncnode",
                 "FaultProxy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             exclude: ["Fixtures"]
         ),
@@ -102,7 +103,8 @@ let package = Package(
                 "SyncNode",
                 "SyncProtocol",
                 .product(name: "PropertyBased", package: "swift-property-based"),
-            ]
+            ],
+            exclude: ["SPEC.md", "Fixtures"]
         ),
     ]
 )

@@ -154,8 +154,10 @@ extension Store {
                 end += 1
             }
             let chunk = batch[start..<end]
+            var interner = Interner(interns)
             let chunkReport = try StorageErrors.map {
                 try pool.write { db -> ApplyReport in
+                    interner = Interner(interns)
                     var part = ApplyReport()
                     var hlc = try loadClock(db)
                     var context = try TrustContext(db)
@@ -189,7 +191,7 @@ extension Store {
                             throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
                         }
                         if let refusal = item.refusal {
-                            try recordRefusal(db, item, reason: refusal.reason, refusedBy: refusal.refusedBy)
+                            try recordRefusal(db, item, reason: refusal.reason, refusedBy: refusal.refusedBy, &interner)
                             part.heldUpTo[t.origin] = t.seq
                             continue
                         }
@@ -200,7 +202,7 @@ extension Store {
                             part.held += 1
                             continue
                         case .refuse(let reason):
-                            try recordRefusal(db, item, reason: reason, refusedBy: info.label)
+                            try recordRefusal(db, item, reason: reason, refusedBy: info.label, &interner)
                             part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
                             part.heldUpTo[t.origin] = t.seq
                             continue
@@ -213,7 +215,7 @@ extension Store {
                         case .accept:
                             break
                         }
-                        try applyTransaction(db, t, body: item.body, signature: item.signature)
+                        try applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
                         if t.touchesTrustData {
                             context = try TrustContext(db)
                             part.trustChanged = true
@@ -227,6 +229,7 @@ extension Store {
                     return part
                 }
             }
+            interner.publish()
             report.applied += chunkReport.applied
             report.duplicates += chunkReport.duplicates
             report.bytes += chunkReport.bytes
@@ -258,65 +261,148 @@ extension Store {
 
     /// Materialises one transaction and records it in the log and the vector. The caller has
     /// checked that it is the next one of its origin.
-    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8]) throws {
+    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], _ interner: inout Interner) throws {
         let ts = Data(t.hlc.bytes)
-        for change in t.changes {
-            switch change {
-            case .set(let write):
-                try applyWrite(db, write, ts: ts, seq: t.seq)
+        var i = t.changes.startIndex
+        while i < t.changes.endIndex {
+            switch t.changes[i] {
+            case .set(let first):
+                // Consecutive writes to one record are applied with one read and one write of its row.
+                var writes = [first]
+                var j = i + 1
+                while j < t.changes.endIndex, case .set(let next) = t.changes[j], next.recordID == first.recordID,
+                    next.collection == first.collection
+                {
+                    writes.append(next)
+                    j += 1
+                }
+                try applyWrites(db, writes, ts: t.hlc, seq: t.seq, &interner)
+                i = j
+                continue
             case .append(let entry):
                 try applyEntry(db, entry, ts: ts)
             case .unknown:
                 // Kept in the log (below) and relayed; a newer node knows what to do with it.
                 break
             }
+            i += 1
         }
+        try appendToLog(db, t, body: body, signature: signature, refused: nil, &interner)
         let origin = Data(t.origin.bytes)
-        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, received, sig) VALUES (?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [origin, Int64(t.seq), ts, Data(body), Int64(clock.nowMillis()), Data(signature)])
         try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [origin, Int64(t.seq)])
         try db.cachedStatement(
             sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq"
         ).execute(arguments: [origin, Int64(t.seq)])
     }
 
-    private func applyWrite(_ db: Database, _ w: FieldWrite, ts: Data, seq: UInt64) throws {
-        let key: StatementArguments = [w.collection, w.recordID, w.field]
-        let resolves = w.resolves.isEmpty ? nil : Data(w.resolves.flatMap(\.bytes))
-        // A version is a head unless a version that arrived earlier already replaced it.
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO field_version (collection, record_id, field, ts, base, resolves, value, seq, is_head)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                    NOT EXISTS (SELECT 1 FROM field_ref WHERE collection = ?1 AND record_id = ?2 AND field = ?3 AND ts = ?4))
-                ON CONFLICT DO NOTHING
-                """
-        ).execute(arguments: key + [ts, w.base.map { Data($0.bytes) }, resolves, w.value.databaseValue, Int64(seq)])
-        guard db.changesCount == 1 else {
-            // An honest origin never issues the same clock twice; this is a faulty or forged
-            // transaction, not a storage failure.
-            let origin = Timestamp(bytes: ts).map { "\($0.node.short)/\(seq)" } ?? "seq \(seq)"
-            throw SyncNodeError(
-                .protocolViolation,
-                "transaction \(origin) writes \(w.collection)/\(w.recordID).\(w.field) with the clock of another transaction of its origin; nothing of it was applied"
-            )
+    /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.
+    func appendToLog(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
+        let packed = Deflate.pack(body)
+        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [
+                try interner.nodeIx(t.origin, db), Int64(t.seq), Int64(bitPattern: t.hlc.clock), Data(packed ?? body),
+                packed.map { _ in body.count }, Data(signature), refused, Int64(clock.nowMillis()),
+            ])
+    }
+
+    /// The record's live versions, or an empty record.
+    func loadRecord(_ db: Database, collection: Int64, recordID: String, _ interner: inout Interner) throws -> StoredRecord? {
+        guard
+            let state = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [collection, recordID])
+        else { return nil }
+        return try RecordCodec.decode(state, &interner, db)
+    }
+
+    /// Adds versions written by one transaction (clock `ts`) to one record.
+    ///
+    /// A record's row keeps every *live* version of a field: the heads (versions no held version
+    /// replaced) and the winner (the greatest timestamp). A version that stops being live moves to
+    /// `field_history`. A replaced timestamp not held yet is remembered in `dangling_ref`, so that
+    /// the version arrives as replaced: the result is the same whatever order versions arrive in.
+    private func applyWrites(_ db: Database, _ writes: [FieldWrite], ts: Timestamp, seq: UInt64, _ interner: inout Interner) throws {
+        let collection = try interner.nameIx(writes[0].collection, db)!
+        let recordID = writes[0].recordID
+        let stored = try loadRecord(db, collection: collection, recordID: recordID, &interner)
+        var record = stored ?? StoredRecord()
+        let clock = Int64(bitPattern: ts.clock)
+        let node = try interner.nodeIx(ts.node, db)!
+        var resolvedDangling = false
+        for w in writes {
+            let field = try interner.nameIx(w.field, db)!
+            var live = record.fields[field] ?? []
+            if live.contains(where: { $0.ts == ts }) { throw duplicateClock(w, ts: ts, seq: seq) }
+            var replaced = false
+            if record.hasDanglingRefs {
+                try db.cachedStatement(
+                    sql: "DELETE FROM dangling_ref WHERE collection = ? AND record_id = ? AND field = ? AND clock = ? AND node = ?"
+                ).execute(arguments: [collection, recordID, field, clock, node])
+                replaced = db.changesCount > 0
+                resolvedDangling = resolvedDangling || replaced
+            }
+            for old in (w.base.map { [$0] } ?? []) + w.resolves {
+                if let k = live.firstIndex(where: { $0.ts == old }) {
+                    live[k].isHead = false
+                    continue
+                }
+                let oldArgs: StatementArguments = [collection, recordID, field, Int64(bitPattern: old.clock), try interner.nodeIx(old.node, db)!]
+                let inHistory =
+                    try Bool.fetchOne(
+                        db.cachedStatement(
+                            sql: "SELECT 1 FROM field_history WHERE collection = ? AND record_id = ? AND field = ? AND clock = ? AND node = ?"),
+                        arguments: oldArgs) ?? false
+                if !inHistory {
+                    try db.cachedStatement(
+                        sql: "INSERT OR IGNORE INTO dangling_ref (collection, record_id, field, clock, node) VALUES (?, ?, ?, ?, ?)"
+                    ).execute(arguments: oldArgs)
+                    record.hasDanglingRefs = true
+                }
+            }
+            live.append(LiveVersion(ts: ts, seq: seq, value: w.value, isHead: !replaced))
+            let winner = StoredRecord.winner(live)!.ts
+            var kept: [LiveVersion] = []
+            kept.reserveCapacity(live.count)
+            for v in live {
+                if v.isHead || v.ts == winner {
+                    kept.append(v)
+                    continue
+                }
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO field_history (collection, record_id, field, clock, node, seq, value) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT DO NOTHING
+                        """
+                ).execute(arguments: [
+                    collection, recordID, field, Int64(bitPattern: v.ts.clock), try interner.nodeIx(v.ts.node, db)!, Int64(v.seq),
+                    v.value.databaseValue,
+                ])
+                if db.changesCount != 1 { throw duplicateClock(w, ts: v.ts, seq: v.seq) }
+            }
+            record.fields[field] = kept
         }
-        for old in (w.base.map { [$0] } ?? []) + w.resolves {
-            let oldTs = Data(old.bytes)
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO field_ref (collection, record_id, field, ts) VALUES (?, ?, ?, ?)")
-                .execute(arguments: key + [oldTs])
-            try db.cachedStatement(
-                sql: "UPDATE field_version SET is_head = 0 WHERE collection = ? AND record_id = ? AND field = ? AND ts = ? AND is_head = 1"
-            ).execute(arguments: key + [oldTs])
+        if resolvedDangling {
+            record.hasDanglingRefs =
+                try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT 1 FROM dangling_ref WHERE collection = ? AND record_id = ? LIMIT 1"),
+                    arguments: [collection, recordID]) ?? false
         }
-        // Last writer wins by timestamp; BLOB comparison is byte order, which is time order.
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO field_state (collection, record_id, field, value, ts) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (collection, record_id, field) DO UPDATE SET value = excluded.value, ts = excluded.ts
-                WHERE excluded.ts > field_state.ts
-                """
-        ).execute(arguments: key + [w.value.databaseValue, ts])
+        let state = Data(try RecordCodec.encode(record, &interner, db))
+        if stored == nil {
+            try db.cachedStatement(sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [collection, recordID, state, record.conflictCount])
+        } else {
+            try db.cachedStatement(sql: "UPDATE record SET state = ?, conflicts = ? WHERE collection = ? AND record_id = ?")
+                .execute(arguments: [state, record.conflictCount, collection, recordID])
+        }
+    }
+
+    /// An honest origin never issues the same clock twice: this is a faulty or forged transaction,
+    /// not a storage failure.
+    private func duplicateClock(_ w: FieldWrite, ts: Timestamp, seq: UInt64) -> SyncNodeError {
+        SyncNodeError(
+            .protocolViolation,
+            "transaction \(ts.node.short)/\(seq) writes \(w.collection)/\(w.recordID).\(w.field) with the clock of another transaction of its origin; nothing of it was applied"
+        )
     }
 
     private func applyEntry(_ db: Database, _ e: LedgerEntry, ts: Data) throws {

@@ -40,8 +40,10 @@ extension Store {
     public func commit(_ intents: [Intent]) throws(SyncNodeError) -> Transaction {
         guard !intents.isEmpty else { throw .invalid("nothing to record") }
         let now = clock.nowMillis()
+        var interner = Interner(interns)
         let transaction = try StorageErrors.map {
             try pool.write { db -> Transaction in
+                interner = Interner(interns)
                 var hlc = try loadClock(db)
                 let ts: Timestamp
                 do {
@@ -52,7 +54,7 @@ extension Store {
                 let seq = try heldSeq(db, origin: info.nodeID) + 1
                 var changes: [Change] = []
                 for intent in intents {
-                    changes += try self.changes(for: intent, in: db)
+                    changes += try self.changes(for: intent, in: db, &interner)
                 }
                 let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
                 if let problem = transaction.problem(maxValueBytes: limits.maxValueBytes) {
@@ -60,11 +62,12 @@ extension Store {
                 }
                 try checkLocal(db, transaction)
                 let body = WireCodec.encode(transaction)
-                try applyTransaction(db, transaction, body: body, signature: key.sign(SigningPayload.transaction(body)))
+                try applyTransaction(db, transaction, body: body, signature: key.sign(SigningPayload.transaction(body)), &interner)
                 try saveClock(db, hlc)
                 return transaction
             }
         }
+        interner.publish()
         if transaction.touchesTrustData {
             // An approval may be what held transactions were waiting for.
             let waiting = try heldBatch()
@@ -73,13 +76,13 @@ extension Store {
         return transaction
     }
 
-    private func changes(for intent: Intent, in db: Database) throws -> [Change] {
+    private func changes(for intent: Intent, in db: Database, _ interner: inout Interner) throws -> [Change] {
         switch intent {
         case .put(let collection, let recordID, let fields):
             try checkRecordNames(collection, recordID)
             guard !fields.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE to record") }
             // One read of the record gives every field's base and whether it is deleted.
-            let winners = try winningVersions(db, collection: collection, recordID: recordID)
+            let winners = try winningVersions(db, collection: collection, recordID: recordID, &interner)
             var out: [Change] = []
             for assignment in fields {
                 if let p = Names.problem(with: assignment.field, what: "field name") { throw SyncNodeError.invalid(p) }
@@ -91,11 +94,11 @@ extension Store {
             return out
         case .delete(let collection, let recordID):
             try checkRecordNames(collection, recordID)
-            let winners = try winningVersions(db, collection: collection, recordID: recordID)
+            let winners = try winningVersions(db, collection: collection, recordID: recordID, &interner)
             guard !winners.isEmpty, !RecordRule.isDeleted(winners: winners) else {
                 throw SyncNodeError(.notFound, "no record \(collection)/\(recordID) to delete")
             }
-            return [.set(try write(db, collection, recordID, Names.deletedField, .int(1)))]
+            return [.set(try write(collection, recordID, Names.deletedField, .int(1), base: winners[Names.deletedField]?.ts))]
         case .append(let ledger, let entryID, let fields):
             if let p = Names.problem(with: ledger, what: "ledger name") { throw SyncNodeError.invalid(p) }
             let id = entryID ?? UUID().uuidString.lowercased()
@@ -126,9 +129,9 @@ extension Store {
             }
             return [.append(LedgerEntry(ledger: ledger, entryID: id, fields: map))]
         case .approve, .revoke:
-            return try registryChanges(db, for: intent)
+            return try registryChanges(db, for: intent, &interner)
         case .resolve(let collection, let recordID, let field, let value):
-            let heads = try headVersions(db, collection: collection, recordID: recordID, field: field)
+            let heads = try headVersions(db, collection: collection, recordID: recordID, field: field, &interner)
             guard let winner = heads.max(by: { $0.ts < $1.ts }), heads.contains(where: { $0.value != winner.value }) else {
                 throw SyncNodeError(.notFound, "field \(collection)/\(recordID).\(field) has no conflict to resolve")
             }
@@ -142,7 +145,7 @@ extension Store {
         }
     }
 
-    private func registryChanges(_ db: Database, for intent: Intent) throws -> [Change] {
+    private func registryChanges(_ db: Database, for intent: Intent, _ interner: inout Interner) throws -> [Change] {
         let collection = PolicyRules.registryCollection
         switch intent {
         case .approve(let node, let publicKey, let site, let role, let label):
@@ -151,12 +154,14 @@ extension Store {
                 ("public_key", .text(publicKey.hex)), ("site", .text(site)), ("role", .text(role.rawValue)), ("label", .text(label)),
                 ("revoked", .int(0)),
             ]
-            return try fields.map { name, value in .set(try write(db, collection, node.hex, name, value)) }
+            let winners = try winningVersions(db, collection: collection, recordID: node.hex, &interner)
+            return try fields.map { name, value in .set(try write(collection, node.hex, name, value, base: winners[name]?.ts)) }
         case .revoke(let node):
             guard try Self.registryEntry(db, node) != nil else {
                 throw SyncNodeError(.notFound, "node \(node.hex) is not in the registry; see `syncnode node list`")
             }
-            return [.set(try write(db, collection, node.hex, "revoked", .int(1)))]
+            let winners = try winningVersions(db, collection: collection, recordID: node.hex, &interner)
+            return [.set(try write(collection, node.hex, "revoked", .int(1), base: winners["revoked"]?.ts))]
         default:
             return []
         }
@@ -166,14 +171,6 @@ extension Store {
         if let p = Names.problem(with: collection, what: "collection name") ?? Names.problem(with: recordID, what: "record id") {
             throw SyncNodeError.invalid(p)
         }
-    }
-
-    private func write(_ db: Database, _ collection: String, _ recordID: String, _ field: String, _ value: Value) throws -> FieldWrite {
-        let base = try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT ts FROM field_state WHERE collection = ? AND record_id = ? AND field = ?"),
-            arguments: [collection, recordID, field]
-        ).flatMap { Timestamp(bytes: $0) }
-        return try write(collection, recordID, field, value, base: base)
     }
 
     private func write(_ collection: String, _ recordID: String, _ field: String, _ value: Value, base: Timestamp?) throws -> FieldWrite {

@@ -77,108 +77,134 @@ extension Store {
 
     /// One record, or nil if it never existed. Deleted records are returned with `deleted` set.
     public func record(_ collection: String, _ recordID: String) throws(SyncNodeError) -> RecordView? {
-        try read { db in
-            let winners = try winningVersions(db, collection: collection, recordID: recordID)
-            return try view(db, collection, recordID, winners)
+        try readNamed { db, interner in
+            guard let fields = try Self.namedRecord(db, collection: collection, recordID: recordID, &interner) else { return nil }
+            return Self.view(collection, recordID, fields)
         }
     }
 
     /// Records of a collection ordered by id; deleted ones only when asked.
     public func records(_ collection: String, includeDeleted: Bool = false) throws(SyncNodeError) -> [RecordView] {
-        try read { db in
-            var grouped: [(String, [String: FieldVersion])] = []
+        try readNamed { db, interner in
+            guard let ix = try interner.nameIx(collection, db, create: false) else { return [] }
+            var out: [RecordView] = []
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT record_id, field, value, ts FROM field_state WHERE collection = ? ORDER BY record_id", arguments: [collection])
+                db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ? ORDER BY record_id"), arguments: [ix])
             while let row = try rows.next() {
-                let id: String = row["record_id"]
-                let version = FieldVersion(ts: Timestamp(bytes: row["ts"] as Data)!, base: nil, value: Value(row["value"]))
-                if grouped.last?.0 == id {
-                    grouped[grouped.count - 1].1[row["field"]] = version
-                } else {
-                    grouped.append((id, [row["field"]: version]))
-                }
+                let fields = try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner)
+                if let v = Self.view(collection, row["record_id"], fields), includeDeleted || !v.deleted { out.append(v) }
             }
-            return try grouped.compactMap { id, winners in
-                guard let v = try view(db, collection, id, winners), includeDeleted || !v.deleted else { return nil }
-                return v
-            }
+            return out
         }
     }
 
     /// Names of all collections that hold records.
     public func collections() throws(SyncNodeError) -> [String] {
-        try read { db in try String.fetchAll(db, sql: "SELECT DISTINCT collection FROM field_state ORDER BY collection") }
+        try readNamed { db, interner in
+            try Int64.fetchAll(db, sql: "SELECT DISTINCT collection FROM record").map { try interner.name($0, db) }.sorted()
+        }
     }
 
-    private func view(_ db: Database, _ collection: String, _ recordID: String, _ winners: [String: FieldVersion]) throws -> RecordView? {
+    /// A read transaction with an interner whose findings are published afterwards (a reader sees
+    /// only committed data).
+    func readNamed<T>(_ body: (Database, inout Interner) throws -> T) throws(SyncNodeError) -> T {
+        var interner = Interner(interns)
+        let result = try StorageErrors.map { try pool.read { db in try body(db, &interner) } }
+        interner.publish()
+        return result
+    }
+
+    /// A record's live versions by field name, or nil if it never existed.
+    static func namedRecord(_ db: Database, collection: String, recordID: String, _ interner: inout Interner) throws -> [String: [LiveVersion]]? {
+        guard let ix = try interner.nameIx(collection, db, create: false),
+            let state = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
+        else { return nil }
+        return try named(try RecordCodec.decode(state, &interner, db), db, &interner)
+    }
+
+    static func named(_ record: StoredRecord, _ db: Database, _ interner: inout Interner) throws -> [String: [LiveVersion]] {
+        var out: [String: [LiveVersion]] = [:]
+        for (ix, live) in record.fields { out[try interner.name(ix, db)] = live }
+        return out
+    }
+
+    static func winners(_ fields: [String: [LiveVersion]]) -> [String: FieldVersion] {
+        fields.compactMapValues { live in StoredRecord.winner(live).map { FieldVersion(ts: $0.ts, base: nil, value: $0.value) } }
+    }
+
+    private static func view(_ collection: String, _ recordID: String, _ fields: [String: [LiveVersion]]) -> RecordView? {
+        let winners = winners(fields)
         guard let updated = winners.values.map(\.ts).max() else { return nil }
-        var fields = winners.mapValues(\.value)
-        fields[Names.deletedField] = nil
-        let conflicted = try String.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT DISTINCT v.field FROM field_version v JOIN field_state s USING (collection, record_id, field)
-                    WHERE v.collection = ? AND v.record_id = ? AND v.is_head = 1 AND v.ts <> s.ts AND v.value IS NOT s.value ORDER BY v.field
-                    """), arguments: [collection, recordID])
+        var values = winners.mapValues(\.value)
+        values[Names.deletedField] = nil
         return RecordView(
-            collection: collection, recordID: recordID, fields: fields, deleted: RecordRule.isDeleted(winners: winners), updated: updated,
-            conflictedFields: conflicted)
+            collection: collection, recordID: recordID, fields: values, deleted: RecordRule.isDeleted(winners: winners), updated: updated,
+            conflictedFields: fields.filter { StoredRecord.isConflicted($0.value) }.keys.sorted())
     }
 
-    func winningVersions(_ db: Database, collection: String, recordID: String) throws -> [String: FieldVersion] {
-        var out: [String: FieldVersion] = [:]
+    func winningVersions(_ db: Database, collection: String, recordID: String, _ interner: inout Interner) throws -> [String: FieldVersion] {
+        Self.winners(try Self.namedRecord(db, collection: collection, recordID: recordID, &interner) ?? [:])
+    }
+
+    func headVersions(_ db: Database, collection: String, recordID: String, field: String, _ interner: inout Interner) throws -> [FieldVersion] {
+        let live = try Self.namedRecord(db, collection: collection, recordID: recordID, &interner)?[field] ?? []
+        return live.filter(\.isHead).sorted { $0.ts < $1.ts }.map { FieldVersion(ts: $0.ts, base: nil, value: $0.value) }
+    }
+
+    /// Versions of a record's fields that later versions replaced, by field name.
+    private static func replacedVersions(_ db: Database, collection: Int64, recordID: String, _ interner: inout Interner) throws -> [(
+        String, LiveVersion
+    )] {
+        var out: [(String, LiveVersion)] = []
         let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT field, value, ts FROM field_state WHERE collection = ? AND record_id = ?"),
+            db.cachedStatement(sql: "SELECT field, clock, node, seq, value FROM field_history WHERE collection = ? AND record_id = ?"),
             arguments: [collection, recordID])
         while let row = try rows.next() {
-            out[row["field"]] = FieldVersion(ts: Timestamp(bytes: row["ts"] as Data)!, base: nil, value: Value(row["value"]))
+            let ts = Timestamp(clock: UInt64(bitPattern: row["clock"] as Int64), node: try interner.node(row["node"], db))
+            out.append(
+                (
+                    try interner.name(row["field"], db),
+                    LiveVersion(ts: ts, seq: UInt64(row["seq"] as Int64), value: Value(row["value"]), isHead: false)
+                ))
         }
         return out
     }
 
-    func headVersions(_ db: Database, collection: String, recordID: String, field: String) throws -> [FieldVersion] {
-        try Row.fetchAll(
-            db.cachedStatement(
-                sql: "SELECT ts, value FROM field_version WHERE collection = ? AND record_id = ? AND field = ? AND is_head = 1 ORDER BY ts"),
-            arguments: [collection, recordID, field]
-        ).map { FieldVersion(ts: Timestamp(bytes: $0["ts"] as Data)!, base: nil, value: Value($0["value"])) }
-    }
-
     /// Every version of every field of a record, oldest first.
     public func history(_ collection: String, _ recordID: String) throws(SyncNodeError) -> [HistoryEntry] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT v.field, v.value, v.ts, v.seq, v.is_head, v.ts = s.ts AS current
-                    FROM field_version v JOIN field_state s USING (collection, record_id, field)
-                    WHERE v.collection = ? AND v.record_id = ? ORDER BY v.ts, v.field
-                    """, arguments: [collection, recordID]
-            ).map { row in
-                HistoryEntry(
-                    field: row["field"], value: Value(row["value"]), ts: Timestamp(bytes: row["ts"] as Data)!,
-                    seq: UInt64(row["seq"] as Int64), isCurrent: row["current"], isHead: row["is_head"])
-            }
+        try readNamed { db, interner in
+            guard let ix = try interner.nameIx(collection, db, create: false),
+                let fields = try Self.namedRecord(db, collection: collection, recordID: recordID, &interner)
+            else { return [] }
+            let winners = Self.winners(fields)
+            var all = fields.flatMap { field, live in live.map { (field, $0) } }
+            all += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner)
+            return all.map { field, v in
+                HistoryEntry(field: field, value: v.value, ts: v.ts, seq: v.seq, isCurrent: winners[field]?.ts == v.ts, isHead: v.isHead)
+            }.sorted { ($0.ts, $0.field) < ($1.ts, $1.field) }
         }
     }
 
     /// Every unresolved conflict, ordered by collection, record, field and the losing timestamp.
     public func conflicts() throws(SyncNodeError) -> [ConflictItem] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT v.collection, v.record_id, v.field, v.value AS other_value, v.ts AS other_ts, s.value AS winner_value, s.ts AS winner_ts
-                    FROM field_version v JOIN field_state s USING (collection, record_id, field)
-                    WHERE v.is_head = 1 AND v.ts <> s.ts AND v.value IS NOT s.value
-                    ORDER BY v.collection, v.record_id, v.field, v.ts
-                    """
-            ).map { row in
-                ConflictItem(
-                    collection: row["collection"], recordID: row["record_id"], field: row["field"], winnerValue: Value(row["winner_value"]),
-                    winnerTs: Timestamp(bytes: row["winner_ts"] as Data)!, otherValue: Value(row["other_value"]),
-                    otherTs: Timestamp(bytes: row["other_ts"] as Data)!)
+        try readNamed { db, interner in
+            var out: [ConflictItem] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record_id, state FROM record WHERE conflicts > 0")
+            while let row = try rows.next() {
+                let collection = try interner.name(row["collection"], db)
+                let recordID: String = row["record_id"]
+                for (field, live) in try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner) {
+                    guard let w = StoredRecord.winner(live) else { continue }
+                    for h in live where h.isHead && h.ts != w.ts && h.value != w.value {
+                        out.append(
+                            ConflictItem(
+                                collection: collection, recordID: recordID, field: field, winnerValue: w.value, winnerTs: w.ts, otherValue: h.value,
+                                otherTs: h.ts))
+                    }
+                }
             }
+            return out.sorted { ($0.collection, $0.recordID, $0.field, $0.otherTs) < ($1.collection, $1.recordID, $1.field, $1.otherTs) }
         }
     }
 
@@ -221,16 +247,13 @@ extension Store {
     /// Counts describing the replica.
     public func summary() throws(SyncNodeError) -> StoreSummary {
         let vector = try vector()
+        let conflicts = try conflicts().count
         return try read { db in
             StoreSummary(
                 vector: vector,
                 transactions: try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0,
-                records: try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT DISTINCT collection, record_id FROM field_state)") ?? 0,
-                conflicts: try Int.fetchOne(
-                    db,
-                    sql:
-                        "SELECT count(*) FROM field_version v JOIN field_state s USING (collection, record_id, field) WHERE v.is_head = 1 AND v.ts <> s.ts AND v.value IS NOT s.value"
-                ) ?? 0,
+                records: try Int.fetchOne(db, sql: "SELECT count(*) FROM record") ?? 0,
+                conflicts: conflicts,
                 ledgerEntries: try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_entry") ?? 0,
                 ledgerDuplicates: try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_duplicate") ?? 0,
                 clock: try loadClock(db).current)
@@ -240,21 +263,24 @@ extension Store {
     /// A canonical text of the whole replicated state (every field version, every winner, every
     /// ledger entry and duplicate, the vector). Two replicas that converged give identical text.
     public func stateDigest() throws(SyncNodeError) -> String {
-        try read { db in
+        try readNamed { db, interner in
             var lines: [String] = []
-            for row in try Row.fetchAll(
-                db, sql: "SELECT collection, record_id, field, ts, value, is_head FROM field_version ORDER BY collection, record_id, field, ts")
-            {
-                lines.append(
-                    "v \(row["collection"] as String)/\(row["record_id"] as String).\(row["field"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(Value(row["value"])) head=\(row["is_head"] as Bool)"
-                )
-            }
-            for row in try Row.fetchAll(
-                db, sql: "SELECT collection, record_id, field, ts, value FROM field_state ORDER BY collection, record_id, field")
-            {
-                lines.append(
-                    "s \(row["collection"] as String)/\(row["record_id"] as String).\(row["field"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(Value(row["value"]))"
-                )
+            let collections = try Int64.fetchAll(db, sql: "SELECT DISTINCT collection FROM record")
+                .map { ($0, try interner.name($0, db)) }.sorted { $0.1 < $1.1 }
+            for (ix, collection) in collections {
+                let rows = try Row.fetchAll(db, sql: "SELECT record_id, state FROM record WHERE collection = ? ORDER BY record_id", arguments: [ix])
+                for row in rows {
+                    let recordID: String = row["record_id"]
+                    let fields = try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner)
+                    var versions = fields.flatMap { field, live in live.map { (field, $0) } }
+                    versions += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner)
+                    for (field, v) in versions.sorted(by: { ($0.0, $0.1.ts) < ($1.0, $1.1.ts) }) {
+                        lines.append("v \(collection)/\(recordID).\(field) \(v.ts) \(v.value) head=\(v.isHead)")
+                    }
+                    for (field, w) in Self.winners(fields).sorted(by: { $0.key < $1.key }) {
+                        lines.append("s \(collection)/\(recordID).\(field) \(w.ts) \(w.value)")
+                    }
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT ledger, entry_id, ts, fields FROM ledger_entry ORDER BY ledger, entry_id") {
                 lines.append(
@@ -291,20 +317,23 @@ extension Store {
         -> (frames: [[UInt8]], more: Bool)
     {
         let mine = try self.vector()
-        return try read { db in
+        return try readNamed { db, interner in
             var out: [[UInt8]] = []
             var bytes = 0
             for gap in mine.surplus(over: vector) {
+                guard let origin = try interner.nodeIx(gap.origin, db, create: false) else { continue }
                 let rows = try Row.fetchCursor(
-                    db.cachedStatement(sql: "SELECT seq, hlc, body, sig, refused FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
-                    arguments: [Data(gap.origin.bytes), Int64(gap.after), Int64(gap.upTo)])
+                    db.cachedStatement(
+                        sql: "SELECT seq, hlc, body, size, sig, refused FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
+                    arguments: [origin, Int64(gap.after), Int64(gap.upTo)])
                 while let row = try rows.next() {
-                    let body = row["body"] as Data
-                    if !out.isEmpty && (out.count >= maxTransactions || bytes + body.count > maxBytes) { return (out, true) }
+                    let stored = row["body"] as Data
+                    let size = (row["size"] as Int64?).map(Int.init) ?? stored.count
+                    if !out.isEmpty && (out.count >= maxTransactions || bytes + size > maxBytes) { return (out, true) }
                     if let reason = row["refused"] as String? {
                         // Refused work is not relayed: a refusal travels in its place.
                         let seq = UInt64(row["seq"] as Int64)
-                        let hlc = Timestamp(bytes: row["hlc"] as Data) ?? Timestamp(millis: 0, counter: 0, node: gap.origin)
+                        let hlc = Timestamp(clock: UInt64(bitPattern: row["hlc"] as Int64), node: gap.origin)
                         let by =
                             try String.fetchOne(
                                 db.cachedStatement(sql: "SELECT refused_by FROM rejection WHERE origin = ? AND seq = ?"),
@@ -316,13 +345,17 @@ extension Store {
                         continue
                     }
                     var frame = [UInt8]()
-                    frame.reserveCapacity(65 + body.count)
+                    frame.reserveCapacity(65 + size)
                     frame.append(UInt8(ascii: "T"))
                     let signature = (row["sig"] as Data?) ?? Data()
                     frame += signature.count == 64 ? [UInt8](signature) : [UInt8](repeating: 0, count: 64)
-                    frame += body
+                    if row["size"] as Int64? != nil {
+                        frame += try Deflate.unpack(stored, size: size)
+                    } else {
+                        frame += stored
+                    }
                     out.append(frame)
-                    bytes += body.count
+                    bytes += size
                 }
             }
             return (out, false)

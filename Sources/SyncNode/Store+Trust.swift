@@ -53,16 +53,14 @@ struct TrustContext {
 
 extension Store {
     static func registryEntry(_ db: Database, _ node: NodeID) throws -> RegistryEntry? {
-        var fields: [String: (Value, Data)] = [:]
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT field, value, ts FROM field_state WHERE collection = ? AND record_id = ?"),
-            arguments: [PolicyRules.registryCollection, node.hex])
-        while let row = try rows.next() { fields[row["field"]] = (Value(row["value"]), row["ts"]) }
+        var interner = Interner(nil)
+        let winners = winners(try namedRecord(db, collection: PolicyRules.registryCollection, recordID: node.hex, &interner) ?? [:])
+        let fields = winners.mapValues { ($0.value, $0.ts) }
         guard case .text(let keyHex)? = fields["public_key"]?.0, let key = PublicKeyText(hex: keyHex),
             case .text(let roleText)? = fields["role"]?.0, let role = Role(rawValue: roleText)
         else { return nil }
         var revokedAt: Timestamp?
-        if let (value, ts) = fields["revoked"], value.isTruthy { revokedAt = Timestamp(bytes: ts) }
+        if let (value, ts) = fields["revoked"], value.isTruthy { revokedAt = ts }
         return RegistryEntry(
             node: node, key: key, site: fields["site"]?.0.description ?? "", role: role, label: fields["label"]?.0.description ?? node.short,
             revokedAt: revokedAt)
@@ -72,15 +70,19 @@ extension Store {
     /// (`reference.collections`, `finance.ledgers`, `county-<site>.prefixes`, comma-separated).
     static func loadRules(_ db: Database) throws -> PolicyRules {
         var rules = PolicyRules.defaults
-        let rows = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT record_id, field, value FROM field_state WHERE collection = ?"), arguments: [PolicyRules.policyCollection]
-        )
-        func list(_ row: Row) -> [String] {
-            Value(row["value"]).description.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var interner = Interner(nil)
+        var rows: [(String, String, Value)] = []
+        if let ix = try interner.nameIx(PolicyRules.policyCollection, db, create: false) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ?"), arguments: [ix]) {
+                let fields = winners(try named(try RecordCodec.decode(row["state"], &interner, db), db, &interner))
+                for (field, w) in fields { rows.append((row["record_id"], field, w.value)) }
+            }
+        }
+        func list(_ row: (String, String, Value)) -> [String] {
+            row.2.description.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         for row in rows {
-            let id: String = row["record_id"]
-            let field: String = row["field"]
+            let (id, field, _) = row
             switch (id, field) {
             case ("reference", "collections"):
                 rules = PolicyRules(referenceCollections: Set(list(row)), financeLedgers: rules.financeLedgers, countyPrefixes: rules.countyPrefixes)
@@ -138,11 +140,10 @@ extension Store {
     }
 
     /// Keeps a refused transaction in the log (for the vector and the record), never materialised.
-    func recordRefusal(_ db: Database, _ item: ReceivedTransaction, reason: String, refusedBy: String) throws {
+    func recordRefusal(_ db: Database, _ item: ReceivedTransaction, reason: String, refusedBy: String, _ interner: inout Interner) throws {
         let t = item.transaction
         let origin = Data(t.origin.bytes)
-        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, received, sig, refused) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [origin, Int64(t.seq), Data(t.hlc.bytes), Data(item.body), Int64(clock.nowMillis()), Data(item.signature), reason])
+        try appendToLog(db, t, body: item.body, signature: item.signature, refused: reason, &interner)
         try db.cachedStatement(sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq")
             .execute(arguments: [origin, Int64(t.seq)])
         try noteRejection(db, Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: refusedBy))
@@ -217,10 +218,11 @@ extension Store {
     /// The registry as this node holds it.
     public func registry() throws(SyncNodeError) -> [RegistryEntry] {
         try read { db in
-            try String.fetchAll(
-                db, sql: "SELECT DISTINCT record_id FROM field_state WHERE collection = ? ORDER BY record_id",
-                arguments: [PolicyRules.registryCollection]
-            ).compactMap { hex in try NodeID(hex: hex).flatMap { try Self.registryEntry(db, $0) } }
+            var interner = Interner(nil)
+            guard let ix = try interner.nameIx(PolicyRules.registryCollection, db, create: false) else { return [] }
+            return try String.fetchAll(db, sql: "SELECT record_id FROM record WHERE collection = ? ORDER BY record_id", arguments: [ix]).compactMap {
+                hex in try NodeID(hex: hex).flatMap { try Self.registryEntry(db, $0) }
+            }
         }
     }
 

@@ -57,6 +57,8 @@ public final class Store: Sendable {
     let clock: any WallClock
     let maxDriftMillis: UInt64
     let key: NodeKey
+    /// Interned names and node ids this process has seen committed (see `Interner`).
+    let interns = InternCache()
 
     private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
         self.pool = pool

@@ -49,7 +49,7 @@ import Testing
         let unknown = fields(stranger.store.requestSigner.headers(method: "GET", path: "/v1/status", body: []))
         var forged = f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/status", body: [])
         forged["Syncnode-Signature"] = stranger.store.requestSigner.headers(method: "GET", path: "/v1/status", body: [])["Syncnode-Signature"]
-        var otherPath = f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/pull", body: [])
+        let otherPath = f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/pull", body: [])
         f.lintan.clock.advance(by: 3_600_000)
         let stale = fields(f.lintan.store.requestSigner.headers(method: "GET", path: "/v1/status", body: []))
         try await expectStatus(

@@ -1,0 +1,351 @@
+import CCompressZlib
+import Foundation
+import GRDB
+import SyncProtocol
+import Synchronization
+
+// Storage layout (schema v4, see docs/DATA-MODEL.md): a record is ONE row whose `state` blob packs
+// the live versions of its fields (the winner and any concurrent heads), with node ids and names
+// interned to small integers. Versions that something replaced move to `field_history`; the log
+// keeps each transaction's exact bytes, deflated when that saves space.
+
+/// A timestamp's clock part as one integer: milliseconds << 16 | counter (time order).
+extension Timestamp {
+    var clock: UInt64 { millis << 16 | UInt64(counter) }
+
+    init(clock: UInt64, node: NodeID) {
+        self.init(millis: clock >> 16, counter: UInt16(truncatingIfNeeded: clock), node: node)
+    }
+}
+
+/// Interned names (collections, fields) and node ids that every process of this node has committed.
+/// Entries are never removed nor renumbered, so a committed entry stays valid for good.
+final class InternCache: Sendable {
+    private struct Tables {
+        var nameIx: [String: Int64] = [:]
+        var names: [Int64: String] = [:]
+        var nodeIx: [NodeID: Int64] = [:]
+        var nodes: [Int64: NodeID] = [:]
+    }
+    private let tables = Mutex(Tables())
+
+    func nameIx(_ name: String) -> Int64? { tables.withLock { $0.nameIx[name] } }
+    func name(_ ix: Int64) -> String? { tables.withLock { $0.names[ix] } }
+    func nodeIx(_ node: NodeID) -> Int64? { tables.withLock { $0.nodeIx[node] } }
+    func node(_ ix: Int64) -> NodeID? { tables.withLock { $0.nodes[ix] } }
+
+    func add(names: [String: Int64], nodes: [NodeID: Int64]) {
+        guard !names.isEmpty || !nodes.isEmpty else { return }
+        tables.withLock { t in
+            for (name, ix) in names {
+                t.nameIx[name] = ix
+                t.names[ix] = name
+            }
+            for (node, ix) in nodes {
+                t.nodeIx[node] = ix
+                t.nodes[ix] = node
+            }
+        }
+    }
+}
+
+/// Interning within one database transaction. What it learns reaches the shared cache only through
+/// `publish()`, which a writer calls after its transaction committed (a rolled-back number must not
+/// be remembered: another process could give it to another name).
+struct Interner {
+    let shared: InternCache?
+    private var names: [String: Int64] = [:]
+    private var nameTexts: [Int64: String] = [:]
+    private var nodes: [NodeID: Int64] = [:]
+    private var nodeIDs: [Int64: NodeID] = [:]
+
+    init(_ shared: InternCache?) {
+        self.shared = shared
+    }
+
+    /// The number of `name`, assigning one if `create` (in a write transaction).
+    mutating func nameIx(_ name: String, _ db: Database, create: Bool = true) throws -> Int64? {
+        if let ix = names[name] ?? shared?.nameIx(name) { return ix }
+        var ix = try Int64.fetchOne(db.cachedStatement(sql: "SELECT ix FROM name WHERE text = ?"), arguments: [name])
+        if ix == nil && create {
+            try db.cachedStatement(sql: "INSERT INTO name (text) VALUES (?)").execute(arguments: [name])
+            ix = db.lastInsertedRowID
+        }
+        if let ix {
+            names[name] = ix
+            nameTexts[ix] = name
+        }
+        return ix
+    }
+
+    mutating func name(_ ix: Int64, _ db: Database) throws -> String {
+        if let text = nameTexts[ix] ?? shared?.name(ix) { return text }
+        guard let text = try String.fetchOne(db.cachedStatement(sql: "SELECT text FROM name WHERE ix = ?"), arguments: [ix]) else {
+            throw SyncNodeError(
+                .databaseCorrupt,
+                "the database is damaged: it refers to name #\(ix), which it does not hold; restore the node from a backup or re-sync it")
+        }
+        names[text] = ix
+        nameTexts[ix] = text
+        return text
+    }
+
+    mutating func nodeIx(_ node: NodeID, _ db: Database, create: Bool = true) throws -> Int64? {
+        if let ix = nodes[node] ?? shared?.nodeIx(node) { return ix }
+        var ix = try Int64.fetchOne(db.cachedStatement(sql: "SELECT ix FROM node WHERE id = ?"), arguments: [Data(node.bytes)])
+        if ix == nil && create {
+            try db.cachedStatement(sql: "INSERT INTO node (id) VALUES (?)").execute(arguments: [Data(node.bytes)])
+            ix = db.lastInsertedRowID
+        }
+        if let ix {
+            nodes[node] = ix
+            nodeIDs[ix] = node
+        }
+        return ix
+    }
+
+    mutating func node(_ ix: Int64, _ db: Database) throws -> NodeID {
+        if let id = nodeIDs[ix] ?? shared?.node(ix) { return id }
+        guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT id FROM node WHERE ix = ?"), arguments: [ix]),
+            let id = NodeID(bytes: data)
+        else {
+            throw SyncNodeError(
+                .databaseCorrupt,
+                "the database is damaged: it refers to node #\(ix), which it does not hold; restore the node from a backup or re-sync it")
+        }
+        nodes[id] = ix
+        nodeIDs[ix] = id
+        return id
+    }
+
+    /// Hands what this transaction learnt to the shared cache; call only once it committed.
+    func publish() {
+        shared?.add(names: names, nodes: nodes)
+    }
+}
+
+/// A version of a field that is still live: the winner, or a head (no held version replaced it).
+struct LiveVersion: Equatable {
+    var ts: Timestamp
+    /// The origin's seq of the transaction that wrote it.
+    var seq: UInt64
+    var value: Value
+    var isHead: Bool
+}
+
+/// The live versions of one record, keyed by interned field name.
+struct StoredRecord {
+    var fields: [Int64: [LiveVersion]] = [:]
+    /// Some version of this record named a version not held yet (see `field_ref`).
+    var hasDanglingRefs = false
+
+    static func winner(_ live: [LiveVersion]) -> LiveVersion? { live.max { $0.ts < $1.ts } }
+
+    /// Whether a field's heads disagree with its winner.
+    static func isConflicted(_ live: [LiveVersion]) -> Bool {
+        guard live.count > 1, let w = winner(live) else { return false }
+        return live.contains { $0.isHead && $0.ts != w.ts && $0.value != w.value }
+    }
+
+    var conflictCount: Int { fields.values.reduce(0) { $0 + (Self.isConflicted($1) ? 1 : 0) } }
+}
+
+/// The binary form of `StoredRecord` (format 1):
+/// `format` · `flags` · varint n · n × (clock u64 BE, node ix varint, seq varint) ·
+/// varint fields · per field (name ix varint, varint live, per live (version index varint, head u8, value)).
+/// A value is a tag (0 null, 1 int zig-zag varint, 2 real u64 BE bits, 3 text varint length + UTF-8).
+enum RecordCodec {
+    static let format: UInt8 = 1
+
+    static func encode(_ record: StoredRecord, _ interner: inout Interner, _ db: Database) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        out.append(format)
+        out.append(record.hasDanglingRefs ? 1 : 0)
+        let names = record.fields.keys.sorted()
+        var versionIndex: [Timestamp: Int] = [:]
+        var versions: [LiveVersion] = []
+        for name in names {
+            for v in record.fields[name]! where versionIndex[v.ts] == nil {
+                versionIndex[v.ts] = versions.count
+                versions.append(v)
+            }
+        }
+        putVarint(&out, UInt64(versions.count))
+        for v in versions {
+            putFixed(&out, v.ts.clock)
+            putVarint(&out, UInt64(try interner.nodeIx(v.ts.node, db)!))
+            putVarint(&out, v.seq)
+        }
+        putVarint(&out, UInt64(names.count))
+        for name in names {
+            let live = record.fields[name]!
+            putVarint(&out, UInt64(name))
+            putVarint(&out, UInt64(live.count))
+            for v in live {
+                putVarint(&out, UInt64(versionIndex[v.ts]!))
+                out.append(v.isHead ? 1 : 0)
+                putValue(&out, v.value)
+            }
+        }
+        return out
+    }
+
+    static func decode(_ bytes: Data, _ interner: inout Interner, _ db: Database) throws -> StoredRecord {
+        try bytes.withUnsafeBytes { raw throws -> StoredRecord in
+            var reader = ByteReader(bytes: raw.bindMemory(to: UInt8.self))
+            guard try reader.byte() == format else { throw corrupt() }
+            var record = StoredRecord()
+            record.hasDanglingRefs = try reader.byte() & 1 != 0
+            let versionCount = try reader.count()
+            var versions: [(Timestamp, UInt64)] = []
+            versions.reserveCapacity(versionCount)
+            for _ in 0..<versionCount {
+                let clock = try reader.fixed()
+                let node = try interner.node(Int64(try reader.varint()), db)
+                versions.append((Timestamp(clock: clock, node: node), try reader.varint()))
+            }
+            let fieldCount = try reader.count()
+            for _ in 0..<fieldCount {
+                let name = Int64(try reader.varint())
+                let liveCount = try reader.count()
+                var live: [LiveVersion] = []
+                live.reserveCapacity(liveCount)
+                for _ in 0..<liveCount {
+                    let index = try reader.count()
+                    guard index < versions.count else { throw corrupt() }
+                    let isHead = try reader.byte() != 0
+                    live.append(LiveVersion(ts: versions[index].0, seq: versions[index].1, value: try reader.value(), isHead: isHead))
+                }
+                record.fields[name] = live
+            }
+            return record
+        }
+    }
+
+    static func corrupt() -> SyncNodeError {
+        SyncNodeError(.databaseCorrupt, "a stored record is damaged (its packed state cannot be read); restore the node from a backup or re-sync it")
+    }
+
+    static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    static func putFixed(_ out: inout [UInt8], _ value: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+    }
+
+    static func putValue(_ out: inout [UInt8], _ value: Value) {
+        switch value {
+        case .null:
+            out.append(0)
+        case .int(let i):
+            out.append(1)
+            putVarint(&out, UInt64(bitPattern: (i << 1) ^ (i >> 63)))
+        case .real(let d):
+            out.append(2)
+            putFixed(&out, d.bitPattern)
+        case .text(let s):
+            out.append(3)
+            var s = s
+            s.withUTF8 { utf8 in
+                putVarint(&out, UInt64(utf8.count))
+                out.append(contentsOf: utf8)
+            }
+        }
+    }
+}
+
+private struct ByteReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var at = 0
+
+    mutating func byte() throws(SyncNodeError) -> UInt8 {
+        guard at < bytes.count else { throw RecordCodec.corrupt() }
+        defer { at += 1 }
+        return bytes[at]
+    }
+
+    mutating func varint() throws(SyncNodeError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            guard shift < 64 else { throw RecordCodec.corrupt() }
+            value |= UInt64(b & 0x7f) << shift
+            if b < 0x80 { return value }
+            shift += 7
+        }
+    }
+
+    /// A varint used as a count or index: bounded by what is left, so damage cannot allocate wildly.
+    mutating func count() throws(SyncNodeError) -> Int {
+        let v = try varint()
+        guard v <= UInt64(bytes.count) else { throw RecordCodec.corrupt() }
+        return Int(v)
+    }
+
+    mutating func fixed() throws(SyncNodeError) -> UInt64 {
+        guard at + 8 <= bytes.count else { throw RecordCodec.corrupt() }
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | UInt64(bytes[at + i]) }
+        at += 8
+        return v
+    }
+
+    mutating func value() throws(SyncNodeError) -> Value {
+        switch try byte() {
+        case 0: return .null
+        case 1:
+            let z = try varint()
+            return .int(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+        case 2: return .real(Double(bitPattern: try fixed()))
+        case 3:
+            let n = try count()
+            guard at + n <= bytes.count else { throw RecordCodec.corrupt() }
+            defer { at += n }
+            return .text(String(decoding: UnsafeBufferPointer(rebasing: bytes[at..<at + n]), as: UTF8.self))
+        default: throw RecordCodec.corrupt()
+        }
+    }
+}
+
+/// zlib (deflate) for log bodies at rest.
+enum Deflate {
+    /// Bodies shorter than this are stored as they are.
+    static let threshold = 200
+
+    /// The deflated bytes, or nil when deflating would not save space.
+    static func pack(_ bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.count >= threshold else { return nil }
+        var size = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let status = out.withUnsafeMutableBufferPointer { dst in
+            bytes.withUnsafeBufferPointer { src in compress2(dst.baseAddress, &size, src.baseAddress, uLong(src.count), 1) }
+        }
+        guard status == Z_OK, Int(size) < bytes.count else { return nil }
+        out.removeSubrange(Int(size)...)
+        return out
+    }
+
+    /// Inflates a body deflated by `pack` to exactly `size` bytes.
+    static func unpack(_ bytes: Data, size: Int) throws(SyncNodeError) -> [UInt8] {
+        guard size >= 0, size <= 1 << 30 else { throw SyncNodeError(.databaseCorrupt, "a stored transaction has an impossible size") }
+        var out = [UInt8](repeating: 0, count: size)
+        var produced = uLong(size)
+        let status = out.withUnsafeMutableBufferPointer { dst in
+            bytes.withUnsafeBytes { src in
+                uncompress(dst.baseAddress, &produced, src.bindMemory(to: UInt8.self).baseAddress, uLong(src.count))
+            }
+        }
+        guard status == Z_OK, Int(produced) == size else {
+            throw SyncNodeError(.databaseCorrupt, "a stored transaction is damaged (it does not inflate); restore the node from a backup")
+        }
+        return out
+    }
+}
