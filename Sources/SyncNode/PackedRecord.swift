@@ -59,6 +59,19 @@ struct Interner {
     private var nodes: [NodeID: Int64] = [:]
     private var nodeIDs: [Int64: NodeID] = [:]
 
+    /// Record states read during a local commit, kept until the commit's own write of that record
+    /// takes them (so a record is read once, not twice). Only a local commit turns this on.
+    var memo: [RecordKey: Data?]?
+
+    /// Raw statements of the current write closure (nil outside one, and for readers). Set with
+    /// `defer { interner.hot = nil }` inside the closure: statements must be finalized there.
+    var hot: HotStatements?
+
+    struct RecordKey: Hashable {
+        var collection: Int64
+        var recordID: String
+    }
+
     init(_ shared: InternCache?) {
         self.shared = shared
     }
@@ -133,9 +146,41 @@ struct LiveVersion: Equatable {
     var isHead: Bool
 }
 
+/// Live versions by interned field name, kept sorted by name in an array: a record has a handful
+/// of fields, so a linear search beats hashing (this sits on the hot write path).
+struct FieldMap: Sequence {
+    private(set) var entries: [(key: Int64, value: [LiveVersion])] = []
+
+    subscript(key: Int64) -> [LiveVersion]? {
+        get { entries.first { $0.key == key }?.value }
+        set {
+            let i = entries.firstIndex { $0.key >= key } ?? entries.endIndex
+            let present = i < entries.endIndex && entries[i].key == key
+            switch (present, newValue) {
+            case (true, let value?): entries[i].value = value
+            case (true, nil): entries.remove(at: i)
+            case (false, let value?): entries.insert((key, value), at: i)
+            case (false, nil): break
+            }
+        }
+    }
+
+    subscript(key: Int64, default value: [LiveVersion]) -> [LiveVersion] {
+        get { self[key] ?? value }
+        set { self[key] = newValue }
+    }
+
+    /// Names in ascending order.
+    var keys: [Int64] { entries.map(\.key) }
+    var values: [[LiveVersion]] { entries.map(\.value) }
+    var count: Int { entries.count }
+
+    func makeIterator() -> IndexingIterator<[(key: Int64, value: [LiveVersion])]> { entries.makeIterator() }
+}
+
 /// The live versions of one record, keyed by interned field name.
 struct StoredRecord {
-    var fields: [Int64: [LiveVersion]] = [:]
+    var fields = FieldMap()
     /// Some version of this record named a version not held yet (see `field_ref`).
     var hasDanglingRefs = false
 
@@ -162,14 +207,10 @@ enum RecordCodec {
         out.reserveCapacity(128)
         out.append(format)
         out.append(record.hasDanglingRefs ? 1 : 0)
-        let names = record.fields.keys.sorted()
-        var versionIndex: [Timestamp: Int] = [:]
+        // The distinct versions, in order of first use (usually one or two: linear search).
         var versions: [LiveVersion] = []
-        for name in names {
-            for v in record.fields[name]! where versionIndex[v.ts] == nil {
-                versionIndex[v.ts] = versions.count
-                versions.append(v)
-            }
+        for (_, live) in record.fields {
+            for v in live where !versions.contains(where: { $0.ts == v.ts }) { versions.append(v) }
         }
         putVarint(&out, UInt64(versions.count))
         for v in versions {
@@ -177,13 +218,12 @@ enum RecordCodec {
             putVarint(&out, UInt64(try interner.nodeIx(v.ts.node, db)!))
             putVarint(&out, v.seq)
         }
-        putVarint(&out, UInt64(names.count))
-        for name in names {
-            let live = record.fields[name]!
+        putVarint(&out, UInt64(record.fields.count))
+        for (name, live) in record.fields {
             putVarint(&out, UInt64(name))
             putVarint(&out, UInt64(live.count))
             for v in live {
-                putVarint(&out, UInt64(versionIndex[v.ts]!))
+                putVarint(&out, UInt64(versions.firstIndex { $0.ts == v.ts }!))
                 out.append(v.isHead ? 1 : 0)
                 putValue(&out, v.value)
             }

@@ -158,6 +158,8 @@ extension Store {
             let chunkReport = try StorageErrors.map {
                 try pool.write { db -> ApplyReport in
                     interner = Interner(interns)
+                    interner.hot = HotStatements(db)
+                    defer { interner.hot = nil }
                     var part = ApplyReport()
                     var hlc = try loadClock(db)
                     var context = try TrustContext(db)
@@ -298,6 +300,12 @@ extension Store {
     /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.
     func appendToLog(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
         let packed = Deflate.pack(body)
+        if let hot = interner.hot {
+            try hot.appendLog(
+                origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: packed ?? body, size: packed.map { _ in body.count },
+                signature: signature, refused: refused, received: clock.nowMillis())
+            return
+        }
         try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .execute(arguments: [
                 try interner.nodeIx(t.origin, db), Int64(t.seq), Int64(bitPattern: t.hlc.clock), Data(packed ?? body),
@@ -307,10 +315,16 @@ extension Store {
 
     /// The record's live versions, or an empty record.
     func loadRecord(_ db: Database, collection: Int64, recordID: String, _ interner: inout Interner) throws -> StoredRecord? {
-        guard
-            let state = try Data.fetchOne(
+        let state: Data?
+        if let read = interner.memo?.removeValue(forKey: Interner.RecordKey(collection: collection, recordID: recordID)) {
+            state = read
+        } else if let hot = interner.hot {
+            state = try hot.state(collection: collection, recordID: recordID)
+        } else {
+            state = try Data.fetchOne(
                 db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [collection, recordID])
-        else { return nil }
+        }
+        guard let state else { return nil }
         return try RecordCodec.decode(state, &interner, db)
     }
 
@@ -386,13 +400,15 @@ extension Store {
                     db.cachedStatement(sql: "SELECT 1 FROM dangling_ref WHERE collection = ? AND record_id = ? LIMIT 1"),
                     arguments: [collection, recordID]) ?? false
         }
-        let state = Data(try RecordCodec.encode(record, &interner, db))
-        if stored == nil {
+        let state = try RecordCodec.encode(record, &interner, db)
+        if let hot = interner.hot {
+            try hot.writeRecord(collection: collection, recordID: recordID, state: state, conflicts: record.conflictCount, exists: stored != nil)
+        } else if stored == nil {
             try db.cachedStatement(sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [collection, recordID, state, record.conflictCount])
+                .execute(arguments: [collection, recordID, Data(state), record.conflictCount])
         } else {
             try db.cachedStatement(sql: "UPDATE record SET state = ?, conflicts = ? WHERE collection = ? AND record_id = ?")
-                .execute(arguments: [state, record.conflictCount, collection, recordID])
+                .execute(arguments: [Data(state), record.conflictCount, collection, recordID])
         }
     }
 

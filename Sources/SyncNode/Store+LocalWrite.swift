@@ -44,6 +44,9 @@ extension Store {
         let transaction = try StorageErrors.map {
             try pool.write { db -> Transaction in
                 interner = Interner(interns)
+                interner.memo = [:]
+                interner.hot = HotStatements(db)
+                defer { interner.hot = nil }
                 var hlc = try loadClock(db)
                 let ts: Timestamp
                 do {

@@ -116,10 +116,11 @@ extension Store {
 
     /// A record's live versions by field name, or nil if it never existed.
     static func namedRecord(_ db: Database, collection: String, recordID: String, _ interner: inout Interner) throws -> [String: [LiveVersion]]? {
-        guard let ix = try interner.nameIx(collection, db, create: false),
-            let state = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
-        else { return nil }
+        guard let ix = try interner.nameIx(collection, db, create: false) else { return nil }
+        let state = try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
+        if interner.memo != nil { interner.memo![Interner.RecordKey(collection: ix, recordID: recordID)] = .some(state) }
+        guard let state else { return nil }
         return try named(try RecordCodec.decode(state, &interner, db), db, &interner)
     }
 

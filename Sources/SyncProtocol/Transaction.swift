@@ -25,24 +25,40 @@ public struct Transaction: Hashable, Sendable {
         if hlc.node != origin { return "transaction timestamp belongs to another node" }
         if changes.isEmpty { return "transaction \(origin.short)/\(seq) has no changes" }
         if changes.count > Transaction.maxChanges { return "transaction has more than \(Transaction.maxChanges) changes" }
+        // Names repeat across changes (one collection, a few field names, a record's fields side
+        // by side), so each distinct one is checked once and duplicates are found per record.
+        var checkedCollection: String?
+        var checkedFields: [String] = []
+        var groupRecord: (collection: String, recordID: String)?
+        var groupFields: [String] = []
+        var records = Set<[String]>()
+        var revisited = false
         var seen = Set<FieldKey>()
         var entries = Set<[String]>()
         for change in changes {
             switch change {
             case .set(let w):
-                if let p = Names.problem(with: w.collection, what: "collection name") ?? Names.problem(
-                    with: w.recordID, what: "record id", allowReserved: true)
-                    ?? Names.problem(with: w.field, what: "field name", allowReserved: w.field == Names.deletedField)
-                {
-                    return p
+                if w.collection != checkedCollection {
+                    if let p = Names.problem(with: w.collection, what: "collection name") { return p }
+                    checkedCollection = w.collection
+                }
+                if groupRecord.map({ $0.recordID != w.recordID || $0.collection != w.collection }) ?? true {
+                    if let p = Names.problem(with: w.recordID, what: "record id", allowReserved: true) { return p }
+                    groupRecord = (w.collection, w.recordID)
+                    groupFields.removeAll(keepingCapacity: true)
+                    // A record written again after other records: fall back to a full check.
+                    if !records.insert([w.collection, w.recordID]).inserted { revisited = true }
+                }
+                if !checkedFields.contains(w.field) {
+                    if let p = Names.problem(with: w.field, what: "field name", allowReserved: w.field == Names.deletedField) { return p }
+                    if checkedFields.count < 64 { checkedFields.append(w.field) }
                 }
                 if w.value.byteCount > maxValueBytes { return "value of \(w.collection)/\(w.recordID).\(w.field) exceeds \(maxValueBytes) bytes" }
                 if !w.value.isFiniteOrNotReal { return "value of \(w.collection)/\(w.recordID).\(w.field) is not a finite number" }
                 if let base = w.base, base >= hlc { return "a write's base is not older than the write" }
                 if w.resolves.contains(where: { $0 >= hlc }) { return "a write resolves a version that is not older than the write" }
-                if !seen.insert(FieldKey(collection: w.collection, recordID: w.recordID, field: w.field)).inserted {
-                    return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
-                }
+                if groupFields.contains(w.field) { return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction" }
+                groupFields.append(w.field)
             case .append(let e):
                 if !entries.insert([e.ledger, e.entryID]).inserted { return "entry \(e.ledger)/\(e.entryID) is appended twice in one transaction" }
                 if let p = Names.problem(with: e.ledger, what: "ledger name") ?? Names.problem(with: e.entryID, what: "entry id") {
@@ -55,6 +71,11 @@ public struct Transaction: Hashable, Sendable {
                 }
             case .unknown:
                 continue
+            }
+        }
+        if revisited {
+            for case .set(let w) in changes where !seen.insert(FieldKey(collection: w.collection, recordID: w.recordID, field: w.field)).inserted {
+                return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
             }
         }
         return nil
