@@ -77,7 +77,8 @@ enum ChildModes {
         var options = HTTPClientOptions()
         if let timeout = option(arguments, "--timeout").flatMap(Double.init) { options.timeoutSeconds = timeout }
         if let stall = option(arguments, "--stall-seconds").flatMap(Int.init) { options.lowSpeedSeconds = stall }
-        let transport = HTTPTransport(baseURL: peer, client: CurlClient(options: options))
+        // Requests are signed as `syncnode sync` signs them (an enforcing HQ refuses unsigned ones).
+        let transport = HTTPTransport(baseURL: peer, client: CurlClient(options: options), signer: store.requestSigner)
         let syncer = Syncer(store: store, transport: transport, limits: limits, logger: quietLogger)
         if let record = option(arguments, "--commit-record") {
             let i = Int(try store.vector().total)

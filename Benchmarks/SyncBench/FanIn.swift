@@ -45,10 +45,23 @@ enum FanIn {
         let scratch = try Scratch("p6")
         defer { scratch.remove() }
         let hqDir = scratch.path("hq")
-        let hq = try Store.create(in: hqDir, site: "hq", label: "dongli-hq")
+        // Trust as deployed: HQ is the trust anchor, every node verifies signatures against HQ's
+        // registry and signs its requests; HQ approves every node before the first wave.
+        let hq = try Store.create(in: hqDir, site: "hq", label: "dongli-hq", role: .hq, trust: .hq)
         for i in 0..<hqTransactions {
             try hq.commit([.put(collection: "projects", recordID: "hq-\(i)", fields: Workload.fields(i))])
         }
+        var approvals: [Intent] = []
+        var stores: [Store] = []
+        for n in 0..<nodes {
+            let store = try Store.create(
+                in: scratch.path("node-\(n)"), site: "dongli-office", label: "office-\(n)", role: .office, trust: .anchor(hq.info.publicKey))
+            approvals.append(
+                .approve(node: store.info.nodeID, key: store.info.publicKey, site: "dongli-office", role: .office, label: store.info.label))
+            stores.append(store)
+        }
+        try hq.commit(approvals)
+        let hqHolds = try hq.vector().total
         try hq.close()
 
         let portFile = scratch.path("port")
@@ -60,8 +73,7 @@ enum FanIn {
 
         var clients: [Store] = []
         defer { for c in clients { try? c.close() } }
-        for n in 0..<nodes {
-            let store = try Store.create(in: scratch.path("node-\(n)"), site: "county", label: "county-office-\(n)")
+        for (n, store) in stores.enumerated() {
             for i in 0..<initialPerNode {
                 try store.commit([.put(collection: "projects", recordID: "n\(n)-\(i)", fields: Workload.fields(i))])
             }
@@ -94,8 +106,8 @@ enum FanIn {
         let serverPeak = Memory.peakRSS(pid: server.pid)
 
         // Everything pushed arrived: HQ's vector counts every transaction of every node.
-        let (status, _) = try await HTTPTransport(baseURL: url).status()
-        let expected = UInt64(hqTransactions + nodes * (initialPerNode + waves))
+        let (status, _) = try await HTTPTransport(baseURL: url, signer: stores[0].requestSigner).status()
+        let expected = hqHolds + UInt64(nodes * (initialPerNode + waves))
         server.stop()
         let how = inProcess ? "in one process" : "one process per node"
         if !outcome.errors.isEmpty {
@@ -114,7 +126,8 @@ enum FanIn {
         await withTaskGroup(of: (Double, String?).self) { group in
             for store in clients {
                 group.addTask {
-                    let syncer = Syncer(store: store, transport: HTTPTransport(baseURL: url), logger: ChildModes.quietLogger)
+                    let syncer = Syncer(
+                        store: store, transport: HTTPTransport(baseURL: url, signer: store.requestSigner), logger: ChildModes.quietLogger)
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     do {
                         _ = try await syncer.run()

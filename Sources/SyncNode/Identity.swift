@@ -104,6 +104,18 @@ public struct PublicKeyText: Hashable, Sendable, CustomStringConvertible {
 enum SigningPayload {
     static func transaction(_ body: [UInt8]) -> [UInt8] { Array("syncnode-tx-v1\n".utf8) + body }
 
+    /// What HQ signs to vouch for a pull response: the SHA-256 of its frames, each preceded by its
+    /// length (4 bytes, big-endian), so no other sequence of frames has the same digest.
+    static func vouch<Frame: Collection<UInt8>>(_ frames: [Frame]) -> [UInt8] {
+        var hash = SHA256()
+        for frame in frames {
+            let n = UInt32(frame.count)
+            hash.update(data: [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)])
+            hash.update(data: Array(frame))
+        }
+        return Array("syncnode-vouch-v1\n".utf8) + Array(hash.finalize())
+    }
+
     static func request(method: String, path: String, bodyHash: String, time: UInt64, nonce: String, node: NodeID) -> [UInt8] {
         Array("syncnode-req-v1\n\(method)\n\(path)\n\(bodyHash)\n\(time)\n\(nonce)\n\(node.hex)".utf8)
     }

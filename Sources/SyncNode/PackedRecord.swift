@@ -355,21 +355,45 @@ private struct ByteReader {
     }
 }
 
-/// zlib (deflate) for log bodies at rest.
-enum Deflate {
+/// zlib (deflate) for log bodies at rest. One stream is set up per use and reset between bodies:
+/// setting one up allocates about 256 KiB, which cost more than compressing a one-record body.
+final class Deflate {
     /// Bodies shorter than this are stored as they are.
     static let threshold = 200
 
-    /// The deflated bytes, or nil when deflating would not save space.
-    static func pack(_ bytes: [UInt8]) -> [UInt8]? {
-        guard bytes.count >= threshold else { return nil }
-        var size = compressBound(uLong(bytes.count))
-        var out = [UInt8](repeating: 0, count: Int(size))
-        let status = out.withUnsafeMutableBufferPointer { dst in
-            bytes.withUnsafeBufferPointer { src in compress2(dst.baseAddress, &size, src.baseAddress, uLong(src.count), 1) }
+    private var stream = z_stream()
+    private var ready = false
+
+    init() {
+        ready = CCompressZlib_deflateInit2(&stream, 1, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) == Z_OK
+    }
+
+    deinit {
+        if ready { deflateEnd(&stream) }
+    }
+
+    /// The deflated bytes (zlib format), or nil when deflating would not save space.
+    func pack(_ bytes: [UInt8]) -> [UInt8]? {
+        guard ready, bytes.count >= Self.threshold, deflateReset(&stream) == Z_OK else { return nil }
+        let bound = Int(deflateBound(&stream, uLong(bytes.count)))
+        var out = [UInt8](repeating: 0, count: bound)
+        var bytes = bytes
+        let status = bytes.withUnsafeMutableBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = src.baseAddress
+                stream.avail_in = uInt(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = uInt(dst.count)
+                defer {
+                    stream.next_in = nil
+                    stream.next_out = nil
+                }
+                return deflate(&stream, Z_FINISH)
+            }
         }
-        guard status == Z_OK, Int(size) < bytes.count else { return nil }
-        out.removeSubrange(Int(size)...)
+        let size = Int(stream.total_out)
+        guard status == Z_STREAM_END, size < bytes.count else { return nil }
+        out.removeSubrange(size...)
         return out
     }
 

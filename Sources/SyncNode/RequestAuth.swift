@@ -73,7 +73,7 @@ extension SyncService {
         let payload = SigningPayload.request(method: method, path: path, bodyHash: RequestAuth.hash(body), time: time, nonce: nonce, node: node)
         let entry: RegistryEntry?
         do {
-            entry = try store.read { db in try Store.registryEntry(db, node) }
+            entry = try store.read { db in try Store.registryEntry(db, node, shared: store.interns) }
         } catch {
             throw APIError(error)
         }

@@ -13,6 +13,9 @@ public struct ReceivedTransaction: Sendable, Equatable {
     public let body: [UInt8]
     public var signature: [UInt8]
     public var refusal: Refusal?
+    /// The trust anchor vouched for this copy (see `BatchHeader.vouch`): its origin's signature
+    /// need not be verified again. Never set from anything a peer sends without HQ's signature.
+    var vouched = false
 
     public init(transaction: Transaction, body: [UInt8], signature: [UInt8] = [], refusal: Refusal? = nil) {
         self.transaction = transaction
@@ -162,10 +165,20 @@ extension Store {
                     defer { interner.hot = nil }
                     var part = ApplyReport()
                     var hlc = try loadClock(db)
-                    var context = try TrustContext(db)
+                    var context = try TrustContext(db, shared: interns)
+                    // Per origin, the seq held so far; the vector rows are written once, at the end.
+                    var seqs: [NodeID: UInt64] = [:]
+                    var advanced = Set<NodeID>()
+                    var anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
                     for item in chunk {
                         let t = item.transaction
-                        let held = try heldSeq(db, origin: t.origin)
+                        let held: UInt64
+                        if let known = seqs[t.origin] {
+                            held = known
+                        } else {
+                            held = try heldSeq(db, origin: t.origin)
+                            seqs[t.origin] = held
+                        }
                         if t.seq <= held {
                             part.duplicates += 1
                             continue
@@ -176,6 +189,7 @@ extension Store {
                         }
                         if heldOrigins.contains(t.origin) {
                             // An earlier transaction of this origin is held: keep the order.
+                            anyHeld = true
                             try hold(db, item)
                             part.held += 1
                             continue
@@ -185,6 +199,7 @@ extension Store {
                             let lastHeld = try Int64.fetchOne(
                                 db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
                             if lastHeld == Int64(t.seq) - 1 {
+                                anyHeld = true
                                 try hold(db, item)
                                 heldOrigins.insert(t.origin)
                                 part.held += 1
@@ -194,17 +209,20 @@ extension Store {
                         }
                         if let refusal = item.refusal {
                             try recordRefusal(db, item, reason: refusal.reason, refusedBy: refusal.refusedBy, &interner)
+                            seqs[t.origin] = t.seq
                             part.heldUpTo[t.origin] = t.seq
                             continue
                         }
                         switch try judge(db, item, &context) {
                         case .hold:
+                            anyHeld = true
                             try hold(db, item)
                             heldOrigins.insert(t.origin)
                             part.held += 1
                             continue
                         case .refuse(let reason):
                             try recordRefusal(db, item, reason: reason, refusedBy: info.label, &interner)
+                            seqs[t.origin] = t.seq
                             part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
                             part.heldUpTo[t.origin] = t.seq
                             continue
@@ -217,15 +235,27 @@ extension Store {
                         case .accept:
                             break
                         }
-                        try applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
+                        try applyTransaction(db, t, body: item.body, signature: item.signature, &interner, advanceVector: false)
+                        if anyHeld {
+                            try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?")
+                                .execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
+                        }
+                        seqs[t.origin] = t.seq
+                        advanced.insert(t.origin)
                         if t.touchesTrustData {
-                            context = try TrustContext(db)
+                            context = try TrustContext(db, shared: interns)
                             part.trustChanged = true
                         }
                         try? hlc.observe(remote: t.hlc, now: now)
                         part.applied += 1
                         part.bytes += item.body.count
                         part.heldUpTo[t.origin] = t.seq
+                    }
+                    for origin in advanced {
+                        // max(): a refusal recorded after an applied transaction already wrote a higher seq.
+                        try db.cachedStatement(
+                            sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq)"
+                        ).execute(arguments: [Data(origin.bytes), Int64(seqs[origin]!)])
                     }
                     try saveClock(db, hlc)
                     return part
@@ -263,7 +293,12 @@ extension Store {
 
     /// Materialises one transaction and records it in the log and the vector. The caller has
     /// checked that it is the next one of its origin.
-    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], _ interner: inout Interner) throws {
+    ///
+    /// With `advanceVector: false` the caller writes the vector row and removes the transaction
+    /// from `held` itself (remote apply does both once per chunk).
+    func applyTransaction(
+        _ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], _ interner: inout Interner, advanceVector: Bool = true
+    ) throws {
         let ts = Data(t.hlc.bytes)
         var i = t.changes.startIndex
         while i < t.changes.endIndex {
@@ -290,6 +325,7 @@ extension Store {
             i += 1
         }
         try appendToLog(db, t, body: body, signature: signature, refused: nil, &interner)
+        guard advanceVector else { return }
         let origin = Data(t.origin.bytes)
         try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [origin, Int64(t.seq)])
         try db.cachedStatement(
@@ -299,7 +335,7 @@ extension Store {
 
     /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.
     func appendToLog(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
-        let packed = Deflate.pack(body)
+        let packed = deflater.withLock { $0.pack(body) }
         if let hot = interner.hot {
             try hot.appendLog(
                 origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: packed ?? body, size: packed.map { _ in body.count },

@@ -205,13 +205,14 @@ extension Store {
     /// versions split into live ones (packed per record) and replaced ones (history).
     private static func migrateToPacked(_ db: Database) throws {
         var interner = Interner(nil)
+        let deflater = Deflate()
         let logRows = try Row.fetchCursor(db, sql: "SELECT origin, seq, hlc, body, received, sig, refused FROM log ORDER BY origin, seq")
         while let row = try logRows.next() {
             guard let origin = NodeID(bytes: row["origin"] as Data), let hlc = Timestamp(bytes: row["hlc"] as Data) else {
                 throw SyncNodeError(.databaseCorrupt, "the log holds a transaction with a malformed origin or clock; the node cannot be upgraded")
             }
             let body = [UInt8](row["body"] as Data)
-            let packed = Deflate.pack(body)
+            let packed = deflater.pack(body)
             try db.execute(
                 sql: "INSERT INTO log_v4 (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [

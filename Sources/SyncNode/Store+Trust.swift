@@ -38,22 +38,26 @@ enum Verdict: Equatable {
 struct TrustContext {
     var rules: PolicyRules
     var registry: [NodeID: RegistryEntry?] = [:]
+    let shared: InternCache?
 
-    init(_ db: Database) throws {
-        rules = try Store.loadRules(db)
+    init(_ db: Database, shared: InternCache? = nil) throws {
+        self.shared = shared
+        rules = try Store.loadRules(db, shared: shared)
     }
 
     mutating func entry(_ db: Database, _ node: NodeID) throws -> RegistryEntry? {
         if let cached = registry[node] { return cached }
-        let found = try Store.registryEntry(db, node)
+        let found = try Store.registryEntry(db, node, shared: shared)
         registry[node] = found
         return found
     }
 }
 
 extension Store {
-    static func registryEntry(_ db: Database, _ node: NodeID) throws -> RegistryEntry? {
-        var interner = Interner(nil)
+    /// `shared` speeds up name lookups; what the lookup learns is never published (it may run
+    /// inside a write that is rolled back).
+    static func registryEntry(_ db: Database, _ node: NodeID, shared: InternCache? = nil) throws -> RegistryEntry? {
+        var interner = Interner(shared)
         let winners = winners(try namedRecord(db, collection: PolicyRules.registryCollection, recordID: node.hex, &interner) ?? [:])
         let fields = winners.mapValues { ($0.value, $0.ts) }
         guard case .text(let keyHex)? = fields["public_key"]?.0, let key = PublicKeyText(hex: keyHex),
@@ -68,9 +72,9 @@ extension Store {
 
     /// The policy: defaults, overridden by what HQ wrote in the `policy` collection
     /// (`reference.collections`, `finance.ledgers`, `county-<site>.prefixes`, comma-separated).
-    static func loadRules(_ db: Database) throws -> PolicyRules {
+    static func loadRules(_ db: Database, shared: InternCache? = nil) throws -> PolicyRules {
         var rules = PolicyRules.defaults
-        var interner = Interner(nil)
+        var interner = Interner(shared)
         var rows: [(String, String, Value)] = []
         if let ix = try interner.nameIx(PolicyRules.policyCollection, db, create: false) {
             for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ?"), arguments: [ix]) {
@@ -108,7 +112,7 @@ extension Store {
         let payload = SigningPayload.transaction(item.body)
         let author: Author
         if let entry = try context.entry(db, t.origin) {
-            guard entry.key.verifies(item.signature, for: payload) else {
+            guard item.vouched || entry.key.verifies(item.signature, for: payload) else {
                 return .reject("the signature of \(name) does not verify: this copy was altered after signing, or forged")
             }
             if let revokedAt = entry.revokedAt, t.hlc >= revokedAt {
@@ -124,6 +128,21 @@ extension Store {
             if let violation = context.rules.violation(of: change, by: author) { return .refuse("refused: \(violation)") }
         }
         return .accept
+    }
+
+    /// HQ's vouch for a pull response it serves: its signature over the frames' digest. Only the
+    /// trust anchor vouches (it has verified everything in its log); other nodes return nil.
+    func vouch<Frame: Collection<UInt8>>(for frames: [Frame]) -> String? {
+        guard info.trustAnchor == info.publicKey, !frames.isEmpty else { return nil }
+        return key.sign(SigningPayload.vouch(frames)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether a pulled batch carries a valid vouch of the HQ this node trusts.
+    public func acceptsVouch(_ batch: PulledBatch) -> Bool {
+        guard let anchor = info.trustAnchor, let hex = batch.header.vouch, let payload = batch.vouchPayload,
+            let signature = PublicKeyText.bytes(fromHex: hex), signature.count == 64
+        else { return false }
+        return anchor.verifies(signature, for: payload)
     }
 
     /// Checks a local write against the policy before it is recorded, so field staff hear at once

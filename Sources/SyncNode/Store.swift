@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncProtocol
+import Synchronization
 
 /// Identity and settings of the node that owns a store.
 public struct NodeInfo: Sendable, Equatable {
@@ -59,6 +60,8 @@ public final class Store: Sendable {
     let key: NodeKey
     /// Interned names and node ids this process has seen committed (see `Interner`).
     let interns = InternCache()
+    /// One deflate stream for log bodies, reused by every write of this process.
+    let deflater = Mutex(Deflate())
 
     private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
         self.pool = pool

@@ -87,7 +87,7 @@ public struct SyncService: Sendable {
             let rejections = try store.rejections(of: request.from.node)
             let header = BatchHeader(
                 from: identity, count: batch.frames.count, more: batch.more, clock: store.clock.nowMillis(),
-                rejections: rejections.isEmpty ? nil : rejections)
+                rejections: rejections.isEmpty ? nil : rejections, vouch: store.vouch(for: batch.frames))
             return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.frames)
         } catch let error as SyncNodeError {
             throw APIError(error)

@@ -6,6 +6,8 @@ public struct PulledBatch: Sendable {
     public var header: BatchHeader
     public var transactions: [ReceivedTransaction]
     public var wireBytes: Int
+    /// What a vouch in the header must sign (set only when the header carries one).
+    var vouchPayload: [UInt8]?
 }
 
 /// How a sync round reaches its peer: over HTTP in production, in process in tests.
@@ -18,14 +20,17 @@ public protocol SyncTransport: Sendable {
 }
 
 extension SyncTransport {
-    static func decodeBatch(_ body: [UInt8], from peer: String) throws(SyncNodeError) -> (BatchHeader, [ReceivedTransaction]) {
+    /// Decodes a pull response; a header's vouch is checked later, against the frames as received.
+    public static func decodeBatch(_ body: [UInt8], from peer: String, wireBytes: Int) throws(SyncNodeError) -> PulledBatch {
         do {
             let (headerBytes, frames) = try BatchCodec.decode(body)
             let header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
             guard header.count == frames.count else { throw WireError.malformed("count mismatch") }
             var transactions: [ReceivedTransaction] = []
             for frame in frames { transactions.append(try ReceivedTransaction(frame: frame)) }
-            return (header, transactions)
+            return PulledBatch(
+                header: header, transactions: transactions, wireBytes: wireBytes,
+                vouchPayload: header.vouch == nil ? nil : SigningPayload.vouch(frames))
         } catch {
             throw SyncNodeError(.protocolViolation, "\(peer) sent a malformed batch: \(error)")
         }
@@ -52,8 +57,7 @@ public struct LocalTransport: SyncTransport {
     public func pull(_ request: PullRequest) async throws(SyncNodeError) -> PulledBatch {
         do {
             let body = try service.pull(body: try WireCodec.encodeMessage(request))
-            let (header, transactions) = try Self.decodeBatch(body, from: peerName)
-            return PulledBatch(header: header, transactions: transactions, wireBytes: body.count)
+            return try Self.decodeBatch(body, from: peerName, wireBytes: body.count)
         } catch let error as APIError {
             throw SyncNodeError(.peerRefused, "\(peerName) refused: \(error.message) (\(error.code))")
         } catch let error as SyncNodeError {
@@ -122,8 +126,7 @@ public struct HTTPTransport: SyncTransport {
             throw SyncNodeError(.invalidInput, "cannot encode the pull request")
         }
         let result = try await call("POST", "/v1/pull", body: body)
-        let (header, transactions) = try Self.decodeBatch(result.body, from: baseURL)
-        return PulledBatch(header: header, transactions: transactions, wireBytes: result.bytesReceived + result.bytesSent)
+        return try Self.decodeBatch(result.body, from: baseURL, wireBytes: result.bytesReceived + result.bytesSent)
     }
 
     public func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int) {

@@ -130,7 +130,11 @@ public struct Syncer: Sendable {
                         }
                     )
                 }
-                _ = try store.apply(batch.transactions)
+                var transactions = batch.transactions
+                if store.acceptsVouch(batch) {
+                    for i in transactions.indices { transactions[i].vouched = true }
+                }
+                _ = try store.apply(transactions)
                 try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
                 machine.pulled(
                     count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())

@@ -58,9 +58,14 @@ public struct BatchHeader: Codable, Equatable, Sendable {
     public var clock: UInt64
     /// In a pull response: the caller's own transactions the sender knows were refused.
     public var rejections: [Refusal]?
+    /// In a pull response from the trust anchor (HQ) only: HQ's signature (hex) over the digest of
+    /// the frames, vouching that it verified every transaction in them. A receiver that trusts this
+    /// HQ may then skip verifying each origin's signature; anyone else's vouch is ignored.
+    public var vouch: String?
 
     public init(
-        protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64, rejections: [Refusal]? = nil
+        protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64, rejections: [Refusal]? = nil,
+        vouch: String? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.from = from
@@ -68,6 +73,7 @@ public struct BatchHeader: Codable, Equatable, Sendable {
         self.more = more
         self.clock = clock
         self.rejections = rejections
+        self.vouch = vouch
     }
 }
 
