@@ -355,30 +355,44 @@ private struct ByteReader {
     }
 }
 
-/// zlib (deflate) for log bodies at rest. One stream is set up per use and reset between bodies:
-/// setting one up allocates about 256 KiB, which cost more than compressing a one-record body.
+/// zlib (deflate) for log bodies at rest. Streams are set up once and reset between bodies: setting
+/// one up allocates up to 256 KiB and resetting clears its hash table, which cost more than
+/// compressing a one-record body. Small bodies use a stream with a small window and hash table.
 final class Deflate {
     /// Bodies shorter than this are stored as they are.
     static let threshold = 200
+    /// Bodies shorter than this use the small stream.
+    static let smallLimit = 4096
 
-    private var stream = z_stream()
-    private var ready = false
+    private var small = z_stream()
+    private var large = z_stream()
+    private var smallReady = false
+    private var largeReady = false
 
     init() {
-        ready = CCompressZlib_deflateInit2(&stream, 1, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) == Z_OK
+        smallReady = CCompressZlib_deflateInit2(&small, 1, Z_DEFLATED, 10, 2, Z_DEFAULT_STRATEGY) == Z_OK
+        largeReady = CCompressZlib_deflateInit2(&large, 1, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) == Z_OK
     }
 
     deinit {
-        if ready { deflateEnd(&stream) }
+        if smallReady { deflateEnd(&small) }
+        if largeReady { deflateEnd(&large) }
     }
 
     /// The deflated bytes (zlib format), or nil when deflating would not save space.
     func pack(_ bytes: [UInt8]) -> [UInt8]? {
-        guard ready, bytes.count >= Self.threshold, deflateReset(&stream) == Z_OK else { return nil }
-        let bound = Int(deflateBound(&stream, uLong(bytes.count)))
-        var out = [UInt8](repeating: 0, count: bound)
-        var bytes = bytes
-        let status = bytes.withUnsafeMutableBufferPointer { src in
+        guard bytes.count >= Self.threshold else { return nil }
+        if bytes.count < Self.smallLimit {
+            return smallReady ? Self.pack(bytes, with: &small) : nil
+        }
+        return largeReady ? Self.pack(bytes, with: &large) : nil
+    }
+
+    private static func pack(_ bytes: [UInt8], with stream: inout z_stream) -> [UInt8]? {
+        guard deflateReset(&stream) == Z_OK else { return nil }
+        var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
+        var input = bytes
+        let status = input.withUnsafeMutableBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 stream.next_in = src.baseAddress
                 stream.avail_in = uInt(src.count)
@@ -396,18 +410,41 @@ final class Deflate {
         out.removeSubrange(size...)
         return out
     }
+}
 
-    /// Inflates a body deflated by `pack` to exactly `size` bytes.
-    static func unpack(_ bytes: Data, size: Int) throws(SyncNodeError) -> [UInt8] {
+/// Inflates log bodies; one stream reused for every body of a read.
+final class Inflate {
+    private var stream = z_stream()
+    private var ready = false
+
+    init() {
+        ready = CCompressZlib_inflateInit2(&stream, 15) == Z_OK
+    }
+
+    deinit {
+        if ready { inflateEnd(&stream) }
+    }
+
+    /// Inflates a body deflated by `Deflate.pack` to exactly `size` bytes.
+    func unpack(_ bytes: Data, size: Int) throws(SyncNodeError) -> [UInt8] {
         guard size >= 0, size <= 1 << 30 else { throw SyncNodeError(.databaseCorrupt, "a stored transaction has an impossible size") }
+        guard ready, inflateReset(&stream) == Z_OK else { throw SyncNodeError(.storage, "zlib could not be set up to read the log") }
         var out = [UInt8](repeating: 0, count: size)
-        var produced = uLong(size)
-        let status = out.withUnsafeMutableBufferPointer { dst in
-            bytes.withUnsafeBytes { src in
-                uncompress(dst.baseAddress, &produced, src.bindMemory(to: UInt8.self).baseAddress, uLong(src.count))
+        var input = [UInt8](bytes)
+        let status = input.withUnsafeMutableBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = src.baseAddress
+                stream.avail_in = uInt(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = uInt(dst.count)
+                defer {
+                    stream.next_in = nil
+                    stream.next_out = nil
+                }
+                return inflate(&stream, Z_FINISH)
             }
         }
-        guard status == Z_OK, Int(produced) == size else {
+        guard status == Z_STREAM_END, Int(stream.total_out) == size else {
             throw SyncNodeError(.databaseCorrupt, "a stored transaction is damaged (it does not inflate); restore the node from a backup")
         }
         return out

@@ -321,6 +321,7 @@ extension Store {
         return try readNamed { db, interner in
             var out: [[UInt8]] = []
             var bytes = 0
+            let inflater = Inflate()
             for gap in mine.surplus(over: vector) {
                 guard let origin = try interner.nodeIx(gap.origin, db, create: false) else { continue }
                 let rows = try Row.fetchCursor(
@@ -351,7 +352,7 @@ extension Store {
                     let signature = (row["sig"] as Data?) ?? Data()
                     frame += signature.count == 64 ? [UInt8](signature) : [UInt8](repeating: 0, count: 64)
                     if row["size"] as Int64? != nil {
-                        frame += try Deflate.unpack(stored, size: size)
+                        frame += try inflater.unpack(stored, size: size)
                     } else {
                         frame += stored
                     }
