@@ -79,12 +79,13 @@ enum NetLink {
                 })
         }
         let changes = transactions * 10
-        // The raw payload: the push body the sync sends (one batch), gzip-compressed.
-        let outgoing = try county.transactions(missingFrom: VersionVector())
+        // The raw payload: the push body the sync sends (one batch: every transaction's frame, with
+        // its 64-byte signature), gzip-compressed.
+        let outgoing = try county.frames(missingFrom: VersionVector())
         let header = BatchHeader(
-            from: PeerIdentity(node: county.info.nodeID, site: county.info.site, label: county.info.label), count: outgoing.transactions.count,
+            from: PeerIdentity(node: county.info.nodeID, site: county.info.site, label: county.info.label), count: outgoing.frames.count,
             more: false, clock: UInt64(Date().timeIntervalSince1970 * 1000))
-        let payload = Gzip.compress(BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.transactions.map(\.body)))
+        let payload = Gzip.compress(BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.frames))
         let payloadFile = scratch.path("payload.gz")
         try Data(payload).write(to: payloadFile)
         let pull = try WireCodec.encodeMessage(

@@ -117,8 +117,13 @@ extension Store {
     /// A record's live versions by field name, or nil if it never existed.
     static func namedRecord(_ db: Database, collection: String, recordID: String, _ interner: inout Interner) throws -> [String: [LiveVersion]]? {
         guard let ix = try interner.nameIx(collection, db, create: false) else { return nil }
-        let state = try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
+        let state: Data?
+        if let hot = interner.hot {
+            state = try hot.state(collection: ix, recordID: recordID)
+        } else {
+            state = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
+        }
         if interner.memo != nil { interner.memo![Interner.RecordKey(collection: ix, recordID: recordID)] = .some(state) }
         guard let state else { return nil }
         return try named(try RecordCodec.decode(state, &interner, db), db, &interner)
@@ -367,6 +372,12 @@ extension Store {
     /// Remembers a node's site and label, learned from a bundle or a peer.
     public func noteNode(_ id: NodeID, site: String, label: String) throws(SyncNodeError) {
         guard id != info.nodeID else { return }
+        // Every pull and push names its sender: write only when something changed (a write here
+        // would otherwise queue behind every apply on a busy HQ).
+        let known = try read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT site, label FROM known_node WHERE node_id = ?"), arguments: [Data(id.bytes)])
+        }
+        if let known, known["site"] as String == site, known["label"] as String == label { return }
         try StorageErrors.map {
             try pool.write { db in
                 try db.execute(
