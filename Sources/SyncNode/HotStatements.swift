@@ -30,8 +30,10 @@ final class HotStatements {
         try bind(s, 2, recordID)
         switch sqlite3_step(s) {
         case SQLITE_ROW:
+            // The pointer first, then the size (the order SQLite documents).
+            let bytes = sqlite3_column_blob(s, 0)
             let count = Int(sqlite3_column_bytes(s, 0))
-            guard count > 0, let bytes = sqlite3_column_blob(s, 0) else { return Data() }
+            guard count > 0, let bytes else { return Data() }
             return Data(bytes: bytes, count: count)
         case SQLITE_DONE:
             return nil

@@ -22,24 +22,24 @@ extension Timestamp {
 /// Entries are never removed nor renumbered, so a committed entry stays valid for good.
 final class InternCache: Sendable {
     private struct Tables {
-        var nameIx: [String: Int64] = [:]
+        var nameIx: [ExactText: Int64] = [:]
         var names: [Int64: String] = [:]
         var nodeIx: [NodeID: Int64] = [:]
         var nodes: [Int64: NodeID] = [:]
     }
     private let tables = Mutex(Tables())
 
-    func nameIx(_ name: String) -> Int64? { tables.withLock { $0.nameIx[name] } }
+    func nameIx(_ name: String) -> Int64? { tables.withLock { $0.nameIx[ExactText(name)] } }
     func name(_ ix: Int64) -> String? { tables.withLock { $0.names[ix] } }
     func nodeIx(_ node: NodeID) -> Int64? { tables.withLock { $0.nodeIx[node] } }
     func node(_ ix: Int64) -> NodeID? { tables.withLock { $0.nodes[ix] } }
 
-    func add(names: [String: Int64], nodes: [NodeID: Int64]) {
+    func add(names: [ExactText: Int64], nodes: [NodeID: Int64]) {
         guard !names.isEmpty || !nodes.isEmpty else { return }
         tables.withLock { t in
             for (name, ix) in names {
                 t.nameIx[name] = ix
-                t.names[ix] = name
+                t.names[ix] = name.text
             }
             for (node, ix) in nodes {
                 t.nodeIx[node] = ix
@@ -54,7 +54,7 @@ final class InternCache: Sendable {
 /// be remembered: another process could give it to another name).
 struct Interner {
     let shared: InternCache?
-    private var names: [String: Int64] = [:]
+    private var names: [ExactText: Int64] = [:]
     private var nameTexts: [Int64: String] = [:]
     private var nodes: [NodeID: Int64] = [:]
     private var nodeIDs: [Int64: NodeID] = [:]
@@ -69,7 +69,7 @@ struct Interner {
 
     struct RecordKey: Hashable {
         var collection: Int64
-        var recordID: String
+        var recordID: ExactText
     }
 
     init(_ shared: InternCache?) {
@@ -78,14 +78,14 @@ struct Interner {
 
     /// The number of `name`, assigning one if `create` (in a write transaction).
     mutating func nameIx(_ name: String, _ db: Database, create: Bool = true) throws -> Int64? {
-        if let ix = names[name] ?? shared?.nameIx(name) { return ix }
+        if let ix = names[ExactText(name)] ?? shared?.nameIx(name) { return ix }
         var ix = try Int64.fetchOne(db.cachedStatement(sql: "SELECT ix FROM name WHERE text = ?"), arguments: [name])
         if ix == nil && create {
             try db.cachedStatement(sql: "INSERT INTO name (text) VALUES (?)").execute(arguments: [name])
             ix = db.lastInsertedRowID
         }
         if let ix {
-            names[name] = ix
+            names[ExactText(name)] = ix
             nameTexts[ix] = name
         }
         return ix
@@ -98,7 +98,7 @@ struct Interner {
                 .databaseCorrupt,
                 "the database is damaged: it refers to name #\(ix), which it does not hold; restore the node from a backup or re-sync it")
         }
-        names[text] = ix
+        names[ExactText(text)] = ix
         nameTexts[ix] = text
         return text
     }

@@ -9,6 +9,12 @@ import SyncProtocol
 /// receiver records the refusal and advances its vector past it, so sequences stay gap-free while
 /// refused work is never relayed.
 public struct ReceivedTransaction: Sendable, Equatable {
+    /// Equal when they carry the same transaction, bytes, signature and refusal (how a copy was
+    /// vouched for does not make it another transaction).
+    public static func == (lhs: ReceivedTransaction, rhs: ReceivedTransaction) -> Bool {
+        lhs.transaction == rhs.transaction && lhs.body == rhs.body && lhs.signature == rhs.signature && lhs.refusal == rhs.refusal
+    }
+
     public let transaction: Transaction
     public let body: [UInt8]
     public var signature: [UInt8]
@@ -128,6 +134,9 @@ extension Store {
         }
         // Held transactions count as received: the next ones of their origin continue after them.
         var expected = try pullVector().entries
+        // An origin's clock goes up with every transaction it makes: a clock that does not is a
+        // faulty or forged origin, refused here whatever order versions reach this replica in.
+        var lastClock: [NodeID: Timestamp] = [:]
         for item in batch {
             let t = item.transaction
             let held = expected[t.origin] ?? 0
@@ -139,6 +148,15 @@ extension Store {
                 )
             }
             expected[t.origin] = t.seq
+            guard item.refusal == nil else { continue }
+            if lastClock[t.origin] == nil, let logged = try lastLoggedClock(of: t.origin) { lastClock[t.origin] = logged }
+            if let previous = lastClock[t.origin], t.hlc <= previous {
+                throw SyncNodeError(
+                    .protocolViolation,
+                    "transaction \(t.origin.short)/\(t.seq) carries a clock (\(t.hlc)) not later than its origin's previous transaction (\(previous)); a faulty or forged origin; nothing was applied"
+                )
+            }
+            lastClock[t.origin] = t.hlc
         }
 
         var report = ApplyReport()
@@ -285,6 +303,17 @@ extension Store {
         return report
     }
 
+    /// The clock of the last transaction of `origin` in the log (applied or refused), if any.
+    func lastLoggedClock(of origin: NodeID) throws(SyncNodeError) -> Timestamp? {
+        try read { db in
+            try Int64.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT hlc FROM log WHERE origin = (SELECT ix FROM node WHERE id = ?) ORDER BY seq DESC LIMIT 1"),
+                arguments: [Data(origin.bytes)]
+            ).map { Timestamp(clock: UInt64(bitPattern: $0), node: origin) }
+        }
+    }
+
     func heldSeq(_ db: Database, origin: NodeID) throws -> UInt64 {
         let seq = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT seq FROM vector WHERE origin = ?"), arguments: [Data(origin.bytes)])
@@ -307,8 +336,8 @@ extension Store {
                 // Consecutive writes to one record are applied with one read and one write of its row.
                 var writes = [first]
                 var j = i + 1
-                while j < t.changes.endIndex, case .set(let next) = t.changes[j], next.recordID == first.recordID,
-                    next.collection == first.collection
+                while j < t.changes.endIndex, case .set(let next) = t.changes[j], next.recordID.sameBytes(as: first.recordID),
+                    next.collection.sameBytes(as: first.collection)
                 {
                     writes.append(next)
                     j += 1
@@ -352,7 +381,7 @@ extension Store {
     /// The record's live versions, or an empty record.
     func loadRecord(_ db: Database, collection: Int64, recordID: String, _ interner: inout Interner) throws -> StoredRecord? {
         let state: Data?
-        if let read = interner.memo?.removeValue(forKey: Interner.RecordKey(collection: collection, recordID: recordID)) {
+        if let read = interner.memo?.removeValue(forKey: Interner.RecordKey(collection: collection, recordID: ExactText(recordID))) {
             state = read
         } else if let hot = interner.hot {
             state = try hot.state(collection: collection, recordID: recordID)

@@ -124,7 +124,7 @@ extension Store {
             state = try Data.fetchOne(
                 db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
         }
-        if interner.memo != nil { interner.memo![Interner.RecordKey(collection: ix, recordID: recordID)] = .some(state) }
+        if interner.memo != nil { interner.memo![Interner.RecordKey(collection: ix, recordID: ExactText(recordID))] = .some(state) }
         guard let state else { return nil }
         return try named(try RecordCodec.decode(state, &interner, db), db, &interner)
     }
@@ -181,14 +181,20 @@ extension Store {
     public func history(_ collection: String, _ recordID: String) throws(SyncNodeError) -> [HistoryEntry] {
         try readNamed { db, interner in
             guard let ix = try interner.nameIx(collection, db, create: false),
-                let fields = try Self.namedRecord(db, collection: collection, recordID: recordID, &interner)
+                let state = try Data.fetchOne(
+                    db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [ix, recordID])
             else { return [] }
-            let winners = Self.winners(fields)
-            var all = fields.flatMap { field, live in live.map { (field, $0) } }
-            all += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner)
-            return all.map { field, v in
-                HistoryEntry(field: field, value: v.value, ts: v.ts, seq: v.seq, isCurrent: winners[field]?.ts == v.ts, isHead: v.isHead)
-            }.sorted { ($0.ts, $0.field) < ($1.ts, $1.field) }
+            // Fields are kept apart by number (two names may differ only in Unicode normalisation).
+            var all: [HistoryEntry] = []
+            for (field, live) in try RecordCodec.decode(state, &interner, db).fields {
+                let name = try interner.name(field, db)
+                let winner = StoredRecord.winner(live)?.ts
+                all += live.map { HistoryEntry(field: name, value: $0.value, ts: $0.ts, seq: $0.seq, isCurrent: $0.ts == winner, isHead: $0.isHead) }
+            }
+            all += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner).map { field, v in
+                HistoryEntry(field: field, value: v.value, ts: v.ts, seq: v.seq, isCurrent: false, isHead: false)
+            }
+            return all.sorted { $0.ts == $1.ts ? $0.field.bytesPrecede($1.field) : $0.ts < $1.ts }
         }
     }
 
@@ -271,19 +277,30 @@ extension Store {
     public func stateDigest() throws(SyncNodeError) -> String {
         try readNamed { db, interner in
             var lines: [String] = []
+            // Names are ordered by their bytes and fields kept apart by number, so two names that
+            // differ only in Unicode normalisation stay two lines in a fixed order.
             let collections = try Int64.fetchAll(db, sql: "SELECT DISTINCT collection FROM record")
-                .map { ($0, try interner.name($0, db)) }.sorted { $0.1 < $1.1 }
+                .map { ($0, try interner.name($0, db)) }.sorted { $0.1.bytesPrecede($1.1) }
             for (ix, collection) in collections {
                 let rows = try Row.fetchAll(db, sql: "SELECT record_id, state FROM record WHERE collection = ? ORDER BY record_id", arguments: [ix])
                 for row in rows {
                     let recordID: String = row["record_id"]
-                    let fields = try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner)
-                    var versions = fields.flatMap { field, live in live.map { (field, $0) } }
+                    let record = try RecordCodec.decode(row["state"], &interner, db)
+                    var versions: [(String, LiveVersion)] = []
+                    var winners: [(String, LiveVersion)] = []
+                    for (field, live) in record.fields {
+                        let name = try interner.name(field, db)
+                        versions += live.map { (name, $0) }
+                        if let w = StoredRecord.winner(live) { winners.append((name, w)) }
+                    }
                     versions += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner)
-                    for (field, v) in versions.sorted(by: { ($0.0, $0.1.ts) < ($1.0, $1.1.ts) }) {
+                    func order(_ a: (String, LiveVersion), _ b: (String, LiveVersion)) -> Bool {
+                        a.0.sameBytes(as: b.0) ? a.1.ts < b.1.ts : a.0.bytesPrecede(b.0)
+                    }
+                    for (field, v) in versions.sorted(by: order) {
                         lines.append("v \(collection)/\(recordID).\(field) \(v.ts) \(v.value) head=\(v.isHead)")
                     }
-                    for (field, w) in Self.winners(fields).sorted(by: { $0.key < $1.key }) {
+                    for (field, w) in winners.sorted(by: order) {
                         lines.append("s \(collection)/\(recordID).\(field) \(w.ts) \(w.value)")
                     }
                 }

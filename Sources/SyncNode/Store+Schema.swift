@@ -222,7 +222,7 @@ extension Store {
         }
 
         // Replaced timestamps whose version is not held: they stay dangling references.
-        var dangling = Set<[String]>()
+        var dangling = Set<[ExactText]>()
         for row in try Row.fetchAll(
             db,
             sql: """
@@ -239,7 +239,7 @@ extension Store {
                     collection, row["record_id"] as String, try interner.nameIx(row["field"], db)!, Int64(bitPattern: ts.clock),
                     try interner.nodeIx(ts.node, db)!,
                 ])
-            dangling.insert([row["collection"], row["record_id"]])
+            dangling.insert([ExactText(row["collection"]), ExactText(row["record_id"])])
         }
 
         var current: (collection: String, recordID: String)?
@@ -259,7 +259,7 @@ extension Store {
                 }
                 record.fields[field] = versions.filter { $0.isHead || $0.ts == winner.ts }
             }
-            record.hasDanglingRefs = dangling.contains([collection, recordID])
+            record.hasDanglingRefs = dangling.contains([ExactText(collection), ExactText(recordID)])
             try db.execute(
                 sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)",
                 arguments: [collectionIx, recordID, Data(try RecordCodec.encode(record, &interner, db)), record.conflictCount])
@@ -269,7 +269,7 @@ extension Store {
             db, sql: "SELECT collection, record_id, field, ts, value, seq, is_head FROM field_version ORDER BY collection, record_id, field, ts")
         while let row = try versions.next() {
             let key = (collection: row["collection"] as String, recordID: row["record_id"] as String)
-            if current.map({ $0 != key }) ?? true {
+            if current.map({ !$0.collection.sameBytes(as: key.collection) || !$0.recordID.sameBytes(as: key.recordID) }) ?? true {
                 try flush()
                 current = key
             }

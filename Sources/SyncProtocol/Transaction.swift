@@ -31,25 +31,25 @@ public struct Transaction: Hashable, Sendable {
         var checkedFields: [String] = []
         var groupRecord: (collection: String, recordID: String)?
         var groupFields: [String] = []
-        var records = Set<[String]>()
+        var records = Set<[ExactText]>()
         var revisited = false
-        var seen = Set<FieldKey>()
-        var entries = Set<[String]>()
+        var entries = Set<[ExactText]>()
+        // Names are compared by their bytes, as storage and other replicas compare them.
         for change in changes {
             switch change {
             case .set(let w):
-                if w.collection != checkedCollection {
+                if !(checkedCollection.map { $0.sameBytes(as: w.collection) } ?? false) {
                     if let p = Names.problem(with: w.collection, what: "collection name") { return p }
                     checkedCollection = w.collection
                 }
-                if groupRecord.map({ $0.recordID != w.recordID || $0.collection != w.collection }) ?? true {
+                if !(groupRecord.map { $0.recordID.sameBytes(as: w.recordID) && $0.collection.sameBytes(as: w.collection) } ?? false) {
                     if let p = Names.problem(with: w.recordID, what: "record id", allowReserved: true) { return p }
                     groupRecord = (w.collection, w.recordID)
                     groupFields.removeAll(keepingCapacity: true)
                     // A record written again after other records: fall back to a full check.
-                    if !records.insert([w.collection, w.recordID]).inserted { revisited = true }
+                    if !records.insert([ExactText(w.collection), ExactText(w.recordID)]).inserted { revisited = true }
                 }
-                if !checkedFields.contains(w.field) {
+                if !checkedFields.contains(where: { $0.sameBytes(as: w.field) }) {
                     if let p = Names.problem(with: w.field, what: "field name", allowReserved: w.field == Names.deletedField) { return p }
                     if checkedFields.count < 64 { checkedFields.append(w.field) }
                 }
@@ -57,10 +57,14 @@ public struct Transaction: Hashable, Sendable {
                 if !w.value.isFiniteOrNotReal { return "value of \(w.collection)/\(w.recordID).\(w.field) is not a finite number" }
                 if let base = w.base, base >= hlc { return "a write's base is not older than the write" }
                 if w.resolves.contains(where: { $0 >= hlc }) { return "a write resolves a version that is not older than the write" }
-                if groupFields.contains(w.field) { return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction" }
+                if groupFields.contains(where: { $0.sameBytes(as: w.field) }) {
+                    return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
+                }
                 groupFields.append(w.field)
             case .append(let e):
-                if !entries.insert([e.ledger, e.entryID]).inserted { return "entry \(e.ledger)/\(e.entryID) is appended twice in one transaction" }
+                if !entries.insert([ExactText(e.ledger), ExactText(e.entryID)]).inserted {
+                    return "entry \(e.ledger)/\(e.entryID) is appended twice in one transaction"
+                }
                 if let p = Names.problem(with: e.ledger, what: "ledger name") ?? Names.problem(with: e.entryID, what: "entry id") {
                     return p
                 }
@@ -74,7 +78,8 @@ public struct Transaction: Hashable, Sendable {
             }
         }
         if revisited {
-            for case .set(let w) in changes where !seen.insert(FieldKey(collection: w.collection, recordID: w.recordID, field: w.field)).inserted {
+            var seen = Set<[ExactText]>()
+            for case .set(let w) in changes where !seen.insert([ExactText(w.collection), ExactText(w.recordID), ExactText(w.field)]).inserted {
                 return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
             }
         }

@@ -50,6 +50,50 @@ struct MigrationTests {
         #expect(records == (node == "hq" ? 4 : 5))
     }
 
+    @Test("a refused transaction and a dangling reference survive the upgrade")
+    func refusedRowsAndDanglingReferencesAreCarriedOver() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let data = try Self.copy("hq", into: dir)
+        // Add to the v3 tables what the fixture lacks: a refused transaction of another origin (kept
+        // in the log and the vector, relayed as a refusal) and a replaced timestamp whose version
+        // has not arrived (a v3 `field_ref` row with no `field_version`).
+        let origin = NodeID(high: 0x0102_0304_0506_0708, low: 0x1112_1314_1516_1718)
+        let clock = Timestamp(millis: 1_800_000_000_000, counter: 3, node: origin)
+        let missing = Timestamp(millis: 1_700_000_000_000, counter: 1, node: origin)
+        let body = WireCodec.encode(
+            Transaction(
+                origin: origin, seq: 1, hlc: clock,
+                changes: [.set(FieldWrite(collection: "projects", recordID: "gg-1", field: "name", value: .text("x")))]))
+        let queue = try DatabaseQueue(path: data + "/node.sqlite")
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO log (origin, seq, hlc, body, received, sig, refused) VALUES (?, 1, ?, ?, 0, ?, 'refused: a test refusal')",
+                arguments: [Data(Self.bytes(origin)), Data(clock.bytes), Data(body), Data(repeating: 7, count: 64)])
+            try db.execute(sql: "INSERT INTO vector (origin, seq) VALUES (?, 1)", arguments: [Data(Self.bytes(origin))])
+            try db.execute(
+                sql: "INSERT INTO field_ref (collection, record_id, field, ts) VALUES ('projects', 'p1', 'stage', ?)",
+                arguments: [Data(missing.bytes)])
+        }
+        try queue.close()
+
+        let store = try Store.open(URL(fileURLWithPath: data))
+        defer { try? store.close() }
+        let sent = try store.transactions(missingFrom: VersionVector()).transactions
+        let refusal = sent.first { $0.transaction.origin == origin }
+        #expect(refusal?.refusal?.reason == "refused: a test refusal")
+        #expect(refusal?.transaction.hlc == clock)
+        #expect(try store.vector()[origin] == 1)
+        let migrated = try DatabaseQueue(path: data + "/node.sqlite")
+        defer { try? migrated.close() }
+        #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dangling_ref") } == 1)
+        #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM log WHERE refused IS NOT NULL") } == 1)
+    }
+
+    static func bytes(_ id: NodeID) -> [UInt8] {
+        [id.high, id.low].flatMap { word in stride(from: 56, through: 0, by: -8).map { UInt8(truncatingIfNeeded: word >> UInt64($0)) } }
+    }
+
     @Test("upgraded nodes still sync (their signed log is intact) and equal a node built from their transactions")
     func upgradedNodesSyncAndMatchAReplay() throws {
         let dir = try TempDirectory()

@@ -1,0 +1,28 @@
+/// A string compared and hashed by its UTF-8 bytes.
+///
+/// Swift's `String ==` treats canonically equivalent spellings as equal (`"é"` precomposed and `"e"`
+/// + combining accent), while SQLite, the wire and every other replica compare bytes. Names and ids
+/// that decide which record or field a write lands in are therefore compared with this type, so a
+/// decision never depends on which spelling a process happened to see first.
+public struct ExactText: Hashable, Sendable {
+    public let text: String
+
+    public init(_ text: String) {
+        self.text = text
+    }
+
+    public static func == (lhs: ExactText, rhs: ExactText) -> Bool { lhs.text.sameBytes(as: rhs.text) }
+
+    public func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
+extension String {
+    /// Byte-wise equality of the UTF-8 encodings (not Unicode canonical equivalence).
+    public func sameBytes(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+
+    /// Byte-wise order of the UTF-8 encodings.
+    public func bytesPrecede(_ other: String) -> Bool { utf8.lexicographicallyPrecedes(other.utf8) }
+}
