@@ -33,7 +33,7 @@ import Testing
         } catch {
             #expect(error.code == .protocolViolation)
             #expect(error.exitCode == 76)
-            #expect(error.message.contains("clock of another transaction"))
+            #expect(error.message.contains("not later than its origin's previous transaction"))
         }
         // Nothing of the chunk was applied.
         #expect(try node.store.vector().entries[origin] == nil)
