@@ -14,6 +14,9 @@ public struct HTTPClientOptions: Sendable {
     public var caFile: String?
     /// Largest response body accepted after decompression.
     public var maxResponseBytes = 512 * 1024 * 1024
+    /// Keep connections open between requests to the same peer (HTTP keep-alive). Off: every
+    /// request opens its own connection (fault-injection tests that cut the n-th connection).
+    public var reuseConnections = true
 
     public init() {}
 }
@@ -32,13 +35,43 @@ public struct HTTPResult: Sendable {
 /// An HTTP client on libcurl's easy interface. Each request runs its blocking `curl_easy_perform`
 /// on a Dispatch worker thread, off Swift's cooperative pool. Proxies come from the environment
 /// (`https_proxy`, `http_proxy`, `no_proxy`), as libcurl reads them itself.
+///
+/// Easy handles are kept for reuse after a successful request, so consecutive requests to one peer
+/// (a round's status, pulls and push) travel on one kept-alive connection: on a lossy link every
+/// new connection risks a lost SYN and a one-second retransmission wait.
 public struct CurlClient: Sendable {
     public let options: HTTPClientOptions
+    private let handles = HandlePool()
 
     private static let initialized: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
 
     public init(options: HTTPClientOptions = HTTPClientOptions()) {
         self.options = options
+    }
+
+    /// Idle easy handles (each with its connection cache). A handle is used by one request at a time.
+    private final class HandlePool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var idle: [UnsafeMutableRawPointer] = []
+        private static let maxIdle = 4
+
+        func take() -> UnsafeMutableRawPointer? {
+            lock.lock()
+            defer { lock.unlock() }
+            return idle.popLast()
+        }
+
+        func give(_ handle: UnsafeMutableRawPointer) {
+            lock.lock()
+            let keep = idle.count < Self.maxIdle
+            if keep { idle.append(handle) }
+            lock.unlock()
+            if !keep { curl_easy_cleanup(handle) }
+        }
+
+        deinit {
+            for handle in idle { curl_easy_cleanup(handle) }
+        }
     }
 
     /// Sends a request. The body is sent gzip-compressed when `gzipBody` is set; a gzip response
@@ -54,7 +87,8 @@ public struct CurlClient: Sendable {
             Thread.detachNewThread {
                 continuation.resume(
                     returning: Result { () throws(SyncNodeError) in
-                        try CurlClient.perform(method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options)
+                        try CurlClient.perform(
+                            method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options, pool: handles)
                     })
             }
         }
@@ -70,12 +104,22 @@ public struct CurlClient: Sendable {
     }
 
     private static func perform(
-        method: String, url: String, headers: [String: String], body: [UInt8]?, gzipBody: Bool, options: HTTPClientOptions
+        method: String, url: String, headers: [String: String], body: [UInt8]?, gzipBody: Bool, options: HTTPClientOptions, pool: HandlePool
     ) throws(SyncNodeError) -> HTTPResult {
-        guard initialized, let handle = curl_easy_init() else {
+        guard initialized else { throw SyncNodeError(.unreachable, "libcurl could not be initialised") }
+        let handle: UnsafeMutableRawPointer
+        if let kept = pool.take() {
+            // Options back to their defaults; the handle keeps its live connections.
+            curl_easy_reset(kept)
+            handle = kept
+        } else if let fresh = curl_easy_init() {
+            handle = fresh
+        } else {
             throw SyncNodeError(.unreachable, "libcurl could not be initialised")
         }
-        defer { curl_easy_cleanup(handle) }
+        var succeeded = false
+        // Kept only after a complete exchange: a failed one may have left its connection unusable.
+        defer { if succeeded && options.reuseConnections { pool.give(handle) } else { curl_easy_cleanup(handle) } }
         let sink = Sink(limit: options.maxResponseBytes)
         let sinkPointer = Unmanaged.passUnretained(sink).toOpaque()
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -167,6 +211,9 @@ public struct CurlClient: Sendable {
         if sink.headers["content-encoding"]?.lowercased() == "gzip" {
             received = try Gzip.decompress(received, maxSize: options.maxResponseBytes)
         }
+        // The options point into this call's buffers: clear them before the handle is kept.
+        curl_easy_reset(handle)
+        succeeded = true
         return HTTPResult(status: status, headers: sink.headers, body: received, bytesSent: payload.count, bytesReceived: wireReceived)
     }
 }

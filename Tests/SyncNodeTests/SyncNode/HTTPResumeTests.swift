@@ -14,6 +14,8 @@ import Testing
         limits.maxTransactions = 10
         var options = HTTPClientOptions()
         options.timeoutSeconds = 10
+        // One connection per request, so the proxy's plan can cut the n-th request.
+        options.reuseConnections = false
         return Syncer(
             store: store, transport: HTTPTransport(baseURL: "http://127.0.0.1:\(port)", client: CurlClient(options: options)), limits: limits)
     }
@@ -41,6 +43,41 @@ import Testing
             let resumed = try await syncer(county.store, port: port).run()
             #expect(resumed.sent == 40)
             #expect(resumed.batchesSent == 4)
+        }
+        #expect(try hq.store.stateDigest() == county.store.stateDigest())
+    }
+
+    @Test func aRoundKeepsOneConnectionAndSurvivesItsLoss() async throws {
+        let hq = try TestNode(site: "hq")
+        let county = try TestNode()
+        defer {
+            hq.remove()
+            county.remove()
+        }
+        for i in 0..<25 {
+            try county.store.commit([.put(collection: "projects", recordID: "p\(i)", fields: [.init("name", .text("项目\(i)"))])])
+            try hq.store.commit([.put(collection: "counties", recordID: "c\(i)", fields: [.init("note", .text("东丽\(i)"))])])
+        }
+        let app = Application(router: NodeServer.router(service: SyncService(store: hq.store), logger: Logger(label: "test")))
+        try await app.test(.live) { client in
+            let proxy = FaultProxy(upstreamPort: try #require(client.port))
+            let port = try proxy.start()
+            defer { proxy.stop() }
+            var limits = SyncLimits()
+            limits.maxTransactions = 10
+            let transport = HTTPTransport(baseURL: "http://127.0.0.1:\(port)")
+            // Status, three pulls and three pushes: one kept-alive connection.
+            let first = try await Syncer(store: county.store, transport: transport, limits: limits).run()
+            #expect(first.batchesReceived == 3 && first.batchesSent == 3)
+            #expect(proxy.connections == 1)
+            // The kept connection dies (the proxy restarts on the same port): the next round
+            // opens a new one and completes; nothing is lost.
+            proxy.stop()
+            _ = try proxy.start(port: port)
+            try county.store.commit([.put(collection: "projects", recordID: "late", fields: [.init("name", .text("迟到"))])])
+            let second = try await Syncer(store: county.store, transport: transport, limits: limits).run()
+            #expect(second.sent == 1)
+            #expect(proxy.connections >= 2)
         }
         #expect(try hq.store.stateDigest() == county.store.stateDigest())
     }
