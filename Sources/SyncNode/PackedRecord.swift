@@ -76,9 +76,17 @@ struct Interner {
         self.shared = shared
     }
 
+    /// The names looked up last (a write repeats one collection and a few fields): checked
+    /// before any hashing.
+    private var recent: [(name: String, ix: Int64)] = []
+
     /// The number of `name`, assigning one if `create` (in a write transaction).
     mutating func nameIx(_ name: String, _ db: Database, create: Bool = true) throws -> Int64? {
-        if let ix = names[ExactText(name)] ?? shared?.nameIx(name) { return ix }
+        if let hit = recent.first(where: { $0.name.sameBytes(as: name) }) { return hit.ix }
+        if let ix = names[ExactText(name)] ?? shared?.nameIx(name) {
+            remember(name, ix)
+            return ix
+        }
         var ix = try Int64.fetchOne(db.cachedStatement(sql: "SELECT ix FROM name WHERE text = ?"), arguments: [name])
         if ix == nil && create {
             try db.cachedStatement(sql: "INSERT INTO name (text) VALUES (?)").execute(arguments: [name])
@@ -87,8 +95,14 @@ struct Interner {
         if let ix {
             names[ExactText(name)] = ix
             nameTexts[ix] = name
+            remember(name, ix)
         }
         return ix
+    }
+
+    private mutating func remember(_ name: String, _ ix: Int64) {
+        if recent.count >= 16 { recent.removeFirst() }
+        recent.append((name, ix))
     }
 
     mutating func name(_ ix: Int64, _ db: Database) throws -> String {
@@ -391,24 +405,29 @@ final class Deflate {
     private static func pack(_ bytes: [UInt8], with stream: inout z_stream) -> [UInt8]? {
         guard deflateReset(&stream) == Z_OK else { return nil }
         var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
-        var input = bytes
-        let status = input.withUnsafeMutableBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                stream.next_in = src.baseAddress
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress
-                stream.avail_out = uInt(dst.count)
-                defer {
-                    stream.next_in = nil
-                    stream.next_out = nil
-                }
-                return deflate(&stream, Z_FINISH)
-            }
-        }
+        let status = finish(&stream, input: bytes, output: &out) { deflate(&$0, Z_FINISH) }
         let size = Int(stream.total_out)
         guard status == Z_STREAM_END, size < bytes.count else { return nil }
         out.removeSubrange(size...)
         return out
+    }
+}
+
+/// Runs one zlib call over all of `input` into `output`, the stream pointing at them only meanwhile.
+private func finish(_ stream: inout z_stream, input: [UInt8], output: inout [UInt8], _ call: (inout z_stream) -> Int32) -> Int32 {
+    var input = input
+    return input.withUnsafeMutableBufferPointer { src in
+        output.withUnsafeMutableBufferPointer { dst in
+            stream.next_in = src.baseAddress
+            stream.avail_in = uInt(src.count)
+            stream.next_out = dst.baseAddress
+            stream.avail_out = uInt(dst.count)
+            defer {
+                stream.next_in = nil
+                stream.next_out = nil
+            }
+            return call(&stream)
+        }
     }
 }
 
@@ -430,20 +449,7 @@ final class Inflate {
         guard size >= 0, size <= 1 << 30 else { throw SyncNodeError(.databaseCorrupt, "a stored transaction has an impossible size") }
         guard ready, inflateReset(&stream) == Z_OK else { throw SyncNodeError(.storage, "zlib could not be set up to read the log") }
         var out = [UInt8](repeating: 0, count: size)
-        var input = [UInt8](bytes)
-        let status = input.withUnsafeMutableBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                stream.next_in = src.baseAddress
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress
-                stream.avail_out = uInt(dst.count)
-                defer {
-                    stream.next_in = nil
-                    stream.next_out = nil
-                }
-                return inflate(&stream, Z_FINISH)
-            }
-        }
+        let status = finish(&stream, input: [UInt8](bytes), output: &out) { inflate(&$0, Z_FINISH) }
         guard status == Z_STREAM_END, Int(stream.total_out) == size else {
             throw SyncNodeError(.databaseCorrupt, "a stored transaction is damaged (it does not inflate); restore the node from a backup")
         }

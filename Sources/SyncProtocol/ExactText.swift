@@ -21,7 +21,14 @@ public struct ExactText: Hashable, Sendable {
 
 extension String {
     /// Byte-wise equality of the UTF-8 encodings (not Unicode canonical equivalence).
-    public func sameBytes(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+    public func sameBytes(as other: String) -> Bool {
+        // Equal bytes imply canonical equivalence, so `==` (fast for the short ASCII names of real
+        // data) settles every mismatch; the bytes are compared only when it says equal.
+        guard self == other else { return false }
+        var a = self
+        var b = other
+        return a.withUTF8 { pa in b.withUTF8 { pb in pa.elementsEqual(pb) } }
+    }
 
     /// Byte-wise order of the UTF-8 encodings.
     public func bytesPrecede(_ other: String) -> Bool { utf8.lexicographicallyPrecedes(other.utf8) }
