@@ -67,6 +67,12 @@ struct Interner {
     /// `defer { interner.hot = nil }` inside the closure: statements must be finalized there.
     var hot: HotStatements?
 
+    /// The write's raw statements; every path that applies transactions sets them.
+    func statements() throws(SyncNodeError) -> HotStatements {
+        guard let hot else { throw SyncNodeError(.storage, "internal error: a write ran without its prepared statements") }
+        return hot
+    }
+
     struct RecordKey: Hashable {
         var collection: Int64
         var recordID: ExactText

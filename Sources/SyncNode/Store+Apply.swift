@@ -365,17 +365,9 @@ extension Store {
     /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.
     func appendToLog(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
         let packed = deflater.withLock { $0.pack(body) }
-        if let hot = interner.hot {
-            try hot.appendLog(
-                origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: packed ?? body, size: packed.map { _ in body.count },
-                signature: signature, refused: refused, received: clock.nowMillis())
-            return
-        }
-        try db.cachedStatement(sql: "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [
-                try interner.nodeIx(t.origin, db), Int64(t.seq), Int64(bitPattern: t.hlc.clock), Data(packed ?? body),
-                packed.map { _ in body.count }, Data(signature), refused, Int64(clock.nowMillis()),
-            ])
+        try interner.statements().appendLog(
+            origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: packed ?? body, size: packed.map { _ in body.count },
+            signature: signature, refused: refused, received: clock.nowMillis())
     }
 
     /// The record's live versions, or an empty record.
@@ -383,11 +375,8 @@ extension Store {
         let state: Data?
         if let read = interner.memo?.removeValue(forKey: Interner.RecordKey(collection: collection, recordID: ExactText(recordID))) {
             state = read
-        } else if let hot = interner.hot {
-            state = try hot.state(collection: collection, recordID: recordID)
         } else {
-            state = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?"), arguments: [collection, recordID])
+            state = try interner.statements().state(collection: collection, recordID: recordID)
         }
         guard let state else { return nil }
         return try RecordCodec.decode(state, &interner, db)
@@ -466,15 +455,8 @@ extension Store {
                     arguments: [collection, recordID]) ?? false
         }
         let state = try RecordCodec.encode(record, &interner, db)
-        if let hot = interner.hot {
-            try hot.writeRecord(collection: collection, recordID: recordID, state: state, conflicts: record.conflictCount, exists: stored != nil)
-        } else if stored == nil {
-            try db.cachedStatement(sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [collection, recordID, Data(state), record.conflictCount])
-        } else {
-            try db.cachedStatement(sql: "UPDATE record SET state = ?, conflicts = ? WHERE collection = ? AND record_id = ?")
-                .execute(arguments: [Data(state), record.conflictCount, collection, recordID])
-        }
+        try interner.statements().writeRecord(
+            collection: collection, recordID: recordID, state: state, conflicts: record.conflictCount, exists: stored != nil)
     }
 
     /// An honest origin never issues the same clock twice: this is a faulty or forged transaction,
