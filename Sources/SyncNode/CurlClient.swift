@@ -109,8 +109,7 @@ public struct CurlClient: Sendable {
         guard initialized else { throw SyncNodeError(.unreachable, "libcurl could not be initialised") }
         let handle: UnsafeMutableRawPointer
         if let kept = pool.take() {
-            // Options back to their defaults; the handle keeps its live connections.
-            curl_easy_reset(kept)
+            // Reset to default options when it was kept; its live connections remain.
             handle = kept
         } else if let fresh = curl_easy_init() {
             handle = fresh
@@ -211,7 +210,8 @@ public struct CurlClient: Sendable {
         if sink.headers["content-encoding"]?.lowercased() == "gzip" {
             received = try Gzip.decompress(received, maxSize: options.maxResponseBytes)
         }
-        // The options point into this call's buffers: clear them before the handle is kept.
+        // The options point into this call's buffers: back to defaults before the handle is kept
+        // (the connection cache survives a reset).
         curl_easy_reset(handle)
         succeeded = true
         return HTTPResult(status: status, headers: sink.headers, body: received, bytesSent: payload.count, bytesReceived: wireReceived)

@@ -190,8 +190,6 @@ struct FieldMap: Sequence {
         set { self[key] = newValue }
     }
 
-    /// Names in ascending order.
-    var keys: [Int64] { entries.map(\.key) }
     var values: [[LiveVersion]] { entries.map(\.value) }
     var count: Int { entries.count }
 

@@ -213,12 +213,12 @@ extension Store {
             }
             let body = [UInt8](row["body"] as Data)
             let packed = deflater.pack(body)
-            try db.execute(
-                sql: "INSERT INTO log_v4 (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                arguments: [
-                    try interner.nodeIx(origin, db), row["seq"] as Int64, Int64(bitPattern: hlc.clock), Data(packed ?? body),
-                    packed.map { _ in body.count }, row["sig"] as Data?, row["refused"] as String?, row["received"] as Int64,
-                ])
+            try db.cachedStatement(sql: "INSERT INTO log_v4 (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .execute(
+                    arguments: [
+                        try interner.nodeIx(origin, db), row["seq"] as Int64, Int64(bitPattern: hlc.clock), Data(packed ?? body),
+                        packed.map { _ in body.count }, row["sig"] as Data?, row["refused"] as String?, row["received"] as Int64,
+                    ])
         }
 
         // Replaced timestamps whose version is not held: they stay dangling references.
@@ -233,12 +233,12 @@ extension Store {
         {
             guard let ts = Timestamp(bytes: row["ts"] as Data) else { continue }
             let collection = try interner.nameIx(row["collection"], db)!
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO dangling_ref (collection, record_id, field, clock, node) VALUES (?, ?, ?, ?, ?)",
-                arguments: [
-                    collection, row["record_id"] as String, try interner.nameIx(row["field"], db)!, Int64(bitPattern: ts.clock),
-                    try interner.nodeIx(ts.node, db)!,
-                ])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO dangling_ref (collection, record_id, field, clock, node) VALUES (?, ?, ?, ?, ?)")
+                .execute(
+                    arguments: [
+                        collection, row["record_id"] as String, try interner.nameIx(row["field"], db)!, Int64(bitPattern: ts.clock),
+                        try interner.nodeIx(ts.node, db)!,
+                    ])
             dangling.insert([ExactText(row["collection"]), ExactText(row["record_id"])])
         }
 
@@ -250,8 +250,9 @@ extension Store {
             for (field, versions) in record.fields {
                 guard let winner = StoredRecord.winner(versions) else { continue }
                 for v in versions where !v.isHead && v.ts != winner.ts {
-                    try db.execute(
-                        sql: "INSERT INTO field_history (collection, record_id, field, clock, node, seq, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    try db.cachedStatement(
+                        sql: "INSERT INTO field_history (collection, record_id, field, clock, node, seq, value) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    ).execute(
                         arguments: [
                             collectionIx, recordID, field, Int64(bitPattern: v.ts.clock), try interner.nodeIx(v.ts.node, db)!, Int64(v.seq),
                             v.value.databaseValue,
@@ -260,8 +261,7 @@ extension Store {
                 record.fields[field] = versions.filter { $0.isHead || $0.ts == winner.ts }
             }
             record.hasDanglingRefs = dangling.contains([ExactText(collection), ExactText(recordID)])
-            try db.execute(
-                sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)").execute(
                 arguments: [collectionIx, recordID, Data(try RecordCodec.encode(record, &interner, db)), record.conflictCount])
             record = StoredRecord()
         }

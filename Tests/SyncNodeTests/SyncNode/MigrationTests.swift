@@ -69,8 +69,8 @@ struct MigrationTests {
         try queue.write { db in
             try db.execute(
                 sql: "INSERT INTO log (origin, seq, hlc, body, received, sig, refused) VALUES (?, 1, ?, ?, 0, ?, 'refused: a test refusal')",
-                arguments: [Data(Self.bytes(origin)), Data(clock.bytes), Data(body), Data(repeating: 7, count: 64)])
-            try db.execute(sql: "INSERT INTO vector (origin, seq) VALUES (?, 1)", arguments: [Data(Self.bytes(origin))])
+                arguments: [Data(origin.bytes), Data(clock.bytes), Data(body), Data(repeating: 7, count: 64)])
+            try db.execute(sql: "INSERT INTO vector (origin, seq) VALUES (?, 1)", arguments: [Data(origin.bytes)])
             try db.execute(
                 sql: "INSERT INTO field_ref (collection, record_id, field, ts) VALUES ('projects', 'p1', 'stage', ?)",
                 arguments: [Data(missing.bytes)])
@@ -88,10 +88,6 @@ struct MigrationTests {
         defer { try? migrated.close() }
         #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dangling_ref") } == 1)
         #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM log WHERE refused IS NOT NULL") } == 1)
-    }
-
-    static func bytes(_ id: NodeID) -> [UInt8] {
-        [id.high, id.low].flatMap { word in stride(from: 56, through: 0, by: -8).map { UInt8(truncatingIfNeeded: word >> UInt64($0)) } }
     }
 
     @Test("upgraded nodes still sync (their signed log is intact) and equal a node built from their transactions")
