@@ -99,10 +99,17 @@ public struct PublicKeyText: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// What is signed: a domain tag and the exact transaction bytes, so a signature over one kind of
-/// message can never be replayed as another.
+/// What is signed: a domain tag and the exact transaction bytes (or their digest), so a signature
+/// over one kind of message can never be replayed as another.
 enum SigningPayload {
-    static func transaction(_ body: [UInt8]) -> [UInt8] { Array("syncnode-tx-v1\n".utf8) + body }
+    /// A version 2 (binary) transaction is signed through its SHA-256 digest: Ed25519 hashes its
+    /// whole message twice with SHA-512, which cost more than encoding a large transaction, while
+    /// SHA-256 runs in hardware. A version 1 (JSON) transaction, as older logs hold, was signed
+    /// over its bytes. The tags differ, so neither signature can pass for the other.
+    static func transaction(_ body: [UInt8]) -> [UInt8] {
+        if WireCodec.isBinary(body) { return Array("syncnode-tx-v2\n".utf8) + Array(SHA256.hash(data: body)) }
+        return Array("syncnode-tx-v1\n".utf8) + body
+    }
 
     /// What HQ signs to vouch for a pull response: the SHA-256 of its frames, each preceded by its
     /// length (4 bytes, big-endian), so no other sequence of frames has the same digest.

@@ -96,7 +96,8 @@ public enum NodeServer {
         throw APIErrorResponse(
             APIError(
                 status: 404, code: "unsupported_protocol",
-                message: "protocol '\(version.prefix(10))' is not spoken here; this node speaks /v\(WireCodec.protocolVersion)/"))
+                message: "protocol '\(version.prefix(10))' is not spoken here; this node speaks /v1/ (protocol version \(WireCodec.protocolVersion))")
+        )
     }
 
     /// Reads a request body up to `limit` bytes, inflating gzip within the same limit.

@@ -1,16 +1,23 @@
 import Foundation
 
-/// The versioned encoding of transactions (protocol version 1: JSON, described in docs/PROTOCOL.md).
+/// The versioned encoding of transactions (docs/PROTOCOL.md).
 ///
-/// A transaction is a JSON object `{"o": origin, "s": seq, "t": clock, "c": [changes]}` with keys
-/// sorted and no insignificant white space, so the same transaction always encodes to the same bytes.
+/// Version 2 (this version) writes every transaction in the compact binary form of `BinaryCodec`.
+/// It still reads version 1's JSON form, `{"o": origin, "s": seq, "t": clock, "c": [changes]}`
+/// with keys sorted and no insignificant white space, which nodes kept in their logs before the
+/// upgrade and relay unchanged. The first byte tells the forms apart (`0xB2` or `{`).
 public enum WireCodec {
-    public static let protocolVersion = 1
+    public static let protocolVersion = 2
 
-    /// Encodes a transaction. The transaction must be well formed (`Transaction.problem` is nil):
-    /// then every member is a string, an integer, a finite number or a nested object, and
-    /// encoding cannot fail.
+    /// Encodes a transaction in the current form. The transaction must be well formed
+    /// (`Transaction.problem` is nil). One holding a change of a kind this version does not know
+    /// (decoded from JSON) keeps the JSON form.
     public static func encode(_ transaction: Transaction) -> [UInt8] {
+        BinaryCodec.encode(transaction) ?? encodeJSON(transaction)
+    }
+
+    /// Encodes a transaction in version 1's JSON form (for tests, fixtures and tools).
+    public static func encodeJSON(_ transaction: Transaction) -> [UInt8] {
         if let fast = FastJSON.encode(transaction) { return fast }
         do {
             return Array(try encoder.encode(WireTransaction(transaction)))
@@ -19,8 +26,12 @@ public enum WireCodec {
         }
     }
 
+    /// Whether the bytes are in the binary form of version 2 (otherwise they are JSON).
+    public static func isBinary(_ bytes: some Collection<UInt8>) -> Bool { bytes.first == BinaryCodec.tag }
+
     public static func decode(_ bytes: some Collection<UInt8>) throws(WireError) -> Transaction {
         let array = Array(bytes)
+        if array.first == BinaryCodec.tag { return try BinaryCodec.decode(array) }
         if let fast = try FastJSON.decode(array) { return fast }
         let data = Data(array)
         do {

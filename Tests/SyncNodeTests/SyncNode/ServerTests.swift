@@ -48,7 +48,7 @@ import Testing
             try await client.execute(uri: "/v1/status", method: .get) { response in
                 let status = try WireCodec.decodeMessage(StatusMessage.self, from: Array(response.body.readableBytesView))
                 #expect(status.identity.node == node.store.info.nodeID)
-                #expect(status.protocolVersion == 1)
+                #expect(status.protocolVersion == WireCodec.protocolVersion)
                 #expect(status.clock == 1_700_000_000_000)
             }
         }

@@ -81,8 +81,11 @@ extension TestNode {
         try await f.distributeRegistry()
         try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("funds_fen", .int(5_000_000))])])
         let genuine = try f.lintan.store.transactions(missingFrom: try f.hq.store.vector()).transactions[0]
-        let altered = Array(String(decoding: genuine.body, as: UTF8.self).replacingOccurrences(of: "5000000", with: "9000000").utf8)
-        var forged = try ReceivedTransaction(body: altered)
+        // The same transaction with another amount, encoded as its origin would, under the origin's signature.
+        var changed = genuine.transaction
+        changed.changes = [.set(FieldWrite(collection: "projects", recordID: "lt-school", field: "funds_fen", value: .int(9_000_000)))]
+        var forged = try ReceivedTransaction(body: WireCodec.encode(changed))
+        #expect(forged.body != genuine.body)
         forged.signature = genuine.signature
         let before = try f.hq.store.stateDigest()
         let answer = try push([forged], from: f.lintan, to: f.hq)

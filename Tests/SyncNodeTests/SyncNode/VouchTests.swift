@@ -81,11 +81,13 @@ import Testing
         // The vouch no longer matches the frames, so each origin signature is verified: the altered
         // transaction is turned away and nothing of it is applied.
         let altering = AlteringTransport(service: SyncService(store: f.hq.store)) { body in
-            // Same length, byte for byte: the frames stay well formed, only the amount changes.
+            // Same length, byte for byte: the frames stay well formed, only the amount changes
+            // (an integer value in a binary body: type 1, then the zigzag varint).
             var out = body
-            let from = Array("5000000".utf8)
+            let from = [1] + zigzagVarint(5_000_000)
+            let to = [1] + zigzagVarint(9_000_000)
             if let at = (0...(out.count - from.count)).first(where: { out[$0..<$0 + from.count].elementsEqual(from) }) {
-                out.replaceSubrange(at..<at + from.count, with: Array("9000000".utf8))
+                out.replaceSubrange(at..<at + from.count, with: to)
             }
             return out
         }
@@ -94,6 +96,11 @@ import Testing
                 from: PeerIdentity(node: f.gangu.store.info.nodeID, site: "gangu", label: "gangu-office-1"), vector: try f.gangu.store.vector(),
                 maxTransactions: 100, maxBytes: 1 << 20))
         #expect(tampered.header.vouch != nil)
+        #expect(
+            tampered.transactions.contains {
+                $0.transaction.changes.contains { if case .set(let w) = $0 { w.value == .int(9_000_000) } else { false } }
+            },
+            "the amount was altered in transit")
         #expect(!f.gangu.store.acceptsVouch(tampered))
         _ = try? await Syncer(store: f.gangu.store, transport: altering).run()
         #expect(try f.gangu.store.record("projects", "lt-school") == nil)
@@ -103,4 +110,15 @@ import Testing
         try await f.sync(f.gangu, with: f.hq)
         #expect(try f.gangu.store.record("projects", "lt-school")?.fields["funds_fen"] == .int(5_000_000))
     }
+}
+
+/// An integer as a binary (protocol 2) body writes it: zigzag, then LEB128.
+func zigzagVarint(_ i: Int64) -> [UInt8] {
+    var v = UInt64(bitPattern: (i << 1) ^ (i >> 63))
+    var out: [UInt8] = []
+    while v >= 0x80 {
+        out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+        v >>= 7
+    }
+    return out + [UInt8(v)]
 }

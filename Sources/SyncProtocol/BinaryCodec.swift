@@ -1,0 +1,372 @@
+/// Protocol version 2's transaction encoding: compact binary, written by every node from version 2
+/// on (docs/PROTOCOL.md, "Transaction encoding, version 2").
+///
+/// ```
+/// transaction := 0xB2 origin(16) varint(seq) clock(8) names nodes varint(count) change*
+/// names       := varint(n) (varint(len) utf8)*n      every collection, ledger and field name used
+/// nodes       := varint(n) id(16)*n                  every node of a base or replaced timestamp
+/// change      := 0x10|flags [varint(collection) text(recordID)] varint(field) value
+///                [timestamp] [varint(k) timestamp*k]                        a field write
+///              | 0x20 varint(ledger) text(entryID) varint(k) (varint(name) value)*k    a ledger entry
+///              | 0x80..0xFF varint(len) byte*len                             a kind from the future
+/// flags       := 1: the write starts another record (collection and record id follow; otherwise
+///                   they are those of the previous change, which must be a write)
+///                2: a base timestamp follows   4: replaced versions follow
+/// value       := 0 null | 1 zigzag-varint | 2 real(8, IEEE 754) | 3 text
+/// timestamp   := clock(8) varint(node index)      text := varint(len) utf8
+/// ```
+///
+/// Fixed-width integers are big-endian; varints are LEB128 in their shortest form; a clock is 48
+/// bits of milliseconds then 16 of counter. A ledger entry's fields are in byte order of their
+/// names. The first byte (0xB2) can never start a JSON text, so a reader tells the two encodings
+/// apart by it. The encoding of a transaction is unique: the decoder refuses anything the encoder
+/// would not have written (overlong varints, names or nodes listed twice or never used, a record
+/// repeated needlessly), so equal transactions always have equal bytes.
+enum BinaryCodec {
+    static let tag: UInt8 = 0xB2
+
+    private static let setKind: UInt8 = 0x10
+    private static let newRecord: UInt8 = 1
+    private static let hasBase: UInt8 = 2
+    private static let hasResolves: UInt8 = 4
+    private static let appendKind: UInt8 = 0x20
+
+    // MARK: Encoding
+
+    /// The transaction's bytes, or nil when it holds a change of a kind this version does not know
+    /// (only a JSON-decoded transaction can; it keeps its JSON form) or a number JSON and this
+    /// encoding both refuse (an infinite or NaN real).
+    static func encode(_ t: Transaction) -> [UInt8]? {
+        var tables = Tables()
+        var changes: [UInt8] = []
+        changes.reserveCapacity(16 + t.changes.count * 24)
+        var previous: (collection: String, recordID: String)?
+        for change in t.changes {
+            switch change {
+            case .set(let w):
+                var kind = setKind
+                let sameRecord = previous.map { $0.recordID.sameBytes(as: w.recordID) && $0.collection.sameBytes(as: w.collection) } ?? false
+                if !sameRecord { kind |= newRecord }
+                if w.base != nil { kind |= hasBase }
+                if !w.resolves.isEmpty { kind |= hasResolves }
+                changes.append(kind)
+                if !sameRecord {
+                    tables.position = 0
+                    varint(UInt64(tables.name(w.collection)), &changes)
+                    text(w.recordID, &changes)
+                    previous = (w.collection, w.recordID)
+                }
+                varint(UInt64(tables.name(w.field)), &changes)
+                guard value(w.value, &changes) else { return nil }
+                if let base = w.base { timestamp(base, &tables, &changes) }
+                if !w.resolves.isEmpty {
+                    varint(UInt64(w.resolves.count), &changes)
+                    for ts in w.resolves { timestamp(ts, &tables, &changes) }
+                }
+            case .append(let e):
+                previous = nil
+                tables.position = 0
+                changes.append(appendKind)
+                varint(UInt64(tables.name(e.ledger)), &changes)
+                text(e.entryID, &changes)
+                varint(UInt64(e.fields.count), &changes)
+                for name in e.fields.keys.sorted(by: { $0.bytesPrecede($1) }) {
+                    varint(UInt64(tables.name(name)), &changes)
+                    guard value(e.fields[name]!, &changes) else { return nil }
+                }
+            case .unknown:
+                return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(40 + tables.byteCount + changes.count)
+        out.append(tag)
+        node(t.origin, &out)
+        varint(t.seq, &out)
+        clock(t.hlc, &out)
+        varint(UInt64(tables.names.count), &out)
+        for name in tables.names { text(name, &out) }
+        varint(UInt64(tables.nodes.count), &out)
+        for n in tables.nodes { node(n, &out) }
+        varint(UInt64(t.changes.count), &out)
+        out += changes
+        return out
+    }
+
+    /// The name and node tables of one transaction, in order of first use.
+    private struct Tables {
+        var names: [String] = []
+        var nodes: [NodeID] = []
+        /// Where each name of the previous record was found: records of one collection usually
+        /// name their fields in the same order, so the guess is nearly always right.
+        var guesses: [Int] = []
+        var position = 0
+        var byteCount = 0
+
+        mutating func name(_ name: String) -> Int {
+            defer { position += 1 }
+            if position < guesses.count, names[guesses[position]].sameBytes(as: name) { return guesses[position] }
+            let index: Int
+            if let found = names.firstIndex(where: { $0.sameBytes(as: name) }) {
+                index = found
+            } else {
+                index = names.count
+                names.append(name)
+                byteCount += name.utf8.count + 2
+            }
+            if position < guesses.count {
+                guesses[position] = index
+            } else if guesses.count < 64 {
+                guesses.append(index)
+            }
+            return index
+        }
+
+        mutating func node(_ id: NodeID) -> Int {
+            if let found = nodes.firstIndex(of: id) { return found }
+            nodes.append(id)
+            byteCount += 16
+            return nodes.count - 1
+        }
+    }
+
+    @inline(__always)
+    private static func varint(_ v: UInt64, _ out: inout [UInt8]) {
+        var v = v
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    private static func text(_ s: String, _ out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { bytes in
+            varint(UInt64(bytes.count), &out)
+            out.append(contentsOf: bytes)
+        }
+    }
+
+    private static func fixed(_ v: UInt64, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    private static func node(_ id: NodeID, _ out: inout [UInt8]) {
+        fixed(id.high, &out)
+        fixed(id.low, &out)
+    }
+
+    private static func clock(_ ts: Timestamp, _ out: inout [UInt8]) {
+        fixed(ts.millis << 16 | UInt64(ts.counter), &out)
+    }
+
+    private static func timestamp(_ ts: Timestamp, _ tables: inout Tables, _ out: inout [UInt8]) {
+        clock(ts, &out)
+        varint(UInt64(tables.node(ts.node)), &out)
+    }
+
+    private static func value(_ v: Value, _ out: inout [UInt8]) -> Bool {
+        switch v {
+        case .null:
+            out.append(0)
+        case .int(let i):
+            out.append(1)
+            varint(UInt64(bitPattern: (i << 1) ^ (i >> 63)), &out)
+        case .real(let d):
+            guard d.isFinite else { return false }
+            out.append(2)
+            fixed(d.bitPattern, &out)
+        case .text(let s):
+            out.append(3)
+            text(s, &out)
+        }
+        return true
+    }
+
+    // MARK: Decoding
+
+    static func decode(_ bytes: [UInt8]) throws(WireError) -> Transaction {
+        try bytes.withUnsafeBufferPointer { buffer throws(WireError) in
+            var r = Reader(bytes: buffer)
+            return try r.transaction()
+        }
+    }
+
+    private struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        mutating func transaction() throws(WireError) -> Transaction {
+            guard try byte() == BinaryCodec.tag else { throw .malformed("not a version 2 transaction") }
+            let origin = try node()
+            let seq = try varint()
+            let hlc = try clock(origin)
+            let nameCount = try count(of: "names", atLeast: 1)
+            var names: [String] = []
+            names.reserveCapacity(nameCount)
+            for _ in 0..<nameCount {
+                let name = try text("a name")
+                guard !names.contains(where: { $0.sameBytes(as: name) }) else { throw .malformed("a name is listed twice") }
+                names.append(name)
+            }
+            let nodeCount = try count(of: "nodes", atLeast: 16)
+            var nodes: [NodeID] = []
+            nodes.reserveCapacity(nodeCount)
+            for _ in 0..<nodeCount {
+                let id = try node()
+                guard !nodes.contains(id) else { throw .malformed("a node is listed twice") }
+                nodes.append(id)
+            }
+            var usedNames = [Bool](repeating: false, count: names.count)
+            var usedNodes = [Bool](repeating: false, count: nodes.count)
+            func name() throws(WireError) -> String {
+                let k = try varint()
+                guard k < UInt64(names.count) else { throw .malformed("a name index is out of range") }
+                usedNames[Int(k)] = true
+                return names[Int(k)]
+            }
+            func timestamp() throws(WireError) -> Timestamp {
+                let c = try fixed()
+                let k = try varint()
+                guard k < UInt64(nodes.count) else { throw .malformed("a node index is out of range") }
+                usedNodes[Int(k)] = true
+                return Timestamp(millis: c >> 16, counter: UInt16(truncatingIfNeeded: c), node: nodes[Int(k)])
+            }
+            let changeCount = try count(of: "changes", atLeast: 2)
+            guard changeCount <= Transaction.maxChanges else { throw .malformed("more than \(Transaction.maxChanges) changes") }
+            var changes: [Change] = []
+            changes.reserveCapacity(changeCount)
+            var previous: (collection: String, recordID: String)?
+            for _ in 0..<changeCount {
+                let kind = try byte()
+                switch kind {
+                case BinaryCodec.setKind...(BinaryCodec.setKind | 7):
+                    let record: (collection: String, recordID: String)
+                    if kind & BinaryCodec.newRecord != 0 {
+                        record = (try name(), try text("a record id"))
+                        if let previous, previous.recordID.sameBytes(as: record.recordID), previous.collection.sameBytes(as: record.collection) {
+                            throw .malformed("a write repeats the record of the write before it")
+                        }
+                    } else {
+                        guard let previous else { throw .malformed("a write continues a record but no write precedes it") }
+                        record = previous
+                    }
+                    previous = record
+                    let field = try name()
+                    let v = try value()
+                    let base = kind & BinaryCodec.hasBase != 0 ? try timestamp() : nil
+                    var resolves: [Timestamp] = []
+                    if kind & BinaryCodec.hasResolves != 0 {
+                        let n = try count(of: "replaced versions", atLeast: 9)
+                        guard n > 0 else { throw .malformed("an empty list of replaced versions is flagged") }
+                        resolves.reserveCapacity(n)
+                        for _ in 0..<n { resolves.append(try timestamp()) }
+                    }
+                    changes.append(
+                        .set(
+                            FieldWrite(
+                                collection: record.collection, recordID: record.recordID, field: field, value: v, base: base, resolves: resolves)))
+                case BinaryCodec.appendKind:
+                    previous = nil
+                    let ledger = try name()
+                    let entryID = try text("an entry id")
+                    let n = try count(of: "entry fields", atLeast: 2)
+                    var fields: [String: Value] = [:]
+                    fields.reserveCapacity(n)
+                    var last: String?
+                    for _ in 0..<n {
+                        let field = try name()
+                        if let last, !last.bytesPrecede(field) { throw .malformed("entry fields are not in byte order of their names") }
+                        last = field
+                        fields[field] = try value()
+                    }
+                    changes.append(.append(LedgerEntry(ledger: ledger, entryID: entryID, fields: fields)))
+                case 0x80...0xFF:
+                    previous = nil
+                    let n = try count(of: "payload bytes", atLeast: 1)
+                    let payload = bytes[i..<(i + n)]
+                    i += n
+                    let hex = payload.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+                    changes.append(.unknown(kind: "x" + String(kind, radix: 16), payload: .string(hex)))
+                default:
+                    throw .malformed("unknown change kind 0x\(String(kind, radix: 16)) (kinds from the future are 0x80 and above)")
+                }
+            }
+            guard i == bytes.count else { throw .malformed("trailing bytes after the transaction") }
+            guard !usedNames.contains(false), !usedNodes.contains(false) else { throw .malformed("a listed name or node is never used") }
+            return Transaction(origin: origin, seq: seq, hlc: hlc, changes: changes)
+        }
+
+        mutating func byte() throws(WireError) -> UInt8 {
+            guard i < bytes.count else { throw .malformed("truncated at byte \(i)") }
+            defer { i += 1 }
+            return bytes[i]
+        }
+
+        mutating func varint() throws(WireError) -> UInt64 {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                let b = try byte()
+                if shift == 63 && b > 1 { throw .malformed("a number overflows 64 bits at byte \(i - 1)") }
+                result |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 {
+                    if b == 0 && shift > 0 { throw .malformed("a number is not in its shortest form at byte \(i - 1)") }
+                    return result
+                }
+                shift += 7
+            }
+        }
+
+        /// A count of items that take at least `atLeast` bytes each, checked against what is left
+        /// so that no claimed count makes the reader reserve memory the bytes cannot fill.
+        mutating func count(of what: String, atLeast: Int) throws(WireError) -> Int {
+            let n = try varint()
+            guard n <= UInt64(bytes.count - i) / UInt64(atLeast) else { throw .malformed("the count of \(what) exceeds the bytes left") }
+            return Int(n)
+        }
+
+        mutating func fixed() throws(WireError) -> UInt64 {
+            guard bytes.count - i >= 8 else { throw .malformed("truncated at byte \(i)") }
+            var v: UInt64 = 0
+            for k in i..<(i + 8) { v = v << 8 | UInt64(bytes[k]) }
+            i += 8
+            return v
+        }
+
+        mutating func node() throws(WireError) -> NodeID {
+            let high = try fixed()
+            return NodeID(high: high, low: try fixed())
+        }
+
+        mutating func clock(_ node: NodeID) throws(WireError) -> Timestamp {
+            let c = try fixed()
+            return Timestamp(millis: c >> 16, counter: UInt16(truncatingIfNeeded: c), node: node)
+        }
+
+        mutating func text(_ what: String) throws(WireError) -> String {
+            let n = try count(of: "bytes of \(what)", atLeast: 1)
+            guard let s = String(validating: bytes[i..<(i + n)], as: UTF8.self) else { throw .malformed("\(what) is not valid UTF-8") }
+            i += n
+            return s
+        }
+
+        mutating func value() throws(WireError) -> Value {
+            switch try byte() {
+            case 0: return .null
+            case 1:
+                let z = try varint()
+                return .int(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+            case 2:
+                let d = Double(bitPattern: try fixed())
+                guard d.isFinite else { throw .malformed("a real is infinite or NaN") }
+                return .real(d)
+            case 3: return .text(try text("a text value"))
+            default: throw .malformed("unknown value type at byte \(i - 1)")
+            }
+        }
+    }
+}
