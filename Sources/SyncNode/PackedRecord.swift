@@ -460,3 +460,27 @@ final class Inflate {
         return out
     }
 }
+
+/// A transaction body as the log keeps it: deflated when that is smaller (`size` is then the
+/// length of the original bytes), otherwise as it is.
+struct LogBody: Sendable {
+    let stored: [UInt8]
+    let size: Int?
+
+    static let empty = LogBody(stored: [], size: nil)
+
+    private init(stored: [UInt8], size: Int?) {
+        self.stored = stored
+        self.size = size
+    }
+
+    init(_ body: [UInt8], _ deflater: borrowing Mutex<Deflate>) {
+        if let packed = deflater.withLock({ $0.pack(body) }) {
+            stored = packed
+            size = body.count
+        } else {
+            stored = body
+            size = nil
+        }
+    }
+}

@@ -328,6 +328,14 @@ extension Store {
     func applyTransaction(
         _ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], _ interner: inout Interner, advanceVector: Bool = true
     ) throws {
+        try applyChanges(db, t, &interner)
+        try appendToLog(db, t, body: LogBody(body, deflater), signature: signature, refused: nil, &interner)
+        guard advanceVector else { return }
+        try advance(db, t)
+    }
+
+    /// Writes the transaction's changes into the records and ledgers.
+    func applyChanges(_ db: Database, _ t: Transaction, _ interner: inout Interner) throws {
         let ts = Data(t.hlc.bytes)
         var i = t.changes.startIndex
         while i < t.changes.endIndex {
@@ -348,13 +356,15 @@ extension Store {
             case .append(let entry):
                 try applyEntry(db, entry, ts: ts)
             case .unknown:
-                // Kept in the log (below) and relayed; a newer node knows what to do with it.
+                // Kept in the log and relayed; a newer node knows what to do with it.
                 break
             }
             i += 1
         }
-        try appendToLog(db, t, body: body, signature: signature, refused: nil, &interner)
-        guard advanceVector else { return }
+    }
+
+    /// Advances the vector past the transaction (and forgets it as held).
+    func advance(_ db: Database, _ t: Transaction) throws {
         let origin = Data(t.origin.bytes)
         try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [origin, Int64(t.seq)])
         try db.cachedStatement(
@@ -363,10 +373,9 @@ extension Store {
     }
 
     /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.
-    func appendToLog(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
-        let packed = deflater.withLock { $0.pack(body) }
+    func appendToLog(_ db: Database, _ t: Transaction, body: LogBody, signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
         try interner.statements().appendLog(
-            origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: packed ?? body, size: packed.map { _ in body.count },
+            origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: body.stored, size: body.size,
             signature: signature, refused: refused, received: clock.nowMillis())
     }
 

@@ -57,15 +57,24 @@ extension Store {
                 let seq = try heldSeq(db, origin: info.nodeID) + 1
                 var changes: [Change] = []
                 for intent in intents {
-                    changes += try self.changes(for: intent, in: db, &interner)
+                    try self.changes(for: intent, in: db, into: &changes, &interner)
                 }
                 let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
-                if let problem = transaction.problem(maxValueBytes: limits.maxValueBytes) {
-                    throw SyncNodeError.invalid(problem)
+                // Checking, encoding, signing and deflating need only the transaction: for a large
+                // one they run on another core while this one writes the records. A problem found
+                // there undoes the writes (the SQLite transaction is rolled back).
+                let sealing = Sealing(transaction, store: self, inBackground: changes.count >= Sealing.backgroundChanges)
+                do {
+                    try checkLocal(db, transaction)
+                    try applyChanges(db, transaction, &interner)
+                } catch {
+                    if let problem = sealing.result().problem { throw SyncNodeError.invalid(problem) }
+                    throw error
                 }
-                try checkLocal(db, transaction)
-                let body = WireCodec.encode(transaction)
-                try applyTransaction(db, transaction, body: body, signature: key.sign(SigningPayload.transaction(body)), &interner)
+                let sealed = sealing.result()
+                if let problem = sealed.problem { throw SyncNodeError.invalid(problem) }
+                try appendToLog(db, transaction, body: sealed.logBody, signature: sealed.signature, refused: nil, &interner)
+                try advance(db, transaction)
                 try saveClock(db, hlc)
                 return transaction
             }
@@ -77,6 +86,10 @@ extension Store {
             if !waiting.isEmpty { _ = try apply(waiting, releaseHeld: false) }
         }
         return transaction
+    }
+
+    private func changes(for intent: Intent, in db: Database, into changes: inout [Change], _ interner: inout Interner) throws {
+        changes += try self.changes(for: intent, in: db, &interner)
     }
 
     private func changes(for intent: Intent, in db: Database, _ interner: inout Interner) throws -> [Change] {
@@ -183,5 +196,51 @@ extension Store {
             )
         }
         return FieldWrite(collection: collection, recordID: recordID, field: field, value: value, base: base)
+    }
+}
+
+/// What makes a local transaction ready for the log: its check, its bytes, its signature and the
+/// deflated form the log keeps. Large transactions are sealed on another thread while the caller
+/// writes the records; `result()` waits for it.
+final class Sealing: @unchecked Sendable {
+    struct Sealed: Sendable {
+        var problem: String?
+        var signature: [UInt8] = []
+        var logBody = LogBody.empty
+    }
+
+    /// Fewer changes than this are sealed in place: handing them over would cost more than it saves.
+    static let backgroundChanges = 256
+
+    private var sealed: Sealed?
+    private let done: DispatchSemaphore?
+
+    init(_ transaction: Transaction, store: Store, inBackground: Bool) {
+        let work = { @Sendable () -> Sealed in
+            if let problem = transaction.problem(maxValueBytes: store.limits.maxValueBytes) { return Sealed(problem: problem) }
+            let body = WireCodec.encode(transaction)
+            return Sealed(signature: store.key.sign(SigningPayload.transaction(body)), logBody: LogBody(body, store.deflater))
+        }
+        guard inBackground else {
+            sealed = work()
+            done = nil
+            return
+        }
+        let done = DispatchSemaphore(value: 0)
+        self.done = done
+        DispatchQueue.global(qos: .userInitiated).async {
+            self.sealed = work()
+            done.signal()
+        }
+    }
+
+    /// The sealed transaction, once ready. Call it before the work's inputs go away, and on every
+    /// path (also errors), so the thread never outlives the write.
+    func result() -> Sealed {
+        if let done {
+            done.wait()
+            done.signal()  // later calls return at once
+        }
+        return sealed!
     }
 }

@@ -162,7 +162,7 @@ extension Store {
     func recordRefusal(_ db: Database, _ item: ReceivedTransaction, reason: String, refusedBy: String, _ interner: inout Interner) throws {
         let t = item.transaction
         let origin = Data(t.origin.bytes)
-        try appendToLog(db, t, body: item.body, signature: item.signature, refused: reason, &interner)
+        try appendToLog(db, t, body: LogBody(item.body, deflater), signature: item.signature, refused: reason, &interner)
         try db.cachedStatement(sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq")
             .execute(arguments: [origin, Int64(t.seq)])
         try noteRejection(db, Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: refusedBy))

@@ -21,13 +21,22 @@ public struct ExactText: Hashable, Sendable {
 
 extension String {
     /// Byte-wise equality of the UTF-8 encodings (not Unicode canonical equivalence).
+    @inlinable
     public func sameBytes(as other: String) -> Bool {
-        // Equal bytes imply canonical equivalence, so `==` (fast for the short ASCII names of real
-        // data) settles every mismatch; the bytes are compared only when it says equal.
-        guard self == other else { return false }
+        guard utf8.count == other.utf8.count else { return false }
         var a = self
         var b = other
-        return a.withUTF8 { pa in b.withUTF8 { pb in pa.elementsEqual(pb) } }
+        // Names are short: a plain loop beats a call to memcmp.
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                var k = 0
+                while k < pa.count {
+                    if pa[k] != pb[k] { return false }
+                    k += 1
+                }
+                return true
+            }
+        }
     }
 
     /// Byte-wise order of the UTF-8 encodings.

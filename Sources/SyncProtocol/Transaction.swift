@@ -26,43 +26,72 @@ public struct Transaction: Hashable, Sendable {
         if changes.isEmpty { return "transaction \(origin.short)/\(seq) has no changes" }
         if changes.count > Transaction.maxChanges { return "transaction has more than \(Transaction.maxChanges) changes" }
         // Names repeat across changes (one collection, a few field names, a record's fields side
-        // by side), so each distinct one is checked once and duplicates are found per record.
+        // by side), so each distinct one is checked once, and the fields of one record are told
+        // apart by the index of their name in the list of names checked. Names are compared by
+        // their bytes, as storage and other replicas compare them.
         var checkedCollection: String?
-        var checkedFields: [String] = []
         var groupRecord: (collection: String, recordID: String)?
-        var groupFields: [String] = []
-        var records = Set<[ExactText]>()
+        var group = 0
+        var position = 0
+        var fieldNames: [String] = []
+        var lastGroupOfName: [Int] = []
+        var guesses: [Int] = []
+        var uncachedInGroup: [String] = []
+        var records = Set<NamePair>()
         var revisited = false
-        var entries = Set<[ExactText]>()
-        // Names are compared by their bytes, as storage and other replicas compare them.
+        var entries = Set<NamePair>()
         for change in changes {
             switch change {
             case .set(let w):
-                if !(checkedCollection.map { $0.sameBytes(as: w.collection) } ?? false) {
-                    if let p = Names.problem(with: w.collection, what: "collection name") { return p }
-                    checkedCollection = w.collection
-                }
-                if !(groupRecord.map { $0.recordID.sameBytes(as: w.recordID) && $0.collection.sameBytes(as: w.collection) } ?? false) {
+                let sameRecord = groupRecord.map { $0.recordID.sameBytes(as: w.recordID) && $0.collection.sameBytes(as: w.collection) } ?? false
+                if !sameRecord {
+                    if !(checkedCollection.map { $0.sameBytes(as: w.collection) } ?? false) {
+                        if let p = Names.problem(with: w.collection, what: "collection name") { return p }
+                        checkedCollection = w.collection
+                    }
                     if let p = Names.problem(with: w.recordID, what: "record id", allowReserved: true) { return p }
                     groupRecord = (w.collection, w.recordID)
-                    groupFields.removeAll(keepingCapacity: true)
+                    group += 1
+                    position = 0
+                    uncachedInGroup.removeAll(keepingCapacity: true)
                     // A record written again after other records: fall back to a full check.
-                    if !records.insert([ExactText(w.collection), ExactText(w.recordID)]).inserted { revisited = true }
+                    if !records.insert(NamePair(w.collection, w.recordID)).inserted { revisited = true }
                 }
-                if !checkedFields.contains(where: { $0.sameBytes(as: w.field) }) {
+                // Records of one collection usually list their fields in one order: guess first.
+                var index: Int?
+                if position < guesses.count, fieldNames[guesses[position]].sameBytes(as: w.field) {
+                    index = guesses[position]
+                } else if let found = fieldNames.firstIndex(where: { $0.sameBytes(as: w.field) }) {
+                    index = found
+                } else {
                     if let p = Names.problem(with: w.field, what: "field name", allowReserved: w.field == Names.deletedField) { return p }
-                    if checkedFields.count < 64 { checkedFields.append(w.field) }
+                    if fieldNames.count < 256 {
+                        fieldNames.append(w.field)
+                        lastGroupOfName.append(0)
+                        index = fieldNames.count - 1
+                    }
                 }
+                if let index {
+                    if position < guesses.count {
+                        guesses[position] = index
+                    } else if guesses.count < 64 {
+                        guesses.append(index)
+                    }
+                    if lastGroupOfName[index] == group { return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction" }
+                    lastGroupOfName[index] = group
+                } else {
+                    if uncachedInGroup.contains(where: { $0.sameBytes(as: w.field) }) {
+                        return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
+                    }
+                    uncachedInGroup.append(w.field)
+                }
+                position += 1
                 if w.value.byteCount > maxValueBytes { return "value of \(w.collection)/\(w.recordID).\(w.field) exceeds \(maxValueBytes) bytes" }
                 if !w.value.isFiniteOrNotReal { return "value of \(w.collection)/\(w.recordID).\(w.field) is not a finite number" }
                 if let base = w.base, base >= hlc { return "a write's base is not older than the write" }
                 if w.resolves.contains(where: { $0 >= hlc }) { return "a write resolves a version that is not older than the write" }
-                if groupFields.contains(where: { $0.sameBytes(as: w.field) }) {
-                    return "field \(w.collection)/\(w.recordID).\(w.field) is written twice in one transaction"
-                }
-                groupFields.append(w.field)
             case .append(let e):
-                if !entries.insert([ExactText(e.ledger), ExactText(e.entryID)]).inserted {
+                if !entries.insert(NamePair(e.ledger, e.entryID)).inserted {
                     return "entry \(e.ledger)/\(e.entryID) is appended twice in one transaction"
                 }
                 if let p = Names.problem(with: e.ledger, what: "ledger name") ?? Names.problem(with: e.entryID, what: "entry id") {
@@ -84,6 +113,17 @@ public struct Transaction: Hashable, Sendable {
             }
         }
         return nil
+    }
+}
+
+/// Two names compared by their bytes: a record (collection, id) or a ledger entry (ledger, id).
+private struct NamePair: Hashable {
+    let first: ExactText
+    let second: ExactText
+
+    init(_ first: String, _ second: String) {
+        self.first = ExactText(first)
+        self.second = ExactText(second)
     }
 }
 
