@@ -249,6 +249,26 @@ enum RecordCodec {
         return out
     }
 
+    /// The state of a record that one transaction creates (fields sorted by name, each with one
+    /// head version, nothing replaced): the bytes `encode` gives for that record, without building it.
+    static func encodeFresh(_ fields: [(name: Int64, value: Value)], clock: UInt64, node: Int64, seq: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(24 + fields.count * 12)
+        out.append(format)
+        out.append(0)
+        putVarint(&out, 1)
+        putFixed(&out, clock)
+        putVarint(&out, UInt64(node))
+        putVarint(&out, seq)
+        putVarint(&out, UInt64(fields.count))
+        for field in fields {
+            putVarint(&out, UInt64(field.name))
+            out += [1, 0, 1]
+            putValue(&out, field.value)
+        }
+        return out
+    }
+
     static func decode(_ bytes: Data, _ interner: inout Interner, _ db: Database) throws -> StoredRecord {
         try bytes.withUnsafeBytes { raw throws -> StoredRecord in
             var reader = ByteReader(bytes: raw.bindMemory(to: UInt8.self))

@@ -401,9 +401,22 @@ extension Store {
         let collection = try interner.nameIx(writes[0].collection, db)!
         let recordID = writes[0].recordID
         let stored = try loadRecord(db, collection: collection, recordID: recordID, &interner)
+        let node = try interner.nodeIx(ts.node, db)!
+        if stored == nil, writes.allSatisfy({ $0.base == nil && $0.resolves.isEmpty }) {
+            // A record this transaction creates: its state is its writes (the common case of
+            // local entry and of a first sync), packed without building the record.
+            var fields: [(name: Int64, value: Value)] = []
+            fields.reserveCapacity(writes.count)
+            for w in writes { fields.append((try interner.nameIx(w.field, db)!, w.value)) }
+            fields.sort { $0.name < $1.name }
+            if zip(fields, fields.dropFirst()).allSatisfy({ $0.name != $1.name }) {
+                let state = RecordCodec.encodeFresh(fields, clock: ts.clock, node: node, seq: seq)
+                try interner.statements().writeRecord(collection: collection, recordID: recordID, state: state, conflicts: 0, exists: false)
+                return
+            }
+        }
         var record = stored ?? StoredRecord()
         let clock = Int64(bitPattern: ts.clock)
-        let node = try interner.nodeIx(ts.node, db)!
         var resolvedDangling = false
         for w in writes {
             let field = try interner.nameIx(w.field, db)!
