@@ -116,7 +116,10 @@ struct Seeds {
         _ = try b.apply(try a.transactions(missingFrom: try b.vector()).transactions)
         try b.commit([.resolve(collection: "projects", recordID: "lt-school", field: "progress_pct", value: .int(25))])
         let all = try b.transactions(missingFrom: VersionVector()).transactions
-        transactions = all.map(\.body)
+        // Bodies as this version writes them (binary) and as version 1 wrote them (JSON), which
+        // logs made before the upgrade still hold and relay.
+        let json = all.map { ReceivedTransaction(transaction: $0.transaction, body: WireCodec.encodeJSON($0.transaction), signature: $0.signature) }
+        transactions = all.map(\.body) + json.map(\.body)
         frames = all.map(\.frame)
         var refused = all[0]
         refused.refusal = Refusal(origin: refused.transaction.origin, seq: refused.transaction.seq, reason: "refused: test", refusedBy: "hq-1")
@@ -132,6 +135,8 @@ struct Seeds {
             let bytes = [UInt8](try Data(contentsOf: file))
             bundles.append(bytes)
         }
+        let header = BatchHeader(from: me, count: json.count, more: false, clock: 1_700_000_000_000)
+        batches.append(BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: json.map(\.frame)))
         bundleBodies.append(Array(BatchCodec.encode(header: [], frames: all.map(\.frame)).dropFirst()))
         pulls.append(
             try WireCodec.encodeMessage(PullRequest(from: me, vector: try a.vector(), maxTransactions: 10, maxBytes: 100_000)))
@@ -139,7 +144,7 @@ struct Seeds {
         messages.append(try WireCodec.encodeMessage(try b.vector()))
         messages.append(
             try WireCodec.encodeMessage(
-                StatusMessage(identity: me, protocolVersion: 1, schemaVersion: 1, clock: 1_700_000_000_000, vector: try b.vector())))
+                StatusMessage(identity: me, protocolVersion: WireCodec.protocolVersion, schemaVersion: 1, clock: 1_700_000_000_000, vector: try b.vector())))
         messages.append(try WireCodec.encodeMessage(PushResponse(applied: 1, duplicates: 2, vector: try b.vector())))
     }
 }
@@ -166,7 +171,8 @@ struct Mutator {
     ]
 
     /// One to four random edits: bit flips, interesting bytes, cuts, inserts, duplicated ranges,
-    /// splices with another input, number and string token swaps, length-line edits.
+    /// splices with another input, number and string token swaps, binary varint edits, length-line
+    /// edits.
     mutating func mutate(_ input: [UInt8], other: [UInt8]) -> [UInt8] {
         var bytes = input
         for _ in 0...below(4) {
@@ -193,6 +199,16 @@ struct Mutator {
                 bytes = replaceToken(bytes, isNumber: true)
             case 8:
                 bytes = replaceToken(bytes, isNumber: false)
+            case 9 where below(2) == 0:
+                // Binary bodies: an overlong, huge or unterminated varint, or a counted item cut short.
+                let varints: [[UInt8]] = [[0x80, 0x00], [0xFF, 0x7F], [0x81, 0x01], Array(repeating: 0xFF, count: 9) + [0x01], [0xFF], [0x80]]
+                let at = below(bytes.count + 1)
+                let piece = varints[below(varints.count)]
+                if at < bytes.count, below(2) == 0 {
+                    bytes.replaceSubrange(at..<(at + 1), with: piece)
+                } else {
+                    bytes.insert(contentsOf: piece, at: at)
+                }
             default:
                 bytes = editLengthLine(bytes)
             }
