@@ -78,6 +78,28 @@ import Testing
         #expect(try b.store.stateDigest() == before)
     }
 
+    /// A bundle written by a version 1 node (protocol 1 in its header, JSON transaction bodies)
+    /// still imports, and the bodies are kept as they came.
+    @Test func aVersionOneBundleWithJSONBodiesImports() throws {
+        let (a, b, _) = try twoNodesWithWork()
+        defer {
+            a.remove()
+            b.remove()
+        }
+        let made = try a.store.transactions(missingFrom: VersionVector()).transactions
+        let asJSON = made.map { ReceivedTransaction(transaction: $0.transaction, body: WireCodec.encodeJSON($0.transaction)) }
+        #expect(asJSON.allSatisfy { $0.body.first == UInt8(ascii: "{") })
+        let header = BundleFile.Header(
+            format: 1, protocolVersion: 1, from: a.store.info.nodeID, site: "lintan", label: "lintan-old", created: 0, since: VersionVector(),
+            vector: try a.store.vector(), transactions: asJSON.count)
+        let file = b.directory.path("v1.bundle")
+        try Data(try BundleFile(header: header, transactions: asJSON).encoded()).write(to: file)
+        let report = try b.store.importBundle(from: file)
+        #expect(report.apply?.applied == made.count)
+        #expect(try b.store.stateDigest() == a.store.stateDigest())
+        #expect(try b.store.transactions(missingFrom: VersionVector()).transactions.map(\.body) == asJSON.map(\.body))
+    }
+
     @Test func bundleWithAValidChecksumButAMalformedTransactionIsRefused() throws {
         let node = try TestNode()
         defer { node.remove() }
