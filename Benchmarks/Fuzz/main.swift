@@ -144,7 +144,8 @@ struct Seeds {
         messages.append(try WireCodec.encodeMessage(try b.vector()))
         messages.append(
             try WireCodec.encodeMessage(
-                StatusMessage(identity: me, protocolVersion: WireCodec.protocolVersion, schemaVersion: 1, clock: 1_700_000_000_000, vector: try b.vector())))
+                StatusMessage(
+                    identity: me, protocolVersion: WireCodec.protocolVersion, schemaVersion: 1, clock: 1_700_000_000_000, vector: try b.vector())))
         messages.append(try WireCodec.encodeMessage(PushResponse(applied: 1, duplicates: 2, vector: try b.vector())))
     }
 }

@@ -27,6 +27,20 @@ enum Clock {
         return best
     }
 
+    /// Wall time and CPU time (user + system, every thread of the process) of one run.
+    static func wallAndCPU(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+        let cpuStart = cpuSeconds()
+        let wall = try seconds(body)
+        return (wall, cpuSeconds() - cpuStart)
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(usage.ru_utime) + s(usage.ru_stime)
+    }
+
     static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         try await body()

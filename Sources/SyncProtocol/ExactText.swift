@@ -21,8 +21,17 @@ public struct ExactText: Hashable, Sendable {
 
 extension String {
     /// Byte-wise equality of the UTF-8 encodings (not Unicode canonical equivalence).
-    @inlinable
+    @inlinable @inline(__always)
     public func sameBytes(as other: String) -> Bool {
+        // Two strings with the same representation (the same short string stored inline, or the
+        // same storage) have the same bytes: the usual case on hot paths, where one name is
+        // compared with copies of itself.
+        if unsafeBitCast(self, to: (UInt64, UInt64).self) == unsafeBitCast(other, to: (UInt64, UInt64).self) { return true }
+        return compareBytes(other)
+    }
+
+    @usableFromInline
+    func compareBytes(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
         var a = self
         var b = other
