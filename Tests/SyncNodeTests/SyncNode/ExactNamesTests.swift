@@ -47,6 +47,24 @@ import Testing
         #expect(history.contains { $0.field.utf8.elementsEqual(Self.decomposed.utf8) })
     }
 
+    /// `sameBytes` compares UTF-8 bytes, whatever the strings' storage: inline short strings,
+    /// heap strings made separately, one string and its copy.
+    @Test func sameBytesComparesBytesWhateverTheStorage() {
+        let long = String(repeating: "长", count: 40)
+        let longAgain = String(decoding: Array(long.utf8), as: UTF8.self)
+        let cases: [(String, String, Bool)] = [
+            ("", "", true), ("name", "name", true), ("name", "nams", false), ("name", "names", false),
+            (Self.precomposed, Self.decomposed, false), (Self.precomposed, "caf\u{E9}", true), (long, longAgain, true), (long, long, true),
+            (long, String(long.dropLast()) + "短", false), (long + "x", long + "y", false), ("项目-1", "项目-1", true),
+        ]
+        for (a, b, same) in cases {
+            #expect(a.sameBytes(as: b) == same, "\(a) vs \(b)")
+            #expect(b.sameBytes(as: a) == same, "\(b) vs \(a)")
+            #expect(same == a.utf8.elementsEqual(b.utf8))
+        }
+        #expect(Self.precomposed == Self.decomposed, "Swift's == calls these equal; the bytes differ")
+    }
+
     @Test func aTransactionWritingBothSpellingsIsNotADuplicate() {
         let origin = NodeID(high: 7, low: 7)
         let t = Transaction(
