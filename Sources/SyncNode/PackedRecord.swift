@@ -263,7 +263,9 @@ enum RecordCodec {
         putVarint(&out, UInt64(fields.count))
         for field in fields {
             putVarint(&out, UInt64(field.name))
-            out += [1, 0, 1]
+            out.append(1)  // one live version,
+            out.append(0)  // the transaction's,
+            out.append(1)  // a head
             putValue(&out, field.value)
         }
         return out

@@ -342,15 +342,13 @@ extension Store {
             switch t.changes[i] {
             case .set(let first):
                 // Consecutive writes to one record are applied with one read and one write of its row.
-                var writes = [first]
                 var j = i + 1
                 while j < t.changes.endIndex, case .set(let next) = t.changes[j], next.recordID.sameBytes(as: first.recordID),
                     next.collection.sameBytes(as: first.collection)
                 {
-                    writes.append(next)
                     j += 1
                 }
-                try applyWrites(db, writes, ts: t.hlc, seq: t.seq, &interner)
+                try applyWrites(db, RecordWrites(t.changes[i..<j]), ts: t.hlc, seq: t.seq, &interner)
                 i = j
                 continue
             case .append(let entry):
@@ -397,16 +395,16 @@ extension Store {
     /// replaced) and the winner (the greatest timestamp). A version that stops being live moves to
     /// `field_history`. A replaced timestamp not held yet is remembered in `dangling_ref`, so that
     /// the version arrives as replaced: the result is the same whatever order versions arrive in.
-    private func applyWrites(_ db: Database, _ writes: [FieldWrite], ts: Timestamp, seq: UInt64, _ interner: inout Interner) throws {
-        let collection = try interner.nameIx(writes[0].collection, db)!
-        let recordID = writes[0].recordID
+    private func applyWrites(_ db: Database, _ writes: RecordWrites, ts: Timestamp, seq: UInt64, _ interner: inout Interner) throws {
+        let collection = try interner.nameIx(writes.first.collection, db)!
+        let recordID = writes.first.recordID
         let stored = try loadRecord(db, collection: collection, recordID: recordID, &interner)
         let node = try interner.nodeIx(ts.node, db)!
         if stored == nil, writes.allSatisfy({ $0.base == nil && $0.resolves.isEmpty }) {
             // A record this transaction creates: its state is its writes (the common case of
             // local entry and of a first sync), packed without building the record.
             var fields: [(name: Int64, value: Value)] = []
-            fields.reserveCapacity(writes.count)
+            fields.reserveCapacity(writes.changes.count)
             for w in writes { fields.append((try interner.nameIx(w.field, db)!, w.value)) }
             fields.sort { $0.name < $1.name }
             if zip(fields, fields.dropFirst()).allSatisfy({ $0.name != $1.name }) {
@@ -558,5 +556,22 @@ enum LedgerJSON {
 
     static func decode(_ text: String) -> [String: Value] {
         (try? JSONDecoder().decode([String: Value].self, from: Data(text.utf8))) ?? [:]
+    }
+}
+
+/// The consecutive field writes of one transaction to one record, read in place.
+struct RecordWrites: Sequence {
+    let changes: ArraySlice<Change>
+
+    /// - Precondition: `changes` is not empty and holds only writes (`.set`).
+    init(_ changes: ArraySlice<Change>) { self.changes = changes }
+
+    var first: FieldWrite { Self.write(changes[changes.startIndex]) }
+
+    func makeIterator() -> LazyMapSequence<ArraySlice<Change>, FieldWrite>.Iterator { changes.lazy.map(Self.write).makeIterator() }
+
+    private static func write(_ change: Change) -> FieldWrite {
+        guard case .set(let w) = change else { preconditionFailure("a record's writes hold only writes") }
+        return w
     }
 }

@@ -88,25 +88,30 @@ extension Store {
         return transaction
     }
 
-    private func changes(for intent: Intent, in db: Database, into changes: inout [Change], _ interner: inout Interner) throws {
-        changes += try self.changes(for: intent, in: db, &interner)
+    private func changes(for intent: Intent, in db: Database, into out: inout [Change], _ interner: inout Interner) throws {
+        guard case .put(let collection, let recordID, let fields) = intent else {
+            out += try changes(for: intent, in: db, &interner)
+            return
+        }
+        try checkRecordNames(collection, recordID)
+        guard !fields.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE to record") }
+        // One read of the record gives every field's base and whether it is deleted.
+        let winners = try winningVersions(db, collection: collection, recordID: recordID, &interner)
+        for assignment in fields {
+            if let p = Names.problem(with: assignment.field, what: "field name") { throw SyncNodeError.invalid(p) }
+            out.append(.set(try write(collection, recordID, assignment.field, assignment.value, base: winners[assignment.field]?.ts)))
+        }
+        if RecordRule.isDeleted(winners: winners) {
+            out.append(.set(try write(collection, recordID, Names.deletedField, .int(0), base: winners[Names.deletedField]?.ts)))
+        }
     }
 
+    /// The changes of an intent other than `put` (which `changes(for:in:into:_:)` writes in place).
     private func changes(for intent: Intent, in db: Database, _ interner: inout Interner) throws -> [Change] {
         switch intent {
-        case .put(let collection, let recordID, let fields):
-            try checkRecordNames(collection, recordID)
-            guard !fields.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE to record") }
-            // One read of the record gives every field's base and whether it is deleted.
-            let winners = try winningVersions(db, collection: collection, recordID: recordID, &interner)
+        case .put:
             var out: [Change] = []
-            for assignment in fields {
-                if let p = Names.problem(with: assignment.field, what: "field name") { throw SyncNodeError.invalid(p) }
-                out.append(.set(try write(collection, recordID, assignment.field, assignment.value, base: winners[assignment.field]?.ts)))
-            }
-            if RecordRule.isDeleted(winners: winners) {
-                out.append(.set(try write(collection, recordID, Names.deletedField, .int(0), base: winners[Names.deletedField]?.ts)))
-            }
+            try changes(for: intent, in: db, into: &out, &interner)
             return out
         case .delete(let collection, let recordID):
             try checkRecordNames(collection, recordID)
