@@ -2,12 +2,15 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// The few statements a write runs per record or per transaction, prepared once per write and
-/// bound and stepped through SQLite's C interface. GRDB's general statement path (argument arrays,
-/// value conversion, cursors) cost about a tenth of remote-apply time; everything else stays on GRDB.
+/// The few statements a write runs per record or per transaction, bound and stepped through
+/// SQLite's C interface. GRDB's general statement path (argument arrays, value conversion, cursors)
+/// cost about a tenth of remote-apply time; everything else stays on GRDB.
 ///
-/// Lives for one GRDB write closure; statements are finalized when it is released.
+/// The statements themselves come from GRDB's statement cache of the connection, so they are
+/// prepared once per connection (not per write) and finalized by GRDB when it closes the
+/// connection. Lives for one GRDB write closure.
 final class HotStatements {
+    private let db: Database
     private let connection: SQLiteConnection
     private var selectState: OpaquePointer?
     private var insertRecord: OpaquePointer?
@@ -15,11 +18,8 @@ final class HotStatements {
     private var insertLog: OpaquePointer?
 
     init(_ db: Database) {
+        self.db = db
         connection = db.sqliteConnection!
-    }
-
-    deinit {
-        for statement in [selectState, insertRecord, updateRecord, insertLog] where statement != nil { sqlite3_finalize(statement) }
     }
 
     /// The packed state of a record, or nil if it has no row.
@@ -60,7 +60,10 @@ final class HotStatements {
     {
         let s = try prepared(
             &insertLog, "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        defer { sqlite3_reset(s) }
+        defer {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)  // let SQLite free its copy of the body now
+        }
         sqlite3_bind_int64(s, 1, origin)
         sqlite3_bind_int64(s, 2, Int64(seq))
         sqlite3_bind_int64(s, 3, Int64(bitPattern: hlc))
@@ -74,9 +77,10 @@ final class HotStatements {
 
     private func prepared(_ slot: inout OpaquePointer?, _ sql: String) throws -> OpaquePointer {
         if let statement = slot { return statement }
-        var statement: OpaquePointer?
-        let code = sqlite3_prepare_v2(connection, sql, -1, &statement, nil)
-        guard code == SQLITE_OK, let statement else { throw failure(code) }
+        let statement = try db.cachedStatement(sql: sql).sqliteStatement
+        // GRDB may have used it last (the same text): start from a clean state.
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
         slot = statement
         return statement
     }

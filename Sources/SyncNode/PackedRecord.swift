@@ -64,7 +64,7 @@ struct Interner {
     var memo: [RecordKey: Data?]?
 
     /// Raw statements of the current write closure (nil outside one, and for readers). Set with
-    /// `defer { interner.hot = nil }` inside the closure: statements must be finalized there.
+    /// `defer { interner.hot = nil }` inside the closure: the connection is only ours inside it.
     var hot: HotStatements?
 
     /// The write's raw statements; every path that applies transactions sets them.
