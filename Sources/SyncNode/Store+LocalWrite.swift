@@ -233,10 +233,14 @@ final class Sealing: @unchecked Sendable {
         }
         let done = DispatchSemaphore(value: 0)
         self.done = done
-        DispatchQueue.global(qos: .userInitiated).async {
+        // A thread of its own, not a Dispatch queue: the caller blocks on it while holding the
+        // write, and the global queues run only as many blocked items at once as there are cores.
+        let thread = Thread {
             self.sealed = work()
             done.signal()
         }
+        thread.qualityOfService = .userInitiated
+        thread.start()
     }
 
     /// The sealed transaction, once ready. Call it before the work's inputs go away, and on every

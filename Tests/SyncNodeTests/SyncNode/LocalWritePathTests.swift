@@ -1,5 +1,6 @@
 import Foundation
 import SyncProtocol
+import Synchronization
 import Testing
 
 @testable import SyncNode
@@ -84,6 +85,27 @@ struct LocalWritePathTests {
         // The node still works.
         let next = try node.store.commit([.put(collection: "projects", recordID: "after", fields: [.init("name", .text("ok"))])])
         #expect(next.seq == 2)
+    }
+
+    /// Large commits from as many threads as Dispatch's global queues will run at once (each holds
+    /// its thread while it waits for its sealing): every one lands, none waits for another forever.
+    @Test func largeCommitsFromManyThreadsAtOnceAllLand() throws {
+        let node = try TestNode()
+        defer { node.remove() }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { k in
+            let intents: [Intent] = (0..<Sealing.backgroundChanges).map {
+                .put(collection: "projects", recordID: "t\(k)-\($0)", fields: [.init("name", .text("n\($0)"))])
+            }
+            do {
+                try node.store.commit(intents)
+            } catch {
+                failures.withLock { $0.append("\(k): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(try node.store.vector()[node.store.info.nodeID] == 8)
+        #expect(try node.store.record("projects", "t7-255")?.fields["name"] == .text("n255"))
     }
 
     /// A large commit sealed in the background carries a signature that verifies over its bytes.
