@@ -16,6 +16,9 @@ final class HotStatements {
     private var insertRecord: OpaquePointer?
     private var updateRecord: OpaquePointer?
     private var insertLog: OpaquePointer?
+    /// GRDB's statements behind the raw pointers, held so that GRDB cannot finalize one (it does
+    /// when a statement leaves its cache) while this write uses it.
+    private var held: [Statement] = []
 
     init(_ db: Database) {
         self.db = db
@@ -25,7 +28,7 @@ final class HotStatements {
     /// The packed state of a record, or nil if it has no row.
     func state(collection: Int64, recordID: String) throws -> Data? {
         let s = try prepared(&selectState, "SELECT state FROM record WHERE collection = ? AND record_id = ?")
-        defer { sqlite3_reset(s) }
+        defer { finish(s) }
         sqlite3_bind_int64(s, 1, collection)
         try bind(s, 2, recordID)
         switch sqlite3_step(s) {
@@ -47,7 +50,7 @@ final class HotStatements {
             exists
             ? try prepared(&updateRecord, "UPDATE record SET state = ?1, conflicts = ?2 WHERE collection = ?3 AND record_id = ?4")
             : try prepared(&insertRecord, "INSERT INTO record (state, conflicts, collection, record_id) VALUES (?1, ?2, ?3, ?4)")
-        defer { sqlite3_reset(s) }
+        defer { finish(s) }
         try bind(s, 1, state)
         sqlite3_bind_int64(s, 2, Int64(conflicts))
         sqlite3_bind_int64(s, 3, collection)
@@ -60,10 +63,7 @@ final class HotStatements {
     {
         let s = try prepared(
             &insertLog, "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        defer {
-            sqlite3_reset(s)
-            sqlite3_clear_bindings(s)  // let SQLite free its copy of the body now
-        }
+        defer { finish(s) }
         sqlite3_bind_int64(s, 1, origin)
         sqlite3_bind_int64(s, 2, Int64(seq))
         sqlite3_bind_int64(s, 3, Int64(bitPattern: hlc))
@@ -77,12 +77,22 @@ final class HotStatements {
 
     private func prepared(_ slot: inout OpaquePointer?, _ sql: String) throws -> OpaquePointer {
         if let statement = slot { return statement }
-        let statement = try db.cachedStatement(sql: sql).sqliteStatement
-        // GRDB may have used it last (the same text): start from a clean state.
+        let cached = try db.cachedStatement(sql: sql)
+        held.append(cached)
+        let statement = cached.sqliteStatement
+        // GRDB may have used it last (the same text): start from a clean state. Every use below
+        // resets it and clears its bindings again, so GRDB finds it as it would leave it.
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
         slot = statement
         return statement
+    }
+
+    /// Resets a statement after use and clears its bindings (SQLite frees its copies of the
+    /// bound blobs, and GRDB, which shares the statement, never finds stale arguments bound).
+    private func finish(_ s: OpaquePointer) {
+        sqlite3_reset(s)
+        sqlite3_clear_bindings(s)
     }
 
     private func bind(_ s: OpaquePointer, _ index: Int32, _ text: String) throws {

@@ -60,10 +60,15 @@ extension Store {
                     try self.changes(for: intent, in: db, into: &changes, &interner)
                 }
                 let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
+                if changes.count > Transaction.maxChanges {
+                    throw SyncNodeError.invalid("a transaction holds at most \(Transaction.maxChanges) changes; record this work in several")
+                }
                 // Checking, encoding, signing and deflating need only the transaction: for a large
                 // one they run on another core while this one writes the records. A problem found
-                // there undoes the writes (the SQLite transaction is rolled back).
+                // there undoes the writes (the SQLite transaction is rolled back). A small one is
+                // sealed first, and nothing is written if it has a problem.
                 let sealing = Sealing(transaction, store: self, inBackground: changes.count >= Sealing.backgroundChanges)
+                if !sealing.inBackground, let problem = sealing.result().problem { throw SyncNodeError.invalid(problem) }
                 do {
                     try checkLocal(db, transaction)
                     try applyChanges(db, transaction, &interner)
@@ -219,6 +224,7 @@ final class Sealing: @unchecked Sendable {
 
     private var sealed: Sealed?
     private let done: DispatchSemaphore?
+    var inBackground: Bool { done != nil }
 
     init(_ transaction: Transaction, store: Store, inBackground: Bool) {
         let work = { @Sendable () -> Sealed in

@@ -1,5 +1,5 @@
 /// Protocol version 2's transaction encoding: compact binary, written by every node from version 2
-/// on (docs/PROTOCOL.md, "Transaction encoding, version 2").
+/// on (docs/PROTOCOL.md, "Transaction encoding (binary, protocol version 2)").
 ///
 /// ```
 /// transaction := 0xB2 origin(16) varint(seq) clock(8) names nodes varint(count) change*
@@ -20,8 +20,10 @@
 /// bits of milliseconds then 16 of counter. A ledger entry's fields are in byte order of their
 /// names. The first byte (0xB2) can never start a JSON text, so a reader tells the two encodings
 /// apart by it. The encoding of a transaction is unique: the decoder refuses anything the encoder
-/// would not have written (overlong varints, names or nodes listed twice or never used, a record
-/// repeated needlessly), so equal transactions always have equal bytes.
+/// would not have written (overlong varints, names or nodes listed twice, out of order of first use
+/// or never used, a record repeated needlessly), so equal transactions always have equal bytes. A
+/// change of a future kind cannot refer to the tables (every listed name and node must be used by
+/// the known changes).
 enum BinaryCodec {
     static let tag: UInt8 = 0xB2
 
@@ -34,8 +36,9 @@ enum BinaryCodec {
     // MARK: Encoding
 
     /// The transaction's bytes, or nil when it holds a change of a kind this version does not know
-    /// (only a JSON-decoded transaction can; it keeps its JSON form) or a number JSON and this
-    /// encoding both refuse (an infinite or NaN real).
+    /// (decoded from JSON, or a binary kind 0x80 and above: such a transaction is never re-encoded,
+    /// nodes keep and relay its original bytes) or a number JSON and this encoding both refuse (an
+    /// infinite or NaN real).
     static func encode(_ t: Transaction) -> [UInt8]? {
         var tables = Tables()
         var changes: [UInt8] = []
@@ -204,35 +207,41 @@ enum BinaryCodec {
             let origin = try node()
             let seq = try varint()
             let hlc = try clock(origin)
+            // Tables are listed in order of first use: each index the changes use is at most one
+            // past the highest used so far, and at the end every entry has been used.
             let nameCount = try count(of: "names", atLeast: 1)
             var names: [String] = []
-            names.reserveCapacity(nameCount)
+            names.reserveCapacity(min(nameCount, 256))
+            var distinctNames = Set<ExactText>()
             for _ in 0..<nameCount {
                 let name = try text("a name")
-                guard !names.contains(where: { $0.sameBytes(as: name) }) else { throw .malformed("a name is listed twice") }
+                guard distinctNames.insert(ExactText(name)).inserted else { throw .malformed("a name is listed twice") }
                 names.append(name)
             }
             let nodeCount = try count(of: "nodes", atLeast: 16)
             var nodes: [NodeID] = []
-            nodes.reserveCapacity(nodeCount)
+            nodes.reserveCapacity(min(nodeCount, 256))
+            var distinctNodes = Set<NodeID>()
             for _ in 0..<nodeCount {
                 let id = try node()
-                guard !nodes.contains(id) else { throw .malformed("a node is listed twice") }
+                guard distinctNodes.insert(id).inserted else { throw .malformed("a node is listed twice") }
                 nodes.append(id)
             }
-            var usedNames = [Bool](repeating: false, count: names.count)
-            var usedNodes = [Bool](repeating: false, count: nodes.count)
+            var namesUsed = 0
+            var nodesUsed = 0
             func name() throws(WireError) -> String {
                 let k = try varint()
                 guard k < UInt64(names.count) else { throw .malformed("a name index is out of range") }
-                usedNames[Int(k)] = true
+                guard k <= UInt64(namesUsed) else { throw .malformed("names are not listed in order of first use") }
+                if k == UInt64(namesUsed) { namesUsed += 1 }
                 return names[Int(k)]
             }
             func timestamp() throws(WireError) -> Timestamp {
                 let c = try fixed()
                 let k = try varint()
                 guard k < UInt64(nodes.count) else { throw .malformed("a node index is out of range") }
-                usedNodes[Int(k)] = true
+                guard k <= UInt64(nodesUsed) else { throw .malformed("nodes are not listed in order of first use") }
+                if k == UInt64(nodesUsed) { nodesUsed += 1 }
                 return Timestamp(millis: c >> 16, counter: UInt16(truncatingIfNeeded: c), node: nodes[Int(k)])
             }
             let changeCount = try count(of: "changes", atLeast: 2)
@@ -262,7 +271,7 @@ enum BinaryCodec {
                     if kind & BinaryCodec.hasResolves != 0 {
                         let n = try count(of: "replaced versions", atLeast: 9)
                         guard n > 0 else { throw .malformed("an empty list of replaced versions is flagged") }
-                        resolves.reserveCapacity(n)
+                        resolves.reserveCapacity(min(n, 16))
                         for _ in 0..<n { resolves.append(try timestamp()) }
                     }
                     changes.append(
@@ -275,7 +284,7 @@ enum BinaryCodec {
                     let entryID = try text("an entry id")
                     let n = try count(of: "entry fields", atLeast: 2)
                     var fields: [String: Value] = [:]
-                    fields.reserveCapacity(n)
+                    fields.reserveCapacity(min(n, 64))
                     var last: String?
                     for _ in 0..<n {
                         let field = try name()
@@ -296,7 +305,7 @@ enum BinaryCodec {
                 }
             }
             guard i == bytes.count else { throw .malformed("trailing bytes after the transaction") }
-            guard !usedNames.contains(false), !usedNodes.contains(false) else { throw .malformed("a listed name or node is never used") }
+            guard namesUsed == names.count, nodesUsed == nodes.count else { throw .malformed("a listed name or node is never used") }
             return Transaction(origin: origin, seq: seq, hlc: hlc, changes: changes)
         }
 

@@ -88,10 +88,25 @@ struct BinaryWireTests {
         ("unknown value type", goldenBinaryHex.replacingFirst("100400", with: "100409")),
         ("a real that is not finite", goldenBinaryHex.replacingFirst("023ff8000000000000", with: "027ff0000000000000")),
         ("a continued record with no write before", goldenBinaryHex.replacingFirst("0517000573", with: "0516000573")),
+        (
+            "names out of order of first use",
+            goldenBinaryHex.replacingFirst("03717479046e616d65", with: "046e616d6503717479").replacingFirst(
+                "05736b752d31010118", with: "05736b752d31020118"
+            )
+            .replacingFirst("10020311", with: "10010311")
+        ),
+        (
+            "nodes out of order of first use",
+            goldenBinaryHex.replacingFirst(
+                "2000000000000000000000000000000230000000000000000000000000000003",
+                with: "3000000000000000000000000000000320000000000000000000000000000002"
+            ).replacingFirst("018bcfe56418000000", with: "018bcfe56418000001").replacingFirst("018bcfe56030000101", with: "018bcfe56030000100")
+        ),
         ("change count above the bytes left", goldenBinaryHex.replacingFirst("000000000000000305", with: "0000000000000003914e")),
     ])
     func malformedBinaryIsRefused(what: String, hex: String) {
         #expect(hex != goldenBinaryHex, "the mutation of '\(what)' must apply")
+        #expect(hex.count % 2 == 0)
         #expect(throws: WireError.self, "\(what)") { try WireCodec.decode(bytes(hex: hex)) }
     }
 

@@ -87,6 +87,24 @@ struct LocalWritePathTests {
         #expect(next.seq == 2)
     }
 
+    /// More changes than a transaction may hold: refused before any record is written.
+    @Test func aCommitOverTheChangeLimitIsRefusedWhole() throws {
+        let node = try TestNode()
+        defer { node.remove() }
+        let intents: [Intent] = (0..<(Transaction.maxChanges / 2 + 1)).map {
+            .put(collection: "projects", recordID: "p\($0)", fields: [.init("name", .text("n")), .init("people", .int(1))])
+        }
+        do {
+            try node.store.commit(intents)
+            Issue.record("a transaction over the limit was committed")
+        } catch {
+            #expect(error.code == .invalidInput)
+            #expect(error.message.contains("at most \(Transaction.maxChanges) changes"))
+        }
+        #expect(try node.store.record("projects", "p0") == nil)
+        #expect(try node.store.vector()[node.store.info.nodeID] == 0)
+    }
+
     /// Large commits from as many threads as Dispatch's global queues will run at once (each holds
     /// its thread while it waits for its sealing): every one lands, none waits for another forever.
     @Test func largeCommitsFromManyThreadsAtOnceAllLand() throws {
