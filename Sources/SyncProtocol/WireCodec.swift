@@ -32,6 +32,7 @@ public enum WireCodec {
     public static func decode(_ bytes: some Collection<UInt8>) throws(WireError) -> Transaction {
         let array = Array(bytes)
         if array.first == BinaryCodec.tag { return try BinaryCodec.decode(array) }
+        try checkNesting(array)
         if let fast = try FastJSON.decode(array) { return fast }
         let data = Data(array)
         do {
@@ -55,10 +56,49 @@ public enum WireCodec {
     public static func encodeMessage<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try encoder.encode(value)) }
 
     public static func decodeMessage<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws(WireError) -> T {
+        let array = Array(bytes)
+        try checkNesting(array)
         do {
-            return try decoder.decode(T.self, from: Data(bytes))
+            return try decoder.decode(T.self, from: Data(array))
         } catch {
             throw WireError.malformed("not a valid \(T.self) message")
+        }
+    }
+
+    /// Deepest nesting of arrays and objects accepted in JSON from a peer. Nothing this protocol
+    /// sends nests more than a few levels (a change of a future kind may nest a little more).
+    public static let maxJSONNesting = 64
+
+    /// Refuses JSON nested deeper than `maxJSONNesting` before any parser sees it: the recursive
+    /// parsers would exhaust the stack on a deep enough input, and Foundation's `JSONDecoder`
+    /// traps, instead of throwing, while describing some inputs beyond its own limit of 512
+    /// (found by scripts/fuzz-wire; `Fixtures/fuzz/json-deep-nesting-trap.json`).
+    static func checkNesting(_ bytes: [UInt8]) throws(WireError) {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for byte in bytes {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > maxJSONNesting { throw .malformed("JSON nested more than \(maxJSONNesting) levels deep") }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth -= 1
+            default:
+                break
+            }
         }
     }
 

@@ -137,6 +137,26 @@ struct WireGoldenTests {
         #expect(try a.store.conflicts().isEmpty)
     }
 
+    /// JSON nested deeper than `WireCodec.maxJSONNesting` is refused before a parser sees it (a
+    /// deep input would exhaust the recursive parsers' stack, and a fuzzer found one that makes
+    /// Foundation's JSONDecoder trap); ordinary nesting of future change kinds still decodes.
+    @Test func deeplyNestedJSONIsRefusedNotCrashedOn() throws {
+        let origin = goldenOrigin.hex
+        let deepMember = #"{"c":[],"o":"\#(origin)","s":1,"t":"018bcfe568000003","zz":"# + String(repeating: "[", count: 200_000)
+        let trap = try fixture("../../SyncNodeTests/Fixtures/fuzz/json-deep-nesting-trap.json")
+        for bad in [Array(deepMember.utf8), trap, Array((String(repeating: "{\"a\":", count: 65) + "1" + String(repeating: "}", count: 65)).utf8)] {
+            #expect(throws: WireError.self) { try WireCodec.decode(bad) }
+            #expect(throws: WireError.self) { try WireCodec.decodeMessage(PullRequest.self, from: bad) }
+            #expect(throws: WireError.self) { try WireCodec.decodeMessage(VersionVector.self, from: bad) }
+        }
+        // Brackets inside strings do not count; a future change nested ten levels decodes.
+        let nested = String(repeating: "[", count: 10) + String(repeating: "]", count: 10)
+        let json =
+            #"{"c":[{"k":"zap","n":\#(nested),"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"["}],"o":"\#(origin)","s":1,"t":"018bcfe568000003"}"#
+        let t = try WireCodec.decode(Array(json.utf8))
+        #expect(t.changes.count == 1)
+    }
+
     @Test func malformedTransactionsAreRefused() {
         let origin = goldenOrigin.hex
         for bad in [
