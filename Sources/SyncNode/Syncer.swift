@@ -5,7 +5,10 @@ import SyncProtocol
 /// Batch limits for a sync round.
 public struct SyncLimits: Sendable {
     public var maxTransactions = 500
-    public var maxBytes = 2 * 1024 * 1024
+    /// Transaction bytes per batch. A received batch is decoded whole and the next one is fetched
+    /// while it is applied, so this bounds memory: 1 MiB of binary transactions is about 14,000
+    /// records of six fields, some 35 MB decoded.
+    public var maxBytes = 1024 * 1024
     public var maxDriftMillis = HybridClock.defaultMaxDriftMillis
 
     public init() {}
