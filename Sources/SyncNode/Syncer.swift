@@ -7,7 +7,8 @@ public struct SyncLimits: Sendable {
     public var maxTransactions = 500
     /// Transaction bytes per batch. A received batch is decoded whole and the next one is fetched
     /// while it is applied, so this bounds memory: 1 MiB of binary transactions is about 14,000
-    /// records of six fields, some 35 MB decoded.
+    /// records of six fields (a fresh node syncing 1,000-record transactions peaks at ~83 MB,
+    /// docs/PERFORMANCE.md P4).
     public var maxBytes = 1024 * 1024
     public var maxDriftMillis = HybridClock.defaultMaxDriftMillis
 
