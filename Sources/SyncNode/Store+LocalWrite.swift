@@ -56,8 +56,9 @@ extension Store {
                 }
                 let seq = try heldSeq(db, origin: info.nodeID) + 1
                 var changes: [Change] = []
+                var checked = CheckedNames()
                 for intent in intents {
-                    try self.changes(for: intent, in: db, into: &changes, &interner)
+                    try self.changes(for: intent, in: db, into: &changes, &checked, &interner)
                 }
                 let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
                 if changes.count > Transaction.maxChanges {
@@ -93,17 +94,20 @@ extension Store {
         return transaction
     }
 
-    private func changes(for intent: Intent, in db: Database, into out: inout [Change], _ interner: inout Interner) throws {
+    private func changes(
+        for intent: Intent, in db: Database, into out: inout [Change], _ checked: inout CheckedNames, _ interner: inout Interner
+    ) throws {
         guard case .put(let collection, let recordID, let fields) = intent else {
             out += try changes(for: intent, in: db, &interner)
             return
         }
-        try checkRecordNames(collection, recordID)
+        try checked.check(collection, what: "collection name")
+        if let p = Names.problem(with: recordID, what: "record id") { throw SyncNodeError.invalid(p) }
         guard !fields.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE to record") }
         // One read of the record gives every field's base and whether it is deleted.
         let winners = try winningVersions(db, collection: collection, recordID: recordID, &interner)
         for assignment in fields {
-            if let p = Names.problem(with: assignment.field, what: "field name") { throw SyncNodeError.invalid(p) }
+            try checked.check(assignment.field, what: "field name")
             out.append(.set(try write(collection, recordID, assignment.field, assignment.value, base: winners[assignment.field]?.ts)))
         }
         if RecordRule.isDeleted(winners: winners) {
@@ -116,7 +120,8 @@ extension Store {
         switch intent {
         case .put:
             var out: [Change] = []
-            try changes(for: intent, in: db, into: &out, &interner)
+            var checked = CheckedNames()
+            try changes(for: intent, in: db, into: &out, &checked, &interner)
             return out
         case .delete(let collection, let recordID):
             try checkRecordNames(collection, recordID)
@@ -206,6 +211,19 @@ extension Store {
             )
         }
         return FieldWrite(collection: collection, recordID: recordID, field: field, value: value, base: base)
+    }
+}
+
+/// User-given collection and field names found acceptable so far in one commit: a batch of puts
+/// repeats one collection and a few field names, which are then checked once. (Record ids are
+/// checked every time; reserved names are refused here, as for any user-given name.)
+struct CheckedNames {
+    private var names: [String] = []
+
+    mutating func check(_ name: String, what: String) throws(SyncNodeError) {
+        if names.contains(where: { $0.sameBytes(as: name) }) { return }
+        if let p = Names.problem(with: name, what: what) { throw SyncNodeError.invalid(p) }
+        if names.count < 32 { names.append(name) }
     }
 }
 
