@@ -63,8 +63,5 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         }
     }
 
-    /// Whether trying the same thing again later may succeed.
-    public var isRetryable: Bool { code == .busy || code == .unreachable }
-
     static func invalid(_ message: String) -> SyncNodeError { SyncNodeError(.invalidInput, message) }
 }

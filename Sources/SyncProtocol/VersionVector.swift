@@ -14,11 +14,6 @@ public struct VersionVector: Hashable, Sendable {
 
     public func contains(origin: NodeID, seq: UInt64) -> Bool { seq <= self[origin] }
 
-    /// True when this vector holds everything `other` holds.
-    public func dominates(_ other: VersionVector) -> Bool {
-        other.entries.allSatisfy { self[$0.key] >= $0.value }
-    }
-
     /// Pointwise maximum.
     public func merged(with other: VersionVector) -> VersionVector {
         var out = self
