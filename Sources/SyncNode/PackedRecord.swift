@@ -230,20 +230,20 @@ enum RecordCodec {
         for (_, live) in record.fields {
             for v in live where !versions.contains(where: { $0.ts == v.ts }) { versions.append(v) }
         }
-        putVarint(&out, UInt64(versions.count))
+        ByteWriting.varint(UInt64(versions.count), into: &out)
         for v in versions {
-            putFixed(&out, v.ts.clock)
-            putVarint(&out, UInt64(try interner.nodeIx(v.ts.node, db)!))
-            putVarint(&out, v.seq)
+            ByteWriting.fixed(v.ts.clock, into: &out)
+            ByteWriting.varint(UInt64(try interner.nodeIx(v.ts.node, db)!), into: &out)
+            ByteWriting.varint(v.seq, into: &out)
         }
-        putVarint(&out, UInt64(record.fields.count))
+        ByteWriting.varint(UInt64(record.fields.count), into: &out)
         for (name, live) in record.fields {
-            putVarint(&out, UInt64(name))
-            putVarint(&out, UInt64(live.count))
+            ByteWriting.varint(UInt64(name), into: &out)
+            ByteWriting.varint(UInt64(live.count), into: &out)
             for v in live {
-                putVarint(&out, UInt64(versions.firstIndex { $0.ts == v.ts }!))
+                ByteWriting.varint(UInt64(versions.firstIndex { $0.ts == v.ts }!), into: &out)
                 out.append(v.isHead ? 1 : 0)
-                putValue(&out, v.value)
+                ByteWriting.value(v.value, into: &out)
             }
         }
         return out
@@ -256,17 +256,17 @@ enum RecordCodec {
         out.reserveCapacity(24 + fields.count * 12)
         out.append(format)
         out.append(0)
-        putVarint(&out, 1)
-        putFixed(&out, clock)
-        putVarint(&out, UInt64(node))
-        putVarint(&out, seq)
-        putVarint(&out, UInt64(fields.count))
+        ByteWriting.varint(1, into: &out)
+        ByteWriting.fixed(clock, into: &out)
+        ByteWriting.varint(UInt64(node), into: &out)
+        ByteWriting.varint(seq, into: &out)
+        ByteWriting.varint(UInt64(fields.count), into: &out)
         for field in fields {
-            putVarint(&out, UInt64(field.name))
+            ByteWriting.varint(UInt64(field.name), into: &out)
             out.append(1)  // one live version,
             out.append(0)  // the transaction's,
             out.append(1)  // a head
-            putValue(&out, field.value)
+            ByteWriting.value(field.value, into: &out)
         }
         return out
     }
@@ -305,39 +305,6 @@ enum RecordCodec {
 
     static func corrupt() -> SyncNodeError {
         SyncNodeError(.databaseCorrupt, "a stored record is damaged (its packed state cannot be read); restore the node from a backup or re-sync it")
-    }
-
-    static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
-
-    static func putFixed(_ out: inout [UInt8], _ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-    }
-
-    static func putValue(_ out: inout [UInt8], _ value: Value) {
-        switch value {
-        case .null:
-            out.append(0)
-        case .int(let i):
-            out.append(1)
-            putVarint(&out, UInt64(bitPattern: (i << 1) ^ (i >> 63)))
-        case .real(let d):
-            out.append(2)
-            putFixed(&out, d.bitPattern)
-        case .text(let s):
-            out.append(3)
-            var s = s
-            s.withUTF8 { utf8 in
-                putVarint(&out, UInt64(utf8.count))
-                out.append(contentsOf: utf8)
-            }
-        }
     }
 }
 
@@ -383,7 +350,7 @@ private struct ByteReader {
         case 0: return .null
         case 1:
             let z = try varint()
-            return .int(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+            return .int(ByteWriting.unzigzag(z))
         case 2: return .real(Double(bitPattern: try fixed()))
         case 3:
             let n = try count()

@@ -133,35 +133,17 @@ enum BinaryCodec {
         }
     }
 
-    @inline(__always)
-    private static func varint(_ v: UInt64, _ out: inout [UInt8]) {
-        var v = v
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
+    private static func varint(_ v: UInt64, _ out: inout [UInt8]) { ByteWriting.varint(v, into: &out) }
 
-    private static func text(_ s: String, _ out: inout [UInt8]) {
-        var s = s
-        s.withUTF8 { bytes in
-            varint(UInt64(bytes.count), &out)
-            out.append(contentsOf: bytes)
-        }
-    }
-
-    private static func fixed(_ v: UInt64, _ out: inout [UInt8]) {
-        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) }
-    }
+    private static func text(_ s: String, _ out: inout [UInt8]) { ByteWriting.text(s, into: &out) }
 
     private static func node(_ id: NodeID, _ out: inout [UInt8]) {
-        fixed(id.high, &out)
-        fixed(id.low, &out)
+        ByteWriting.fixed(id.high, into: &out)
+        ByteWriting.fixed(id.low, into: &out)
     }
 
     private static func clock(_ ts: Timestamp, _ out: inout [UInt8]) {
-        fixed(ts.millis << 16 | UInt64(ts.counter), &out)
+        ByteWriting.fixed(ts.millis << 16 | UInt64(ts.counter), into: &out)
     }
 
     private static func timestamp(_ ts: Timestamp, _ tables: inout Tables, _ out: inout [UInt8]) {
@@ -170,20 +152,8 @@ enum BinaryCodec {
     }
 
     private static func value(_ v: Value, _ out: inout [UInt8]) -> Bool {
-        switch v {
-        case .null:
-            out.append(0)
-        case .int(let i):
-            out.append(1)
-            varint(UInt64(bitPattern: (i << 1) ^ (i >> 63)), &out)
-        case .real(let d):
-            guard d.isFinite else { return false }
-            out.append(2)
-            fixed(d.bitPattern, &out)
-        case .text(let s):
-            out.append(3)
-            text(s, &out)
-        }
+        guard v.isFiniteOrNotReal else { return false }
+        ByteWriting.value(v, into: &out)
         return true
     }
 
@@ -368,7 +338,7 @@ enum BinaryCodec {
             case 0: return .null
             case 1:
                 let z = try varint()
-                return .int(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+                return .int(ByteWriting.unzigzag(z))
             case 2:
                 let d = Double(bitPattern: try fixed())
                 guard d.isFinite else { throw .malformed("a real is infinite or NaN") }

@@ -84,8 +84,8 @@ import Testing
             // Same length, byte for byte: the frames stay well formed, only the amount changes
             // (an integer value in a binary body: type 1, then the zigzag varint).
             var out = body
-            let from = [1] + zigzagVarint(5_000_000)
-            let to = [1] + zigzagVarint(9_000_000)
+            let from = encodedValue(.int(5_000_000))
+            let to = encodedValue(.int(9_000_000))
             if let at = (0...(out.count - from.count)).first(where: { out[$0..<$0 + from.count].elementsEqual(from) }) {
                 out.replaceSubrange(at..<at + from.count, with: to)
             }
@@ -112,13 +112,9 @@ import Testing
     }
 }
 
-/// An integer as a binary (protocol 2) body writes it: zigzag, then LEB128.
-func zigzagVarint(_ i: Int64) -> [UInt8] {
-    var v = UInt64(bitPattern: (i << 1) ^ (i >> 63))
+/// A value as a binary (protocol 2) body writes it.
+func encodedValue(_ value: Value) -> [UInt8] {
     var out: [UInt8] = []
-    while v >= 0x80 {
-        out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-        v >>= 7
-    }
-    return out + [UInt8(v)]
+    ByteWriting.value(value, into: &out)
+    return out
 }
