@@ -253,7 +253,7 @@ extension Store {
                         case .accept:
                             break
                         }
-                        try applyTransaction(db, t, body: item.body, signature: item.signature, &interner, advanceVector: false)
+                        try applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
                         if anyHeld {
                             try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?")
                                 .execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
@@ -320,18 +320,12 @@ extension Store {
         return UInt64(seq ?? 0)
     }
 
-    /// Materialises one transaction and records it in the log and the vector. The caller has
-    /// checked that it is the next one of its origin.
-    ///
-    /// With `advanceVector: false` the caller writes the vector row and removes the transaction
-    /// from `held` itself (remote apply does both once per chunk).
-    func applyTransaction(
-        _ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], _ interner: inout Interner, advanceVector: Bool = true
-    ) throws {
+    /// Materialises one received transaction and keeps it in the log. The caller has checked that
+    /// it is the next one of its origin, and writes the vector row and removes the transaction
+    /// from `held` itself (once per chunk).
+    func applyTransaction(_ db: Database, _ t: Transaction, body: [UInt8], signature: [UInt8], _ interner: inout Interner) throws {
         try applyChanges(db, t, &interner)
         try appendToLog(db, t, body: LogBody(body, deflater), signature: signature, refused: nil, &interner)
-        guard advanceVector else { return }
-        try advance(db, t)
     }
 
     /// Writes the transaction's changes into the records and ledgers.
@@ -407,6 +401,8 @@ extension Store {
             fields.reserveCapacity(writes.changes.count)
             for w in writes { fields.append((try interner.nameIx(w.field, db)!, w.value)) }
             fields.sort { $0.name < $1.name }
+            // A field written twice (a malformed transaction whose check runs concurrently, see
+            // `Sealing`) takes the general path, which refuses it.
             if zip(fields, fields.dropFirst()).allSatisfy({ $0.name != $1.name }) {
                 let state = RecordCodec.encodeFresh(fields, clock: ts.clock, node: node, seq: seq)
                 try interner.statements().writeRecord(collection: collection, recordID: recordID, state: state, conflicts: 0, exists: false)

@@ -61,6 +61,8 @@ extension Store {
                     try self.changes(for: intent, in: db, into: &changes, &checked, &interner)
                 }
                 let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
+                // The check in `problem()` says the same, but only after the records are written
+                // when the transaction is sealed in the background: refuse it before anything is.
                 if changes.count > Transaction.maxChanges {
                     throw SyncNodeError.invalid("a transaction holds at most \(Transaction.maxChanges) changes; record this work in several")
                 }

@@ -96,6 +96,7 @@ public enum WireCodec {
                 if depth > maxJSONNesting { throw .malformed("JSON nested more than \(maxJSONNesting) levels deep") }
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
                 depth -= 1
+                if depth < 0 { throw .malformed("a JSON bracket closes what was never opened") }
             default:
                 break
             }

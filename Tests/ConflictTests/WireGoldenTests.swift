@@ -144,7 +144,11 @@ struct WireGoldenTests {
         let origin = goldenOrigin.hex
         let deepMember = #"{"c":[],"o":"\#(origin)","s":1,"t":"018bcfe568000003","zz":"# + String(repeating: "[", count: 200_000)
         let trap = try fixture("../../SyncNodeTests/Fixtures/fuzz/json-deep-nesting-trap.json")
-        for bad in [Array(deepMember.utf8), trap, Array((String(repeating: "{\"a\":", count: 65) + "1" + String(repeating: "}", count: 65)).utf8)] {
+        let closedFirst = "]]]]" + String(repeating: "[", count: 100)
+        for bad in [
+            Array(deepMember.utf8), trap, Array((String(repeating: "{\"a\":", count: 65) + "1" + String(repeating: "}", count: 65)).utf8),
+            Array(closedFirst.utf8),
+        ] {
             #expect(throws: WireError.self) { try WireCodec.decode(bad) }
             #expect(throws: WireError.self) { try WireCodec.decodeMessage(PullRequest.self, from: bad) }
             #expect(throws: WireError.self) { try WireCodec.decodeMessage(VersionVector.self, from: bad) }

@@ -27,7 +27,8 @@ struct LocalWritePathTests {
                 #expect(RecordCodec.encodeFresh(fields, clock: ts.clock, node: nodeIx, seq: 42) == general)
                 // And it reads back as that record.
                 let decoded = try RecordCodec.decode(Data(general), &interner, db)
-                #expect(decoded.fields.count == fields.count)
+                #expect(decoded.fields.map(\.key) == record.fields.map(\.key))
+                #expect(decoded.fields.map(\.value) == record.fields.map(\.value))
             }
         }
     }
@@ -71,7 +72,6 @@ struct LocalWritePathTests {
         default:
             intents.append(.put(collection: "projects", recordID: "bad", fields: [.init("people", .int(1)), .init("people", .int(2))]))
         }
-        #expect(intents.count * 2 > Sealing.backgroundChanges, "the transaction is sealed in the background")
         do {
             try node.store.commit(intents)
             Issue.record("a malformed transaction was committed")
