@@ -119,12 +119,37 @@ enum NetLink {
                 raw3Seconds.append(a + b + c)
             }
             if r % 2 == 1 { try raw() }
-            let result = try runner.sync(server: server, batch: 500, timeout: 120, stall: 20, wait: 300)
-            guard result.ok, result.sent == transactions else {
-                throw BenchError("P5 sync run \(r) failed: \(result.error ?? "sent \(result.sent) of \(transactions)")")
+            // A round that fails (on this link TCP can back off for longer than the client's 20 s
+            // stall limit) is followed by another, as the node's scheduler does; the day's time is
+            // then that of every attempt until HQ holds it all.
+            var seconds = 0.0
+            var bytes = 0
+            var sent = 0
+            var failures: [String] = []
+            while true {
+                let started = Date()
+                let result = try runner.sync(server: server, batch: 500, timeout: 120, stall: 20, wait: 300)
+                sent += result.sent
+                bytes += result.bytes
+                if result.ok {
+                    seconds += result.seconds
+                    break
+                }
+                seconds += Date().timeIntervalSince(started)
+                failures.append(result.error ?? "no result")
+                guard failures.count < 3 else { throw BenchError("P5 sync run \(r) failed 3 times: \(failures.joined(separator: "; "))") }
             }
-            syncSeconds.append(result.seconds)
-            syncBytes.append(result.bytes)
+            let hqHolds = try held(server.directory.appendingPathComponent(Store.fileName))
+            guard hqHolds == transactions, failures.isEmpty ? sent == transactions : true else {
+                throw BenchError("P5 sync run \(r): HQ holds \(hqHolds) of \(transactions) transactions (the rounds reported \(sent) sent)")
+            }
+            if !failures.isEmpty {
+                Notes.add(
+                    "P5: run \(r) needed \(failures.count + 1) rounds (\(failures.joined(separator: "; "))); its time, \(format(seconds)) s, counts every round"
+                )
+            }
+            syncSeconds.append(seconds)
+            syncBytes.append(bytes)
             if r % 2 == 0 { try raw() }
         }
         guard !rawSeconds.isEmpty, !raw3Seconds.isEmpty else { throw BenchError("P5: every raw transfer failed") }
