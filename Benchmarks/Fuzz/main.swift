@@ -270,7 +270,7 @@ func wrapBundle(header: [UInt8], body: [UInt8]) -> [UInt8] {
     hasher.update(data: header)
     hasher.update(data: [0x0A])
     hasher.update(data: compressed)
-    let sum = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    let sum = Hex.string(hasher.finalize())
     return Array("SYNCNODE-BUNDLE 1\n".utf8) + header + [0x0A] + Array("sha256 \(sum)\n".utf8) + compressed
 }
 

@@ -74,7 +74,7 @@ public struct BundleFile: Sendable {
         hasher.update(data: headerLine)
         hasher.update(data: [0x0A])
         hasher.update(data: body)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.string(hasher.finalize())
     }
 
     /// Parses and verifies bundle bytes. Throws `corruptBundle` with what is wrong.

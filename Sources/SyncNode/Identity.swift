@@ -29,7 +29,7 @@ public struct NodeKey: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw SyncNodeError(.readOnly, "cannot create the key file \(path) (errno \(errno)); check the data directory") }
         defer { close(fd) }
-        let text = Array((privateKey.rawRepresentation.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+        let text = Array((Hex.string(privateKey.rawRepresentation) + "\n").utf8)
         guard write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
             throw SyncNodeError(.storage, "cannot write the key file \(path)")
         }
@@ -42,7 +42,7 @@ public struct NodeKey: Sendable {
                 .notANode, "the node's key file \(path) is missing; restore it from the node's backup (without it the node cannot sign)")
         }
         let hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let bytes = PublicKeyText.bytes(fromHex: hex), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
+        guard let bytes = Hex.bytes(hex), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
             throw SyncNodeError(.databaseCorrupt, "the key file \(path) is damaged; restore it from the node's backup")
         }
         return NodeKey(key)
@@ -62,16 +62,16 @@ public struct PublicKeyText: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses 64 hex digits.
     public init?(hex: String) {
-        guard let bytes = Self.bytes(fromHex: hex.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else { return nil }
+        guard let bytes = Hex.bytes(hex.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else { return nil }
         self.bytes = bytes
     }
 
-    public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
+    public var hex: String { Hex.string(bytes) }
     public var description: String { hex }
 
     /// SHA-256 of the key, first 16 bytes, in groups of four hex digits: `3f2a-9c01-…`.
     public var fingerprint: String {
-        let digest = SHA256.hash(data: bytes).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.string(SHA256.hash(data: bytes).prefix(16))
         return stride(from: 0, to: digest.count, by: 4).map { i in
             String(digest[digest.index(digest.startIndex, offsetBy: i)..<digest.index(digest.startIndex, offsetBy: i + 4)])
         }.joined(separator: "-")
@@ -81,21 +81,6 @@ public struct PublicKeyText: Hashable, Sendable, CustomStringConvertible {
     public func verifies(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard signature.count == 64, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes) else { return false }
         return key.isValidSignature(signature, for: message)
-    }
-
-    static func bytes(fromHex hex: String) -> [UInt8]? {
-        guard hex.utf8.count % 2 == 0, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) })
-        else {
-            return nil
-        }
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
     }
 }
 

@@ -319,15 +319,8 @@ private struct ByteReader {
     }
 
     mutating func varint() throws(SyncNodeError) -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let b = try byte()
-            guard shift < 64 else { throw RecordCodec.corrupt() }
-            value |= UInt64(b & 0x7f) << shift
-            if b < 0x80 { return value }
-            shift += 7
-        }
+        guard let (value, _) = ByteReading.varint(bytes, &at) else { throw RecordCodec.corrupt() }
+        return value
     }
 
     /// A varint used as a count or index: bounded by what is left, so damage cannot allocate wildly.
@@ -338,10 +331,7 @@ private struct ByteReader {
     }
 
     mutating func fixed() throws(SyncNodeError) -> UInt64 {
-        guard at + 8 <= bytes.count else { throw RecordCodec.corrupt() }
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(bytes[at + i]) }
-        at += 8
+        guard let v = ByteReading.fixed(bytes, &at) else { throw RecordCodec.corrupt() }
         return v
     }
 

@@ -14,7 +14,7 @@ public struct RequestSigner: Sendable {
         var nonceBytes = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in nonceBytes.indices { nonceBytes[i] = UInt8.random(in: 0...255, using: &rng) }
-        let nonce = nonceBytes.map { String(format: "%02x", $0) }.joined()
+        let nonce = Hex.string(nonceBytes)
         let payload = SigningPayload.request(method: method, path: path, bodyHash: RequestAuth.hash(body), time: time, nonce: nonce, node: node)
         return [
             "Syncnode-Node": node.hex, "Syncnode-Time": String(time), "Syncnode-Nonce": nonce,
@@ -45,7 +45,7 @@ final class ReplayCache: @unchecked Sendable {
 }
 
 enum RequestAuth {
-    static func hash(_ body: [UInt8]) -> String { SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined() }
+    static func hash(_ body: [UInt8]) -> String { Hex.string(SHA256.hash(data: body)) }
 }
 
 extension SyncService {

@@ -134,13 +134,13 @@ extension Store {
     /// trust anchor vouches (it has verified everything in its log); other nodes return nil.
     func vouch<Frame: Collection<UInt8>>(for frames: [Frame]) -> String? {
         guard info.trustAnchor == info.publicKey, !frames.isEmpty else { return nil }
-        return key.sign(SigningPayload.vouch(frames)).map { String(format: "%02x", $0) }.joined()
+        return Hex.string(key.sign(SigningPayload.vouch(frames)))
     }
 
     /// Whether a pulled batch carries a valid vouch of the HQ this node trusts.
     public func acceptsVouch(_ batch: PulledBatch) -> Bool {
         guard let anchor = info.trustAnchor, let hex = batch.header.vouch, let payload = batch.vouchPayload,
-            let signature = PublicKeyText.bytes(fromHex: hex), signature.count == 64
+            let signature = Hex.bytes(hex), signature.count == 64
         else { return false }
         return anchor.verifies(signature, for: payload)
     }

@@ -286,18 +286,12 @@ enum BinaryCodec {
         }
 
         mutating func varint() throws(WireError) -> UInt64 {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                let b = try byte()
-                if shift == 63 && b > 1 { throw .malformed("a number overflows 64 bits at byte \(i - 1)") }
-                result |= UInt64(b & 0x7F) << shift
-                if b & 0x80 == 0 {
-                    if b == 0 && shift > 0 { throw .malformed("a number is not in its shortest form at byte \(i - 1)") }
-                    return result
-                }
-                shift += 7
+            let start = i
+            guard let (value, shortest) = ByteReading.varint(bytes, &i) else {
+                throw .malformed("a number is cut short or overflows 64 bits at byte \(start)")
             }
+            guard shortest else { throw .malformed("a number is not in its shortest form at byte \(start)") }
+            return value
         }
 
         /// A count of items that take at least `atLeast` bytes each, checked against what is left
@@ -309,10 +303,7 @@ enum BinaryCodec {
         }
 
         mutating func fixed() throws(WireError) -> UInt64 {
-            guard bytes.count - i >= 8 else { throw .malformed("truncated at byte \(i)") }
-            var v: UInt64 = 0
-            for k in i..<(i + 8) { v = v << 8 | UInt64(bytes[k]) }
-            i += 8
+            guard let v = ByteReading.fixed(bytes, &i) else { throw .malformed("truncated at byte \(i)") }
             return v
         }
 

@@ -53,8 +53,43 @@ extension NodeID: Codable {
     }
 }
 
-/// Fixed-width lower-case hexadecimal, so that text order equals numeric order.
-enum Hex {
+/// Hexadecimal text: fixed-width lower-case numbers (so that text order equals numeric order),
+/// and bytes as two lower-case digits each (keys, digests, signatures, nonces).
+public enum Hex {
+    /// Two lower-case digits per byte.
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The bytes of an even number of hexadecimal digits (either case); nil for anything else.
+    public static func bytes(_ text: some StringProtocol) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        func digit(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x41...0x46: return c - 0x41 + 10
+            case 0x61...0x66: return c - 0x61 + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var k = 0
+        while k < utf8.count {
+            guard let high = digit(utf8[k]), let low = digit(utf8[k + 1]) else { return nil }
+            out.append(high << 4 | low)
+            k += 2
+        }
+        return out
+    }
+
     /// True when every character is an ASCII hexadecimal digit (no sign, no space).
     static func isDigits(_ text: some StringProtocol) -> Bool {
         text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }

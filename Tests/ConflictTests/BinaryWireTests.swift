@@ -17,16 +17,7 @@ let goldenBinaryHex =
     + "10" + "04" + "00"
     + "20" + "05" + "03652d31" + "03" + "06" + "0303652d30" + "07" + "01f303" + "08" + "0306726566756e64"
 
-func bytes(hex: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        out.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return out
-}
+func bytes(hex: String) -> [UInt8] { Hex.bytes(hex)! }
 
 @Suite("Binary wire format (protocol 2)")
 struct BinaryWireTests {
@@ -65,6 +56,15 @@ struct BinaryWireTests {
             // The same transaction in JSON decodes to the same value.
             #expect(try WireCodec.decode(WireCodec.encodeJSON(t)) == t)
         }
+    }
+
+    @Test func hexTextRoundTripsAndRefusesWhatIsNotHex() {
+        let all = (0...255).map { UInt8($0) }
+        #expect(Hex.bytes(Hex.string(all)) == all)
+        #expect(Hex.string([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
+        #expect(Hex.bytes("00FFaB") == [0x00, 0xff, 0xab])
+        #expect(Hex.bytes("") == [])
+        for bad in ["0", "abc", "0g", "zz", " 00", "00 ", "+1", "é0"] { #expect(Hex.bytes(bad) == nil, "\(bad)") }
     }
 
     @Test func everyTruncationIsRefused() {

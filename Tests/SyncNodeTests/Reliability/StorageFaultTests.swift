@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SyncProtocol
 import Testing
 
 #if canImport(Glibc)
@@ -33,7 +34,7 @@ import Testing
 
     static func digest(_ path: String) -> String {
         let data = FileManager.default.contents(atPath: path) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return Hex.string(SHA256.hash(data: data))
     }
 
     static func files(_ data: String) -> [String: String] {

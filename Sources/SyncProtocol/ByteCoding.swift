@@ -53,3 +53,39 @@ public enum ByteWriting {
     @inlinable
     public static func unzigzag(_ z: UInt64) -> Int64 { Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1) }
 }
+
+/// The reading side of `ByteWriting`, without an error type: `nil` means the bytes end too soon
+/// (or a varint overflows 64 bits). The binary transaction decoder and the packed-record reader
+/// each turn that into their own error and add their own checks.
+public enum ByteReading {
+    /// A LEB128 varint at `at`, advancing `at` past it; `shortest` is false for an overlong form
+    /// (a final zero byte after the first).
+    @inlinable
+    public static func varint(_ bytes: UnsafeBufferPointer<UInt8>, _ at: inout Int) -> (value: UInt64, shortest: Bool)? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var i = at
+        while i < bytes.count {
+            let b = bytes[i]
+            i += 1
+            if shift == 63 && b > 1 { return nil }
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 {
+                at = i
+                return (result, b != 0 || shift == 0)
+            }
+            shift += 7
+        }
+        return nil
+    }
+
+    /// A big-endian 64-bit word at `at`, advancing `at` past it.
+    @inlinable
+    public static func fixed(_ bytes: UnsafeBufferPointer<UInt8>, _ at: inout Int) -> UInt64? {
+        guard bytes.count - at >= 8 else { return nil }
+        var v: UInt64 = 0
+        for k in at..<(at + 8) { v = v << 8 | UInt64(bytes[k]) }
+        at += 8
+        return v
+    }
+}
