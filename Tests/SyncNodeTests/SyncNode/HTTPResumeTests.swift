@@ -20,6 +20,18 @@ import Testing
             store: store, transport: HTTPTransport(baseURL: "http://127.0.0.1:\(port)", client: CurlClient(options: options)), limits: limits)
     }
 
+    /// `node` served over real HTTP (Hummingbird on loopback) behind a fault proxy; `body` gets the
+    /// proxy and the port to sync through.
+    private func withProxiedServer(of node: TestNode, _ body: @escaping @Sendable (FaultProxy, UInt16) async throws -> Void) async throws {
+        let app = Application(router: NodeServer.router(service: SyncService(store: node.store), logger: Logger(label: "test")))
+        try await app.test(.live) { client in
+            let proxy = FaultProxy(upstreamPort: try #require(client.port))
+            let port = try proxy.start()
+            defer { proxy.stop() }
+            try await body(proxy, port)
+        }
+    }
+
     @Test func pushCutMidBodyResumesWithoutResendingAcknowledgedBatches() async throws {
         let hq = try TestNode(site: "hq")
         let county = try TestNode()
@@ -30,11 +42,7 @@ import Testing
         for i in 0..<50 {
             try county.store.commit([.put(collection: "projects", recordID: "p\(i)", fields: [.init("name", .text("项目\(i)"))])])
         }
-        let app = Application(router: NodeServer.router(service: SyncService(store: hq.store), logger: Logger(label: "test")))
-        try await app.test(.live) { client in
-            let proxy = FaultProxy(upstreamPort: try #require(client.port))
-            let port = try proxy.start()
-            defer { proxy.stop() }
+        try await withProxiedServer(of: hq) { proxy, port in
             // Connections: 1 status, 2 pull, 3 first push, 4 second push: cut after 300 bytes.
             proxy.plan { $0 == 4 ? .cutRequest(afterBytes: 300) : .pass }
             await #expect(throws: SyncNodeError.self) { try await syncer(county.store, port: port).run() }
@@ -58,11 +66,7 @@ import Testing
             try county.store.commit([.put(collection: "projects", recordID: "p\(i)", fields: [.init("name", .text("项目\(i)"))])])
             try hq.store.commit([.put(collection: "counties", recordID: "c\(i)", fields: [.init("note", .text("东丽\(i)"))])])
         }
-        let app = Application(router: NodeServer.router(service: SyncService(store: hq.store), logger: Logger(label: "test")))
-        try await app.test(.live) { client in
-            let proxy = FaultProxy(upstreamPort: try #require(client.port))
-            let port = try proxy.start()
-            defer { proxy.stop() }
+        try await withProxiedServer(of: hq) { proxy, port in
             var limits = SyncLimits()
             limits.maxTransactions = 10
             let transport = HTTPTransport(baseURL: "http://127.0.0.1:\(port)")
@@ -93,11 +97,7 @@ import Testing
             try hq.store.commit([.put(collection: "counties", recordID: "c\(i)", fields: [.init("note", .text(String(repeating: "东丽", count: 200)))])]
             )
         }
-        let app = Application(router: NodeServer.router(service: SyncService(store: hq.store), logger: Logger(label: "test")))
-        try await app.test(.live) { client in
-            let proxy = FaultProxy(upstreamPort: try #require(client.port))
-            let port = try proxy.start()
-            defer { proxy.stop() }
+        try await withProxiedServer(of: hq) { proxy, port in
             // Connections: 1 status, 2 first pull, 3 second pull: its response is cut.
             proxy.plan { $0 == 3 ? .cutResponse(afterBytes: 200) : .pass }
             await #expect(throws: SyncNodeError.self) { try await syncer(county.store, port: port).run() }

@@ -43,12 +43,23 @@ import Testing
             PullRequest(from: me, vector: try node.store.vector(), maxTransactions: 100, maxBytes: 1 << 20))
     }
 
-    @Test func hqVouchesForWhatItServesAndNobodyElsesVouchCounts() async throws {
+    /// A federation whose registry every node holds, with one Lintan write (funds 5,000,000) synced to HQ.
+    static func lintanWorkAtHQ() async throws -> StoreFederation {
         let f = try StoreFederation()
+        do {
+            try await f.distributeRegistry()
+            try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("funds_fen", .int(5_000_000))])])
+            try await f.sync(f.lintan, with: f.hq)
+            return f
+        } catch {
+            f.remove()
+            throw error
+        }
+    }
+
+    @Test func hqVouchesForWhatItServesAndNobodyElsesVouchCounts() async throws {
+        let f = try await Self.lintanWorkAtHQ()
         defer { f.remove() }
-        try await f.distributeRegistry()
-        try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("funds_fen", .int(5_000_000))])])
-        try await f.sync(f.lintan, with: f.hq)
 
         let fromHQ = try await Self.pull(f.gangu, from: f.hq)
         #expect(fromHQ.transactions.count == 1)
@@ -72,11 +83,8 @@ import Testing
     }
 
     @Test func aVouchedBatchAlteredInTransitIsCheckedTransactionByTransaction() async throws {
-        let f = try StoreFederation()
+        let f = try await Self.lintanWorkAtHQ()
         defer { f.remove() }
-        try await f.distributeRegistry()
-        try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("funds_fen", .int(5_000_000))])])
-        try await f.sync(f.lintan, with: f.hq)
 
         // The vouch no longer matches the frames, so each origin signature is verified: the altered
         // transaction is turned away and nothing of it is applied.
