@@ -184,7 +184,6 @@ extension Store {
         }
         let bundle = try BundleFile(decoding: [UInt8](data), maxValueBytes: limits.maxValueBytes)
         let report = try apply(bundle.transactions)
-        try noteNode(bundle.header.from, site: bundle.header.site, label: bundle.header.label)
         return BundleReport(transactions: bundle.transactions.count, bytes: data.count, apply: report)
     }
 }

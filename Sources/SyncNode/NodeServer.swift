@@ -19,12 +19,16 @@ public enum NodeServer {
         service: SyncService, host: String, port: Int, tls: TLSFiles? = nil, services: [any Service] = [], logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(SyncNodeError) -> some ApplicationProtocol {
-        var server = HTTPServerBuilder.http1()
+        // A connection that sends nothing for this long is closed, so idle or stalled clients cannot
+        // hold the node's descriptors; past `maxConnections` new ones wait in the listen backlog.
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(service.limits.idleTimeoutSeconds)))
+        var server = HTTPServerBuilder.http1(configuration: http1)
         if let tls {
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
                 let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
-                server = try .tls(.http1(), tlsConfiguration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+                server = try .tls(
+                    .http1(configuration: http1), tlsConfiguration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
             } catch {
                 throw SyncNodeError(
                     .invalidInput,
@@ -34,7 +38,9 @@ public enum NodeServer {
         return Application(
             router: router(service: service, logger: logger),
             server: server,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "syncnode"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: "syncnode",
+                availableConnectionsDelegate: .maximum(service.limits.maxConnections, logger: logger)),
             services: services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -58,23 +64,21 @@ public enum NodeServer {
             json(["status": "ok", "node": service.store.info.nodeID.hex, "label": service.store.info.label])
         }
         router.get("v1/status") { request, _ in
-            try respond(request) {
-                try service.authenticate(method: "GET", path: "/v1/status", body: [], headers: headerMap(request))
-                return try WireCodec.encodeMessage(try service.status())
-            }
+            _ = try authenticated(service, request, method: "GET", path: "/v1/status")
+            return try await respond(request) { try WireCodec.encodeMessage(try service.status()) }
         }
         router.post("v1/pull") { request, _ in
-            let body = try await readBody(request, limit: service.limits.maxBodyBytes)
-            return try respond(request) {
-                try service.authenticate(method: "POST", path: "/v1/pull", body: body, headers: headerMap(request))
-                return try service.pull(body: body)
+            let caller = try authenticated(service, request, method: "POST", path: "/v1/pull")
+            return try await service.bodies.admit { () async throws -> Response in
+                let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
+                return try await respond(request) { try service.pull(body: body, caller: caller?.node) }
             }
         }
         router.post("v1/push") { request, _ in
-            let body = try await readBody(request, limit: service.limits.maxBodyBytes)
-            return try respond(request) {
-                try service.authenticate(method: "POST", path: "/v1/push", body: body, headers: headerMap(request))
-                return try service.push(body: body)
+            let caller = try authenticated(service, request, method: "POST", path: "/v1/push")
+            return try await service.bodies.admit { () async throws -> Response in
+                let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
+                return try await respond(request) { try service.push(body: body, caller: caller?.node) }
             }
         }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {
@@ -98,6 +102,27 @@ public enum NodeServer {
                 status: 404, code: "unsupported_protocol",
                 message: "protocol '\(version.prefix(10))' is not spoken here; this node speaks /v1/ (protocol version \(WireCodec.protocolVersion))")
         )
+    }
+
+    /// Checks the request's signature from its headers, before its body is read.
+    private static func authenticated(_ service: SyncService, _ request: Request, method: String, path: String) throws -> AuthenticatedCaller? {
+        do {
+            return try service.authenticate(method: method, path: path, headers: headerMap(request))
+        } catch {
+            throw APIErrorResponse(error)
+        }
+    }
+
+    /// Reads a request body up to `limit` bytes, inflating gzip within the same limit, and checks
+    /// it is the body the caller signed.
+    static func readBody(_ request: Request, limit: Int, caller: AuthenticatedCaller?) async throws -> [UInt8] {
+        let body = try await readBody(request, limit: limit)
+        do {
+            try caller?.check(body: body)
+        } catch {
+            throw APIErrorResponse(error)
+        }
+        return body
     }
 
     /// Reads a request body up to `limit` bytes, inflating gzip within the same limit.
@@ -128,10 +153,12 @@ public enum NodeServer {
         }
     }
 
-    private static func respond(_ request: Request, _ produce: () throws -> [UInt8]) throws -> Response {
+    /// Runs `produce` (store work, which blocks on SQLite) on a thread of its own rather than the
+    /// server's cooperative threads, so a long apply never delays `/health` or other requests.
+    private static func respond(_ request: Request, _ produce: @escaping @Sendable () throws -> [UInt8]) async throws -> Response {
         let bytes: [UInt8]
         do {
-            bytes = try produce()
+            bytes = try await BlockingWork.run(produce)
         } catch let error as APIError {
             throw APIErrorResponse(error)
         }

@@ -47,10 +47,12 @@ public enum Presenter {
     }
 
     public static func ledgerObject(_ e: LedgerRow) -> [String: Any] {
-        [
+        var object: [String: Any] = [
             "ledger": e.ledger, "id": e.entryID, "ts": e.ts.hex, "node": e.ts.node.hex, "time": isoTime(e.ts.millis),
-            "fields": fieldsObject(e.fields), "reversedBy": e.reversedBy,
+            "fields": fieldsObject(e.fields), "reversedBy": e.reversedBy, "counts": e.counts,
         ]
+        if let why = e.invalidReversal { object["invalidReversal"] = why }
+        return object
     }
 
     public static func vectorObject(_ v: VersionVector) -> [String: Any] {
@@ -104,6 +106,7 @@ public enum Presenter {
         for e in entries {
             var note = ""
             if let target = e.fields[Names.reversesField] { note = "reverses \(target)" }
+            if let why = e.invalidReversal { note = "not counted: \(why)" }
             if !e.reversedBy.isEmpty { note = "reversed by \(e.reversedBy.joined(separator: ", "))" }
             table.add(
                 [e.entryID, isoTime(e.ts.millis), labels[e.ts.node] ?? e.ts.node.short] + names.map { e.fields[$0]?.description ?? "" } + [note])

@@ -151,10 +151,12 @@ public struct ProgrammeDemo {
     }
 }
 
-/// Totals over ledger entries. Reversal entries carry negative amounts, so a plain sum is right.
+/// Totals over ledger entries. A valid reversal carries the opposite amounts of the entry it
+/// cancels, so summing every entry that counts is right; a reversal that cancels nothing counts
+/// for nothing.
 public enum LedgerMath {
     public static func sum(_ rows: [LedgerRow], field: String, where key: String, equals value: String) -> Int64 {
-        rows.filter { $0.fields[key] == .text(value) }.reduce(0) { total, row in
+        rows.filter { $0.counts && $0.fields[key] == .text(value) }.reduce(0) { total, row in
             if case .int(let amount)? = row.fields[field] { return total + amount }
             return total
         }

@@ -15,9 +15,10 @@ public struct RequestSigner: Sendable {
         var rng = SystemRandomNumberGenerator()
         for i in nonceBytes.indices { nonceBytes[i] = UInt8.random(in: 0...255, using: &rng) }
         let nonce = Hex.string(nonceBytes)
-        let payload = SigningPayload.request(method: method, path: path, bodyHash: RequestAuth.hash(body), time: time, nonce: nonce, node: node)
+        let bodyHash = RequestAuth.hash(body)
+        let payload = SigningPayload.request(method: method, path: path, bodyHash: bodyHash, time: time, nonce: nonce, node: node)
         return [
-            "Syncnode-Node": node.hex, "Syncnode-Time": String(time), "Syncnode-Nonce": nonce,
+            "Syncnode-Node": node.hex, "Syncnode-Time": String(time), "Syncnode-Nonce": nonce, "Syncnode-Body-SHA256": bodyHash,
             "Syncnode-Signature": Data(key.sign(payload)).base64EncodedString(),
         ]
     }
@@ -48,18 +49,38 @@ enum RequestAuth {
     static func hash(_ body: [UInt8]) -> String { Hex.string(SHA256.hash(data: body)) }
 }
 
+/// A request whose signature verified before its body was read: the body must hash to what was
+/// signed.
+public struct AuthenticatedCaller: Sendable {
+    public var node: NodeID
+    var bodyHash: String
+
+    /// Checks that the body that arrived is the one the caller signed.
+    public func check(body: [UInt8]) throws(APIError) {
+        guard RequestAuth.hash(body) == bodyHash else {
+            throw APIError(status: 401, code: "bad_signature", message: "the request body is not the one its signature covers")
+        }
+    }
+}
+
 extension SyncService {
-    /// Checks a request's signature, freshness and nonce, and that its node may talk to this one.
-    /// A node in open mode (no trust anchor) accepts every request.
-    public func authenticate(method: String, path: String, body: [UInt8], headers: [String: String]) throws(APIError) {
-        guard let anchor = store.info.trustAnchor else { return }
+    /// Checks a request's signature, freshness and nonce, and that its node may talk to this one,
+    /// from its headers alone: the signature covers the SHA-256 of the body given in
+    /// `Syncnode-Body-SHA256`, so a stranger is refused before a byte of the body is read. The
+    /// caller then checks the body against it (`AuthenticatedCaller.check`). A node in open mode
+    /// (no trust anchor) accepts every request and returns nil.
+    public func authenticate(method: String, path: String, headers: [String: String]) throws(APIError) -> AuthenticatedCaller? {
+        guard let anchor = store.info.trustAnchor else { return nil }
         guard let nodeText = headers["syncnode-node"], let node = NodeID(hex: nodeText), let timeText = headers["syncnode-time"],
             let time = UInt64(timeText), let nonce = headers["syncnode-nonce"], nonce.utf8.count <= 64,
-            let signatureText = headers["syncnode-signature"], let signature = Data(base64Encoded: signatureText)
+            let bodyHash = headers["syncnode-body-sha256"], bodyHash.utf8.count == 64,
+            let signatureText = headers["syncnode-signature"], signatureText.utf8.count <= 128, let signature = Data(base64Encoded: signatureText)
         else {
             throw APIError(
                 status: 401, code: "unauthenticated",
-                message: "requests must be signed by the calling node (Syncnode-Node, -Time, -Nonce, -Signature)")
+                message:
+                    "requests must be signed by the calling node (Syncnode-Node, -Time, -Nonce, -Body-SHA256, -Signature; protocol version \(WireCodec.protocolVersion))"
+            )
         }
         let now = store.clock.nowMillis()
         let skew = time > now ? time - now : now - time
@@ -70,7 +91,7 @@ extension SyncService {
                     "the request's time is \(DurationText.describe(millis: skew)) away from this node's clock; fix the clock of the node that is wrong"
             )
         }
-        let payload = SigningPayload.request(method: method, path: path, bodyHash: RequestAuth.hash(body), time: time, nonce: nonce, node: node)
+        let payload = SigningPayload.request(method: method, path: path, bodyHash: bodyHash, time: time, nonce: nonce, node: node)
         let entry: RegistryEntry?
         do {
             entry = try store.read { db in try Store.registryEntry(db, node, shared: store.interns) }
@@ -94,5 +115,14 @@ extension SyncService {
         guard replayCache.admit(node.hex + nonce, now: now, window: 2 * store.maxDriftMillis) else {
             throw APIError(status: 401, code: "replayed_request", message: "this request was already received; a request cannot be replayed")
         }
+        return AuthenticatedCaller(node: node, bodyHash: bodyHash)
+    }
+
+    /// `authenticate(method:path:headers:)` and the body check in one step, for a body at hand.
+    @discardableResult
+    public func authenticate(method: String, path: String, body: [UInt8], headers: [String: String]) throws(APIError) -> AuthenticatedCaller? {
+        let caller = try authenticate(method: method, path: path, headers: headers)
+        try caller?.check(body: body)
+        return caller
     }
 }

@@ -5,9 +5,10 @@ import SyncProtocol
 /// A transaction as received: decoded, with the exact bytes its origin encoded (kept in the log and
 /// relayed unchanged) and the origin's signature over them.
 ///
-/// A sender that refused a transaction sends a *refusal* in its place (`refusal` set, no body): the
-/// receiver records the refusal and advances its vector past it, so sequences stay gap-free while
-/// refused work is never relayed.
+/// A node that refused a transaction relays the signed original, and every receiver judges it for
+/// itself. Version 2 senders put an unsigned *refusal statement* (`K` frame, `refusal` set, no body)
+/// in its place; such a statement is read but never believed: nobody may make a receiver pass over
+/// another node's transaction by saying so (docs/PROTOCOL.md, trust rules).
 public struct ReceivedTransaction: Sendable, Equatable {
     /// Equal when they carry the same transaction, bytes, signature and refusal (how a copy was
     /// vouched for does not make it another transaction).
@@ -42,15 +43,25 @@ public struct ReceivedTransaction: Sendable, Equatable {
         self.refusal = nil
     }
 
-    /// The frame that carries it in a batch: `T` + 64-byte signature + transaction bytes, or `K` +
-    /// the refusal as JSON.
+    /// The frame that carries it in a batch: `T` + 64-byte signature + transaction bytes (a
+    /// refusal statement read from a version 2 sender is written back as its `K` frame).
     public var frame: [UInt8] {
         if let refusal {
             let skip = SkipFrame(o: refusal.origin, s: refusal.seq, t: transaction.hlc.clockHex, r: refusal.reason, by: refusal.refusedBy)
             return [UInt8(ascii: "K")] + ((try? WireCodec.encodeMessage(skip)) ?? [])
         }
-        let signature = self.signature.count == 64 ? self.signature : [UInt8](repeating: 0, count: 64)
-        return [UInt8(ascii: "T")] + signature + body
+        return Self.frame(signature: signature, body: body)
+    }
+
+    /// The one place a transaction frame is built: `T`, the 64-byte signature (zeros when there is
+    /// none), the transaction bytes.
+    static func frame(signature: some Collection<UInt8>, body: some Collection<UInt8>) -> [UInt8] {
+        var frame = [UInt8]()
+        frame.reserveCapacity(65 + body.count)
+        frame.append(UInt8(ascii: "T"))
+        if signature.count == 64 { frame += signature } else { frame += repeatElement(0, count: 64) }
+        frame += body
+        return frame
     }
 
     /// Decodes a frame made by `frame`.
@@ -80,7 +91,7 @@ public struct ReceivedTransaction: Sendable, Equatable {
     }
 }
 
-/// Wire form of a refusal sent in place of a refused transaction.
+/// Wire form of a version 2 refusal statement (read, never believed, never sent).
 struct SkipFrame: Codable {
     var o: NodeID
     var s: UInt64
@@ -105,6 +116,9 @@ public struct ApplyReport: Sendable, Equatable {
     public var refused: [Refusal] = []
     /// Transactions held until the registry knows their origin.
     public var held = 0
+    /// Transactions left for a later sync: another node's unsigned refusal statement stood in place
+    /// of one of their origin's transactions, which must arrive signed before they can be applied.
+    public var waiting = 0
     /// Whether the batch changed the registry or the policy.
     public var trustChanged = false
 
@@ -118,10 +132,28 @@ extension Store {
     /// limit) and refuses it whole, writing nothing, if any transaction fails. Then applies it in
     /// bounded chunks, each one SQLite transaction; every transaction is all-or-nothing, the vector
     /// advances only with the commit that applied it, and transactions already held are skipped.
-    public func apply(_ batch: [ReceivedTransaction], releaseHeld: Bool = true) throws(SyncNodeError) -> ApplyReport {
+    ///
+    /// - Parameter via: the authenticated node that handed over the batch (a push), which bounds how
+    ///   much of its work waits in `held`; nil for pulls and bundles.
+    public func apply(_ received: [ReceivedTransaction], via: NodeID? = nil, releaseHeld: Bool = true) throws(SyncNodeError) -> ApplyReport {
         let now = clock.nowMillis()
         let checker = HybridClock(node: info.nodeID, maxDriftMillis: maxDriftMillis)
-        for item in batch where item.refusal == nil {
+        // A refusal statement is nobody's judgement but its sender's: the transaction it stands for,
+        // and every later one of that origin in this batch, wait until the signed original arrives.
+        var batch = received
+        var waiting = 0
+        if received.contains(where: { $0.refusal != nil }) {
+            var stoppedAt: [NodeID: UInt64] = [:]
+            for item in received where item.refusal != nil {
+                stoppedAt[item.transaction.origin] = min(stoppedAt[item.transaction.origin] ?? .max, item.transaction.seq)
+            }
+            batch = received.filter { item in
+                guard let stop = stoppedAt[item.transaction.origin], item.transaction.seq >= stop else { return true }
+                waiting += 1
+                return false
+            }
+        }
+        for item in batch {
             let t = item.transaction
             if let problem = t.problem(maxValueBytes: limits.maxValueBytes) {
                 throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) refused: \(problem)")
@@ -148,7 +180,6 @@ extension Store {
                 )
             }
             expected[t.origin] = t.seq
-            guard item.refusal == nil else { continue }
             if lastClock[t.origin] == nil, let logged = try lastLoggedClock(of: t.origin) { lastClock[t.origin] = logged }
             if let previous = lastClock[t.origin], t.hlc <= previous {
                 throw SyncNodeError(
@@ -160,6 +191,7 @@ extension Store {
         }
 
         var report = ApplyReport()
+        report.waiting = waiting
         var start = batch.startIndex
         // Across chunks: once an origin's transaction is held or turned away, its later ones in
         // this batch must wait too (they would otherwise arrive "out of order").
@@ -188,6 +220,23 @@ extension Store {
                     var seqs: [NodeID: UInt64] = [:]
                     var advanced = Set<NodeID>()
                     var anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
+                    var quota: HoldQuota?
+                    /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
+                    func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
+                        if quota == nil { quota = try HoldQuota(db, via: via, limits: limits) }
+                        if let full = quota!.refusal(for: item) {
+                            part.refused.append(
+                                Refusal(
+                                    origin: item.transaction.origin, seq: item.transaction.seq, reason: full, refusedBy: info.label, permanent: false)
+                            )
+                            blockedOrigins.insert(item.transaction.origin)
+                            return false
+                        }
+                        anyHeld = true
+                        try hold(db, item, via: via)
+                        part.held += 1
+                        return true
+                    }
                     for item in chunk {
                         let t = item.transaction
                         let held: UInt64
@@ -207,9 +256,7 @@ extension Store {
                         }
                         if heldOrigins.contains(t.origin) {
                             // An earlier transaction of this origin is held: keep the order.
-                            anyHeld = true
-                            try hold(db, item)
-                            part.held += 1
+                            _ = try holdIfRoom(item)
                             continue
                         }
                         guard t.seq == held + 1 else {
@@ -217,26 +264,14 @@ extension Store {
                             let lastHeld = try Int64.fetchOne(
                                 db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
                             if lastHeld == Int64(t.seq) - 1 {
-                                anyHeld = true
-                                try hold(db, item)
-                                heldOrigins.insert(t.origin)
-                                part.held += 1
+                                if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
                                 continue
                             }
                             throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
                         }
-                        if let refusal = item.refusal {
-                            try recordRefusal(db, item, reason: refusal.reason, refusedBy: refusal.refusedBy, &interner)
-                            seqs[t.origin] = t.seq
-                            part.heldUpTo[t.origin] = t.seq
-                            continue
-                        }
                         switch try judge(db, item, &context) {
                         case .hold:
-                            anyHeld = true
-                            try hold(db, item)
-                            heldOrigins.insert(t.origin)
-                            part.held += 1
+                            if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
                             continue
                         case .refuse(let reason):
                             try recordRefusal(db, item, reason: reason, refusedBy: info.label, &interner)
@@ -245,9 +280,9 @@ extension Store {
                             part.heldUpTo[t.origin] = t.seq
                             continue
                         case .reject(let reason):
-                            let refusal = Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false)
-                            try noteRejection(db, refusal)
-                            part.refused.append(refusal)
+                            // Said to the sender only: a bad copy says nothing about its origin's
+                            // work, so it is not listed against the origin (anyone can make one).
+                            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
                             blockedOrigins.insert(t.origin)
                             continue
                         case .accept:
@@ -263,6 +298,7 @@ extension Store {
                         if t.touchesTrustData {
                             context = try TrustContext(db, shared: interns)
                             part.trustChanged = true
+                            part.refused += try enforceRevocations(db, touched: t, &interner)
                         }
                         try? hlc.observe(remote: t.hlc, now: now)
                         part.applied += 1
@@ -290,17 +326,29 @@ extension Store {
             report.trustChanged = report.trustChanged || chunkReport.trustChanged
             start = end
         }
-        if report.trustChanged && releaseHeld {
-            // The registry or policy changed: transactions waiting for it may be judged now.
-            let waiting = try heldBatch()
-            if !waiting.isEmpty {
-                let released = try apply(waiting, releaseHeld: false)
-                report.applied += released.applied
-                report.refused += released.refused
-                report.held = released.held
-            }
+        if releaseHeld {
+            let released = try releaseHeldWork()
+            report.applied += released.applied
+            report.refused += released.refused
+            report.held = max(0, report.held - released.applied - released.refused.count)
         }
         return report
+    }
+
+    /// Judges again the held transactions whose origin the registry now knows (approved by a
+    /// registry change that arrived by any path, or before an interrupted apply could release
+    /// them). Runs after every apply and local registry write, and when a sync round or `serve`
+    /// starts; costs one query when nothing is held.
+    @discardableResult
+    public func releaseHeldWork() throws(SyncNodeError) -> ApplyReport {
+        let origins = try read { db -> [NodeID] in
+            try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held").compactMap { data in
+                guard let node = NodeID(bytes: data), try Store.registryEntry(db, node, shared: interns) != nil else { return nil }
+                return node
+            }
+        }
+        guard !origins.isEmpty else { return ApplyReport() }
+        return try apply(try heldBatch(of: origins), releaseHeld: false)
     }
 
     /// The clock of the last transaction of `origin` in the log (applied or refused), if any.
@@ -346,7 +394,7 @@ extension Store {
                 i = j
                 continue
             case .append(let entry):
-                try applyEntry(db, entry, ts: ts)
+                try applyEntry(db, entry, ts: ts, origin: t.origin)
             case .unknown:
                 // Kept in the log and relayed; a newer node knows what to do with it.
                 break
@@ -484,23 +532,23 @@ extension Store {
         )
     }
 
-    private func applyEntry(_ db: Database, _ e: LedgerEntry, ts: Data) throws {
+    private func applyEntry(_ db: Database, _ e: LedgerEntry, ts: Data, origin: NodeID) throws {
         let fields = try LedgerJSON.encode(e.fields)
+        let key: StatementArguments = [e.ledger, e.entryID, Data(origin.bytes)]
         try db.cachedStatement(
-            sql: "INSERT INTO ledger_entry (ledger, entry_id, ts, fields) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        ).execute(arguments: [e.ledger, e.entryID, ts, fields])
+            sql: "INSERT INTO ledger_entry (ledger, entry_id, origin, ts, fields) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ).execute(arguments: key + [ts, fields])
         guard db.changesCount == 0 else { return }
-        // The id is taken. Entries are immutable: the earlier write stays, on every replica; the
-        // other is kept for review.
+        // The origin used this id before (only a faulty origin does). Entries are immutable: the
+        // earlier write stays, on every replica; the other is kept for review.
         let existing = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ?"),
-            arguments: [e.ledger, e.entryID])!
+            db.cachedStatement(sql: "SELECT ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ? AND origin = ?"), arguments: key)!
         let existingTs: Data = existing["ts"]
         if let a = Timestamp(bytes: existingTs), let b = Timestamp(bytes: ts), !LedgerRule.keeps(existing: a, over: b) {
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO ledger_duplicate (ledger, entry_id, ts, fields) VALUES (?, ?, ?, ?)")
                 .execute(arguments: [e.ledger, e.entryID, existingTs, existing["fields"] as String])
-            try db.cachedStatement(sql: "UPDATE ledger_entry SET ts = ?, fields = ? WHERE ledger = ? AND entry_id = ?")
-                .execute(arguments: [ts, fields, e.ledger, e.entryID])
+            try db.cachedStatement(sql: "UPDATE ledger_entry SET ts = ?, fields = ? WHERE ledger = ? AND entry_id = ? AND origin = ?")
+                .execute(arguments: [ts, fields] + key)
         } else {
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO ledger_duplicate (ledger, entry_id, ts, fields) VALUES (?, ?, ?, ?)")
                 .execute(arguments: [e.ledger, e.entryID, ts, fields])

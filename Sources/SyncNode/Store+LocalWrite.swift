@@ -90,8 +90,7 @@ extension Store {
         interner.publish()
         if transaction.touchesTrustData {
             // An approval may be what held transactions were waiting for.
-            let waiting = try heldBatch()
-            if !waiting.isEmpty { _ = try apply(waiting, releaseHeld: false) }
+            try releaseHeldWork()
         }
         return transaction
     }
@@ -147,15 +146,13 @@ extension Store {
             }
             guard !map.isEmpty else { throw SyncNodeError.invalid("give at least one FIELD=VALUE for the ledger entry") }
             if let target = LedgerEntry(ledger: ledger, entryID: id, fields: map).reverses {
-                let exists =
-                    try Bool.fetchOne(
-                        db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, target]) ?? false
-                guard exists else { throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse") }
+                map = try reversalFields(db, ledger: ledger, entryID: id, target: target, given: map)
             }
             if entryID != nil {
                 let taken =
                     try Bool.fetchOne(
-                        db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ?"), arguments: [ledger, id]) ?? false
+                        db.cachedStatement(sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? AND entry_id = ? AND origin = ?"),
+                        arguments: [ledger, id, Data(info.nodeID.bytes)]) ?? false
                 if taken {
                     throw SyncNodeError.invalid("ledger \(ledger) already has an entry \(id); entries never change, append a reversal instead")
                 }
@@ -178,6 +175,42 @@ extension Store {
         }
     }
 
+    /// The fields of a reversal of `target`: the county and the opposite numbers of the entry it
+    /// cancels, filled in where not given. Throws when the entry does not exist, is already
+    /// reversed, or the given fields do not cancel it (`LedgerRule.reversals`, which every replica
+    /// applies when it counts totals).
+    private func reversalFields(_ db: Database, ledger: String, entryID: String, target: String, given: [String: Value]) throws -> [String: Value] {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? AND (entry_id = ? OR json_extract(fields, '$._reverses') = ?)"),
+            arguments: [ledger, target, target])
+        var entries = rows.map { row in
+            LedgerRule.Entry(entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"]))
+        }
+        let candidates = entries.filter { $0.entryID == target && $0.reverses == nil }
+        guard let first = candidates.min(by: { $0.ts < $1.ts }) else {
+            throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse; see `syncnode ledger list \(ledger)`")
+        }
+        var fields = given
+        let original = fields["county"].flatMap { county in candidates.first { $0.county == county } } ?? first
+        if fields["county"] == nil, let county = original.county { fields["county"] = county }
+        if !fields.values.contains(where: { if case .text = $0 { false } else { $0 != .null } }) {
+            for (name, value) in original.fields where name != Names.reversesField {
+                switch value {
+                case .int(let i): fields[name] = .int(-i)
+                case .real(let d): fields[name] = .real(-d)
+                default: continue
+                }
+            }
+        }
+        let mine = LedgerRule.Entry(entryID: entryID, ts: Timestamp(millis: .max >> 16, counter: .max, node: info.nodeID), fields: fields)
+        entries.append(mine)
+        if case .invalid(let why)? = LedgerRule.reversals(entries)[entries.count - 1] {
+            throw SyncNodeError.invalid("this reversal would cancel nothing: \(why); nothing was written")
+        }
+        return fields
+    }
+
     private func registryChanges(_ db: Database, for intent: Intent, _ interner: inout Interner) throws -> [Change] {
         let collection = PolicyRules.registryCollection
         switch intent {
@@ -193,8 +226,15 @@ extension Store {
             guard try Self.registryEntry(db, node) != nil else {
                 throw SyncNodeError(.notFound, "node \(node.hex) is not in the registry; see `syncnode node list`")
             }
+            // The cut is the last transaction of the node this node (HQ) accepted: something the
+            // revoked node cannot choose, unlike the clocks it writes. Every receiver refuses what
+            // the node made after it, and undoes it where it was applied before the news arrived.
             let winners = try winningVersions(db, collection: collection, recordID: node.hex, &interner)
-            return [.set(try write(collection, node.hex, "revoked", .int(1), base: winners["revoked"]?.ts))]
+            let cut = try heldSeq(db, origin: node)
+            return [
+                .set(try write(collection, node.hex, "revoked", .int(1), base: winners["revoked"]?.ts)),
+                .set(try write(collection, node.hex, RegistryEntry.cutField, .int(Int64(cut)), base: winners[RegistryEntry.cutField]?.ts)),
+            ]
         default:
             return []
         }

@@ -44,8 +44,24 @@ public struct LedgerRow: Sendable, Equatable {
     public var entryID: String
     public var ts: Timestamp
     public var fields: [String: Value]
-    /// The entries that reverse this one.
+    /// The entries that reverse this one (at most one, see `LedgerRule.reversals`).
     public var reversedBy: [String]
+    /// For a reversal that cancels nothing: why. Such an entry counts for nothing in totals.
+    public var invalidReversal: String?
+
+    public init(ledger: String, entryID: String, ts: Timestamp, fields: [String: Value], reversedBy: [String] = [], invalidReversal: String? = nil) {
+        self.ledger = ledger
+        self.entryID = entryID
+        self.ts = ts
+        self.fields = fields
+        self.reversedBy = reversedBy
+        self.invalidReversal = invalidReversal
+    }
+
+    /// The node that appended it.
+    public var origin: NodeID { ts.node }
+    /// Whether it counts in totals (every entry but a reversal that cancels nothing).
+    public var counts: Bool { invalidReversal == nil }
 }
 
 /// Counts that describe a node's replica.
@@ -220,20 +236,20 @@ extension Store {
         }
     }
 
-    /// The entries of a ledger, oldest first.
+    /// The entries of a ledger, oldest first, each reversal marked with the entry it cancels (or
+    /// why it cancels none, see `LedgerRule.reversals`).
     public func ledger(_ name: String) throws(SyncNodeError) -> [LedgerRow] {
         try read { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? ORDER BY ts, entry_id", arguments: [name])
+                db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? ORDER BY ts, entry_id, origin", arguments: [name])
             var entries = rows.map { row in
-                LedgerRow(
-                    ledger: name, entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"]),
-                    reversedBy: [])
+                LedgerRow(ledger: name, entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"]))
             }
-            let index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.entryID, $0) })
-            for entry in entries {
-                if case .text(let target)? = entry.fields[Names.reversesField], let i = index[target] {
-                    entries[i].reversedBy.append(entry.entryID)
+            let verdicts = LedgerRule.reversals(entries.map { LedgerRule.Entry(entryID: $0.entryID, ts: $0.ts, fields: $0.fields) })
+            for (r, verdict) in verdicts.sorted(by: { $0.key < $1.key }) {
+                switch verdict {
+                case .cancels(let t): entries[t].reversedBy.append(entries[r].entryID)
+                case .invalid(let why): entries[r].invalidReversal = why
                 }
             }
             return entries
@@ -251,7 +267,7 @@ extension Store {
             try Row.fetchAll(db, sql: "SELECT ledger, entry_id, ts, fields FROM ledger_duplicate ORDER BY ledger, entry_id, ts").map { row in
                 LedgerRow(
                     ledger: row["ledger"], entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!,
-                    fields: LedgerJSON.decode(row["fields"]), reversedBy: [])
+                    fields: LedgerJSON.decode(row["fields"]))
             }
         }
     }
@@ -305,7 +321,7 @@ extension Store {
                     }
                 }
             }
-            for row in try Row.fetchAll(db, sql: "SELECT ledger, entry_id, ts, fields FROM ledger_entry ORDER BY ledger, entry_id") {
+            for row in try Row.fetchAll(db, sql: "SELECT ledger, entry_id, ts, fields FROM ledger_entry ORDER BY ledger, entry_id, origin") {
                 lines.append(
                     "l \(row["ledger"] as String)/\(row["entry_id"] as String) \(Timestamp(bytes: row["ts"] as Data)!) \(row["fields"] as String)")
             }
@@ -336,49 +352,38 @@ extension Store {
     /// The same as `transactions(missingFrom:)`, as the frames that carry them (see
     /// `ReceivedTransaction.frame`), straight from the log without decoding: what serving a pull,
     /// pushing and exporting a bundle need.
+    ///
+    /// A transaction this node refused travels as its signed original, for each receiver to judge
+    /// (it is never materialised anywhere). The trust anchor's transactions come first, so that a
+    /// receiver judges the rest with the registry and policy they were judged with here.
     public func frames(missingFrom vector: VersionVector, maxTransactions: Int = .max, maxBytes: Int = .max) throws(SyncNodeError)
         -> (frames: [[UInt8]], more: Bool)
     {
         let mine = try self.vector()
+        let anchor = try anchorNode()
+        let gaps = mine.surplus(over: vector).sorted { a, b in (a.origin == anchor ? 0 : 1, a.origin) < (b.origin == anchor ? 0 : 1, b.origin) }
         return try readNamed { db, interner in
             var out: [[UInt8]] = []
             var bytes = 0
             let inflater = Inflate()
-            for gap in mine.surplus(over: vector) {
+            for gap in gaps {
                 guard let origin = try interner.nodeIx(gap.origin, db, create: false) else { continue }
                 let rows = try Row.fetchCursor(
-                    db.cachedStatement(
-                        sql: "SELECT seq, hlc, body, size, sig, refused FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
+                    db.cachedStatement(sql: "SELECT seq, body, size, sig FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
                     arguments: [origin, Int64(gap.after), Int64(gap.upTo)])
                 while let row = try rows.next() {
                     let stored = row["body"] as Data
                     let size = (row["size"] as Int64?).map(Int.init) ?? stored.count
+                    // A refusal statement believed by an older version left no original here:
+                    // this origin's later transactions must come from a node that holds it.
+                    if size == 0 { break }
                     if !out.isEmpty && (out.count >= maxTransactions || bytes + size > maxBytes) { return (out, true) }
-                    if let reason = row["refused"] as String? {
-                        // Refused work is not relayed: a refusal travels in its place.
-                        let seq = UInt64(row["seq"] as Int64)
-                        let hlc = Timestamp(clock: UInt64(bitPattern: row["hlc"] as Int64), node: gap.origin)
-                        let by =
-                            try String.fetchOne(
-                                db.cachedStatement(sql: "SELECT refused_by FROM rejection WHERE origin = ? AND seq = ?"),
-                                arguments: [Data(gap.origin.bytes), Int64(seq)]) ?? info.label
-                        let skip = ReceivedTransaction(
-                            transaction: Transaction(origin: gap.origin, seq: seq, hlc: hlc, changes: []), body: [],
-                            refusal: Refusal(origin: gap.origin, seq: seq, reason: reason, refusedBy: by))
-                        out.append(skip.frame)
-                        continue
-                    }
-                    var frame = [UInt8]()
-                    frame.reserveCapacity(65 + size)
-                    frame.append(UInt8(ascii: "T"))
                     let signature = (row["sig"] as Data?) ?? Data()
-                    frame += signature.count == 64 ? [UInt8](signature) : [UInt8](repeating: 0, count: 64)
                     if row["size"] as Int64? != nil {
-                        frame += try inflater.unpack(stored, size: size)
+                        out.append(ReceivedTransaction.frame(signature: signature, body: try inflater.unpack(stored, size: size)))
                     } else {
-                        frame += stored
+                        out.append(ReceivedTransaction.frame(signature: signature, body: stored))
                     }
-                    out.append(frame)
                     bytes += size
                 }
             }
@@ -386,26 +391,17 @@ extension Store {
         }
     }
 
-    /// Remembers a node's site and label, learned from a bundle or a peer.
-    public func noteNode(_ id: NodeID, site: String, label: String) throws(SyncNodeError) {
-        guard id != info.nodeID else { return }
-        // Every pull and push names its sender: write only when something changed (a write here
-        // would otherwise queue behind every apply on a busy HQ).
-        let known = try read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT site, label FROM known_node WHERE node_id = ?"), arguments: [Data(id.bytes)])
-        }
-        if let known, known["site"] as String == site, known["label"] as String == label { return }
-        try StorageErrors.map {
-            try pool.write { db in
-                try db.execute(
-                    sql:
-                        "INSERT INTO known_node (node_id, site, label) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET site = excluded.site, label = excluded.label",
-                    arguments: [Data(id.bytes), site, label])
-            }
-        }
+    /// The node id of the trust anchor (HQ): this node if it is HQ, else the registry's node
+    /// whose key is the anchor. Nil in open mode or before the registry has arrived.
+    func anchorNode() throws(SyncNodeError) -> NodeID? {
+        guard let anchor = info.trustAnchor else { return nil }
+        if anchor == info.publicKey { return info.nodeID }
+        return try registry().first { $0.key == anchor && $0.role == .hq }?.node
     }
 
-    /// Labels of the nodes this node knows, itself included.
+    /// Labels of the nodes this node knows, itself included: the registry's, which only HQ writes.
+    /// What a peer or a bundle says of itself is never shown (anyone can say anything there); labels
+    /// older versions learned that way remain only for nodes the registry does not name.
     public func nodeLabels() throws(SyncNodeError) -> [NodeID: String] {
         var out = try read { db in
             var labels: [NodeID: String] = [:]
@@ -414,6 +410,7 @@ extension Store {
             }
             return labels
         }
+        for entry in try registry() { out[entry.node] = entry.label }
         out[info.nodeID] = info.label
         return out
     }

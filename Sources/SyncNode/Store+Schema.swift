@@ -198,6 +198,32 @@ extension Store {
                     DROP TABLE field_ref;
                     """)
         }
+        migrator.registerMigration("v5-integrity") { db in
+            try db.execute(
+                sql: """
+                    -- A ledger entry is identified by its ledger, id and origin (the node in its
+                    -- timestamp): no node can take over another's entry by reusing its id.
+                    CREATE TABLE ledger_entry_v5 (
+                        ledger TEXT NOT NULL,
+                        entry_id TEXT NOT NULL,
+                        origin BLOB NOT NULL,
+                        ts BLOB NOT NULL,
+                        fields TEXT NOT NULL,
+                        PRIMARY KEY (ledger, entry_id, origin)
+                    ) WITHOUT ROWID;
+                    INSERT INTO ledger_entry_v5 SELECT ledger, entry_id, substr(ts, 9, 16), ts, fields FROM ledger_entry;
+                    -- Another origin's entry under a taken id was that origin's own entry, not a duplicate.
+                    INSERT OR IGNORE INTO ledger_entry_v5 SELECT ledger, entry_id, substr(ts, 9, 16), ts, fields FROM ledger_duplicate ORDER BY ts;
+                    DELETE FROM ledger_duplicate WHERE EXISTS (
+                        SELECT 1 FROM ledger_entry_v5 e WHERE e.ledger = ledger_duplicate.ledger AND e.entry_id = ledger_duplicate.entry_id
+                        AND e.ts = ledger_duplicate.ts);
+                    DROP TABLE ledger_entry;
+                    ALTER TABLE ledger_entry_v5 RENAME TO ledger_entry;
+
+                    -- Which node handed this node a held transaction: each sender's share is bounded.
+                    ALTER TABLE held ADD COLUMN via BLOB;
+                    """)
+        }
         return migrator
     }
 

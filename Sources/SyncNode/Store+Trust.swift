@@ -11,6 +11,12 @@ public struct RegistryEntry: Sendable, Equatable {
     public var label: String
     /// When the node was revoked (the timestamp of the write that revoked it).
     public var revokedAt: Timestamp?
+    /// The revoked node's last transaction HQ accepted: every later one is refused everywhere.
+    /// Nil for a revocation written by an older version (then the clock of `revokedAt` cuts).
+    public var revokedAfterSeq: UInt64?
+
+    /// The registry field holding `revokedAfterSeq`.
+    static let cutField = "revoked_after_seq"
 
     public var author: Author { Author(node: node, site: site, role: role, label: label) }
 }
@@ -53,6 +59,19 @@ struct TrustContext {
     }
 }
 
+extension RegistryEntry {
+    /// Why the node's revocation refuses `t`, or nil. The cut is a sequence number HQ chose when it
+    /// revoked (see `Intent.revoke`), so every receiver decides the same whatever clock `t` carries.
+    func revocationRefuses(_ t: Transaction) -> String? {
+        guard let revokedAt else { return nil }
+        let name = "transaction \(t.origin.short)/\(t.seq)"
+        if let cut = revokedAfterSeq {
+            return t.seq > cut ? "node \(label) was revoked after its transaction \(cut); \(name) came after that" : nil
+        }
+        return t.hlc >= revokedAt ? "node \(label) was revoked at \(Presenter.isoTime(revokedAt.millis)) UTC; \(name) was made after that" : nil
+    }
+}
+
 extension Store {
     /// `shared` speeds up name lookups; what the lookup learns is never published (it may run
     /// inside a write that is rolled back).
@@ -64,10 +83,14 @@ extension Store {
             case .text(let roleText)? = fields["role"]?.0, let role = Role(rawValue: roleText)
         else { return nil }
         var revokedAt: Timestamp?
-        if let (value, ts) = fields["revoked"], value.isTruthy { revokedAt = ts }
+        var cut: UInt64?
+        if let (value, ts) = fields["revoked"], value.isTruthy {
+            revokedAt = ts
+            if case .int(let seq)? = fields[RegistryEntry.cutField]?.0, seq >= 0 { cut = UInt64(seq) }
+        }
         return RegistryEntry(
             node: node, key: key, site: fields["site"]?.0.description ?? "", role: role, label: fields["label"]?.0.description ?? node.short,
-            revokedAt: revokedAt)
+            revokedAt: revokedAt, revokedAfterSeq: cut)
     }
 
     /// The policy: defaults, overridden by what HQ wrote in the `policy` collection
@@ -115,9 +138,7 @@ extension Store {
             guard item.vouched || entry.key.verifies(item.signature, for: payload) else {
                 return .reject("the signature of \(name) does not verify: this copy was altered after signing, or forged")
             }
-            if let revokedAt = entry.revokedAt, t.hlc >= revokedAt {
-                return .refuse("node \(entry.label) was revoked at \(Presenter.isoTime(revokedAt.millis)) UTC; \(name) was made after that")
-            }
+            if let why = entry.revocationRefuses(t) { return .refuse(why) }
             author = entry.author
         } else if anchor.verifies(item.signature, for: payload) {
             author = Author(node: t.origin, site: "hq", role: .hq, label: "hq")
@@ -149,7 +170,14 @@ extension Store {
     /// what every receiver would refuse.
     func checkLocal(_ db: Database, _ t: Transaction) throws {
         guard info.enforcesTrust else { return }
-        let author = try Self.registryEntry(db, info.nodeID)?.author ?? Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
+        let own = try Self.registryEntry(db, info.nodeID)
+        if let own, own.revokedAt != nil {
+            throw SyncNodeError(
+                .forbidden,
+                "this node (\(own.label)) has been revoked by HQ: no other node accepts its work any more; nothing was written. Enrol a new node (`syncnode init`) and have HQ approve it"
+            )
+        }
+        let author = own?.author ?? Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
         let rules = try Self.loadRules(db)
         for change in t.changes {
             if let violation = rules.violation(of: change, by: author) {
@@ -175,10 +203,12 @@ extension Store {
         ).execute(arguments: [Data(r.origin.bytes), Int64(r.seq), r.reason, r.refusedBy, Int64(clock.nowMillis()), r.permanent ?? true])
     }
 
-    func hold(_ db: Database, _ item: ReceivedTransaction) throws {
+    func hold(_ db: Database, _ item: ReceivedTransaction, via: NodeID?) throws {
         let t = item.transaction
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO held (origin, seq, body, sig, received) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [Data(t.origin.bytes), Int64(t.seq), Data(item.body), Data(item.signature), Int64(clock.nowMillis())])
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO held (origin, seq, body, sig, received, via) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [
+                Data(t.origin.bytes), Int64(t.seq), Data(item.body), Data(item.signature), Int64(clock.nowMillis()), via.map { Data($0.bytes) },
+            ])
     }
 
     /// Records refusals learned from a peer (this node's own work refused there).
@@ -224,13 +254,20 @@ extension Store {
         return vector
     }
 
-    func heldBatch() throws(SyncNodeError) -> [ReceivedTransaction] {
+    /// The held transactions of `origins`, in order.
+    func heldBatch(of origins: [NodeID]) throws(SyncNodeError) -> [ReceivedTransaction] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT body, sig FROM held ORDER BY origin, seq").map { row in
-                var item = try ReceivedTransaction(body: [UInt8](row["body"] as Data))
-                item.signature = [UInt8](row["sig"] as Data)
-                return item
+            var out: [ReceivedTransaction] = []
+            for origin in origins {
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT body, sig FROM held WHERE origin = ? ORDER BY seq"), arguments: [Data(origin.bytes)])
+                for row in rows {
+                    var item = try ReceivedTransaction(body: [UInt8](row["body"] as Data))
+                    item.signature = [UInt8](row["sig"] as Data)
+                    out.append(item)
+                }
             }
+            return out
         }
     }
 
@@ -248,5 +285,42 @@ extension Store {
     /// This node's registry entry, once HQ's approval has arrived.
     public func ownRegistryEntry() throws(SyncNodeError) -> RegistryEntry? {
         try read { db in try Self.registryEntry(db, info.nodeID) }
+    }
+}
+
+/// How much a sender may leave waiting in `held`: transactions of origins the registry does not
+/// know cannot be verified, so what one sender can park there is bounded, and so is the whole.
+struct HoldQuota {
+    private var total: Int
+    private var bytes: Int
+    private var originsOfSender: Set<Data>
+    private let sender: Data?
+    private let limits: StoreLimits
+
+    init(_ db: Database, via: NodeID?, limits: StoreLimits) throws {
+        let row = try Row.fetchOne(db, sql: "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b FROM held")!
+        total = row["n"]
+        bytes = row["b"]
+        sender = via.map { Data($0.bytes) }
+        originsOfSender = Set(try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held WHERE via IS ?", arguments: [sender]))
+        self.limits = limits
+    }
+
+    /// Why `item` cannot be held now, or nil (and then it counts against the quota).
+    mutating func refusal(for item: ReceivedTransaction) -> String? {
+        let origin = Data(item.transaction.origin.bytes)
+        let name = "transaction \(item.transaction.origin.short)/\(item.transaction.seq)"
+        if total >= limits.maxHeldTransactions || bytes + item.body.count > limits.maxHeldBytes {
+            return
+                "\(name) comes from a node the registry does not know, and this node holds all such work it can; send it after HQ's approval of its node has arrived"
+        }
+        if !originsOfSender.contains(origin) && originsOfSender.count >= limits.maxHeldOriginsPerSender {
+            return
+                "\(name) comes from a node the registry does not know, and this sender already has work of \(limits.maxHeldOriginsPerSender) such nodes waiting here; send it after HQ's approval of its node has arrived"
+        }
+        originsOfSender.insert(origin)
+        total += 1
+        bytes += item.body.count
+        return nil
     }
 }

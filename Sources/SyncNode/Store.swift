@@ -39,6 +39,11 @@ public struct StoreLimits: Sendable {
     public var applyChunkTransactions = 256
     /// Most encoded bytes applied in one SQLite transaction during remote apply.
     public var applyChunkBytes = 4 * 1024 * 1024
+    /// Most transactions, and bytes, kept waiting for the registry to learn their origin.
+    public var maxHeldTransactions = 50_000
+    public var maxHeldBytes = 64 * 1024 * 1024
+    /// Most unknown origins one sender may have waiting (pulls and bundles count as one sender).
+    public var maxHeldOriginsPerSender = 16
 
     public init() {}
 }

@@ -41,6 +41,14 @@ public struct ServiceLimits: Sendable {
     /// Most transactions and bytes in one pull response, whatever the caller asks for.
     public var maxBatchTransactions = 2000
     public var maxBatchBytes = 8 * 1024 * 1024
+    /// Most request bodies read, inflated and processed at once; further authenticated requests
+    /// wait their turn (up to `maxWaitingBodies`, then 503). Bounds the memory bodies can take.
+    public var maxConcurrentBodies = 4
+    public var maxWaitingBodies = 512
+    /// Seconds a connection may stay silent before it is closed.
+    public var idleTimeoutSeconds = 30
+    /// Most open connections; more wait in the listen backlog.
+    public var maxConnections = 2048
 
     public init() {}
 }
@@ -51,10 +59,13 @@ public struct SyncService: Sendable {
     public let store: Store
     public let limits: ServiceLimits
     let replayCache = ReplayCache()
+    /// Admits request bodies `limits.maxConcurrentBodies` at a time.
+    let bodies: AdmissionGate
 
     public init(store: Store, limits: ServiceLimits = ServiceLimits()) {
         self.store = store
         self.limits = limits
+        self.bodies = AdmissionGate(slots: limits.maxConcurrentBodies, maxWaiting: limits.maxWaitingBodies)
     }
 
     public var identity: PeerIdentity { PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label) }
@@ -70,7 +81,11 @@ public struct SyncService: Sendable {
     }
 
     /// `POST /v1/pull`: a batch of what the caller's vector lacks.
-    public func pull(body: [UInt8]) throws(APIError) -> [UInt8] {
+    ///
+    /// - Parameter caller: the node whose signature the request carried (see `authenticate`); the
+    ///   refusals of its work are reported to it. Nil only where requests are not signed (a node in
+    ///   open mode, an in-process transport), where the request's own `from` is taken.
+    public func pull(body: [UInt8], caller: NodeID? = nil) throws(APIError) -> [UInt8] {
         let request: PullRequest
         do {
             request = try WireCodec.decodeMessage(PullRequest.self, from: body)
@@ -80,11 +95,10 @@ public struct SyncService: Sendable {
         try checkProtocol(request.protocolVersion)
         guard request.maxTransactions > 0, request.maxBytes > 0 else { throw .malformed("maxTransactions and maxBytes must be positive") }
         do {
-            try? store.noteNode(request.from.node, site: request.from.site, label: request.from.label)
             let batch = try store.frames(
                 missingFrom: request.vector, maxTransactions: min(request.maxTransactions, limits.maxBatchTransactions),
                 maxBytes: min(request.maxBytes, limits.maxBatchBytes))
-            let rejections = try store.rejections(of: request.from.node)
+            let rejections = try store.rejections(of: caller ?? request.from.node)
             let header = BatchHeader(
                 from: identity, count: batch.frames.count, more: batch.more, clock: store.clock.nowMillis(),
                 rejections: rejections.isEmpty ? nil : rejections, vouch: store.vouch(for: batch.frames))
@@ -97,7 +111,10 @@ public struct SyncService: Sendable {
     }
 
     /// `POST /v1/push`: apply a batch; answer what was applied and the vector now held.
-    public func push(body: [UInt8]) throws(APIError) -> [UInt8] {
+    ///
+    /// - Parameter caller: the node whose signature the request carried; it answers for what it
+    ///   leaves waiting in `held`.
+    public func push(body: [UInt8], caller: NodeID? = nil) throws(APIError) -> [UInt8] {
         let (headerBytes, frames): (ArraySlice<UInt8>, [ArraySlice<UInt8>])
         do {
             (headerBytes, frames) = try BatchCodec.decode(body)
@@ -124,8 +141,7 @@ public struct SyncService: Sendable {
             }
         }
         do {
-            try? store.noteNode(header.from.node, site: header.from.site, label: header.from.label)
-            let report = try store.apply(transactions)
+            let report = try store.apply(transactions, via: caller)
             return try WireCodec.encodeMessage(
                 PushResponse(
                     applied: report.applied, duplicates: report.duplicates, vector: try store.vector(), refused: report.refused, held: report.held))
@@ -136,8 +152,10 @@ public struct SyncService: Sendable {
         }
     }
 
+    /// Message bodies of version 2 have the same shape as this version's: they are read (their
+    /// refusal statements are not believed). A round still needs both sides on one version.
     private func checkProtocol(_ version: Int) throws(APIError) {
-        guard version == WireCodec.protocolVersion else {
+        guard (WireCodec.oldestReadableProtocolVersion...WireCodec.protocolVersion).contains(version) else {
             throw APIError(
                 status: 400, code: "unsupported_protocol",
                 message:

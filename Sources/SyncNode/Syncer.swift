@@ -99,7 +99,6 @@ public struct Syncer: Sendable {
                 } catch {
                     throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
                 }
-                try? store.noteNode(status.identity.node, site: status.identity.site, label: status.identity.label)
             case .pull(let since):
                 let batch: PulledBatch
                 if let ahead = prefetched, ahead.since == since {
@@ -154,8 +153,10 @@ public struct Syncer: Sendable {
                 }
                 let (answer, bytes) = try await transport.push(body)
                 wireBytes += bytes
-                try store.recordRejections(answer.refused)
-                refusedHere += answer.refused.count
+                // A peer speaks for itself: only what it says of this node's own work is recorded.
+                let mine = answer.refused.filter { $0.origin == store.info.nodeID && $0.permanent != false }
+                try store.recordRejections(mine)
+                refusedHere += mine.count
                 heldByPeer = answer.held
                 machine.pushed(count: outgoing.frames.count, peerVector: answer.vector)
                 progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))

@@ -71,11 +71,3 @@ public enum RecordRule {
         return winners.allSatisfy { $0.key == Names.deletedField || $0.value.ts < deletion.ts }
     }
 }
-
-/// How two ledger entries with the same `(ledger, entryID)` combine.
-public enum LedgerRule {
-    /// Entries are immutable, so a second entry under an id already used (possible only when ids
-    /// are chosen by hand) does not replace the first: the earlier write is kept, on every replica.
-    /// The caller reports the other as a conflict.
-    public static func keeps(existing: Timestamp, over incoming: Timestamp) -> Bool { existing <= incoming }
-}

@@ -7,7 +7,12 @@ import Foundation
 /// with keys sorted and no insignificant white space, which nodes kept in their logs before the
 /// upgrade and relay unchanged. The first byte tells the forms apart (`0xB2` or `{`).
 public enum WireCodec {
-    public static let protocolVersion = 2
+    /// Version 3: refused transactions travel as their signed originals (no refusal statements),
+    /// revocation cuts at a sequence number, requests are authenticated before their body is read.
+    /// The transaction encoding is version 2's.
+    public static let protocolVersion = 3
+    /// The oldest version whose messages and bundles are still read.
+    public static let oldestReadableProtocolVersion = 2
 
     /// Encodes a transaction in the current form. The transaction must be well formed
     /// (`Transaction.problem` is nil). One holding a change of a kind this version does not know

@@ -179,9 +179,9 @@ struct MergeLawTests {
             var permuted = LedgerModel()
             for (e, t) in w.shuffled { permuted.add(e, ts: t) }
             #expect(inOrder == permuted, "\(w)")
-            // The kept entry under each id is the earliest write of that id.
+            // The kept entry under each id of each origin is that origin's earliest write of the id.
             for (key, kept) in inOrder.kept {
-                let earliest = w.writes.filter { $0.0.ledger == key.ledger && $0.0.entryID == key.entryID }.map(\.1).min()
+                let earliest = w.writes.filter { $0.0.ledger == key.ledger && $0.0.entryID == key.entryID && $0.1.node == key.origin }.map(\.1).min()
                 #expect(kept.ts == earliest, "\(w)")
             }
         }
@@ -200,6 +200,48 @@ struct MergeLawTests {
             #expect(a.merged(with: b).merged(with: c) == a.merged(with: b.merged(with: c)), "\(w)")
             #expect(a.merged(with: a) == a, "\(w)")
             #expect(a.merged(with: b).merged(with: b) == a.merged(with: b), "\(w)")
+        }
+    }
+
+    /// Which entry a reversal cancels depends on the set of entries only: every replica, whatever
+    /// order entries reached it in, counts the same totals. An entry is cancelled at most once,
+    /// only by a reversal of its county carrying exactly its opposite amount.
+    @Test func reversalsCancelTheSameEntriesWhateverTheOrder() {
+        var rng = SplitMix64(seed: 7)
+        let nodes = (1...3).map { NodeID(high: UInt64($0), low: 0) }
+        for round in 0..<300 {
+            var entries: [LedgerRule.Entry] = []
+            for i in 0..<Int(rng.next() % 6 + 1) {
+                let county = ["lintan", "gangu"][Int(rng.next() % 2)]
+                let ts = Timestamp(millis: 1_000 + rng.next() % 50, counter: UInt16(i), node: nodes[Int(rng.next() % 3)])
+                entries.append(
+                    .init(entryID: "e\(rng.next() % 3)", ts: ts, fields: ["county": .text(county), "amount": .int(Int64(rng.next() % 3 + 1))]))
+            }
+            for i in 0..<Int(rng.next() % 5) {
+                let target = entries[Int(rng.next() % UInt64(entries.count))]
+                let amount: Int64 = rng.next() % 4 == 0 ? 7 : -(target.fields["amount"].flatMap { if case .int(let a) = $0 { a } else { nil } } ?? 0)
+                let county = rng.next() % 4 == 0 ? Value.text("chengde") : target.county!
+                let ts = Timestamp(millis: 2_000 + rng.next() % 50, counter: UInt16(i), node: nodes[Int(rng.next() % 3)])
+                entries.append(
+                    .init(entryID: "r\(i)", ts: ts, fields: ["county": county, "amount": .int(amount), Names.reversesField: .text(target.entryID)]))
+            }
+            func cancelled(_ list: [LedgerRule.Entry]) -> [String: String] {
+                var out: [String: String] = [:]
+                for (r, verdict) in LedgerRule.reversals(list) {
+                    if case .cancels(let t) = verdict { out["\(list[r].entryID)@\(list[r].ts)"] = "\(list[t].entryID)@\(list[t].ts)" }
+                }
+                return out
+            }
+            let expected = cancelled(entries)
+            var shuffled = entries
+            for i in shuffled.indices.reversed() { shuffled.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            #expect(cancelled(shuffled) == expected, "round \(round)")
+            #expect(Set(expected.values).count == expected.count, "an entry is cancelled twice in round \(round)")
+            for (r, verdict) in LedgerRule.reversals(entries) {
+                guard case .cancels(let t) = verdict else { continue }
+                #expect(entries[r].county == entries[t].county)
+                #expect(entries[r].fields["amount"] == entries[t].fields["amount"].map { if case .int(let a) = $0 { .int(-a) } else { $0 } })
+            }
         }
     }
 }

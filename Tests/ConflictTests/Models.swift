@@ -30,10 +30,12 @@ struct FieldReference {
 /// A pure model of a ledger replica: union on `(ledger, entryID)`, the entry kept under an id chosen
 /// by `LedgerRule`, every other entry under that id kept as a duplicate.
 struct LedgerModel: Equatable {
+    /// An entry is identified by its ledger, id and origin: ids used by two origins are two entries.
     struct Key: Hashable, Comparable {
         var ledger: String
         var entryID: String
-        static func < (a: Key, b: Key) -> Bool { (a.ledger, a.entryID) < (b.ledger, b.entryID) }
+        var origin: NodeID
+        static func < (a: Key, b: Key) -> Bool { (a.ledger, a.entryID, a.origin) < (b.ledger, b.entryID, b.origin) }
     }
 
     struct Stamped: Hashable {
@@ -46,7 +48,7 @@ struct LedgerModel: Equatable {
 
     /// Adds an entry written at `ts`; adding the same write again changes nothing.
     mutating func add(_ entry: LedgerEntry, ts: Timestamp) {
-        let key = Key(ledger: entry.ledger, entryID: entry.entryID)
+        let key = Key(ledger: entry.ledger, entryID: entry.entryID, origin: ts.node)
         let incoming = Stamped(ts: ts, fields: entry.fields)
         guard let existing = kept[key] else {
             kept[key] = incoming

@@ -76,12 +76,15 @@ import Testing
                 #expect(error.code == .corruptBundle, "\(file)")
             }
             let service = SyncService(store: node.store)
-            for endpoint in [service.push, service.pull] {
-                do {
-                    _ = try endpoint(bytes)
-                } catch {
-                    #expect(error.status < 500, "\(file): \(error)")
-                }
+            do {
+                _ = try service.push(body: bytes)
+            } catch {
+                #expect(error.status < 500, "\(file): \(error)")
+            }
+            do {
+                _ = try service.pull(body: bytes)
+            } catch {
+                #expect(error.status < 500, "\(file): \(error)")
             }
         }
     }

@@ -56,7 +56,7 @@ struct MigrationTests {
         defer { dir.remove() }
         let data = try Self.copy("hq", into: dir)
         // Add to the v3 tables what the fixture lacks: a refused transaction of another origin (kept
-        // in the log and the vector, relayed as a refusal) and a replaced timestamp whose version
+        // in the log and the vector, relayed as its signed original) and a replaced timestamp whose version
         // has not arrived (a v3 `field_ref` row with no `field_version`).
         let origin = NodeID(high: 0x0102_0304_0506_0708, low: 0x1112_1314_1516_1718)
         let clock = Timestamp(millis: 1_800_000_000_000, counter: 3, node: origin)
@@ -80,9 +80,12 @@ struct MigrationTests {
         let store = try Store.open(URL(fileURLWithPath: data))
         defer { try? store.close() }
         let sent = try store.transactions(missingFrom: VersionVector()).transactions
-        let refusal = sent.first { $0.transaction.origin == origin }
-        #expect(refusal?.refusal?.reason == "refused: a test refusal")
-        #expect(refusal?.transaction.hlc == clock)
+        // A refused transaction travels as its signed original, for every receiver to judge.
+        let refused = sent.first { $0.transaction.origin == origin }
+        #expect(refused?.refusal == nil)
+        #expect(refused?.body == body)
+        #expect(refused?.signature == [UInt8](repeating: 7, count: 64))
+        #expect(refused?.transaction.hlc == clock)
         #expect(try store.vector()[origin] == 1)
         let migrated = try DatabaseQueue(path: data + "/node.sqlite")
         defer { try? migrated.close() }

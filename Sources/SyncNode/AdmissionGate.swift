@@ -1,0 +1,76 @@
+import Foundation
+import Synchronization
+
+/// Lets at most `slots` pieces of work run at once; later ones wait in arrival order, and when
+/// `maxWaiting` already wait, a newcomer is answered 503 at once instead of queueing.
+final class AdmissionGate: Sendable {
+    private struct State {
+        var free: Int
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+    private let maxWaiting: Int
+
+    init(slots: Int, maxWaiting: Int) {
+        state = Mutex(State(free: max(1, slots)))
+        self.maxWaiting = maxWaiting
+    }
+
+    /// Runs `work` once a slot is free.
+    func admit<T: Sendable>(_ work: () async throws -> T) async throws -> T {
+        let entry = state.withLock { s -> GateEntry in
+            if s.free > 0 {
+                s.free -= 1
+                return .now
+            }
+            return s.waiting.count >= maxWaiting ? .full : .wait
+        }
+        switch entry {
+        case .full:
+            throw APIErrorResponse(APIError(status: 503, code: "busy", message: "this node is processing too many requests; retry shortly"))
+        case .wait:
+            await withCheckedContinuation { continuation in
+                let admitted = state.withLock { s -> Bool in
+                    if s.free > 0 {
+                        s.free -= 1
+                        return true
+                    }
+                    s.waiting.append(continuation)
+                    return false
+                }
+                if admitted { continuation.resume() }
+            }
+        case .now:
+            break
+        }
+        defer { release() }
+        return try await work()
+    }
+
+    private func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiting.isEmpty {
+                s.free += 1
+                return nil
+            }
+            return s.waiting.removeFirst()
+        }
+        // The slot passes straight to the next in line.
+        next?.resume()
+    }
+}
+
+private enum GateEntry { case now, wait, full }
+
+/// Runs blocking work (SQLite) on a thread outside Swift's cooperative pool, which has only as
+/// many threads as cores: a request that waits for the database must not hold one of them.
+enum BlockingWork {
+    private static let queue = DispatchQueue(label: "syncnode.blocking", attributes: .concurrent)
+
+    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
