@@ -16,9 +16,6 @@ import SyncProtocol
 public struct BundleFile: Sendable {
     public static let magic = "SYNCNODE-BUNDLE"
     public static let formatVersion = 1
-    /// Largest uncompressed body read from a bundle.
-    public static let maxBodyBytes = 4 << 30
-
     public struct Header: Codable, Sendable, Equatable {
         public var format: Int
         public var protocolVersion: Int
@@ -77,15 +74,30 @@ public struct BundleFile: Sendable {
         return Hex.string(hasher.finalize())
     }
 
-    /// Parses and verifies bundle bytes. Throws `corruptBundle` with what is wrong.
-    public init(decoding bytes: [UInt8], maxValueBytes: Int = StoreLimits().maxValueBytes) throws(SyncNodeError) {
-        func corrupt(_ why: String) -> SyncNodeError {
-            SyncNodeError(.corruptBundle, "the bundle is not usable: \(why). Nothing was imported; export it again from the sending node")
-        }
+    /// The three lines before a bundle's body: its header, the header line's bytes, the checksum it
+    /// declares and where the body starts.
+    struct Prelude {
+        var header: Header
+        var headerLine: [UInt8]
+        var checksum: Substring
+        var bodyOffset: Int
+    }
+
+    static func corrupt(_ why: String) -> SyncNodeError {
+        SyncNodeError(.corruptBundle, "the bundle is not usable: \(why). Nothing was imported; export it again from the sending node")
+    }
+
+    /// Largest header line read (a vector of thousands of origins fits many times over).
+    static let maxHeaderBytes = 1 << 20
+    /// Largest frame (one transaction) read from a bundle.
+    static let maxFrameBytes = 64 << 20
+
+    /// Reads the magic, header and checksum lines from the start of a bundle.
+    static func prelude(_ bytes: ArraySlice<UInt8>) throws(SyncNodeError) -> Prelude {
         var lines: [ArraySlice<UInt8>] = []
-        var rest = bytes[...]
+        var rest = bytes
         for _ in 0..<3 {
-            guard let nl = rest.firstIndex(of: 0x0A) else { throw corrupt("it is truncated (incomplete header)") }
+            guard let nl = rest.prefix(maxHeaderBytes + 1).firstIndex(of: 0x0A) else { throw corrupt("it is truncated (incomplete header)") }
             lines.append(rest[rest.startIndex..<nl])
             rest = rest[(nl + 1)...]
         }
@@ -98,41 +110,60 @@ public struct BundleFile: Sendable {
         }
         let sumLine = String(decoding: lines[2], as: UTF8.self)
         guard sumLine.hasPrefix("sha256 ") else { throw corrupt("the checksum line is missing") }
-        let body = Array(rest)
-        guard Self.checksum(headerLine: Array(lines[1]), body: body) == sumLine.dropFirst(7) else {
-            throw corrupt("its checksum does not match (truncated or damaged in transit)")
-        }
         let header: Header
         do {
             header = try WireCodec.decodeMessage(Header.self, from: lines[1])
         } catch {
             throw corrupt("its header cannot be read")
         }
+        guard header.protocolVersion <= WireCodec.protocolVersion else {
+            throw corrupt(
+                "it was made by protocol version \(header.protocolVersion); this node speaks \(WireCodec.protocolVersion). Upgrade this node")
+        }
+        return Prelude(header: header, headerLine: Array(lines[1]), checksum: sumLine.dropFirst(7), bodyOffset: rest.startIndex - bytes.startIndex)
+    }
+
+    /// Parses and verifies bundle bytes held in memory. Throws `corruptBundle` with what is wrong.
+    public init(decoding bytes: [UInt8], maxValueBytes: Int = StoreLimits().maxValueBytes) throws(SyncNodeError) {
+        let prelude = try Self.prelude(bytes[...])
+        let body = Array(bytes[prelude.bodyOffset...])
+        guard Self.checksum(headerLine: prelude.headerLine, body: body) == prelude.checksum else {
+            throw Self.corrupt("its checksum does not match (truncated or damaged in transit)")
+        }
         let plain: [UInt8]
         do {
-            plain = try Gzip.decompress(body, maxSize: Self.maxBodyBytes)
+            plain = try Gzip.decompress(body, maxSize: Self.maxInflatedBytes(compressed: body.count))
         } catch {
-            throw corrupt("its body is not valid gzip")
+            throw Self.corrupt("its body \(error.message)")
         }
-        let frames: [ArraySlice<UInt8>]
-        do {
-            frames = try BatchCodec.frames(plain[...])
-        } catch {
-            throw corrupt("its body is malformed: \(error)")
-        }
+        var reader = BatchCodec.FrameReader(maxFrameBytes: Self.maxFrameBytes)
+        reader.feed(plain)
         var transactions: [ReceivedTransaction] = []
-        for frame in frames {
-            do {
-                transactions.append(try ReceivedTransaction(frame: frame))
-            } catch {
-                throw corrupt("transaction \(transactions.count + 1) is malformed: \(error.message)")
-            }
+        do {
+            while let frame = try reader.next() { transactions.append(try Self.transaction(frame, number: transactions.count + 1)) }
+            try reader.finish()
+        } catch let error as WireError {
+            throw Self.corrupt("its body is malformed: \(error)")
+        } catch {
+            throw error as! SyncNodeError
         }
-        guard transactions.count == header.transactions else {
-            throw corrupt("it holds \(transactions.count) transactions but its header says \(header.transactions)")
+        guard transactions.count == prelude.header.transactions else {
+            throw Self.corrupt("it holds \(transactions.count) transactions but its header says \(prelude.header.transactions)")
         }
-        self.header = header
+        self.header = prelude.header
         self.transactions = transactions
+    }
+
+    /// The most a bundle body of `compressed` bytes may inflate to: far above what transactions
+    /// compress by (about 5 to 1), far below what a crafted stream can (about 1,000 to 1).
+    static func maxInflatedBytes(compressed: Int) -> Int { 64 << 20 + 100 * compressed }
+
+    static func transaction(_ frame: [UInt8], number: Int) throws(SyncNodeError) -> ReceivedTransaction {
+        do {
+            return try ReceivedTransaction(frame: frame)
+        } catch {
+            throw corrupt("transaction \(number) is malformed: \(error.message)")
+        }
     }
 
     public init(header: Header, transactions: [ReceivedTransaction]) {
@@ -174,16 +205,84 @@ extension Store {
         return BundleReport(transactions: missing.count, bytes: bytes.count, apply: nil)
     }
 
-    /// Verifies a bundle file whole, then applies its transactions. Importing twice is a no-op.
-    public func importBundle(from file: URL) throws(SyncNodeError) -> BundleReport {
-        let data: Data
+    /// Verifies a bundle file's checksum, then reads it as a stream and applies its transactions a
+    /// batch at a time: memory stays bounded whatever the file holds. Importing twice is a no-op.
+    /// A malformed transaction inside a correctly checksummed bundle (made by a faulty or hostile
+    /// exporter) stops the import there; what was applied before it stays, each transaction whole.
+    public func importBundle(from file: URL, progress: ((ApplyReport) -> Void)? = nil) throws(SyncNodeError) -> BundleReport {
+        let handle: FileHandle
+        let size: Int
         do {
-            data = try Data(contentsOf: file)
+            handle = try FileHandle(forReadingFrom: file)
+            size = Int(try handle.seekToEnd())
+            try handle.seek(toOffset: 0)
         } catch {
             throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
         }
-        let bundle = try BundleFile(decoding: [UInt8](data), maxValueBytes: limits.maxValueBytes)
-        let report = try apply(bundle.transactions)
-        return BundleReport(transactions: bundle.transactions.count, bytes: data.count, apply: report)
+        defer { try? handle.close() }
+        func read(_ count: Int) throws(SyncNodeError) -> Data {
+            do {
+                return try handle.read(upToCount: count) ?? Data()
+            } catch {
+                throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
+            }
+        }
+        let prelude = try BundleFile.prelude([UInt8](try read(3 * BundleFile.maxHeaderBytes))[...])
+        do {
+            try handle.seek(toOffset: UInt64(prelude.bodyOffset))
+        } catch {
+            throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
+        }
+        var hasher = SHA256()
+        hasher.update(data: prelude.headerLine)
+        hasher.update(data: [0x0A])
+        while true {
+            let chunk = try read(1 << 20)
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+        }
+        guard Hex.string(hasher.finalize()) == prelude.checksum else {
+            throw BundleFile.corrupt("its checksum does not match (truncated or damaged in transit)")
+        }
+        do {
+            try handle.seek(toOffset: UInt64(prelude.bodyOffset))
+        } catch {
+            throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
+        }
+        let body = GzipReader(handle: handle, maxOutput: BundleFile.maxInflatedBytes(compressed: size - prelude.bodyOffset))
+        var reader = BatchCodec.FrameReader(maxFrameBytes: BundleFile.maxFrameBytes)
+        var report = ApplyReport()
+        var batch: [ReceivedTransaction] = []
+        var batchBytes = 0
+        func flush() throws(SyncNodeError) {
+            guard !batch.isEmpty else { return }
+            report.add(try apply(batch))
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+            progress?(report)
+        }
+        do {
+            while let piece = try body.next() {
+                reader.feed(piece)
+                while let frame = try reader.next() {
+                    batch.append(try BundleFile.transaction(frame, number: reader.framesRead))
+                    batchBytes += frame.count
+                    if batch.count >= 500 || batchBytes >= 1 << 20 { try flush() }
+                }
+            }
+            try reader.finish()
+        } catch let error as WireError {
+            throw BundleFile.corrupt(
+                "its body is malformed: \(error)\(report.applied > 0 ? " (\(report.applied) transactions before it were applied)" : "")")
+        } catch let error as SyncNodeError where error.code == .invalidInput {
+            throw BundleFile.corrupt("its body \(error.message)")
+        } catch {
+            throw error as! SyncNodeError
+        }
+        try flush()
+        guard reader.framesRead == prelude.header.transactions else {
+            throw BundleFile.corrupt("it holds \(reader.framesRead) transactions but its header says \(prelude.header.transactions)")
+        }
+        return BundleReport(transactions: reader.framesRead, bytes: size, apply: report)
     }
 }

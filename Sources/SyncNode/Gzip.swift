@@ -1,5 +1,6 @@
 import CCompressZlib
 import CompressNIO
+import Foundation
 import NIOCore
 
 /// gzip for bundles and HTTP bodies (zlib through CompressNIO).
@@ -29,6 +30,78 @@ public enum Gzip {
             throw SyncNodeError.invalid("compressed data expands beyond \(maxSize) bytes")
         } catch {
             throw SyncNodeError.invalid("data is not valid gzip (truncated or corrupted)")
+        }
+    }
+}
+
+/// Inflates a gzip stream read from a file in pieces, so a bundle of any size is read in bounded
+/// memory; refuses to produce more than `maxOutput` bytes in all (a small file that inflates to
+/// gigabytes is refused as soon as it passes the bound). zlib checks the CRC-32 and length in the
+/// trailer; a stream that ends early, or has bytes after its end, is refused.
+final class GzipReader {
+    private var stream = z_stream()
+    private var ready = false
+    private var input: [UInt8] = []
+    private var consumed = 0
+    private var ended = false
+    private let handle: FileHandle
+    private let maxOutput: Int
+    private(set) var totalOutput = 0
+
+    init(handle: FileHandle, maxOutput: Int) {
+        self.handle = handle
+        self.maxOutput = maxOutput
+        ready = CCompressZlib_inflateInit2(&stream, 15 + 16) == Z_OK
+    }
+
+    deinit {
+        if ready { inflateEnd(&stream) }
+    }
+
+    /// The next inflated piece, or nil at the end of the stream.
+    func next() throws(SyncNodeError) -> [UInt8]? {
+        guard ready else { throw SyncNodeError(.storage, "zlib could not be set up") }
+        if ended { return nil }
+        var out = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            if consumed == input.count {
+                do {
+                    input = [UInt8](try handle.read(upToCount: 1 << 20) ?? Data())
+                } catch {
+                    throw SyncNodeError(.invalidInput, "cannot read the file: \(error.localizedDescription)")
+                }
+                consumed = 0
+                if input.isEmpty { throw SyncNodeError.invalid("data is not valid gzip (truncated or corrupted)") }
+            }
+            var produced = 0
+            let status: Int32 = input.withUnsafeMutableBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    stream.next_in = src.baseAddress! + consumed
+                    stream.avail_in = uInt(src.count - consumed)
+                    stream.next_out = dst.baseAddress
+                    stream.avail_out = uInt(dst.count)
+                    let status = inflate(&stream, Z_NO_FLUSH)
+                    consumed = src.count - Int(stream.avail_in)
+                    produced = dst.count - Int(stream.avail_out)
+                    stream.next_in = nil
+                    stream.next_out = nil
+                    return status
+                }
+            }
+            totalOutput += produced
+            if totalOutput > maxOutput { throw SyncNodeError.invalid("compressed data expands beyond \(maxOutput) bytes") }
+            switch status {
+            case Z_STREAM_END:
+                ended = true
+                let trailing = consumed < input.count || ((try? handle.read(upToCount: 1))?.isEmpty == false)
+                if trailing { throw SyncNodeError.invalid("data is not valid gzip (bytes follow its end)") }
+            case Z_OK, Z_BUF_ERROR:
+                if produced == 0 { continue }
+            default:
+                throw SyncNodeError.invalid("data is not valid gzip (truncated or corrupted)")
+            }
+            out.removeSubrange(produced...)
+            return out
         }
     }
 }

@@ -55,6 +55,10 @@ public enum Presenter {
         return object
     }
 
+    public static func refusalObject(_ r: Refusal) -> [String: Any] {
+        ["origin": r.origin.hex, "seq": r.seq, "reason": r.reason, "refusedBy": r.refusedBy, "permanent": r.permanent ?? true]
+    }
+
     public static func vectorObject(_ v: VersionVector) -> [String: Any] {
         Dictionary(uniqueKeysWithValues: v.entries.map { ($0.key.hex, NSNumber(value: $0.value)) })
     }

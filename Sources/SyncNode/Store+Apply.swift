@@ -123,6 +123,19 @@ public struct ApplyReport: Sendable, Equatable {
     public var trustChanged = false
 
     public init() {}
+
+    /// Adds what a later part of the same batch did.
+    public mutating func add(_ other: ApplyReport) {
+        applied += other.applied
+        duplicates += other.duplicates
+        bytes += other.bytes
+        heldUpTo.merge(other.heldUpTo) { max($0, $1) }
+        chunks += other.chunks
+        refused += other.refused
+        held += other.held
+        waiting += other.waiting
+        trustChanged = trustChanged || other.trustChanged
+    }
 }
 
 extension Store {
@@ -316,14 +329,8 @@ extension Store {
                 }
             }
             interner.publish()
-            report.applied += chunkReport.applied
-            report.duplicates += chunkReport.duplicates
-            report.bytes += chunkReport.bytes
-            report.heldUpTo.merge(chunkReport.heldUpTo) { max($0, $1) }
+            report.add(chunkReport)
             report.chunks += 1
-            report.refused += chunkReport.refused
-            report.held += chunkReport.held
-            report.trustChanged = report.trustChanged || chunkReport.trustChanged
             start = end
         }
         if releaseHeld {

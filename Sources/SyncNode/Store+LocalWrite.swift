@@ -16,6 +16,9 @@ public enum Intent: Sendable, Equatable {
     case approve(node: NodeID, key: PublicKeyText, site: String, role: Role, label: String)
     /// (HQ) Revoke a node: its transactions made from now on are refused everywhere.
     case revoke(node: NodeID)
+    /// Record again the changes of a withdrawn transaction of this node (see `recoverOwnHistory`):
+    /// each write is based on the field's current versions, as if it were made now.
+    case reissue([Change])
 }
 
 /// `field = value`, in the order the user gave them.
@@ -160,6 +163,15 @@ extension Store {
             return [.append(LedgerEntry(ledger: ledger, entryID: id, fields: map))]
         case .approve, .revoke:
             return try registryChanges(db, for: intent, &interner)
+        case .reissue(let changes):
+            return try changes.map { change in
+                guard case .set(let w) = change else { return change }
+                let winner = try winningVersions(db, collection: w.collection, recordID: w.recordID, &interner)[w.field]?.ts
+                let heads = try headVersions(db, collection: w.collection, recordID: w.recordID, field: w.field, &interner)
+                let others = w.resolves.isEmpty ? [] : heads.map(\.ts).filter { $0 != winner }
+                return .set(
+                    FieldWrite(collection: w.collection, recordID: w.recordID, field: w.field, value: w.value, base: winner, resolves: others))
+            }
         case .resolve(let collection, let recordID, let field, let value):
             let heads = try headVersions(db, collection: collection, recordID: recordID, field: field, &interner)
             guard let winner = heads.max(by: { $0.ts < $1.ts }), heads.contains(where: { $0.value != winner.value }) else {

@@ -61,12 +61,12 @@ extension Store {
         }
     }
 
-    /// Records the outcome of a round with `url` (remembered or not).
+    /// Records the outcome of a round with `url` if it is a remembered peer (`peer add`); a URL given
+    /// for one `sync` is never remembered, so a typo or a stranger's address does not stay.
     public func recordSync(_ url: String, _ outcome: SyncOutcome) throws(SyncNodeError) {
         let now = Int64(clock.nowMillis())
         try StorageErrors.map {
             try pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO peer (url, added) VALUES (?, ?)", arguments: [url, now])
                 switch outcome {
                 case .success(let peer, let vector, let skew, let sent, let received):
                     let vectorText = String(decoding: (try? WireCodec.encodeMessage(vector)) ?? [], as: UTF8.self)
@@ -80,6 +80,28 @@ extension Store {
                 }
             }
         }
+    }
+
+    /// Records the clock skew seen at the start of a round with a remembered peer.
+    func recordSkew(_ url: String, _ skewMillis: Int64) throws(SyncNodeError) {
+        try StorageErrors.map {
+            try pool.write { db in try db.execute(sql: "UPDATE peer SET skew_ms = ? WHERE url = ?", arguments: [skewMillis, url]) }
+        }
+    }
+
+    /// A warning for the person about to record work, when the last sync with a peer found this
+    /// node's clock far from that peer's: work stamped with a wrong clock wins or loses conflicts
+    /// wrongly, and peers refuse work stamped far ahead of them.
+    public func clockWarning() throws(SyncNodeError) -> String? {
+        let limit = Int64(maxDriftMillis / 2)
+        guard
+            let worst = try peers().filter({ ($0.skewMillis ?? 0).magnitude > limit }).max(by: { $0.skewMillis!.magnitude < $1.skewMillis!.magnitude }
+            ),
+            let skew = worst.skewMillis
+        else { return nil }
+        let direction = skew < 0 ? "ahead of" : "behind"
+        return
+            "at the last sync with \(worst.label ?? worst.url), this node's clock was \(DurationText.describe(millis: skew.magnitude)) \(direction) that peer's; check this computer's date and time (work recorded with a wrong clock is refused or ordered wrongly)"
     }
 
     /// How many transactions this node holds that the peer did not have at the last confirmation.

@@ -161,8 +161,11 @@ public final class Store: Sendable {
     static func configuration() -> Configuration {
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // FULL: a commit is on disk (the WAL synced) before the call returns, so a power cut can
+        // never take back a write this node acknowledged, or sent to a peer, and have its number
+        // reused for other work (docs/PERFORMANCE.md measures what it costs local writes).
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         return config
     }

@@ -99,9 +99,12 @@ public struct SyncService: Sendable {
                 missingFrom: request.vector, maxTransactions: min(request.maxTransactions, limits.maxBatchTransactions),
                 maxBytes: min(request.maxBytes, limits.maxBatchBytes))
             let rejections = try store.rejections(of: caller ?? request.from.node)
-            let header = BatchHeader(
+            var header = BatchHeader(
                 from: identity, count: batch.frames.count, more: batch.more, clock: store.clock.nowMillis(),
                 rejections: rejections.isEmpty ? nil : rejections, vouch: store.vouch(for: batch.frames))
+            if let check = request.ownCheck, let digest = try store.digest(of: caller ?? request.from.node, seq: check.seq) {
+                header.ownDiffers = digest != check.digest
+            }
             return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.frames)
         } catch let error as SyncNodeError {
             throw APIError(error)

@@ -100,6 +100,12 @@ public struct HTTPTransport: SyncTransport {
         let result = try await client.send(method: method, url: baseURL + path, headers: headers, body: body)
         guard result.status == 200 else {
             if let envelope = try? WireCodec.decodeMessage(ErrorEnvelope.self, from: result.body) {
+                if envelope.error.code == "clock_skew" || envelope.error.code == "stale_request" {
+                    throw SyncNodeError(
+                        .clockSkew,
+                        "\(baseURL) refused the request: \(envelope.error.message). If this node's clock was wrong when the work was recorded, set the clock right, then run `syncnode repair-clock`"
+                    )
+                }
                 throw SyncNodeError(
                     .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
             }

@@ -31,6 +31,14 @@ public struct SyncSummary: Sendable, Equatable {
     public var heldByPeer: Int
     /// The peer's vector as it last confirmed it (its status, or its answer to the last push).
     public var peerVector: VersionVector
+    /// Transactions received from the peer that this node refused (policy, revocation).
+    public var refusedHere = 0
+    /// Copies received from the peer that were turned away (unsigned, altered).
+    public var turnedAway = 0
+    /// This node's history as recovered from the peer (it had lost part of it), if it had to be.
+    public var recovery: RecoveryReport?
+    /// This node's disk was too full to store what the peer sent; its own work was still pushed.
+    public var pullSkipped = false
 }
 
 /// Progress during a round, for a progress line.
@@ -59,7 +67,7 @@ public struct Syncer: Sendable {
     public func run(bookkeepingKey: String? = nil, progress: (@Sendable (SyncProgress) -> Void)? = nil) async throws(SyncNodeError) -> SyncSummary {
         let started = Date()
         do {
-            let summary = try await round(progress: progress, started: started)
+            let summary = try await round(progress: progress, started: started, bookkeepingKey: bookkeepingKey)
             if let key = bookkeepingKey {
                 try? store.recordSync(
                     key,
@@ -81,12 +89,22 @@ public struct Syncer: Sendable {
         }
     }
 
-    private func round(progress: (@Sendable (SyncProgress) -> Void)?, started: Date) async throws(SyncNodeError) -> SyncSummary {
+    private func round(
+        progress: (@Sendable (SyncProgress) -> Void)?, started: Date, bookkeepingKey: String? = nil, recovery: RecoveryReport? = nil
+    ) async throws(SyncNodeError)
+        -> SyncSummary
+    {
+        // Held work whose origin the registry learned of by now (an earlier round cut short).
+        try store.releaseHeldWork()
         var machine = SyncRound(localVector: try store.vector(), pullVector: try store.pullVector(), maxDriftMillis: limits.maxDriftMillis)
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         var wireBytes = 0
         var refusedHere = 0
+        var refusedByMe = 0
+        var turnedAway = 0
+        var pullSkipped = false
         var heldByPeer = 0
+        var ownCheck: PullRequest.OwnCheck?
         var prefetched: (since: VersionVector, task: Task<Result<PulledBatch, SyncNodeError>, Never>)?
         defer { prefetched?.task.cancel() }
         while true {
@@ -94,10 +112,25 @@ public struct Syncer: Sendable {
             case .fetchStatus:
                 let (status, bytes) = try await transport.status()
                 wireBytes += bytes
+                let now = store.clock.nowMillis()
+                // Kept even when the round stops here: the evidence a wrong clock leaves for the
+                // warning at the next local write (`Store.clockWarning`).
+                if let key = bookkeepingKey { try? store.recordSkew(key, Int64(bitPattern: status.clock &- now)) }
                 do {
-                    try machine.received(status: status, now: store.clock.nowMillis())
+                    try machine.received(status: status, now: now)
                 } catch {
                     throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
+                }
+                // Does the peer hold this node's own work as this node does? A node restored from
+                // an older copy numbers new work as the peer already holds other work.
+                let shared = min(status.vector[store.info.nodeID], machine.localVector[store.info.nodeID])
+                if shared > 0, let digest = try store.digest(of: store.info.nodeID, seq: shared) {
+                    ownCheck = PullRequest.OwnCheck(seq: shared, digest: digest)
+                }
+                if recovery == nil && status.vector[store.info.nodeID] > machine.localVector[store.info.nodeID] && ownCheck == nil {
+                    logger.notice(
+                        "the peer holds later transactions of this node than it has; taking them back",
+                        metadata: ["sync.peer": "\(transport.peerName)"])
                 }
             case .pull(let since):
                 let batch: PulledBatch
@@ -106,9 +139,19 @@ public struct Syncer: Sendable {
                 } else {
                     prefetched?.task.cancel()
                     batch = try await transport.pull(
-                        PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+                        PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes, ownCheck: ownCheck))
                 }
                 prefetched = nil
+                if ownCheck != nil, batch.header.ownDiffers == true {
+                    guard recovery == nil else {
+                        throw SyncNodeError(
+                            .protocolViolation, "\(transport.peerName) still holds other work under this node's numbers after a recovery; see its log"
+                        )
+                    }
+                    let report = try await recoverHistory(me: me, differsAt: ownCheck!.seq, peerVector: machine.peerVector)
+                    return try await round(progress: progress, started: started, bookkeepingKey: bookkeepingKey, recovery: report)
+                }
+                ownCheck = nil
                 wireBytes += batch.wireBytes
                 if batch.header.more {
                     // Ask for the next batch while this one is applied: the vector it will leave
@@ -137,7 +180,18 @@ public struct Syncer: Sendable {
                 if store.acceptsVouch(batch) {
                     for i in transactions.indices { transactions[i].vouched = true }
                 }
-                _ = try store.apply(transactions)
+                let applied: ApplyReport
+                do {
+                    applied = try store.apply(transactions)
+                } catch  where error.code == .diskFull {
+                    // Nothing more can be stored here, but this node's own work can still leave.
+                    logger.warning("disk full: pushing this node's work without pulling", metadata: ["sync.peer": "\(transport.peerName)"])
+                    pullSkipped = true
+                    machine.abandonPull()
+                    continue
+                }
+                refusedByMe += applied.refused.filter { $0.permanent != false }.count
+                turnedAway += applied.refused.filter { $0.permanent == false }.count
                 try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
                 machine.pulled(
                     count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
@@ -169,9 +223,47 @@ public struct Syncer: Sendable {
                     peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
                     batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
                     skewMillis: machine.skewMillis,
-                    refused: refusedHere, heldByPeer: heldByPeer, peerVector: machine.peerVector)
+                    refused: refusedHere, heldByPeer: heldByPeer, peerVector: machine.peerVector, refusedHere: refusedByMe, turnedAway: turnedAway,
+                    recovery: recovery, pullSkipped: pullSkipped)
             }
         }
+    }
+
+    /// The peer holds other work than this node under this node's own number `differsAt`: this
+    /// node lost part of its history (restored from an older copy, a damaged file) and numbered
+    /// new work as the peer already holds. Finds the first number where the two differ, takes the
+    /// peer's copies of this node's transactions from there, and records this node's other work
+    /// again after them (`Store.recoverOwnHistory`): nothing either side holds is lost.
+    private func recoverHistory(me: PeerIdentity, differsAt: UInt64, peerVector: VersionVector) async throws(SyncNodeError) -> RecoveryReport {
+        let own = store.info.nodeID
+        func differs(_ seq: UInt64) async throws(SyncNodeError) -> Bool {
+            guard let digest = try store.digest(of: own, seq: seq) else { return true }
+            let answer = try await transport.pull(
+                PullRequest(from: me, vector: peerVector, maxTransactions: 1, maxBytes: 1, ownCheck: .init(seq: seq, digest: digest)))
+            return answer.header.ownDiffers == true
+        }
+        var low: UInt64 = 1
+        var high = differsAt
+        while low < high {
+            let mid = low + (high - low) / 2
+            if try await differs(mid) { high = mid } else { low = mid + 1 }
+        }
+        var adopted: [ReceivedTransaction] = []
+        var since = peerVector
+        since[own] = low - 1
+        while since[own] < peerVector[own] {
+            let batch = try await transport.pull(
+                PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+            let mine = batch.transactions.filter { $0.transaction.origin == own }
+            guard let last = mine.last?.transaction.seq, last > since[own] else { break }
+            adopted += mine
+            since[own] = last
+        }
+        let report = try store.recoverOwnHistory(from: low, adopting: adopted)
+        logger.warning(
+            "this node had lost part of its history; recovered it from the peer",
+            metadata: ["sync.peer": "\(transport.peerName)", "sync.adopted": "\(report.adopted)", "sync.reissued": "\(report.reissued)"])
+        return report
     }
 
     private static func result(of task: Task<Result<PulledBatch, SyncNodeError>, Never>) async throws(SyncNodeError) -> PulledBatch {

@@ -36,13 +36,31 @@ public struct PullRequest: Codable, Equatable, Sendable {
     public var vector: VersionVector
     public var maxTransactions: Int
     public var maxBytes: Int
+    /// The caller's own transaction at this seq, by its SHA-256 (hex): the answer says whether the
+    /// peer holds a different one (`BatchHeader.ownDiffers`), which means the caller lost part of
+    /// its history (restored from an older copy) and recorded other work under the same numbers.
+    public var ownCheck: OwnCheck?
 
-    public init(protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, vector: VersionVector, maxTransactions: Int, maxBytes: Int) {
+    public struct OwnCheck: Codable, Equatable, Sendable {
+        public var seq: UInt64
+        public var digest: String
+
+        public init(seq: UInt64, digest: String) {
+            self.seq = seq
+            self.digest = digest
+        }
+    }
+
+    public init(
+        protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, vector: VersionVector, maxTransactions: Int, maxBytes: Int,
+        ownCheck: OwnCheck? = nil
+    ) {
         self.protocolVersion = protocolVersion
         self.from = from
         self.vector = vector
         self.maxTransactions = maxTransactions
         self.maxBytes = maxBytes
+        self.ownCheck = ownCheck
     }
 }
 
@@ -62,6 +80,9 @@ public struct BatchHeader: Codable, Equatable, Sendable {
     /// the frames, vouching that it verified every transaction in them. A receiver that trusts this
     /// HQ may then skip verifying each origin's signature; anyone else's vouch is ignored.
     public var vouch: String?
+    /// Answer to `PullRequest.ownCheck`: true when the sender holds a different transaction of the
+    /// caller at that seq.
+    public var ownDiffers: Bool?
 
     public init(
         protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64, rejections: [Refusal]? = nil,

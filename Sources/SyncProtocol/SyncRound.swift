@@ -85,6 +85,12 @@ public struct SyncRound: Sendable {
         if !more || count == 0 || self.pullVector == before { phase = .pushing }
     }
 
+    /// This node could not store what it pulled (its disk is full): it still pushes its own work,
+    /// so the peer holds it even while this node cannot take more.
+    public mutating func abandonPull() {
+        if phase == .pulling { phase = .pushing }
+    }
+
     /// The peer acknowledged a pushed batch and reported its vector after applying it.
     public mutating func pushed(count: Int, peerVector: VersionVector) {
         transactionsSent += count

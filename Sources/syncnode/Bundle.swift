@@ -58,13 +58,33 @@ extension SyncNodeCommand.Bundle {
 
         func run() throws {
             let report = try node.withStore { store in try store.importBundle(from: URL(fileURLWithPath: file)) }
-            let applied = report.apply?.applied ?? 0
-            let duplicates = report.apply?.duplicates ?? 0
+            let apply = report.apply ?? ApplyReport()
+            let refused = apply.refused.filter { $0.permanent != false }
+            let turnedAway = apply.refused.filter { $0.permanent == false }
             if output.json {
-                emit(Presenter.json(["transactions": report.transactions, "applied": applied, "alreadyHeld": duplicates]))
+                emit(
+                    Presenter.json([
+                        "transactions": report.transactions, "applied": apply.applied, "alreadyHeld": apply.duplicates, "held": apply.held,
+                        "refused": refused.map(Presenter.refusalObject), "turnedAway": turnedAway.map(Presenter.refusalObject),
+                        "waiting": apply.waiting,
+                    ]))
             } else {
-                note("applied \(applied) of \(report.transactions) transactions (\(duplicates) already held)")
+                note("applied \(apply.applied) of \(report.transactions) transactions (\(apply.duplicates) already held)")
+                if apply.held > 0 {
+                    note("warning: \(apply.held) transactions wait until HQ's approval of their node reaches this node (see `syncnode rejections`)")
+                }
+                for (what, list) in [("refused by this node's policy", refused), ("turned away (not signed by their origin)", turnedAway)]
+                where !list.isEmpty {
+                    note("warning: \(list.count) transactions \(what), first: \(list[0].reason)")
+                }
+                if apply.waiting > 0 {
+                    note(
+                        "warning: \(apply.waiting) transactions were not applied: an older node put an unsigned refusal in place of one of their origin's transactions; they arrive with that transaction from a node that holds it"
+                    )
+                }
             }
+            // Not everything in the bundle is now applied or held here: scripts must notice.
+            if !apply.refused.isEmpty || apply.waiting > 0 { throw ExitCode(80) }
         }
     }
 }

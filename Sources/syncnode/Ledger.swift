@@ -29,7 +29,7 @@ extension SyncNodeCommand.Ledger {
         func run() throws {
             var fields = try assignments.map { a in try AssignmentParser.parse(a) }
             if let reverses { fields.append(FieldAssignment(Names.reversesField, .text(reverses))) }
-            let t = try node.withStore { store in try store.commit([.append(ledger: ledger, entryID: id, fields: fields)]) }
+            let t = try node.record([.append(ledger: ledger, entryID: id, fields: fields)])
             if case .append(let entry)? = t.changes.first { emit(entry.entryID) }
         }
     }

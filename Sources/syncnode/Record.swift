@@ -27,7 +27,7 @@ extension SyncNodeCommand.Record {
 
         func run() throws {
             let fields = try assignments.map { a in try AssignmentParser.parse(a) }
-            let t = try node.withStore { store in try store.commit([.put(collection: collection, recordID: id, fields: fields)]) }
+            let t = try node.record([.put(collection: collection, recordID: id, fields: fields)])
             note("recorded \(collection)/\(id) as transaction \(t.seq)")
         }
     }
@@ -54,7 +54,7 @@ extension SyncNodeCommand.Record {
         @Argument var id: String
 
         func run() throws {
-            let t = try node.withStore { store in try store.commit([.delete(collection: collection, recordID: id)]) }
+            let t = try node.record([.delete(collection: collection, recordID: id)])
             note("deleted \(collection)/\(id) as transaction \(t.seq)")
         }
     }

@@ -32,6 +32,7 @@ extension SyncNodeCommand {
 
         func run() async throws {
             let address = ListenAddress(listen)!
+            raiseDescriptorLimit()
             var logger = Logger(label: "syncnode")
             logger.logLevel = Logger.Level(rawValue: logLevel)!
             let store: Store
@@ -40,6 +41,8 @@ extension SyncNodeCommand {
             } catch {
                 throw failure(error)
             }
+            // Work held for an origin the registry has learned of since (a run cut short).
+            _ = try? store.releaseHeldWork()
             var limits = ServiceLimits()
             limits.maxBodyBytes = maxBodyBytes
             let scheduler = SyncScheduler(store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger)
@@ -60,6 +63,21 @@ extension SyncNodeCommand {
         }
     }
 }
+
+/// Raises the open-file limit to the hard limit: every connection takes a descriptor, and the usual
+/// soft limit of 1024 would let a thousand idle clients shut the node out for everyone.
+private func raiseDescriptorLimit() {
+    var limit = rlimit()
+    guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(RLIMIT_NOFILE_VALUE, &limit)
+}
+
+#if canImport(Glibc)
+    private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+#else
+    private let RLIMIT_NOFILE_VALUE = RLIMIT_NOFILE
+#endif
 
 /// `HOST:PORT`.
 struct ListenAddress {

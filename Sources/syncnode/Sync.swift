@@ -49,8 +49,23 @@ extension SyncNodeCommand {
                     if onTTY { FileHandle.standardError.write(Data("\r".utf8)) }
                     results.append([
                         "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
-                        "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused,
+                        "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused, "refusedHere": summary.refusedHere,
+                        "turnedAway": summary.turnedAway, "recovered": summary.recovery?.adopted ?? 0, "reissued": summary.recovery?.reissued ?? 0,
+                        "pullSkipped": summary.pullSkipped,
                     ])
+                    if let recovery = summary.recovery, !output.json {
+                        note(
+                            "warning: this node had lost part of its own history (restored from an older copy?): took back \(recovery.adopted) of its transactions from \(summary.peer.label) and recorded \(recovery.reissued) others again after them; nothing was lost"
+                        )
+                    }
+                    if summary.pullSkipped && !output.json {
+                        note("warning: this node's disk is full: its own work was sent, but nothing was received; free space and sync again")
+                    }
+                    if summary.refusedHere + summary.turnedAway > 0 && !output.json {
+                        note(
+                            "warning: of what \(summary.peer.label) sent, this node refused \(summary.refusedHere) transactions and turned away \(summary.turnedAway) bad copies; see `syncnode rejections`"
+                        )
+                    }
                     if summary.heldByPeer > 0 && !output.json {
                         note("warning: \(summary.peer.label) holds \(summary.heldByPeer) transactions until HQ's approval of this node reaches it")
                     }

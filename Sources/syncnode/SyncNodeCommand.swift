@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SyncNode
+import SyncProtocol
 
 /// `syncnode`: the command-line face of a node. Parses, calls SyncNode, prints.
 @main
@@ -12,7 +13,7 @@ struct SyncNodeCommand: AsyncParsableCommand {
         discussion: "Every command takes --data DIR (default $SYNCNODE_DATA, else ./syncnode-data). Exit codes are listed in docs/CLI.md.",
         subcommands: [
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
-            Identity.self, Node.self, Rejections.self,
+            Identity.self, Node.self, Rejections.self, RepairClock.self,
             Demo.self,
         ]
     )
@@ -38,6 +39,16 @@ struct NodeOptions: ParsableArguments {
     var directory: URL {
         let path = data ?? ProcessInfo.processInfo.environment["SYNCNODE_DATA"] ?? "syncnode-data"
         return URL(fileURLWithPath: path)
+    }
+
+    /// Records `intents` as one transaction, after warning when the node has evidence its clock is
+    /// wrong (the skew seen at its last sync).
+    @discardableResult
+    func record(_ intents: [Intent]) throws -> Transaction {
+        try withStore { store in
+            if let warning = try store.clockWarning() { note("warning: \(warning)") }
+            return try store.commit(intents)
+        }
     }
 
     /// Opens the node, runs `body`, and turns node errors into a message and a stable exit code.

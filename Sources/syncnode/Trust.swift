@@ -97,9 +97,7 @@ extension SyncNodeCommand.Node {
         func run() throws {
             let nodeID = NodeID(hex: id)!
             let publicKey = PublicKeyText(hex: key)!
-            try node.withStore { store in
-                try store.commit([.approve(node: nodeID, key: publicKey, site: site, role: role, label: label ?? "\(site)-\(nodeID.short)")])
-            }
+            try node.record([.approve(node: nodeID, key: publicKey, site: site, role: role, label: label ?? "\(site)-\(nodeID.short)")])
             note("approved \(nodeID.hex) (fingerprint \(publicKey.fingerprint)) as \(role.rawValue) for \(site)")
         }
     }
@@ -114,7 +112,7 @@ extension SyncNodeCommand.Node {
         }
 
         func run() throws {
-            try node.withStore { store in try store.commit([.revoke(node: NodeID(hex: id)!)]) }
+            try node.record([.revoke(node: NodeID(hex: id)!)])
             note("revoked \(id)")
         }
     }
