@@ -51,7 +51,11 @@ let package = Package(
         .executableTarget(name: "faultproxy", dependencies: ["FaultProxy"]),
         .executableTarget(
             name: "syncnode-chaos",
-            dependencies: ["SyncProtocol"],
+            dependencies: [
+                "SyncProtocol",
+                "SyncNode",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Benchmarks/Chaos"
         ),
         .executableTarget(
@@ -92,6 +96,7 @@ let package = Package(
                 "SyncProtocol",
                 "syncnode",
                 "FaultProxy",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

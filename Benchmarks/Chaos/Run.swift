@@ -14,6 +14,9 @@ enum SkewMode: String {
     /// transactions while they are too far ahead; after its clock is fixed they stay ahead (the
     /// hybrid clock never goes back) until wall time catches up, then must arrive.
     case beyond
+    /// Lintan runs two days ahead for a while: everything it records then is refused by its peers;
+    /// once its clock is right, `repair-clock` records that work again, and nothing may be lost.
+    case far
 }
 
 /// A write the CLI acknowledged (exit 0): one field of one record, as `record history` shows it.
@@ -55,7 +58,14 @@ final class ChaosRun {
     let chengde: Node
     let lintan: Node
     let gangu: Node
+    /// A node approved, then revoked, that forges back-dated work (see Adversary.swift); it is not
+    /// among the nodes that must end identical.
+    let rogue: Node
     var nodes: [Node] { [hq, relay, chengde, lintan, gangu] }
+    /// Lintan's transactions were withdrawn and recorded again (restored from an older copy, or a
+    /// clock far ahead repaired): its acknowledged writes are found by value, under new numbers.
+    var lintanRewritten = false
+    var lintanBackup: String { directory + "/lintan-backup" }
     var counties: [Node] { [chengde, lintan, gangu] }
     var proxies: [Proxy] = []
     /// The proxy each node syncs through.
@@ -90,6 +100,7 @@ final class ChaosRun {
         chengde = Node(name: "chengde", site: "chengde", role: "county", data: directory + "/chengde")
         lintan = Node(name: "lintan", site: "lintan", role: "county", data: directory + "/lintan")
         gangu = Node(name: "gangu", site: "gangu", role: "county", data: directory + "/gangu")
+        rogue = Node(name: "rogue", site: "lintan", role: "county", data: directory + "/rogue")
     }
 
     var elapsed: String { String(format: "%7.2fs", Date().timeIntervalSince(started)) }
@@ -137,6 +148,7 @@ final class ChaosRun {
             try cli.must(hq, ["record", "put", "counties", county.site, "name=\(county.site)", "plan_year:=2017"])
         }
         try cli.startServe(hq)
+        try setUpRogue()
         let plan = { (n: UInt64) in
             "seed=\(n),cut-request=0.06,cut-response=0.06,stall=0.02,reset=0.05,delay=0.08,delay-ms=0..300,duplicate-request=0.05,duplicate-response=0.05,cut-bytes=0..1500"
         }
@@ -309,6 +321,7 @@ final class ChaosRun {
         case (.none, _): return
         case (.within, true): lintan.clockOffsetMillis = 4 * 60 * 1000
         case (.beyond, true): lintan.clockOffsetMillis = Self.maxDriftMillis + 15_000
+        case (.far, true): lintan.clockOffsetMillis = 2 * 86_400_000
         case (_, false): lintan.clockOffsetMillis = nil
         }
         if on {
@@ -324,6 +337,10 @@ final class ChaosRun {
         for step in 0..<steps {
             if step == steps / 4 { setSkew(on: true) }
             if step == steps * 3 / 4 { setSkew(on: false) }
+            if step == steps / 5 { try backUpLintan() }
+            if step == steps / 3 { try forgeRefusals() }
+            if step == steps / 2 { try backdateRogueWork() }
+            if step == steps * 3 / 5 && skew != .far { try restoreLintan() }
             try restartDue()
             let roll = rng.int(0...99)
             switch roll {
@@ -400,6 +417,12 @@ final class ChaosRun {
                 log("heal: lintan's clock is \(Int64(millis) - Int64(wallMillis())) ms ahead; waiting \(wait) ms for wall time to catch up")
                 usleep(UInt32(min(wait, 60_000) * 1000))
             }
+        }
+        if skew == .far {
+            // The clock is right again: the work it stamped two days ahead is recorded again.
+            let r = try cli.run(lintan, ["repair-clock", "--json"])
+            if r.status == 0 { lintanRewritten = true }
+            log("heal: lintan repair-clock exited \(r.status): \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         usleep(300_000)
         let deadline = Date().addingTimeInterval(150)

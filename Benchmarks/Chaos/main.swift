@@ -104,7 +104,7 @@ for i in 0..<runs {
     }
     let runSeed = seed &+ UInt64(i)
     // Skew modes rotate so that short runs cover each of them.
-    let skew: SkewMode = [.within, .beyond, .none][Int(runSeed % 3)]
+    let skew: SkewMode = [.within, .beyond, .none, .far][Int(runSeed % 4)]
     let runStart = Date()
     var run: ChaosRun?
     var verdict = Verdict()

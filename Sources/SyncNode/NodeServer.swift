@@ -187,6 +187,10 @@ struct APIErrorResponse: HTTPResponseError {
     var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: error.envelope)))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        // A request refused before its body was read (a stranger, an oversized body): the
+        // connection is closed after the answer rather than the body read and thrown away.
+        if [401, 403, 413].contains(error.status) { headers[.connection] = "close" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: error.envelope)))
     }
 }

@@ -204,6 +204,11 @@ extension Store {
             throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse; see `syncnode ledger list \(ledger)`")
         }
         var fields = given
+        let counties = Set(candidates.compactMap { $0.county?.description })
+        if fields["county"] == nil && counties.count > 1 {
+            throw SyncNodeError.invalid(
+                "ledger \(ledger) has entries \(target) of several counties (\(counties.sorted().joined(separator: ", "))); say which one this reverses with county=…")
+        }
         let original = fields["county"].flatMap { county in candidates.first { $0.county == county } } ?? first
         if fields["county"] == nil, let county = original.county { fields["county"] = county }
         if !fields.values.contains(where: { if case .text = $0 { false } else { $0 != .null } }) {

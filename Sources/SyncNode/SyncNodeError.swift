@@ -37,6 +37,9 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
 
     public let code: Code
     public let message: String
+    /// For a clock refusal from a peer: the peer's clock minus this node's, as far as it is known
+    /// (the evidence `Store.clockWarning` shows at the next write).
+    public var peerClockSkewMillis: Int64?
 
     public init(_ code: Code, _ message: String) {
         self.code = code

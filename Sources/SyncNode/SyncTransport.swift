@@ -101,10 +101,16 @@ public struct HTTPTransport: SyncTransport {
         guard result.status == 200 else {
             if let envelope = try? WireCodec.decodeMessage(ErrorEnvelope.self, from: result.body) {
                 if envelope.error.code == "clock_skew" || envelope.error.code == "stale_request" {
-                    throw SyncNodeError(
+                    var error = SyncNodeError(
                         .clockSkew,
                         "\(baseURL) refused the request: \(envelope.error.message). If this node's clock was wrong when the work was recorded, set the clock right, then run `syncnode repair-clock`"
                     )
+                    // The answer's Date header tells the peer's time to the second: enough to tell
+                    // which clock is wrong when they are minutes or days apart.
+                    if let date = result.headers["date"].flatMap(Self.httpDate) {
+                        error.peerClockSkewMillis = Int64(date.timeIntervalSince1970 * 1000) - Int64(signer?.clock.nowMillis() ?? 0)
+                    }
+                    throw error
                 }
                 throw SyncNodeError(
                     .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
@@ -112,6 +118,14 @@ public struct HTTPTransport: SyncTransport {
             throw SyncNodeError(.peerRefused, "\(baseURL) answered HTTP \(result.status); is this a syncnode server?")
         }
         return result
+    }
+
+    private static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
     }
 
     public func status() async throws(SyncNodeError) -> (StatusMessage, wireBytes: Int) {

@@ -83,7 +83,10 @@ public struct Syncer: Sendable {
                 ])
             return summary
         } catch {
-            if let key = bookkeepingKey { try? store.recordSync(key, .failure(message: error.message)) }
+            if let key = bookkeepingKey {
+                try? store.recordSync(key, .failure(message: error.message))
+                if let skew = error.peerClockSkewMillis { try? store.recordSkew(key, skew) }
+            }
             logger.info("sync round failed", metadata: ["sync.peer": "\(transport.peerName)", "sync.error": "\(error.message)"])
             throw error
         }

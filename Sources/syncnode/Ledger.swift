@@ -14,7 +14,8 @@ extension SyncNodeCommand.Ledger {
     struct Append: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Append an immutable entry: FIELD=TEXT or FIELD:=NUMBER (amounts in fen).",
-            discussion: "Entries never change. Correct a mistake with --reverses ID, which appends a reversal pointing at it.")
+            discussion:
+                "Entries never change. Correct a mistake with --reverses ID: the reversal takes the entry's county and the opposite of its amounts (give county=… when several counties use the id); an entry is reversed once.")
 
         @OptionGroup var node: NodeOptions
         @Argument(help: "Ledger name, such as disbursements.") var ledger: String
@@ -23,6 +24,8 @@ extension SyncNodeCommand.Ledger {
         @Option(help: "The id of the entry this one reverses.") var reverses: String?
 
         func validate() throws {
+            // A reversal may give no fields: it takes the county and the opposite amounts of the entry.
+            if reverses != nil && assignments.isEmpty { return }
             try validateAssignments(assignments, example: "amount:=5000000")
         }
 

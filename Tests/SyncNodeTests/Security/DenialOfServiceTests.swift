@@ -1,0 +1,104 @@
+import Foundation
+import SyncNode
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A TCP connection to 127.0.0.1 that writes whatever it is told to, as a stranger would.
+final class RawClient {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard ok == 0 else {
+            close(fd)
+            throw TestFailure("cannot connect to port \(port) (errno \(errno))")
+        }
+    }
+
+    /// Writes `bytes`; false once the server has closed the connection.
+    @discardableResult
+    func write(_ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            sent += n
+        }
+        return true
+    }
+
+    deinit { close(fd) }
+}
+
+/// The server's peak resident memory so far (VmHWM), in bytes.
+func peakRSS(of pid: Int32) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
+    return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+}
+
+/// Issue 15, defect 6: unauthenticated bodies, gzip bombs and idle connections took HQ's memory
+/// and descriptors. What a stranger sends is now refused before its body is read, and silent
+/// connections do not take the node down for everyone.
+@Suite(.serialized) struct DenialOfServiceTests {
+    /// 32 strangers each start a 60 MiB push: the server answers 401 from the headers and its
+    /// memory stays where it was (it read 2.1 GB before). `/health` answers throughout.
+    @Test func largeUnauthenticatedBodiesAreNotRead() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let server = try ServeProcess(data: hq)
+        defer { server.stop() }
+        let before = peakRSS(of: server.process.processIdentifier)
+        let size = 60 << 20
+        let head = Array("POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: \(size)\r\nContent-Type: application/x-syncnode-batch\r\n\r\n".utf8)
+        let chunk = [UInt8](repeating: 0x41, count: 256 << 10)
+        let written = Mutex(0)
+        let port = server.port
+        DispatchQueue.concurrentPerform(iterations: 32) { _ in
+            guard let client = try? RawClient(port: port), client.write(head) else { return }
+            var sent = 0
+            while sent < size, client.write(chunk) { sent += chunk.count }
+            written.withLock { $0 += sent }
+        }
+        let health = try Binary.shell("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(server.port)/health")
+        #expect(health.stdout == "200")
+        let after = peakRSS(of: server.process.processIdentifier)
+        print("unauthenticated 32 x 60 MiB: server peak RSS \(before >> 20) MiB before, \(after >> 20) MiB after; \(written.withLock { $0 } >> 20) MiB accepted by the socket")
+        #expect(after - before < 100 << 20, "the server read bodies nobody signed: peak RSS \(before >> 20) -> \(after >> 20) MiB")
+    }
+
+    /// 1,100 connections that send nothing, more than the usual 1,024 descriptors: the server still
+    /// answers, and closes silent connections.
+    @Test func idleConnectionsDoNotShutTheNodeOut() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let server = try ServeProcess(data: hq)
+        defer { server.stop() }
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = max(limit.rlim_cur, min(limit.rlim_max, 4096))
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        var idle: [RawClient] = []
+        for _ in 0..<1100 { if let c = try? RawClient(port: server.port) { idle.append(c) } }
+        #expect(idle.count == 1100)
+        let health = try Binary.shell("curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(server.port)/health")
+        #expect(health.stdout == "200", "with 1,100 idle connections open the node must still answer")
+        idle.removeAll()
+    }
+}
