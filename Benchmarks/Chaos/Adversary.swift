@@ -22,7 +22,10 @@ extension ChaosRun {
         let file = try writeBundle(items, claimedFrom: hq, name: "forged-refusals")
         for node in [hq, relay] {
             let r = try cli.run(node, ["bundle", "import", file])
-            if r.status != 80 { throw HarnessError("\(node.name) imported forged refusals with exit \(r.status), not 80: \(r.stderr)") }
+            if r.status != 80 {
+                throw HarnessError(
+                    "\(node.name) imported forged refusals with exit \(r.status.map(String.init) ?? "(timed out)"), not 80: \(r.stderr)")
+            }
         }
         count("adversary-forged-refusals")
         log("adversary: a bundle of unsigned refusals for lintan's transactions \(next)–\(next + 2) imported at hq and the relay")
@@ -32,7 +35,8 @@ extension ChaosRun {
     /// clock just after its last accepted transaction (as if made before the revocation) and hands
     /// it to the relay and HQ in a bundle. No node may apply it.
     func setUpRogue() throws {
-        let info = try cli.must(rogue, ["init", "--site", "lintan", "--role", "county", "--trust", hq.publicKey, "--label", "rogue", "--json"]).json()
+        let info =
+            try cli.must(rogue, ["init", "--site", "lintan", "--role", "county", "--trust", hq.publicKey, "--label", "rogue", "--json"]).json()
             as? [String: Any] ?? [:]
         rogue.id = info["node"] as? String ?? ""
         rogue.publicKey = info["publicKey"] as? String ?? ""
@@ -45,7 +49,8 @@ extension ChaosRun {
                 throw HarnessError("the rogue's write was not acknowledged: \(r.stderr)")
             }
             ackedWrites += 1
-            ackedFields.append(AckedField(node: rogue, collection: "projects", id: "lt-rogue-\(i)", field: "stage", value: "s:before-revocation-\(i)", seq: seq))
+            ackedFields.append(
+                AckedField(node: rogue, collection: "projects", id: "lt-rogue-\(i)", field: "stage", value: "s:before-revocation-\(i)", seq: seq))
         }
         try cli.must(rogue, ["sync", "--peer", "http://127.0.0.1:\(hq.port!)"] + CLI.clientOptions)
         try cli.must(hq, ["node", "revoke", rogue.id])
@@ -59,7 +64,8 @@ extension ChaosRun {
             let vector = status["vector"] as? [String: Int], let seq = vector[rogue.id]
         else { throw HarnessError("cannot read the rogue's state") }
         let key = try Curve25519.Signing.PrivateKey(
-            rawRepresentation: Hex.bytes(try String(contentsOfFile: rogue.data + "/node.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!)
+            rawRepresentation: Hex.bytes(
+                try String(contentsOfFile: rogue.data + "/node.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!)
         var items: [ReceivedTransaction] = []
         for k in 1...2 {
             let t = Transaction(
@@ -105,7 +111,8 @@ extension ChaosRun {
 
     private func writeBundle(_ items: [ReceivedTransaction], claimedFrom: Node, name: String) throws -> String {
         let header = BundleFile.Header(
-            format: 1, protocolVersion: WireCodec.protocolVersion, from: NodeID(hex: claimedFrom.id)!, site: claimedFrom.site, label: claimedFrom.name,
+            format: 1, protocolVersion: WireCodec.protocolVersion, from: NodeID(hex: claimedFrom.id)!, site: claimedFrom.site,
+            label: claimedFrom.name,
             created: 0, since: VersionVector(), vector: VersionVector(), transactions: items.count)
         let path = directory + "/\(name).bundle"
         try Data(try BundleFile(header: header, transactions: items).encoded()).write(to: URL(fileURLWithPath: path))

@@ -146,7 +146,8 @@ extension ChaosRun {
                 let versions = histories[node.name]?["\(f.collection)\u{1}\(f.id)"] ?? []
                 let renumbered = f.node === lintan && lintanRewritten
                 let found = versions.contains { version in
-                    version["node"] as? String == f.node.id && (renumbered || version["seq"] as? Int == f.seq) && version["field"] as? String == f.field
+                    version["node"] as? String == f.node.id && (renumbered || version["seq"] as? Int == f.seq)
+                        && version["field"] as? String == f.field
                         && Self.valueKey(version["value"]) == f.value
                 }
                 if !found {

@@ -422,7 +422,9 @@ final class ChaosRun {
             // The clock is right again: the work it stamped two days ahead is recorded again.
             let r = try cli.run(lintan, ["repair-clock", "--json"])
             if r.status == 0 { lintanRewritten = true }
-            log("heal: lintan repair-clock exited \(r.status): \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+            log(
+                "heal: lintan repair-clock exited \(r.status.map(String.init) ?? "(timed out)"): \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         usleep(300_000)
         let deadline = Date().addingTimeInterval(150)

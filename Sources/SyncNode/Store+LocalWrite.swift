@@ -207,7 +207,8 @@ extension Store {
         let counties = Set(candidates.compactMap { $0.county?.description })
         if fields["county"] == nil && counties.count > 1 {
             throw SyncNodeError.invalid(
-                "ledger \(ledger) has entries \(target) of several counties (\(counties.sorted().joined(separator: ", "))); say which one this reverses with county=…")
+                "ledger \(ledger) has entries \(target) of several counties (\(counties.sorted().joined(separator: ", "))); say which one this reverses with county=…"
+            )
         }
         let original = fields["county"].flatMap { county in candidates.first { $0.county == county } } ?? first
         if fields["county"] == nil, let county = original.county { fields["county"] = county }

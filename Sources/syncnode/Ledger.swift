@@ -15,7 +15,8 @@ extension SyncNodeCommand.Ledger {
         static let configuration = CommandConfiguration(
             abstract: "Append an immutable entry: FIELD=TEXT or FIELD:=NUMBER (amounts in fen).",
             discussion:
-                "Entries never change. Correct a mistake with --reverses ID: the reversal takes the entry's county and the opposite of its amounts (give county=… when several counties use the id); an entry is reversed once.")
+                "Entries never change. Correct a mistake with --reverses ID: the reversal takes the entry's county and the opposite of its amounts (give county=… when several counties use the id); an entry is reversed once."
+        )
 
         @OptionGroup var node: NodeOptions
         @Argument(help: "Ledger name, such as disbursements.") var ledger: String

@@ -165,7 +165,11 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         let seq = (try jsonOutput(["vector", "--data", net["gangu"], "--json"]) as? [String: Any])?[gangu.node.hex] as? Int ?? 0
         let forged = try gangu.transaction(
             seq: UInt64(seq + 1), millis: UInt64(Date().timeIntervalSince1970 * 1000),
-            [.append(LedgerEntry(ledger: "trainings", entryID: "r1", fields: ["county": .text("gangu"), "attendees": .int(-40), "_reverses": .text(id)]))])
+            [
+                .append(
+                    LedgerEntry(
+                        ledger: "trainings", entryID: "r1", fields: ["county": .text("gangu"), "attendees": .int(-40), "_reverses": .text(id)]))
+            ])
         #expect(try net.sync("gangu").status == 0)
         #expect(try await gangu.push(net.server.url, frames: [forged.frame]).status == 200)
         let ledger = try jsonOutput(["ledger", "list", "--data", net.hq, "trainings", "--json"]) as? [[String: Any]] ?? []
@@ -244,8 +248,10 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         let gangu = try Forger(data: net["gangu"])
         let lintan = try Forger(data: net["lintan"])
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
-        let work = try gangu.transaction(seq: 2, millis: now, [.set(FieldWrite(collection: "projects", recordID: "gg-1", field: "name", value: .text("x")))])
-        let first = try gangu.transaction(seq: 1, millis: now - 1, [.set(FieldWrite(collection: "projects", recordID: "gg-0", field: "name", value: .text("y")))])
+        let work = try gangu.transaction(
+            seq: 2, millis: now, [.set(FieldWrite(collection: "projects", recordID: "gg-1", field: "name", value: .text("x")))])
+        let first = try gangu.transaction(
+            seq: 1, millis: now - 1, [.set(FieldWrite(collection: "projects", recordID: "gg-0", field: "name", value: .text("y")))])
         let claimed = PeerIdentity(node: gangu.node, site: "hq", label: "dongli-hq")
         #expect(try await gangu.push(net.server.url, frames: [first.frame, work.frame], claimed: claimed).status == 200)
         let history = try Binary.run(["record", "history", "--data", net.hq, "projects", "gg-1"])
@@ -253,7 +259,8 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         #expect(!history.stdout.contains("dongli-hq"))
 
         // Lintan's work refused at HQ is told to lintan, not to gangu claiming to be lintan.
-        let refusedWork = try lintan.transaction(seq: 1, millis: now, [.set(FieldWrite(collection: "projects", recordID: "gg-9", field: "name", value: .text("z")))])
+        let refusedWork = try lintan.transaction(
+            seq: 1, millis: now, [.set(FieldWrite(collection: "projects", recordID: "gg-9", field: "name", value: .text("z")))])
         #expect(try await lintan.push(net.server.url, frames: [refusedWork.frame]).status == 200)
         let asLintan = PeerIdentity(node: lintan.node, site: "lintan", label: "lintan-office-1")
         let pulled = try await gangu.pull(net.server.url, claimed: asLintan)
@@ -262,7 +269,8 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         #expect(header.rejections == nil, "gangu learns nothing of lintan's refusals by claiming to be lintan")
 
         // A bad copy of lintan's next transaction is turned away and not listed against lintan.
-        var bad = try lintan.transaction(seq: 2, millis: now + 1, [.set(FieldWrite(collection: "projects", recordID: "lt-1", field: "name", value: .text("a")))])
+        var bad = try lintan.transaction(
+            seq: 2, millis: now + 1, [.set(FieldWrite(collection: "projects", recordID: "lt-1", field: "name", value: .text("a")))])
         bad.signature = [UInt8](repeating: 1, count: 64)
         #expect(try await gangu.push(net.server.url, frames: [bad.frame]).status == 200)
         let listed = try rejections(net.hq).refused.filter { $0["origin"] as? String == lintan.node.hex }
@@ -293,7 +301,8 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         try Federation.hq(hq)
         let zeros = [UInt8](repeating: 0x30, count: 300 << 20)
         var bomb = Array("SYNCNODE-BUNDLE 1\n".utf8)
-        let header = #"{"created":0,"format":1,"from":"00000000000000000000000000000001","label":"x","protocolVersion":3,"since":{},"site":"x","transactions":1,"vector":{}}"#
+        let header =
+            #"{"created":0,"format":1,"from":"00000000000000000000000000000001","label":"x","protocolVersion":3,"since":{},"site":"x","transactions":1,"vector":{}}"#
         let body = Gzip.compress(zeros)
         var hasher = SHA256()
         hasher.update(data: Array(header.utf8) + [0x0A] + body)

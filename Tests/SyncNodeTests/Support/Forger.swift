@@ -65,7 +65,8 @@ struct Forger {
         let header = BatchHeader(
             protocolVersion: 2, from: from, count: frames.count, more: false, clock: UInt64(Date().timeIntervalSince1970 * 1000))
         let body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
-        let result = try await client.send(method: "POST", url: url + "/v1/push", headers: try headers(method: "POST", path: "/v1/push", body: body), body: body)
+        let result = try await client.send(
+            method: "POST", url: url + "/v1/push", headers: try headers(method: "POST", path: "/v1/push", body: body), body: body)
         return (result.status, result.body)
     }
 
@@ -73,7 +74,8 @@ struct Forger {
     func pull(_ url: String, vector: VersionVector = VersionVector(), claimed: PeerIdentity? = nil) async throws -> (status: Int, body: [UInt8]) {
         let from = claimed ?? PeerIdentity(node: node, site: "x", label: "x")
         let body = try WireCodec.encodeMessage(PullRequest(protocolVersion: 2, from: from, vector: vector, maxTransactions: 100, maxBytes: 1 << 20))
-        let result = try await client.send(method: "POST", url: url + "/v1/pull", headers: try headers(method: "POST", path: "/v1/pull", body: body), body: body)
+        let result = try await client.send(
+            method: "POST", url: url + "/v1/pull", headers: try headers(method: "POST", path: "/v1/pull", body: body), body: body)
         return (result.status, result.body)
     }
 

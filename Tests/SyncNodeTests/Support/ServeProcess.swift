@@ -7,13 +7,21 @@ final class ServeProcess {
     let log: URL
 
     /// Starts `serve` for `data` on `port` (0 for a free one) and waits until it listens.
-    init(data: String, port: Int = 0, extra: [String] = [], environment: [String: String] = [:]) throws {
+    /// - Parameter softFileLimit: starts `serve` with this soft open-file limit (as a machine's
+    ///   usual 1,024), through the shell's `ulimit`.
+    init(data: String, port: Int = 0, extra: [String] = [], environment: [String: String] = [:], softFileLimit: Int? = nil) throws {
         let portFile = URL(fileURLWithPath: data + ".port")
         try? FileManager.default.removeItem(at: portFile)
         log = URL(fileURLWithPath: data + ".serve.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = Binary.url
-        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--port-file", portFile.path] + extra
+        let arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--port-file", portFile.path] + extra
+        if let softFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -Sn \(softFileLimit) && exec \"$0\" \"$@\"", Binary.url.path] + arguments
+        } else {
+            process.executableURL = Binary.url
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         process.environment = env
