@@ -29,7 +29,8 @@ func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").ut
 var iterations = 100_000
 var seed: UInt64 = 1
 var only: String?
-var outDirectory = FileManager.default.currentDirectoryPath
+// Crash inputs go under .build/ (kept out of git) unless --out says where.
+var outDirectory = FileManager.default.currentDirectoryPath + "/.build/fuzz-crashes"
 var replayDirectory: String?
 var seedsDirectory: String?
 var maxSeconds = 3600.0
@@ -47,6 +48,7 @@ while let name = arguments.popFirst() {
     default: fail("unknown argument '\(name)'")
     }
 }
+try? FileManager.default.createDirectory(atPath: outDirectory, withIntermediateDirectories: true)
 
 // MARK: crash capture
 

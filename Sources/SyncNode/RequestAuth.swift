@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import GRDB
+import ServiceLifecycle
 import SyncProtocol
 
 /// Signs HTTP requests with the calling node's key: `Syncnode-Node`, `Syncnode-Time`,
@@ -33,6 +35,14 @@ extension Store {
 final class ReplayCache: @unchecked Sendable {
     private let lock = NSLock()
     private var seen: [String: UInt64] = [:]
+
+    /// What the cache holds, to be kept across a restart.
+    var entries: [String: UInt64] { lock.withLock { seen } }
+
+    /// Adds entries kept by an earlier process.
+    func restore(_ entries: [String: UInt64]) {
+        lock.withLock { seen.merge(entries) { max($0, $1) } }
+    }
 
     /// Records `nonce`; false if it was already seen. Forgets entries older than `window`.
     func admit(_ nonce: String, now: UInt64, window: UInt64) -> Bool {
@@ -112,7 +122,7 @@ extension SyncService {
                     "node \(node.hex) is not in this node's registry; approve it at HQ (`syncnode node approve`) and let the registry reach this node"
             )
         }
-        guard replayCache.admit(node.hex + nonce, now: now, window: 2 * store.maxDriftMillis) else {
+        guard replayCache.admit(node.hex + nonce, now: now, window: replayWindow) else {
             throw APIError(status: 401, code: "replayed_request", message: "this request was already received; a request cannot be replayed")
         }
         return AuthenticatedCaller(node: node, bodyHash: bodyHash)
@@ -124,5 +134,52 @@ extension SyncService {
         let caller = try authenticate(method: method, path: path, headers: headers)
         try caller?.check(body: body)
         return caller
+    }
+}
+
+extension SyncService {
+    /// The replay window: a signed request is fresh for the drift limit either way.
+    var replayWindow: UInt64 { 2 * store.maxDriftMillis }
+
+    /// Loads the requests an earlier `serve` saw within the replay window.
+    public func restoreReplayCache() {
+        let now = store.clock.nowMillis()
+        let since = now > replayWindow ? now - replayWindow : 0
+        if let kept = try? store.read({ db in try Row.fetchAll(db, sql: "SELECT key, at FROM seen_request WHERE at >= ?", arguments: [Int64(since)]) }) {
+            replayCache.restore(Dictionary(kept.map { ($0["key"] as String, UInt64($0["at"] as Int64)) }) { max($0, $1) })
+        }
+    }
+
+    /// Keeps the requests seen within the replay window for the next `serve` (at shutdown, and
+    /// periodically by the scheduler, so that a crash loses at most the last interval).
+    public func saveReplayCache() {
+        let now = store.clock.nowMillis()
+        let since = now > replayWindow ? now - replayWindow : 0
+        let entries = replayCache.entries.filter { $0.value >= since }
+        try? StorageErrors.map {
+            try store.pool.write { db in
+                try db.execute(sql: "DELETE FROM seen_request WHERE at < ?", arguments: [Int64(since)])
+                for (key, at) in entries {
+                    try db.execute(sql: "INSERT OR REPLACE INTO seen_request (key, at) VALUES (?, ?)", arguments: [key, Int64(at)])
+                }
+            }
+        }
+    }
+}
+
+/// Saves the replay cache every 10 seconds while `serve` runs, so that a crash loses only the
+/// requests of the last interval.
+public struct ReplayCacheKeeper: Service {
+    let service: SyncService
+
+    public init(service: SyncService) { self.service = service }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                service.saveReplayCache()
+            }
+        }
     }
 }

@@ -318,12 +318,7 @@ extension Store {
                         part.bytes += item.body.count
                         part.heldUpTo[t.origin] = t.seq
                     }
-                    for origin in advanced {
-                        // max(): a refusal recorded after an applied transaction already wrote a higher seq.
-                        try db.cachedStatement(
-                            sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq)"
-                        ).execute(arguments: [Data(origin.bytes), Int64(seqs[origin]!)])
-                    }
+                    for origin in advanced { try advanceVector(db, origin: origin, to: seqs[origin]!) }
                     try saveClock(db, hlc)
                     return part
                 }
@@ -412,11 +407,16 @@ extension Store {
 
     /// Advances the vector past the transaction (and forgets it as held).
     func advance(_ db: Database, _ t: Transaction) throws {
-        let origin = Data(t.origin.bytes)
-        try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [origin, Int64(t.seq)])
+        try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
+        try advanceVector(db, origin: t.origin, to: t.seq)
+    }
+
+    /// The one vector upsert: the vector holds `seq` of `origin` or more (it never goes back;
+    /// only `recoverOwnHistory` sets this node's own entry outright).
+    func advanceVector(_ db: Database, origin: NodeID, to seq: UInt64) throws {
         try db.cachedStatement(
-            sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq"
-        ).execute(arguments: [origin, Int64(t.seq)])
+            sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq)"
+        ).execute(arguments: [Data(origin.bytes), Int64(seq)])
     }
 
     /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.

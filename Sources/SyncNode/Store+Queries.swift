@@ -114,13 +114,6 @@ extension Store {
         }
     }
 
-    /// Names of all collections that hold records.
-    public func collections() throws(SyncNodeError) -> [String] {
-        try readNamed { db, interner in
-            try Int64.fetchAll(db, sql: "SELECT DISTINCT collection FROM record").map { try interner.name($0, db) }.sorted()
-        }
-    }
-
     /// A read transaction with an interner whose findings are published afterwards (a reader sees
     /// only committed data).
     func readNamed<T>(_ body: (Database, inout Interner) throws -> T) throws(SyncNodeError) -> T {
@@ -254,11 +247,6 @@ extension Store {
             }
             return entries
         }
-    }
-
-    /// Names of all ledgers.
-    public func ledgers() throws(SyncNodeError) -> [String] {
-        try read { db in try String.fetchAll(db, sql: "SELECT DISTINCT ledger FROM ledger_entry ORDER BY ledger") }
     }
 
     /// Entries that reused an id already taken in their ledger (kept for review, never counted).

@@ -222,6 +222,10 @@ extension Store {
 
                     -- Which node handed this node a held transaction: each sender's share is bounded.
                     ALTER TABLE held ADD COLUMN via BLOB;
+
+                    -- Signed requests seen recently (node + nonce), kept across a restart of `serve`
+                    -- so that a captured request cannot be replayed to the restarted server.
+                    CREATE TABLE seen_request (key TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
                     """)
         }
         return migrator

@@ -191,8 +191,7 @@ extension Store {
         let t = item.transaction
         let origin = Data(t.origin.bytes)
         try appendToLog(db, t, body: LogBody(item.body, deflater), signature: item.signature, refused: reason, &interner)
-        try db.cachedStatement(sql: "INSERT INTO vector (origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq")
-            .execute(arguments: [origin, Int64(t.seq)])
+        try advanceVector(db, origin: t.origin, to: t.seq)
         try noteRejection(db, Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: refusedBy))
         try db.execute(sql: "DELETE FROM held WHERE origin = ? AND seq = ?", arguments: [origin, Int64(t.seq)])
     }

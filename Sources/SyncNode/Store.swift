@@ -55,7 +55,8 @@ public struct StoreLimits: Sendable {
 /// the same SQLite transaction as every stamped write.
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
-    public static let schemaVersion = 1
+    /// The version of the local storage layout: the number of the last migration (`v5-integrity`).
+    public static let schemaVersion = 5
 
     public let info: NodeInfo
     public let limits: StoreLimits

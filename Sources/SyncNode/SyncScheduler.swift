@@ -25,7 +25,7 @@ public struct SyncScheduler: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             // One loop per remembered peer; peers added or removed while serving are picked up.
             var running: [String: Task<Void, Never>] = [:]
             while !Task.isCancelled {

@@ -23,7 +23,6 @@ public enum WireCodec {
 
     /// Encodes a transaction in version 1's JSON form (for tests, fixtures and tools).
     public static func encodeJSON(_ transaction: Transaction) -> [UInt8] {
-        if let fast = FastJSON.encode(transaction) { return fast }
         do {
             return Array(try encoder.encode(WireTransaction(transaction)))
         } catch {
@@ -38,7 +37,6 @@ public enum WireCodec {
         let array = Array(bytes)
         if array.first == BinaryCodec.tag { return try BinaryCodec.decode(array) }
         try checkNesting(array)
-        if let fast = try FastJSON.decode(array) { return fast }
         let data = Data(array)
         do {
             return try decoder.decode(WireTransaction.self, from: data).transaction

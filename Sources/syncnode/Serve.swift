@@ -49,9 +49,11 @@ extension SyncNodeCommand {
             let portFile = self.portFile
             let tls = tlsCert.map { NodeServer.TLSFiles(certificate: $0, privateKey: tlsKey!) }
             let scheme = tls == nil ? "http" : "https"
+            let service = SyncService(store: store, limits: limits)
+            service.restoreReplayCache()
             let app = try withFailure { () throws(SyncNodeError) in
                 try NodeServer.application(
-                    service: SyncService(store: store, limits: limits), host: address.host, port: address.port, tls: tls, services: [scheduler],
+                    service: service, host: address.host, port: address.port, tls: tls, services: [scheduler, ReplayCacheKeeper(service: service)],
                     logger: logger
                 ) { port in
                     note("listening on \(scheme)://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))")
@@ -59,6 +61,7 @@ extension SyncNodeCommand {
                 }
             }
             try await app.runService()
+            service.saveReplayCache()
             try? store.close()
         }
     }

@@ -277,6 +277,25 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         #expect(listed.count == 1, "only the genuine refusal of lintan's seq 1: \(listed)")
     }
 
+    /// Defect 10: a captured signed pull was answered again after the server restarted (the
+    /// replay cache lived in memory only).
+    @Test func aCapturedRequestIsNotAnsweredAgainAfterARestart() async throws {
+        var net = try ServedNetwork(counties: ["gangu"])
+        defer { net.stop() }
+        let gangu = try Forger(data: net["gangu"])
+        let body = try WireCodec.encodeMessage(
+            PullRequest(from: PeerIdentity(node: gangu.node, site: "gangu", label: "g"), vector: VersionVector(), maxTransactions: 10, maxBytes: 1 << 20))
+        let captured = try gangu.headers(method: "POST", path: "/v1/pull", body: body)
+        let first = try await gangu.client.send(method: "POST", url: net.server.url + "/v1/pull", headers: captured, body: body)
+        #expect(first.status == 200)
+        let port = net.server.port
+        #expect(net.server.stop() == 0)
+        net.server = try ServeProcess(data: net.hq, port: port)
+        let replayed = try await gangu.client.send(method: "POST", url: net.server.url + "/v1/pull", headers: captured, body: body)
+        #expect(replayed.status == 401)
+        #expect(String(decoding: replayed.body, as: UTF8.self).contains("replayed_request"))
+    }
+
     /// Defect 10: `sync --peer URL` remembered a URL even when the round failed.
     @Test func aURLGivenForOneSyncIsNeverRemembered() throws {
         let dir = try TempDirectory()
