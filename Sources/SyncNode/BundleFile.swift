@@ -11,8 +11,8 @@ import SyncProtocol
 /// sha256 <64 hex digits over header line + "\n" + body>\n
 /// <body: gzip of frames "<decimal length>\n<transaction bytes>\n" (see `BatchCodec`)>
 /// ```
-/// A bundle is checked whole (magic, version, checksum, gzip, frame count, every transaction)
-/// before anything is applied; import of a bundle already imported changes nothing.
+/// Import checks the checksum over the whole file before applying anything, then reads the body
+/// as a stream (see `Store.importBundle`); import of a bundle already imported changes nothing.
 public struct BundleFile: Sendable {
     public static let magic = "SYNCNODE-BUNDLE"
     public static let formatVersion = 1
@@ -254,9 +254,18 @@ extension Store {
         var report = ApplyReport()
         var batch: [ReceivedTransaction] = []
         var batchBytes = 0
+        // Origins whose transaction was turned away or stood for by a refusal statement: their
+        // later transactions in the file wait too, across batches, as within one.
+        var stoppedAt: [NodeID: UInt64] = [:]
         func flush() throws(SyncNodeError) {
             guard !batch.isEmpty else { return }
-            report.add(try apply(batch))
+            let held = try pullVector()
+            for item in batch where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
+                stoppedAt[item.transaction.origin] = min(stoppedAt[item.transaction.origin] ?? .max, item.transaction.seq)
+            }
+            let part = try apply(batch)
+            for r in part.refused where r.permanent == false { stoppedAt[r.origin] = min(stoppedAt[r.origin] ?? .max, r.seq) }
+            report.add(part)
             batch.removeAll(keepingCapacity: true)
             batchBytes = 0
             progress?(report)
@@ -265,7 +274,12 @@ extension Store {
             while let piece = try body.next() {
                 reader.feed(piece)
                 while let frame = try reader.next() {
-                    batch.append(try BundleFile.transaction(frame, number: reader.framesRead))
+                    let item = try BundleFile.transaction(frame, number: reader.framesRead)
+                    if let stop = stoppedAt[item.transaction.origin], item.transaction.seq >= stop {
+                        report.waiting += 1
+                        continue
+                    }
+                    batch.append(item)
                     batchBytes += frame.count
                     if batch.count >= 500 || batchBytes >= 1 << 20 { try flush() }
                 }

@@ -157,7 +157,10 @@ public struct ProgrammeDemo {
 public enum LedgerMath {
     public static func sum(_ rows: [LedgerRow], field: String, where key: String, equals value: String) -> Int64 {
         rows.filter { $0.counts && $0.fields[key] == .text(value) }.reduce(0) { total, row in
-            if case .int(let amount)? = row.fields[field] { return total + amount }
+            if case .int(let amount)? = row.fields[field] {
+                let (sum, overflow) = total.addingReportingOverflow(amount)
+                return overflow ? (amount > 0 ? .max : .min) : sum
+            }
             return total
         }
     }

@@ -145,7 +145,8 @@ extension SyncService {
     public func restoreReplayCache() {
         let now = store.clock.nowMillis()
         let since = now > replayWindow ? now - replayWindow : 0
-        if let kept = try? store.read({ db in try Row.fetchAll(db, sql: "SELECT key, at FROM seen_request WHERE at >= ?", arguments: [Int64(since)]) }) {
+        if let kept = try? store.read({ db in try Row.fetchAll(db, sql: "SELECT key, at FROM seen_request WHERE at >= ?", arguments: [Int64(since)]) }
+        ) {
             replayCache.restore(Dictionary(kept.map { ($0["key"] as String, UInt64($0["at"] as Int64)) }) { max($0, $1) })
         }
     }

@@ -155,12 +155,19 @@ extension Store {
         // and every later one of that origin in this batch, wait until the signed original arrives.
         var batch = received
         var waiting = 0
+        let held = try pullVector()
         if received.contains(where: { $0.refusal != nil }) {
             var stoppedAt: [NodeID: UInt64] = [:]
-            for item in received where item.refusal != nil {
+            // A statement about a transaction already here changes nothing.
+            for item in received where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
                 stoppedAt[item.transaction.origin] = min(stoppedAt[item.transaction.origin] ?? .max, item.transaction.seq)
             }
             batch = received.filter { item in
+                if item.refusal != nil {
+                    // Stands for a transaction this node lacks: that one must arrive signed.
+                    if item.transaction.seq > held[item.transaction.origin] { waiting += 1 }
+                    return false
+                }
                 guard let stop = stoppedAt[item.transaction.origin], item.transaction.seq >= stop else { return true }
                 waiting += 1
                 return false
@@ -178,7 +185,7 @@ extension Store {
             }
         }
         // Held transactions count as received: the next ones of their origin continue after them.
-        var expected = try pullVector().entries
+        var expected = held.entries
         // An origin's clock goes up with every transaction it makes: a clock that does not is a
         // faulty or forged origin, refused here whatever order versions reach this replica in.
         var lastClock: [NodeID: Timestamp] = [:]
@@ -297,6 +304,13 @@ extension Store {
                             // work, so it is not listed against the origin (anyone can make one).
                             part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
                             blockedOrigins.insert(t.origin)
+                            if anyHeld {
+                                // A held copy that turns out forged, and what was held after it,
+                                // go: the genuine ones must be asked for again.
+                                try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?").execute(arguments: [
+                                    Data(t.origin.bytes), Int64(t.seq),
+                                ])
+                            }
                             continue
                         case .accept:
                             break

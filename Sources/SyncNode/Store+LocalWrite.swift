@@ -16,8 +16,9 @@ public enum Intent: Sendable, Equatable {
     case approve(node: NodeID, key: PublicKeyText, site: String, role: Role, label: String)
     /// (HQ) Revoke a node: its transactions made from now on are refused everywhere.
     case revoke(node: NodeID)
-    /// Record again the changes of a withdrawn transaction of this node (see `recoverOwnHistory`):
-    /// each write is based on the field's current versions, as if it were made now.
+    /// Record again the changes of a withdrawn transaction of this node (see `recoverOwnHistory`),
+    /// each write keeping the version it replaced (so work that was concurrent with another edit
+    /// stays a conflict for review, rather than silently winning with its new clock).
     case reissue([Change])
 }
 
@@ -47,47 +48,9 @@ extension Store {
         let transaction = try StorageErrors.map {
             try pool.write { db -> Transaction in
                 interner = Interner(interns)
-                interner.memo = [:]
                 interner.hot = HotStatements(db)
                 defer { interner.hot = nil }
-                var hlc = try loadClock(db)
-                let ts: Timestamp
-                do {
-                    ts = try hlc.tick(now: now)
-                } catch {
-                    throw SyncNodeError(.clockSkew, "\(error)")
-                }
-                let seq = try heldSeq(db, origin: info.nodeID) + 1
-                var changes: [Change] = []
-                var checked = CheckedNames()
-                for intent in intents {
-                    try self.changes(for: intent, in: db, into: &changes, &checked, &interner)
-                }
-                let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
-                // The check in `problem()` says the same, but only after the records are written
-                // when the transaction is sealed in the background: refuse it before anything is.
-                if changes.count > Transaction.maxChanges {
-                    throw SyncNodeError.invalid("a transaction holds at most \(Transaction.maxChanges) changes; record this work in several")
-                }
-                // Checking, encoding, signing and deflating need only the transaction: for a large
-                // one they run on another core while this one writes the records. A problem found
-                // there undoes the writes (the SQLite transaction is rolled back). A small one is
-                // sealed first, and nothing is written if it has a problem.
-                let sealing = Sealing(transaction, store: self, inBackground: changes.count >= Sealing.backgroundChanges)
-                if !sealing.inBackground, let problem = sealing.result().problem { throw SyncNodeError.invalid(problem) }
-                do {
-                    try checkLocal(db, transaction)
-                    try applyChanges(db, transaction, &interner)
-                } catch {
-                    if let problem = sealing.result().problem { throw SyncNodeError.invalid(problem) }
-                    throw error
-                }
-                let sealed = sealing.result()
-                if let problem = sealed.problem { throw SyncNodeError.invalid(problem) }
-                try appendToLog(db, transaction, body: sealed.logBody, signature: sealed.signature, refused: nil, &interner)
-                try advance(db, transaction)
-                try saveClock(db, hlc)
-                return transaction
+                return try record(db, intents, now: now, &interner)
             }
         }
         interner.publish()
@@ -95,6 +58,50 @@ extension Store {
             // An approval may be what held transactions were waiting for.
             try releaseHeldWork()
         }
+        return transaction
+    }
+
+    /// Records `intents` as one transaction of this node inside the caller's SQLite transaction
+    /// (see `commit`); `interner` holds that transaction's statements.
+    func record(_ db: Database, _ intents: [Intent], now: UInt64, _ interner: inout Interner) throws -> Transaction {
+        interner.memo = [:]
+        var hlc = try loadClock(db)
+        let ts: Timestamp
+        do {
+            ts = try hlc.tick(now: now)
+        } catch {
+            throw SyncNodeError(.clockSkew, "\(error)")
+        }
+        let seq = try heldSeq(db, origin: info.nodeID) + 1
+        var changes: [Change] = []
+        var checked = CheckedNames()
+        for intent in intents {
+            try self.changes(for: intent, in: db, into: &changes, &checked, &interner)
+        }
+        let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
+        // The check in `problem()` says the same, but only after the records are written
+        // when the transaction is sealed in the background: refuse it before anything is.
+        if changes.count > Transaction.maxChanges {
+            throw SyncNodeError.invalid("a transaction holds at most \(Transaction.maxChanges) changes; record this work in several")
+        }
+        // Checking, encoding, signing and deflating need only the transaction: for a large
+        // one they run on another core while this one writes the records. A problem found
+        // there undoes the writes (the SQLite transaction is rolled back). A small one is
+        // sealed first, and nothing is written if it has a problem.
+        let sealing = Sealing(transaction, store: self, inBackground: changes.count >= Sealing.backgroundChanges)
+        if !sealing.inBackground, let problem = sealing.result().problem { throw SyncNodeError.invalid(problem) }
+        do {
+            try checkLocal(db, transaction)
+            try applyChanges(db, transaction, &interner)
+        } catch {
+            if let problem = sealing.result().problem { throw SyncNodeError.invalid(problem) }
+            throw error
+        }
+        let sealed = sealing.result()
+        if let problem = sealed.problem { throw SyncNodeError.invalid(problem) }
+        try appendToLog(db, transaction, body: sealed.logBody, signature: sealed.signature, refused: nil, &interner)
+        try advance(db, transaction)
+        try saveClock(db, hlc)
         return transaction
     }
 
@@ -164,14 +171,7 @@ extension Store {
         case .approve, .revoke:
             return try registryChanges(db, for: intent, &interner)
         case .reissue(let changes):
-            return try changes.map { change in
-                guard case .set(let w) = change else { return change }
-                let winner = try winningVersions(db, collection: w.collection, recordID: w.recordID, &interner)[w.field]?.ts
-                let heads = try headVersions(db, collection: w.collection, recordID: w.recordID, field: w.field, &interner)
-                let others = w.resolves.isEmpty ? [] : heads.map(\.ts).filter { $0 != winner }
-                return .set(
-                    FieldWrite(collection: w.collection, recordID: w.recordID, field: w.field, value: w.value, base: winner, resolves: others))
-            }
+            return changes
         case .resolve(let collection, let recordID, let field, let value):
             let heads = try headVersions(db, collection: collection, recordID: recordID, field: field, &interner)
             guard let winner = heads.max(by: { $0.ts < $1.ts }), heads.contains(where: { $0.value != winner.value }) else {
@@ -234,6 +234,12 @@ extension Store {
         switch intent {
         case .approve(let node, let publicKey, let site, let role, let label):
             if let p = Names.problem(with: site, what: "site") ?? Names.problem(with: label, what: "label") { throw SyncNodeError.invalid(p) }
+            // Replicas that enforced the revocation refused its later work; approving the node
+            // again would make others accept that same work. A new identity is clean.
+            if try Self.registryEntry(db, node)?.revokedAt != nil {
+                throw SyncNodeError(
+                    .forbidden, "node \(node.hex) was revoked and cannot be approved again; enrol the site as a new node (`syncnode init` there)")
+            }
             let fields: [(String, Value)] = [
                 ("public_key", .text(publicKey.hex)), ("site", .text(site)), ("role", .text(role.rawValue)), ("label", .text(label)),
                 ("revoked", .int(0)),

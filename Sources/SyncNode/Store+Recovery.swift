@@ -18,7 +18,8 @@ public struct RecoveryReport: Sendable, Equatable {
 }
 
 extension Store {
-    /// SHA-256 (hex) of the exact bytes of `origin`'s transaction `seq`, if this node holds it.
+    /// SHA-256 (hex) of the exact bytes of `origin`'s transaction `seq`, if this node holds it
+    /// (not a refusal statement an older version believed, which left no bytes).
     public func digest(of origin: NodeID, seq: UInt64) throws(SyncNodeError) -> String? {
         try readNamed { db, interner in
             guard let ix = try interner.nodeIx(origin, db, create: false),
@@ -26,6 +27,7 @@ extension Store {
                     db.cachedStatement(sql: "SELECT body, size FROM log WHERE origin = ? AND seq = ?"), arguments: [ix, Int64(seq)])
             else { return nil }
             let stored = row["body"] as Data
+            guard !stored.isEmpty else { return nil }
             let body = try (row["size"] as Int64?).map { try Inflate().unpack(stored, size: Int($0)) } ?? [UInt8](stored)
             return Hex.string(SHA256.hash(data: body))
         }
@@ -34,14 +36,16 @@ extension Store {
     /// Puts this node's own history right from `fromSeq` on: its transactions from there are
     /// withdrawn, `adopted` (this node's transactions `fromSeq...` as a peer holds them, signed by
     /// this node's key) take their place, the records are rebuilt, and the withdrawn work is
-    /// recorded again as new transactions after them. Nothing is lost: what the peer holds comes
-    /// back, and what only this node held is recorded again.
+    /// recorded again as new transactions after them, each write keeping the version it replaced.
+    /// All of it is one SQLite transaction: if any part fails (a withdrawn transaction the policy
+    /// no longer allows, a full disk), nothing changes.
     ///
     /// - Parameter clockFloor: when set, the clock's high-water mark is lowered to this (the wall
     ///   clock was far ahead when the withdrawn transactions were made, and has been put right).
     public func recoverOwnHistory(from fromSeq: UInt64, adopting adopted: [ReceivedTransaction], clockFloor: UInt64? = nil) throws(SyncNodeError)
         -> RecoveryReport
     {
+        guard fromSeq >= 1 else { throw SyncNodeError.invalid("a node's history starts at transaction 1") }
         for (i, item) in adopted.enumerated() {
             let t = item.transaction
             guard t.origin == info.nodeID, t.seq == fromSeq + UInt64(i), item.refusal == nil,
@@ -51,9 +55,10 @@ extension Store {
                     .protocolViolation, "the peer's copy of this node's transaction \(t.seq) is not this node's signed work; nothing was changed")
             }
         }
+        let now = clock.nowMillis()
         var interner = Interner(interns)
-        let withdrawn = try StorageErrors.map {
-            try pool.write { db -> [Transaction] in
+        let report = try StorageErrors.map {
+            try pool.write { db -> RecoveryReport in
                 interner = Interner(interns)
                 interner.hot = HotStatements(db)
                 defer { interner.hot = nil }
@@ -66,15 +71,15 @@ extension Store {
                 {
                     let stored = row["body"] as Data
                     let body = try (row["size"] as Int64?).map { try inflater.unpack(stored, size: Int($0)) } ?? [UInt8](stored)
-                    let t = try WireCodec.decode(body)
                     // A transaction the peer holds byte for byte is not withdrawn work.
-                    if !adopted.contains(where: { $0.transaction.seq == t.seq && $0.body == body }) { withdrawn.append(t) }
+                    if !adopted.contains(where: { $0.body == body }) { withdrawn.append(try WireCodec.decode(body)) }
                 }
                 try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [me, Int64(fromSeq)])
                 try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(info.nodeID.bytes), Int64(fromSeq)])
                 for item in adopted {
                     try appendToLog(db, item.transaction, body: LogBody(item.body, deflater), signature: item.signature, refused: nil, &interner)
                 }
+                // Set outright: the one place this node's own entry may go back.
                 let last = adopted.last?.transaction.seq ?? (fromSeq - 1)
                 try db.execute(sql: "INSERT OR REPLACE INTO vector (origin, seq) VALUES (?, ?)", arguments: [Data(info.nodeID.bytes), Int64(last)])
                 var hlc = try loadClock(db)
@@ -82,18 +87,38 @@ extension Store {
                     let lastOwn = try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM log WHERE origin = ?", arguments: [me]).map {
                         UInt64(bitPattern: $0)
                     }
-                    let keep = max(floor, (lastOwn ?? 0) >> 16 + 1)
-                    hlc = HybridClock(node: info.nodeID, millis: keep, counter: 0, maxDriftMillis: maxDriftMillis)
+                    hlc = HybridClock(node: info.nodeID, millis: max(floor, (lastOwn ?? 0) >> 16 + 1), counter: 0, maxDriftMillis: maxDriftMillis)
                 }
-                for item in adopted { try? hlc.observe(remote: item.transaction.hlc, now: clockFloor ?? clock.nowMillis()) }
+                for item in adopted { try? hlc.observe(remote: item.transaction.hlc, now: clockFloor ?? now) }
                 try saveClock(db, hlc)
                 try rematerialise(db, &interner)
-                return withdrawn
+                // Each withdrawn transaction again, in order; a write that replaced a withdrawn
+                // version now replaces that version as recorded again.
+                var renamed: [Timestamp: Timestamp] = [:]
+                func rename(_ ts: Timestamp) -> Timestamp { renamed[ts] ?? ts }
+                for t in withdrawn {
+                    let changes = t.changes.map { change -> Change in
+                        guard case .set(var w) = change else { return change }
+                        w.base = w.base.map(rename)
+                        w.resolves = w.resolves.map(rename)
+                        return .set(w)
+                    }
+                    let again: Transaction
+                    do {
+                        again = try record(db, [.reissue(changes)], now: clockFloor ?? now, &interner)
+                    } catch let error as SyncNodeError {
+                        throw SyncNodeError(
+                            error.code,
+                            "this node's transaction \(t.seq) could not be recorded again (\(error.message)); nothing was changed. Keep this data directory as it is and ask for help"
+                        )
+                    }
+                    renamed[t.hlc] = again.hlc
+                }
+                return RecoveryReport(adopted: adopted.count, reissued: withdrawn.count)
             }
         }
         interner.publish()
-        for t in withdrawn { try commit([.reissue(t.changes)]) }
-        return RecoveryReport(adopted: adopted.count, reissued: withdrawn.count)
+        return report
     }
 
     /// Own transactions made while this node's clock was far ahead (beyond the drift limit of the

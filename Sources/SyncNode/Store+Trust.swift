@@ -288,11 +288,13 @@ extension Store {
 }
 
 /// How much a sender may leave waiting in `held`: transactions of origins the registry does not
-/// know cannot be verified, so what one sender can park there is bounded, and so is the whole.
+/// know cannot be verified, so what one sender can park there is bounded (16 origins, a quarter of
+/// the whole), and so is the whole.
 struct HoldQuota {
     private var total: Int
     private var bytes: Int
     private var originsOfSender: Set<Data>
+    private var ofSender: Int
     private let sender: Data?
     private let limits: StoreLimits
 
@@ -302,6 +304,7 @@ struct HoldQuota {
         bytes = row["b"]
         sender = via.map { Data($0.bytes) }
         originsOfSender = Set(try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held WHERE via IS ?", arguments: [sender]))
+        ofSender = try Int.fetchOne(db, sql: "SELECT count(*) FROM held WHERE via IS ?", arguments: [sender]) ?? 0
         self.limits = limits
     }
 
@@ -313,11 +316,16 @@ struct HoldQuota {
             return
                 "\(name) comes from a node the registry does not know, and this node holds all such work it can; send it after HQ's approval of its node has arrived"
         }
+        if ofSender >= limits.maxHeldTransactions / 4 {
+            return
+                "\(name) comes from a node the registry does not know, and this sender already has \(ofSender) such transactions waiting here; send it after HQ's approval of its node has arrived"
+        }
         if !originsOfSender.contains(origin) && originsOfSender.count >= limits.maxHeldOriginsPerSender {
             return
                 "\(name) comes from a node the registry does not know, and this sender already has work of \(limits.maxHeldOriginsPerSender) such nodes waiting here; send it after HQ's approval of its node has arrived"
         }
         originsOfSender.insert(origin)
+        ofSender += 1
         total += 1
         bytes += item.body.count
         return nil

@@ -251,16 +251,24 @@ public struct Syncer: Sendable {
             let mid = low + (high - low) / 2
             if try await differs(mid) { high = mid } else { low = mid + 1 }
         }
-        var adopted: [ReceivedTransaction] = []
-        var since = peerVector
+        // Ask for this node's own transactions only: every other origin at its largest.
+        var since = VersionVector()
+        for origin in Set(peerVector.entries.keys).union(try store.vector().entries.keys) where origin != own { since[origin] = .max }
         since[own] = low - 1
+        var adopted: [ReceivedTransaction] = []
         while since[own] < peerVector[own] {
             let batch = try await transport.pull(
                 PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
-            let mine = batch.transactions.filter { $0.transaction.origin == own }
-            guard let last = mine.last?.transaction.seq, last > since[own] else { break }
+            let mine = batch.transactions.filter { $0.transaction.origin == own && $0.transaction.seq > since[own] }
+            guard let last = mine.last?.transaction.seq else { break }
             adopted += mine
             since[own] = last
+        }
+        // Only what the peer shows, signed by this node's key, may replace this node's history.
+        guard adopted.first?.transaction.seq == low else {
+            throw SyncNodeError(
+                .protocolViolation,
+                "\(transport.peerName) says it holds other work under this node's transaction \(low), but did not send it; nothing was changed")
         }
         let report = try store.recoverOwnHistory(from: low, adopting: adopted)
         logger.warning(

@@ -74,6 +74,7 @@ public enum LedgerRule {
         }
         let numbers = { (fields: [String: Value]) in fields.filter { if case .text = $0.value { return false } else { return $0.value != .null } } }
         let expected = numbers(target.fields).mapValues(negated)
+        guard !expected.values.contains(.null) else { return .invalid("entry \(id) holds a number that has no opposite") }
         guard numbers(reversal.fields) == expected else {
             let wanted = expected.sorted { $0.key < $1.key }.map { "\($0.key):=\($0.value)" }.joined(separator: " ")
             return .invalid("a reversal of \(id) carries exactly the opposite of its numbers: \(wanted.isEmpty ? "none" : wanted)")
@@ -83,7 +84,7 @@ public enum LedgerRule {
 
     private static func negated(_ value: Value) -> Value {
         switch value {
-        case .int(let i): return i == .min ? value : .int(-i)
+        case .int(let i): return i == .min ? .null : .int(-i)
         case .real(let d): return .real(-d)
         default: return value
         }

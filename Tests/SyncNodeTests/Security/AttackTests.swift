@@ -284,7 +284,8 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         defer { net.stop() }
         let gangu = try Forger(data: net["gangu"])
         let body = try WireCodec.encodeMessage(
-            PullRequest(from: PeerIdentity(node: gangu.node, site: "gangu", label: "g"), vector: VersionVector(), maxTransactions: 10, maxBytes: 1 << 20))
+            PullRequest(
+                from: PeerIdentity(node: gangu.node, site: "gangu", label: "g"), vector: VersionVector(), maxTransactions: 10, maxBytes: 1 << 20))
         let captured = try gangu.headers(method: "POST", path: "/v1/pull", body: body)
         let first = try await gangu.client.send(method: "POST", url: net.server.url + "/v1/pull", headers: captured, body: body)
         #expect(first.status == 200)

@@ -7,7 +7,8 @@ import Testing
     let peer = NodeID(high: 2, low: 2)
 
     func status(_ vector: VersionVector, clock: UInt64 = 1_000_000, version: Int = WireCodec.protocolVersion) -> StatusMessage {
-        StatusMessage(identity: PeerIdentity(node: peer, site: "hq", label: "hq"), protocolVersion: version, schemaVersion: 5, clock: clock, vector: vector)
+        StatusMessage(
+            identity: PeerIdentity(node: peer, site: "hq", label: "hq"), protocolVersion: version, schemaVersion: 5, clock: clock, vector: vector)
     }
 
     func vector(_ pairs: [(NodeID, UInt64)]) -> VersionVector {
