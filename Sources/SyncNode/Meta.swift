@@ -11,6 +11,8 @@ enum Meta {
         case role
         case publicKey = "public_key"
         case trustAnchor = "trust_anchor"
+        /// Set by a migration that changed the log: the records are rebuilt from it on open.
+        case rematerialise
     }
 
     static func set(_ db: Database, _ key: Key, _ value: some DatabaseValueConvertible) throws {

@@ -227,6 +227,19 @@ extension Store {
                     -- so that a captured request cannot be replayed to the restarted server.
                     CREATE TABLE seen_request (key TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
                     """)
+            // A version 2 node believed refusal statements: they left log rows with no bytes, and
+            // the vector past them. Those rows, and everything of their origin after them, go;
+            // the vector goes back, so the signed originals are asked for again; the records are
+            // rebuilt from what remains (on the next open, by the store).
+            let believed = try Row.fetchAll(db, sql: "SELECT origin, min(seq) AS seq FROM log WHERE length(body) = 0 GROUP BY origin")
+            for row in believed {
+                let ix: Int64 = row["origin"]
+                let seq: Int64 = row["seq"]
+                try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [ix, seq])
+                try db.execute(
+                    sql: "UPDATE vector SET seq = ? WHERE origin = (SELECT id FROM node WHERE ix = ?)", arguments: [seq - 1, ix])
+            }
+            if !believed.isEmpty { try Meta.set(db, .rematerialise, 1) }
         }
         return migrator
     }

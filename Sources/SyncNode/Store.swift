@@ -155,7 +155,17 @@ public final class Store: Sendable {
             guard let info else {
                 throw SyncNodeError(.databaseCorrupt, "\(file.path) is a SQLite file without a node identity; it is not a syncnode database")
             }
-            return Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+            let store = Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+            if try pool.read({ db in try Meta.int(db, .rematerialise) }) == 1 {
+                var interner = Interner(store.interns)
+                try pool.write { db in
+                    interner.hot = HotStatements(db)
+                    defer { interner.hot = nil }
+                    try store.rematerialise(db, &interner)
+                    try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [Meta.Key.rematerialise.rawValue])
+                }
+            }
+            return store
         }
     }
 
