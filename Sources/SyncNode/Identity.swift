@@ -98,14 +98,24 @@ enum SigningPayload {
 
     /// What HQ signs to vouch for a pull response: the SHA-256 of its frames, each preceded by its
     /// length (4 bytes, big-endian), so no other sequence of frames has the same digest.
-    static func vouch<Frame: Collection<UInt8>>(_ frames: [Frame]) -> [UInt8] {
+    /// Version 2 also covers HQ's verdicts: after the frames, each refused frame's index (4 bytes)
+    /// and reason (its length, 4 bytes, then its UTF-8).
+    static func vouch<Frame: Collection<UInt8>>(_ frames: [Frame], refused: [BatchHeader.RefusedFrame]) -> [UInt8] {
         var hash = SHA256()
+        func word(_ n: Int) -> [UInt8] {
+            let n = UInt32(truncatingIfNeeded: n)
+            return [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
+        }
         for frame in frames {
-            let n = UInt32(frame.count)
-            hash.update(data: [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)])
+            hash.update(data: word(frame.count))
             hash.update(data: Array(frame))
         }
-        return Array("syncnode-vouch-v1\n".utf8) + Array(hash.finalize())
+        for r in refused {
+            hash.update(data: word(r.index))
+            hash.update(data: word(r.reason.utf8.count))
+            hash.update(data: Array(r.reason.utf8))
+        }
+        return Array("syncnode-vouch-v2\n".utf8) + Array(hash.finalize())
     }
 
     static func request(method: String, path: String, bodyHash: String, time: UInt64, nonce: String, node: NodeID) -> [UInt8] {

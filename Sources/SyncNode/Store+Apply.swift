@@ -23,6 +23,13 @@ public struct ReceivedTransaction: Sendable, Equatable {
     /// The trust anchor vouched for this copy (see `BatchHeader.vouch`): its origin's signature
     /// need not be verified again. Never set from anything a peer sends without HQ's signature.
     var vouched = false
+    /// HQ's verdict on this copy, under its vouch (see `BatchHeader.refusedFrames`).
+    var anchorVerdict: AnchorVerdict?
+
+    enum AnchorVerdict: Sendable, Equatable {
+        case accepted
+        case refused(String)
+    }
 
     public init(transaction: Transaction, body: [UInt8], signature: [UInt8] = [], refusal: Refusal? = nil) {
         self.transaction = transaction

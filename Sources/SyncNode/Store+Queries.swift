@@ -330,7 +330,7 @@ extension Store {
     public func transactions(missingFrom vector: VersionVector, maxTransactions: Int = .max, maxBytes: Int = .max) throws(SyncNodeError)
         -> (transactions: [ReceivedTransaction], more: Bool)
     {
-        let (frames, more) = try frames(missingFrom: vector, maxTransactions: maxTransactions, maxBytes: maxBytes)
+        let (frames, more, _) = try frames(missingFrom: vector, maxTransactions: maxTransactions, maxBytes: maxBytes)
         var out: [ReceivedTransaction] = []
         out.reserveCapacity(frames.count)
         for frame in frames { out.append(try ReceivedTransaction(frame: frame)) }
@@ -342,22 +342,25 @@ extension Store {
     /// pushing and exporting a bundle need.
     ///
     /// A transaction this node refused travels as its signed original, for each receiver to judge
-    /// (it is never materialised anywhere). The trust anchor's transactions come first, so that a
-    /// receiver judges the rest with the registry and policy they were judged with here.
+    /// (it is never materialised anywhere); `refused` lists those frames by index, with this
+    /// node's reasons (HQ vouches for them, see `BatchHeader.refusedFrames`). The trust anchor's
+    /// transactions come first, so that a receiver knows every node the registry approves before
+    /// their work arrives.
     public func frames(missingFrom vector: VersionVector, maxTransactions: Int = .max, maxBytes: Int = .max) throws(SyncNodeError)
-        -> (frames: [[UInt8]], more: Bool)
+        -> (frames: [[UInt8]], more: Bool, refused: [BatchHeader.RefusedFrame])
     {
         let mine = try self.vector()
         let anchor = try anchorNode()
         let gaps = mine.surplus(over: vector).sorted { a, b in (a.origin == anchor ? 0 : 1, a.origin) < (b.origin == anchor ? 0 : 1, b.origin) }
         return try readNamed { db, interner in
             var out: [[UInt8]] = []
+            var refused: [BatchHeader.RefusedFrame] = []
             var bytes = 0
             let inflater = Inflate()
             for gap in gaps {
                 guard let origin = try interner.nodeIx(gap.origin, db, create: false) else { continue }
                 let rows = try Row.fetchCursor(
-                    db.cachedStatement(sql: "SELECT seq, body, size, sig FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
+                    db.cachedStatement(sql: "SELECT seq, body, size, sig, refused FROM log WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq"),
                     arguments: [origin, Int64(gap.after), Int64(gap.upTo)])
                 while let row = try rows.next() {
                     let stored = row["body"] as Data
@@ -365,7 +368,8 @@ extension Store {
                     // A refusal statement believed by an older version left no original here:
                     // this origin's later transactions must come from a node that holds it.
                     if size == 0 { break }
-                    if !out.isEmpty && (out.count >= maxTransactions || bytes + size > maxBytes) { return (out, true) }
+                    if !out.isEmpty && (out.count >= maxTransactions || bytes + size > maxBytes) { return (out, true, refused) }
+                    if let reason = row["refused"] as String? { refused.append(.init(index: out.count, reason: reason)) }
                     let signature = (row["sig"] as Data?) ?? Data()
                     if row["size"] as Int64? != nil {
                         out.append(ReceivedTransaction.frame(signature: signature, body: try inflater.unpack(stored, size: size)))
@@ -375,7 +379,7 @@ extension Store {
                     bytes += size
                 }
             }
-            return (out, false)
+            return (out, false, refused)
         }
     }
 

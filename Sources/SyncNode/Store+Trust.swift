@@ -127,6 +127,14 @@ extension Store {
     /// Decides whether a received transaction is applied, held or refused.
     func judge(_ db: Database, _ item: ReceivedTransaction, _ context: inout TrustContext) throws -> Verdict {
         guard let anchor = info.trustAnchor else { return .accept }
+        // HQ's own signed verdict, given when it served the frame: followed, so that every node
+        // ends where HQ is even when the registry or policy changed since HQ judged.
+        if item.vouched, let verdict = item.anchorVerdict {
+            switch verdict {
+            case .accepted: return .accept
+            case .refused(let reason): return .refuse(reason)
+            }
+        }
         let t = item.transaction
         let name = "transaction \(t.origin.short)/\(t.seq)"
         if item.signature.count != 64 || item.signature.allSatisfy({ $0 == 0 }) {
@@ -153,10 +161,13 @@ extension Store {
 
     /// HQ's vouch for a pull response it serves: its signature over the frames' digest. Only the
     /// trust anchor vouches (it has verified everything in its log); other nodes return nil.
-    func vouch<Frame: Collection<UInt8>>(for frames: [Frame]) -> String? {
-        guard info.trustAnchor == info.publicKey, !frames.isEmpty else { return nil }
-        return Hex.string(key.sign(SigningPayload.vouch(frames)))
+    func vouch<Frame: Collection<UInt8>>(for frames: [Frame], refused: [BatchHeader.RefusedFrame]) -> String? {
+        guard isAnchor, !frames.isEmpty else { return nil }
+        return Hex.string(key.sign(SigningPayload.vouch(frames, refused: refused)))
     }
+
+    /// Whether this node is the trust anchor (HQ).
+    var isAnchor: Bool { info.trustAnchor == info.publicKey }
 
     /// Whether a pulled batch carries a valid vouch of the HQ this node trusts.
     public func acceptsVouch(_ batch: PulledBatch) -> Bool {

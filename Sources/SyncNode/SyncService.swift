@@ -101,7 +101,8 @@ public struct SyncService: Sendable {
             let rejections = try store.rejections(of: caller ?? request.from.node)
             var header = BatchHeader(
                 from: identity, count: batch.frames.count, more: batch.more, clock: store.clock.nowMillis(),
-                rejections: rejections.isEmpty ? nil : rejections, vouch: store.vouch(for: batch.frames))
+                rejections: rejections.isEmpty ? nil : rejections, vouch: store.vouch(for: batch.frames, refused: batch.refused))
+            if store.isAnchor && !batch.refused.isEmpty { header.refusedFrames = batch.refused }
             if let check = request.ownCheck, let digest = try store.digest(of: caller ?? request.from.node, seq: check.seq) {
                 header.ownDiffers = digest != check.digest
             }

@@ -30,7 +30,7 @@ extension SyncTransport {
             for frame in frames { transactions.append(try ReceivedTransaction(frame: frame)) }
             return PulledBatch(
                 header: header, transactions: transactions, wireBytes: wireBytes,
-                vouchPayload: header.vouch == nil ? nil : SigningPayload.vouch(frames))
+                vouchPayload: header.vouch == nil ? nil : SigningPayload.vouch(frames, refused: header.refusedFrames ?? []))
         } catch {
             throw SyncNodeError(.protocolViolation, "\(peer) sent a malformed batch: \(error)")
         }

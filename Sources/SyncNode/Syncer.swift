@@ -181,7 +181,11 @@ public struct Syncer: Sendable {
                 }
                 var transactions = batch.transactions
                 if store.acceptsVouch(batch) {
-                    for i in transactions.indices { transactions[i].vouched = true }
+                    let refused = Dictionary((batch.header.refusedFrames ?? []).map { ($0.index, $0.reason) }) { first, _ in first }
+                    for i in transactions.indices {
+                        transactions[i].vouched = true
+                        transactions[i].anchorVerdict = refused[i].map { .refused($0) } ?? .accepted
+                    }
                 }
                 let applied: ApplyReport
                 do {

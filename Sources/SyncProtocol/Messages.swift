@@ -83,6 +83,20 @@ public struct BatchHeader: Codable, Equatable, Sendable {
     /// Answer to `PullRequest.ownCheck`: true when the sender holds a different transaction of the
     /// caller at that seq.
     public var ownDiffers: Bool?
+    /// In a vouched response: the frames (by index) the trust anchor refused, with its reasons. The
+    /// vouch covers them, so a receiver that trusts it takes HQ's verdict on every frame instead of
+    /// judging again under a registry or policy that changed since.
+    public var refusedFrames: [RefusedFrame]?
+
+    public struct RefusedFrame: Codable, Equatable, Sendable {
+        public var index: Int
+        public var reason: String
+
+        public init(index: Int, reason: String) {
+            self.index = index
+            self.reason = reason
+        }
+    }
 
     public init(
         protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, count: Int, more: Bool, clock: UInt64, rejections: [Refusal]? = nil,

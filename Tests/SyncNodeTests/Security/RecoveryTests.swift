@@ -63,3 +63,29 @@ import Testing
         #expect(again.stderr.contains("cannot be approved again"))
     }
 }
+
+/// HQ's verdicts travel under its vouch: a node that receives work HQ accepted under an older
+/// policy does not refuse it under the newer one (a review found that HQ's transactions, served
+/// first, made receivers judge older work under HQ's newest policy and end apart from HQ).
+@Suite struct AnchorVerdictTests {
+    @Test func workHQAcceptedBeforeAPolicyChangeIsAcceptedEverywhere() async throws {
+        let f = try StoreFederation()
+        defer { f.remove() }
+        try await f.distributeRegistry()
+        try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-old", fields: [.init("name", .text("before the change"))])])
+        try await f.sync(f.lintan, with: f.hq)
+        // HQ narrows lintan's prefixes: `lt-` ids are no longer lintan's from now on.
+        try f.hq.store.commit([.put(collection: "policy", recordID: "county-lintan", fields: [.init("prefixes", .text("lintan-"))])])
+        try await f.sync(f.gangu, with: f.hq)
+        #expect(try f.gangu.store.record("projects", "lt-old")?.fields["name"] == .text("before the change"))
+        #expect(try f.gangu.store.stateDigest() == f.hq.store.stateDigest())
+        // And what HQ refused is refused there with HQ's reason, under the same vouch.
+        try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-new", fields: [.init("name", .text("after"))])])
+        try await f.sync(f.lintan, with: f.hq)
+        #expect(try f.hq.store.record("projects", "lt-new") == nil)
+        try await f.sync(f.gangu, with: f.hq)
+        #expect(try f.gangu.store.record("projects", "lt-new") == nil)
+        #expect(try f.gangu.store.rejections().contains { $0.reason.contains("lintan-") })
+        #expect(try f.gangu.store.stateDigest() == f.hq.store.stateDigest())
+    }
+}
