@@ -48,7 +48,9 @@ let package = Package(
             ]
         ),
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),
-        .executableTarget(name: "faultproxy", dependencies: ["FaultProxy"]),
+        // Its folder differs from the library's by more than letter case (macOS file systems
+        // merge names that differ only in case).
+        .executableTarget(name: "faultproxy", dependencies: ["FaultProxy"], path: "Sources/FaultProxyTool"),
         .executableTarget(
             name: "syncnode-chaos",
             dependencies: [
