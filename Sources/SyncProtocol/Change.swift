@@ -57,6 +57,11 @@ public enum Names {
     public static let deletedField = "_deleted"
     /// The ledger-entry field naming the entry a reversal corrects.
     public static let reversesField = "_reverses"
+    /// The ledger-entry field naming the origin (node id, hex) of the entry a reversal corrects:
+    /// the entry is then identified whatever other node used the same id.
+    public static let reversesOriginField = "_reverses_origin"
+    /// Whether `name` is a reserved field a ledger entry may carry.
+    public static func isReservedEntryField(_ name: String) -> Bool { name == reversesField || name == reversesOriginField }
     /// Longest collection, ledger, record id, entry id or field name, in UTF-8 bytes.
     public static let maxNameBytes = 200
 

@@ -24,6 +24,11 @@ public enum LedgerRule {
             if case .text(let id)? = fields[Names.reversesField] { return id }
             return nil
         }
+        /// The origin of the entry a reversal names, when it names one (`_reverses_origin`).
+        public var reversesOrigin: NodeID? {
+            if case .text(let hex)? = fields[Names.reversesOriginField] { return NodeID(hex: hex) }
+            return nil
+        }
     }
 
     /// What a reversal entry does.
@@ -66,13 +71,16 @@ public enum LedgerRule {
     /// why it cancels none. Local writes use it to refuse a wrong reversal before it is recorded.
     public static func target(of reversal: Entry, among candidates: [(Int, Entry)]) -> Reversal {
         guard let id = reversal.reverses else { return .invalid("the entry reverses nothing") }
-        guard !candidates.isEmpty else { return .invalid("there is no entry \(id) to reverse") }
-        let sameCounty = candidates.filter { $0.1.county == reversal.county }
+        let named = reversal.reversesOrigin.map { origin in candidates.filter { $0.1.origin == origin } } ?? candidates
+        guard !named.isEmpty else { return .invalid("there is no entry \(id) to reverse") }
+        let sameCounty = named.filter { $0.1.county == reversal.county }
         guard let (index, target) = sameCounty.min(by: { $0.1.ts < $1.1.ts }) else {
-            let county = candidates[0].1.county?.description ?? "(none)"
+            let county = named[0].1.county?.description ?? "(none)"
             return .invalid("entry \(id) belongs to county \(county); its reversal must carry county=\(county)")
         }
-        let numbers = { (fields: [String: Value]) in fields.filter { if case .text = $0.value { return false } else { return $0.value != .null } } }
+        let numbers = { (fields: [String: Value]) in
+            fields.filter { if case .text = $0.value { return false } else { return $0.value != .null } }
+        }
         let expected = numbers(target.fields).mapValues(negated)
         guard !expected.values.contains(.null) else { return .invalid("entry \(id) holds a number that has no opposite") }
         guard numbers(reversal.fields) == expected else {

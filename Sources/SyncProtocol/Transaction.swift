@@ -98,7 +98,7 @@ public struct Transaction: Hashable, Sendable {
                     return p
                 }
                 for (name, value) in e.fields {
-                    if let p = Names.problem(with: name, what: "field name", allowReserved: name == Names.reversesField) { return p }
+                    if let p = Names.problem(with: name, what: "field name", allowReserved: Names.isReservedEntryField(name)) { return p }
                     if value.byteCount > maxValueBytes { return "value of \(e.ledger)/\(e.entryID).\(name) exceeds \(maxValueBytes) bytes" }
                     if !value.isFiniteOrNotReal { return "value of \(e.ledger)/\(e.entryID).\(name) is not a finite number" }
                 }

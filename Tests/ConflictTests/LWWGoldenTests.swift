@@ -288,9 +288,20 @@ struct LWWGoldenTests {
             #expect(try r.store.ledgerDuplicates().isEmpty, "\(r.name)")
         }
         #expect(try a.store.stateDigest() == b.store.stateDigest())
-        // A reversal cancels one entry: the earliest of the id with the same county (here, none).
+        // The id names two entries now: a reversal must say whose it cancels.
+        let ambiguous = #expect(throws: SyncNodeError.self) {
+            try a.store.commit([
+                .append(ledger: "cash", entryID: "e2", fields: [FieldAssignment("amount", .int(-100)), FieldAssignment("_reverses", .text("e1"))])
+            ])
+        }
+        #expect(ambiguous?.message.contains("several nodes") == true)
         try a.store.commit([
-            .append(ledger: "cash", entryID: "e2", fields: [FieldAssignment("amount", .int(-100)), FieldAssignment("_reverses", .text("e1"))])
+            .append(
+                ledger: "cash", entryID: "e2",
+                fields: [
+                    FieldAssignment("amount", .int(-100)), FieldAssignment("_reverses", .text("e1")),
+                    FieldAssignment("_reverses_origin", .text(a.store.info.nodeID.hex)),
+                ])
         ])
         #expect(try a.store.ledger("cash").filter { $0.entryID == "e1" }.map(\.reversedBy) == [["e2"], []])
     }

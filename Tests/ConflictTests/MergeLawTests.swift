@@ -203,6 +203,26 @@ struct MergeLawTests {
         }
     }
 
+    /// A reversal that names its entry's origin cancels that entry, whatever entry of the same id
+    /// and county another node made with an earlier clock.
+    @Test func aReversalNamingItsOriginIgnoresABackdatedSquatter() {
+        let victim = NodeID(high: 1, low: 0)
+        let squatter = NodeID(high: 2, low: 0)
+        let entries: [LedgerRule.Entry] = [
+            .init(entryID: "e1", ts: Timestamp(millis: 2_000, counter: 0, node: victim), fields: ["county": .text("lintan"), "amount": .int(40)]),
+            .init(entryID: "e1", ts: Timestamp(millis: 1_000, counter: 0, node: squatter), fields: ["county": .text("lintan"), "amount": .int(1)]),
+            .init(
+                entryID: "r1", ts: Timestamp(millis: 3_000, counter: 0, node: victim),
+                fields: [
+                    "county": .text("lintan"), "amount": .int(-40), Names.reversesField: .text("e1"), Names.reversesOriginField: .text(victim.hex),
+                ]),
+        ]
+        #expect(LedgerRule.reversals(entries) == [2: .cancels(0)])
+        var unpinned = entries
+        unpinned[2].fields[Names.reversesOriginField] = nil
+        #expect(LedgerRule.reversals(unpinned) == [2: .invalid("a reversal of e1 carries exactly the opposite of its numbers: amount:=-1")])
+    }
+
     /// Which entry a reversal cancels depends on the set of entries only: every replica, whatever
     /// order entries reached it in, counts the same totals. An entry is cancelled at most once,
     /// only by a reversal of its county carrying exactly its opposite amount.

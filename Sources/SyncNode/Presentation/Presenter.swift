@@ -105,7 +105,7 @@ public enum Presenter {
     }
 
     public static func ledgerTable(_ entries: [LedgerRow], labels: [NodeID: String]) -> String {
-        let names = Set(entries.flatMap(\.fields.keys)).subtracting([Names.reversesField]).sorted()
+        let names = Set(entries.flatMap(\.fields.keys)).filter { !Names.isReservedEntryField($0) }.sorted()
         var table = TextTable(["id", "time (UTC)", "node"] + names + ["note"])
         for e in entries {
             var note = ""

@@ -147,7 +147,7 @@ extension Store {
             if let p = Names.problem(with: id, what: "entry id") { throw SyncNodeError.invalid(p) }
             var map: [String: Value] = [:]
             for assignment in fields {
-                if let p = Names.problem(with: assignment.field, what: "field name", allowReserved: assignment.field == Names.reversesField) {
+                if let p = Names.problem(with: assignment.field, what: "field name", allowReserved: Names.isReservedEntryField(assignment.field)) {
                     throw SyncNodeError.invalid(p)
                 }
                 guard map.updateValue(assignment.value, forKey: assignment.field) == nil else {
@@ -210,10 +210,22 @@ extension Store {
                 "ledger \(ledger) has entries \(target) of several counties (\(counties.sorted().joined(separator: ", "))); say which one this reverses with county=…"
             )
         }
-        let original = fields["county"].flatMap { county in candidates.first { $0.county == county } } ?? first
+        let pinned = LedgerRule.Entry(entryID: entryID, ts: first.ts, fields: fields).reversesOrigin
+        let matching = candidates.filter { c in
+            (fields["county"] == nil || c.county == fields["county"]) && (pinned == nil || c.origin == pinned)
+        }
+        if matching.count > 1 {
+            throw SyncNodeError.invalid(
+                "ledger \(ledger) has entries \(target) of several nodes (\(matching.map(\.origin.hex).joined(separator: ", "))); say which one this reverses with \(Names.reversesOriginField)=NODE"
+            )
+        }
+        let original = matching.first ?? first
         if fields["county"] == nil, let county = original.county { fields["county"] = county }
+        // Pin the entry by its origin: another node using the same id, even with an earlier
+        // clock, cannot become the entry this reversal cancels.
+        if fields[Names.reversesOriginField] == nil { fields[Names.reversesOriginField] = .text(original.origin.hex) }
         if !fields.values.contains(where: { if case .text = $0 { false } else { $0 != .null } }) {
-            for (name, value) in original.fields where name != Names.reversesField {
+            for (name, value) in original.fields where !Names.isReservedEntryField(name) {
                 switch value {
                 case .int(let i): fields[name] = .int(-i)
                 case .real(let d): fields[name] = .real(-d)

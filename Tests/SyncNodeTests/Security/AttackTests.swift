@@ -183,12 +183,14 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         let ambiguous = try Binary.run(["ledger", "append", "--data", net.hq, "trainings", "--reverses", id])
         #expect(ambiguous.status == 65 && ambiguous.stderr.contains("several counties"), "\(ambiguous.stderr)")
         let reversed = try Binary.run(["ledger", "append", "--data", net.hq, "trainings", "--reverses", id, "--id", "hq-r", "county=lintan"])
+        // (The reversal names the entry's origin, so no later entry of that id can become its target.)
         #expect(reversed.status == 0, "\(reversed.stderr)")
         let again = try Binary.run(["ledger", "append", "--data", net.hq, "trainings", "--reverses", id, "county=lintan"])
         #expect(again.status == 65 && again.stderr.contains("already reversed"), "\(again.stderr)")
         let after = try jsonOutput(["ledger", "list", "--data", net.hq, "trainings", "--json"]) as? [[String: Any]] ?? []
         let reversal = after.first { $0["id"] as? String == "hq-r" }?["fields"] as? [String: Any]
         #expect(reversal?["county"] as? String == "lintan")
+        #expect(reversal?["_reverses_origin"] as? String == (try Federation.identity(net["lintan"])["node"] as? String))
         #expect(reversal?["attendees"] as? Int == -40)
     }
 
