@@ -350,7 +350,9 @@ extension Store {
             start = end
         }
         if releaseHeld {
-            let released = try releaseHeldWork()
+            // The batch itself is applied whatever happens here: held work that cannot be
+            // released now is tried again after the next apply.
+            let released = (try? releaseHeldWork()) ?? ApplyReport()
             report.applied += released.applied
             report.refused += released.refused
             report.held = max(0, report.held - released.applied - released.refused.count)
