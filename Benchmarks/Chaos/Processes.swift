@@ -62,8 +62,8 @@ final class Child {
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logPrefix: String) throws {
         stdoutPath = logPrefix + ".out"
         stderrPath = logPrefix + ".err"
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment

@@ -13,7 +13,7 @@ final class ServeProcess {
         let portFile = URL(fileURLWithPath: data + ".port")
         try? FileManager.default.removeItem(at: portFile)
         log = URL(fileURLWithPath: data + ".serve.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--port-file", portFile.path] + extra
         if let softFileLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -211,7 +211,7 @@ extension TestNode {
         defer { newcomer.remove() }
         try newcomer.store.commit([.put(collection: "projects", recordID: "lt-village-road", fields: [.init("stage", .text("approved"))])])
         // The newcomer reaches the county office before HQ has approved it.
-        try await Syncer(store: newcomer.store, transport: LocalTransport(service: SyncService(store: f.lintan.store))).run()
+        _ = try await Syncer(store: newcomer.store, transport: LocalTransport(service: SyncService(store: f.lintan.store))).run()
         #expect(try f.lintan.store.heldTransactions().count == 1)
         #expect(try f.lintan.store.record("projects", "lt-village-road") == nil)
         try f.hq.store.commit([
@@ -279,7 +279,7 @@ extension TestNode {
         try impostor.store.commit([.approve(node: NodeID(high: 1, low: 2), key: impostor.store.info.publicKey, site: "lintan", role: .hq, label: "x")]
         )
         let before = try f.hq.store.registry()
-        try await Syncer(store: impostor.store, transport: LocalTransport(service: SyncService(store: f.hq.store))).run()
+        _ = try await Syncer(store: impostor.store, transport: LocalTransport(service: SyncService(store: f.hq.store))).run()
         #expect(try f.hq.store.registry() == before)
         #expect(try f.hq.store.heldTransactions().count == 2)
     }
