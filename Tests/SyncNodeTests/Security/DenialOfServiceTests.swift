@@ -1,5 +1,6 @@
 import Foundation
 import SyncNode
+import SyncProtocol
 import Synchronization
 import Testing
 
@@ -102,5 +103,50 @@ func peakRSS(of pid: Int32) -> Int {
         let health = try Binary.shell("curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(server.port)/health")
         #expect(health.stdout == "200", "with 1,100 idle connections open the node must still answer")
         idle.removeAll()
+    }
+}
+
+/// Issue 11: store work runs outside the server's cooperative threads, so a long apply does not
+/// hold up other requests.
+@Suite struct ServerResponsivenessTests {
+    /// While a push of 400 transactions of 100 records each is being applied, `/health` and a
+    /// small pull are answered: both complete before the push does.
+    @Test func healthAndASmallPullAnswerWhileALargePushApplies() async throws {
+        let net = try ServedNetwork(counties: ["gangu"])
+        defer { net.stop() }
+        let gangu = try Forger(data: net["gangu"])
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        var frames: [[UInt8]] = []
+        for seq in 1...400 {
+            let changes: [Change] = (0..<100).flatMap { r in
+                ["name", "stage", "note"].map { field in
+                    Change.set(
+                        FieldWrite(collection: "projects", recordID: "gg-\(seq)-\(r)", field: field, value: .text("value \(seq) \(r) \(field)")))
+                }
+            }
+            frames.append(try gangu.transaction(seq: UInt64(seq), millis: now + UInt64(seq), changes).frame)
+        }
+        let url = net.server.url
+        let header = BatchHeader(
+            from: PeerIdentity(node: gangu.node, site: "gangu", label: "g"), count: frames.count, more: false, clock: now)
+        let body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
+        let headers = try gangu.headers(method: "POST", path: "/v1/push", body: body)
+        let pushing = Task { () -> Date in
+            let answer = try await CurlClient().send(method: "POST", url: url + "/v1/push", headers: headers, body: body)
+            #expect(answer.status == 200)
+            return Date()
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let client = CurlClient()
+        let health = try await client.send(method: "GET", url: url + "/health")
+        let healthDone = Date()
+        let pulled = try await gangu.pull(url, vector: VersionVector())
+        let pullDone = Date()
+        let pushDone = try await pushing.value
+        #expect(health.status == 200)
+        #expect(pulled.status == 200)
+        #expect(healthDone < pushDone, "/health waited for the push to finish")
+        #expect(pullDone < pushDone, "a small pull waited for the push to finish")
+        #expect(try records(net.hq, "projects").count == 40_000)
     }
 }
