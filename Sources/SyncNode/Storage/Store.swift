@@ -142,8 +142,28 @@ public final class Store: Sendable {
                 "no node in \(directory.path); create one with `syncnode init --data \(directory.path) --site SITE`, or pass the right --data")
         }
         return try StorageErrors.map {
-            let pool = try DatabasePool(path: file.path, configuration: configuration())
-            try migrator.migrate(pool)
+            let pool: DatabasePool
+            var readOnly = false
+            do {
+                let writable = try DatabasePool(path: file.path, configuration: configuration())
+                try migrator.migrate(writable)
+                pool = writable
+            } catch let error as DatabaseError where [.SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode.primaryResultCode) {
+                // A data directory mounted read-only (a copy to inspect, a backup): reads work,
+                // writes say why they cannot.
+                var config = configuration()
+                config.readonly = true
+                // With no WAL file there is nothing un-checkpointed and no writer: `immutable`
+                // reads the file as it is, without the -shm file that cannot be made here.
+                let idle = !FileManager.default.fileExists(atPath: file.path + "-wal")
+                pool = try DatabasePool(path: idle ? "file:\(file.path)?immutable=1" : file.path, configuration: config)
+                guard try pool.read({ db in try migrator.hasCompletedMigrations(db) }) else {
+                    throw SyncNodeError(
+                        .readOnly,
+                        "\(file.path) needs an upgrade of its storage and the directory cannot be written; open it once where it can be written")
+                }
+                readOnly = true
+            }
             let key = try NodeKey.load(from: directory)
             let info = try pool.read { db -> NodeInfo? in
                 guard let hex = try Meta.string(db, .nodeID), let id = NodeID(hex: hex) else { return nil }
@@ -156,7 +176,7 @@ public final class Store: Sendable {
                 throw SyncNodeError(.databaseCorrupt, "\(file.path) is a SQLite file without a node identity; it is not a syncnode database")
             }
             let store = Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
-            if try pool.read({ db in try Meta.int(db, .rematerialise) }) == 1 {
+            if !readOnly, try pool.read({ db in try Meta.int(db, .rematerialise) }) == 1 {
                 var interner = Interner(store.interns)
                 try pool.write { db in
                     interner.hot = HotStatements(db)

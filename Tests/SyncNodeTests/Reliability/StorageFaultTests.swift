@@ -175,3 +175,34 @@ import Testing
         #expect(answered74 > 0)
     }
 }
+
+/// Issue 15, defect 10: reads on a data directory mounted read-only failed with 74 (the WAL's
+/// -shm file could not be made). Needs root (a read-only bind mount).
+@Suite struct ReadOnlyDirectoryTests {
+    @Test(.enabled(if: getuid() == 0)) func readsWorkOnAReadOnlyMountAndWritesSayWhy() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let source = dir.path("source").path
+        let mounted = dir.path("mounted").path
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
+        try Federation.hq(source + "/n")
+        try Binary.run(["record", "put", "--data", source + "/n", "projects", "p1", "name=x"])
+        // As after a clean close: everything checkpointed, no -wal or -shm file left.
+        let closed = try Binary.shell("sqlite3 \(source)/n/node.sqlite 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null")
+        #expect(closed.status == 0, "\(closed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: source + "/n/node.sqlite-wal"))
+        let bind = try Binary.shell("mount --bind \(source) \(mounted) && mount -o remount,ro,bind \(mounted)")
+        guard bind.status == 0 else {
+            Issue.record("cannot make a read-only bind mount here: \(bind.stderr)")
+            return
+        }
+        defer { _ = try? Binary.shell("umount \(mounted)") }
+        let list = try Binary.run(["record", "list", "--data", mounted + "/n", "projects", "--json"])
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stdout.contains("p1"))
+        #expect(try Binary.run(["status", "--data", mounted + "/n"]).status == 0)
+        let put = try Binary.run(["record", "put", "--data", mounted + "/n", "projects", "p2", "name=y"])
+        #expect(put.status == 74)
+        #expect(put.stderr.contains("cannot be written"))
+    }
+}
