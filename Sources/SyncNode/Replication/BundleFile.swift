@@ -254,18 +254,11 @@ extension Store {
         var report = ApplyReport()
         var batch: [ReceivedTransaction] = []
         var batchBytes = 0
-        // Origins whose transaction was turned away or stood for by a refusal statement: their
-        // later transactions in the file wait too, across batches, as within one.
-        var stoppedAt: [NodeID: UInt64] = [:]
+        // Origins stopped in one batch stay stopped in the next (see `apply(_:via:releaseHeld:stops:)`).
+        var stops: [NodeID: UInt64] = [:]
         func flush() throws(SyncNodeError) {
             guard !batch.isEmpty else { return }
-            let held = try pullVector()
-            for item in batch where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
-                stoppedAt[item.transaction.origin] = min(stoppedAt[item.transaction.origin] ?? .max, item.transaction.seq)
-            }
-            let part = try apply(batch)
-            for r in part.refused where r.permanent == false { stoppedAt[r.origin] = min(stoppedAt[r.origin] ?? .max, r.seq) }
-            report.add(part)
+            report.add(try apply(batch, via: nil, releaseHeld: true, stops: &stops))
             batch.removeAll(keepingCapacity: true)
             batchBytes = 0
             progress?(report)
@@ -274,12 +267,7 @@ extension Store {
             while let piece = try body.next() {
                 reader.feed(piece)
                 while let frame = try reader.next() {
-                    let item = try BundleFile.transaction(frame, number: reader.framesRead)
-                    if let stop = stoppedAt[item.transaction.origin], item.transaction.seq >= stop {
-                        report.waiting += 1
-                        continue
-                    }
-                    batch.append(item)
+                    batch.append(try BundleFile.transaction(frame, number: reader.framesRead))
                     batchBytes += frame.count
                     if batch.count >= 500 || batchBytes >= 1 << 20 { try flush() }
                 }

@@ -156,29 +156,32 @@ extension Store {
     /// - Parameter via: the authenticated node that handed over the batch (a push), which bounds how
     ///   much of its work waits in `held`; nil for pulls and bundles.
     public func apply(_ received: [ReceivedTransaction], via: NodeID? = nil, releaseHeld: Bool = true) throws(SyncNodeError) -> ApplyReport {
+        var stops: [NodeID: UInt64] = [:]
+        return try apply(received, via: via, releaseHeld: releaseHeld, stops: &stops)
+    }
+
+    /// `apply` for a stream of batches (a bundle read a batch at a time): `stops` carries, from
+    /// one batch to the next, the origins whose transaction was turned away or stood for by a
+    /// refusal statement (origin → that seq); their later transactions wait, in every batch.
+    func apply(_ received: [ReceivedTransaction], via: NodeID?, releaseHeld: Bool, stops: inout [NodeID: UInt64]) throws(SyncNodeError)
+        -> ApplyReport
+    {
         let now = clock.nowMillis()
         let checker = HybridClock(node: info.nodeID, maxDriftMillis: maxDriftMillis)
-        // A refusal statement is nobody's judgement but its sender's: the transaction it stands for,
-        // and every later one of that origin in this batch, wait until the signed original arrives.
-        var batch = received
-        var waiting = 0
+        // A refusal statement is nobody's judgement but its sender's: the transaction it stands for
+        // (if this node lacks it), and every later one of that origin, wait until the signed
+        // original arrives.
         let held = try pullVector()
-        if received.contains(where: { $0.refusal != nil }) {
-            var stoppedAt: [NodeID: UInt64] = [:]
-            // A statement about a transaction already here changes nothing.
-            for item in received where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
-                stoppedAt[item.transaction.origin] = min(stoppedAt[item.transaction.origin] ?? .max, item.transaction.seq)
-            }
-            batch = received.filter { item in
-                if item.refusal != nil {
-                    // Stands for a transaction this node lacks: that one must arrive signed.
-                    if item.transaction.seq > held[item.transaction.origin] { waiting += 1 }
-                    return false
-                }
-                guard let stop = stoppedAt[item.transaction.origin], item.transaction.seq >= stop else { return true }
+        for item in received where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
+            stops[item.transaction.origin] = min(stops[item.transaction.origin] ?? .max, item.transaction.seq)
+        }
+        var waiting = 0
+        let batch = received.filter { item in
+            if let stop = stops[item.transaction.origin], item.transaction.seq >= stop {
                 waiting += 1
                 return false
             }
+            return item.refusal == nil
         }
         for item in batch {
             let t = item.transaction
@@ -349,6 +352,7 @@ extension Store {
             report.chunks += 1
             start = end
         }
+        for r in report.refused where r.permanent == false { stops[r.origin] = min(stops[r.origin] ?? .max, r.seq) }
         if releaseHeld {
             // The batch itself is applied whatever happens here: held work that cannot be
             // released now is tried again after the next apply.

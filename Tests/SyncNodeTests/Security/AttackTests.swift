@@ -76,6 +76,31 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         #expect(try records(net["gangu"], "projects").keys.sorted() == ["lt-1", "lt-2", "lt-3"], "and it reaches every other node")
     }
 
+    /// A refusal statement before more than one batch (500) of its origin's transactions in a
+    /// bundle: they all wait, in every batch, and the import ends cleanly (exit 80) instead of
+    /// finding a "gap" in the second batch.
+    @Test func aRefusalStatementStopsItsOriginAcrossTheBatchesOfABundle() async throws {
+        let net = try ServedNetwork(counties: ["gangu"])
+        defer { net.stop() }
+        let gangu = try Forger(data: net["gangu"])
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        var frames = [Forger.refusalFrame(origin: gangu.node, seq: 1, reason: "policy", by: "dongli-hq")]
+        for seq in 2...601 {
+            frames.append(
+                try gangu.transaction(
+                    seq: UInt64(seq), millis: now + UInt64(seq),
+                    [.set(FieldWrite(collection: "projects", recordID: "gg-\(seq)", field: "name", value: .text("x")))]
+                ).frame)
+        }
+        let file = net.dir.path("statement-then-work.bundle")
+        try Data(try Forger.bundle(frames: frames, claimedFrom: gangu.node, label: "gangu")).write(to: file)
+        let imported = try Binary.run(["bundle", "import", "--data", net.hq, file.path, "--json"])
+        #expect(imported.status == 80, "\(imported.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any]
+        #expect(report?["waiting"] as? Int == 601)
+        #expect(report?["applied"] as? Int == 0)
+    }
+
     /// Defect 2: a revoked node signed work with a clock just after its last accepted
     /// transaction, and it was accepted through a bundle and through an approved relay.
     @Test func aRevokedNodeCannotBackdateItsWayIn() async throws {
