@@ -237,117 +237,110 @@ extension Store {
                 end += 1
             }
             let chunk = batch[start..<end]
-            var interner = Interner(interns)
-            let chunkReport = try StorageErrors.map {
-                try pool.write { db -> ApplyReport in
-                    interner = Interner(interns)
-                    interner.hot = HotStatements(db)
-                    defer { interner.hot = nil }
-                    var part = ApplyReport()
-                    var hlc = try loadClock(db)
-                    var context = try TrustContext(db, shared: interns)
-                    // Per origin, the seq held so far; the vector rows are written once, at the end.
-                    var seqs: [NodeID: UInt64] = [:]
-                    var advanced = Set<NodeID>()
-                    var anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
-                    var quota: HoldQuota?
-                    /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
-                    func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
-                        if quota == nil { quota = try HoldQuota(db, via: via, limits: limits) }
-                        if let full = quota!.refusal(for: item) {
-                            part.refused.append(
-                                Refusal(
-                                    origin: item.transaction.origin, seq: item.transaction.seq, reason: full, refusedBy: info.label, permanent: false)
-                            )
-                            blockedOrigins.insert(item.transaction.origin)
-                            return false
-                        }
-                        anyHeld = true
-                        try hold(db, item, via: via)
-                        part.held += 1
-                        return true
+            let chunkReport = try writeInterned { db, interner -> ApplyReport in
+                var part = ApplyReport()
+                var hlc = try loadClock(db)
+                var context = try TrustContext(db, shared: interns)
+                // Per origin, the seq held so far; the vector rows are written once, at the end.
+                var seqs: [NodeID: UInt64] = [:]
+                var advanced = Set<NodeID>()
+                var anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
+                var quota: HoldQuota?
+                /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
+                func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
+                    if quota == nil { quota = try HoldQuota(db, via: via, limits: limits) }
+                    if let full = quota!.refusal(for: item) {
+                        part.refused.append(
+                            Refusal(
+                                origin: item.transaction.origin, seq: item.transaction.seq, reason: full, refusedBy: info.label, permanent: false)
+                        )
+                        blockedOrigins.insert(item.transaction.origin)
+                        return false
                     }
-                    for item in chunk {
-                        let t = item.transaction
-                        let held: UInt64
-                        if let known = seqs[t.origin] {
-                            held = known
-                        } else {
-                            held = try heldSeq(db, origin: t.origin)
-                            seqs[t.origin] = held
-                        }
-                        if t.seq <= held {
-                            part.duplicates += 1
-                            continue
-                        }
-                        if blockedOrigins.contains(t.origin) {
-                            // An earlier copy of this origin was turned away: the rest waits for the next sync.
-                            continue
-                        }
-                        if heldOrigins.contains(t.origin) {
-                            // An earlier transaction of this origin is held: keep the order.
-                            _ = try holdIfRoom(item)
-                            continue
-                        }
-                        guard t.seq == held + 1 else {
-                            // The next of an origin whose earlier transactions wait in `held` waits too.
-                            let lastHeld = try Int64.fetchOne(
-                                db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
-                            if lastHeld == Int64(t.seq) - 1 {
-                                if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
-                                continue
-                            }
-                            throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
-                        }
-                        switch try judge(db, item, &context) {
-                        case .hold:
+                    anyHeld = true
+                    try hold(db, item, via: via)
+                    part.held += 1
+                    return true
+                }
+                for item in chunk {
+                    let t = item.transaction
+                    let held: UInt64
+                    if let known = seqs[t.origin] {
+                        held = known
+                    } else {
+                        held = try heldSeq(db, origin: t.origin)
+                        seqs[t.origin] = held
+                    }
+                    if t.seq <= held {
+                        part.duplicates += 1
+                        continue
+                    }
+                    if blockedOrigins.contains(t.origin) {
+                        // An earlier copy of this origin was turned away: the rest waits for the next sync.
+                        continue
+                    }
+                    if heldOrigins.contains(t.origin) {
+                        // An earlier transaction of this origin is held: keep the order.
+                        _ = try holdIfRoom(item)
+                        continue
+                    }
+                    guard t.seq == held + 1 else {
+                        // The next of an origin whose earlier transactions wait in `held` waits too.
+                        let lastHeld = try Int64.fetchOne(
+                            db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
+                        if lastHeld == Int64(t.seq) - 1 {
                             if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
                             continue
-                        case .refuse(let reason):
-                            try recordRefusal(db, item, reason: reason, refusedBy: info.label, &interner)
-                            seqs[t.origin] = t.seq
-                            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
-                            part.heldUpTo[t.origin] = t.seq
-                            continue
-                        case .reject(let reason):
-                            // Said to the sender only: a bad copy says nothing about its origin's
-                            // work, so it is not listed against the origin (anyone can make one).
-                            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
-                            blockedOrigins.insert(t.origin)
-                            if anyHeld {
-                                // A held copy that turns out forged, and what was held after it,
-                                // go: the genuine ones must be asked for again.
-                                try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?").execute(arguments: [
-                                    Data(t.origin.bytes), Int64(t.seq),
-                                ])
-                            }
-                            continue
-                        case .accept:
-                            break
                         }
-                        try applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
-                        if anyHeld {
-                            try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?")
-                                .execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
-                        }
-                        seqs[t.origin] = t.seq
-                        advanced.insert(t.origin)
-                        if t.touchesTrustData {
-                            context = try TrustContext(db, shared: interns)
-                            part.trustChanged = true
-                            part.refused += try enforceRevocations(db, touched: t, &interner)
-                        }
-                        try? hlc.observe(remote: t.hlc, now: now)
-                        part.applied += 1
-                        part.bytes += item.body.count
-                        part.heldUpTo[t.origin] = t.seq
+                        throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
                     }
-                    for origin in advanced { try advanceVector(db, origin: origin, to: seqs[origin]!) }
-                    try saveClock(db, hlc)
-                    return part
+                    switch try judge(db, item, &context) {
+                    case .hold:
+                        if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
+                        continue
+                    case .refuse(let reason):
+                        try recordRefusal(db, item, reason: reason, refusedBy: info.label, &interner)
+                        seqs[t.origin] = t.seq
+                        part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
+                        part.heldUpTo[t.origin] = t.seq
+                        continue
+                    case .reject(let reason):
+                        // Said to the sender only: a bad copy says nothing about its origin's
+                        // work, so it is not listed against the origin (anyone can make one).
+                        part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
+                        blockedOrigins.insert(t.origin)
+                        if anyHeld {
+                            // A held copy that turns out forged, and what was held after it,
+                            // go: the genuine ones must be asked for again.
+                            try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?").execute(arguments: [
+                                Data(t.origin.bytes), Int64(t.seq),
+                            ])
+                        }
+                        continue
+                    case .accept:
+                        break
+                    }
+                    try applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
+                    if anyHeld {
+                        try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?")
+                            .execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
+                    }
+                    seqs[t.origin] = t.seq
+                    advanced.insert(t.origin)
+                    if t.touchesTrustData {
+                        context = try TrustContext(db, shared: interns)
+                        part.trustChanged = true
+                        part.refused += try enforceRevocations(db, touched: t, &interner)
+                    }
+                    try? hlc.observe(remote: t.hlc, now: now)
+                    part.applied += 1
+                    part.bytes += item.body.count
+                    part.heldUpTo[t.origin] = t.seq
                 }
+                for origin in advanced { try advanceVector(db, origin: origin, to: seqs[origin]!) }
+                try saveClock(db, hlc)
+                return part
             }
-            interner.publish()
             report.add(chunkReport)
             report.chunks += 1
             start = end

@@ -44,16 +44,7 @@ extension Store {
     public func commit(_ intents: [Intent]) throws(SyncNodeError) -> Transaction {
         guard !intents.isEmpty else { throw .invalid("nothing to record") }
         let now = clock.nowMillis()
-        var interner = Interner(interns)
-        let transaction = try StorageErrors.map {
-            try pool.write { db -> Transaction in
-                interner = Interner(interns)
-                interner.hot = HotStatements(db)
-                defer { interner.hot = nil }
-                return try record(db, intents, now: now, &interner)
-            }
-        }
-        interner.publish()
+        let transaction = try writeInterned { db, interner in try record(db, intents, now: now, &interner) }
         if transaction.touchesTrustData {
             // An approval may be what held transactions were waiting for.
             try releaseHeldWork()

@@ -56,69 +56,61 @@ extension Store {
             }
         }
         let now = clock.nowMillis()
-        var interner = Interner(interns)
-        let report = try StorageErrors.map {
-            try pool.write { db -> RecoveryReport in
-                interner = Interner(interns)
-                interner.hot = HotStatements(db)
-                defer { interner.hot = nil }
-                let me = try interner.nodeIx(info.nodeID, db)!
-                let inflater = Inflate()
-                var withdrawn: [Transaction] = []
-                for row in try Row.fetchAll(
-                    db, sql: "SELECT body, size FROM log WHERE origin = ? AND seq >= ? AND refused IS NULL ORDER BY seq",
-                    arguments: [me, Int64(fromSeq)])
-                {
-                    let stored = row["body"] as Data
-                    let body = try (row["size"] as Int64?).map { try inflater.unpack(stored, size: Int($0)) } ?? [UInt8](stored)
-                    // A transaction the peer holds byte for byte is not withdrawn work.
-                    if !adopted.contains(where: { $0.body == body }) { withdrawn.append(try WireCodec.decode(body)) }
-                }
-                try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [me, Int64(fromSeq)])
-                try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(info.nodeID.bytes), Int64(fromSeq)])
-                for item in adopted {
-                    try appendToLog(db, item.transaction, body: LogBody(item.body, deflater), signature: item.signature, refused: nil, &interner)
-                }
-                // Set outright: the one place this node's own entry may go back.
-                let last = adopted.last?.transaction.seq ?? (fromSeq - 1)
-                try db.execute(sql: "INSERT OR REPLACE INTO vector (origin, seq) VALUES (?, ?)", arguments: [Data(info.nodeID.bytes), Int64(last)])
-                var hlc = try loadClock(db)
-                if let floor = clockFloor {
-                    let lastOwn = try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM log WHERE origin = ?", arguments: [me]).map {
-                        UInt64(bitPattern: $0)
-                    }
-                    hlc = HybridClock(node: info.nodeID, millis: max(floor, (lastOwn ?? 0) >> 16 + 1), counter: 0, maxDriftMillis: maxDriftMillis)
-                }
-                for item in adopted { try? hlc.observe(remote: item.transaction.hlc, now: clockFloor ?? now) }
-                try saveClock(db, hlc)
-                try rematerialise(db, &interner)
-                // Each withdrawn transaction again, in order; a write that replaced a withdrawn
-                // version now replaces that version as recorded again.
-                var renamed: [Timestamp: Timestamp] = [:]
-                func rename(_ ts: Timestamp) -> Timestamp { renamed[ts] ?? ts }
-                for t in withdrawn {
-                    let changes = t.changes.map { change -> Change in
-                        guard case .set(var w) = change else { return change }
-                        w.base = w.base.map(rename)
-                        w.resolves = w.resolves.map(rename)
-                        return .set(w)
-                    }
-                    let again: Transaction
-                    do {
-                        again = try record(db, [.reissue(changes)], now: clockFloor ?? now, &interner)
-                    } catch let error as SyncNodeError {
-                        throw SyncNodeError(
-                            error.code,
-                            "this node's transaction \(t.seq) could not be recorded again (\(error.message)); nothing was changed. Keep this data directory as it is and ask for help"
-                        )
-                    }
-                    renamed[t.hlc] = again.hlc
-                }
-                return RecoveryReport(adopted: adopted.count, reissued: withdrawn.count)
+        return try writeInterned { db, interner -> RecoveryReport in
+            let me = try interner.nodeIx(info.nodeID, db)!
+            let inflater = Inflate()
+            var withdrawn: [Transaction] = []
+            for row in try Row.fetchAll(
+                db, sql: "SELECT body, size FROM log WHERE origin = ? AND seq >= ? AND refused IS NULL ORDER BY seq",
+                arguments: [me, Int64(fromSeq)])
+            {
+                let stored = row["body"] as Data
+                let body = try (row["size"] as Int64?).map { try inflater.unpack(stored, size: Int($0)) } ?? [UInt8](stored)
+                // A transaction the peer holds byte for byte is not withdrawn work.
+                if !adopted.contains(where: { $0.body == body }) { withdrawn.append(try WireCodec.decode(body)) }
             }
+            try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [me, Int64(fromSeq)])
+            try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(info.nodeID.bytes), Int64(fromSeq)])
+            for item in adopted {
+                try appendToLog(db, item.transaction, body: LogBody(item.body, deflater), signature: item.signature, refused: nil, &interner)
+            }
+            // Set outright: the one place this node's own entry may go back.
+            let last = adopted.last?.transaction.seq ?? (fromSeq - 1)
+            try db.execute(sql: "INSERT OR REPLACE INTO vector (origin, seq) VALUES (?, ?)", arguments: [Data(info.nodeID.bytes), Int64(last)])
+            var hlc = try loadClock(db)
+            if let floor = clockFloor {
+                let lastOwn = try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM log WHERE origin = ?", arguments: [me]).map {
+                    UInt64(bitPattern: $0)
+                }
+                hlc = HybridClock(node: info.nodeID, millis: max(floor, (lastOwn ?? 0) >> 16 + 1), counter: 0, maxDriftMillis: maxDriftMillis)
+            }
+            for item in adopted { try? hlc.observe(remote: item.transaction.hlc, now: clockFloor ?? now) }
+            try saveClock(db, hlc)
+            try rematerialise(db, &interner)
+            // Each withdrawn transaction again, in order; a write that replaced a withdrawn
+            // version now replaces that version as recorded again.
+            var renamed: [Timestamp: Timestamp] = [:]
+            func rename(_ ts: Timestamp) -> Timestamp { renamed[ts] ?? ts }
+            for t in withdrawn {
+                let changes = t.changes.map { change -> Change in
+                    guard case .set(var w) = change else { return change }
+                    w.base = w.base.map(rename)
+                    w.resolves = w.resolves.map(rename)
+                    return .set(w)
+                }
+                let again: Transaction
+                do {
+                    again = try record(db, [.reissue(changes)], now: clockFloor ?? now, &interner)
+                } catch let error as SyncNodeError {
+                    throw SyncNodeError(
+                        error.code,
+                        "this node's transaction \(t.seq) could not be recorded again (\(error.message)); nothing was changed. Keep this data directory as it is and ask for help"
+                    )
+                }
+                renamed[t.hlc] = again.hlc
+            }
+            return RecoveryReport(adopted: adopted.count, reissued: withdrawn.count)
         }
-        interner.publish()
-        return report
     }
 
     /// Own transactions made while this node's clock was far ahead (beyond the drift limit of the

@@ -177,16 +177,30 @@ public final class Store: Sendable {
             }
             let store = Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
             if !readOnly, try pool.read({ db in try Meta.int(db, .rematerialise) }) == 1 {
-                var interner = Interner(store.interns)
-                try pool.write { db in
-                    interner.hot = HotStatements(db)
-                    defer { interner.hot = nil }
+                try store.writeInterned { db, interner in
                     try store.rematerialise(db, &interner)
                     try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [Meta.Key.rematerialise.rawValue])
                 }
             }
             return store
         }
+    }
+
+    /// One write transaction whose writes go through `interner` (prepared statements and the
+    /// names and node ids it interns); what it interned reaches the process's cache only once the
+    /// transaction has committed.
+    func writeInterned<T>(_ body: (Database, inout Interner) throws -> T) throws(SyncNodeError) -> T {
+        var interner = Interner(interns)
+        let result = try StorageErrors.map {
+            try pool.write { db -> T in
+                interner = Interner(interns)
+                interner.hot = HotStatements(db)
+                defer { interner.hot = nil }
+                return try body(db, &interner)
+            }
+        }
+        interner.publish()
+        return result
     }
 
     static func configuration() -> Configuration {
