@@ -172,9 +172,11 @@ public enum NodeServer {
     }
 
     private static func json(_ object: [String: String]) -> Response {
-        Response(
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(
             status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: Presenter.json(object))))
+            body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(object)) ?? Data())))
     }
 }
 

@@ -489,8 +489,6 @@ extension Store {
         var resolvedDangling = false
         for w in writes {
             let field = try interner.nameIx(w.field, db)!
-            var live = record.fields[field] ?? []
-            if live.contains(where: { $0.ts == ts }) { throw duplicateClock(w, ts: ts, seq: seq) }
             var replaced = false
             if record.hasDanglingRefs {
                 try db.cachedStatement(
@@ -499,11 +497,12 @@ extension Store {
                 replaced = db.changesCount > 0
                 resolvedDangling = resolvedDangling || replaced
             }
-            for old in (w.base.map { [$0] } ?? []) + w.resolves {
-                if let k = live.firstIndex(where: { $0.ts == old }) {
-                    live[k].isHead = false
-                    continue
-                }
+            guard
+                let step = MergeRule.add(
+                    ts: ts, seq: seq, value: w.value, replacing: (w.base.map { [$0] } ?? []) + w.resolves, alreadyReplaced: replaced,
+                    to: record.fields[field] ?? [])
+            else { throw duplicateClock(w, ts: ts, seq: seq) }
+            for old in step.notLive {
                 let oldArgs: StatementArguments = [collection, recordID, field, Int64(bitPattern: old.clock), try interner.nodeIx(old.node, db)!]
                 let inHistory =
                     try Bool.fetchOne(
@@ -517,15 +516,7 @@ extension Store {
                     record.hasDanglingRefs = true
                 }
             }
-            live.append(LiveVersion(ts: ts, seq: seq, value: w.value, isHead: !replaced))
-            let winner = StoredRecord.winner(live)!.ts
-            var kept: [LiveVersion] = []
-            kept.reserveCapacity(live.count)
-            for v in live {
-                if v.isHead || v.ts == winner {
-                    kept.append(v)
-                    continue
-                }
+            for v in step.retired {
                 try db.cachedStatement(
                     sql: """
                         INSERT INTO field_history (collection, record_id, field, clock, node, seq, value) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -537,7 +528,7 @@ extension Store {
                 ])
                 if db.changesCount != 1 { throw duplicateClock(w, ts: v.ts, seq: v.seq) }
             }
-            record.fields[field] = kept
+            record.fields[field] = step.live
         }
         if resolvedDangling {
             record.hasDanglingRefs =

@@ -164,11 +164,12 @@ extension Store {
         case .reissue(let changes):
             return changes
         case .resolve(let collection, let recordID, let field, let value):
-            let heads = try headVersions(db, collection: collection, recordID: recordID, field: field, &interner)
-            guard let winner = heads.max(by: { $0.ts < $1.ts }), heads.contains(where: { $0.value != winner.value }) else {
+            let live = try liveVersions(db, collection: collection, recordID: recordID, field: field, &interner)
+            guard let winner = MergeRule.winner(live), !MergeRule.conflicts(live).isEmpty else {
                 throw SyncNodeError(.notFound, "field \(collection)/\(recordID).\(field) has no conflict to resolve")
             }
-            let others = heads.filter { $0.ts != winner.ts }.map(\.ts)
+            // The resolution replaces every head it saw, including concurrent writes of the same value.
+            let others = live.filter { $0.isHead && $0.ts != winner.ts }.map(\.ts)
             return [
                 .set(
                     FieldWrite(

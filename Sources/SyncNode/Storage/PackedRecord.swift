@@ -157,15 +157,6 @@ struct Interner {
     }
 }
 
-/// A version of a field that is still live: the winner, or a head (no held version replaced it).
-struct LiveVersion: Equatable {
-    var ts: Timestamp
-    /// The origin's seq of the transaction that wrote it.
-    var seq: UInt64
-    var value: Value
-    var isHead: Bool
-}
-
 /// Live versions by interned field name, kept sorted by name in an array: a record has a handful
 /// of fields, so a linear search beats hashing (this sits on the hot write path).
 struct FieldMap: Sequence {
@@ -202,15 +193,7 @@ struct StoredRecord {
     /// Some version of this record named a version not held yet (see `field_ref`).
     var hasDanglingRefs = false
 
-    static func winner(_ live: [LiveVersion]) -> LiveVersion? { live.max { $0.ts < $1.ts } }
-
-    /// Whether a field's heads disagree with its winner.
-    static func isConflicted(_ live: [LiveVersion]) -> Bool {
-        guard live.count > 1, let w = winner(live) else { return false }
-        return live.contains { $0.isHead && $0.ts != w.ts && $0.value != w.value }
-    }
-
-    var conflictCount: Int { fields.values.reduce(0) { $0 + (Self.isConflicted($1) ? 1 : 0) } }
+    var conflictCount: Int { fields.values.reduce(0) { $0 + (MergeRule.isConflicted($1) ? 1 : 0) } }
 }
 
 /// The binary form of `StoredRecord` (format 1):

@@ -145,7 +145,7 @@ extension Store {
     }
 
     static func winners(_ fields: [String: [LiveVersion]]) -> [String: FieldVersion] {
-        fields.compactMapValues { live in StoredRecord.winner(live).map { FieldVersion(ts: $0.ts, base: nil, value: $0.value) } }
+        fields.compactMapValues { live in MergeRule.winner(live).map { FieldVersion(ts: $0.ts, base: nil, value: $0.value) } }
     }
 
     private static func view(_ collection: String, _ recordID: String, _ fields: [String: [LiveVersion]]) -> RecordView? {
@@ -155,16 +155,15 @@ extension Store {
         values[Names.deletedField] = nil
         return RecordView(
             collection: collection, recordID: recordID, fields: values, deleted: RecordRule.isDeleted(winners: winners), updated: updated,
-            conflictedFields: fields.filter { StoredRecord.isConflicted($0.value) }.keys.sorted())
+            conflictedFields: fields.filter { MergeRule.isConflicted($0.value) }.keys.sorted())
     }
 
     func winningVersions(_ db: Database, collection: String, recordID: String, _ interner: inout Interner) throws -> [String: FieldVersion] {
         Self.winners(try Self.namedRecord(db, collection: collection, recordID: recordID, &interner) ?? [:])
     }
 
-    func headVersions(_ db: Database, collection: String, recordID: String, field: String, _ interner: inout Interner) throws -> [FieldVersion] {
-        let live = try Self.namedRecord(db, collection: collection, recordID: recordID, &interner)?[field] ?? []
-        return live.filter(\.isHead).sorted { $0.ts < $1.ts }.map { FieldVersion(ts: $0.ts, base: nil, value: $0.value) }
+    func liveVersions(_ db: Database, collection: String, recordID: String, field: String, _ interner: inout Interner) throws -> [LiveVersion] {
+        try Self.namedRecord(db, collection: collection, recordID: recordID, &interner)?[field] ?? []
     }
 
     /// Versions of a record's fields that later versions replaced, by field name.
@@ -197,7 +196,7 @@ extension Store {
             var all: [HistoryEntry] = []
             for (field, live) in try RecordCodec.decode(state, &interner, db).fields {
                 let name = try interner.name(field, db)
-                let winner = StoredRecord.winner(live)?.ts
+                let winner = MergeRule.winner(live)?.ts
                 all += live.map { HistoryEntry(field: name, value: $0.value, ts: $0.ts, seq: $0.seq, isCurrent: $0.ts == winner, isHead: $0.isHead) }
             }
             all += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner).map { field, v in
@@ -216,8 +215,8 @@ extension Store {
                 let collection = try interner.name(row["collection"], db)
                 let recordID: String = row["record_id"]
                 for (field, live) in try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner) {
-                    guard let w = StoredRecord.winner(live) else { continue }
-                    for h in live where h.isHead && h.ts != w.ts && h.value != w.value {
+                    guard let w = MergeRule.winner(live) else { continue }
+                    for h in MergeRule.conflicts(live) {
                         out.append(
                             ConflictItem(
                                 collection: collection, recordID: recordID, field: field, winnerValue: w.value, winnerTs: w.ts, otherValue: h.value,
@@ -295,7 +294,7 @@ extension Store {
                     for (field, live) in record.fields {
                         let name = try interner.name(field, db)
                         versions += live.map { (name, $0) }
-                        if let w = StoredRecord.winner(live) { winners.append((name, w)) }
+                        if let w = MergeRule.winner(live) { winners.append((name, w)) }
                     }
                     versions += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner)
                     func order(_ a: (String, LiveVersion), _ b: (String, LiveVersion)) -> Bool {

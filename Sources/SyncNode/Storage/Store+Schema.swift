@@ -291,8 +291,8 @@ extension Store {
             guard let (collection, recordID) = current else { return }
             let collectionIx = try interner.nameIx(collection, db)!
             for (field, versions) in record.fields {
-                guard let winner = StoredRecord.winner(versions) else { continue }
-                for v in versions where !v.isHead && v.ts != winner.ts {
+                let (live, retired) = MergeRule.settle(versions)
+                for v in retired {
                     try db.cachedStatement(
                         sql: "INSERT INTO field_history (collection, record_id, field, clock, node, seq, value) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     ).execute(
@@ -301,7 +301,7 @@ extension Store {
                             v.value.databaseValue,
                         ])
                 }
-                record.fields[field] = versions.filter { $0.isHead || $0.ts == winner.ts }
+                record.fields[field] = live
             }
             record.hasDanglingRefs = dangling.contains([ExactText(collection), ExactText(recordID)])
             try db.cachedStatement(sql: "INSERT INTO record (collection, record_id, state, conflicts) VALUES (?, ?, ?, ?)").execute(

@@ -66,5 +66,5 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         }
     }
 
-    static func invalid(_ message: String) -> SyncNodeError { SyncNodeError(.invalidInput, message) }
+    public static func invalid(_ message: String) -> SyncNodeError { SyncNodeError(.invalidInput, message) }
 }

@@ -46,3 +46,14 @@ public struct OffsetClock: WallClock {
         return UInt64(max(0, now))
     }
 }
+
+/// A time as people read it in logs and messages: `2026-11-25 21:56:16`, in UTC.
+public enum UTCTime {
+    public static func text(_ millis: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+}

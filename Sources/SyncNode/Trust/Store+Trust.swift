@@ -68,7 +68,7 @@ extension RegistryEntry {
         if let cut = revokedAfterSeq {
             return t.seq > cut ? "node \(label) was revoked after its transaction \(cut); \(name) came after that" : nil
         }
-        return t.hlc >= revokedAt ? "node \(label) was revoked at \(Presenter.isoTime(revokedAt.millis)) UTC; \(name) was made after that" : nil
+        return t.hlc >= revokedAt ? "node \(label) was revoked at \(UTCTime.text(revokedAt.millis)) UTC; \(name) was made after that" : nil
     }
 }
 

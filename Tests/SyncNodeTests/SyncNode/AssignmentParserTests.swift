@@ -1,3 +1,4 @@
+@testable import syncnode
 import SyncNode
 import SyncProtocol
 import Testing

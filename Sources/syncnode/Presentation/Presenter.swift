@@ -1,4 +1,5 @@
 import Foundation
+import SyncNode
 import SyncProtocol
 
 /// Renders the node's data for people (aligned tables) and for scripts (stable JSON, documented in
@@ -119,11 +120,5 @@ public enum Presenter {
     }
 
     /// `2026-11-25 21:56:16` in UTC.
-    public static func isoTime(_ millis: UInt64) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-    }
+    public static func isoTime(_ millis: UInt64) -> String { UTCTime.text(millis) }
 }

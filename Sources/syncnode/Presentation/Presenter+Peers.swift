@@ -1,4 +1,5 @@
 import Foundation
+import SyncNode
 import SyncProtocol
 
 extension Presenter {

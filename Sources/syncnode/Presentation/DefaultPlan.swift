@@ -1,3 +1,4 @@
+import SyncNode
 import SyncProtocol
 
 /// Facts of the district's 2017 paired-assistance plan, used as the embedded default data set.

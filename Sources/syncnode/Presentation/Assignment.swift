@@ -1,3 +1,4 @@
+import SyncNode
 import SyncProtocol
 
 /// Parses the CLI's `FIELD=VALUE` arguments.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import SyncNode
 import SyncProtocol
 
 /// The embedded default run: the 2017 plan on four local nodes (HQ and the three counties).
