@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 #if canImport(Glibc)
@@ -16,13 +17,8 @@ import Foundation
 // --report FILE (figures as JSON), --max-minutes M (stop starting runs after M minutes),
 // --check-the-checker (after run 1, damage the result three ways and require the checker to see it).
 
-let usage = """
-    usage: syncnode-chaos [--ci] [--runs N] [--seed S] [--steps N] [--syncnode PATH] [--faultproxy PATH]
-                          [--dir DIR] [--keep] [--report FILE] [--max-minutes M] [--check-the-checker]
-    """
-
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("syncnode-chaos: \(message)\n\(usage)\n".utf8))
+    FileHandle.standardError.write(Data("syncnode-chaos: \(message)\n".utf8))
     exit(64)
 }
 
@@ -30,45 +26,45 @@ func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
-var runs = 20
-var seed: UInt64 = 1
-var steps = 120
-var keep = false
-var checkTheChecker = false
-var report: String?
-var maxMinutes = 180.0
-let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-var tools = Tools(syncnode: beside.appendingPathComponent("syncnode").path, faultproxy: beside.appendingPathComponent("faultproxy").path)
-var root = FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-chaos-\(getpid())").path
-
-var args = CommandLine.arguments.dropFirst()
-while let arg = args.popFirst() {
-    func value() -> String {
-        guard let v = args.popFirst() else { fail("\(arg) needs a value") }
-        return v
-    }
-    switch arg {
-    case "--ci":
-        runs = 3
-        steps = 40
-        maxMinutes = 4
-        checkTheChecker = true
-    case "--check-the-checker": checkTheChecker = true
-    case "--runs": runs = Int(value()) ?? { fail("--runs takes a number") }()
-    case "--seed": seed = UInt64(value()) ?? { fail("--seed takes a non-negative number") }()
-    case "--steps": steps = Int(value()) ?? { fail("--steps takes a number") }()
-    case "--syncnode": tools.syncnode = value()
-    case "--faultproxy": tools.faultproxy = value()
-    case "--dir": root = value()
-    case "--keep": keep = true
-    case "--report": report = value()
-    case "--max-minutes": maxMinutes = Double(value()) ?? { fail("--max-minutes takes a number") }()
-    case "--help", "-h":
-        say(usage)
-        exit(0)
-    default: fail("unknown argument '\(arg)'")
-    }
+struct ChaosOptions: ParsableArguments {
+    @Flag(help: "Three short runs with the checker checked (the CI setting).")
+    var ci = false
+    @Flag(help: "After run 1, damage the result three ways and require the checker to see each.")
+    var checkTheChecker = false
+    @Option(help: "Number of runs.")
+    var runs: Int?
+    @Option(help: "Seed of the first run (run i uses seed+i).")
+    var seed: UInt64 = 1
+    @Option(help: "Actions per run.")
+    var steps: Int?
+    @Option(help: "The syncnode binary (default: beside this one).")
+    var syncnode: String?
+    @Option(help: "The faultproxy binary (default: beside this one).")
+    var faultproxy: String?
+    @Option(help: "Where the runs' data goes (kept for failed runs).")
+    var dir: String?
+    @Flag(help: "Keep every run's data.")
+    var keep = false
+    @Option(help: "Write the figures as JSON to this file.")
+    var report: String?
+    @Option(help: "Stop starting runs after this many minutes.")
+    var maxMinutes: Double?
 }
+
+let options = ChaosOptions.parseOrExit()
+let runs = options.runs ?? (options.ci ? 3 : 20)
+let seed = options.seed
+let steps = options.steps ?? (options.ci ? 40 : 120)
+let keep = options.keep
+let checkTheChecker = options.checkTheChecker || options.ci
+let report = options.report
+let maxMinutes = options.maxMinutes ?? (options.ci ? 4 : 180)
+let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+let tools = Tools(
+    syncnode: options.syncnode ?? beside.appendingPathComponent("syncnode").path,
+    faultproxy: options.faultproxy ?? beside.appendingPathComponent("faultproxy").path)
+let root = options.dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-chaos-\(getpid())").path
+
 guard runs > 0, steps > 0 else { fail("--runs and --steps must be positive") }
 for path in [tools.syncnode, tools.faultproxy] where !FileManager.default.isExecutableFile(atPath: path) {
     fail("\(path) is not built; run `swift build` first (or pass --syncnode / --faultproxy)")

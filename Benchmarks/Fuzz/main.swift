@@ -1,3 +1,4 @@
+import ArgumentParser
 import Crypto
 import Foundation
 import SyncNode
@@ -17,37 +18,38 @@ import SyncProtocol
 //   .build/debug/syncnode-fuzz --replay Tests/SyncNodeTests/Fixtures/fuzz     # re-run saved inputs
 //   .build/debug/syncnode-fuzz --write-seeds DIR                              # seed corpus for libFuzzer
 
-let usage = "usage: syncnode-fuzz [--iterations N] [--seed S] [--target NAME] [--out DIR] [--replay DIR] [--write-seeds DIR] [--max-seconds N]"
-
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("syncnode-fuzz: \(message)\n\(usage)\n".utf8))
+    FileHandle.standardError.write(Data("syncnode-fuzz: \(message)\n".utf8))
     exit(64)
 }
 
 func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
-var iterations = 100_000
-var seed: UInt64 = 1
-var only: String?
-// Crash inputs go under .build/ (kept out of git) unless --out says where.
-var outDirectory = FileManager.default.currentDirectoryPath + "/.build/fuzz-crashes"
-var replayDirectory: String?
-var seedsDirectory: String?
-var maxSeconds = 3600.0
-var arguments = CommandLine.arguments.dropFirst()
-while let name = arguments.popFirst() {
-    guard let value = arguments.popFirst() else { fail("\(name) needs a value") }
-    switch name {
-    case "--iterations": iterations = Int(value) ?? { fail("--iterations takes a number") }()
-    case "--seed": seed = UInt64(value) ?? { fail("--seed takes a number") }()
-    case "--target": only = value
-    case "--out": outDirectory = value
-    case "--replay": replayDirectory = value
-    case "--write-seeds": seedsDirectory = value
-    case "--max-seconds": maxSeconds = Double(value) ?? { fail("--max-seconds takes a number") }()
-    default: fail("unknown argument '\(name)'")
-    }
+struct FuzzOptions: ParsableArguments {
+    @Option(help: "Mutated inputs per target.")
+    var iterations = 100_000
+    @Option(help: "Seed of the mutations.")
+    var seed: UInt64 = 1
+    @Option(help: "Fuzz only this target.")
+    var target: String?
+    @Option(help: "Where crash inputs are written (default .build/fuzz-crashes, kept out of git).")
+    var out: String?
+    @Option(help: "Re-run the saved inputs in this directory instead of fuzzing.")
+    var replay: String?
+    @Option(help: "Write a seed corpus for libFuzzer to this directory.")
+    var writeSeeds: String?
+    @Option(help: "Stop after this many seconds.")
+    var maxSeconds = 3600.0
 }
+
+let options = FuzzOptions.parseOrExit()
+let iterations = options.iterations
+let seed = options.seed
+let only = options.target
+let outDirectory = options.out ?? FileManager.default.currentDirectoryPath + "/.build/fuzz-crashes"
+let replayDirectory = options.replay
+let seedsDirectory = options.writeSeeds
+let maxSeconds = options.maxSeconds
 try? FileManager.default.createDirectory(atPath: outDirectory, withIntermediateDirectories: true)
 
 // MARK: crash capture

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
@@ -16,42 +17,16 @@ import SyncProtocol
 ///   (`Syncer` over `HTTPTransport`), then one JSON line with the round time, counts and the
 ///   process's peak RSS.
 enum ChildModes {
-    static func run(_ arguments: [String]) async throws -> Bool {
-        switch arguments.first {
-        case "serve-child":
-            try await serve(Array(arguments.dropFirst()))
-            return true
-        case "sync-child":
-            try await sync(Array(arguments.dropFirst()))
-            return true
-        case "profile":
-            try Profile.run(Array(arguments.dropFirst()))
-            return true
-        default:
-            return false
-        }
-    }
-
     static var quietLogger: Logger {
         var logger = Logger(label: "syncnode-bench")
         logger.logLevel = .error
         return logger
     }
 
-    private static func option(_ arguments: [String], _ name: String) -> String? {
-        guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
-        return arguments[i + 1]
-    }
-
-    private static func required(_ arguments: [String], _ name: String) throws -> String {
-        guard let value = option(arguments, name) else { throw BenchError("missing \(name)") }
-        return value
-    }
-
-    static func serve(_ arguments: [String]) async throws {
-        let data = try required(arguments, "--data")
-        let listen = try required(arguments, "--listen")
-        let portFile = URL(fileURLWithPath: try required(arguments, "--port-file"))
+    static func serve(_ o: ServeChild) async throws {
+        let data = o.data
+        let listen = o.listen
+        let portFile = URL(fileURLWithPath: o.portFile)
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw BenchError("--listen takes HOST:PORT")
         }
@@ -66,25 +41,25 @@ enum ChildModes {
         try? store.close()
     }
 
-    static func sync(_ arguments: [String]) async throws {
-        let data = URL(fileURLWithPath: try required(arguments, "--data"))
-        let peer = try required(arguments, "--peer")
+    static func sync(_ o: SyncChild) async throws {
+        let data = URL(fileURLWithPath: o.data)
+        let peer = o.peer
         let rssAtStart = Memory.currentRSS()
-        let store = arguments.contains("--create") ? try Store.create(in: data, site: "fresh", label: nil) : try Store.open(data)
+        let store = o.create ? try Store.create(in: data, site: "fresh", label: nil) : try Store.open(data)
         defer { try? store.close() }
         var limits = SyncLimits()
-        if let batch = option(arguments, "--batch").flatMap(Int.init) { limits.maxTransactions = batch }
+        if let batch = o.batch { limits.maxTransactions = batch }
         var options = HTTPClientOptions()
-        if let timeout = option(arguments, "--timeout").flatMap(Double.init) { options.timeoutSeconds = timeout }
-        if let stall = option(arguments, "--stall-seconds").flatMap(Int.init) { options.lowSpeedSeconds = stall }
+        if let timeout = o.timeout { options.timeoutSeconds = timeout }
+        if let stall = o.stallSeconds { options.lowSpeedSeconds = stall }
         // Requests are signed as `syncnode sync` signs them (an enforcing HQ refuses unsigned ones).
         let transport = HTTPTransport(baseURL: peer, client: CurlClient(options: options), signer: store.requestSigner)
         let syncer = Syncer(store: store, transport: transport, limits: limits, logger: quietLogger)
-        if let record = option(arguments, "--commit-record") {
+        if let record = o.commitRecord {
             let i = Int(try store.vector().total)
             try store.commit([.put(collection: "projects", recordID: record, fields: Workload.fields(i))])
         }
-        if arguments.contains("--wait-go") {
+        if o.waitGo {
             // Ready: everything but the round is done. Start when the parent says so.
             FileHandle.standardOutput.write(Data("ready\n".utf8))
             guard readLine() == "go" else { throw BenchError("no go") }
@@ -102,7 +77,7 @@ enum ChildModes {
         }
         let peak = Memory.peakRSS()
         guard let summary else { throw BenchError("no summary") }
-        if let expect = option(arguments, "--expect").flatMap(Int.init), summary.received != expect {
+        if let expect = o.expect, summary.received != expect {
             throw BenchError("received \(summary.received) transactions, expected \(expect)")
         }
         let held = try store.summary()
@@ -113,5 +88,32 @@ enum ChildModes {
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         FileHandle.standardOutput.write(json + Data("\n".utf8))
+    }
+}
+
+struct ServeChild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve-child", abstract: "The node's HTTP API for an existing node until SIGTERM.")
+    @Option(help: "The node's data directory.") var data: String
+    @Option(help: "HOST:PORT to listen on (port 0 picks one).") var listen: String
+    @Option(help: "A file to write the bound port to.") var portFile: String
+
+    func run() async throws { try await ChildModes.serve(self) }
+}
+
+struct SyncChild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sync-child", abstract: "One measured sync round; prints one JSON line.")
+    @Option(help: "The node's data directory.") var data: String
+    @Option(help: "The peer's base URL.") var peer: String
+    @Flag(help: "Create a fresh node in --data first.") var create = false
+    @Option(help: "Transactions per batch.") var batch: Int?
+    @Option(help: "Fail unless this many transactions are received.") var expect: Int?
+    @Option(help: "Request timeout in seconds.") var timeout: Double?
+    @Option(help: "Seconds of stalled transfer before giving up.") var stallSeconds: Int?
+    @Option(help: "Record this project before the round.") var commitRecord: String?
+    @Flag(help: "Print 'ready' and wait for 'go' on standard input before the round.") var waitGo = false
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        try await ChildModes.sync(self)
     }
 }

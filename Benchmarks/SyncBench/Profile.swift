@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import SyncNode
 import SyncProtocol
@@ -9,32 +10,50 @@ import SyncProtocol
 /// - `profile source DIR RECORDS PER_COMMIT`: the same, to make a source for `apply`.
 /// - `profile apply SOURCE DIR`: exports every transaction of SOURCE (reads and decodes them), then
 ///   applies them to a fresh node in DIR.
-enum Profile {
-    static func run(_ arguments: [String]) throws {
-        let a = arguments
-        func int(_ i: Int) throws -> Int {
-            guard i < a.count, let n = Int(a[i]) else { throw BenchError("profile \(a.first ?? ""): argument \(i) must be a number") }
-            return n
-        }
-        switch a.first {
-        case "write", "source":
-            guard a.count == 4 else { throw BenchError("profile \(a[0]) DIR RECORDS PER_COMMIT") }
-            let store = try Store.create(in: URL(fileURLWithPath: a[1]), site: "hq", label: nil)
-            let seconds = try Clock.seconds { try Workload.insertRecords(store, count: try int(2), perTransaction: try int(3)) }
-            try store.close()
-            print("\(a[0]): \(a[2]) records, \(a[3]) per commit, \(format(seconds)) s")
-        case "apply":
-            guard a.count == 3 else { throw BenchError("profile apply SOURCE DIR") }
-            let source = try Store.open(URL(fileURLWithPath: a[1]))
-            let batch = try source.transactions(missingFrom: VersionVector()).transactions
-            try source.close()
-            let target = try Store.create(in: URL(fileURLWithPath: a[2]), site: "lintan", label: nil)
+struct Profile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One hot path alone in a process, for perf or callgrind.", subcommands: [Write.self, Source.self, Apply.self])
+
+    struct Write: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Local writes into a fresh node in DIR.")
+        @Argument(help: "A directory for the new node.") var dir: String
+        @Argument(help: "Records to write.") var records: Int
+        @Argument(help: "Records per commit.") var perCommit: Int
+
+        func run() throws { try Profile.write(dir: dir, records: records, perCommit: perCommit, name: "write") }
+    }
+
+    struct Source: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The same as write, to make a source for apply.")
+        @Argument(help: "A directory for the new node.") var dir: String
+        @Argument(help: "Records to write.") var records: Int
+        @Argument(help: "Records per commit.") var perCommit: Int
+
+        func run() throws { try Profile.write(dir: dir, records: records, perCommit: perCommit, name: "source") }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Exports every transaction of SOURCE (reads and decodes them), then applies them to a fresh node in DIR.")
+        @Argument(help: "A node made by `profile source`.") var source: String
+        @Argument(help: "A directory for the new node.") var dir: String
+
+        func run() throws {
+            let from = try Store.open(URL(fileURLWithPath: source))
+            let batch = try from.transactions(missingFrom: VersionVector()).transactions
+            try from.close()
+            let target = try Store.create(in: URL(fileURLWithPath: dir), site: "lintan", label: nil)
             var report = ApplyReport()
             let seconds = try Clock.seconds { report = try target.apply(batch) }
             try target.close()
             print("apply: \(report.applied) transactions in \(report.chunks) chunks, \(format(seconds)) s")
-        default:
-            throw BenchError("profile write|source|apply ...")
         }
+    }
+
+    static func write(dir: String, records: Int, perCommit: Int, name: String) throws {
+        let store = try Store.create(in: URL(fileURLWithPath: dir), site: "hq", label: nil)
+        let seconds = try Clock.seconds { try Workload.insertRecords(store, count: records, perTransaction: perCommit) }
+        try store.close()
+        print("\(name): \(records) records, \(perCommit) per commit, \(format(seconds)) s")
     }
 }

@@ -8,13 +8,13 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary, peers, refusals, held) = try node.withStore { store in
-                (
-                    store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, try store.rejections(),
-                    try store.heldTransactions()
+            let (info, summary, peers, refusals, ownRefused, held) = try node.withStore { store in
+                let refusals = try store.rejections()
+                return (
+                    store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, refusals,
+                    refusals.filter(store.isOwnWorkRefused), try store.heldTransactions()
                 )
             }
-            let ownRefused = refusals.filter { $0.origin == info.nodeID && $0.permanent != false }
             if output.json {
                 emit(
                     Presenter.json([

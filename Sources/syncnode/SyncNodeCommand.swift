@@ -81,8 +81,17 @@ enum CLIClock {
 
 /// Prints a node error for the user and gives the exit code scripts rely on.
 func failure(_ error: SyncNodeError) -> ExitCode {
-    note("error: \(error.message)")
+    note("error: \(error.message)\(hint(for: error.code))")
     return ExitCode(error.exitCode)
+}
+
+/// What to do next, in the CLI's terms (the library's messages name no flags).
+private func hint(for code: SyncNodeError.Code) -> String {
+    switch code {
+    case .notANode: "; create one with `syncnode init --data DIR --site SITE --role ROLE`, or pass the right --data (or SYNCNODE_DATA)"
+    case .nodeExists: "; use another --data directory, or keep using this node"
+    default: ""
+    }
 }
 
 /// Runs `body`, turning a node error into its message and exit code.

@@ -48,14 +48,17 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (refusals, held, labels, me) = try node.withStore { store in
-                (try store.rejections(), try store.heldTransactions(), try store.nodeLabels(), store.info.nodeID)
+            let (refusals, held, labels, own, me) = try node.withStore { store in
+                let refusals = try store.rejections()
+                return (
+                    refusals, try store.heldTransactions(), try store.nodeLabels(), Set(refusals.filter(store.isOwnWorkRefused)), store.info.nodeID
+                )
             }
             if output.json {
                 emit(
                     Presenter.json([
                         "refused": refusals.map { r in
-                            ["origin": r.origin.hex, "seq": r.seq, "reason": r.reason, "refusedBy": r.refusedBy, "own": r.origin == me]
+                            ["origin": r.origin.hex, "seq": r.seq, "reason": r.reason, "refusedBy": r.refusedBy, "own": own.contains(r)]
                                 as [String: Any]
                         },
                         "held": held.map { ["origin": $0.origin.hex, "seq": $0.seq] as [String: Any] },

@@ -83,11 +83,13 @@ public final class Store: Sendable {
         in directory: URL, site: String, label: String?, role: Role = .hq, trust: TrustSetup = .open, clock: any WallClock = SystemClock(),
         limits: StoreLimits = StoreLimits(), maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
     ) throws(SyncNodeError) -> Store {
-        if trust == .hq && role != .hq { throw .invalid("only a node with --role hq can be its own trust anchor; give other nodes --trust HQ_KEY") }
-        if let p = Names.problem(with: site, what: "site name") { throw .invalid(p + "; give --site a name such as lintan") }
+        if trust == .hq && role != .hq {
+            throw .invalid("only an HQ node can be its own trust anchor; every other node is created trusting HQ's public key")
+        }
+        if let p = Names.problem(with: site, what: "site name") { throw .invalid(p + "; a site is a name such as lintan") }
         let file = directory.appendingPathComponent(fileName)
         if FileManager.default.fileExists(atPath: file.path) {
-            throw SyncNodeError(.nodeExists, "a node already exists in \(directory.path); use another --data directory, or keep using this node")
+            throw SyncNodeError(.nodeExists, "a node already exists in \(directory.path)")
         }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -139,7 +141,7 @@ public final class Store: Sendable {
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw SyncNodeError(
                 .notANode,
-                "no node in \(directory.path); create one with `syncnode init --data \(directory.path) --site SITE`, or pass the right --data")
+                "no node in \(directory.path)")
         }
         return try StorageErrors.map {
             let pool: DatabasePool

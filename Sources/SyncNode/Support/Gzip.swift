@@ -1,4 +1,4 @@
-import CCompressZlib
+import CZlib
 import CompressNIO
 import Foundation
 import NIOCore
@@ -51,7 +51,7 @@ final class GzipReader {
     init(handle: FileHandle, maxOutput: Int) {
         self.handle = handle
         self.maxOutput = maxOutput
-        ready = CCompressZlib_inflateInit2(&stream, 15 + 16) == Z_OK
+        ready = czlib_inflate_init2(&stream, 15 + 16) == Z_OK
     }
 
     deinit {

@@ -198,7 +198,8 @@ public struct CurlClient: Sendable {
             case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
                 throw SyncNodeError(.unreachable, "cannot connect to \(url) (\(reason)); is the peer running and the address right?")
             case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
-                throw SyncNodeError(.unreachable, "TLS with \(url) failed (\(reason)); check the server certificate and --ca")
+                throw SyncNodeError(
+                    .unreachable, "TLS with \(url) failed (\(reason)); check the server certificate and the CA certificate this node trusts")
             default:
                 throw SyncNodeError(.unreachable, "request to \(url) failed (\(reason))")
             }

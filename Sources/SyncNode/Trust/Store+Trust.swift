@@ -239,6 +239,10 @@ extension Store {
         }
     }
 
+    /// Whether a refusal is of this node's own work, refused for good (not a bad copy turned
+    /// away): what `status` counts and `rejections` marks as `own`.
+    public func isOwnWorkRefused(_ r: Refusal) -> Bool { r.origin == info.nodeID && r.permanent != false }
+
     /// Refusals of `origin`'s transactions, to tell that node when it syncs.
     func rejections(of origin: NodeID) throws(SyncNodeError) -> [Refusal] {
         try rejections().filter { $0.origin == origin }

@@ -1,4 +1,5 @@
 import SyncNode
+
 /// Plain-text tables whose columns line up in a terminal, counting East Asian wide characters
 /// (Chinese, fullwidth forms) as two columns.
 public struct TextTable: Sendable {

@@ -1,7 +1,8 @@
-@testable import syncnode
 import SyncNode
 import SyncProtocol
 import Testing
+
+@testable import syncnode
 
 @Suite struct AssignmentParserTests {
     @Test func textNumbersAndNullParse() throws {

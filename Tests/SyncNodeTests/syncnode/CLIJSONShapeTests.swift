@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// Every `--json` shape docs/CLI.md documents, pinned against what the real binary prints: the
+/// keys of each documented object (read from the document, not copied here) must be exactly the
+/// keys of the command's output.
+@Suite struct CLIJSONShapeTests {
+    /// The documented keys per command, from the "JSON outputs" section of docs/CLI.md.
+    static func documentedShapes() throws -> [String: Set<String>] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/CLI.md"), encoding: .utf8)
+        guard let start = text.range(of: "## JSON outputs"), let end = text.range(of: "\n## ", range: start.upperBound..<text.endIndex) else {
+            throw TestFailure("docs/CLI.md has no JSON outputs section")
+        }
+        let section = String(text[start.upperBound..<end.lowerBound])
+        let marker = try Regex("`([a-z -]+) --json`")
+        let matches = section.matches(of: marker)
+        var shapes: [String: Set<String>] = [:]
+        for (i, m) in matches.enumerated() {
+            let command = String(section[m.range]).dropFirst().dropLast("--json`".count + 1).trimmingCharacters(in: .whitespaces)
+            let segment = section[m.range.upperBound..<(i + 1 < matches.count ? matches[i + 1].range.lowerBound : section.endIndex)]
+            if let keys = Self.objectKeys(segment) { shapes[command] = keys }
+        }
+        return shapes
+    }
+
+    /// The keys of the first `{...}` in `text`: quoted names right after `{` or `,` at its top level.
+    static func objectKeys(_ text: Substring) -> Set<String>? {
+        guard let open = text.firstIndex(of: "{") else { return nil }
+        var depth = 0
+        var keys = Set<String>()
+        var previous: Character = " "
+        var i = open
+        while i < text.endIndex {
+            let c = text[i]
+            switch c {
+            case "{", "[":
+                depth += 1
+            case "}", "]":
+                depth -= 1
+                if depth == 0 { return keys }
+            case "\"":
+                guard let close = text[text.index(after: i)...].firstIndex(of: "\"") else { return keys }
+                if depth == 1 && (previous == "{" || previous == ",") { keys.insert(String(text[text.index(after: i)..<close])) }
+                i = close
+            default:
+                break
+            }
+            if !c.isWhitespace { previous = c == "\"" ? "s" : c }
+            i = text.index(after: i)
+        }
+        return keys
+    }
+
+    /// The keys of a JSON object, or of the first element of a JSON array.
+    static func keys(_ output: String) throws -> Set<String> {
+        let value = try JSONSerialization.jsonObject(with: Data(output.utf8))
+        if let object = value as? [String: Any] { return Set(object.keys) }
+        if let array = value as? [[String: Any]], let first = array.first { return Set(first.keys) }
+        throw TestFailure("not a JSON object nor a non-empty array of objects: \(output)")
+    }
+
+    @Test func everyDocumentedShapeIsWhatTheBinaryPrints() throws {
+        let shapes = try Self.documentedShapes()
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        let county = dir.path("county").path
+        var outputs: [String: String] = [:]
+        func json(_ command: String, _ args: [String], exit: Int32 = 0) throws {
+            let r = try Binary.run(args + ["--json"])
+            #expect(r.status == exit, "\(command): \(r.stderr)")
+            outputs[command] = r.stdout
+        }
+        try json("init", ["init", "--data", hq, "--site", "hq", "--role", "hq", "--label", "dongli-hq"])
+        try Federation.member(county, site: "lintan", label: "lintan-1", hq: hq)
+        for node in [hq, county] {
+            #expect(try Binary.run(["record", "put", "--data", node, "projects", "lt-school", "name=\(node == hq ? "东丽小学" : "临潭东丽小学")"]).status == 0)
+        }
+        #expect(try Binary.run(["ledger", "append", "--data", county, "trainings", "county=lintan", "attendees:=40"]).status == 0)
+        let file = dir.path("county.bundle").path
+        try json("bundle export", ["bundle", "export", "--data", county, "--out", file])
+        try json("bundle import", ["bundle", "import", "--data", hq, file])
+        try json("record list", ["record", "list", "--data", hq, "projects"])
+        try json("record history", ["record", "history", "--data", hq, "projects", "lt-school"])
+        try json("ledger list", ["ledger", "list", "--data", hq, "trainings"])
+        try json("conflicts", ["conflicts", "--data", hq])
+        try json("status", ["status", "--data", hq])
+        try json("identity", ["identity", "--data", hq])
+        try json("node list", ["node", "list", "--data", hq])
+        try json("rejections", ["rejections", "--data", hq])
+        try json("sync", ["sync", "--data", county, "--peer", "http://127.0.0.1:9"], exit: 69)
+
+        // Shapes with fixed keys that this run produced; each must be documented.
+        for command in [
+            "init", "bundle export", "bundle import", "record list", "record history", "ledger list", "conflicts", "status", "identity", "node list",
+            "rejections", "sync",
+        ] {
+            guard let documented = shapes[command] else {
+                Issue.record("docs/CLI.md documents no shape for `\(command) --json`")
+                continue
+            }
+            guard let output = outputs[command] else { continue }
+            var expected = documented
+            if command == "sync" { expected = ["peer", "ok", "error", "code"] }  // the documented failure form
+            #expect(try Self.keys(output) == expected, "`\(command) --json` printed \(output)")
+        }
+    }
+}
