@@ -40,7 +40,7 @@ struct FieldMap: Sequence {
 /// The live versions of one record, keyed by interned field name.
 struct StoredRecord {
     var fields = FieldMap()
-    /// Some version of this record named a version not held yet (see `field_ref`).
+    /// Some version of this record named a version not held yet (see `dangling_ref`).
     var hasDanglingRefs = false
 
     var conflictCount: Int { fields.values.reduce(0) { $0 + (MergeRule.isConflicted($1) ? 1 : 0) } }

@@ -33,7 +33,7 @@ public struct HTTPResult: Sendable {
 }
 
 /// An HTTP client on libcurl's easy interface. Each request runs its blocking `curl_easy_perform`
-/// on a Dispatch worker thread, off Swift's cooperative pool. Proxies come from the environment
+/// on a thread of its own, off Swift's cooperative pool. Proxies come from the environment
 /// (`https_proxy`, `http_proxy`, `no_proxy`), as libcurl reads them itself.
 ///
 /// Easy handles are kept for reuse after a successful request, so consecutive requests to one peer
