@@ -61,7 +61,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            resources: [.embedInCode("Programme/dongli-2017.json")]
         ),
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),
         // Its folder differs from the library's by more than letter case (macOS file systems

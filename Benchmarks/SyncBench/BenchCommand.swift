@@ -30,6 +30,9 @@ struct Measure: AsyncParsableCommand {
         }
     }
 
+    /// On the main thread, as the top-level code ran before: the measured synchronous work must
+    /// not sit on a cooperative-pool thread (a large commit seals on a second core beside it).
+    @MainActor
     func run() async throws {
         // A child that died must not take the benchmark with it when it is written to.
         signal(SIGPIPE, SIG_IGN)

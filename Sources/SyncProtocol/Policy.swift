@@ -39,7 +39,7 @@ public struct PolicyRules: Equatable, Sendable {
     public static let policyCollection = "policy"
 
     public static let defaults = PolicyRules(
-        referenceCollections: ["counties", "work_areas", "units", "sites", "fund_targets"],
+        referenceCollections: ["counties", "work_areas", "units", "sites", "fund_targets", "programme"],
         financeLedgers: ["disbursements", "allocations", "fund_targets"],
         countyPrefixes: ["chengde": ["cd-", "chengde-"], "lintan": ["lt-", "lintan-"], "gangu": ["gg-", "gangu-"]])
 

@@ -28,8 +28,12 @@ extension SyncNodeCommand {
         @Option(help: "HQ's public key (64 hex digits) or a file holding it: the registry this node trusts. Not for --role hq.")
         var trust: String?
 
+        @Option(help: "HQ only: the programme plan (JSON, docs/PROGRAMME.md) instead of the embedded 2017 plan.")
+        var plan: String?
+
         func validate() throws {
             if role == .hq && trust != nil { throw ValidationError("an HQ node is its own trust anchor; drop --trust") }
+            if role != .hq && plan != nil { throw ValidationError("only HQ installs a plan; other nodes receive it with their first sync") }
             if role != .hq && trust == nil {
                 throw ValidationError("give --trust with HQ's public key (run `syncnode identity` on HQ), so this node knows whose registry to trust")
             }
@@ -46,9 +50,23 @@ extension SyncNodeCommand {
                 }
                 setup = .anchor(key)
             }
-            do {
+            var planText = Programme.embeddedText
+            if let plan {
+                guard let data = FileManager.default.contents(atPath: plan) else {
+                    throw failure(SyncNodeError(.invalidInput, "cannot read the plan file \(plan)"))
+                }
+                planText = data
+            }
+            do throws(SyncNodeError) {
+                // A bad plan file is refused before anything is created.
+                let programme = try Programme.decode(planText)
+                if !programme.sites.contains(where: { $0.id == site }) {
+                    throw SyncNodeError.invalid(
+                        "site '\(site)' is not in the plan; its sites: \(programme.sites.map(\.id).joined(separator: ", "))")
+                }
                 let store = try Store.create(in: node.directory, site: site, label: label, role: role, trust: setup, clock: CLIClock.current)
                 defer { try? store.close() }
+                if role == .hq { try store.installPlan(planText) }
                 let info = store.info
                 if output.json {
                     emit(

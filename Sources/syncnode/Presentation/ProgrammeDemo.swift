@@ -168,13 +168,6 @@ public enum LedgerMath {
 }
 
 /// Money display: fen as 万元 with up to two decimals.
-public enum Money {
-    public static func wan(_ fen: Int64) -> String {
-        let wan = Double(fen) / Double(DefaultPlan.fenPerWan)
-        return wan == wan.rounded() ? String(Int64(wan)) : String(format: "%.2f", wan)
-    }
-}
-
 /// HQ's API on a loopback port for the length of the demo.
 struct DemoServer {
     let port: Int

@@ -1,0 +1,155 @@
+import Foundation
+import SyncProtocol
+
+extension Programme {
+    /// The district's 2017 plan (facts only), embedded in the binary: the default programme.
+    public static let embedded: Programme = {
+        do {
+            return try decode(Data(PackageResources.dongli_2017_json))
+        } catch {
+            fatalError("the embedded plan does not load: \(error)")
+        }
+    }()
+
+    /// The embedded plan's file text.
+    public static var embeddedText: Data { Data(PackageResources.dongli_2017_json) }
+
+    /// Reads a plan file (JSON); refuses one that does not parse or describes an impossible plan.
+    public static func decode(_ data: Data) throws(SyncNodeError) -> Programme {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let plan: Programme
+        do {
+            plan = try decoder.decode(Programme.self, from: data)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw .invalid("the plan lacks `\(key.stringValue)` at \(Self.path(context.codingPath)); see docs/PROGRAMME.md for the format")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+            let DecodingError.dataCorrupted(context)
+        {
+            throw .invalid("the plan is not valid at \(Self.path(context.codingPath)): \(context.debugDescription)")
+        } catch {
+            throw .invalid("the plan is not readable JSON: \(error)")
+        }
+        let problems = plan.problems()
+        guard problems.isEmpty else { throw .invalid("the plan is not usable: " + problems.joined(separator: "; ")) }
+        return plan
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
+
+extension Store {
+    /// The reference collection HQ writes the plan into (record `plan`: its JSON text).
+    public static let programmeCollection = "programme"
+
+    /// The plan this node validates and labels by: the one HQ last wrote (replicated), or the
+    /// embedded default before any arrived.
+    public func programme() throws(SyncNodeError) -> Programme {
+        guard let record = try record(Self.programmeCollection, "plan"), case .text(let json)? = record.fields["json"] else {
+            return .embedded
+        }
+        do {
+            return try Programme.decode(Data(json.utf8))
+        } catch {
+            // A plan this version cannot read (a newer format): keep validating by the default,
+            // and say so in the review queue.
+            return .embedded
+        }
+    }
+
+    /// HQ writes a plan: its text into the `programme` collection and the county record-id
+    /// prefixes into the policy, in one transaction, so every node validates the same way after
+    /// one sync. Only HQ may (the policy refuses it from any other node).
+    @discardableResult
+    public func installPlan(_ text: Data) throws(SyncNodeError) -> Programme {
+        let plan = try Programme.decode(text)
+        var intents: [Intent] = [
+            .put(
+                collection: Self.programmeCollection, recordID: "plan",
+                fields: [
+                    FieldAssignment("json", .text(String(decoding: text, as: UTF8.self))), FieldAssignment("name", .text(plan.programme)),
+                    FieldAssignment("version", .int(Int64(plan.version))),
+                ])
+        ]
+        for c in plan.counties {
+            intents.append(
+                .put(
+                    collection: PolicyRules.policyCollection, recordID: "county-\(c.id)",
+                    fields: [FieldAssignment("prefixes", .text(c.prefixes.joined(separator: ",")))]))
+        }
+        try commit(intents)
+        return plan
+    }
+
+    /// Records one item of the plan's `kind` from what a clerk typed, after checking it against
+    /// the plan; nothing is written when anything is wrong (the error lists every problem).
+    /// Record kinds take `recordID` (a project, task or supervision item); `mustExist` says
+    /// whether it is an update of an existing one or a new one.
+    @discardableResult
+    public func recordProgrammeItem(
+        kind kindID: String, recordID: String?, input: [(String, String)], today: String, force: Bool = false, mustExist: Bool? = nil
+    ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value]) {
+        let plan = try programme()
+        guard let kind = plan.kind(kindID) else {
+            let ids = plan.kinds.map(\.id)
+            let hint = ProgrammeCheck.nearest(kindID, in: ids).map { "did you mean \($0)? " } ?? ""
+            throw .invalid("the plan has no kind '\(kindID)'; \(hint)kinds: \(ids.joined(separator: ", "))")
+        }
+        var input = input
+        let projectRecords = try records("projects")
+        // An entry about a project counts for the project's county unless it names one.
+        if kind.isLedger, !input.contains(where: { $0.0 == "county" }), let p = input.first(where: { $0.0 == "project" })?.1,
+            case .text(let county)? = projectRecords.first(where: { $0.recordID == p })?.fields["county"]
+        {
+            input.append(("county", county))
+        }
+        let projects = Set(projectRecords.map(\.recordID))
+        let stages = try projectStages()
+        let context = ProgrammeCheck.Context(
+            site: info.site, role: info.role, today: today, projectExists: { projects.contains($0) }, projectStage: { stages[$0] })
+        var fields: [String: Value]
+        switch ProgrammeCheck(plan).check(kind: kind, input: input, context: context, force: force) {
+        case .success(let f): fields = f
+        case .failure(let problems):
+            throw .invalid(problems.list.map(\.description).joined(separator: "\n"))
+        }
+        if let collection = kind.collection {
+            guard let recordID, !recordID.isEmpty else { throw .invalid("a \(kind.id) needs an id, e.g. \(kind.example ?? "ID FIELD=VALUE")") }
+            let existing = try record(collection, recordID)
+            if mustExist == true, existing == nil || existing?.deleted == true { throw SyncNodeError(.notFound, "no \(kind.id) \(recordID) here") }
+            if mustExist == false, let existing, !existing.deleted {
+                throw SyncNodeError(
+                    .nodeExists,
+                    "\(kind.id) \(recordID) exists already (\(existing.fields["name"] ?? existing.fields["title"] ?? .null)); update it instead")
+            }
+            if mustExist != true {
+                // A new item needs every required field.
+                let missing = kind.fields.filter { $0.isRequired && fields[$0.storedName] == nil }.map(\.name)
+                if !missing.isEmpty, existing == nil { throw .invalid("a new \(kind.id) needs \(missing.joined(separator: ", "))") }
+            }
+            try commit([
+                .put(collection: collection, recordID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
+            ])
+            return (recordID, fields)
+        }
+        fields["kind"] = .text(kind.id)
+        try commit([
+            .append(ledger: kind.ledger!, entryID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
+        ])
+        return (recordID, fields)
+    }
+
+    /// Each project's current stage: the stage of its latest event that names one.
+    public func projectStages() throws(SyncNodeError) -> [String: String] {
+        var latest: [String: (String, String, Timestamp)] = [:]
+        for e in try ledger("project_events") where e.counts {
+            guard case .text(let project)? = e.fields["project"], case .text(let stage)? = e.fields["stage"] else { continue }
+            let date = e.fields["date"]?.description ?? ""
+            if let current = latest[project], (current.1, current.2) > (date, e.ts) { continue }
+            latest[project] = (stage, date, e.ts)
+        }
+        return latest.mapValues(\.0)
+    }
+}

@@ -1,0 +1,299 @@
+import Foundation
+import GRDB
+import SyncProtocol
+
+/// One report of HQ's merged view as data: typed columns and rows. The command line renders it as
+/// a table, CSV, JSON or a sheet; the numbers are the same in each.
+public struct ReportTable: Sendable, Equatable {
+    public enum ColumnType: String, Sendable { case text, int, money, percent, date, time }
+
+    public struct Column: Sendable, Equatable {
+        public var id: String
+        public var label: String
+        public var type: ColumnType
+    }
+
+    public enum Cell: Sendable, Equatable {
+        case text(String)
+        case int(Int64)
+        case none
+    }
+
+    public var name: String
+    public var title: String
+    public var columns: [Column]
+    public var rows: [[Cell]]
+}
+
+/// Which rows a report keeps.
+public struct ReportFilter: Sendable {
+    public var county: String?
+    public var year: Int?
+    public var workArea: String?
+
+    public init(county: String? = nil, year: Int? = nil, workArea: String? = nil) {
+        self.county = county
+        self.year = year
+        self.workArea = workArea
+    }
+}
+
+extension Store {
+    public static let reportNames = ["funds", "projects", "activities", "review", "sync"]
+
+    public func report(_ name: String, filter: ReportFilter = ReportFilter(), today: String) throws(SyncNodeError) -> ReportTable {
+        switch name {
+        case "funds": return try fundsReport(filter)
+        case "projects": return try projectsReport(filter, today: today)
+        case "activities": return try activitiesReport(filter)
+        case "review": return try reviewReport()
+        case "sync": return try syncReport()
+        default:
+            let hint = ProgrammeCheck.nearest(name, in: Self.reportNames).map { "did you mean \($0)? " } ?? ""
+            throw .invalid("no report '\(name)'; \(hint)reports: \(Self.reportNames.joined(separator: ", "))")
+        }
+    }
+
+    /// The year an entry counts in: its `year` field (targets), else the year of its date.
+    static func year(of fields: [String: Value]) -> Int? {
+        if case .int(let y)? = fields["year"] { return Int(y) }
+        if case .text(let d)? = fields["date"], d.count >= 4 { return Int(d.prefix(4)) }
+        return nil
+    }
+
+    /// Funds per county and year, then per county over the whole programme: target, allocated,
+    /// disbursed, spent, donated, % of target disbursed, and when the county's data last arrived.
+    func fundsReport(_ filter: ReportFilter) throws(SyncNodeError) -> ReportTable {
+        let plan = try programme()
+        let columnsOf = ["target", "allocated", "disbursed", "spent", "donated"]
+        struct Key: Hashable {
+            var county: String
+            var year: Int
+        }
+        var sums: [Key: [String: Int64]] = [:]
+        for kind in plan.moneyKinds {
+            guard let ledger = kind.ledger, let column = kind.money, columnsOf.contains(column) else { continue }
+            let amountField = kind.fields.first { $0.type == .money }?.storedName ?? "amount_fen"
+            for e in try self.ledger(ledger) where e.counts {
+                guard case .text(let county)? = e.fields["county"], let year = Self.year(of: e.fields), case .int(let amount)? = e.fields[amountField]
+                else { continue }
+                sums[Key(county: county, year: year), default: [:]][column, default: 0] += amount
+            }
+        }
+        let lastHeard = try lastReceivedBySite()
+        var rows: [[ReportTable.Cell]] = []
+        for c in plan.counties where filter.county == nil || filter.county == c.id {
+            var total: [String: Int64] = [:]
+            for year in plan.yearRange {
+                let s = sums[Key(county: c.id, year: year)] ?? [:]
+                for k in columnsOf { total[k, default: 0] += s[k] ?? 0 }
+                if filter.year == nil || filter.year == year {
+                    rows.append(Self.fundsRow(c.name, String(year), s, columnsOf, lastHeard[c.id]))
+                }
+            }
+            if filter.year == nil {
+                rows.append(Self.fundsRow(c.name, "\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)", total, columnsOf, lastHeard[c.id]))
+            }
+        }
+        return ReportTable(
+            name: "funds", title: "资金 Funds",
+            columns: [
+                .init(id: "county", label: "县", type: .text), .init(id: "year", label: "年度", type: .text),
+                .init(id: "target", label: "目标(万元)", type: .money), .init(id: "allocated", label: "安排(万元)", type: .money),
+                .init(id: "disbursed", label: "拨付(万元)", type: .money), .init(id: "spent", label: "支出(万元)", type: .money),
+                .init(id: "donated", label: "捐赠(万元)", type: .money), .init(id: "disbursedPct", label: "拨付占目标%", type: .percent),
+                .init(id: "lastReceived", label: "最后收到数据", type: .time),
+            ], rows: rows)
+    }
+
+    private static func fundsRow(_ county: String, _ year: String, _ s: [String: Int64], _ columns: [String], _ last: UInt64?) -> [ReportTable.Cell] {
+        let target = s["target"] ?? 0
+        // Percent in hundredths (4550 = 45.50%).
+        let pct: ReportTable.Cell = target > 0 ? .int((s["disbursed"] ?? 0) * 10_000 / target) : .none
+        return [.text(county), .text(year)] + columns.map { .int(s[$0] ?? 0) } + [pct, last.map { .int(Int64($0)) } ?? .none]
+    }
+
+    /// The latest time a transaction of any node of each site was received here (own site: now).
+    public func lastReceivedBySite() throws(SyncNodeError) -> [String: UInt64] {
+        let sites = try registrySites()
+        var out: [String: UInt64] = [:]
+        for (node, millis) in try lastReceivedByNode() {
+            guard let site = sites[node] else { continue }
+            out[site] = max(out[site] ?? 0, millis)
+        }
+        return out
+    }
+
+    /// Projects with their county, work area, stage, progress, planned end, funds and a late flag.
+    func projectsReport(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> ReportTable {
+        let plan = try programme()
+        var progress: [String: (Int64, String, Timestamp)] = [:]
+        for e in try ledger("project_events") where e.counts {
+            guard case .text(let p)? = e.fields["project"], case .int(let pct)? = e.fields["progress_pct"] else { continue }
+            let date = e.fields["date"]?.description ?? ""
+            if let cur = progress[p], (cur.1, cur.2) > (date, e.ts) { continue }
+            progress[p] = (pct, date, e.ts)
+        }
+        let stages = try projectStages()
+        var allocated: [String: Int64] = [:]
+        var disbursed: [String: Int64] = [:]
+        for (ledger, into) in [("allocations", 0), ("disbursements", 1)] {
+            for e in try self.ledger(ledger) where e.counts {
+                guard case .text(let p)? = e.fields["project"], case .int(let a)? = e.fields["amount_fen"] else { continue }
+                if into == 0 { allocated[p, default: 0] += a } else { disbursed[p, default: 0] += a }
+            }
+        }
+        let done = Set(["completed", "accepted", "handed_over", "cancelled"])
+        var rows: [[ReportTable.Cell]] = []
+        for r in try records("projects") {
+            let county = r.fields["county"]?.description ?? ""
+            let area = r.fields["work_area"]?.description ?? ""
+            if let c = filter.county, c != county { continue }
+            if let w = filter.workArea, w != area { continue }
+            let stage = stages[r.recordID] ?? "planned"
+            let end = r.fields["planned_end"]?.description ?? ""
+            let late = !end.isEmpty && end < today && !done.contains(stage)
+            rows.append([
+                .text(r.recordID), .text(r.fields["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
+                .text(plan.workArea(area)?.name ?? area), .text(stage), progress[r.recordID].map { .int($0.0) } ?? .none,
+                end.isEmpty ? .none : .text(end), .int(allocated[r.recordID] ?? 0), .int(disbursed[r.recordID] ?? 0), .text(late ? "late" : ""),
+            ])
+        }
+        return ReportTable(
+            name: "projects", title: "项目 Projects",
+            columns: [
+                .init(id: "id", label: "编号", type: .text), .init(id: "name", label: "项目", type: .text), .init(id: "county", label: "县", type: .text),
+                .init(id: "workArea", label: "工作领域", type: .text), .init(id: "stage", label: "阶段", type: .text),
+                .init(id: "progressPct", label: "进度%", type: .int), .init(id: "plannedEnd", label: "计划完工", type: .date),
+                .init(id: "allocated", label: "安排(万元)", type: .money), .init(id: "disbursed", label: "拨付(万元)", type: .money),
+                .init(id: "late", label: "逾期", type: .text),
+            ], rows: rows)
+    }
+
+    /// Activities per county, work area and year: entries, people, attendees, sales.
+    func activitiesReport(_ filter: ReportFilter) throws(SyncNodeError) -> ReportTable {
+        let plan = try programme()
+        struct Key: Hashable, Comparable {
+            var county: String
+            var area: String
+            var year: Int
+            var kind: String
+            static func < (a: Key, b: Key) -> Bool { (a.county, a.area, a.year, a.kind) < (b.county, b.area, b.year, b.kind) }
+        }
+        var sums: [Key: (entries: Int64, people: Int64, attendees: Int64, amount: Int64)] = [:]
+        for e in try ledger("activities") where e.counts {
+            guard case .text(let county)? = e.fields["county"], let year = Self.year(of: e.fields) else { continue }
+            let area = e.fields["work_area"]?.description ?? ""
+            if let c = filter.county, c != county { continue }
+            if let y = filter.year, y != year { continue }
+            if let w = filter.workArea, w != area { continue }
+            let key = Key(county: county, area: area, year: year, kind: e.fields["kind"]?.description ?? "")
+            var s = sums[key] ?? (0, 0, 0, 0)
+            s.entries += 1
+            if case .int(let n)? = e.fields["people"] { s.people += n }
+            if case .int(let n)? = e.fields["attendees"] { s.attendees += n }
+            if case .int(let n)? = e.fields["amount_fen"] { s.amount += n }
+            sums[key] = s
+        }
+        let rows: [[ReportTable.Cell]] = sums.keys.sorted().map { k in
+            let s = sums[k]!
+            return [
+                .text(plan.county(k.county)?.name ?? k.county), .text(plan.workArea(k.area)?.name ?? k.area), .text(String(k.year)),
+                .text(plan.kind(k.kind)?.name ?? k.kind), .int(s.entries), .int(s.people), .int(s.attendees), .int(s.amount),
+            ]
+        }
+        return ReportTable(
+            name: "activities", title: "交流与活动 Activities",
+            columns: [
+                .init(id: "county", label: "县", type: .text), .init(id: "workArea", label: "工作领域", type: .text),
+                .init(id: "year", label: "年度", type: .text), .init(id: "kind", label: "类型", type: .text),
+                .init(id: "entries", label: "次数", type: .int), .init(id: "people", label: "人数", type: .int),
+                .init(id: "attendees", label: "参训人数", type: .int), .init(id: "amount", label: "金额(万元)", type: .money),
+            ], rows: rows)
+    }
+
+    /// What HQ must look at: conflicts, refused transactions, entries that do not fit the plan,
+    /// reversals that cancel nothing.
+    func reviewReport() throws(SyncNodeError) -> ReportTable {
+        let plan = try programme()
+        let labels = try nodeLabels()
+        var rows: [[ReportTable.Cell]] = []
+        for c in try conflicts() {
+            rows.append([
+                .text("conflict"), .text("\(c.collection)/\(c.recordID).\(c.field)"),
+                .text(
+                    "kept \(c.winnerValue) (\(labels[c.winnerTs.node] ?? c.winnerTs.node.short)); other \(c.otherValue) (\(labels[c.otherTs.node] ?? c.otherTs.node.short))"
+                ),
+            ])
+        }
+        for r in try rejections() {
+            rows.append([.text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason) (by \(r.refusedBy))")])
+        }
+        let check = ProgrammeCheck(plan)
+        for kind in plan.kinds {
+            if let ledger = kind.ledger {
+                for e in try self.ledger(ledger)
+                where e.fields["kind"]?.description == kind.id || (e.fields["kind"] == nil && plan.kinds(inLedger: ledger).count == 1) {
+                    if let why = e.invalidReversal { rows.append([.text("ledger"), .text("\(ledger)/\(e.entryID)"), .text(why)]) }
+                    let problems = check.storedProblems(kind: kind, fields: e.fields)
+                    if !problems.isEmpty { rows.append([.text("plan"), .text("\(ledger)/\(e.entryID)"), .text(problems.joined(separator: "; "))]) }
+                }
+            } else if let collection = kind.collection {
+                for r in try records(collection) {
+                    let problems = check.storedProblems(kind: kind, fields: r.fields)
+                    if !problems.isEmpty {
+                        rows.append([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; "))])
+                    }
+                }
+            }
+        }
+        return ReportTable(
+            name: "review", title: "待审 Review",
+            columns: [
+                .init(id: "type", label: "类别", type: .text), .init(id: "item", label: "对象", type: .text),
+                .init(id: "detail", label: "说明", type: .text),
+            ],
+            rows: rows)
+    }
+
+    /// Per registered node: site, role, when its data last arrived here, its transactions held here.
+    func syncReport() throws(SyncNodeError) -> ReportTable {
+        let received = try lastReceivedByNode()
+        let vector = try vector()
+        var rows: [[ReportTable.Cell]] = []
+        for entry in try registry() {
+            rows.append([
+                .text(entry.label), .text(entry.site), .text(entry.role.rawValue), .text(entry.node.hex), .int(Int64(vector[entry.node])),
+                received[entry.node].map { .int(Int64($0)) } ?? .none, .text(entry.revokedAt != nil ? "revoked" : ""),
+            ])
+        }
+        return ReportTable(
+            name: "sync", title: "同步 Sync health",
+            columns: [
+                .init(id: "label", label: "节点", type: .text), .init(id: "site", label: "站点", type: .text),
+                .init(id: "role", label: "角色", type: .text),
+                .init(id: "node", label: "ID", type: .text), .init(id: "transactions", label: "已收事务", type: .int),
+                .init(id: "lastReceived", label: "最后收到", type: .time), .init(id: "state", label: "状态", type: .text),
+            ], rows: rows)
+    }
+}
+
+extension Store {
+    /// When the last transaction of each node (own included) was received here, in ms since 1970.
+    public func lastReceivedByNode() throws(SyncNodeError) -> [NodeID: UInt64] {
+        try read { db in
+            var out: [NodeID: UInt64] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT n.id AS id, max(l.received) AS received FROM log l JOIN node n ON n.ix = l.origin GROUP BY l.origin")
+            {
+                if let node = NodeID(bytes: row["id"] as Data) { out[node] = UInt64(row["received"] as Int64) }
+            }
+            return out
+        }
+    }
+
+    /// The site of every registered node.
+    public func registrySites() throws(SyncNodeError) -> [NodeID: String] {
+        Dictionary(try registry().map { ($0.node, $0.site) }, uniquingKeysWith: { a, _ in a })
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+
+/// A programme description: the counties with their record-id prefixes and yearly aid, the sites,
+/// the work areas with their lead units, and the kinds of records and entries with their fields.
+/// It is data (a JSON file; the 2017 plan is embedded as the default), replicated by HQ, so every
+/// node validates and labels the same way. Validation never decides a merge: data that does not
+/// fit the plan is applied and listed for review.
+public struct Programme: Codable, Equatable, Sendable {
+    public var programme: String
+    public var version: Int
+    public var title: String
+    /// First and last year of the programme.
+    public var years: [Int]
+    public var counties: [County]
+    public var sites: [Site]
+    public var workAreas: [WorkArea]
+    /// Project stages in their forward order.
+    public var stages: [String]
+    /// Stages outside the forward order (suspended, cancelled): reachable from any stage.
+    public var sideStages: [String]
+    public var kinds: [Kind]
+
+    public struct County: Codable, Equatable, Sendable {
+        public var id: String
+        public var name: String
+        public var nameEn: String?
+        public var province: String
+        public var carrierUnit: String
+        public var prefixes: [String]
+        /// Aid budgeted per year, in 万元, keyed by year.
+        public var yearlyAidWan: [String: Int64]
+
+        /// The yearly aid in fen, by year.
+        public var yearlyAidFen: [Int: Int64] {
+            Dictionary(uniqueKeysWithValues: yearlyAidWan.compactMap { k, v in Int(k).map { ($0, v * Money.fenPerWan) } })
+        }
+    }
+
+    public struct Site: Codable, Equatable, Sendable {
+        public var id: String
+        public var role: Role
+        public var name: String
+    }
+
+    public struct WorkArea: Codable, Equatable, Sendable {
+        public var id: String
+        public var name: String
+        public var nameEn: String?
+        public var leadUnit: String
+    }
+
+    public enum FieldType: String, Codable, Sendable {
+        case text, int, real, money, date, year, county
+        case workArea = "work_area"
+        case project, stage
+    }
+
+    public struct Field: Codable, Equatable, Sendable {
+        public var name: String
+        public var type: FieldType
+        public var required: Bool?
+        public var values: [String]?
+        public var min: Int64?
+        public var max: Int64?
+        public var label: String?
+
+        /// The name the value is stored under: money is kept in integer fen, as `<name>_fen`.
+        public var storedName: String { type == .money ? name + "_fen" : name }
+        public var isRequired: Bool { required ?? false }
+    }
+
+    public struct Kind: Codable, Equatable, Sendable {
+        public var id: String
+        public var name: String
+        public var nameEn: String?
+        /// Records of this kind live in this collection (projects, tasks, supervision items)...
+        public var collection: String?
+        /// ...or entries of this kind are appended to this ledger (events, money, activities).
+        public var ledger: String?
+        /// For money kinds: which column of the funds report the amount counts in.
+        public var money: String?
+        /// The work area an entry of this kind counts under unless it names one.
+        public var workArea: String?
+        public var fields: [Field]
+        public var example: String?
+
+        public var isLedger: Bool { ledger != nil }
+    }
+
+    // MARK: lookups
+
+    public func county(_ id: String) -> County? { counties.first { $0.id == id } }
+    public func kind(_ id: String) -> Kind? { kinds.first { $0.id == id } }
+    public func workArea(_ id: String) -> WorkArea? { workAreas.first { $0.id == id } }
+    public var yearRange: ClosedRange<Int> { (years.first ?? 2016)...(years.last ?? years.first ?? 2016) }
+
+    /// Kinds whose entries go to `ledger`.
+    public func kinds(inLedger ledger: String) -> [Kind] { kinds.filter { $0.ledger == ledger } }
+
+    /// The money kinds (their ledgers feed the funds report).
+    public var moneyKinds: [Kind] { kinds.filter { $0.money != nil && $0.ledger != nil } }
+
+    /// The fields every entry carries besides its kind's own: the county it is for, the day it
+    /// happened (apart from when it was typed) and, optionally, the work area it counts under.
+    public static let entryFields: [Field] = [
+        Field(name: "county", type: .county, required: true, label: "县"),
+        Field(name: "date", type: .date, required: true, label: "日期"),
+        Field(name: "work_area", type: .workArea, label: "工作领域"),
+    ]
+
+    /// Every field an input of `kind` may give.
+    public func fields(of kind: Kind) -> [Field] {
+        guard kind.isLedger else { return kind.fields }
+        var out = Self.entryFields
+        for f in kind.fields where !out.contains(where: { $0.name == f.name }) { out.append(f) }
+        out.append(Field(name: "kind", type: .text, label: "类型"))
+        return out
+    }
+
+    /// Problems with the plan itself (loading a plan file refuses one with any).
+    public func problems() -> [String] {
+        var out: [String] = []
+        if programme.isEmpty { out.append("the plan has no `programme` name") }
+        if years.isEmpty || years.count > 2 || (years.count == 2 && years[0] > years[1]) {
+            out.append("`years` must be [first, last]")
+        }
+        if counties.isEmpty { out.append("the plan names no county") }
+        for c in counties {
+            if c.prefixes.isEmpty { out.append("county \(c.id) has no record-id prefix") }
+            for key in c.yearlyAidWan.keys where Int(key) == nil { out.append("county \(c.id): yearly_aid_wan key '\(key)' is not a year") }
+        }
+        var seen = Set<String>()
+        for k in kinds {
+            if !seen.insert(k.id).inserted { out.append("kind \(k.id) appears twice") }
+            if (k.collection == nil) == (k.ledger == nil) { out.append("kind \(k.id) needs exactly one of `collection` or `ledger`") }
+            if let w = k.workArea, workArea(w) == nil { out.append("kind \(k.id) counts under unknown work area \(w)") }
+        }
+        return out
+    }
+}
+
+/// Amounts: integers in fen (1 元 = 100 fen; 1 万元 = 1,000,000 fen).
+public enum Money {
+    public static let fenPerYuan: Int64 = 100
+    public static let fenPerWan: Int64 = 1_000_000
+
+    /// Parses `100万`, `100万元`, `12.5万`, `50000元`, `1,250.50元` into fen; nil with the reason otherwise.
+    public static func parse(_ text: String) -> Result<Int64, Reason> {
+        var s = text.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: " ", with: "")
+        let scale: Int64
+        if s.hasSuffix("万元") {
+            s.removeLast(2)
+            scale = fenPerWan
+        } else if s.hasSuffix("万") {
+            s.removeLast()
+            scale = fenPerWan
+        } else if s.hasSuffix("元") {
+            s.removeLast()
+            scale = fenPerYuan
+        } else {
+            return .failure(Reason("'\(text)' has no unit: write the amount in 万元 or 元, e.g. 100万 or 50000元"))
+        }
+        let negative = s.hasPrefix("-")
+        if negative { s.removeFirst() }
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+            let whole = Int64(parts[0])
+        else { return .failure(Reason("'\(text)' is not an amount: write digits with 万 or 元, e.g. 12.5万")) }
+        var fen = whole.multipliedReportingOverflow(by: scale)
+        if parts.count == 2 {
+            let digits = parts[1]
+            let places = scale == fenPerWan ? 6 : 2
+            guard digits.count <= places, let fraction = Int64(digits.isEmpty ? "0" : String(digits)) else {
+                return .failure(
+                    Reason(
+                        "'\(text)' has a fraction of a fen: amounts are whole fen (at most \(places) decimals with \(scale == fenPerWan ? "万" : "元"))"
+                    ))
+            }
+            var unit: Int64 = 1
+            for _ in 0..<(places - digits.count) { unit *= 10 }
+            let add = (fraction * unit).addingReportingOverflow(fen.partialValue)
+            fen = (add.partialValue, fen.overflow || add.overflow)
+        }
+        guard !fen.overflow, fen.partialValue <= 9_000_000_000_000_000 else { return .failure(Reason("'\(text)' is too large")) }
+        return .success(negative ? -fen.partialValue : fen.partialValue)
+    }
+
+    /// `1234.50` (万元, two decimals), as HQ's reports show amounts.
+    public static func wan(_ fen: Int64) -> String {
+        let negative = fen < 0
+        let cents = (fen.magnitude + 5_000) / 10_000  // hundredths of 万元, rounded half up
+        let text = "\(cents / 100).\(cents % 100 < 10 ? "0" : "")\(cents % 100)"
+        return negative && cents > 0 ? "-" + text : text
+    }
+}

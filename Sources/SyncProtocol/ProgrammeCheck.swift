@@ -1,0 +1,245 @@
+import Foundation
+
+/// Turns what a clerk typed (`FIELD=VALUE` texts) into typed values of one kind of the plan, or
+/// says everything that is wrong with it. Pure: what it needs to know of the node's data (which
+/// projects exist, a project's current stage) comes in through `Context`.
+public struct ProgrammeCheck: Sendable {
+    public struct Problem: Equatable, Sendable, CustomStringConvertible {
+        /// The field the problem is with, when it is one field's.
+        public var field: String?
+        public var message: String
+        public var description: String { field.map { "\($0): \(message)" } ?? message }
+    }
+
+    public struct Context: Sendable {
+        /// The writing node's site and role (a county writes for itself only).
+        public var site: String
+        public var role: Role
+        /// Today in the node's time zone, `YYYY-MM-DD` (the default date of an entry).
+        public var today: String
+        /// Whether a project with this id is known here.
+        public var projectExists: @Sendable (String) -> Bool
+        /// A project's current stage, if any.
+        public var projectStage: @Sendable (String) -> String?
+
+        public init(
+            site: String, role: Role, today: String, projectExists: @escaping @Sendable (String) -> Bool = { _ in true },
+            projectStage: @escaping @Sendable (String) -> String? = { _ in nil }
+        ) {
+            self.site = site
+            self.role = role
+            self.today = today
+            self.projectExists = projectExists
+            self.projectStage = projectStage
+        }
+    }
+
+    /// Everything wrong with one input.
+    public struct Problems: Error, Sendable {
+        public var list: [Problem]
+    }
+
+    public let plan: Programme
+
+    public init(_ plan: Programme) { self.plan = plan }
+
+    /// The typed, stored fields of an input of `kind`, or every problem found.
+    /// `force` allows a stage to move backwards (it then needs a `reason`).
+    public func check(kind: Programme.Kind, input: [(String, String)], context: Context, force: Bool = false) -> Result<[String: Value], Problems> {
+        let fields = plan.fields(of: kind)
+        var problems: [Problem] = []
+        var out: [String: Value] = [:]
+        var given: [String: String] = [:]
+        for (name, text) in input {
+            guard let field = fields.first(where: { $0.name == name }) else {
+                let known = fields.map(\.name)
+                let hint = Self.nearest(name, in: known).map { "did you mean \($0)? " } ?? ""
+                problems.append(Problem(field: name, message: "\(kind.id) has no field \(name); \(hint)its fields: \(known.joined(separator: ", "))"))
+                continue
+            }
+            if given[name] != nil {
+                problems.append(Problem(field: name, message: "given twice"))
+                continue
+            }
+            given[name] = text
+            switch typed(field, text, context) {
+            case .success(let v): out[field.storedName] = v
+            case .failure(let reason): problems.append(Problem(field: name, message: reason.text))
+            }
+        }
+        if kind.isLedger {
+            if given["county"] == nil, context.role == .county { out["county"] = .text(context.site) }
+            if given["date"] == nil { out["date"] = .text(context.today) }
+            if given["work_area"] == nil, let w = kind.workArea { out["work_area"] = .text(w) }
+            out["kind"] = .text(kind.id)
+        }
+        for f in fields where f.isRequired && out[f.storedName] == nil && !problems.contains(where: { $0.field == f.name }) {
+            problems.append(Problem(field: f.name, message: "is required (\(f.label ?? f.name), \(describe(f)))"))
+        }
+        if context.role == .county, case .text(let county)? = out["county"], county != context.site {
+            problems.append(Problem(field: "county", message: "a \(context.site) node records \(context.site)'s work only, not \(county)'s"))
+        }
+        // A stage never silently moves backwards.
+        if kind.id == "project_event", case .text(let stage)? = out["stage"], case .text(let project)? = out["project"],
+            let current = context.projectStage(project), let from = plan.stages.firstIndex(of: current), let to = plan.stages.firstIndex(of: stage),
+            to < from
+        {
+            if !force {
+                problems.append(
+                    Problem(field: "stage", message: "\(project) is at \(current); moving it back to \(stage) needs --force and reason=WHY"))
+            } else if out["reason"] == nil {
+                problems.append(Problem(field: "reason", message: "moving \(project) back from \(current) to \(stage) needs reason=WHY"))
+            }
+        }
+        return problems.isEmpty ? .success(out) : .failure(Problems(list: problems))
+    }
+
+    /// What a field takes, in words.
+    public func describe(_ f: Programme.Field) -> String {
+        switch f.type {
+        case .text: f.values.map { "one of " + $0.joined(separator: "|") } ?? "text"
+        case .int:
+            "a whole number" + (f.min.map { " ≥ \($0)" } ?? "") + (f.max.map { " ≤ \($0)" } ?? "")
+        case .real: "a number"
+        case .money: "an amount in 万元 or 元, e.g. 12.5万 or 50000元"
+        case .date: "a date YYYY-MM-DD"
+        case .year: "a year \(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)"
+        case .county: "a county: " + plan.counties.map(\.id).joined(separator: "|")
+        case .workArea: "a work area: " + plan.workAreas.map(\.id).joined(separator: "|")
+        case .project: "a project id"
+        case .stage: "a stage: " + (plan.stages + plan.sideStages).joined(separator: "|")
+        }
+    }
+
+    private func typed(_ f: Programme.Field, _ text: String, _ context: Context) -> Result<Value, Reason> {
+        switch f.type {
+        case .text:
+            if let values = f.values, !values.contains(text) {
+                let hint = Self.nearest(text, in: values).map { "did you mean \($0)? " } ?? ""
+                return .failure(Reason("'\(text)' is not allowed; \(hint)one of \(values.joined(separator: ", "))"))
+            }
+            return .success(.text(text))
+        case .int:
+            guard let n = Int64(text) else { return .failure(Reason("'\(text)' is not a whole number")) }
+            if let min = f.min, n < min { return .failure(Reason("\(n) is below \(min)")) }
+            if let max = f.max, n > max { return .failure(Reason("\(n) is above \(max)")) }
+            return .success(.int(n))
+        case .real:
+            guard let d = Double(text), d.isFinite else { return .failure(Reason("'\(text)' is not a number")) }
+            return .success(.real(d))
+        case .money:
+            return Money.parse(text).map { .int($0) }.mapError { Reason($0.text) }
+        case .date:
+            return Self.isDate(text) ? .success(.text(text)) : .failure(Reason("'\(text)' is not a date; write YYYY-MM-DD, e.g. 2017-06-30"))
+        case .year:
+            guard let y = Int(text), plan.yearRange.contains(y) else {
+                return .failure(Reason("'\(text)' is not a year of the programme (\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound))"))
+            }
+            return .success(.int(Int64(y)))
+        case .county:
+            guard plan.county(text) != nil else {
+                let ids = plan.counties.map(\.id)
+                let hint = Self.nearest(text, in: ids).map { "did you mean \($0)? " } ?? ""
+                return .failure(Reason("no county '\(text)' in the plan; \(hint)counties: \(ids.joined(separator: ", "))"))
+            }
+            return .success(.text(text))
+        case .workArea:
+            guard plan.workArea(text) != nil else {
+                let ids = plan.workAreas.map(\.id)
+                let hint = Self.nearest(text, in: ids).map { "did you mean \($0)? " } ?? ""
+                return .failure(Reason("no work area '\(text)' in the plan; \(hint)work areas: \(ids.joined(separator: ", "))"))
+            }
+            return .success(.text(text))
+        case .project:
+            guard context.projectExists(text) else {
+                return .failure(
+                    Reason("no project '\(text)' here; list them with `syncnode report projects` (a project made elsewhere arrives with a sync)"))
+            }
+            return .success(.text(text))
+        case .stage:
+            let all = plan.stages + plan.sideStages
+            guard all.contains(text) else {
+                let hint = Self.nearest(text, in: all).map { "did you mean \($0)? " } ?? ""
+                return .failure(Reason("no stage '\(text)'; \(hint)stages: \(all.joined(separator: ", "))"))
+            }
+            return .success(.text(text))
+        }
+    }
+
+    /// A real calendar date written `YYYY-MM-DD`.
+    public static func isDate(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m), d >= 1
+        else { return false }
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
+        return d <= days
+    }
+
+    /// The closest of `candidates` to `word` (edit distance at most 2, or a third of its length).
+    public static func nearest(_ word: String, in candidates: [String]) -> String? {
+        let limit = max(2, word.count / 3)
+        var best: (String, Int)?
+        for c in candidates {
+            let d = distance(Array(word), Array(c))
+            if d <= limit && d < (best?.1 ?? Int.max) { best = (c, d) }
+        }
+        return best?.0
+    }
+
+    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() {
+                current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+/// Why one value was not accepted.
+public struct Reason: Error, Sendable {
+    public var text: String
+    public init(_ text: String) { self.text = text }
+}
+
+extension ProgrammeCheck {
+    /// What in stored data of `kind` does not fit this plan (it was applied anyway: a merge never
+    /// depends on validation). Listed in HQ's review queue.
+    public func storedProblems(kind: Programme.Kind, fields stored: [String: Value]) -> [String] {
+        let fields = plan.fields(of: kind)
+        var out: [String] = []
+        for name in stored.keys.sorted() where !name.hasPrefix("_") && !fields.contains(where: { $0.storedName == name }) {
+            out.append("field \(name) is not in the plan's \(kind.id)")
+        }
+        for f in fields {
+            guard let v = stored[f.storedName] else {
+                if f.isRequired { out.append("\(f.name) is missing") }
+                continue
+            }
+            switch (f.type, v) {
+            case (.text, .text(let t)):
+                if let values = f.values, !values.contains(t) { out.append("\(f.name) '\(t)' is not one of \(values.joined(separator: "|"))") }
+            case (.county, .text(let t)):
+                if plan.county(t) == nil { out.append("county '\(t)' is not in the plan") }
+            case (.workArea, .text(let t)):
+                if plan.workArea(t) == nil { out.append("work area '\(t)' is not in the plan") }
+            case (.date, .text(let t)):
+                if !Self.isDate(t) { out.append("\(f.name) '\(t)' is not a date") }
+            case (.int, .int(let n)), (.money, .int(let n)), (.year, .int(let n)):
+                if let min = f.min, n < min { out.append("\(f.name) \(n) is below \(min)") }
+                if let max = f.max, n > max { out.append("\(f.name) \(n) is above \(max)") }
+            case (.real, .real), (.real, .int), (.project, .text), (.stage, .text):
+                break
+            default:
+                out.append("\(f.name) holds \(v), not \(describe(f))")
+            }
+        }
+        return out
+    }
+}

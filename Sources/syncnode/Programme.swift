@@ -1,0 +1,256 @@
+import ArgumentParser
+import Foundation
+import SyncNode
+import SyncProtocol
+
+/// Today in the local time zone (`TZ`), as entries record when something happened.
+func localToday() -> String {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone.current
+    f.dateFormat = "yyyy-MM-dd"
+    return f.string(from: Date())
+}
+
+/// `FIELD=VALUE` (typed by the plan: no `:=` needed) into pairs; the first `=` splits.
+func programmeInput(_ assignments: [String]) throws -> [(String, String)] {
+    try assignments.map { a in
+        guard let eq = a.firstIndex(of: "="), eq != a.startIndex else {
+            throw ValidationError("'\(a)' is not FIELD=VALUE")
+        }
+        return (String(a[..<eq]), String(a[a.index(after: eq)...]))
+    }
+}
+
+/// The kinds of the embedded plan, for help texts.
+let planKindsHelp: String = {
+    let check = ProgrammeCheck(Programme.embedded)
+    return Programme.embedded.kinds.map { k in
+        let fields = Programme.embedded.fields(of: k).map { f in
+            "    \(f.name)\(f.isRequired ? " (required)" : "")  \(f.label ?? "") — \(check.describe(f))"
+        }
+        return "\(k.id)  \(k.name) / \(k.nameEn ?? k.id)\(k.collection != nil ? "  (a record: give its id first)" : "")\n"
+            + fields.joined(separator: "\n") + (k.example.map { "\n    e.g. syncnode add \(k.id) \($0)" } ?? "")
+    }.joined(separator: "\n\n")
+}()
+
+extension SyncNodeCommand {
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record programme work in the plan's words: a project, a training, a disbursement, a supervision item...",
+            discussion: """
+                Values are checked against the plan before anything is written; amounts are typed in 万元 or 元 (12.5万,
+                50000元) and kept as whole fen; an entry's date is the day it happened (default: today, local time).
+                The kinds of the node's plan (`syncnode plan show` lists the current one):
+
+                """ + planKindsHelp)
+
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "The kind, such as project, training, labour_transfer, disbursement, supervision.") var kind: String
+        @Argument(help: "For a record kind (project, task, supervision): its id; then FIELD=VALUE pairs.") var items: [String] = []
+        @Flag(help: "Let a project's stage move backwards (give reason=WHY).") var force = false
+
+        func run() throws {
+            try SyncNodeCommand.recordItem(node: node, kind: kind, items: items, force: force, mustExist: false)
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change fields of a project, task or supervision item (checked against the plan).",
+            discussion:
+                "e.g. syncnode update project lt-school planned_end=2018-10-31. Progress and stage are events: syncnode add project_event project=lt-school progress_pct=60"
+        )
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "project, task or supervision.") var kind: String
+        @Argument(help: "Its id, then FIELD=VALUE pairs.") var items: [String] = []
+
+        func run() throws {
+            try SyncNodeCommand.recordItem(node: node, kind: kind, items: items, force: false, mustExist: true)
+        }
+    }
+
+    static func recordItem(node: NodeOptions, kind: String, items: [String], force: Bool, mustExist: Bool) throws {
+        let plan = try node.withStore { try $0.programme() }
+        let isRecord = plan.kind(kind)?.collection != nil
+        var rest = items[...]
+        var recordID: String?
+        if isRecord, let first = rest.first, !first.contains("=") {
+            recordID = first
+            rest = rest.dropFirst()
+        }
+        let input = try programmeInput(Array(rest))
+        let result = try node.withStore { store in
+            try store.recordProgrammeItem(
+                kind: kind, recordID: recordID, input: input, today: localToday(), force: force, mustExist: isRecord ? mustExist : nil)
+        }
+        emit(result.recordID ?? "recorded \(kind)")
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The programme plan this node validates and reports by.", subcommands: [Show.self, Install.self])
+
+        struct Show: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Counties with their yearly aid, work areas and kinds.")
+            @OptionGroup var node: NodeOptions
+            @OptionGroup var output: OutputOptions
+
+            func run() throws {
+                let plan = try node.withStore { try $0.programme() }
+                if output.json {
+                    let encoder = JSONEncoder()
+                    encoder.keyEncodingStrategy = .convertToSnakeCase
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    emit(String(decoding: (try? encoder.encode(plan)) ?? Data(), as: UTF8.self))
+                    return
+                }
+                emit("\(plan.title) (\(plan.programme) v\(plan.version), \(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound))")
+                var counties = TextTable(["county", "name", "carrier unit", "prefixes", "aid per year (万元)", "total (万元)"])
+                for c in plan.counties {
+                    let years = plan.yearRange.map { c.yearlyAidFen[$0] ?? 0 }
+                    counties.add([
+                        c.id, c.name, c.carrierUnit, c.prefixes.joined(separator: " "), Set(years).count == 1 ? Money.wan(years[0]) : "varies",
+                        Money.wan(years.reduce(0, +)),
+                    ])
+                }
+                emit(counties.render())
+                var areas = TextTable(["work area", "name", "lead unit"])
+                for w in plan.workAreas { areas.add([w.id, w.name, w.leadUnit]) }
+                emit(areas.render())
+                emit("kinds: " + plan.kinds.map { "\($0.id) (\($0.name))" }.joined(separator: ", "))
+            }
+        }
+
+        struct Install: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "HQ: replace the plan with FILE (JSON, the format of docs/PROGRAMME.md); it reaches every node with the next sync.")
+            @OptionGroup var node: NodeOptions
+            @Argument(help: "The plan file.") var file: String
+
+            func run() throws {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw failure(SyncNodeError(.invalidInput, "cannot read \(file)"))
+                }
+                let plan = try node.withStore { try $0.installPlan(data) }
+                emit("installed \(plan.programme) v\(plan.version): \(plan.counties.count) counties, \(plan.kinds.count) kinds")
+            }
+        }
+    }
+
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "HQ's merged view over what this node holds: funds, projects, activities, review, sync.",
+            discussion: "Amounts in 万元 with two decimals; times in the local time zone (JSON keeps fen and UTC milliseconds).")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "funds, projects, activities, review or sync.") var name: String
+        @Option(help: "Only this county.") var county: String?
+        @Option(help: "Only this year.") var year: Int?
+        @Option(help: "Only this work area.") var workArea: String?
+        @Flag(help: "Print stable JSON instead of a table.") var json = false
+        @Flag(help: "Print CSV (UTF-8 with BOM, for Excel).") var csv = false
+
+        func validate() throws {
+            if json && csv { throw ValidationError("give --json or --csv, not both") }
+        }
+
+        func run() throws {
+            let table = try node.withStore { store in
+                let plan = try store.programme()
+                if let county, plan.county(county) == nil {
+                    throw SyncNodeError.invalid("no county '\(county)' in the plan; counties: \(plan.counties.map(\.id).joined(separator: ", "))")
+                }
+                if let workArea, plan.workArea(workArea) == nil {
+                    throw SyncNodeError.invalid("no work area '\(workArea)'; work areas: \(plan.workAreas.map(\.id).joined(separator: ", "))")
+                }
+                return try store.report(name, filter: ReportFilter(county: county, year: year, workArea: workArea), today: localToday())
+            }
+            if json {
+                emit(ReportFormat.json(table))
+            } else if csv {
+                FileHandle.standardOutput.write(ReportFormat.csv(table))
+            } else {
+                emit(ReportFormat.text(table))
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write reports for Excel users: CSV files (UTF-8 with BOM) into a directory.")
+        @OptionGroup var node: NodeOptions
+        @Option(help: "csv") var format: String = "csv"
+        @Option(help: "The directory to write REPORT.csv files into.") var out: String
+        @Argument(help: "Reports (default: all).") var reports: [String] = []
+
+        func validate() throws {
+            guard format == "csv" else { throw ValidationError("--format: only csv is available in this version (xlsx is not built yet)") }
+        }
+
+        func run() throws {
+            let names = reports.isEmpty ? Store.reportNames : reports
+            let tables = try node.withStore { store in try names.map { try store.report($0, today: localToday()) } }
+            let dir = URL(fileURLWithPath: out)
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                for t in tables { try ReportFormat.csv(t).write(to: dir.appendingPathComponent("\(t.name).csv"), options: .atomic) }
+            } catch {
+                throw failure(SyncNodeError(.readOnly, "cannot write into \(out): \(error.localizedDescription)"))
+            }
+            emit(tables.map { dir.appendingPathComponent("\($0.name).csv").path }.joined(separator: "\n"))
+        }
+    }
+}
+
+/// A report as text, CSV or JSON (one rendering each, for every report).
+enum ReportFormat {
+    static func display(_ cell: ReportTable.Cell, _ type: ReportTable.ColumnType) -> String {
+        switch (cell, type) {
+        case (.none, _): ""
+        case (.text(let t), _): t
+        case (.int(let n), .money): Money.wan(n)
+        case (.int(let n), .percent): String(format: "%.2f", Double(n) / 100)
+        case (.int(let n), .time): localTime(UInt64(n))
+        case (.int(let n), _): String(n)
+        }
+    }
+
+    static func localTime(_ millis: UInt64) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone.current
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
+    static func text(_ t: ReportTable) -> String {
+        var table = TextTable(t.columns.map(\.label))
+        for row in t.rows { table.add(zip(row, t.columns).map { display($0, $1.type) }) }
+        return t.title + "\n" + table.render()
+    }
+
+    static func csv(_ t: ReportTable) -> Data {
+        func quote(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        var lines = [t.columns.map { quote($0.label) }.joined(separator: ",")]
+        for row in t.rows { lines.append(zip(row, t.columns).map { quote(display($0, $1.type)) }.joined(separator: ",")) }
+        return Data([0xEF, 0xBB, 0xBF]) + Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
+    }
+
+    /// An array of objects keyed by column id: amounts in fen, percents in hundredths, times in ms (UTC).
+    static func json(_ t: ReportTable) -> String {
+        Presenter.json(
+            t.rows.map { row in
+                Dictionary(
+                    uniqueKeysWithValues: zip(row, t.columns).map { cell, column -> (String, Any) in
+                        switch cell {
+                        case .none: (column.id, NSNull())
+                        case .text(let s): (column.id, s)
+                        case .int(let n): (column.id, NSNumber(value: n))
+                        }
+                    })
+            })
+    }
+}
