@@ -177,19 +177,28 @@ extension SyncNodeCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write reports for Excel users: CSV files (UTF-8 with BOM) into a directory.")
+            abstract: "Write reports for Excel users: one XLSX workbook (a sheet per report) or CSV files (UTF-8 with BOM).",
+            discussion: "e.g. syncnode export --format xlsx --out hq-2017.xlsx funds projects; syncnode export --format csv --out reports/")
         @OptionGroup var node: NodeOptions
-        @Option(help: "csv") var format: String = "csv"
-        @Option(help: "The directory to write REPORT.csv files into.") var out: String
-        @Argument(help: "Reports (default: all).") var reports: [String] = []
+        @Option(help: "xlsx (one workbook, PATH is the file) or csv (PATH is a directory for REPORT.csv files).") var format: String
+        @Option(help: "The workbook file, or the directory for CSV files.") var out: String
+        @Argument(help: "Reports (default: all): funds, projects, activities, review, sync.") var reports: [String] = []
 
         func validate() throws {
-            guard format == "csv" else { throw ValidationError("--format: only csv is available in this version (xlsx is not built yet)") }
+            guard ["xlsx", "csv"].contains(format) else { throw ValidationError("--format takes xlsx or csv") }
+            if let unknown = reports.first(where: { !Store.reportNames.contains($0) }) {
+                throw ValidationError("no report '\(unknown)'; reports: \(Store.reportNames.joined(separator: ", "))")
+            }
         }
 
         func run() throws {
             let names = reports.isEmpty ? Store.reportNames : reports
             let tables = try node.withStore { store in try names.map { try store.report($0, today: localToday()) } }
+            if format == "xlsx" {
+                try withFailure { () throws(SyncNodeError) in try Workbook.write(tables, to: out) }
+                emit(out)
+                return
+            }
             let dir = URL(fileURLWithPath: out)
             do {
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -110,3 +110,110 @@ import Testing
         #expect(refused.status == 65 && !FileManager.default.fileExists(atPath: dir.path("x").path), "\(refused.stderr)")
     }
 }
+
+/// Real processes: HQ serving, three county nodes and a Dongli office record work in the plan's
+/// words and sync over HTTP; HQ's reports hold their figures, and a refused write shows in HQ's
+/// review queue and in its origin's `rejections`. The workbook opens in a real XLSX reader
+/// (Debian's python3-openpyxl) with the same figures as the CSV and the JSON.
+@Suite struct ProgrammeFleetTests {
+    @Test func workAtThreeCountiesAndAnOfficeReachesHQsReports() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let counties = ["chengde", "lintan", "gangu"]
+        for c in counties { try Federation.member(dir.path(c).path, site: c, label: "\(c)-1", hq: hq) }
+        let office = dir.path("office").path
+        try Federation.member(office, site: "dongli", role: "office", label: "dongli-edu", hq: hq)
+        let finance = dir.path("finance").path
+        try Federation.member(finance, site: "finance", role: "finance", label: "finance-1", hq: hq)
+        let server = try ServeProcess(data: hq)
+        defer { _ = server.stop() }
+        func run(_ node: String, _ args: [String], exit: Int32 = 0) throws {
+            let r = try Binary.run(args.prefix(1) + ["--data", node] + args.dropFirst())
+            #expect(r.status == exit, "\(args): \(r.stderr)")
+        }
+        for (i, c) in counties.enumerated() {
+            let node = dir.path(c).path
+            try run(node, ["sync", "--peer", server.url])
+            try run(node, ["add", "training", "topic=电商", "attendees=\(40 + i)", "date=2017-05-0\(i + 1)"])
+            try run(node, ["add", "labour_transfer", "destination=tianjin", "people=\(10 * (i + 1))", "poor=3", "date=2017-06-01"])
+            try run(node, ["add", "expenditure", "purpose=设备", "amount=\(i + 1)万", "date=2017-07-01"])
+            // A county may not record another county's work: refused before anything is written.
+            try run(node, ["add", "training", "county=\(counties[(i + 1) % 3])", "topic=x", "attendees=1"], exit: 65)
+            try run(node, ["sync", "--peer", server.url])
+        }
+        try run(office, ["sync", "--peer", server.url])
+        try run(office, ["add", "visit", "county=lintan", "direction=to_dongli", "people=12", "date=2017-08-08"])
+        try run(office, ["sync", "--peer", server.url])
+        try run(finance, ["sync", "--peer", server.url])
+        try run(finance, ["add", "disbursement", "county=gangu", "stage=advance", "amount=200万", "date=2017-03-15"])
+        try run(finance, ["sync", "--peer", server.url])
+        // A county may not write a target (reference data): refused before anything is written.
+        try run(dir.path("gangu").path, ["add", "target", "county=gangu", "year=2017", "amount=1000万"], exit: 79)
+        // A refused write: Lintan records a project offline under a prefix the plan allows;
+        // meanwhile HQ installs a plan that no longer gives Lintan that prefix. Lintan's sync
+        // pulls the new plan, its push is refused by it, and both sides show the refusal.
+        let lintan = dir.path("lintan").path
+        try run(lintan, ["add", "project", "lintan-road", "name=村道", "county=lintan", "work_area=infrastructure"])
+        var plan = try JSONSerialization.jsonObject(with: Programme.embeddedText) as! [String: Any]
+        plan["version"] = 2
+        plan["counties"] = (plan["counties"] as! [[String: Any]]).map { c in
+            var c = c
+            if c["id"] as? String == "lintan" { c["prefixes"] = ["lt-"] }
+            return c
+        }
+        let newPlan = dir.path("plan-v2.json")
+        try JSONSerialization.data(withJSONObject: plan).write(to: newPlan)
+        #expect(try Binary.run(["plan", "install", "--data", hq, newPlan.path]).status == 0)
+        _ = try Binary.run(["sync", "--data", lintan, "--peer", server.url])
+        let review = try Self.json(hq, ["report", "review"])
+        #expect(review.contains { $0["type"] as? String == "refused" }, "\(review)")
+        let rejections = try Binary.run(["rejections", "--data", lintan, "--json"])
+        #expect(rejections.stdout.contains("\"own\":true"), "\(rejections.stdout)")
+
+        let activities = try Self.json(hq, ["report", "activities", "--year", "2017"])
+        let trainings = activities.filter { $0["kind"] as? String == "培训" }
+        #expect(trainings.map { $0["attendees"] as? Int ?? 0 }.sorted() == [40, 41, 42], "\(activities)")
+        let transfers = activities.filter { $0["kind"] as? String == "劳务输出" }
+        #expect(transfers.map { $0["people"] as? Int ?? 0 }.reduce(0, +) == 60)
+        #expect(activities.contains { $0["kind"] as? String == "考察互访" && $0["people"] as? Int == 12 })
+        let funds = try Self.json(hq, ["report", "funds", "--year", "2017"])
+        let gangu = try #require(funds.first { $0["county"] as? String == "甘谷县" })
+        #expect(gangu["disbursed"] as? Int == 200_000_000)
+        #expect(gangu["spent"] as? Int == 3_000_000)
+        let sync = try Self.json(hq, ["report", "sync"])
+        #expect(Set(sync.compactMap { $0["site"] as? String }).isSuperset(of: ["chengde", "lintan", "gangu", "dongli", "finance"]))
+
+        // The same figures in the workbook, the CSV and the JSON.
+        let book = dir.path("hq.xlsx").path
+        #expect(try Binary.run(["export", "--data", hq, "--format", "xlsx", "--out", book, "funds", "activities"]).status == 0)
+        let csvDir = dir.path("csv").path
+        #expect(try Binary.run(["export", "--data", hq, "--format", "csv", "--out", csvDir, "funds"]).status == 0)
+        let csv = try String(contentsOfFile: csvDir + "/funds.csv", encoding: .utf8)
+        let read = try Binary.shell(
+            """
+            /usr/bin/python3 -c '
+            import openpyxl, sys
+            wb = openpyxl.load_workbook("\(book)")
+            ws = wb["funds"]
+            assert ws.freeze_panes == "A2", ws.freeze_panes
+            for row in ws.iter_rows(min_row=2, values_only=True):
+                if row[0] == "甘谷县" and row[1] == "2017":
+                    assert isinstance(row[4], (int, float)), row
+                    print("%.2f %.2f" % (row[4], row[5]))
+            '
+            """)
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(read.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "200.00 3.00")
+        #expect(csv.contains("甘谷县,2017,0.00,0.00,200.00,3.00"))
+    }
+
+    static func json(_ node: String, _ args: [String]) throws -> [[String: Any]] {
+        let r = try Binary.run(args.prefix(2) + ["--data", node, "--json"] + args.dropFirst(2))
+        guard r.status == 0, let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
+            throw TestFailure("\(args): \(r.status) \(r.stderr)")
+        }
+        return rows
+    }
+}
