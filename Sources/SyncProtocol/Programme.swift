@@ -19,6 +19,8 @@ public struct Programme: Codable, Equatable, Sendable {
     /// Stages outside the forward order (suspended, cancelled): reachable from any stage.
     public var sideStages: [String]
     public var kinds: [Kind]
+    /// Projects the plan itself names (its first batch), as the fields of a `project` record.
+    public var firstBatchProjects: [[String: String]]?
 
     public struct County: Codable, Equatable, Sendable {
         public var id: String

@@ -26,9 +26,11 @@ public struct ProgrammeDemo {
         if FileManager.default.fileExists(atPath: directory.path) {
             throw SyncNodeError(.nodeExists, "\(directory.path) already exists; remove it or give the demo another --dir")
         }
+        let plan = Programme.embedded
         let hq = try Store.create(in: directory.appendingPathComponent("hq"), site: "hq", label: "dongli-hq", role: .hq, trust: .hq)
+        try hq.installPlan(Programme.embeddedText)
         var counties: [Store] = []
-        for c in DefaultPlan.counties {
+        for c in plan.counties {
             let store = try Store.create(
                 in: directory.appendingPathComponent(c.id), site: c.id, label: "\(c.id)-office-1", role: .county, trust: .anchor(hq.info.publicKey))
             try hq.commit([.approve(node: store.info.nodeID, key: store.info.publicKey, site: c.id, role: .county, label: store.info.label)])
@@ -42,17 +44,20 @@ public struct ProgrammeDemo {
             "created 4 nodes in \(directory.path); HQ approved "
                 + counties.map { "\($0.info.label) (key \($0.info.publicKey.fingerprint.prefix(9)))" }.joined(separator: ", "))
 
-        try hq.commit(DefaultPlan.referenceIntents)
-        try hq.commit(
-            DefaultPlan.counties.map { c in
-                .append(
-                    ledger: "disbursements", entryID: nil,
-                    fields: [
-                        .init("county", .text(c.id)), .init("year", .int(2017)), .init("stage", .text("advance")),
-                        .init("amount_fen", .int(c.yearlyAidFen / 2)),
-                    ])
-            })
-        say("HQ recorded the plan: 3 counties, 8 work areas, 15 yearly fund targets, 3 advance disbursements")
+        // HQ records the plan's yearly targets and a first advance to each county.
+        var targets = 0
+        for c in plan.counties {
+            for (year, fen) in c.yearlyAidFen.sorted(by: { $0.key < $1.key }) {
+                try add(hq, "target", nil, [("county", c.id), ("year", String(year)), ("amount", "\(fen / Money.fenPerYuan)元")], "\(year)-01-01")
+                targets += 1
+            }
+            try add(
+                hq, "disbursement", nil, [("county", c.id), ("stage", "advance"), ("amount", "\(c.yearlyAidFen[2017]! / 2 / Money.fenPerYuan)元")],
+                "2017-03-01")
+        }
+        say(
+            "HQ installed the plan (\(plan.counties.count) counties, \(plan.workAreas.count) work areas) and recorded \(targets) yearly targets and 3 advance disbursements"
+        )
 
         let server = try await DemoServer.start(hq)
         say("HQ serves the sync API on http://127.0.0.1:\(server.port)")
@@ -64,35 +69,28 @@ public struct ProgrammeDemo {
             for county in [chengde, lintan] { try await sync(county, server.port) }
             try carry(from: hq, to: gangu)
 
-            // A day of offline work in each county.
-            for county in counties {
-                try county.commit(DefaultPlan.projectIntents(county: county.info.site))
-                try county.commit([
-                    .append(
-                        ledger: "trainings", entryID: nil,
-                        fields: [.init("county", .text(county.info.site)), .init("topic", .text("劳务输出岗前培训")), .init("attendees", .int(40))]),
-                    .append(
-                        ledger: "labour_transfers", entryID: nil,
-                        fields: [
-                            .init("county", .text(county.info.site)), .init("destination", .text("天津")), .init("people", .int(25)),
-                            .init("of_which_poor", .int(18)),
-                        ]),
-                ])
+            // Work recorded offline in each county, in the plan's words.
+            for (i, county) in counties.enumerated() {
+                let site = county.info.site
+                for p in plan.firstBatchProjects ?? [] where p["county"] == site {
+                    try add(
+                        county, "project", p["id"], p.filter { $0.key != "id" }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, "2017-04-01")
+                }
+                try add(county, "training", nil, [("topic", "劳务输出岗前培训"), ("attendees", String(40 + i))], "2017-05-10")
+                try add(county, "labour_transfer", nil, [("destination", "tianjin"), ("people", String(25 + i)), ("poor", "18")], "2017-05-20")
+                try add(county, "expenditure", nil, [("purpose", "教学设备"), ("amount", "\(12 + i).5万")], "2017-06-01")
             }
-            try lintan.commit([
-                .put(collection: "projects", recordID: "lt-school", fields: [.init("stage", .text("started")), .init("progress_pct", .int(15))])
-            ])
-            // HQ edits the same field without having seen Lintan's edit: a conflict to review.
-            try hq.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("progress_pct", .int(10))])])
+            try add(lintan, "project_event", nil, [("project", "lt-school"), ("stage", "started"), ("progress_pct", "15")], "2017-06-15")
+            // HQ changes a field of a Lintan project without having seen Lintan's change: a conflict to review.
+            try lintan.commit([.put(collection: "projects", recordID: "lt-clinic", fields: [.init("responsible", .text("临潭卫健局"))])])
+            try hq.commit([.put(collection: "projects", recordID: "lt-clinic", fields: [.init("responsible", .text("东丽卫计委"))])])
             // Lintan tries to record money HQ's finance bureau disburses: refused at once, locally.
             do {
-                try lintan.commit([
-                    .append(ledger: "disbursements", entryID: nil, fields: [.init("county", .text("lintan")), .init("amount_fen", .int(1))])
-                ])
+                try add(lintan, "disbursement", nil, [("stage", "progress"), ("amount", "1万")], "2017-06-20")
             } catch {
-                say("lintan-office-1 was stopped from writing a disbursement: \(error.message)")
+                say("lintan-office-1 was stopped from recording a disbursement: \(error.message)")
             }
-            say("each county recorded its first-batch projects, a training session and a labour-transfer batch while offline")
+            say("each county recorded its first-batch projects, a training, a labour-transfer batch and an expenditure while offline")
 
             try carry(from: gangu, to: hq)
             for county in [chengde, lintan, chengde] { try await sync(county, server.port) }
@@ -105,21 +103,20 @@ public struct ProgrammeDemo {
 
         let digests = try ([hq] + counties).map { node throws(SyncNodeError) in try node.stateDigest() }
         let converged = Set(digests).count == 1
+        for (name, filter) in [
+            ("funds", ReportFilter(year: 2017)), ("projects", ReportFilter()), ("activities", ReportFilter()), ("review", ReportFilter()),
+        ] {
+            say("")
+            say(ReportFormat.text(try hq.report(name, filter: filter, today: localToday())))
+        }
         say("")
-        say(try fundsTable(hq))
-        say("")
-        let projects = try hq.records("projects")
-        say(
-            "projects at HQ: \(projects.count) ("
-                + Dictionary(grouping: projects, by: { $0.fields["county"]?.description ?? "" }).map { "\($0.key) \($0.value.count)" }.sorted()
-                .joined(
-                    separator: ", ") + ")")
-        let conflicts = try hq.conflicts()
-        say(
-            "conflicts to review: \(conflicts.count)"
-                + (conflicts.first.map { " (\($0.collection)/\($0.recordID).\($0.field): kept \($0.winnerValue), other \($0.otherValue))" } ?? ""))
         say("all 4 nodes hold identical state: \(converged ? "yes" : "NO")")
         return converged
+    }
+
+    private func add(_ store: Store, _ kind: String, _ id: String?, _ input: [(String, String)], _ date: String) throws(SyncNodeError) {
+        let isRecord = Programme.embedded.kind(kind)?.collection != nil
+        try store.recordProgrammeItem(kind: kind, recordID: id, input: isRecord ? input : input + [("date", date)], today: date)
     }
 
     private func sync(_ county: Store, _ port: Int) async throws(SyncNodeError) {
@@ -139,35 +136,8 @@ public struct ProgrammeDemo {
         )
     }
 
-    private func fundsTable(_ hq: Store) throws(SyncNodeError) -> String {
-        let targets = try hq.ledger("fund_targets")
-        let disbursed = try hq.ledger("disbursements")
-        var table = TextTable(["county", "target 2016–2020 (万元)", "disbursed (万元)", "% of target"])
-        for c in DefaultPlan.counties {
-            let target = LedgerMath.sum(targets, field: "amount_fen", where: "county", equals: c.id)
-            let paid = LedgerMath.sum(disbursed, field: "amount_fen", where: "county", equals: c.id)
-            table.add([c.name, Money.wan(target), Money.wan(paid), target == 0 ? "-" : String(format: "%.1f%%", Double(paid) * 100 / Double(target))])
-        }
-        return table.render()
-    }
 }
 
-/// Totals over ledger entries. A valid reversal carries the opposite amounts of the entry it
-/// cancels, so summing every entry that counts is right; a reversal that cancels nothing counts
-/// for nothing.
-public enum LedgerMath {
-    public static func sum(_ rows: [LedgerRow], field: String, where key: String, equals value: String) -> Int64 {
-        rows.filter { $0.counts && $0.fields[key] == .text(value) }.reduce(0) { total, row in
-            if case .int(let amount)? = row.fields[field] {
-                let (sum, overflow) = total.addingReportingOverflow(amount)
-                return overflow ? (amount > 0 ? .max : .min) : sum
-            }
-            return total
-        }
-    }
-}
-
-/// Money display: fen as 万元 with up to two decimals.
 /// HQ's API on a loopback port for the length of the demo.
 struct DemoServer {
     let port: Int
