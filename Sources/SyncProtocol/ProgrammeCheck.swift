@@ -135,7 +135,8 @@ public struct ProgrammeCheck: Sendable {
             guard let y = Int(text), plan.yearRange.contains(y) else {
                 return .failure(Reason("'\(text)' is not a year of the programme (\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound))"))
             }
-            return .success(.int(Int64(y)))
+            // Text, not a number: a reversal carries the opposite of an entry's numbers, and a year has none.
+            return .success(.text(String(y)))
         case .county:
             guard plan.county(text) != nil else {
                 let ids = plan.counties.map(\.id)
@@ -231,7 +232,9 @@ extension ProgrammeCheck {
                 if plan.workArea(t) == nil { out.append("work area '\(t)' is not in the plan") }
             case (.date, .text(let t)):
                 if !Self.isDate(t) { out.append("\(f.name) '\(t)' is not a date") }
-            case (.int, .int(let n)), (.money, .int(let n)), (.year, .int(let n)):
+            case (.year, .text(let t)):
+                if Int(t).map({ !plan.yearRange.contains($0) }) ?? true { out.append("year '\(t)' is not a year of the programme") }
+            case (.int, .int(let n)), (.money, .int(let n)):
                 if let min = f.min, n < min { out.append("\(f.name) \(n) is below \(min)") }
                 if let max = f.max, n > max { out.append("\(f.name) \(n) is above \(max)") }
             case (.real, .real), (.real, .int), (.project, .text), (.stage, .text):

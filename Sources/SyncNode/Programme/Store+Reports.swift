@@ -57,6 +57,7 @@ extension Store {
     /// The year an entry counts in: its `year` field (targets), else the year of its date.
     static func year(of fields: [String: Value]) -> Int? {
         if case .int(let y)? = fields["year"] { return Int(y) }
+        if case .text(let y)? = fields["year"], let year = Int(y) { return year }
         if case .text(let d)? = fields["date"], d.count >= 4 { return Int(d.prefix(4)) }
         return nil
     }
@@ -74,10 +75,8 @@ extension Store {
         for kind in plan.moneyKinds {
             guard let ledger = kind.ledger, let column = kind.money, columnsOf.contains(column) else { continue }
             let amountField = kind.fields.first { $0.type == .money }?.storedName ?? "amount_fen"
-            for e in try self.ledger(ledger) where e.counts {
-                guard case .text(let county)? = e.fields["county"], let year = Self.year(of: e.fields), case .int(let amount)? = e.fields[amountField]
-                else { continue }
-                sums[Key(county: county, year: year), default: [:]][column, default: 0] += amount
+            for t in try moneyTotals(ledger: ledger, amountField: amountField) {
+                sums[Key(county: t.county, year: t.year), default: [:]][column, default: 0] += t.total
             }
         }
         let lastHeard = try lastReceivedBySite()
@@ -295,5 +294,56 @@ extension Store {
     /// The site of every registered node.
     public func registrySites() throws(SyncNodeError) -> [NodeID: String] {
         Dictionary(try registry().map { ($0.node, $0.site) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+extension Store {
+    /// The sum of `amountField` per county and year over the entries of `ledger` that count: every
+    /// entry that is not a reversal (one SQL aggregate), plus each reversal that cancels an entry
+    /// (`LedgerRule.reversals`, decided over the reversals and the entries they name, which is all
+    /// the rule looks at). The year is an entry's `year` field, else the year of its `date`.
+    public func moneyTotals(ledger: String, amountField: String) throws(SyncNodeError) -> [(county: String, year: Int, total: Int64)] {
+        guard amountField.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { throw .invalid("bad field name \(amountField)") }
+        return try read { db in
+            var totals: [String: [Int: Int64]] = [:]
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT json_extract(fields, '$.county') AS county,
+                        CAST(coalesce(json_extract(fields, '$.year'), substr(json_extract(fields, '$.date'), 1, 4)) AS INTEGER) AS year,
+                        sum(json_extract(fields, '$.\(amountField)')) AS total
+                    FROM ledger_entry WHERE ledger = ? AND json_extract(fields, '$._reverses') IS NULL
+                    GROUP BY 1, 2
+                    """, arguments: [ledger])
+            while let row = try rows.next() {
+                guard let county = row["county"] as String?, let year = row["year"] as Int?, let total = row["total"] as Int64? else { continue }
+                totals[county, default: [:]][year, default: 0] += total
+            }
+            // Reversals: few; judged with the entries they name.
+            let reversals = try Row.fetchAll(
+                db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? AND json_extract(fields, '$._reverses') IS NOT NULL",
+                arguments: [ledger])
+            if !reversals.isEmpty {
+                var entries = reversals.map { LedgerRule.Entry(entryID: $0["entry_id"], ts: Timestamp(bytes: $0["ts"] as Data)!, fields: LedgerJSON.decode($0["fields"])) }
+                let named = Set(entries.compactMap(\.reverses))
+                for id in named {
+                    for row in try Row.fetchAll(
+                        db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ? AND json_extract(fields, '$._reverses') IS NULL",
+                        arguments: [ledger, id])
+                    {
+                        entries.append(LedgerRule.Entry(entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"])))
+                    }
+                }
+                // A reversal takes back its target's amount in the target's county and year.
+                for (_, verdict) in LedgerRule.reversals(entries) {
+                    guard case .cancels(let t) = verdict else { continue }
+                    let e = entries[t]
+                    guard case .text(let county)? = e.fields["county"], let year = Self.year(of: e.fields), case .int(let amount)? = e.fields[amountField]
+                    else { continue }
+                    totals[county, default: [:]][year, default: 0] -= amount
+                }
+            }
+            return totals.flatMap { county, years in years.map { (county, $0.key, $0.value) } }
+        }
     }
 }

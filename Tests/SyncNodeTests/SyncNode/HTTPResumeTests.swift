@@ -13,7 +13,9 @@ import Testing
         var limits = SyncLimits()
         limits.maxTransactions = 10
         var options = HTTPClientOptions()
-        options.timeoutSeconds = 10
+        // Generous: the server runs in this test process, whose cooperative pool the other tests
+        // running in parallel keep busy; a timeout here would shift the proxy's connection count.
+        options.timeoutSeconds = 120
         // One connection per request, so the proxy's plan can cut the n-th request.
         options.reuseConnections = false
         return Syncer(

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import SyncNode
+import SyncProtocol
+
+/// P8 and P9: HQ's merged view. P8: `report funds` over `entries` money entries across the plan's
+/// three counties and five years (spread over the target, allocation, disbursement, expenditure and
+/// donation ledgers, with one reversal in a thousand), against a plain SQLite `GROUP BY` over the
+/// same rows in an ordinary table, same run. P9: `report projects` over `projects` projects.
+enum ReportSpeed {
+    static func run(entries: Int, projects: Int, repeats: Int) throws -> [Figure] {
+        let scratch = try Scratch("p8")
+        defer { scratch.remove() }
+        let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
+        defer { try? store.close() }
+        try store.installPlan(Programme.embeddedText)
+        let plan = Programme.embedded
+        let ledgers = plan.moneyKinds.compactMap(\.ledger)
+        let counties = plan.counties.map(\.id)
+        let years = Array(plan.yearRange)
+
+        // The same rows for the node (ledger entries) and the plain table.
+        struct Row {
+            var ledger: String
+            var county: String
+            var year: Int
+            var amount: Int64
+        }
+        func row(_ i: Int) -> Row {
+            Row(
+                ledger: ledgers[i % ledgers.count], county: counties[(i / ledgers.count) % counties.count],
+                year: years[(i / (ledgers.count * counties.count)) % years.count], amount: Int64(1_000 + i % 977) * 100)
+        }
+        let plain = try DatabaseQueue(path: scratch.path("plain.sqlite").path)
+        try plain.write { db in
+            try db.execute(sql: "CREATE TABLE money (ledger TEXT NOT NULL, county TEXT NOT NULL, year INTEGER NOT NULL, amount_fen INTEGER NOT NULL)")
+            let insert = try db.makeStatement(sql: "INSERT INTO money VALUES (?, ?, ?, ?)")
+            for i in 0..<entries {
+                let r = row(i)
+                try insert.execute(arguments: [r.ledger, r.county, r.year, r.amount])
+            }
+        }
+        var i = 0
+        var reversals = 0
+        while i < entries {
+            let n = min(1000, entries - i)
+            let intents: [Intent] = (i..<(i + n)).map { j in
+                let r = row(j)
+                return .append(
+                    ledger: r.ledger, entryID: "e\(j)",
+                    fields: [
+                        .init("county", .text(r.county)), .init("date", .text("\(r.year)-06-01")), .init("year", .text(String(r.year))),
+                        .init("amount_fen", .int(r.amount)), .init("kind", .text("bench")),
+                    ])
+            }
+            // One reversal per thousand entries (the plain table leaves both out: they cancel).
+            let target = row(i)
+            let reversal: [Intent] = [
+                .append(
+                    ledger: target.ledger, entryID: nil,
+                    fields: [
+                        .init("county", .text(target.county)), .init("date", .text("\(target.year)-06-01")), .init("year", .text(String(target.year))),
+                        .init("amount_fen", .int(-target.amount)), .init("kind", .text("bench")), .init(Names.reversesField, .text("e\(i)")),
+                    ])
+            ]
+            try plain.write { db in
+                try db.execute(sql: "DELETE FROM money WHERE rowid = ?", arguments: [i + 1])
+            }
+            reversals += 1
+            try store.commit(intents)
+            try store.commit(reversal)
+            i += n
+        }
+
+        var report: ReportTable?
+        let node = try Clock.seconds(repeats: repeats) { report = try store.report("funds", today: "2018-01-01") }
+        var plainTotal: Int64 = 0
+        let baseline = try Clock.seconds(repeats: repeats) {
+            plainTotal = try plain.read { db in
+                var total: Int64 = 0
+                for r in try GRDB.Row.fetchAll(db, sql: "SELECT ledger, county, year, sum(amount_fen) AS s FROM money GROUP BY ledger, county, year") {
+                    total += r["s"] as Int64
+                }
+                return total
+            }
+        }
+        // The figures must agree: the node's grand totals (the per-county rows over all years) equal the plain sum.
+        let columns = report!.columns
+        let moneyColumns = columns.indices.filter { ["target", "allocated", "disbursed", "spent", "donated"].contains(columns[$0].id) }
+        var nodeTotal: Int64 = 0
+        for row in report!.rows where row[1] == .text("\(years.first!)–\(years.last!)") {
+            for c in moneyColumns { if case .int(let n) = row[c] { nodeTotal += n } }
+        }
+        guard nodeTotal == plainTotal else { throw BenchError("P8: the funds report sums \(nodeTotal) fen, the plain table \(plainTotal)") }
+
+        // P9: projects.
+        var p = 0
+        while p < projects {
+            let n = min(1000, projects - p)
+            try store.commit(
+                (p..<(p + n)).map { j in
+                    .put(
+                        collection: "projects", recordID: "\(plan.counties[j % 3].prefixes[0])p\(j)",
+                        fields: [
+                            .init("name", .text("项目\(j)")), .init("county", .text(counties[j % 3])), .init("work_area", .text(plan.workAreas[j % 8].id)),
+                            .init("planned_end", .text("2018-0\(1 + j % 9)-01")),
+                        ])
+                })
+            p += n
+        }
+        var listed = 0
+        let projectsTime = try Clock.seconds(repeats: repeats) { listed = try store.report("projects", today: "2018-06-01").rows.count }
+        guard listed == projects else { throw BenchError("P9: the report listed \(listed) projects of \(projects)") }
+        Notes.add("P8: \(entries) money entries (\(reversals) reversed) in \(ledgers.count) ledgers; totals checked equal to the plain table's.")
+        return [
+            Figure(
+                id: "P8", name: "report funds at HQ over \(entries) money entries, 3 counties × 5 years", value: node, unit: "s", baseline: baseline,
+                baselineName: "plain SQLite GROUP BY over the same rows", goal: "≤ 2x plain", met: node <= 2 * baseline),
+            Figure(
+                id: "P9", name: "report projects over \(projects) projects", value: projectsTime, unit: "s", baseline: nil, baselineName: nil,
+                goal: "≤ 0.5 s", met: projectsTime <= 0.5),
+        ]
+    }
+}
