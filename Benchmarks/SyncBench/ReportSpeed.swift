@@ -59,7 +59,8 @@ enum ReportSpeed {
                 .append(
                     ledger: target.ledger, entryID: nil,
                     fields: [
-                        .init("county", .text(target.county)), .init("date", .text("\(target.year)-06-01")), .init("year", .text(String(target.year))),
+                        .init("county", .text(target.county)), .init("date", .text("\(target.year)-06-01")),
+                        .init("year", .text(String(target.year))),
                         .init("amount_fen", .int(-target.amount)), .init("kind", .text("bench")), .init(Names.reversesField, .text("e\(i)")),
                     ])
             ]
@@ -78,7 +79,8 @@ enum ReportSpeed {
         let baseline = try Clock.seconds(repeats: repeats) {
             plainTotal = try plain.read { db in
                 var total: Int64 = 0
-                for r in try GRDB.Row.fetchAll(db, sql: "SELECT ledger, county, year, sum(amount_fen) AS s FROM money GROUP BY ledger, county, year") {
+                for r in try GRDB.Row.fetchAll(db, sql: "SELECT ledger, county, year, sum(amount_fen) AS s FROM money GROUP BY ledger, county, year")
+                {
                     total += r["s"] as Int64
                 }
                 return total
@@ -102,7 +104,8 @@ enum ReportSpeed {
                     .put(
                         collection: "projects", recordID: "\(plan.counties[j % 3].prefixes[0])p\(j)",
                         fields: [
-                            .init("name", .text("项目\(j)")), .init("county", .text(counties[j % 3])), .init("work_area", .text(plan.workAreas[j % 8].id)),
+                            .init("name", .text("项目\(j)")), .init("county", .text(counties[j % 3])),
+                            .init("work_area", .text(plan.workAreas[j % 8].id)),
                             .init("planned_end", .text("2018-0\(1 + j % 9)-01")),
                         ])
                 })

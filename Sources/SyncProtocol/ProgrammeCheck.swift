@@ -45,7 +45,10 @@ public struct ProgrammeCheck: Sendable {
 
     /// The typed, stored fields of an input of `kind`, or every problem found.
     /// `force` allows a stage to move backwards (it then needs a `reason`).
-    public func check(kind: Programme.Kind, input: [(String, String)], context: Context, force: Bool = false) -> Result<[String: Value], Problems> {
+    /// `partial`: an update of an existing record (required fields it already has need not be given).
+    public func check(kind: Programme.Kind, input: [(String, String)], context: Context, force: Bool = false, partial: Bool = false)
+        -> Result<[String: Value], Problems>
+    {
         let fields = plan.fields(of: kind)
         var problems: [Problem] = []
         var out: [String: Value] = [:]
@@ -73,7 +76,7 @@ public struct ProgrammeCheck: Sendable {
             if given["work_area"] == nil, let w = kind.workArea { out["work_area"] = .text(w) }
             out["kind"] = .text(kind.id)
         }
-        for f in fields where f.isRequired && out[f.storedName] == nil && !problems.contains(where: { $0.field == f.name }) {
+        for f in fields where !partial && f.isRequired && out[f.storedName] == nil && !problems.contains(where: { $0.field == f.name }) {
             problems.append(Problem(field: f.name, message: "is required (\(f.label ?? f.name), \(describe(f)))"))
         }
         if context.role == .county, case .text(let county)? = out["county"], county != context.site {

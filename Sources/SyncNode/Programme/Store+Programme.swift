@@ -109,26 +109,25 @@ extension Store {
         let stages = try projectStages()
         let context = ProgrammeCheck.Context(
             site: info.site, role: info.role, today: today, projectExists: { projects.contains($0) }, projectStage: { stages[$0] })
+        var existing: RecordView?
+        if let collection = kind.collection {
+            guard let recordID, !recordID.isEmpty else { throw .invalid("a \(kind.id) needs an id, e.g. \(kind.example ?? "ID FIELD=VALUE")") }
+            existing = try record(collection, recordID).flatMap { $0.deleted ? nil : $0 }
+            if mustExist == true, existing == nil { throw SyncNodeError(.notFound, "no \(kind.id) \(recordID) here") }
+            if mustExist == false, let existing {
+                throw SyncNodeError(
+                    .nodeExists,
+                    "\(kind.id) \(recordID) exists already (\(existing.fields["name"] ?? existing.fields["title"] ?? .null)); change it with `syncnode update`"
+                )
+            }
+        }
         var fields: [String: Value]
-        switch ProgrammeCheck(plan).check(kind: kind, input: input, context: context, force: force) {
+        switch ProgrammeCheck(plan).check(kind: kind, input: input, context: context, force: force, partial: existing != nil) {
         case .success(let f): fields = f
         case .failure(let problems):
             throw .invalid(problems.list.map(\.description).joined(separator: "\n"))
         }
-        if let collection = kind.collection {
-            guard let recordID, !recordID.isEmpty else { throw .invalid("a \(kind.id) needs an id, e.g. \(kind.example ?? "ID FIELD=VALUE")") }
-            let existing = try record(collection, recordID)
-            if mustExist == true, existing == nil || existing?.deleted == true { throw SyncNodeError(.notFound, "no \(kind.id) \(recordID) here") }
-            if mustExist == false, let existing, !existing.deleted {
-                throw SyncNodeError(
-                    .nodeExists,
-                    "\(kind.id) \(recordID) exists already (\(existing.fields["name"] ?? existing.fields["title"] ?? .null)); update it instead")
-            }
-            if mustExist != true {
-                // A new item needs every required field.
-                let missing = kind.fields.filter { $0.isRequired && fields[$0.storedName] == nil }.map(\.name)
-                if !missing.isEmpty, existing == nil { throw .invalid("a new \(kind.id) needs \(missing.joined(separator: ", "))") }
-            }
+        if let collection = kind.collection, let recordID {
             try commit([
                 .put(collection: collection, recordID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
             ])

@@ -75,8 +75,10 @@ extension Store {
         for kind in plan.moneyKinds {
             guard let ledger = kind.ledger, let column = kind.money, columnsOf.contains(column) else { continue }
             let amountField = kind.fields.first { $0.type == .money }?.storedName ?? "amount_fen"
-            for t in try moneyTotals(ledger: ledger, amountField: amountField) {
-                sums[Key(county: t.county, year: t.year), default: [:]][column, default: 0] += t.total
+            for (key, total) in try ledgerTotals(ledger: ledger, amountField: amountField, by: .countyYear) {
+                let parts = key.split(separator: "|")
+                guard parts.count == 2, let year = Int(parts[1]) else { continue }
+                sums[Key(county: String(parts[0]), year: year), default: [:]][column, default: 0] += total
             }
         }
         let lastHeard = try lastReceivedBySite()
@@ -134,14 +136,8 @@ extension Store {
             progress[p] = (pct, date, e.ts)
         }
         let stages = try projectStages()
-        var allocated: [String: Int64] = [:]
-        var disbursed: [String: Int64] = [:]
-        for (ledger, into) in [("allocations", 0), ("disbursements", 1)] {
-            for e in try self.ledger(ledger) where e.counts {
-                guard case .text(let p)? = e.fields["project"], case .int(let a)? = e.fields["amount_fen"] else { continue }
-                if into == 0 { allocated[p, default: 0] += a } else { disbursed[p, default: 0] += a }
-            }
-        }
+        let allocated = try ledgerTotals(ledger: "allocations", amountField: "amount_fen", by: .project)
+        let disbursed = try ledgerTotals(ledger: "disbursements", amountField: "amount_fen", by: .project)
         let done = Set(["completed", "accepted", "handed_over", "cancelled"])
         var rows: [[ReportTable.Cell]] = []
         for r in try records("projects") {
@@ -298,52 +294,75 @@ extension Store {
 }
 
 extension Store {
-    /// The sum of `amountField` per county and year over the entries of `ledger` that count: every
-    /// entry that is not a reversal (one SQL aggregate), plus each reversal that cancels an entry
+    /// How ledger totals are grouped.
+    public enum TotalsKey: Sendable {
+        /// By county and year (an entry's `year` field, else the year of its `date`).
+        case countyYear
+        /// By the project an entry names.
+        case project
+
+        var sql: String {
+            switch self {
+            case .countyYear:
+                "json_extract(fields, '$.county') || '|' || CAST(coalesce(json_extract(fields, '$.year'), substr(json_extract(fields, '$.date'), 1, 4)) AS INTEGER)"
+            case .project: "json_extract(fields, '$.project')"
+            }
+        }
+
+        func key(_ fields: [String: Value]) -> String? {
+            switch self {
+            case .countyYear:
+                guard case .text(let county)? = fields["county"], let year = Store.year(of: fields) else { return nil }
+                return "\(county)|\(year)"
+            case .project:
+                guard case .text(let p)? = fields["project"] else { return nil }
+                return p
+            }
+        }
+    }
+
+    /// The sum of `amountField` per group over the entries of `ledger` that count: every entry
+    /// that is not a reversal (one SQL aggregate), less each entry a reversal cancels
     /// (`LedgerRule.reversals`, decided over the reversals and the entries they name, which is all
-    /// the rule looks at). The year is an entry's `year` field, else the year of its `date`.
-    public func moneyTotals(ledger: String, amountField: String) throws(SyncNodeError) -> [(county: String, year: Int, total: Int64)] {
+    /// the rule looks at; the cancelled amount leaves the cancelled entry's group).
+    public func ledgerTotals(ledger: String, amountField: String, by grouping: TotalsKey) throws(SyncNodeError) -> [String: Int64] {
         guard amountField.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { throw .invalid("bad field name \(amountField)") }
         return try read { db in
-            var totals: [String: [Int: Int64]] = [:]
+            var totals: [String: Int64] = [:]
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT json_extract(fields, '$.county') AS county,
-                        CAST(coalesce(json_extract(fields, '$.year'), substr(json_extract(fields, '$.date'), 1, 4)) AS INTEGER) AS year,
-                        sum(json_extract(fields, '$.\(amountField)')) AS total
+                    SELECT \(grouping.sql) AS k, sum(json_extract(fields, '$.\(amountField)')) AS total
                     FROM ledger_entry WHERE ledger = ? AND json_extract(fields, '$._reverses') IS NULL
-                    GROUP BY 1, 2
+                    GROUP BY 1
                     """, arguments: [ledger])
             while let row = try rows.next() {
-                guard let county = row["county"] as String?, let year = row["year"] as Int?, let total = row["total"] as Int64? else { continue }
-                totals[county, default: [:]][year, default: 0] += total
+                guard let key = row["k"] as String?, let total = row["total"] as Int64? else { continue }
+                totals[key, default: 0] += total
             }
-            // Reversals: few; judged with the entries they name.
             let reversals = try Row.fetchAll(
                 db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? AND json_extract(fields, '$._reverses') IS NOT NULL",
                 arguments: [ledger])
-            if !reversals.isEmpty {
-                var entries = reversals.map { LedgerRule.Entry(entryID: $0["entry_id"], ts: Timestamp(bytes: $0["ts"] as Data)!, fields: LedgerJSON.decode($0["fields"])) }
-                let named = Set(entries.compactMap(\.reverses))
-                for id in named {
-                    for row in try Row.fetchAll(
-                        db, sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ? AND json_extract(fields, '$._reverses') IS NULL",
-                        arguments: [ledger, id])
-                    {
-                        entries.append(LedgerRule.Entry(entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"])))
-                    }
-                }
-                // A reversal takes back its target's amount in the target's county and year.
-                for (_, verdict) in LedgerRule.reversals(entries) {
-                    guard case .cancels(let t) = verdict else { continue }
-                    let e = entries[t]
-                    guard case .text(let county)? = e.fields["county"], let year = Self.year(of: e.fields), case .int(let amount)? = e.fields[amountField]
-                    else { continue }
-                    totals[county, default: [:]][year, default: 0] -= amount
-                }
+            guard !reversals.isEmpty else { return totals }
+            func entry(_ row: Row) -> LedgerRule.Entry {
+                LedgerRule.Entry(entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"]))
             }
-            return totals.flatMap { county, years in years.map { (county, $0.key, $0.value) } }
+            var entries = reversals.map(entry)
+            for id in Set(entries.compactMap(\.reverses)) {
+                entries += try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ? AND json_extract(fields, '$._reverses') IS NULL",
+                    arguments: [ledger, id]
+                ).map(entry)
+            }
+            for (_, verdict) in LedgerRule.reversals(entries) {
+                guard case .cancels(let t) = verdict, let key = grouping.key(entries[t].fields),
+                    case .int(let amount)? = entries[t].fields[amountField]
+                else { continue }
+                totals[key, default: 0] -= amount
+            }
+            return totals
         }
     }
 }
