@@ -74,8 +74,7 @@ extension Store {
         var sums: [Key: [String: Int64]] = [:]
         for kind in plan.moneyKinds {
             guard let ledger = kind.ledger, let column = kind.money, columnsOf.contains(column) else { continue }
-            let amountField = kind.fields.first { $0.type == .money }?.storedName ?? "amount_fen"
-            for (key, total) in try ledgerTotals(ledger: ledger, amountField: amountField, by: .countyYear) {
+            for (key, total) in try ledgerTotals(ledger: ledger, by: .countyYear) {
                 let parts = key.split(separator: "|")
                 guard parts.count == 2, let year = Int(parts[1]) else { continue }
                 sums[Key(county: String(parts[0]), year: year), default: [:]][column, default: 0] += total
@@ -136,8 +135,8 @@ extension Store {
             progress[p] = (pct, date, e.ts)
         }
         let stages = try projectStages()
-        let allocated = try ledgerTotals(ledger: "allocations", amountField: "amount_fen", by: .project)
-        let disbursed = try ledgerTotals(ledger: "disbursements", amountField: "amount_fen", by: .project)
+        let allocated = try ledgerTotals(ledger: "allocations", by: .project)
+        let disbursed = try ledgerTotals(ledger: "disbursements", by: .project)
         let done = Set(["completed", "accepted", "handed_over", "cancelled"])
         var rows: [[ReportTable.Cell]] = []
         for r in try records("projects") {
@@ -301,11 +300,11 @@ extension Store {
         /// By the project an entry names.
         case project
 
-        var sql: String {
+        /// The columns of `ledger_money` (migration v6) it groups by.
+        var columns: String {
             switch self {
-            case .countyYear:
-                "json_extract(fields, '$.county') || '|' || CAST(coalesce(json_extract(fields, '$.year'), substr(json_extract(fields, '$.date'), 1, 4)) AS INTEGER)"
-            case .project: "json_extract(fields, '$.project')"
+            case .countyYear: "county, year"
+            case .project: "project"
             }
         }
 
@@ -319,25 +318,35 @@ extension Store {
                 return p
             }
         }
+
+        func key(_ row: Row) -> String? {
+            switch self {
+            case .countyYear:
+                guard let county = row[0] as String?, let year = row[1] as Int64? else { return nil }
+                return "\(county)|\(year)"
+            case .project:
+                return row[0] as String?
+            }
+        }
     }
 
-    /// The sum of `amountField` per group over the entries of `ledger` that count: every entry
+    /// The sum of `amount_fen` (every money kind of a plan keeps its amount there) per group over the entries of `ledger` that count: every entry
     /// that is not a reversal (one SQL aggregate), less each entry a reversal cancels
     /// (`LedgerRule.reversals`, decided over the reversals and the entries they name, which is all
     /// the rule looks at; the cancelled amount leaves the cancelled entry's group).
-    public func ledgerTotals(ledger: String, amountField: String, by grouping: TotalsKey) throws(SyncNodeError) -> [String: Int64] {
-        guard amountField.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { throw .invalid("bad field name \(amountField)") }
+    public func ledgerTotals(ledger: String, by grouping: TotalsKey) throws(SyncNodeError) -> [String: Int64] {
+        let amountField = "amount_fen"
         return try read { db in
             var totals: [String: Int64] = [:]
+            // Entries that are not reversals, from the typed projection the triggers keep.
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT \(grouping.sql) AS k, sum(json_extract(fields, '$.\(amountField)')) AS total
-                    FROM ledger_entry WHERE ledger = ? AND json_extract(fields, '$._reverses') IS NULL
-                    GROUP BY 1
+                    SELECT \(grouping.columns), sum(amount_fen) AS total FROM ledger_money
+                    WHERE ledger = ? \(grouping == .project ? "AND project IS NOT NULL" : "") GROUP BY \(grouping.columns)
                     """, arguments: [ledger])
             while let row = try rows.next() {
-                guard let key = row["k"] as String?, let total = row["total"] as Int64? else { continue }
+                guard let key = grouping.key(row), let total = row["total"] as Int64? else { continue }
                 totals[key, default: 0] += total
             }
             let reversals = try Row.fetchAll(
