@@ -8,7 +8,7 @@ import SyncProtocol
 /// donation ledgers, with one reversal in a thousand), against a plain SQLite `GROUP BY` over the
 /// same rows in an ordinary table, same run. P9: `report projects` over `projects` projects.
 enum ReportSpeed {
-    static func run(entries: Int, projects: Int, repeats: Int) throws -> [Figure] {
+    static func run(entries: Int, repeats: Int) throws -> [Figure] {
         let scratch = try Scratch("p8")
         defer { scratch.remove() }
         let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
@@ -95,6 +95,23 @@ enum ReportSpeed {
         }
         guard nodeTotal == plainTotal else { throw BenchError("P8: the funds report sums \(nodeTotal) fen, the plain table \(plainTotal)") }
 
+        Notes.add("P8: \(entries) money entries (\(reversals) reversed) in \(ledgers.count) ledgers; totals checked equal to the plain table's.")
+        return [
+            Figure(
+                id: "P8", name: "report funds at HQ over \(entries) money entries, 3 counties × 5 years", value: node, unit: "s", baseline: baseline,
+                baselineName: "plain SQLite GROUP BY over the same rows", goal: "≤ 2x plain", met: node <= 2 * baseline)
+        ]
+    }
+
+    /// P9: `report projects` over `projects` projects of the plan's counties and work areas.
+    static func runProjects(projects: Int, repeats: Int) throws -> [Figure] {
+        let scratch = try Scratch("p9")
+        defer { scratch.remove() }
+        let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
+        defer { try? store.close() }
+        try store.installPlan(Programme.embeddedText)
+        let plan = Programme.embedded
+        let counties = plan.counties.map(\.id)
         // P9: projects.
         var p = 0
         while p < projects {
@@ -114,14 +131,10 @@ enum ReportSpeed {
         var listed = 0
         let projectsTime = try Clock.seconds(repeats: repeats) { listed = try store.report("projects", today: "2018-06-01").rows.count }
         guard listed == projects else { throw BenchError("P9: the report listed \(listed) projects of \(projects)") }
-        Notes.add("P8: \(entries) money entries (\(reversals) reversed) in \(ledgers.count) ledgers; totals checked equal to the plain table's.")
         return [
             Figure(
-                id: "P8", name: "report funds at HQ over \(entries) money entries, 3 counties × 5 years", value: node, unit: "s", baseline: baseline,
-                baselineName: "plain SQLite GROUP BY over the same rows", goal: "≤ 2x plain", met: node <= 2 * baseline),
-            Figure(
                 id: "P9", name: "report projects over \(projects) projects", value: projectsTime, unit: "s", baseline: nil, baselineName: nil,
-                goal: "≤ 0.5 s", met: projectsTime <= 0.5),
+                goal: "≤ 0.5 s", met: projectsTime <= 0.5)
         ]
     }
 }

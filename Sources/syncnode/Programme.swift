@@ -138,6 +138,41 @@ extension SyncNodeCommand {
         }
     }
 
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a table of records from CSV: the task decomposition table (`import task FILE.csv`), projects, supervision items.",
+            discussion: """
+                The first row names the fields (`id` and the kind's fields, as `add --help` lists them); UTF-8, with or without BOM.
+                Every row is checked against the plan first: nothing is written unless all rows pass. An existing id is updated.
+                """)
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "task, project or supervision.") var kind: String
+        @Argument(help: "The CSV file.") var file: String
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw failure(SyncNodeError(.invalidInput, "cannot read \(file)")) }
+            let table: [[String]]
+            do {
+                table = try CSV.parse(String(decoding: data, as: UTF8.self))
+            } catch {
+                throw failure(SyncNodeError(.invalidInput, "\(file): \(error.reason)"))
+            }
+            guard let header = table.first, let idColumn = header.firstIndex(of: "id") else {
+                throw failure(SyncNodeError(.invalidInput, "\(file): the first row must name the fields, with an `id` column"))
+            }
+            let rows = table.dropFirst().filter { !$0.allSatisfy(\.isEmpty) }.map { cells in
+                (
+                    recordID: idColumn < cells.count ? cells[idColumn] : "",
+                    input: zip(header, cells).enumerated().filter { $0.offset != idColumn && !$0.element.1.isEmpty }.map {
+                        ($0.element.0, $0.element.1)
+                    }
+                )
+            }
+            let count = try node.withStore { try $0.importRecords(kind: kind, rows: rows, today: localToday()) }
+            emit("imported \(count) \(kind) records")
+        }
+    }
+
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "HQ's merged view over what this node holds: funds, projects, activities, review, sync.",
@@ -261,5 +296,58 @@ enum ReportFormat {
                         }
                     })
             })
+    }
+}
+
+/// RFC 4180 CSV: commas, double quotes (a quote inside a quoted cell is doubled), CRLF or LF.
+enum CSV {
+    struct Malformed: Error {
+        var reason: String
+    }
+
+    static func parse(_ text: String) throws(Malformed) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var cell = ""
+        var quoted = false
+        var chars = (text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text).makeIterator()
+        var line = 1
+        while let c = chars.next() {
+            if quoted {
+                if c == "\"" {
+                    var after = chars
+                    if after.next() == "\"" {
+                        cell.append("\"")
+                        chars = after
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    if c == "\n" { line += 1 }
+                    cell.append(c)
+                }
+                continue
+            }
+            switch c {
+            case "\"" where cell.isEmpty: quoted = true
+            case "\"": throw Malformed(reason: "line \(line): a quote inside an unquoted cell")
+            case ",":
+                row.append(cell)
+                cell = ""
+            case "\r\n", "\n", "\r":
+                row.append(cell)
+                rows.append(row)
+                row = []
+                cell = ""
+                line += 1
+            default: cell.append(c)
+            }
+        }
+        if quoted { throw Malformed(reason: "line \(line): a quoted cell is not closed") }
+        if !cell.isEmpty || !row.isEmpty {
+            row.append(cell)
+            rows.append(row)
+        }
+        return rows
     }
 }

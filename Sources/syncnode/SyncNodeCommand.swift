@@ -14,7 +14,7 @@ struct SyncNodeCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
             Identity.self, Node.self, Rejections.self, RepairClock.self,
-            Add.self, Update.self, Plan.self, Report.self, Export.self,
+            Add.self, Update.self, Import.self, Plan.self, Report.self, Export.self,
             Demo.self,
         ]
     )

@@ -100,6 +100,14 @@ extension SyncNodeCommand.Node {
         func run() throws {
             let nodeID = NodeID(hex: id)!
             let publicKey = PublicKeyText(hex: key)!
+            let plan = try node.withStore { try $0.programme() }
+            guard let planned = plan.sites.first(where: { $0.id == site }) else {
+                throw failure(
+                    .invalid("site '\(site)' is not in the plan; its sites: \(plan.sites.map(\.id).joined(separator: ", ")) (`syncnode plan show`)"))
+            }
+            if planned.role != role {
+                note("note: the plan names \(site) a \(planned.role.rawValue) site; approving it as \(role.rawValue)")
+            }
             try node.record([.approve(node: nodeID, key: publicKey, site: site, role: role, label: label ?? "\(site)-\(nodeID.short)")])
             note("approved \(nodeID.hex) (fingerprint \(publicKey.fingerprint)) as \(role.rawValue) for \(site)")
         }

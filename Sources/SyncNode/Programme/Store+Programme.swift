@@ -140,6 +140,47 @@ extension Store {
         return (recordID, fields)
     }
 
+    /// Imports rows of a record kind (the task decomposition table, say) in one transaction:
+    /// every row is checked against the plan first, and nothing is written unless all pass. A
+    /// row whose id exists updates that record. Returns the number of rows recorded.
+    @discardableResult
+    public func importRecords(kind kindID: String, rows: [(recordID: String, input: [(String, String)])], today: String) throws(SyncNodeError) -> Int
+    {
+        let plan = try programme()
+        guard let kind = plan.kind(kindID), let collection = kind.collection else {
+            throw .invalid(
+                "'\(kindID)' is not a record kind of the plan; record kinds: \(plan.kinds.filter { $0.collection != nil }.map(\.id).joined(separator: ", "))"
+            )
+        }
+        let projects = Set(try records("projects").map(\.recordID))
+        let existing = Set(try records(collection).map(\.recordID))
+        let context = ProgrammeCheck.Context(site: info.site, role: info.role, today: today, projectExists: { projects.contains($0) })
+        var intents: [Intent] = []
+        var problems: [String] = []
+        var seen = Set<String>()
+        for (n, row) in rows.enumerated() {
+            let line = n + 2  // the header is line 1
+            guard !row.recordID.isEmpty else {
+                problems.append("line \(line): no id")
+                continue
+            }
+            if !seen.insert(row.recordID).inserted { problems.append("line \(line): id \(row.recordID) appears twice") }
+            switch ProgrammeCheck(plan).check(kind: kind, input: row.input, context: context, partial: existing.contains(row.recordID)) {
+            case .success(let fields):
+                intents.append(
+                    .put(
+                        collection: collection, recordID: row.recordID,
+                        fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) }))
+            case .failure(let p):
+                problems += p.list.map { "line \(line) (\(row.recordID)): \($0)" }
+            }
+        }
+        guard problems.isEmpty else { throw .invalid("nothing was imported:\n" + problems.prefix(50).joined(separator: "\n")) }
+        guard !intents.isEmpty else { throw .invalid("the file holds no rows") }
+        try commit(intents)
+        return intents.count
+    }
+
     /// Each project's current stage: the stage of its latest event that names one.
     public func projectStages() throws(SyncNodeError) -> [String: String] {
         var latest: [String: (String, String, Timestamp)] = [:]

@@ -39,13 +39,14 @@ public struct ReportFilter: Sendable {
 }
 
 extension Store {
-    public static let reportNames = ["funds", "projects", "activities", "review", "sync"]
+    public static let reportNames = ["funds", "projects", "activities", "tasks", "review", "sync"]
 
     public func report(_ name: String, filter: ReportFilter = ReportFilter(), today: String) throws(SyncNodeError) -> ReportTable {
         switch name {
         case "funds": return try fundsReport(filter)
         case "projects": return try projectsReport(filter, today: today)
         case "activities": return try activitiesReport(filter)
+        case "tasks": return try tasksReport(filter, today: today)
         case "review": return try reviewReport()
         case "sync": return try syncReport()
         default:
@@ -139,16 +140,16 @@ extension Store {
         let disbursed = try ledgerTotals(ledger: "disbursements", by: .project)
         let done = Set(["completed", "accepted", "handed_over", "cancelled"])
         var rows: [[ReportTable.Cell]] = []
-        for r in try records("projects") {
-            let county = r.fields["county"]?.description ?? ""
-            let area = r.fields["work_area"]?.description ?? ""
+        for r in try currentValues("projects", fields: ["name", "county", "work_area", "planned_end"]) {
+            let county = r.values["county"]?.description ?? ""
+            let area = r.values["work_area"]?.description ?? ""
             if let c = filter.county, c != county { continue }
             if let w = filter.workArea, w != area { continue }
             let stage = stages[r.recordID] ?? "planned"
-            let end = r.fields["planned_end"]?.description ?? ""
+            let end = r.values["planned_end"]?.description ?? ""
             let late = !end.isEmpty && end < today && !done.contains(stage)
             rows.append([
-                .text(r.recordID), .text(r.fields["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
+                .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
                 .text(plan.workArea(area)?.name ?? area), .text(stage), progress[r.recordID].map { .int($0.0) } ?? .none,
                 end.isEmpty ? .none : .text(end), .int(allocated[r.recordID] ?? 0), .int(disbursed[r.recordID] ?? 0), .text(late ? "late" : ""),
             ])
@@ -203,6 +204,52 @@ extension Store {
                 .init(id: "year", label: "年度", type: .text), .init(id: "kind", label: "类型", type: .text),
                 .init(id: "entries", label: "次数", type: .int), .init(id: "people", label: "人数", type: .int),
                 .init(id: "attendees", label: "参训人数", type: .int), .init(id: "amount", label: "金额(万元)", type: .money),
+            ], rows: rows)
+    }
+
+    /// Tasks of the decomposition table and supervision items, by lead unit: the original due
+    /// date, the latest extension, and a state computed from the events (closed, done, sent back,
+    /// overdue or open); overdue is computed here, never stored.
+    func tasksReport(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> ReportTable {
+        var events: [String: [(date: String, ts: Timestamp, event: String, newDue: String?)]] = [:]
+        for e in try ledger("supervision_events") where e.counts {
+            guard case .text(let item)? = e.fields["item"], case .text(let event)? = e.fields["event"] else { continue }
+            events[item, default: []].append((e.fields["date"]?.description ?? "", e.ts, event, e.fields["new_due"]?.description))
+        }
+        var rows: [[ReportTable.Cell]] = []
+        for (collection, kind) in [("tasks", "task"), ("supervision", "supervision")] {
+            for r in try currentValues(collection, fields: ["title", "lead_unit", "due", "work_area", "county"]) {
+                if let w = filter.workArea, r.values["work_area"]?.description != w { continue }
+                if let c = filter.county, let county = r.values["county"]?.description, county != c { continue }
+                let history = (events[r.recordID] ?? []).sorted { ($0.date, $0.ts) < ($1.date, $1.ts) }
+                let due = r.values["due"]?.description ?? ""
+                let extended = history.last { $0.event == "extension" && $0.newDue != nil }?.newDue
+                let effective = extended ?? due
+                let state: String
+                switch history.last(where: { ["completion", "closure", "send_back"].contains($0.event) })?.event {
+                case "closure": state = "closed"
+                case "completion": state = "done"
+                default:
+                    let sentBack = history.last?.event == "send_back"
+                    state = !effective.isEmpty && effective < today ? "overdue" : (sentBack ? "sent back" : "open")
+                }
+                rows.append([
+                    .text(r.values["lead_unit"]?.description ?? ""), .text(kind), .text(r.recordID), .text(r.values["title"]?.description ?? ""),
+                    due.isEmpty ? .none : .text(due), extended.map { .text($0) } ?? .none,
+                    .int(Int64(history.filter { $0.event == "feedback" }.count)), .text(state),
+                ])
+            }
+        }
+        func text(_ c: ReportTable.Cell) -> String { if case .text(let t) = c { t } else { "" } }
+        rows.sort { (text($0[0]), text($0[2])) < (text($1[0]), text($1[2])) }
+        return ReportTable(
+            name: "tasks", title: "任务与督办 Tasks and supervision",
+            columns: [
+                .init(id: "leadUnit", label: "牵头单位", type: .text), .init(id: "kind", label: "类别", type: .text),
+                .init(id: "id", label: "编号", type: .text),
+                .init(id: "title", label: "事项", type: .text), .init(id: "due", label: "原定时限", type: .date),
+                .init(id: "extendedTo", label: "延期至", type: .date), .init(id: "feedback", label: "反馈次数", type: .int),
+                .init(id: "state", label: "状态", type: .text),
             ], rows: rows)
     }
 

@@ -114,6 +114,36 @@ extension Store {
         }
     }
 
+    /// The current values of `fields` of every live record of a collection, ordered by id: a
+    /// report's lean read (no view of every field is built).
+    public func currentValues(_ collection: String, fields: [String]) throws(SyncNodeError) -> [(recordID: String, values: [String: Value])] {
+        try readNamed { db, interner in
+            guard let ix = try interner.nameIx(collection, db, create: false) else { return [] }
+            let wanted: [(Int64, String)] = try fields.compactMap { name in try interner.nameIx(name, db, create: false).map { ($0, name) } }
+            let deletedIx = try interner.nameIx(Names.deletedField, db, create: false)
+            var out: [(String, [String: Value])] = []
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ? ORDER BY record_id"), arguments: [ix])
+            while let row = try rows.next() {
+                let record = try RecordCodec.decode(row["state"], &interner, db)
+                if let deletedIx, let live = record.fields[deletedIx] {
+                    let winners = record.fields.map { (name: $0.key, version: MergeRule.winner($0.value)) }
+                    if let deletion = MergeRule.winner(live), deletion.value.isTruthy,
+                        winners.allSatisfy({ $0.name == deletedIx || ($0.version?.ts ?? deletion.ts) < deletion.ts })
+                    {
+                        continue
+                    }
+                }
+                var values: [String: Value] = [:]
+                for (fieldIx, name) in wanted {
+                    if let live = record.fields[fieldIx], let w = MergeRule.winner(live) { values[name] = w.value }
+                }
+                out.append((row["record_id"], values))
+            }
+            return out
+        }
+    }
+
     /// A read transaction with an interner whose findings are published afterwards (a reader sees
     /// only committed data).
     func readNamed<T>(_ body: (Database, inout Interner) throws -> T) throws(SyncNodeError) -> T {

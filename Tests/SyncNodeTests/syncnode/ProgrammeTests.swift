@@ -251,3 +251,99 @@ import Testing
         return rows
     }
 }
+
+/// The funds report at HQ counts a disbursement recorded offline at a county's finance desk that
+/// arrives a day later on a USB stick, and the work of a node whose plan is one version behind.
+@Suite struct ProgrammeOfflineTests {
+    @Test func aBundleCarriedDisbursementAndAnOlderPlansEntriesAreCounted() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let finance = dir.path("finance").path
+        try Federation.member(finance, site: "finance", role: "finance", label: "finance-lintan-desk", hq: hq)
+        let lintan = dir.path("lintan").path
+        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        // Both get the registry and HQ's plan (version 1) by bundle.
+        let toAll = dir.path("hq.bundle").path
+        #expect(try Binary.run(["bundle", "export", "--data", hq, "--out", toAll]).status == 0)
+        for node in [finance, lintan] { #expect(try Binary.run(["bundle", "import", "--data", node, toAll]).status == 0) }
+
+        // HQ moves to plan version 2 (one more donation field); Lintan still has version 1.
+        var plan = try JSONSerialization.jsonObject(with: Programme.embeddedText) as! [String: Any]
+        plan["version"] = 2
+        plan["kinds"] = (plan["kinds"] as! [[String: Any]]).map { k in
+            var k = k
+            if k["id"] as? String == "donation" {
+                k["fields"] = (k["fields"] as! [[String: Any]]) + [["name": "purpose", "type": "text"]]
+            }
+            return k
+        }
+        let v2 = dir.path("v2.json")
+        try JSONSerialization.data(withJSONObject: plan).write(to: v2)
+        #expect(try Binary.run(["plan", "install", "--data", hq, v2.path]).status == 0)
+
+        #expect(
+            try Binary.run(["add", "--data", finance, "disbursement", "county=lintan", "stage=advance", "amount=120万", "date=2017-04-10"]).status == 0
+        )
+        #expect(try Binary.run(["add", "--data", lintan, "expenditure", "purpose=课桌", "amount=8万", "date=2017-04-11"]).status == 0)
+        #expect(try Binary.run(["add", "--data", lintan, "donation", "donor=某企业", "amount=3万", "date=2017-04-12"]).status == 0)
+        for (node, name) in [(finance, "finance"), (lintan, "lintan")] {
+            let file = dir.path("\(name).bundle").path
+            #expect(try Binary.run(["bundle", "export", "--data", node, "--out", file]).status == 0)
+            let imported = try Binary.run(["bundle", "import", "--data", hq, file])
+            #expect(imported.status == 0, "\(imported.stderr)")
+        }
+        let report = try ProgrammeFleetTests.json(hq, ["report", "funds", "--county", "lintan", "--year", "2017"])
+        let row = try #require(report.first)
+        #expect(row["disbursed"] as? Int == 120_000_000)
+        #expect(row["spent"] as? Int == 8_000_000)
+        #expect(row["donated"] as? Int == 3_000_000)
+        let shown = try Binary.run(["plan", "show", "--data", hq, "--json"])
+        #expect(shown.stdout.contains("\"version\":2"))
+        let lintanPlan = try Binary.run(["plan", "show", "--data", lintan, "--json"])
+        #expect(lintanPlan.stdout.contains("\"version\":1"))
+        // node approve takes only the plan's sites.
+        let wrong = try Binary.run([
+            "node", "approve", "--data", hq, "0123456789abcdef0123456789abcdef", "--key", String(repeating: "ab", count: 32), "--site", "lintna",
+            "--role", "county",
+        ])
+        #expect(wrong.status == 65 && wrong.stderr.contains("not in the plan"), "\(wrong.stderr)")
+    }
+}
+
+/// The task decomposition table imported from CSV, all or nothing; supervision events drive the
+/// tasks report (overdue computed, never stored).
+@Suite struct TaskImportTests {
+    @Test func theDecompositionTableImportsAllOrNothingAndTasksReportComputesOverdue() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        #expect(try Binary.run(["init", "--data", hq, "--site", "hq", "--role", "hq"]).status == 0)
+        let bad = dir.path("bad.csv")
+        try Data(
+            "\u{FEFF}id,title,work_area,lead_unit,due\r\nt-1,学校结对,education,区教育局,2017-12-31\r\nt-2,\"医疗队, 第一批\",helth,区卫生计生委,2017-13-01\r\n".utf8
+        )
+        .write(to: bad)
+        let before = try Binary.run(["vector", "--data", hq, "--json"]).stdout
+        let refused = try Binary.run(["import", "--data", hq, "task", bad.path])
+        #expect(refused.status == 65, "\(refused.stderr)")
+        #expect(refused.stderr.contains("line 3 (t-2)") && refused.stderr.contains("did you mean health") && refused.stderr.contains("not a date"))
+        #expect(try Binary.run(["vector", "--data", hq, "--json"]).stdout == before)
+
+        let good = dir.path("good.csv")
+        try Data("id,title,work_area,lead_unit,due\nt-1,学校结对,education,区教育局,2017-06-30\nt-2,\"医疗队, 第一批\",health,区卫生计生委,2099-01-01\n".utf8)
+            .write(to: good)
+        let imported = try Binary.run(["import", "--data", hq, "task", good.path])
+        #expect(imported.status == 0 && imported.stdout.contains("imported 2"), "\(imported.stderr)")
+        #expect(try Binary.run(["add", "--data", hq, "supervision", "sv-1", "title=主体完工", "lead_unit=区教育局", "due=2017-05-01"]).status == 0)
+        #expect(
+            try Binary.run(["add", "--data", hq, "supervision_event", "item=sv-1", "event=extension", "new_due=2099-06-30", "county=lintan"]).status
+                == 0)
+        let tasks = try ProgrammeFleetTests.json(hq, ["report", "tasks"])
+        let state = Dictionary(uniqueKeysWithValues: tasks.map { ($0["id"] as? String ?? "", $0["state"] as? String ?? "") })
+        #expect(state == ["t-1": "overdue", "t-2": "open", "sv-1": "open"], "\(tasks)")
+        #expect(tasks.first { $0["id"] as? String == "sv-1" }?["extendedTo"] as? String == "2099-06-30")
+        #expect(tasks.contains { $0["title"] as? String == "医疗队, 第一批" })
+    }
+}
