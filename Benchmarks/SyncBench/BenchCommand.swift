@@ -76,6 +76,7 @@ struct Measure: AsyncParsableCommand {
             }
             if selected("p8") {
                 figures += try ReportSpeed.run(entries: smoke ? 2_000 : 1_000_000, repeats: smoke ? 1 : 3)
+                figures += try ReportSpeed.appendCost(entries: smoke ? 2_000 : 100_000)
             }
             if selected("p9") {
                 figures += try ReportSpeed.runProjects(projects: smoke ? 300 : 100_000, repeats: smoke ? 1 : 3)

@@ -103,6 +103,51 @@ enum ReportSpeed {
         ]
     }
 
+    /// What the `ledger_money` projection (its triggers and indexes) costs a ledger append:
+    /// `entries` money entries, 1000 per commit, into a node with it and into a node whose
+    /// triggers were dropped, same run.
+    static func appendCost(entries: Int) throws -> [Figure] {
+        let scratch = try Scratch("p8a")
+        defer { scratch.remove() }
+        func fill(_ store: Store) throws -> Double {
+            try Clock.seconds {
+                var i = 0
+                while i < entries {
+                    let n = min(1000, entries - i)
+                    try store.commit(
+                        (i..<(i + n)).map { j in
+                            .append(
+                                ledger: "disbursements", entryID: "e\(j)",
+                                fields: [
+                                    .init("county", .text(["chengde", "lintan", "gangu"][j % 3])), .init("date", .text("2017-06-01")),
+                                    .init("amount_fen", .int(Int64(100_000 + j))), .init("kind", .text("disbursement")),
+                                    .init("stage", .text("advance")),
+                                ])
+                        })
+                    i += n
+                }
+            }
+        }
+        let with = try Store.create(in: scratch.path("with"), site: "hq", label: nil, role: .hq, trust: .hq)
+        let withSeconds = try fill(with)
+        try with.close()
+        let bareDir = scratch.path("without")
+        try Store.create(in: bareDir, site: "hq", label: nil, role: .hq, trust: .hq).close()
+        let queue = try DatabaseQueue(path: bareDir.appendingPathComponent("node.sqlite").path)
+        try queue.write { db in
+            for t in ["ledger_money_insert", "ledger_money_update", "ledger_money_delete"] { try db.execute(sql: "DROP TRIGGER \(t)") }
+        }
+        try queue.close()
+        let bare = try Store.open(bareDir)
+        let bareSeconds = try fill(bare)
+        try bare.close()
+        return [
+            Figure(
+                id: "P8a", name: "ledger append of \(entries) money entries, 1000 per commit, with the ledger_money projection", value: withSeconds,
+                unit: "s", baseline: bareSeconds, baselineName: "the same node without its triggers", goal: "—")
+        ]
+    }
+
     /// P9: `report projects` over `projects` projects of the plan's counties and work areas.
     static func runProjects(projects: Int, repeats: Int) throws -> [Figure] {
         let scratch = try Scratch("p9")

@@ -11,10 +11,11 @@ struct SyncNodeCommand: AsyncParsableCommand {
         commandName: "syncnode",
         abstract: "An offline-first sync node for the Dongli paired-assistance programme.",
         discussion: "Every command takes --data DIR (default $SYNCNODE_DATA, else ./syncnode-data). Exit codes are listed in docs/CLI.md.",
+        version: "syncnode 0.12 (protocol \(WireCodec.protocolVersion), storage schema \(Store.schemaVersion))",
         subcommands: [
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
             Identity.self, Node.self, Rejections.self, RepairClock.self,
-            Add.self, Update.self, Import.self, Plan.self, Report.self, Export.self,
+            Add.self, Update.self, Import.self, Plan.self, Report.self, Export.self, Backup.self, Restore.self, Check.self,
             Demo.self,
         ]
     )
