@@ -41,6 +41,13 @@ extension SyncNodeCommand {
             } catch {
                 throw failure(error)
             }
+            // The port first, before anything syncs: a node already serving there, or a port this
+            // user may not take, is a plain message and exit 71, not a stack of socket errors.
+            if let problem = ListenAddress.bindProblem(host: address.host, port: address.port) {
+                try? store.close()
+                note("error: cannot listen on \(address.host):\(address.port): \(problem)")
+                throw ExitCode(71)
+            }
             // Work held for an origin the registry has learned of since (a run cut short).
             _ = try? store.releaseHeldWork()
             var limits = ServiceLimits()
@@ -92,6 +99,33 @@ struct ListenAddress {
         host = String(text[..<colon])
         self.port = port
         if host.isEmpty { return nil }
+    }
+}
+
+extension ListenAddress {
+    /// Why `host:port` cannot be listened on now (taken, not permitted, not an address here), or nil.
+    static func bindProblem(host: String, port: Int) -> String? {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else {
+            return "\(host) is not an address of this machine"
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var on: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 else { return nil }
+        switch errno {
+        case EADDRINUSE: return "the port is in use (another syncnode serve, or another program); stop it or choose another --listen port"
+        case EACCES: return "this user may not listen on port \(port); choose a port above 1023"
+        case EADDRNOTAVAIL: return "\(host) is not an address of this machine"
+        default: return String(cString: strerror(errno))
+        }
     }
 }
 

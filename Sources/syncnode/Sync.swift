@@ -30,7 +30,8 @@ extension SyncNodeCommand {
             }
             defer { try? store.close() }
             guard !targets.isEmpty else {
-                throw failure(SyncNodeError(.invalidInput, "no peer to sync with; pass --peer URL or remember one with `syncnode peer add URL`"))
+                note("error: no peer to sync with; pass --peer URL or remember one with `syncnode peer add URL`")
+                throw ExitCode(64)
             }
             var limits = SyncLimits()
             limits.maxTransactions = batchTransactions

@@ -64,3 +64,21 @@ import Testing
         #expect(try Binary.run(["check", "--data", restored]).status == 0)
     }
 }
+
+/// Operators' first steps: the version, a sync with nowhere to go, a port already taken.
+@Suite struct OperatorMessagesTests {
+    @Test func versionNoPeerAndTakenPortAnswerPlainly() throws {
+        let version = try Binary.run(["--version"])
+        #expect(version.status == 0 && version.stdout.contains("protocol 3") && version.stdout.contains("schema 6"), "\(version.stdout)")
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        #expect(try Binary.run(["init", "--data", hq, "--site", "hq", "--role", "hq"]).status == 0)
+        let sync = try Binary.run(["sync", "--data", hq])
+        #expect(sync.status == 64 && sync.stderr.contains("no peer to sync with"), "\(sync.stderr)")
+        let first = try ServeProcess(data: hq)
+        defer { _ = first.stop() }
+        let second = try Binary.run(["serve", "--data", hq, "--listen", "127.0.0.1:\(first.port)"])
+        #expect(second.status == 71 && second.stderr.contains("in use"), "\(second.stderr)")
+    }
+}
