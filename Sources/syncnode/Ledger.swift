@@ -45,7 +45,10 @@ extension SyncNodeCommand.Ledger {
         @Argument var ledger: String
 
         func run() throws {
-            let (entries, labels) = try node.withStore { store in (try store.ledger(ledger), try store.nodeLabels()) }
+            let (entries, labels) = try node.withStore { store in
+                if let unknown = try store.unknownName(ledger, ledger: true) { throw SyncNodeError(.notFound, unknown) }
+                return (try store.ledger(ledger), try store.nodeLabels())
+            }
             emit(output.json ? Presenter.json(entries.map(Presenter.ledgerObject)) : Presenter.ledgerTable(entries, labels: labels))
         }
     }

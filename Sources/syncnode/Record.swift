@@ -67,7 +67,10 @@ extension SyncNodeCommand.Record {
         @Flag(help: "Include deleted records.") var deleted = false
 
         func run() throws {
-            let records = try node.withStore { store in try store.records(collection, includeDeleted: deleted) }
+            let records = try node.withStore { store in
+                if let unknown = try store.unknownName(collection, ledger: false) { throw SyncNodeError(.notFound, unknown) }
+                return try store.records(collection, includeDeleted: deleted)
+            }
             emit(output.json ? Presenter.json(records.map(Presenter.recordObject)) : Presenter.recordsTable(records))
         }
     }

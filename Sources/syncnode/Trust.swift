@@ -134,7 +134,7 @@ extension SyncNodeCommand.Node {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let entries = try node.withStore { store in try store.registry() }
+            let (entries, heard) = try node.withStore { store in (try store.registry(), try store.lastReceivedByNode()) }
             if output.json {
                 emit(
                     Presenter.json(
@@ -142,12 +142,16 @@ extension SyncNodeCommand.Node {
                             [
                                 "node": e.node.hex, "label": e.label, "site": e.site, "role": e.role.rawValue, "publicKey": e.key.hex,
                                 "fingerprint": e.key.fingerprint, "revoked": e.revokedAt != nil,
+                                "lastHeard": heard[e.node].map { NSNumber(value: $0) } ?? NSNull(),
                             ] as [String: Any]
                         }))
             } else {
-                var table = TextTable(["node", "label", "site", "role", "fingerprint", "state"])
+                var table = TextTable(["node", "label", "site", "role", "fingerprint", "state", "last work received (local time)"])
                 for e in entries {
-                    table.add([e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint, e.revokedAt == nil ? "active" : "revoked"])
+                    table.add([
+                        e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint, e.revokedAt == nil ? "active" : "revoked",
+                        heard[e.node].map(ReportFormat.localTime) ?? "never",
+                    ])
                 }
                 emit(table.render())
             }

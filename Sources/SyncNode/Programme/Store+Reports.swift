@@ -422,3 +422,27 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// The collections that hold records here, and the ledgers that hold entries.
+    public func storedNames() throws(SyncNodeError) -> (collections: [String], ledgers: [String]) {
+        try read { db in
+            let collections = try String.fetchAll(db, sql: "SELECT DISTINCT n.text FROM record r JOIN name n ON n.ix = r.collection ORDER BY 1")
+            let ledgers = try String.fetchAll(db, sql: "SELECT DISTINCT ledger FROM ledger_entry ORDER BY 1")
+            return (collections, ledgers)
+        }
+    }
+
+    /// Nil when `name` is a collection (or, with `ledger`, a ledger) this node holds or its plan
+    /// names; else a message naming the known ones.
+    public func unknownName(_ name: String, ledger: Bool) throws(SyncNodeError) -> String? {
+        let plan = try programme()
+        let stored = try storedNames()
+        var known = Set(ledger ? stored.ledgers : stored.collections)
+        known.formUnion(plan.kinds.compactMap { ledger ? $0.ledger : $0.collection })
+        if !ledger { known.formUnion([PolicyRules.registryCollection, PolicyRules.policyCollection, Self.programmeCollection]) }
+        guard !known.contains(name) else { return nil }
+        let hint = ProgrammeCheck.nearest(name, in: Array(known)).map { "did you mean \($0)? " } ?? ""
+        return "no \(ledger ? "ledger" : "collection") '\(name)' here; \(hint)known: \(known.sorted().joined(separator: ", "))"
+    }
+}
