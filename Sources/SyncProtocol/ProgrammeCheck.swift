@@ -114,6 +114,15 @@ public struct ProgrammeCheck: Sendable {
         }
     }
 
+    /// A value typed in by a person for a field of a record kind (the value a conflict is resolved
+    /// with, say): the plan's type, or nil when the plan does not know the field.
+    public func value(collection: String, field: String, text: String, context: Context) -> Result<Value, Reason>? {
+        guard let kind = plan.kinds.first(where: { $0.collection == collection }),
+            let f = plan.fields(of: kind).first(where: { $0.storedName == field || $0.name == field })
+        else { return nil }
+        return typed(f, text, context)
+    }
+
     private func typed(_ f: Programme.Field, _ text: String, _ context: Context) -> Result<Value, Reason> {
         switch f.type {
         case .text:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SyncNode
+import SyncProtocol
 
 extension SyncNodeCommand {
     struct Conflicts: ParsableCommand {
@@ -38,9 +39,18 @@ extension SyncNodeCommand.Conflicts {
         @Option(help: "The value to keep: TEXT, or :=NUMBER for a number.") var value: String?
 
         func run() throws {
-            let chosen = try value.map { raw in try AssignmentParser.parse(field + (raw.hasPrefix(":=") ? raw : "=" + raw)).value }
             let t = try node.withStore { store in
-                try store.commit([.resolve(collection: collection, recordID: id, field: field, value: chosen)])
+                // A field the plan knows keeps the plan's type (`--value 70` for a number is 70, not "70").
+                var chosen = try value.map { raw in try AssignmentParser.parse(field + (raw.hasPrefix(":=") ? raw : "=" + raw)).value }
+                if let raw = value, !raw.hasPrefix(":=") {
+                    let context = ProgrammeCheck.Context(site: store.info.site, role: store.info.role, today: localToday())
+                    switch ProgrammeCheck(try store.programme()).value(collection: collection, field: field, text: raw, context: context) {
+                    case .success(let typed)?: chosen = typed
+                    case .failure(let reason)?: throw SyncNodeError.invalid("\(field): \(reason.text)")
+                    case nil: break
+                    }
+                }
+                return try store.commit([.resolve(collection: collection, recordID: id, field: field, value: chosen)])
             }
             note("resolved \(collection)/\(id).\(field) as transaction \(t.seq)")
         }

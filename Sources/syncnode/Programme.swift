@@ -49,9 +49,10 @@ extension SyncNodeCommand {
         @Argument(help: "The kind, such as project, training, labour_transfer, disbursement, supervision.") var kind: String
         @Argument(help: "For a record kind (project, task, supervision): its id; then FIELD=VALUE pairs.") var items: [String] = []
         @Flag(help: "Let a project's stage move backwards (give reason=WHY).") var force = false
+        @Flag(help: "Record a disbursement above what remains of the county's target for the year.") var confirm = false
 
         func run() throws {
-            try SyncNodeCommand.recordItem(node: node, kind: kind, items: items, force: force, mustExist: false)
+            try SyncNodeCommand.recordItem(node: node, kind: kind, items: items, force: force, mustExist: false, confirm: confirm)
         }
     }
 
@@ -70,7 +71,7 @@ extension SyncNodeCommand {
         }
     }
 
-    static func recordItem(node: NodeOptions, kind: String, items: [String], force: Bool, mustExist: Bool) throws {
+    static func recordItem(node: NodeOptions, kind: String, items: [String], force: Bool, mustExist: Bool, confirm: Bool = false) throws {
         let plan = try node.withStore { try $0.programme() }
         let isRecord = plan.kind(kind)?.collection != nil
         var rest = items[...]
@@ -82,9 +83,75 @@ extension SyncNodeCommand {
         let input = try programmeInput(Array(rest))
         let result = try node.withStore { store in
             try store.recordProgrammeItem(
-                kind: kind, recordID: recordID, input: input, today: localToday(), force: force, mustExist: isRecord ? mustExist : nil)
+                kind: kind, recordID: recordID, input: input, today: localToday(), force: force, mustExist: isRecord ? mustExist : nil,
+                confirm: confirm)
         }
         emit(result.recordID ?? "recorded \(kind)")
+    }
+
+    struct Project: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Projects: list them (the projects report), or show one with its history, events, funds and activities.",
+            discussion:
+                "Add one with `syncnode add project ID ...`, change it with `syncnode update project ID ...`, record progress with `syncnode add project_event project=ID ...`.",
+            subcommands: [Show.self])
+
+        struct Show: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "One project: its fields, every change (who, when), its events, money and activities.")
+            @OptionGroup var node: NodeOptions
+            @OptionGroup var output: OutputOptions
+            @Argument(help: "The project id.") var id: String
+
+            func run() throws {
+                let (record, history, entries, labels) = try node.withStore { store in
+                    guard let record = try store.record("projects", id), !record.deleted else {
+                        throw SyncNodeError(.notFound, "no project \(id) here")
+                    }
+                    var entries: [LedgerRow] = []
+                    for ledger in ["project_events", "allocations", "disbursements", "expenditures", "activities"] {
+                        entries += try store.ledger(ledger).filter { $0.fields["project"] == .text(id) }
+                    }
+                    return (
+                        record, try store.history("projects", id),
+                        entries.sorted { ($0.fields["date"]?.description ?? "", $0.ts) < ($1.fields["date"]?.description ?? "", $1.ts) },
+                        try store.nodeLabels()
+                    )
+                }
+                let total = { (ledger: String) in
+                    entries.filter { $0.ledger == ledger && $0.counts }.reduce(Int64(0)) { sum, e in
+                        if case .int(let n)? = e.fields["amount_fen"] { sum + n } else { sum }
+                    }
+                }
+                if output.json {
+                    emit(
+                        Presenter.json([
+                            "project": Presenter.recordObject(record), "history": history.map(Presenter.historyObject),
+                            "entries": entries.map(Presenter.ledgerObject), "allocated": total("allocations"), "disbursed": total("disbursements"),
+                            "spent": total("expenditures"),
+                        ]))
+                    return
+                }
+                emit(Presenter.recordTable(record))
+                emit(
+                    "allocated \(Money.wan(total("allocations")))万元, disbursed \(Money.wan(total("disbursements")))万元, spent \(Money.wan(total("expenditures")))万元"
+                )
+                emit("\nevents and money (by the day they happened):")
+                var table = TextTable(["date", "ledger", "what", "recorded by"])
+                for e in entries {
+                    let what = e.fields.filter { !["project", "county", "date", "kind", "work_area"].contains($0.key) }.sorted { $0.key < $1.key }
+                        .map { "\($0.key)=\($0.key.hasSuffix("_fen") ? Money.wan(Int64($0.value.description) ?? 0) + "万元" : $0.value.description)" }
+                        .joined(separator: " ")
+                    table.add([
+                        e.fields["date"]?.description ?? "", e.ledger, what + (e.counts ? "" : " (counts for nothing)"),
+                        labels[e.ts.node] ?? e.ts.node.short,
+                    ])
+                }
+                emit(table.render())
+                emit("\nchanges:")
+                emit(Presenter.historyTable(history, labels: labels))
+            }
+        }
     }
 
     struct Plan: ParsableCommand {

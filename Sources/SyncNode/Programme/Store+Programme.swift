@@ -89,7 +89,8 @@ extension Store {
     /// whether it is an update of an existing one or a new one.
     @discardableResult
     public func recordProgrammeItem(
-        kind kindID: String, recordID: String?, input: [(String, String)], today: String, force: Bool = false, mustExist: Bool? = nil
+        kind kindID: String, recordID: String?, input: [(String, String)], today: String, force: Bool = false, mustExist: Bool? = nil,
+        confirm: Bool = false
     ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value]) {
         let plan = try programme()
         guard let kind = plan.kind(kindID) else {
@@ -132,6 +133,23 @@ extension Store {
                 .put(collection: collection, recordID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
             ])
             return (recordID, fields)
+        }
+        // Money disbursed beyond what remains of the county's target for the year: a warning
+        // that needs --confirm (the policy would accept it; the finance bureau should look twice).
+        if kind.money == "disbursed", !confirm, case .text(let county)? = fields["county"], let year = Self.year(of: fields),
+            case .int(let amount)? = fields["amount_fen"]
+        {
+            let key = "\(county)|\(year)"
+            var target: Int64 = 0
+            for ledger in plan.kinds.filter({ $0.money == "target" }).compactMap(\.ledger) {
+                target += try ledgerTotals(ledger: ledger, by: .countyYear)[key] ?? 0
+            }
+            let disbursed = try ledgerTotals(ledger: kind.ledger!, by: .countyYear)[key] ?? 0
+            if amount > target - disbursed {
+                throw .invalid(
+                    "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元); nothing was written; add --confirm to record it anyway"
+                )
+            }
         }
         fields["kind"] = .text(kind.id)
         try commit([
