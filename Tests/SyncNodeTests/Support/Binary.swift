@@ -25,6 +25,18 @@ enum Binary {
         try runExecutable(url, arguments, environment: environment)
     }
 
+    /// Runs `syncnode ARGS...` and waits for it on a thread of its own, so that an async test
+    /// does not hold one of the few cooperative threads (which other tests, and in-process
+    /// servers, need) while the child runs.
+    @discardableResult
+    static func runAsync(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Swift.Result { try runExecutable(url, arguments, environment: environment) })
+            }
+        }
+    }
+
     /// Runs a command through `/bin/sh -c SCRIPT`, with `$SYNCNODE` set to the binary (for
     /// arguments Process cannot pass, such as invalid UTF-8).
     static func shell(_ script: String) throws -> Result {

@@ -198,9 +198,13 @@ import Testing
         } catch {
             #expect(error.code == .unreachable)
             #expect(error.message.contains("in time"))
+            // libcurl says how long it waited: the configured 1 s, not the 60 s default. (The
+            // wall clock around the await also counts the wait for a free cooperative thread,
+            // which the tests running in parallel can make long.)
+            let waited = error.message.firstMatch(of: /after (\d+) milliseconds/).flatMap { Int($0.1) }
+            #expect(waited.map { $0 < 5_000 } ?? false, "\(error.message)")
         }
-        // Far below the 60 s default: the configured 1 s timeout fired (with room for a loaded machine).
-        #expect(Date().timeIntervalSince(started) < 30)
+        #expect(Date().timeIntervalSince(started) < 300)
     }
 
     @Test func stalledTransferIsAbortedWithinTheStallLimit() async throws {
@@ -215,9 +219,10 @@ import Testing
             Issue.record("a stalled transfer completed")
         } catch {
             #expect(error.code == .unreachable)
-            #expect(error.message.contains("stalled") || error.message.contains("in time"))
+            // The stall detector fired, not the 120 s overall timeout (libcurl's own words; the
+            // wall clock around the await also counts the wait for a free cooperative thread).
+            #expect(error.message.contains("stalled") && !error.message.contains("after 120"), "\(error.message)")
         }
-        // The stall detector fired, not the 120 s overall timeout (room left for a loaded machine).
-        #expect(Date().timeIntervalSince(started) < 60)
+        #expect(Date().timeIntervalSince(started) < 300)
     }
 }

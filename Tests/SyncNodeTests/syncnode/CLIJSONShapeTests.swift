@@ -61,36 +61,38 @@ import Testing
         throw TestFailure("not a JSON object nor a non-empty array of objects: \(output)")
     }
 
-    @Test func everyDocumentedShapeIsWhatTheBinaryPrints() throws {
+    @Test func everyDocumentedShapeIsWhatTheBinaryPrints() async throws {
         let shapes = try Self.documentedShapes()
         let dir = try TempDirectory()
         defer { dir.remove() }
         let hq = dir.path("hq").path
         let county = dir.path("county").path
         var outputs: [String: String] = [:]
-        func json(_ command: String, _ args: [String], exit: Int32 = 0) throws {
-            let r = try Binary.run(args + ["--json"])
+        func json(_ command: String, _ args: [String], exit: Int32 = 0) async throws {
+            let r = try await Binary.runAsync(args + ["--json"])
             #expect(r.status == exit, "\(command): \(r.stderr)")
             outputs[command] = r.stdout
         }
-        try json("init", ["init", "--data", hq, "--site", "hq", "--role", "hq", "--label", "dongli-hq"])
+        try await json("init", ["init", "--data", hq, "--site", "hq", "--role", "hq", "--label", "dongli-hq"])
         try Federation.member(county, site: "lintan", label: "lintan-1", hq: hq)
         for node in [hq, county] {
-            #expect(try Binary.run(["record", "put", "--data", node, "projects", "lt-school", "name=\(node == hq ? "东丽小学" : "临潭东丽小学")"]).status == 0)
+            #expect(
+                try await Binary.runAsync(["record", "put", "--data", node, "projects", "lt-school", "name=\(node == hq ? "东丽小学" : "临潭东丽小学")"]).status
+                    == 0)
         }
-        #expect(try Binary.run(["ledger", "append", "--data", county, "trainings", "county=lintan", "attendees:=40"]).status == 0)
+        #expect(try await Binary.runAsync(["ledger", "append", "--data", county, "trainings", "county=lintan", "attendees:=40"]).status == 0)
         let file = dir.path("county.bundle").path
-        try json("bundle export", ["bundle", "export", "--data", county, "--out", file])
-        try json("bundle import", ["bundle", "import", "--data", hq, file])
-        try json("record list", ["record", "list", "--data", hq, "projects"])
-        try json("record history", ["record", "history", "--data", hq, "projects", "lt-school"])
-        try json("ledger list", ["ledger", "list", "--data", hq, "trainings"])
-        try json("conflicts", ["conflicts", "--data", hq])
-        try json("status", ["status", "--data", hq])
-        try json("identity", ["identity", "--data", hq])
-        try json("node list", ["node", "list", "--data", hq])
-        try json("rejections", ["rejections", "--data", hq])
-        try json("sync", ["sync", "--data", county, "--peer", "http://127.0.0.1:9"], exit: 69)
+        try await json("bundle export", ["bundle", "export", "--data", county, "--out", file])
+        try await json("bundle import", ["bundle", "import", "--data", hq, file])
+        try await json("record list", ["record", "list", "--data", hq, "projects"])
+        try await json("record history", ["record", "history", "--data", hq, "projects", "lt-school"])
+        try await json("ledger list", ["ledger", "list", "--data", hq, "trainings"])
+        try await json("conflicts", ["conflicts", "--data", hq])
+        try await json("status", ["status", "--data", hq])
+        try await json("identity", ["identity", "--data", hq])
+        try await json("node list", ["node", "list", "--data", hq])
+        try await json("rejections", ["rejections", "--data", hq])
+        try await json("sync", ["sync", "--data", county, "--peer", "http://127.0.0.1:9"], exit: 69)
 
         // Shapes with fixed keys that this run produced; each must be documented.
         for command in [
