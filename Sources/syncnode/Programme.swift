@@ -91,7 +91,7 @@ extension SyncNodeCommand {
 
     struct Project: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Projects: list them (the projects report), or show one with its history, events, funds and activities.",
+            abstract: "Projects: show one with its history, events, funds and activities (list them with `syncnode report projects`).",
             discussion:
                 "Add one with `syncnode add project ID ...`, change it with `syncnode update project ID ...`, record progress with `syncnode add project_event project=ID ...`.",
             subcommands: [Show.self])
