@@ -40,7 +40,7 @@ extension SyncNodeCommand {
                     table.add(["REFUSED", "\(ownRefused.count) of this node's transactions were refused; see `syncnode rejections`"])
                 }
                 if !held.isEmpty { table.add(["held", "\(held.count) transactions wait for their node's approval"]) }
-                table.add(["clock", "\(Presenter.isoTime(summary.clock.millis)) UTC, counter \(summary.clock.counter)"])
+                table.add(["clock", "\(Presenter.localTime(summary.clock.millis)) \(Presenter.localZone), counter \(summary.clock.counter)"])
                 emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
                 if !peers.isEmpty { emit("\n" + Presenter.peersTable(peers)) }
             }

@@ -15,11 +15,11 @@ extension Presenter {
     }
 
     public static func peersTable(_ rows: [(PeerRecord, UInt64)]) -> String {
-        var table = TextTable(["peer", "label", "last success (UTC)", "not yet sent", "clock skew", "last error"])
+        var table = TextTable(["peer", "label", "last success (\(localZone))", "not yet sent", "clock skew", "last error"])
         for (p, unsent) in rows {
             let failedLast = p.lastError != nil
             table.add([
-                p.url, p.label ?? "", p.lastSuccess.map(isoTime) ?? "never", "\(unsent) transactions",
+                p.url, p.label ?? "", p.lastSuccess.map(localTime) ?? "never", "\(unsent) transactions",
                 p.skewMillis.map { "\($0) ms" } ?? "", failedLast ? (p.lastError ?? "") : "",
             ])
         }

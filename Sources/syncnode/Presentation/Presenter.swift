@@ -86,10 +86,10 @@ public enum Presenter {
     }
 
     public static func historyTable(_ entries: [HistoryEntry], labels: [NodeID: String]) -> String {
-        var table = TextTable(["time (UTC)", "node", "seq", "field", "value", "state"])
+        var table = TextTable(["time (\(localZone))", "node", "seq", "field", "value", "state"])
         for h in entries {
             let state = h.isCurrent ? "current" : (h.isHead ? "conflict" : "replaced")
-            table.add([isoTime(h.ts.millis), labels[h.ts.node] ?? h.ts.node.short, String(h.seq), h.field, h.value.description, state])
+            table.add([localTime(h.ts.millis), labels[h.ts.node] ?? h.ts.node.short, String(h.seq), h.field, h.value.description, state])
         }
         return table.render()
     }
@@ -107,18 +107,30 @@ public enum Presenter {
 
     public static func ledgerTable(_ entries: [LedgerRow], labels: [NodeID: String]) -> String {
         let names = Set(entries.flatMap(\.fields.keys)).filter { !Names.isReservedEntryField($0) }.sorted()
-        var table = TextTable(["id", "time (UTC)", "node"] + names + ["note"])
+        var table = TextTable(["id", "time (\(localZone))", "node"] + names + ["note"])
         for e in entries {
             var note = ""
             if let target = e.fields[Names.reversesField] { note = "reverses \(target)" }
             if let why = e.invalidReversal { note = "not counted: \(why)" }
             if !e.reversedBy.isEmpty { note = "reversed by \(e.reversedBy.joined(separator: ", "))" }
             table.add(
-                [e.entryID, isoTime(e.ts.millis), labels[e.ts.node] ?? e.ts.node.short] + names.map { e.fields[$0]?.description ?? "" } + [note])
+                [e.entryID, localTime(e.ts.millis), labels[e.ts.node] ?? e.ts.node.short] + names.map { e.fields[$0]?.description ?? "" } + [note])
         }
         return table.render()
     }
 
-    /// `2026-11-25 21:56:16` in UTC.
+    /// `2026-11-25 21:56:16` in UTC (JSON keeps UTC).
     public static func isoTime(_ millis: UInt64) -> String { UTCTime.text(millis) }
+
+    /// `2026-11-26 05:56:16` in the local time zone (`TZ`), as tables for people show times.
+    public static func localTime(_ millis: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone.current
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
+    /// The local time zone's abbreviation, for table headers.
+    public static var localZone: String { TimeZone.current.abbreviation() ?? TimeZone.current.identifier }
 }
