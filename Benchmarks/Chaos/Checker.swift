@@ -44,7 +44,7 @@ extension ChaosRun {
         var snapshots: [String: [String]] = [:]
         for node in nodes {
             var parts: [String] = []
-            for c in Self.collections { parts.append("records \(c): " + (try cli.must(node, ["record", "list", c, "--json", "--deleted"]).stdout)) }
+            for c in Self.collections { parts.append("records \(c): " + (try cli.list(node, ["record", "list", c, "--json", "--deleted"]).stdout)) }
             parts.append("conflicts: " + (try cli.must(node, ["conflicts", "--json"]).stdout))
             parts.append("vector: " + (try cli.must(node, ["vector", "--json"]).stdout))
             snapshots[node.name] = parts
@@ -83,7 +83,7 @@ extension ChaosRun {
         for ledger in Self.ledgers {
             var views: [String: String] = [:]
             for node in nodes {
-                let entries = try cli.must(node, ["ledger", "list", ledger, "--json"]).json() as? [[String: Any]] ?? []
+                let entries = try cli.list(node, ["ledger", "list", ledger, "--json"]).json() as? [[String: Any]] ?? []
                 for e in entries { ledgerIDs[node.name, default: []].insert("\(ledger)/\(e["id"] as? String ?? "")") }
                 let kept = entries.filter { !refusedEntryIDs.contains($0["id"] as? String ?? "") }
                 let data = try JSONSerialization.data(withJSONObject: kept, options: [.sortedKeys])
@@ -159,7 +159,7 @@ extension ChaosRun {
 
         // The revoked rogue's back-dated work is nowhere.
         for node in nodes {
-            let projects = try cli.must(node, ["record", "list", "projects", "--json"]).stdout
+            let projects = try cli.list(node, ["record", "list", "projects", "--json"]).stdout
             if projects.contains("lt-rogue-late") { fail("\(node.name) applied the revoked rogue's back-dated work") }
         }
 

@@ -96,7 +96,7 @@ final class ChaosRun {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         cli = CLI(tools: tools, logDirectory: directory)
         hq = Node(name: "hq", site: "hq", role: "hq", data: directory + "/hq")
-        relay = Node(name: "relay", site: "dongli-office", role: "office", data: directory + "/relay")
+        relay = Node(name: "relay", site: "dongli", role: "office", data: directory + "/relay")
         chengde = Node(name: "chengde", site: "chengde", role: "county", data: directory + "/chengde")
         lintan = Node(name: "lintan", site: "lintan", role: "county", data: directory + "/lintan")
         gangu = Node(name: "gangu", site: "gangu", role: "county", data: directory + "/gangu")
