@@ -28,7 +28,7 @@ public struct Author: Equatable, Sendable {
 /// The rules receivers enforce. Replicated as data (the `policy` collection, written by HQ);
 /// these defaults apply where it says nothing.
 public struct PolicyRules: Equatable, Sendable {
-    /// Collections only HQ writes. `registry` and `policy` are always among them.
+    /// Collections only HQ writes. `registry`, `policy` and `programme` are always among them.
     public var referenceCollections: Set<String>
     /// Ledgers only finance (and HQ) append to.
     public var financeLedgers: Set<String>
@@ -37,14 +37,17 @@ public struct PolicyRules: Equatable, Sendable {
 
     public static let registryCollection = "registry"
     public static let policyCollection = "policy"
+    /// The plan every node validates and reports by (written by HQ only, whatever the policy says:
+    /// a county that could write it could move its own prefixes or targets).
+    public static let programmeCollection = "programme"
 
     public static let defaults = PolicyRules(
-        referenceCollections: ["counties", "work_areas", "units", "sites", "fund_targets", "programme"],
+        referenceCollections: ["counties", "work_areas", "units", "sites", "fund_targets"],
         financeLedgers: ["disbursements", "allocations", "fund_targets"],
         countyPrefixes: ["chengde": ["cd-", "chengde-"], "lintan": ["lt-", "lintan-"], "gangu": ["gg-", "gangu-"]])
 
     public init(referenceCollections: Set<String>, financeLedgers: Set<String>, countyPrefixes: [String: [String]]) {
-        self.referenceCollections = referenceCollections.union([Self.registryCollection, Self.policyCollection])
+        self.referenceCollections = referenceCollections.union([Self.registryCollection, Self.policyCollection, Self.programmeCollection])
         self.financeLedgers = financeLedgers
         self.countyPrefixes = countyPrefixes
     }

@@ -42,7 +42,7 @@ extension Programme {
 
 extension Store {
     /// The reference collection HQ writes the plan into (record `plan`: its JSON text).
-    public static let programmeCollection = "programme"
+    public static let programmeCollection = PolicyRules.programmeCollection
 
     /// The plan this node validates and labels by: the one HQ last wrote (replicated), or the
     /// embedded default before any arrived.
