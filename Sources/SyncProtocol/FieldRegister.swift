@@ -67,7 +67,13 @@ public enum RecordRule {
     /// newer than the winning write of every other field. So a later edit (even one made without
     /// knowing of the delete) brings the record back, and an older concurrent edit does not.
     public static func isDeleted(winners: [String: FieldVersion]) -> Bool {
-        guard let deletion = winners[Names.deletedField], deletion.value.isTruthy else { return false }
-        return winners.allSatisfy { $0.key == Names.deletedField || $0.value.ts < deletion.ts }
+        isDeleted(deletion: winners[Names.deletedField], otherWinners: winners.lazy.filter { $0.key != Names.deletedField }.map(\.value.ts))
+    }
+
+    /// The same rule, for a reader that keys fields otherwise: the winning `_deleted` version and
+    /// the winning timestamps of every other field.
+    public static func isDeleted(deletion: FieldVersion?, otherWinners: some Sequence<Timestamp>) -> Bool {
+        guard let deletion, deletion.value.isTruthy else { return false }
+        return otherWinners.allSatisfy { $0 < deletion.ts }
     }
 }

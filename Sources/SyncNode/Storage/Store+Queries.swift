@@ -126,13 +126,12 @@ extension Store {
                 db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ? ORDER BY record_id"), arguments: [ix])
             while let row = try rows.next() {
                 let record = try RecordCodec.decode(row["state"], &interner, db)
-                if let deletedIx, let live = record.fields[deletedIx] {
-                    let winners = record.fields.map { (name: $0.key, version: MergeRule.winner($0.value)) }
-                    if let deletion = MergeRule.winner(live), deletion.value.isTruthy,
-                        winners.allSatisfy({ $0.name == deletedIx || ($0.version?.ts ?? deletion.ts) < deletion.ts })
-                    {
-                        continue
-                    }
+                if let deletedIx, let deletion = record.fields[deletedIx].flatMap(MergeRule.winner),
+                    RecordRule.isDeleted(
+                        deletion: FieldVersion(ts: deletion.ts, base: nil, value: deletion.value),
+                        otherWinners: record.fields.lazy.filter { $0.key != deletedIx }.compactMap { MergeRule.winner($0.value)?.ts })
+                {
+                    continue
                 }
                 var values: [String: Value] = [:]
                 for (fieldIx, name) in wanted {
