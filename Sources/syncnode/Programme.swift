@@ -72,19 +72,18 @@ extension SyncNodeCommand {
     }
 
     static func recordItem(node: NodeOptions, kind: String, items: [String], force: Bool, mustExist: Bool, confirm: Bool = false) throws {
-        let plan = try node.withStore { try $0.programme() }
-        let isRecord = plan.kind(kind)?.collection != nil
-        var rest = items[...]
-        var recordID: String?
-        if isRecord, let first = rest.first, !first.contains("=") {
-            recordID = first
-            rest = rest.dropFirst()
-        }
-        let input = try programmeInput(Array(rest))
         let result = try node.withStore { store in
-            try store.recordProgrammeItem(
-                kind: kind, recordID: recordID, input: input, today: localToday(), force: force, mustExist: isRecord ? mustExist : nil,
-                confirm: confirm)
+            // A record kind's first argument without `=` is its id.
+            let isRecord = try store.programme().kind(kind)?.collection != nil
+            var rest = items[...]
+            var recordID: String?
+            if isRecord, let first = rest.first, !first.contains("=") {
+                recordID = first
+                rest = rest.dropFirst()
+            }
+            return try store.recordProgrammeItem(
+                kind: kind, recordID: recordID, input: try programmeInput(Array(rest)), today: localToday(), force: force,
+                mustExist: isRecord ? mustExist : nil, confirm: confirm)
         }
         emit(result.recordID ?? "recorded \(kind)")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SyncProtocol
 
 extension Programme {
@@ -99,17 +100,17 @@ extension Store {
             throw .invalid("the plan has no kind '\(kindID)'; \(hint)kinds: \(ids.joined(separator: ", "))")
         }
         var input = input
-        let projectRecords = try records("projects")
+        // Only the project the input names is read (a clerk's write does not scan the node).
+        let projectID = input.first(where: { $0.0 == "project" })?.1
+        let project = try projectID.flatMap { id throws(SyncNodeError) in try record("projects", id) }.flatMap { $0.deleted ? nil : $0 }
+        let stage = try projectID.flatMap { id throws(SyncNodeError) in try projectStage(of: id) }
         // An entry about a project counts for the project's county unless it names one.
-        if kind.isLedger, !input.contains(where: { $0.0 == "county" }), let p = input.first(where: { $0.0 == "project" })?.1,
-            case .text(let county)? = projectRecords.first(where: { $0.recordID == p })?.fields["county"]
-        {
+        if kind.isLedger, !input.contains(where: { $0.0 == "county" }), case .text(let county)? = project?.fields["county"] {
             input.append(("county", county))
         }
-        let projects = Set(projectRecords.map(\.recordID))
-        let stages = try projectStages()
         let context = ProgrammeCheck.Context(
-            site: info.site, role: info.role, today: today, projectExists: { projects.contains($0) }, projectStage: { stages[$0] })
+            site: info.site, role: info.role, today: today, projectExists: { $0 == projectID && project != nil },
+            projectStage: { $0 == projectID ? stage : nil })
         var existing: RecordView?
         if let collection = kind.collection {
             guard let recordID, !recordID.isEmpty else { throw .invalid("a \(kind.id) needs an id, e.g. \(kind.example ?? "ID FIELD=VALUE")") }
@@ -201,13 +202,36 @@ extension Store {
 
     /// Each project's current stage: the stage of its latest event that names one.
     public func projectStages() throws(SyncNodeError) -> [String: String] {
-        var latest: [String: (String, String, Timestamp)] = [:]
-        for e in try ledger("project_events") where e.counts {
-            guard case .text(let project)? = e.fields["project"], case .text(let stage)? = e.fields["stage"] else { continue }
-            let date = e.fields["date"]?.description ?? ""
-            if let current = latest[project], (current.1, current.2) > (date, e.ts) { continue }
-            latest[project] = (stage, date, e.ts)
+        Self.latestEventValues(try ledger("project_events"), field: "stage").compactMapValues { if case .text(let s) = $0 { s } else { nil } }
+    }
+
+    /// One project's current stage, reading only that project's events.
+    func projectStage(of project: String) throws(SyncNodeError) -> String? {
+        let events = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = 'project_events' AND json_extract(fields, '$.project') = ?",
+                arguments: [project]
+            ).map {
+                LedgerRow(
+                    ledger: "project_events", entryID: $0["entry_id"], ts: Timestamp(bytes: $0["ts"] as Data)!,
+                    fields: LedgerJSON.decode($0["fields"]))
+            }
         }
-        return latest.mapValues(\.0)
+        guard case .text(let stage)? = Self.latestEventValues(events, field: "stage")[project] else { return nil }
+        return stage
+    }
+
+    /// The value of `field` in each project's latest event that gives one: events are ordered by
+    /// the day they happened, then by clock. Reversals and entries that count for nothing are not events.
+    static func latestEventValues(_ events: [LedgerRow], field: String) -> [String: Value] {
+        var latest: [String: (value: Value, date: String, ts: Timestamp)] = [:]
+        for e in events where e.counts && e.fields[Names.reversesField] == nil {
+            guard case .text(let project)? = e.fields["project"], let value = e.fields[field] else { continue }
+            let date = e.fields["date"]?.description ?? ""
+            if let current = latest[project], (current.date, current.ts) > (date, e.ts) { continue }
+            latest[project] = (value, date, e.ts)
+        }
+        return latest.mapValues(\.value)
     }
 }

@@ -128,14 +128,9 @@ extension Store {
     /// Projects with their county, work area, stage, progress, planned end, funds and a late flag.
     func projectsReport(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> ReportTable {
         let plan = try programme()
-        var progress: [String: (Int64, String, Timestamp)] = [:]
-        for e in try ledger("project_events") where e.counts {
-            guard case .text(let p)? = e.fields["project"], case .int(let pct)? = e.fields["progress_pct"] else { continue }
-            let date = e.fields["date"]?.description ?? ""
-            if let cur = progress[p], (cur.1, cur.2) > (date, e.ts) { continue }
-            progress[p] = (pct, date, e.ts)
-        }
-        let stages = try projectStages()
+        let events = try ledger("project_events")
+        let progress = Self.latestEventValues(events, field: "progress_pct")
+        let stages = Self.latestEventValues(events, field: "stage")
         let allocated = try ledgerTotals(ledger: "allocations", by: .project)
         let disbursed = try ledgerTotals(ledger: "disbursements", by: .project)
         let done = Set(["completed", "accepted", "handed_over", "cancelled"])
@@ -145,12 +140,13 @@ extension Store {
             let area = r.values["work_area"]?.description ?? ""
             if let c = filter.county, c != county { continue }
             if let w = filter.workArea, w != area { continue }
-            let stage = stages[r.recordID] ?? "planned"
+            let stage = stages[r.recordID]?.description ?? "planned"
             let end = r.values["planned_end"]?.description ?? ""
             let late = !end.isEmpty && end < today && !done.contains(stage)
             rows.append([
                 .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
-                .text(plan.workArea(area)?.name ?? area), .text(stage), progress[r.recordID].map { .int($0.0) } ?? .none,
+                .text(plan.workArea(area)?.name ?? area), .text(stage),
+                progress[r.recordID].flatMap { if case .int(let n) = $0 { .int(n) } else { nil } } ?? .none,
                 end.isEmpty ? .none : .text(end), .int(allocated[r.recordID] ?? 0), .int(disbursed[r.recordID] ?? 0), .text(late ? "late" : ""),
             ])
         }
