@@ -246,6 +246,9 @@ extension ProgrammeCheck {
                 if !Self.isDate(t) { out.append("\(f.name) '\(t)' is not a date") }
             case (.year, .text(let t)):
                 if Int(t).map({ !plan.yearRange.contains($0) }) ?? true { out.append("year '\(t)' is not a year of the programme") }
+            case (.year, .int(let y)):
+                // Reports read a year written as a number too.
+                if !plan.yearRange.contains(Int(y)) { out.append("year \(y) is not a year of the programme") }
             case (.int, .int(let n)), (.money, .int(let n)):
                 if let min = f.min, n < min { out.append("\(f.name) \(n) is below \(min)") }
                 if let max = f.max, n > max { out.append("\(f.name) \(n) is above \(max)") }

@@ -267,22 +267,39 @@ extension Store {
             rows.append([.text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason) (by \(r.refusedBy))")])
         }
         let check = ProgrammeCheck(plan)
-        for kind in plan.kinds {
-            if let ledger = kind.ledger {
-                for e in try self.ledger(ledger)
-                where e.fields["kind"]?.description == kind.id || (e.fields["kind"] == nil && plan.kinds(inLedger: ledger).count == 1) {
-                    if let why = e.invalidReversal { rows.append([.text("ledger"), .text("\(ledger)/\(e.entryID)"), .text(why)]) }
-                    let problems = check.storedProblems(kind: kind, fields: e.fields)
-                    if !problems.isEmpty { rows.append([.text("plan"), .text("\(ledger)/\(e.entryID)"), .text(problems.joined(separator: "; "))]) }
+        // Each ledger is read once, whatever number of kinds share it; an entry is checked as the
+        // kind it names (or the ledger's only kind). Reversals are judged by the ledger rule.
+        let ledgers = Set(plan.kinds.compactMap(\.ledger))
+        for ledger in ledgers.sorted() {
+            let kinds = plan.kinds(inLedger: ledger)
+            for e in try self.ledger(ledger) {
+                let item = ReportTable.Cell.text("\(ledger)/\(e.entryID)")
+                if e.fields[Names.reversesField] != nil {
+                    if let why = e.invalidReversal { rows.append([.text("ledger"), item, .text(why)]) }
+                    continue
                 }
-            } else if let collection = kind.collection {
-                for r in try records(collection) {
-                    let problems = check.storedProblems(kind: kind, fields: r.fields)
-                    if !problems.isEmpty {
-                        rows.append([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; "))])
-                    }
+                let named = e.fields["kind"]?.description
+                guard let kind = kinds.first(where: { $0.id == named }) ?? (named == nil && kinds.count == 1 ? kinds[0] : nil) else {
+                    rows.append([
+                        .text("plan"), item,
+                        .text("kind \(named ?? "(none)") is not one of this ledger's kinds: \(kinds.map(\.id).joined(separator: ", "))"),
+                    ])
+                    continue
                 }
+                let problems = check.storedProblems(kind: kind, fields: e.fields)
+                if !problems.isEmpty { rows.append([.text("plan"), item, .text(problems.joined(separator: "; "))]) }
             }
+        }
+        for kind in plan.kinds {
+            guard let collection = kind.collection else { continue }
+            for r in try records(collection) {
+                let problems = check.storedProblems(kind: kind, fields: r.fields)
+                if !problems.isEmpty { rows.append([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; "))]) }
+            }
+        }
+        // Ledgers the plan does not name (an older or newer plan's, or the generic command's).
+        for (ledger, count) in try ledgerCounts() where !ledgers.contains(ledger) {
+            rows.append([.text("plan"), .text(ledger), .text("\(count) entries in a ledger the plan does not name; they count in no report")])
         }
         return ReportTable(
             name: "review", title: "待审 Review",
@@ -420,7 +437,8 @@ extension Store {
 }
 
 extension Store {
-    /// The collections that hold records here, and the ledgers that hold entries.
+    /// The collections that hold records here, and the ledgers that hold entries (two scans:
+    /// for messages and the review queue, not for every command).
     public func storedNames() throws(SyncNodeError) -> (collections: [String], ledgers: [String]) {
         try read { db in
             let collections = try String.fetchAll(db, sql: "SELECT DISTINCT n.text FROM record r JOIN name n ON n.ix = r.collection ORDER BY 1")
@@ -429,10 +447,28 @@ extension Store {
         }
     }
 
+    /// The number of entries in each ledger.
+    func ledgerCounts() throws(SyncNodeError) -> [(String, Int)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT ledger, count(*) AS n FROM ledger_entry GROUP BY ledger ORDER BY ledger").map {
+                ($0["ledger"], $0["n"])
+            }
+        }
+    }
+
     /// Nil when `name` is a collection (or, with `ledger`, a ledger) this node holds or its plan
     /// names; else a message naming the known ones.
     public func unknownName(_ name: String, ledger: Bool) throws(SyncNodeError) -> String? {
         let plan = try programme()
+        if ledger ? plan.kinds.contains(where: { $0.ledger == name }) : plan.kinds.contains(where: { $0.collection == name }) { return nil }
+        // One indexed probe for the name asked for; the list of known names only on the way to an error.
+        let held = try read { db in
+            ledger
+                ? try Bool.fetchOne(db, sql: "SELECT 1 FROM ledger_entry WHERE ledger = ? LIMIT 1", arguments: [name]) ?? false
+                : try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM record WHERE collection = (SELECT ix FROM name WHERE text = ?) LIMIT 1", arguments: [name]) ?? false
+        }
+        if held { return nil }
         let stored = try storedNames()
         var known = Set(ledger ? stored.ledgers : stored.collections)
         known.formUnion(plan.kinds.compactMap { ledger ? $0.ledger : $0.collection })

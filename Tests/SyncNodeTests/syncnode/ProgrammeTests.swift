@@ -97,6 +97,12 @@ import Testing
         #expect(row["target"] as? Int == 1_000_000_000)
         #expect(row["disbursed"] as? Int == 300_000_000)
         #expect(row["disbursedPct"] as? Int == 3000)
+        // The review queue: a reversal is judged by the ledger rule, not flagged as an entry that
+        // lacks the plan's fields; a ledger the plan does not name is listed, not dropped.
+        #expect(try await Binary.runAsync(["ledger", "append", "--data", hq, "trainings", "county=lintan", "attendees:=3"]).status == 0)
+        let review = try await ProgrammeFleetTests.json(hq, ["report", "review"])
+        #expect(!review.contains { ($0["item"] as? String ?? "").hasPrefix("disbursements/") }, "\(review)")
+        #expect(review.contains { $0["type"] as? String == "plan" && $0["item"] as? String == "trainings" }, "\(review)")
         let csv = try await Binary.runAsync(["report", "funds", "--data", hq, "--csv"])
         #expect(csv.stdout.hasPrefix("\u{FEFF}"))
         #expect(csv.stdout.contains("临潭县,2017,1000.00,200.00,300.00"), "\(csv.stdout)")
