@@ -128,16 +128,15 @@ struct CLI {
     func list(_ node: Node, _ arguments: [String]) throws -> CommandResult {
         let r = try run(node, arguments)
         if r.status == 3, r.stderr.contains("here; ") { return CommandResult(status: 0, stdout: "[]", stderr: r.stderr) }
-        guard r.ok else {
-            throw HarnessError(
-                "`syncnode \(arguments.joined(separator: " "))` on \(node.name) exited \(r.status.map(String.init) ?? "killed"): \(r.stderr)")
-        }
-        return r
+        return try succeeded(r, node, arguments)
     }
 
     @discardableResult
     func must(_ node: Node, _ arguments: [String]) throws -> CommandResult {
-        let r = try run(node, arguments)
+        try succeeded(try run(node, arguments), node, arguments)
+    }
+
+    private func succeeded(_ r: CommandResult, _ node: Node, _ arguments: [String]) throws -> CommandResult {
         guard r.ok else {
             throw HarnessError(
                 "`syncnode \(arguments.joined(separator: " "))` on \(node.name) exited \(r.status.map(String.init) ?? "killed"): \(r.stderr)")

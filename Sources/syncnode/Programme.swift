@@ -5,11 +5,7 @@ import SyncProtocol
 
 /// Today in the local time zone (`TZ`), as entries record when something happened.
 func localToday() -> String {
-    let f = DateFormatter()
-    f.locale = Locale(identifier: "en_US_POSIX")
-    f.timeZone = TimeZone.current
-    f.dateFormat = "yyyy-MM-dd"
-    return f.string(from: Date())
+    Presenter.localTime(UInt64(Date().timeIntervalSince1970 * 1000), format: "yyyy-MM-dd")
 }
 
 /// `FIELD=VALUE` (typed by the plan: no `:=` needed) into pairs; the first `=` splits.
@@ -325,13 +321,7 @@ enum ReportFormat {
         }
     }
 
-    static func localTime(_ millis: UInt64) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone.current
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-    }
+    static func localTime(_ millis: UInt64) -> String { Presenter.localTime(millis, format: "yyyy-MM-dd HH:mm") }
 
     static func text(_ t: ReportTable) -> String {
         var table = TextTable(t.columns.map(\.label))

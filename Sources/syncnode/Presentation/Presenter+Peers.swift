@@ -19,7 +19,7 @@ extension Presenter {
         for (p, unsent) in rows {
             let failedLast = p.lastError != nil
             table.add([
-                p.url, p.label ?? "", p.lastSuccess.map(localTime) ?? "never", "\(unsent) transactions",
+                p.url, p.label ?? "", p.lastSuccess.map { localTime($0) } ?? "never", "\(unsent) transactions",
                 p.skewMillis.map { "\($0) ms" } ?? "", failedLast ? (p.lastError ?? "") : "",
             ])
         }

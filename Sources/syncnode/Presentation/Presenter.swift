@@ -123,11 +123,11 @@ public enum Presenter {
     public static func isoTime(_ millis: UInt64) -> String { UTCTime.text(millis) }
 
     /// `2026-11-26 05:56:16` in the local time zone (`TZ`), as tables for people show times.
-    public static func localTime(_ millis: UInt64) -> String {
+    public static func localTime(_ millis: UInt64, format: String = "yyyy-MM-dd HH:mm:ss") -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone.current
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.dateFormat = format
         return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
     }
 
