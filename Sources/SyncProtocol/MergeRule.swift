@@ -29,13 +29,18 @@ public enum MergeRule {
     /// Heads other than the winner whose value differs from the winner's, in timestamp order.
     public static func conflicts(_ live: [LiveVersion]) -> [LiveVersion] {
         guard live.count > 1, let w = winner(live) else { return [] }
-        return live.filter { $0.isHead && $0.ts != w.ts && $0.value != w.value }.sorted { $0.ts < $1.ts }
+        return live.filter { conflicts($0, with: w) }.sorted { $0.ts < $1.ts }
     }
 
     /// Whether a field's heads disagree with its winner.
     public static func isConflicted(_ live: [LiveVersion]) -> Bool {
         guard live.count > 1, let w = winner(live) else { return false }
-        return live.contains { $0.isHead && $0.ts != w.ts && $0.value != w.value }
+        return live.contains { conflicts($0, with: w) }
+    }
+
+    /// A head other than the winner, with another value: concurrent writes that disagree.
+    private static func conflicts(_ v: LiveVersion, with winner: LiveVersion) -> Bool {
+        v.isHead && v.ts != winner.ts && v.value != winner.value
     }
 
     /// Splits versions into those a replica keeps live (heads and the winner) and those retired

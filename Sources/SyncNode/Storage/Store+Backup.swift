@@ -117,9 +117,17 @@ extension Store {
         } catch {
             throw SyncNodeError(.readOnly, "cannot write into \(directory.path): \(error.localizedDescription)")
         }
-        let store = try Store.open(directory)
-        defer { try? store.close() }
-        return store.info
+        do {
+            let store = try Store.open(directory)
+            defer { try? store.close() }
+            return store.info
+        } catch {
+            // Not a node after all: take back what was written, so the directory is as it was.
+            for name in [fileName, fileName + "-wal", fileName + "-shm", NodeKey.fileName] {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+            throw error
+        }
     }
 
     /// Checks the node's storage: SQLite's integrity check, the log against the vector, and every
