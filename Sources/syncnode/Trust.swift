@@ -134,25 +134,33 @@ extension SyncNodeCommand.Node {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (entries, heard) = try node.withStore { store in (try store.registry(), try store.lastReceivedByNode()) }
+            let nodes = try node.withStore { store in try store.nodeHealth() }
+            func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
             if output.json {
                 emit(
                     Presenter.json(
-                        entries.map { e in
-                            [
+                        nodes.map { n in
+                            let e = n.entry
+                            return [
                                 "node": e.node.hex, "label": e.label, "site": e.site, "role": e.role.rawValue, "publicKey": e.key.hex,
-                                "fingerprint": e.key.fingerprint, "revoked": e.revokedAt != nil,
-                                "lastHeard": heard[e.node].map { NSNumber(value: $0) } ?? NSNull(),
+                                "fingerprint": e.key.fingerprint, "revoked": e.revokedAt != nil, "lastReceived": number(n.lastReceived),
+                                "lastHeard": number(n.contact?.heard), "notYetHere": number(n.notYetHere),
                             ] as [String: Any]
                         }))
             } else {
-                var table = TextTable(["node", "label", "site", "role", "fingerprint", "state", "last work received (local time)"])
-                for e in entries {
+                var table = TextTable([
+                    "node", "label", "site", "role", "fingerprint", "state", "last work received (\(Presenter.localZone))",
+                    "last contact (\(Presenter.localZone))", "not yet here",
+                ])
+                for n in nodes {
+                    let e = n.entry
                     table.add([
                         e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint, e.revokedAt == nil ? "active" : "revoked",
-                        heard[e.node].map(ReportFormat.localTime) ?? "never",
+                        n.lastReceived.map(ReportFormat.localTime) ?? "never", n.contact.map { ReportFormat.localTime($0.heard) } ?? "never",
+                        n.notYetHere.map { String($0) } ?? "unknown",
                     ])
                 }
+                emit(table.render())
                 emit(table.render())
             }
         }

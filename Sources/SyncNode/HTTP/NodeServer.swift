@@ -71,14 +71,14 @@ public enum NodeServer {
             let caller = try authenticated(service, request, method: "POST", path: "/v1/pull")
             return try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
-                return try await respond(request) { try service.pull(body: body, caller: caller?.node) }
+                return try await respond(request) { try service.pull(body: body, caller: caller) }
             }
         }
         router.post("v1/push") { request, _ in
             let caller = try authenticated(service, request, method: "POST", path: "/v1/push")
             return try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
-                return try await respond(request) { try service.push(body: body, caller: caller?.node) }
+                return try await respond(request) { try service.push(body: body, caller: caller) }
             }
         }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {

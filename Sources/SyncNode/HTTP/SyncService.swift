@@ -59,6 +59,8 @@ public struct SyncService: Sendable {
     public let store: Store
     public let limits: ServiceLimits
     let replayCache = ReplayCache()
+    /// What each caller's last request told (saved with the replay cache).
+    let contacts = ContactBook()
     /// Admits request bodies `limits.maxConcurrentBodies` at a time.
     let bodies: AdmissionGate
 
@@ -85,7 +87,8 @@ public struct SyncService: Sendable {
     /// - Parameter caller: the node whose signature the request carried (see `authenticate`); the
     ///   refusals of its work are reported to it. Nil only where requests are not signed (a node in
     ///   open mode, an in-process transport), where the request's own `from` is taken.
-    public func pull(body: [UInt8], caller: NodeID? = nil) throws(APIError) -> [UInt8] {
+    public func pull(body: [UInt8], caller authenticated: AuthenticatedCaller? = nil) throws(APIError) -> [UInt8] {
+        let caller = authenticated?.node
         let request: PullRequest
         do {
             request = try WireCodec.decodeMessage(PullRequest.self, from: body)
@@ -93,6 +96,7 @@ public struct SyncService: Sendable {
             throw .malformed("the pull request is not valid JSON of the expected shape (protocolVersion, from, vector, maxTransactions, maxBytes)")
         }
         try checkProtocol(request.protocolVersion)
+        if let authenticated { noteContact(authenticated, protocolVersion: request.protocolVersion, ownSeq: request.vector[authenticated.node]) }
         guard request.maxTransactions > 0, request.maxBytes > 0 else { throw .malformed("maxTransactions and maxBytes must be positive") }
         do {
             let batch = try store.frames(
@@ -118,7 +122,8 @@ public struct SyncService: Sendable {
     ///
     /// - Parameter caller: the node whose signature the request carried; it answers for what it
     ///   leaves waiting in `held`.
-    public func push(body: [UInt8], caller: NodeID? = nil) throws(APIError) -> [UInt8] {
+    public func push(body: [UInt8], caller authenticated: AuthenticatedCaller? = nil) throws(APIError) -> [UInt8] {
+        let caller = authenticated?.node
         let (headerBytes, frames): (ArraySlice<UInt8>, [ArraySlice<UInt8>])
         do {
             (headerBytes, frames) = try BatchCodec.decode(body)
@@ -132,6 +137,7 @@ public struct SyncService: Sendable {
             throw .malformed("the batch header is not valid JSON of the expected shape (protocolVersion, from, count, more, clock)")
         }
         try checkProtocol(header.protocolVersion)
+        if let authenticated { noteContact(authenticated, protocolVersion: header.protocolVersion, ownSeq: nil) }
         guard header.count == frames.count else {
             throw .malformed("the batch header announces \(header.count) transactions but \(frames.count) arrived")
         }
@@ -154,6 +160,10 @@ public struct SyncService: Sendable {
         } catch {
             throw APIError(status: 500, code: "internal", message: "could not encode the answer")
         }
+    }
+
+    private func noteContact(_ caller: AuthenticatedCaller, protocolVersion: Int, ownSeq: UInt64?) {
+        contacts.note(caller.node, NodeContact(heard: caller.heard, skewMillis: caller.skewMillis, protocolVersion: protocolVersion, ownSeq: ownSeq))
     }
 
     /// Message bodies of version 2 have the same shape as this version's: they are read (their

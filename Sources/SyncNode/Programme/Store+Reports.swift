@@ -310,15 +310,22 @@ extension Store {
             rows: rows)
     }
 
-    /// Per registered node: site, role, when its data last arrived here, its transactions held here.
+    /// Per registered node: site, role, when its data last arrived here, its transactions held
+    /// here, and what its last request to this node told: when it was heard from, its clock's
+    /// offset, its protocol, and how many of its own transactions this node did not hold yet.
     func syncReport() throws(SyncNodeError) -> ReportTable {
-        let received = try lastReceivedByNode()
-        let vector = try vector()
         var rows: [[ReportTable.Cell]] = []
-        for entry in try registry() {
+        for health in try nodeHealth() {
+            let entry = health.entry
+            let contact = health.contact
             rows.append([
-                .text(entry.label), .text(entry.site), .text(entry.role.rawValue), .text(entry.node.hex), .int(Int64(vector[entry.node])),
-                received[entry.node].map { .int(Int64($0)) } ?? .none, .text(entry.revokedAt != nil ? "revoked" : ""),
+                .text(entry.label), .text(entry.site), .text(entry.role.rawValue), .text(entry.node.hex), .int(Int64(health.held)),
+                health.lastReceived.map { .int(Int64($0)) } ?? .none,
+                contact.map { .int(Int64($0.heard)) } ?? .none,
+                health.notYetHere.map { .int(Int64($0)) } ?? .none,
+                contact.map { .int(($0.skewMillis + ($0.skewMillis >= 0 ? 500 : -500)) / 1000) } ?? .none,
+                contact.map { .int(Int64($0.protocolVersion)) } ?? .none,
+                .text(entry.revokedAt != nil ? "revoked" : ""),
             ])
         }
         return ReportTable(
@@ -327,12 +334,35 @@ extension Store {
                 .init(id: "label", label: "节点", type: .text), .init(id: "site", label: "站点", type: .text),
                 .init(id: "role", label: "角色", type: .text),
                 .init(id: "node", label: "ID", type: .text), .init(id: "transactions", label: "已收事务", type: .int),
-                .init(id: "lastReceived", label: "最后收到", type: .time), .init(id: "state", label: "状态", type: .text),
+                .init(id: "lastReceived", label: "最后收到", type: .time), .init(id: "lastHeard", label: "最后联系", type: .time),
+                .init(id: "notYetHere", label: "未到事务", type: .int), .init(id: "clockSkewSeconds", label: "时钟偏差秒", type: .int),
+                .init(id: "protocol", label: "协议", type: .int), .init(id: "state", label: "状态", type: .text),
             ], rows: rows)
     }
 }
 
+/// What this node knows of a registered node's syncing.
+public struct NodeHealth: Sendable {
+    public var entry: RegistryEntry
+    /// How many of its transactions this node holds.
+    public var held: UInt64
+    /// When its last transaction arrived here.
+    public var lastReceived: UInt64?
+    /// What its last request to this node told.
+    public var contact: NodeContact?
+    /// Its own transactions it held at its last pull from this node that this node still lacks.
+    public var notYetHere: UInt64? { contact?.ownSeq.map { $0 > held ? $0 - held : 0 } }
+}
+
 extension Store {
+    /// Every registered node's sync health (HQ's sync report, `node list`).
+    public func nodeHealth() throws(SyncNodeError) -> [NodeHealth] {
+        let received = try lastReceivedByNode()
+        let vector = try vector()
+        let contacts = try contacts()
+        return try registry().map { NodeHealth(entry: $0, held: vector[$0.node], lastReceived: received[$0.node], contact: contacts[$0.node]) }
+    }
+
     /// When the last transaction of each node (own included) was received here, in ms since 1970.
     public func lastReceivedByNode() throws(SyncNodeError) -> [NodeID: UInt64] {
         try read { db in

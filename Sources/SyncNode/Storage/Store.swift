@@ -56,7 +56,7 @@ public struct StoreLimits: Sendable {
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
     /// The version of the local storage layout: the number of the last migration (`v5-integrity`).
-    public static let schemaVersion = 6
+    public static let schemaVersion = 7
 
     public let info: NodeInfo
     public let limits: StoreLimits

@@ -64,6 +64,10 @@ enum RequestAuth {
 public struct AuthenticatedCaller: Sendable {
     public var node: NodeID
     var bodyHash: String
+    /// The caller's clock minus this node's when the request arrived (ms).
+    var skewMillis: Int64 = 0
+    /// When the request arrived, by this node's clock.
+    var heard: UInt64 = 0
 
     /// Checks that the body that arrived is the one the caller signed.
     public func check(body: [UInt8]) throws(APIError) {
@@ -125,7 +129,8 @@ extension SyncService {
         guard replayCache.admit(node.hex + nonce, now: now, window: replayWindow) else {
             throw APIError(status: 401, code: "replayed_request", message: "this request was already received; a request cannot be replayed")
         }
-        return AuthenticatedCaller(node: node, bodyHash: bodyHash)
+        return AuthenticatedCaller(
+            node: node, bodyHash: bodyHash, skewMillis: time >= now ? Int64(time - now) : -Int64(now - time), heard: now)
     }
 
     /// `authenticate(method:path:headers:)` and the body check in one step, for a body at hand.
@@ -157,6 +162,11 @@ extension SyncService {
         let now = store.clock.nowMillis()
         let since = now > replayWindow ? now - replayWindow : 0
         let entries = replayCache.entries.filter { $0.value >= since }
+        let heard = contacts.drain()
+        if (try? store.saveContacts(heard)) == nil {
+            // Kept for the next save unless a newer contact arrived meanwhile.
+            for (node, contact) in heard { contacts.note(node, contact, unlessNewer: true) }
+        }
         try? StorageErrors.map {
             try store.pool.write { db in
                 try db.execute(sql: "DELETE FROM seen_request WHERE at < ?", arguments: [Int64(since)])

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// HQ's sync report and `node list` show, per registered node, what its last request told the
+/// serving node: when it was heard from, its clock offset, its protocol, and how many of its own
+/// transactions have not arrived yet. Counties pull from HQ, so HQ learns this as the server.
+@Suite struct SyncHealthTests {
+    @Test func hqSeesEachCallersContactSkewProtocolAndWhatItHasNotSentYet() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let lintan = dir.path("lintan").path
+        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        let gangu = dir.path("gangu").path
+        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
+
+        // Gangu's clock is 3 minutes ahead (within the drift limit): it syncs fully.
+        var server = try ServeProcess(data: hq)
+        #expect(
+            try await Binary.runAsync(["sync", "--data", gangu, "--peer", server.url], environment: ["SYNCNODE_CLOCK_OFFSET_MS": "180000"]).status
+                == 0)
+        #expect(server.stop() == 0)
+
+        // Lintan records 30 transactions whose push HQ turns away (a body limit): its pull told HQ
+        // how far it is, so HQ knows what has not arrived.
+        for i in 1...30 {
+            #expect(
+                try await Binary.runAsync(["record", "put", "--data", lintan, "projects", "lt-\(i)", "note=\(String(repeating: "x", count: 400))"])
+                    .status == 0)
+        }
+        server = try ServeProcess(data: hq, extra: ["--max-body-bytes", "4000"])
+        let cut = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url])
+        #expect(cut.status != 0, "the push should have been turned away: \(cut.stdout)")
+        #expect(server.stop() == 0)
+
+        let report = try await Binary.runAsync(["report", "sync", "--data", hq, "--json"])
+        #expect(report.status == 0, "\(report.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [[String: Any]])
+        let bySite = Dictionary(rows.map { ($0["site"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        let g = try #require(bySite["gangu"], "\(report.stdout)")
+        let l = try #require(bySite["lintan"], "\(report.stdout)")
+        #expect(g["protocol"] as? Int == 3 && l["protocol"] as? Int == 3)
+        #expect((178...182).contains(g["clockSkewSeconds"] as? Int ?? 0), "\(g)")
+        #expect((-2...2).contains(l["clockSkewSeconds"] as? Int ?? 99), "\(l)")
+        #expect(g["notYetHere"] as? Int == 0, "\(g)")
+        #expect(l["notYetHere"] as? Int == 30, "\(l)")
+        let now = Date().timeIntervalSince1970 * 1000
+        #expect(abs(Double(l["lastHeard"] as? Int ?? 0) - now) < 120_000, "\(l)")
+        // The HQ row: it never calls itself.
+        #expect(bySite["hq"]?["lastHeard"] is NSNull)
+
+        // node list says the same in the operator's words.
+        let list = try await Binary.runAsync(["node", "list", "--data", hq, "--json"])
+        let nodes = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        let lintanNode = try #require(nodes.first { $0["site"] as? String == "lintan" }, "\(list.stdout)")
+        #expect(lintanNode["notYetHere"] as? Int == 30, "\(lintanNode)")
+
+        // Once the push gets through, nothing is missing.
+        server = try ServeProcess(data: hq)
+        #expect(try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url]).status == 0)
+        #expect(server.stop() == 0)
+        let after = try await Binary.runAsync(["report", "sync", "--data", hq, "--json"])
+        let afterRows = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]])
+        #expect(afterRows.first { $0["site"] as? String == "lintan" }?["notYetHere"] as? Int == 0, "\(after.stdout)")
+    }
+}
