@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        // The web pages: templates (HTML-escaped by default) and password hashes.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", exact: "2.5.0"),
     ],
     targets: [
         .target(
@@ -69,6 +72,29 @@ let package = Package(
             ],
             resources: [.embedInCode("Programme/dongli-2017.json")]
         ),
+        // What people see: the web pages (dashboard, forms, login) and the report renderings the
+        // CLI shares with them (CSV, JSON, the XLSX workbook).
+        .target(
+            name: "SyncWeb",
+            dependencies: [
+                "SyncNode",
+                "SyncProtocol",
+                "CXlsxWriter",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ],
+            resources: [
+                .embedInCode("Templates/layout.mustache"), .embedInCode("Templates/dashboard.mustache"),
+                .embedInCode("Templates/login.mustache"), .embedInCode("Templates/entry.mustache"), .embedInCode("Templates/form.mustache"),
+                .embedInCode("Templates/mine.mustache"), .embedInCode("Templates/conflicts.mustache"), .embedInCode("Templates/message.mustache"),
+                .embedInCode("Templates/table.mustache"), .embedInCode("Templates/site.css"),
+            ]
+        ),
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),
         // Its folder differs from the library's by more than letter case (macOS file systems
         // merge names that differ only in case).
@@ -100,12 +126,13 @@ let package = Package(
             name: "syncnode",
             dependencies: [
                 "SyncNode",
+                "SyncWeb",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 "SyncProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "CXlsxWriter",
             ]
         ),
         .executableTarget(
@@ -126,6 +153,7 @@ let package = Package(
             name: "SyncNodeTests",
             dependencies: [
                 "SyncNode",
+                "SyncWeb",
                 "SyncProtocol",
                 "syncnode",
                 "FaultProxy",

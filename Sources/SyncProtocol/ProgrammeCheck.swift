@@ -9,6 +9,11 @@ public struct ProgrammeCheck: Sendable {
         public var field: String?
         public var message: String
         public var description: String { field.map { "\($0): \(message)" } ?? message }
+
+        public init(field: String?, message: String) {
+            self.field = field
+            self.message = message
+        }
     }
 
     public struct Context: Sendable {

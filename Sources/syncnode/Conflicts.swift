@@ -40,17 +40,13 @@ extension SyncNodeCommand.Conflicts {
 
         func run() throws {
             let t = try node.withStore { store in
-                // A field the plan knows keeps the plan's type (`--value 70` for a number is 70, not "70").
-                var chosen = try value.map { raw in try AssignmentParser.parse(field + (raw.hasPrefix(":=") ? raw : "=" + raw)).value }
-                if let raw = value, !raw.hasPrefix(":=") {
-                    let context = ProgrammeCheck.Context(site: store.info.site, role: store.info.role, today: localToday())
-                    switch ProgrammeCheck(try store.programme()).value(collection: collection, field: field, text: raw, context: context) {
-                    case .success(let typed)?: chosen = typed
-                    case .failure(let reason)?: throw SyncNodeError.invalid("\(field): \(reason.text)")
-                    case nil: break
-                    }
+                // A field the plan knows keeps the plan's type (`--value 70` for a number is 70, not
+                // "70"); `:=` forces a number where the plan says nothing.
+                if let raw = value, raw.hasPrefix(":=") {
+                    let typed = try AssignmentParser.parse(field + raw).value
+                    return try store.commit([.resolve(collection: collection, recordID: id, field: field, value: typed)])
                 }
-                return try store.commit([.resolve(collection: collection, recordID: id, field: field, value: chosen)])
+                return try store.resolveConflict(collection: collection, recordID: id, field: field, text: value, today: localToday())
             }
             note("resolved \(collection)/\(id).\(field) as transaction \(t.seq)")
         }

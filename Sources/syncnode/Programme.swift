@@ -1,12 +1,11 @@
 import ArgumentParser
 import Foundation
 import SyncNode
+import SyncWeb
 import SyncProtocol
 
 /// Today in the local time zone (`TZ`), as entries record when something happened.
-func localToday() -> String {
-    Presenter.localTime(UInt64(Date().timeIntervalSince1970 * 1000), format: "yyyy-MM-dd")
-}
+func localToday() -> String { LocalTime.today() }
 
 /// `FIELD=VALUE` (typed by the plan: no `:=` needed) into pairs; the first `=` splits.
 func programmeInput(_ assignments: [String]) throws -> [(String, String)] {
@@ -308,50 +307,11 @@ extension SyncNodeCommand {
     }
 }
 
-/// A report as text, CSV or JSON (one rendering each, for every report).
-enum ReportFormat {
-    static func display(_ cell: ReportTable.Cell, _ type: ReportTable.ColumnType) -> String {
-        switch (cell, type) {
-        case (.none, _): ""
-        case (.text(let t), _): t
-        case (.int(let n), .money): Money.wan(n)
-        case (.int(let n), .percent): String(format: "%.2f", Double(n) / 100)
-        case (.int(let n), .time): localTime(UInt64(n))
-        case (.int(let n), _): String(n)
-        }
-    }
-
-    static func localTime(_ millis: UInt64) -> String { Presenter.localTime(millis, format: "yyyy-MM-dd HH:mm") }
-
+extension ReportFormat {
     static func text(_ t: ReportTable) -> String {
         var table = TextTable(t.columns.map(\.label))
         for row in t.rows { table.add(zip(row, t.columns).map { display($0, $1.type) }) }
         return t.title + "\n" + table.render()
-    }
-
-    static func csv(_ t: ReportTable) -> Data {
-        func quote(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
-        var lines = [t.columns.map { quote($0.label) }.joined(separator: ",")]
-        for row in t.rows { lines.append(zip(row, t.columns).map { quote(display($0, $1.type)) }.joined(separator: ",")) }
-        return Data([0xEF, 0xBB, 0xBF]) + Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
-    }
-
-    /// An array of objects keyed by column id: amounts in fen, percents in hundredths, times in ms (UTC).
-    static func json(_ t: ReportTable) -> String {
-        Presenter.json(
-            t.rows.map { row in
-                Dictionary(
-                    uniqueKeysWithValues: zip(row, t.columns).map { cell, column -> (String, Any) in
-                        switch cell {
-                        case .none: (column.id, NSNull())
-                        case .text(let s): (column.id, s)
-                        case .int(let n): (column.id, NSNumber(value: n))
-                        }
-                    })
-            })
     }
 }
 

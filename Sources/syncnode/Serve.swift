@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SyncNode
+import SyncWeb
 
 extension SyncNodeCommand {
     struct Serve: AsyncParsableCommand {
@@ -61,7 +62,7 @@ extension SyncNodeCommand {
             let app = try withFailure { () throws(SyncNodeError) in
                 try NodeServer.application(
                     service: service, host: address.host, port: address.port, tls: tls, services: [scheduler, ReplayCacheKeeper(service: service)],
-                    logger: logger
+                    logger: logger, routes: [WebInterface(store: store, secureCookies: tls != nil, logger: logger)]
                 ) { port in
                     note("listening on \(scheme)://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))")
                     if let portFile { try? Data(String(port).utf8).write(to: URL(fileURLWithPath: portFile)) }

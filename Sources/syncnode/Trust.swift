@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncNode
+import SyncWeb
 import SyncProtocol
 
 extension SyncNodeCommand {

@@ -65,10 +65,10 @@ private enum GateEntry { case now, wait, full }
 
 /// Runs blocking work (SQLite) on a thread outside Swift's cooperative pool, which has only as
 /// many threads as cores: a request that waits for the database must not hold one of them.
-enum BlockingWork {
+public enum BlockingWork {
     private static let queue = DispatchQueue(label: "syncnode.blocking", attributes: .concurrent)
 
-    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { continuation.resume(with: Result { try work() }) }
         }

@@ -17,7 +17,7 @@ public enum NodeServer {
     /// Builds the application. `onListening` receives the bound port (useful with port 0).
     public static func application(
         service: SyncService, host: String, port: Int, tls: TLSFiles? = nil, services: [any Service] = [], logger: Logger,
-        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        routes: [any NodeRoutes] = [], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(SyncNodeError) -> some ApplicationProtocol {
         // A connection that sends nothing for this long is closed, so idle or stalled clients cannot
         // hold the node's descriptors; past `maxConnections` new ones wait in the listen backlog.
@@ -35,8 +35,10 @@ public enum NodeServer {
                     "cannot use the TLS certificate \(tls.certificate) and key \(tls.privateKey): \(error); give PEM files that belong together")
             }
         }
+        let router = router(service: service, logger: logger)
+        for more in routes { more.register(on: router) }
         return Application(
-            router: router(service: service, logger: logger),
+            router: router,
             server: server,
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: port), serverName: "syncnode",
@@ -58,8 +60,8 @@ public enum NodeServer {
     }
 
     /// The routes, separate from the listener so tests can call them in process.
-    public static func router(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(service: SyncService, logger: Logger) -> Router<NodeRequestContext> {
+        let router = Router(context: NodeRequestContext.self)
         router.get("health") { _, _ in
             json(["status": "ok", "node": service.store.info.nodeID.hex, "label": service.store.info.label])
         }
@@ -95,7 +97,7 @@ public enum NodeServer {
         return out
     }
 
-    private static func unsupported(_ context: BasicRequestContext) throws -> Response {
+    private static func unsupported(_ context: NodeRequestContext) throws -> Response {
         let version = context.parameters.get("version") ?? "?"
         throw APIErrorResponse(
             APIError(
@@ -177,6 +179,23 @@ public enum NodeServer {
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(object)) ?? Data())))
+    }
+}
+
+/// More routes beside the sync API (the web pages), registered on the node's router.
+public protocol NodeRoutes: Sendable {
+    func register(on router: Router<NodeRequestContext>)
+}
+
+/// The context of a request to the node: Hummingbird's, plus the caller's address (the web
+/// login limits failed attempts per address).
+public struct NodeRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }
 

@@ -127,7 +127,9 @@ extension Store {
         switch ProgrammeCheck(plan).check(kind: kind, input: input, context: context, force: force, partial: existing != nil) {
         case .success(let f): fields = f
         case .failure(let problems):
-            throw .invalid(problems.list.map(\.description).joined(separator: "\n"))
+            var error = SyncNodeError.invalid(problems.list.map(\.description).joined(separator: "\n"))
+            error.problems = problems.list
+            throw error
         }
         if let collection = kind.collection, let recordID {
             try commit([
@@ -147,9 +149,11 @@ extension Store {
             }
             let disbursed = try ledgerTotals(ledger: kind.ledger!, by: .countyYear)[key] ?? 0
             if amount > target - disbursed {
-                throw .invalid(
-                    "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元); nothing was written; add --confirm to record it anyway"
-                )
+                let remains = "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元)"
+                var error = SyncNodeError.invalid("\(remains); nothing was written; add --confirm to record it anyway")
+                error.problems = [ProgrammeCheck.Problem(field: "amount", message: remains)]
+                error.needsConfirmation = true
+                throw error
             }
         }
         fields["kind"] = .text(kind.id)
@@ -233,5 +237,45 @@ extension Store {
             latest[project] = (value, date, e.ts)
         }
         return latest.mapValues(\.value)
+    }
+}
+
+extension Store {
+    /// Whether this node's policy lets it record `kind` at all (a county does not disburse; finance
+    /// records money only): the web shows only the forms the node can use.
+    public func mayRecord(_ kind: Programme.Kind) throws(SyncNodeError) -> Bool {
+        let rules = try read { db in try Self.loadRules(db, shared: interns) }
+        let author = Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
+        let change: Change
+        if let ledger = kind.ledger {
+            change = .append(LedgerEntry(ledger: ledger, entryID: "probe", fields: ["county": .text(info.site)]))
+        } else if let collection = kind.collection {
+            let id = (rules.countyPrefixes[info.site]?.first ?? "") + "probe"
+            change = .set(FieldWrite(collection: collection, recordID: id, field: "name", value: .text("probe")))
+        } else {
+            return false
+        }
+        return rules.violation(of: change, by: author) == nil
+    }
+
+    /// Resolves a field's conflict: `text` becomes the value (typed as the plan gives the field;
+    /// text where the plan does not name it); nil confirms the value currently kept.
+    @discardableResult
+    public func resolveConflict(collection: String, recordID: String, field: String, text: String?, today: String) throws(SyncNodeError)
+        -> Transaction
+    {
+        var chosen = text.map { Value.text($0) }
+        if let text {
+            let context = ProgrammeCheck.Context(site: info.site, role: info.role, today: today)
+            switch ProgrammeCheck(try programme()).value(collection: collection, field: field, text: text, context: context) {
+            case .success(let typed)?: chosen = typed
+            case .failure(let reason)?:
+                var error = SyncNodeError.invalid("\(field): \(reason.text)")
+                error.problems = [ProgrammeCheck.Problem(field: field, message: reason.text)]
+                throw error
+            case nil: break
+            }
+        }
+        return try commit([.resolve(collection: collection, recordID: recordID, field: field, value: chosen)])
     }
 }

@@ -56,12 +56,15 @@ public struct StoreLimits: Sendable {
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
     /// The version of the local storage layout: the number of the last migration (`v5-integrity`).
-    public static let schemaVersion = 7
+    public static let schemaVersion = 8
 
     public let info: NodeInfo
     public let limits: StoreLimits
     let pool: DatabasePool
     let clock: any WallClock
+
+    /// This node's wall clock now (ms since 1970): what its sessions and reports measure time by.
+    public func nowMillis() -> UInt64 { clock.nowMillis() }
     let maxDriftMillis: UInt64
     let key: NodeKey
     /// Interned names and node ids this process has seen committed (see `Interner`).

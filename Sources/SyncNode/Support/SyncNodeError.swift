@@ -1,3 +1,5 @@
+import SyncProtocol
+
 /// An error the node reports to its user: a stable code, an exit status for scripts, an HTTP
 /// status for the API, and a message that says what happened and what to do. Never user data
 /// beyond names the user typed.
@@ -40,6 +42,12 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
     /// For a clock refusal from a peer: the peer's clock minus this node's, as far as it is known
     /// (the evidence `Store.clockWarning` shows at the next write).
     public var peerClockSkewMillis: Int64?
+    /// For input checked against the plan: each problem, with the field it is about, so that a
+    /// form can show it next to that field (`message` lists them all).
+    public var problems: [ProgrammeCheck.Problem] = []
+    /// The input is acceptable but needs the user's confirmation (a disbursement above what
+    /// remains of the year's target).
+    public var needsConfirmation = false
 
     public init(_ code: Code, _ message: String) {
         self.code = code

@@ -1,5 +1,6 @@
 import Foundation
 import SyncNode
+import SyncWeb
 import SyncProtocol
 
 /// Renders the node's data for people (aligned tables) and for scripts (stable JSON, documented in
@@ -123,13 +124,7 @@ public enum Presenter {
     public static func isoTime(_ millis: UInt64) -> String { UTCTime.text(millis) }
 
     /// `2026-11-26 05:56:16` in the local time zone (`TZ`), as tables for people show times.
-    public static func localTime(_ millis: UInt64, format: String = "yyyy-MM-dd HH:mm:ss") -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone.current
-        formatter.dateFormat = format
-        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-    }
+    public static func localTime(_ millis: UInt64, format: String = "yyyy-MM-dd HH:mm:ss") -> String { LocalTime.text(millis, format: format) }
 
     /// The local time zone's abbreviation, for table headers.
     public static var localZone: String { TimeZone.current.abbreviation() ?? TimeZone.current.identifier }

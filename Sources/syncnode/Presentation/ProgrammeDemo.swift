@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SyncNode
+import SyncWeb
 import SyncProtocol
 
 /// The embedded default run: the 2017 plan on four local nodes (HQ and the three counties).

@@ -71,7 +71,7 @@ import Testing
 @Suite struct OperatorMessagesTests {
     @Test func versionNoPeerAndTakenPortAnswerPlainly() async throws {
         let version = try await Binary.runAsync(["--version"])
-        #expect(version.status == 0 && version.stdout.contains("protocol 3") && version.stdout.contains("schema 7"), "\(version.stdout)")
+        #expect(version.status == 0 && version.stdout.contains("protocol 3") && version.stdout.contains("schema 8"), "\(version.stdout)")
         let dir = try TempDirectory()
         defer { dir.remove() }
         let hq = dir.path("hq").path

@@ -5,8 +5,8 @@ import SyncNode
 /// Reports as an Excel workbook through libxlsxwriter: one sheet per report, a bold header row
 /// frozen above the data, amounts and counts as numbers (amounts in 万元, two decimals), percents
 /// as percents, dates and times as dates.
-enum Workbook {
-    static func write(_ tables: [ReportTable], to path: String) throws(SyncNodeError) {
+public enum Workbook {
+    public static func write(_ tables: [ReportTable], to path: String) throws(SyncNodeError) {
         guard let book = workbook_new(path) else { throw SyncNodeError(.readOnly, "cannot create \(path)") }
         let header = workbook_add_format(book)
         format_set_bold(header)

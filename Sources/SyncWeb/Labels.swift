@@ -1,0 +1,75 @@
+import Foundation
+
+/// The pages' words in Chinese (the default) and English (`?lang=en`, or a browser that prefers
+/// English). Every label a page shows is here; templates read them as `{{t.NAME}}`.
+public enum Language: String, Sendable {
+    case zh, en
+
+    /// `?lang=` wins, then the language cookie, then the browser's first preference between the two.
+    static func choose(query: String?, cookie: String?, acceptLanguage: String?) -> Language {
+        if let query, let l = Language(rawValue: query) { return l }
+        if let cookie, let l = Language(rawValue: cookie) { return l }
+        for tag in (acceptLanguage ?? "").split(separator: ",") {
+            let code = tag.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            if code.hasPrefix("zh") { return .zh }
+            if code.hasPrefix("en") { return .en }
+        }
+        return .zh
+    }
+
+    var labels: [String: String] { self == .zh ? Labels.zh : Labels.en }
+
+    /// A report column's heading: the report's own (Chinese) label, or its English one.
+    func column(_ id: String, _ label: String) -> String { self == .zh ? label : Labels.columnsEn[id] ?? label }
+}
+
+enum Labels {
+    static let zh: [String: String] = [
+        "app": "东丽区对口帮扶", "dashboard": "总览", "entry": "录入", "mine": "本节点记录", "conflicts": "冲突", "logout": "退出",
+        "login": "登录", "user": "用户名", "password": "密码", "submit": "提交", "funds": "资金（万元）", "fundsChart": "各县年度资金：目标与拨付",
+        "target": "目标", "disbursed": "已拨付", "progress": "累计进度", "projects": "项目（按县和阶段）", "late": "逾期项目",
+        "activities": "活动（按县和工作领域）", "tasks": "督办事项（逾期，按牵头单位）", "review": "待审", "sync": "各节点同步情况",
+        "stale": "超过一天未联系", "none": "无", "more": "另有 {n} 条未显示", "county": "县", "count": "数量",
+        "export": "下载", "exportXlsx": "Excel 工作簿（全部报表）", "exportCsv": "CSV", "choose": "请选择", "id": "编号",
+        "update": "修改已有记录", "confirm": "确认超出目标仍记录", "recorded": "已记录（事务 {n}）", "errors": "未记录，请改正：",
+        "state.not_sent": "未发送", "state.sent": "已发送", "state.at_hq": "已到总部", "state.refused": "被拒绝", "time": "时间",
+        "what": "内容", "state": "状态", "resolve": "解决", "keep": "保留当前值", "value": "新值", "field": "字段", "record": "记录",
+        "current": "当前值", "other": "另一版本", "viewerNote": "您的账户只能查看。", "badLogin": "用户名或密码不对。",
+        "limited": "失败次数过多，请 {n} 秒后再试。", "notFound": "没有这个页面。", "forbidden": "无权执行此操作。",
+        "staleForm": "表单已过期或来自其他网站，请重新打开页面。", "tooLarge": "提交的内容太大。", "expired": "请重新登录。",
+        "langOther": "English", "langOtherCode": "en", "asOf": "数据截至", "node": "节点", "noKinds": "本节点不能录入任何类型。",
+        "money.hint": "金额可写 万 或 元，如 12.5万", "required": "必填", "back": "返回", "stageCount": "阶段",
+    ]
+
+    static let en: [String: String] = [
+        "app": "Dongli District partner assistance", "dashboard": "Dashboard", "entry": "Record", "mine": "This node's work",
+        "conflicts": "Conflicts", "logout": "Log out", "login": "Log in", "user": "User name", "password": "Password", "submit": "Submit",
+        "funds": "Funds (10k yuan)", "fundsChart": "Funds per county and year: target and disbursed", "target": "Target",
+        "disbursed": "Disbursed", "progress": "Cumulative progress", "projects": "Projects by county and stage", "late": "Late projects",
+        "activities": "Activities by county and work area", "tasks": "Overdue supervision items by lead unit", "review": "Review queue",
+        "sync": "Sync health per node", "stale": "not heard from for over a day", "none": "none", "more": "{n} more not shown",
+        "county": "County", "count": "Count", "export": "Download", "exportXlsx": "Excel workbook (all reports)", "exportCsv": "CSV",
+        "choose": "choose", "id": "ID", "update": "Change an existing record", "confirm": "Record it although it exceeds the target",
+        "recorded": "Recorded (transaction {n})", "errors": "Nothing was recorded; please correct:", "state.not_sent": "not yet sent",
+        "state.sent": "sent", "state.at_hq": "at HQ", "state.refused": "refused", "time": "Time", "what": "What", "state": "State",
+        "resolve": "Resolve", "keep": "Keep the current value", "value": "New value", "field": "Field", "record": "Record",
+        "current": "Current", "other": "Other version", "viewerNote": "Your account may only look.",
+        "badLogin": "Wrong user name or password.", "limited": "Too many failed attempts; try again in {n} seconds.",
+        "notFound": "There is no such page.", "forbidden": "You may not do this.",
+        "staleForm": "The form is stale or came from another site; open the page again.", "tooLarge": "The form is too large.",
+        "expired": "Please log in again.", "langOther": "中文", "langOtherCode": "zh", "asOf": "Data as of", "node": "Node",
+        "noKinds": "This node cannot record any kind.", "money.hint": "amount in 万 or 元, e.g. 12.5万", "required": "required",
+        "back": "Back", "stageCount": "Stage",
+    ]
+
+    static let columnsEn: [String: String] = [
+        "county": "County", "year": "Year", "target": "Target", "allocated": "Allocated", "disbursed": "Disbursed", "spent": "Spent",
+        "donated": "Donated", "disbursedPct": "% of target", "lastReceived": "Last received", "id": "ID", "name": "Name",
+        "workArea": "Work area", "stage": "Stage", "progressPct": "Progress %", "plannedEnd": "Planned end", "late": "Late",
+        "kind": "Kind", "entries": "Entries", "people": "People", "attendees": "Attendees", "amount": "Amount", "type": "Type",
+        "item": "Item", "detail": "Detail", "leadUnit": "Lead unit", "title": "Title", "due": "Due", "extendedTo": "Extended to",
+        "feedback": "Feedback", "state": "State", "label": "Node", "site": "Site", "role": "Role", "node": "ID",
+        "transactions": "Transactions", "lastHeard": "Last contact", "notYetHere": "Not yet here", "clockSkewSeconds": "Clock skew (s)",
+        "protocol": "Protocol",
+    ]
+}

@@ -1,0 +1,418 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SyncNode
+import SyncProtocol
+
+/// The pages' models: what each template shows, computed from the same reports and library
+/// calls as the CLI.
+extension WebInterface {
+    /// Rows a list on the dashboard shows before "N more".
+    static let listLimit = 50
+
+    // MARK: dashboard
+
+    func dashboard(_ session: WebSession, _ lang: Language) throws -> (String, [String: Any]) {
+        let today = LocalTime.today()
+        let funds = try store.report("funds", today: today)
+        let projects = try store.report("projects", today: today)
+        let activities = try store.report("activities", today: today)
+        let tasks = try store.report("tasks", today: today)
+        let review = try store.report("review", today: today)
+        let sync = try store.report("sync", today: today)
+        let now = store.nowMillis()
+        var model: [String: Any] = [
+            "title": lang.labels["dashboard"] ?? "", "asOf": ReportFormat.localTime(now), "csvReports": Store.reportNames,
+            "funds": table(funds, lang), "activities": table(activities, lang), "review": table(review, lang, limit: Self.listLimit),
+        ]
+        model["chart"] = fundsChart(funds)
+        model["progress"] = cumulativeProgress(funds)
+
+        // Projects: a count per county and stage, and the late ones.
+        let plan = try store.programme()
+        let county = projects.column("county")
+        let stage = projects.column("stage")
+        let late = projects.column("late")
+        var counts: [String: [String: Int]] = [:]
+        var lateCount: [String: Int] = [:]
+        for row in projects.rows.map(ReportRow.init) {
+            let c = row.text(county)
+            counts[c, default: [:]][row.text(stage), default: 0] += 1
+            if row.text(late) == "late" { lateCount[c, default: 0] += 1 }
+        }
+        let stages = plan.stages + plan.sideStages
+        let countyOrder = plan.counties.map(\.name) + counts.keys.filter { name in !plan.counties.contains { $0.name == name } }.sorted()
+        model["stages"] = stages
+        model["stageRows"] = countyOrder.filter { counts[$0] != nil }.map { c -> [String: Any] in
+            ["county": c, "counts": stages.map { counts[c]?[$0] ?? 0 }, "late": lateCount[c] ?? 0, "hasLate": (lateCount[c] ?? 0) > 0]
+        }
+        model["lateProjects"] = table(projects.filtered { $0.text(late) == "late" }, lang, limit: Self.listLimit)
+
+        // Supervision and tasks: the overdue ones, counted per lead unit.
+        let unit = tasks.column("leadUnit")
+        let state = tasks.column("state")
+        let overdue = tasks.filtered { $0.text(state) == "overdue" }
+        var perUnit: [String: Int] = [:]
+        for row in overdue.rows.map(ReportRow.init) { perUnit[row.text(unit), default: 0] += 1 }
+        model["overdueByUnit"] = perUnit.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { ["unit": $0.key, "count": $0.value] }
+        model["overdue"] = table(overdue, lang, limit: Self.listLimit)
+
+        // Sync health: a node not heard from (or whose data has not arrived) for over a day stands out.
+        let heard = sync.column("lastHeard")
+        let received = sync.column("lastReceived")
+        let role = sync.column("role")
+        let dayAgo = now > 86_400_000 ? now - 86_400_000 : 0
+        model["sync"] = table(sync, lang) { row in
+            guard row.text(role) != "hq" else { return false }
+            let latest = max(row.int(heard) ?? 0, row.int(received) ?? 0)
+            return latest < Int64(dayAgo)
+        }
+        return ("dashboard", model)
+    }
+
+    /// A report as the table template shows it: every cell's display text, with its column id and,
+    /// for numbers, the raw value (`data-value`) that equals `syncnode report NAME --json`.
+    func table(_ report: ReportTable, _ lang: Language, limit: Int? = nil, stale: ((ReportRow) -> Bool)? = nil) -> [String: Any] {
+        let shown = limit.map { Array(report.rows.prefix($0)) } ?? report.rows
+        let lateColumn = report.name == "projects" ? report.column("late") : nil
+        var out: [String: Any] = [
+            "name": report.name, "width": report.columns.count,
+            "columns": report.columns.map { ["label": lang.column($0.id, $0.label)] },
+            "rows": shown.map { cells -> [String: Any] in
+                let row = ReportRow(cells: cells)
+                return [
+                    "stale": stale?(row) ?? false, "late": lateColumn.map { row.text($0) == "late" } ?? false,
+                    "cells": zip(cells, report.columns).map { cell, column -> [String: Any] in
+                        var out: [String: Any] = ["col": column.id, "text": ReportFormat.display(cell, column.type)]
+                        if case .int(let n) = cell {
+                            out["value"] = String(n)
+                            out["hasValue"] = true
+                            out["num"] = column.type != .time
+                        }
+                        return out
+                    },
+                ]
+            },
+        ]
+        if report.rows.count > shown.count {
+            out["more"] = (lang.labels["more"] ?? "").replacingOccurrences(of: "{n}", with: String(report.rows.count - shown.count))
+        }
+        return out
+    }
+
+    /// Bars per county and year: the target, and the disbursed amount over it, to one scale.
+    func fundsChart(_ funds: ReportTable) -> [String: Any] {
+        let county = funds.column("county")
+        let year = funds.column("year")
+        let target = funds.column("target")
+        let disbursed = funds.column("disbursed")
+        let yearly = funds.rows.map(ReportRow.init).filter { Int($0.text(year)) != nil }
+        let largest = max(1, yearly.map { max($0.int(target) ?? 0, $0.int(disbursed) ?? 0) }.max() ?? 1)
+        let labelWidth = 110.0
+        let barWidth = 520.0
+        let rowHeight = 20.0
+        var bars: [[String: Any]] = []
+        for (i, row) in yearly.enumerated() {
+            let y = 4 + Double(i) * rowHeight
+            let t = Double(row.int(target) ?? 0)
+            let d = Double(row.int(disbursed) ?? 0)
+            let tw = barWidth * t / Double(largest)
+            let dw = barWidth * d / Double(largest)
+            bars.append([
+                "county": row.text(county), "year": row.text(year), "label": "\(row.text(county)) \(row.text(year))",
+                "x": Self.number(labelWidth), "y": Self.number(y), "textY": Self.number(y + 12), "targetWidth": Self.number(tw),
+                "disbursedWidth": Self.number(dw), "valueX": Self.number(labelWidth + max(tw, dw) + 6),
+                "targetText": Money.wan(row.int(target) ?? 0), "disbursedText": Money.wan(row.int(disbursed) ?? 0),
+            ])
+        }
+        return ["bars": bars, "width": Int(labelWidth + barWidth + 190), "height": Int(8 + Double(max(1, yearly.count)) * rowHeight)]
+    }
+
+    /// Each county's cumulative disbursement as a share of its whole programme's target.
+    func cumulativeProgress(_ funds: ReportTable) -> [[String: Any]] {
+        let county = funds.column("county")
+        let year = funds.column("year")
+        let pct = funds.column("disbursedPct")
+        return funds.rows.map(ReportRow.init).filter { Int($0.text(year)) == nil }.map { row in
+            let hundredths = row.int(pct) ?? 0
+            return [
+                "county": row.text(county), "pct": String(format: "%.2f", Double(hundredths) / 100),
+                "width": Self.number(min(100, max(0, Double(hundredths) / 100))),
+            ]
+        }
+    }
+
+    static func number(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    // MARK: forms
+
+    func entryList(_ session: WebSession, _ lang: Language) throws -> (String, [String: Any]) {
+        let plan = try store.programme()
+        let kinds = try plan.kinds.filter { try store.mayRecord($0) }
+        return (
+            "entry",
+            [
+                "title": lang.labels["entry"] ?? "", "viewer": !session.user.role.mayWrite,
+                "kinds": kinds.map { ["id": $0.id, "name": lang == .en ? ($0.nameEn ?? $0.name) : $0.name] },
+            ]
+        )
+    }
+
+    /// The form of one kind, generated from the plan: a field per plan field, typed inputs, lists
+    /// of the plan's values, and each problem next to its field.
+    func form(
+        _ session: WebSession, _ lang: Language, kind kindID: String, values: [String: String], problems: [ProgrammeCheck.Problem],
+        recordID: String = "", isUpdate: Bool = false
+    ) throws -> (String, [String: Any]) {
+        let plan = try store.programme()
+        guard let kind = plan.kind(kindID) else {
+            throw HTTPError(.notFound, message: "no kind \(kindID.prefix(40))")
+        }
+        let fieldNames = Set(plan.fields(of: kind).map(\.name))
+        var projectIDs: [String]? = nil
+        var fields: [[String: Any]] = []
+        for field in plan.fields(of: kind) where field.name != "kind" {
+            var model: [String: Any] = [
+                "name": field.name, "label": field.label ?? field.name, "required": field.isRequired, "value": values[field.name] ?? "",
+            ]
+            if let problem = problems.first(where: { $0.field == field.name }) { model["error"] = problem.message }
+            var options: [(String, String)]?
+            switch field.type {
+            case .county:
+                let counties = store.info.role == .county ? plan.counties.filter { $0.id == store.info.site } : plan.counties
+                options = counties.map { ($0.id, lang == .en ? ($0.nameEn ?? $0.name) : $0.name) }
+            case .workArea: options = plan.workAreas.map { ($0.id, lang == .en ? ($0.nameEn ?? $0.name) : $0.name) }
+            case .stage: options = (plan.stages + plan.sideStages).map { ($0, $0) }
+            default: options = field.values.map { $0.map { ($0, $0) } }
+            }
+            if let options {
+                let chosen = values[field.name] ?? (field.type == .county && options.count == 1 ? options[0].0 : "")
+                model["isSelect"] = true
+                model["options"] = options.map { ["value": $0.0, "text": $0.1, "selected": $0.0 == chosen] }
+            } else {
+                switch field.type {
+                case .date: model["inputType"] = "date"
+                case .int, .year: model["inputType"] = "number"
+                case .money:
+                    model["inputType"] = "text"
+                    model["hint"] = lang.labels["money.hint"] ?? ""
+                default: model["inputType"] = "text"
+                }
+                if field.type == .date, field.name == "date", values[field.name] == nil { model["value"] = LocalTime.today() }
+                if field.type == .project {
+                    if projectIDs == nil { projectIDs = try store.currentValues("projects", fields: ["county"]).prefix(2000).map(\.recordID) }
+                    model["list"] = projectIDs ?? []
+                    model["hasList"] = true
+                }
+            }
+            fields.append(model)
+        }
+        let general = problems.filter { $0.field == nil || !fieldNames.contains($0.field!) }.map(\.description)
+        return (
+            "form",
+            [
+                "title": lang == .en ? (kind.nameEn ?? kind.name) : kind.name, "kind": kind.id,
+                "kindName": lang == .en ? (kind.nameEn ?? kind.name) : kind.name, "fields": fields, "isRecord": kind.collection != nil,
+                "recordID": recordID, "isUpdate": isUpdate, "isMoney": kind.money == "disbursed", "viewer": !session.user.role.mayWrite,
+                "hasErrors": !problems.isEmpty, "generalErrors": general,
+            ]
+        )
+    }
+
+    /// Records a form through `Store.recordProgrammeItem`, the CLI's `add`/`update` call: the
+    /// same validation, messages and policy. A refused form comes back with the problems next to
+    /// their fields and nothing written.
+    func record(_ request: Request, _ context: NodeRequestContext, kind: String) async throws -> Response {
+        let write: Write
+        switch try await writeGate(request) {
+        case .admitted(let admitted): write = admitted
+        case .refused(let answer): return answer
+        }
+        let lang = write.visitor.language
+        guard write.session.user.role.mayWrite else {
+            return message(write.visitor, session: write.session, status: .forbidden, heading: "403", text: lang.labels["forbidden"] ?? "")
+        }
+        let store = store
+        let plan = try await BlockingWork.run { try store.programme() }
+        guard plan.kind(kind) != nil else { return notFound(request) }
+        let input = write.form.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" && !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
+            .map { ($0.0, $0.1.trimmingCharacters(in: .whitespaces)) }
+        let recordID = write.value("_id")?.trimmingCharacters(in: .whitespaces) ?? ""
+        let isUpdate = write.value("_update") == "1"
+        let confirm = write.value("_confirm") == "1"
+        let isRecord = plan.kind(kind)?.collection != nil
+        do {
+            try await BlockingWork.run {
+                do {
+                    try store.recordProgrammeItem(
+                        kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(),
+                        mustExist: isRecord ? isUpdate : nil, confirm: confirm)
+                } catch let error as SyncNodeError {
+                    throw error
+                }
+            }
+        } catch let error as SyncNodeError {
+            let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems
+            let values = Dictionary(input, uniquingKeysWith: { _, b in b })
+            let status: HTTPResponse.Status = error.code == .forbidden ? .forbidden : error.code == .notFound ? .notFound : .unprocessableContent
+            return try await answer(write, status: status) { session, lang in
+                try form(session, lang, kind: kind, values: values, problems: problems, recordID: recordID, isUpdate: isUpdate)
+            }
+        }
+        let seq = try await BlockingWork.run { try store.ownSeq() }
+        logger.info("web record", metadata: ["web.user": "\(write.session.user.name)", "web.kind": "\(kind)", "sync.seq": "\(seq)"])
+        return Self.redirect(to: "/mine?recorded=\(seq)")
+    }
+
+    // MARK: own work
+
+    func mine(_ session: WebSession, _ lang: Language, _ request: Request) throws -> (String, [String: Any]) {
+        let labels = lang.labels
+        let work = try store.ownWork(limit: 200)
+        var model: [String: Any] = [
+            "title": labels["mine"] ?? "",
+            "work": work.map { w -> [String: Any] in
+                [
+                    "seq": w.seq, "time": ReportFormat.localTime(w.time), "stateID": w.state.rawValue,
+                    "state": labels["state.\(w.state.rawValue)"] ?? w.state.rawValue, "reason": w.reason ?? "",
+                    "changes": w.changes.prefix(20).map(Self.describe) + (w.changes.count > 20 ? ["… +\(w.changes.count - 20)"] : []),
+                ]
+            },
+        ]
+        if let seq = request.uri.queryParameters.get("recorded"), let n = UInt64(seq) {
+            model["recorded"] = (labels["recorded"] ?? "").replacingOccurrences(of: "{n}", with: String(n))
+        }
+        return ("mine", model)
+    }
+
+    static func describe(_ change: Change) -> String {
+        switch change {
+        case .set(let w): "\(w.collection)/\(w.recordID) \(w.field) = \(w.value)"
+        case .append(let e):
+            "\(e.ledger) \(e.fields["kind"].map { "\($0)" } ?? "") "
+                + e.fields.filter { $0.key != "kind" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        case .unknown(let kind, _): "(\(kind))"
+        }
+    }
+
+    // MARK: conflicts
+
+    func conflictsPage(_ session: WebSession, _ lang: Language, error: String?, done: String?) throws -> (String, [String: Any]) {
+        var model: [String: Any] = [
+            "title": lang.labels["conflicts"] ?? "",
+            "items": try store.conflicts().prefix(500).map { c -> [String: Any] in
+                [
+                    "collection": c.collection, "recordID": c.recordID, "field": c.field, "current": c.winnerValue.description,
+                    "other": c.otherValue.description, "mayResolve": session.user.role.mayResolve,
+                ]
+            },
+        ]
+        if let error { model["error"] = error }
+        if let done { model["done"] = done }
+        return ("conflicts", model)
+    }
+
+    /// Resolves a conflict through `Store.resolveConflict`, as `syncnode conflicts resolve` does.
+    func resolve(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let write: Write
+        switch try await writeGate(request) {
+        case .admitted(let admitted): write = admitted
+        case .refused(let answer): return answer
+        }
+        let lang = write.visitor.language
+        guard write.session.user.role.mayResolve else {
+            return message(write.visitor, session: write.session, status: .forbidden, heading: "403", text: lang.labels["forbidden"] ?? "")
+        }
+        let store = store
+        let (collection, record, field) = (write.value("collection") ?? "", write.value("record") ?? "", write.value("field") ?? "")
+        let value = write.value("value").flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            let t = try await BlockingWork.run {
+                try store.resolveConflict(collection: collection, recordID: record, field: field, text: value, today: LocalTime.today())
+            }
+            return try await answer(write) { session, lang in
+                try conflictsPage(session, lang, error: nil, done: "\(collection)/\(record).\(field) → #\(t.seq)")
+            }
+        } catch let error as SyncNodeError {
+            let text = error.message
+            return try await answer(write, status: .unprocessableContent) { session, lang in
+                try conflictsPage(session, lang, error: text, done: nil)
+            }
+        }
+    }
+
+    /// The page that answers an admitted write.
+    func answer(
+        _ write: Write, status: HTTPResponse.Status = .ok, _ build: @escaping @Sendable (WebSession, Language) throws -> (String, [String: Any])
+    ) async throws -> Response {
+        let visitor = write.visitor
+        let session = write.session
+        return try await BlockingWork.run {
+            let (template, model) = try build(session, visitor.language)
+            return render(template, model, visitor: visitor, session: session, status: status)
+        }
+    }
+
+    // MARK: downloads
+
+    /// `reports.xlsx` (every report, a sheet each) or `NAME.csv`, for a logged-in user.
+    func export(_ request: Request, _ context: NodeRequestContext, file: String) async throws -> Response {
+        let store = store
+        return try await BlockingWork.run {
+            let visitor = try self.visitor(request)
+            guard visitor.session != nil else { return Self.redirect(to: "/login?next=" + Self.encode(request.uri.path)) }
+            let today = LocalTime.today()
+            if file == "reports.xlsx" {
+                let tables = try Store.reportNames.map { try store.report($0, today: today) }
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-\(Self.randomToken()).xlsx").path
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                try Workbook.write(tables, to: path)
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                return Self.download(
+                    bytes, type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name: "\(store.info.site)-reports.xlsx")
+            }
+            if file.hasSuffix(".csv"), Store.reportNames.contains(String(file.dropLast(4))) {
+                let table = try store.report(String(file.dropLast(4)), today: today)
+                return Self.download(ReportFormat.csv(table), type: "text/csv; charset=utf-8", name: "\(store.info.site)-\(file)")
+            }
+            return notFound(request)
+        }
+    }
+
+    static func download(_ bytes: Data, type: String, name: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: type, .contentDisposition: "attachment; filename=\"\(name)\"", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// One row of a report, read by column.
+struct ReportRow {
+    var cells: [ReportTable.Cell]
+
+    func text(_ column: Int?) -> String {
+        guard let column, column < cells.count else { return "" }
+        switch cells[column] {
+        case .text(let t): return t
+        case .int(let n): return String(n)
+        case .none: return ""
+        }
+    }
+
+    func int(_ column: Int?) -> Int64? {
+        guard let column, column < cells.count, case .int(let n) = cells[column] else { return nil }
+        return n
+    }
+}
+
+extension ReportTable {
+    func column(_ id: String) -> Int? { columns.firstIndex { $0.id == id } }
+
+    func filtered(_ keep: (ReportRow) -> Bool) -> ReportTable {
+        var copy = self
+        copy.rows = rows.filter { keep(ReportRow(cells: $0)) }
+        return copy
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import SyncNode
+import SyncProtocol
+
+/// A report's cells for people (amounts in 万元, percents, local times), as CSV for Excel and as
+/// JSON for machines: one rendering each, shared by the CLI, the exports and the web pages.
+public enum ReportFormat {
+    public static func display(_ cell: ReportTable.Cell, _ type: ReportTable.ColumnType) -> String {
+        switch (cell, type) {
+        case (.none, _): ""
+        case (.text(let t), _): t
+        case (.int(let n), .money): Money.wan(n)
+        case (.int(let n), .percent): String(format: "%.2f", Double(n) / 100)
+        case (.int(let n), .time): localTime(UInt64(n))
+        case (.int(let n), _): String(n)
+        }
+    }
+
+    public static func localTime(_ millis: UInt64) -> String { LocalTime.text(millis, format: "yyyy-MM-dd HH:mm") }
+
+    /// UTF-8 with a byte-order mark (Excel reads Chinese correctly), CRLF line ends.
+    public static func csv(_ t: ReportTable) -> Data {
+        func quote(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        var lines = [t.columns.map { quote($0.label) }.joined(separator: ",")]
+        for row in t.rows { lines.append(zip(row, t.columns).map { quote(display($0, $1.type)) }.joined(separator: ",")) }
+        return Data([0xEF, 0xBB, 0xBF]) + Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
+    }
+
+    /// An array of objects keyed by column id: amounts in fen, percents in hundredths, times in ms (UTC).
+    public static func json(_ t: ReportTable) -> String {
+        let rows = t.rows.map { row in
+            Dictionary(
+                uniqueKeysWithValues: zip(row, t.columns).map { cell, column -> (String, Any) in
+                    switch cell {
+                    case .none: (column.id, NSNull())
+                    case .text(let s): (column.id, s)
+                    case .int(let n): (column.id, NSNumber(value: n))
+                    }
+                })
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Times for people: in the local time zone (`TZ`); machines get UTC milliseconds.
+public enum LocalTime {
+    public static func text(_ millis: UInt64, format: String = "yyyy-MM-dd HH:mm:ss") -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone.current
+        formatter.dateFormat = format
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+
+    /// Today in the local time zone, `YYYY-MM-DD`: the default date of an entry.
+    public static func today() -> String { text(UInt64(Date().timeIntervalSince1970 * 1000), format: "yyyy-MM-dd") }
+}

@@ -1,0 +1,386 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdBcrypt
+import Logging
+import Mustache
+import NIOCore
+import SyncNode
+import SyncProtocol
+
+/// The node's web pages, beside the sync API under `/v1/`: HQ's dashboard (`/`), forms that record
+/// the programme's work (`/entry`), this node's own work with its sync state (`/mine`), the
+/// conflicts to review (`/conflicts`) and the report downloads (`/export/...`), behind a login.
+///
+/// Users are local to the node (`syncnode user add`). A session is a random token in an HttpOnly,
+/// SameSite=Strict cookie; the node keeps only its SHA-256. Every write carries the session's
+/// form token and goes through the same library call as the CLI's, so the log, the signatures
+/// and the policy are the same. The sync API never reads the cookie, and these pages never read
+/// a request signature.
+public struct WebInterface: NodeRoutes {
+    public let store: Store
+    /// Set the cookie's `Secure` flag (the node serves HTTPS).
+    public let secureCookies: Bool
+    /// How long a session lasts.
+    public let sessionSeconds: UInt64
+    let limiter: LoginLimiter
+    let templates: MustacheLibrary
+    let logger: Logger
+
+    /// Largest form body accepted (413 beyond it).
+    public static let maxFormBytes = 64 * 1024
+    static let cookieName = "syncnode_session"
+    static let languageCookie = "syncnode_lang"
+
+    public init(store: Store, secureCookies: Bool = false, sessionSeconds: UInt64 = 8 * 3600, logger: Logger = Logger(label: "syncnode.web")) {
+        self.store = store
+        self.secureCookies = secureCookies
+        self.sessionSeconds = sessionSeconds
+        self.limiter = LoginLimiter()
+        self.templates = Self.library
+        self.logger = logger
+    }
+
+    /// The templates, parsed once per process.
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        let sources: [(String, [UInt8])] = [
+            ("layout", PackageResources.layout_mustache), ("dashboard", PackageResources.dashboard_mustache),
+            ("login", PackageResources.login_mustache), ("entry", PackageResources.entry_mustache), ("form", PackageResources.form_mustache),
+            ("mine", PackageResources.mine_mustache), ("conflicts", PackageResources.conflicts_mustache),
+            ("message", PackageResources.message_mustache), ("table", PackageResources.table_mustache),
+        ]
+        for (name, bytes) in sources {
+            do {
+                try library.register(String(decoding: bytes, as: UTF8.self), named: name)
+            } catch {
+                fatalError("the embedded template \(name) does not parse: \(error)")
+            }
+        }
+        return library
+    }()
+
+    public func register(on router: Router<NodeRequestContext>) {
+        router.get("/") { request, context in try await page(request, context) { session, lang in try dashboard(session, lang) } }
+        router.get("login") { request, _ in loginPage(request, error: nil, status: .ok) }
+        router.post("login") { request, context in try await login(request, context) }
+        router.post("logout") { request, context in try await logout(request, context) }
+        router.get("entry") { request, context in try await page(request, context) { session, lang in try entryList(session, lang) } }
+        router.get("entry/{kind}") { request, context in
+            let kind = context.parameters.get("kind") ?? ""
+            return try await page(request, context) { session, lang in try form(session, lang, kind: kind, values: [:], problems: []) }
+        }
+        router.post("entry/{kind}") { request, context in try await record(request, context, kind: context.parameters.get("kind") ?? "") }
+        router.get("mine") { request, context in try await page(request, context) { session, lang in try mine(session, lang, request) } }
+        router.get("conflicts") { request, context in
+            try await page(request, context) { session, lang in try conflictsPage(session, lang, error: nil, done: nil) }
+        }
+        router.post("conflicts/resolve") { request, context in try await resolve(request, context) }
+        router.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
+        router.get("static/site.css") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.site_css)))
+        }
+        // Anything else: a page that says so (the sync API keeps its JSON errors).
+        router.add(middleware: NotFoundPage(web: self))
+    }
+
+    // MARK: sessions
+
+    struct Visitor {
+        var session: WebSession?
+        var tokenHash: String?
+        var language: Language
+        var setLanguage: Bool
+    }
+
+    func visitor(_ request: Request) throws -> Visitor {
+        let cookies = request.cookies
+        let query = request.uri.queryParameters.get("lang")
+        let language = Language.choose(
+            query: query, cookie: cookies[Self.languageCookie]?.value, acceptLanguage: request.headers[.acceptLanguage])
+        var visitor = Visitor(session: nil, tokenHash: nil, language: language, setLanguage: query.flatMap(Language.init(rawValue:)) != nil)
+        if let token = cookies[Self.cookieName]?.value, token.utf8.count == 64 {
+            let hash = Self.hash(token)
+            visitor.tokenHash = hash
+            visitor.session = try store.webSession(tokenHash: hash, now: store.nowMillis())
+        }
+        return visitor
+    }
+
+    static func hash(_ token: String) -> String { SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined() }
+
+    static func randomToken() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+    }
+
+    /// A page for a logged-in user; without a session, the login page (a redirect for a GET).
+    func page(
+        _ request: Request, _ context: NodeRequestContext, _ build: @escaping @Sendable (WebSession, Language) throws -> (String, [String: Any])
+    ) async throws -> Response {
+        let store = store
+        _ = store
+        let result: Response = try await BlockingWork.run {
+            let visitor = try self.visitor(request)
+            guard let session = visitor.session else {
+                return Self.redirect(to: "/login?next=" + Self.encode(request.uri.path), status: .seeOther)
+            }
+            let (template, model) = try build(session, visitor.language)
+            return render(template, model, visitor: visitor, session: session)
+        }
+        return result
+    }
+
+    func render(_ template: String, _ model: [String: Any], visitor: Visitor, session: WebSession?, status: HTTPResponse.Status = .ok)
+        -> Response
+    {
+        var model = model
+        model["t"] = visitor.language.labels
+        model["lang"] = visitor.language.rawValue
+        model["nodeLabel"] = store.info.label
+        model["nodeSite"] = store.info.site
+        if let session {
+            model["session"] = true
+            model["csrf"] = session.csrf
+            model["user"] = session.user.name
+            model["role"] = session.user.role.rawValue
+        }
+        let html = templates.render(model, withTemplate: template) ?? ""
+        var headers = Self.pageHeaders
+        if visitor.setLanguage {
+            headers[.setCookie] = "\(Self.languageCookie)=\(visitor.language.rawValue); Path=/; SameSite=Strict; Max-Age=31536000"
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// Every page: nothing from another host may load (no CDN, no script from elsewhere), no framing.
+    static let pageHeaders: HTTPFields = [
+        .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+        .contentSecurityPolicy:
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "no-referrer",
+        HTTPField.Name("X-Frame-Options")!: "DENY",
+    ]
+
+    static func redirect(to location: String, status: HTTPResponse.Status = .seeOther, cookie: String? = nil) -> Response {
+        var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]
+        if let cookie { headers[.setCookie] = cookie }
+        return Response(status: status, headers: headers)
+    }
+
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~/"))) ?? "/"
+    }
+
+    func message(_ visitor: Visitor, session: WebSession?, status: HTTPResponse.Status, heading: String, text: String, link: String = "/")
+        -> Response
+    {
+        let labels = visitor.language.labels
+        return render(
+            "message", ["title": heading, "heading": heading, "message": text, "link": link, "linkText": labels["back"] ?? "back"],
+            visitor: visitor, session: session, status: status)
+    }
+
+    func notFound(_ request: Request) -> Response {
+        let visitor = (try? self.visitor(request)) ?? Visitor(session: nil, tokenHash: nil, language: .zh, setLanguage: false)
+        let labels = visitor.language.labels
+        return message(visitor, session: visitor.session, status: .notFound, heading: "404", text: labels["notFound"] ?? "")
+    }
+
+    // MARK: login
+
+    func loginPage(_ request: Request, error: String?, status: HTTPResponse.Status, userName: String = "", next: String? = nil) -> Response {
+        let visitor = (try? self.visitor(request)) ?? Visitor(session: nil, tokenHash: nil, language: .zh, setLanguage: false)
+        var model: [String: Any] = [
+            "title": visitor.language.labels["login"] ?? "", "next": next ?? request.uri.queryParameters.get("next") ?? "/", "userName": userName,
+        ]
+        if let error { model["error"] = error }
+        return render("login", model, visitor: visitor, session: nil, status: status)
+    }
+
+    func login(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        let visitor = try self.visitor(request)
+        let labels = visitor.language.labels
+        if let wait = limiter.blockedSeconds(address, now: store.nowMillis()) {
+            var response = loginPage(
+                request, error: (labels["limited"] ?? "").replacingOccurrences(of: "{n}", with: String(wait)), status: .tooManyRequests)
+            response.headers[.retryAfter] = String(wait)
+            return response
+        }
+        guard sameOrigin(request) else {
+            return message(visitor, session: nil, status: .forbidden, heading: "403", text: labels["staleForm"] ?? "", link: "/login")
+        }
+        let form: [(String, String)]
+        do {
+            form = try await Self.readForm(request)
+        } catch let error as FormError {
+            return message(visitor, session: nil, status: error.status, heading: "\(error.status.code)", text: labels[error.label] ?? "")
+        }
+        let user = form.first { $0.0 == "user" }?.1 ?? ""
+        let password = form.first { $0.0 == "password" }?.1 ?? ""
+        let next = Self.safeNext(form.first { $0.0 == "next" }?.1)
+        let store = store
+        let found = try await BlockingWork.run { try store.webUser(user) }
+        // bcrypt runs even for an unknown name, so the answer's time does not tell which names exist.
+        let verified = try await BlockingWork.run {
+            Bcrypt.verify(password, hash: found?.passwordHash ?? "$2b$12$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui")
+        }
+        guard let found, verified, !password.isEmpty else {
+            limiter.fail(address, now: store.nowMillis())
+            logger.notice("web login failed", metadata: ["web.user": "\(user.prefix(64))", "web.address": "\(address)"])
+            // A failed attempt is slowed down; repeated ones are refused for a while (above).
+            try await Task.sleep(for: .seconds(1))
+            return loginPage(request, error: labels["badLogin"], status: .unauthorized, userName: String(user.prefix(64)), next: next)
+        }
+        limiter.succeed(address)
+        let token = Self.randomToken()
+        let expires = store.nowMillis() + sessionSeconds * 1000
+        let sessionSeconds = sessionSeconds
+        try await BlockingWork.run {
+            try store.startWebSession(user: found.name, tokenHash: Self.hash(token), csrf: Self.randomToken(), expires: expires)
+        }
+        logger.info("web login", metadata: ["web.user": "\(found.name)", "web.address": "\(address)"])
+        return Self.redirect(
+            to: next,
+            cookie: "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(sessionSeconds)\(secureCookies ? "; Secure" : "")")
+    }
+
+    /// Only a path on this node (never another host) after logging in.
+    static func safeNext(_ next: String?) -> String {
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"), next.utf8.count < 500 else { return "/" }
+        return next
+    }
+
+    func logout(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+        let write: Write
+        switch try await writeGate(request) {
+        case .admitted(let admitted): write = admitted
+        case .refused(let answer): return answer
+        }
+        if let hash = write.tokenHash { try await BlockingWork.run { [store] in try store.endWebSession(tokenHash: hash) } }
+        return Self.redirect(to: "/login", cookie: "\(Self.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+
+    /// A write admitted by `writeGate`.
+    struct Write {
+        var session: WebSession
+        var tokenHash: String?
+        var visitor: Visitor
+        var form: [(String, String)]
+
+        func value(_ name: String) -> String? { form.first { $0.0 == name }?.1 }
+    }
+
+    enum Gate {
+        case admitted(Write)
+        case refused(Response)
+    }
+
+    /// A write needs a session, a request from this node's own pages, a body within the limit and
+    /// the session's form token; otherwise the answer that says which is missing.
+    func writeGate(_ request: Request) async throws -> Gate {
+        let visitor = try await BlockingWork.run { try self.visitor(request) }
+        let labels = visitor.language.labels
+        guard let session = visitor.session else {
+            return .refused(message(visitor, session: nil, status: .unauthorized, heading: "401", text: labels["expired"] ?? "", link: "/login"))
+        }
+        guard sameOrigin(request) else {
+            return .refused(message(visitor, session: session, status: .forbidden, heading: "403", text: labels["staleForm"] ?? ""))
+        }
+        let form: [(String, String)]
+        do {
+            form = try await Self.readForm(request)
+        } catch let error as FormError {
+            return .refused(message(visitor, session: session, status: error.status, heading: "\(error.status.code)", text: labels[error.label] ?? ""))
+        }
+        guard let token = form.first(where: { $0.0 == "csrf" })?.1, Self.constantTimeEqual(token, session.csrf) else {
+            return .refused(message(visitor, session: session, status: .forbidden, heading: "403", text: labels["staleForm"] ?? ""))
+        }
+        return .admitted(Write(session: session, tokenHash: visitor.tokenHash, visitor: visitor, form: form))
+    }
+
+    /// A browser says where a form came from (`Origin`, else `Referer`); it must be this node.
+    func sameOrigin(_ request: Request) -> Bool {
+        guard let host = request.head.authority else { return false }
+        let source = request.headers[HTTPField.Name("Origin")!] ?? request.headers[.referer]
+        guard let source, source != "null" else { return request.headers[HTTPField.Name("Origin")!] == nil }
+        guard let url = URL(string: source), let sourceHost = url.host else { return false }
+        return (url.port.map { "\(sourceHost):\($0)" } ?? sourceHost) == host
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    struct FormError: Error {
+        var status: HTTPResponse.Status
+        var label: String
+    }
+
+    /// An `application/x-www-form-urlencoded` body, in order, up to `maxFormBytes`.
+    static func readForm(_ request: Request) async throws -> [(String, String)] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxFormBytes {
+            throw FormError(status: .contentTooLarge, label: "tooLarge")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxFormBytes)
+        } catch is NIOTooManyBytesError {
+            throw FormError(status: .contentTooLarge, label: "tooLarge")
+        }
+        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
+        return text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+}
+
+/// Answers a path no route serves with a page that says so, in the visitor's language.
+struct NotFoundPage: RouterMiddleware {
+    typealias Context = NodeRequestContext
+    let web: WebInterface
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && !request.uri.path.hasPrefix("/v1/") {
+            return web.notFound(request)
+        }
+    }
+}
+
+/// Failed logins per address: after `limit` failures within `window`, further attempts from that
+/// address are refused until the oldest failure leaves the window.
+final class LoginLimiter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures: [String: [UInt64]] = [:]
+    let limit = 5
+    let window: UInt64 = 15 * 60 * 1000
+
+    func blockedSeconds(_ address: String, now: UInt64) -> Int? {
+        lock.withLock {
+            let recent = (failures[address] ?? []).filter { $0 + window > now }
+            failures[address] = recent.isEmpty ? nil : recent
+            guard recent.count >= limit, let oldest = recent.first else { return nil }
+            return Int((oldest + window - now + 999) / 1000)
+        }
+    }
+
+    func fail(_ address: String, now: UInt64) {
+        lock.withLock {
+            if failures.count > 10_000 { failures = failures.filter { ($0.value.last ?? 0) + window > now } }
+            failures[address, default: []].append(now)
+        }
+    }
+
+    func succeed(_ address: String) { lock.withLock { failures[address] = nil } }
+}
