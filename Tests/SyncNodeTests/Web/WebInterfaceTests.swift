@@ -1,0 +1,247 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdBcrypt
+import HummingbirdTesting
+import Logging
+import NIOCore
+import SyncNode
+import SyncProtocol
+import SyncWeb
+import Testing
+
+/// The web pages over real HTTP on loopback (the node's router with the sync API and the pages):
+/// the login, sessions and form tokens, bad input of each kind, and that a write from a form is
+/// the same write as the CLI's (the policy, the plan's validation, nothing written on refusal).
+@Suite struct WebInterfaceTests {
+    static let password = "correct horse battery"
+
+    struct Web {
+        let f: StoreFederation
+        var node: TestNode { f.lintan }
+
+        init() throws {
+            f = try StoreFederation()
+            let hash = Bcrypt.hash(WebInterfaceTests.password, cost: 4)
+            for (name, role) in [("clerk", WebUser.Role.clerk), ("viewer", .viewer), ("admin", .admin)] {
+                try f.lintan.store.addWebUser(name: name, role: role, passwordHash: hash)
+                try f.hq.store.addWebUser(name: name, role: role, passwordHash: hash)
+            }
+        }
+
+        func app(_ store: Store) -> some ApplicationProtocol {
+            let router = NodeServer.router(service: SyncService(store: store), logger: Logger(label: "test"))
+            WebInterface(store: store).register(on: router)
+            return Application(router: router)
+        }
+    }
+
+    /// A browser's view: the cookie it holds and the host it talks to.
+    struct Browser {
+        let client: any TestClientProtocol
+        var cookie: String?
+        /// The test client names the server `localhost` (the request's authority, its Host).
+        var host: String { "localhost" }
+
+        func headers(origin: String? = nil, form: Bool = false) -> HTTPFields {
+            var h = HTTPFields()
+            if let cookie { h[.cookie] = cookie }
+            if let origin { h[HTTPField.Name("Origin")!] = origin }
+            if form { h[.contentType] = "application/x-www-form-urlencoded" }
+            return h
+        }
+
+        func get(_ uri: String) async throws -> TestResponse {
+            try await client.execute(uri: uri, method: .get, headers: headers(), body: nil)
+        }
+
+        func post(_ uri: String, _ fields: [(String, String)], origin: String? = nil) async throws -> TestResponse {
+            let body = fields.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+            return try await client.execute(
+                uri: uri, method: .post, headers: headers(origin: origin ?? "http://\(host)", form: true), body: ByteBuffer(string: body))
+        }
+
+        static func encode(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+
+        mutating func login(_ user: String, _ password: String = WebInterfaceTests.password) async throws -> TestResponse {
+            let response = try await post("/login", [("user", user), ("password", password), ("next", "/entry")])
+            if let set = response.headers[.setCookie] { cookie = String(set.split(separator: ";")[0]) }
+            return response
+        }
+
+        /// The form token of the page at `uri`.
+        func csrf(_ uri: String = "/entry/training") async throws -> String {
+            let page = String(buffer: try await get(uri).body)
+            guard let range = page.range(of: #"name="csrf" value="([0-9a-f]{64})""#, options: .regularExpression) else { return "" }
+            return String(page[range].dropFirst(#"name="csrf" value=""#.count).prefix(64))
+        }
+    }
+
+    @Test func withoutASessionEveryPageSendsToTheLoginAndEveryWriteIsRefused() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        try await web.app(web.node.store).test(.live) { client in
+            let browser = Browser(client: client)
+            for path in ["/", "/entry", "/entry/training", "/mine", "/conflicts", "/export/reports.xlsx", "/export/funds.csv"] {
+                let r = try await browser.get(path)
+                #expect(r.status == .seeOther, "\(path)")
+                #expect(r.headers[.location]?.hasPrefix("/login?next=") == true, "\(path)")
+            }
+            let before = try web.node.store.stateDigest()
+            for path in ["/entry/training", "/conflicts/resolve", "/logout"] {
+                #expect(try await browser.post(path, [("csrf", "x"), ("attendees", "5")]).status == .unauthorized, "\(path)")
+            }
+            #expect(try web.node.store.stateDigest() == before)
+            let login = try await browser.get("/login")
+            #expect(login.status == .ok && String(buffer: login.body).contains(#"name="password""#))
+            let missing = try await browser.get("/no/such/page")
+            #expect(missing.status == .notFound && String(buffer: missing.body).contains("没有这个页面"))
+            #expect(try await browser.get("/v1/nothing").status == .notFound)
+        }
+    }
+
+    @Test func aSessionCookieIsHttpOnlyStrictAndExpiresAForgedOrExpiredOneOpensNothing() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        try await web.app(web.node.store).test(.live) { client in
+            var browser = Browser(client: client)
+            let ok = try await browser.login("clerk")
+            #expect(ok.status == .seeOther && ok.headers[.location] == "/entry")
+            let cookie = try #require(ok.headers[.setCookie])
+            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Max-Age=28800"), "\(cookie)")
+            #expect(try await browser.get("/").status == .ok)
+
+            var forged = Browser(client: client)
+            forged.cookie = "syncnode_session=" + String(repeating: "ab", count: 32)
+            #expect(try await forged.get("/").status == .seeOther)
+            // A session whose time is up, as the node stores it.
+            let token = String(repeating: "cd", count: 32)
+            let hash = SHA256Hex.of(token)
+            try web.node.store.startWebSession(user: "clerk", tokenHash: hash, csrf: "x", expires: web.node.store.nowMillis() - 1)
+            var expired = Browser(client: client)
+            expired.cookie = "syncnode_session=" + token
+            #expect(try await expired.get("/").status == .seeOther)
+
+            // Logging out ends the session on the node, not just in the browser.
+            let csrf = try await browser.csrf("/")
+            #expect(try await browser.post("/logout", [("csrf", csrf)]).status == .seeOther)
+            #expect(try await browser.get("/").status == .seeOther)
+        }
+    }
+
+    @Test func wrongPasswordsAreRefusedAndThenLimitedPerAddressWhileTheNodeKeepsServing() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        try await web.app(web.node.store).test(.live) { client in
+            var browser = Browser(client: client)
+            for attempt in 1...5 {
+                let r = try await browser.login("clerk", "wrong password \(attempt)")
+                #expect(r.status == .unauthorized && String(buffer: r.body).contains("用户名或密码不对"), "attempt \(attempt)")
+                #expect(r.headers[.setCookie] == nil)
+            }
+            // Even the right password waits now.
+            let limited = try await browser.login("clerk")
+            #expect(limited.status == .tooManyRequests && limited.headers[.retryAfter] != nil, "\(limited.status)")
+            #expect(try await browser.get("/health").status == .ok)
+            let unknown = try await browser.login("nobody")
+            #expect(unknown.status == .tooManyRequests)
+        }
+    }
+
+    @Test func aFormWriteIsTheCLIsWriteAndBadInputWritesNothing() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        try await web.app(web.node.store).test(.live) { client in
+            var browser = Browser(client: client)
+            _ = try await browser.login("clerk")
+            let csrf = try await browser.csrf()
+            #expect(csrf.count == 64)
+            let before = try web.node.store.stateDigest()
+
+            // A typo'd field value and an out-of-range number: each problem next to its field.
+            let bad = try await browser.post(
+                "/entry/training", [("csrf", csrf), ("county", "lintan"), ("date", "2017-13-40"), ("attendees", "abc"), ("topic", "种植")])
+            let page = String(buffer: bad.body)
+            #expect(bad.status == .unprocessableContent)
+            #expect(page.contains(#"<div class="field invalid" data-field="attendees">"#), "\(page)")
+            #expect(page.contains(#"<div class="field invalid" data-field="date">"#))
+            #expect(page.contains("field-error"))
+            #expect(page.contains(#"value="种植""#), "what the clerk typed stays in the form")
+            // Another county's work, refused by the policy as the CLI's would be.
+            let other = try await browser.post("/entry/training", [("csrf", csrf), ("county", "gangu"), ("attendees", "5")])
+            #expect(other.status == .unprocessableContent || other.status == .forbidden, "\(other.status)")
+            #expect(try web.node.store.stateDigest() == before)
+
+            // A token from another session, or a post from another site: refused, nothing written.
+            #expect(try await browser.post("/entry/training", [("csrf", String(repeating: "0", count: 64)), ("attendees", "5")]).status == .forbidden)
+            #expect(try await browser.post("/entry/training", [("csrf", csrf), ("attendees", "5")], origin: "http://evil.example").status == .forbidden)
+            // An oversized form: 413, and the node keeps serving.
+            let huge = try await browser.post("/entry/training", [("csrf", csrf), ("topic", String(repeating: "x", count: 100_000))])
+            #expect(huge.status == .contentTooLarge)
+            #expect(try web.node.store.stateDigest() == before)
+            #expect(try await browser.get("/health").status == .ok)
+
+            // A good one: recorded, listed as not yet sent.
+            let good = try await browser.post(
+                "/entry/training", [("csrf", csrf), ("county", "lintan"), ("date", "2017-06-01"), ("attendees", "40"), ("topic", "种植")])
+            #expect(good.status == .seeOther && good.headers[.location]?.hasPrefix("/mine?recorded=") == true, "\(String(buffer: good.body))")
+            let entries = try web.node.store.ledger("activities")
+            #expect(entries.count == 1 && entries[0].fields["attendees"] == .int(40) && entries[0].fields["kind"] == .text("training"))
+            let mine = String(buffer: try await browser.get("/mine").body)
+            #expect(mine.contains(#"data-state="not_sent""#) && mine.contains("未发送"), "\(mine)")
+
+            // A viewer sees the form but cannot submit it.
+            var viewer = Browser(client: client)
+            _ = try await viewer.login("viewer")
+            let viewerForm = String(buffer: try await viewer.get("/entry/training").body)
+            #expect(viewerForm.contains("disabled"))
+            let viewerCSRF = try await viewer.csrf()
+            let refused = try await viewer.post("/entry/training", [("csrf", viewerCSRF), ("county", "lintan"), ("attendees", "3")])
+            #expect(refused.status == .forbidden)
+            #expect(try web.node.store.ledger("activities").count == 1)
+        }
+    }
+
+    @Test func valuesANodeCanWriteAreShownAsTextAndTheSyncAPIAndPagesKeepTheirOwnAuthentication() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        let hq = web.f.hq.store
+        try hq.commit([
+            .put(
+                collection: "projects", recordID: "lt-x",
+                fields: [
+                    .init("name", .text("<script>alert(1)</script>")), .init("county", .text("lintan")), .init("planned_end", .text("2017-01-01")),
+                ])
+        ])
+        try await web.app(hq).test(.live) { client in
+            var browser = Browser(client: client)
+            _ = try await browser.login("admin")
+            let dashboard = String(buffer: try await browser.get("/").body)
+            #expect(dashboard.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            #expect(!dashboard.contains("<script>alert"))
+            // A sync request signature does not open the pages.
+            var signed = HTTPFields()
+            for (name, value) in web.node.store.requestSigner.headers(method: "GET", path: "/", body: []) { signed[HTTPField.Name(name)!] = value }
+            let page = try await client.execute(uri: "/", method: .get, headers: signed, body: nil)
+            #expect(page.status == .seeOther)
+            // English on request.
+            let english = String(buffer: try await browser.get("/?lang=en").body)
+            #expect(english.contains("Sync health per node"))
+            // Downloads for a logged-in user.
+            let xlsx = try await browser.get("/export/reports.xlsx")
+            #expect(xlsx.status == .ok && Array(xlsx.body.readableBytesView.prefix(2)) == [0x50, 0x4B])
+            let csv = try await browser.get("/export/projects.csv")
+            #expect(csv.status == .ok && String(buffer: csv.body).contains("lt-x"))
+            // A dashboard cookie does not open the sync API (last: the API closes the connection after a 401).
+            let pull = try await client.execute(uri: "/v1/status", method: .get, headers: browser.headers(), body: nil)
+            #expect(pull.status == .unauthorized)
+        }
+    }
+}
+
+enum SHA256Hex {
+    static func of(_ text: String) -> String {
+        Array(Crypto.SHA256.hash(data: Data(text.utf8))).map { String(format: "%02x", $0) }.joined()
+    }
+}
