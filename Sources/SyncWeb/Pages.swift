@@ -193,7 +193,11 @@ extension WebInterface {
             } else {
                 switch field.type {
                 case .date: model["inputType"] = "date"
-                case .int, .year: model["inputType"] = "number"
+                case .int, .year:
+                    // Text with a numeric keypad: what was typed reaches the node's own check, whose
+                    // message is shown next to the field (a number input would drop it silently).
+                    model["inputType"] = "text"
+                    model["inputMode"] = "numeric"
                 case .money:
                     model["inputType"] = "text"
                     model["hint"] = lang.labels["money.hint"] ?? ""

@@ -161,7 +161,7 @@ public struct WebInterface: NodeRoutes {
         .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
         .contentSecurityPolicy:
             "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "no-referrer",
+        HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "same-origin",
         HTTPField.Name("X-Frame-Options")!: "DENY",
     ]
 
@@ -295,7 +295,8 @@ public struct WebInterface: NodeRoutes {
         do {
             form = try await Self.readForm(request)
         } catch let error as FormError {
-            return .refused(message(visitor, session: session, status: error.status, heading: "\(error.status.code)", text: labels[error.label] ?? ""))
+            return .refused(
+                message(visitor, session: session, status: error.status, heading: "\(error.status.code)", text: labels[error.label] ?? ""))
         }
         guard let token = form.first(where: { $0.0 == "csrf" })?.1, Self.constantTimeEqual(token, session.csrf) else {
             return .refused(message(visitor, session: session, status: .forbidden, heading: "403", text: labels["staleForm"] ?? ""))

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import SyncNode
-import SyncWeb
 import SyncProtocol
+import SyncWeb
 
 /// Today in the local time zone (`TZ`), as entries record when something happened.
 func localToday() -> String { LocalTime.today() }

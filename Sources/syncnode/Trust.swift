@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import SyncNode
-import SyncWeb
 import SyncProtocol
+import SyncWeb
 
 extension SyncNodeCommand {
     struct Identity: ParsableCommand {

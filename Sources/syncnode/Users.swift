@@ -50,7 +50,9 @@ extension SyncNodeCommand {
             func run() throws {
                 let users = try node.withStore { store in try store.webUsers() }
                 if output.json {
-                    emit(Presenter.json(users.map { ["name": $0.name, "role": $0.role.rawValue, "created": NSNumber(value: $0.created)] as [String: Any] }))
+                    emit(
+                        Presenter.json(
+                            users.map { ["name": $0.name, "role": $0.role.rawValue, "created": NSNumber(value: $0.created)] as [String: Any] }))
                 } else {
                     var table = TextTable(["user", "role", "added (\(Presenter.localZone))"])
                     for u in users { table.add([u.name, u.role.rawValue, Presenter.localTime(u.created)]) }

@@ -59,7 +59,9 @@ extension Store {
                             ON CONFLICT (node) DO UPDATE SET heard = excluded.heard, skew = excluded.skew,
                                 protocol = excluded.protocol, own_seq = coalesce(excluded.own_seq, contact.own_seq)
                             """,
-                        arguments: [Data(node.bytes), Int64(contact.heard), contact.skewMillis, contact.protocolVersion, contact.ownSeq.map { Int64($0) }])
+                        arguments: [
+                            Data(node.bytes), Int64(contact.heard), contact.skewMillis, contact.protocolVersion, contact.ownSeq.map { Int64($0) },
+                        ])
                 }
             }
         }

@@ -149,7 +149,8 @@ extension Store {
             }
             let disbursed = try ledgerTotals(ledger: kind.ledger!, by: .countyYear)[key] ?? 0
             if amount > target - disbursed {
-                let remains = "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元)"
+                let remains =
+                    "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元)"
                 var error = SyncNodeError.invalid("\(remains); nothing was written; add --confirm to record it anyway")
                 error.problems = [ProgrammeCheck.Problem(field: "amount", message: remains)]
                 error.needsConfirmation = true

@@ -57,7 +57,9 @@ extension Store {
     }
 
     public func webUser(_ name: String) throws(SyncNodeError) -> WebUser? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT name, role, hash, created FROM web_user WHERE name = ?", arguments: [name]).flatMap(Self.webUser) }
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT name, role, hash, created FROM web_user WHERE name = ?", arguments: [name]).flatMap(Self.webUser)
+        }
     }
 
     /// Removes a user and ends their sessions; false if there was none.

@@ -1,7 +1,7 @@
 import Foundation
 import SyncNode
-import SyncWeb
 import SyncProtocol
+import SyncWeb
 
 /// Renders the node's data for people (aligned tables) and for scripts (stable JSON, documented in
 /// docs/CLI.md). The CLI prints what these return.

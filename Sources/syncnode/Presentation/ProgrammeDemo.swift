@@ -3,8 +3,8 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SyncNode
-import SyncWeb
 import SyncProtocol
+import SyncWeb
 
 /// The embedded default run: the 2017 plan on four local nodes (HQ and the three counties).
 ///

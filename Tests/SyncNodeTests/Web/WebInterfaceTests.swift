@@ -174,8 +174,10 @@ import Testing
             #expect(try web.node.store.stateDigest() == before)
 
             // A token from another session, or a post from another site: refused, nothing written.
-            #expect(try await browser.post("/entry/training", [("csrf", String(repeating: "0", count: 64)), ("attendees", "5")]).status == .forbidden)
-            #expect(try await browser.post("/entry/training", [("csrf", csrf), ("attendees", "5")], origin: "http://evil.example").status == .forbidden)
+            #expect(
+                try await browser.post("/entry/training", [("csrf", String(repeating: "0", count: 64)), ("attendees", "5")]).status == .forbidden)
+            #expect(
+                try await browser.post("/entry/training", [("csrf", csrf), ("attendees", "5")], origin: "http://evil.example").status == .forbidden)
             // An oversized form: 413, and the node keeps serving.
             let huge = try await browser.post("/entry/training", [("csrf", csrf), ("topic", String(repeating: "x", count: 100_000))])
             #expect(huge.status == .contentTooLarge)
