@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "SyncNode",
                 "SyncProtocol",
+                "SyncWeb",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

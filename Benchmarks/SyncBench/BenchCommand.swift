@@ -16,12 +16,12 @@ struct BenchCommand: AsyncParsableCommand {
 
 struct Measure: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "measure", abstract: "Runs the measurements (the default).")
-    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9"]
+    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9", "p10"]
 
     @Flag(help: "Every measurement at tiny sizes (for the tests).")
     var smoke = false
 
-    @Argument(help: "Cases to run (default: all): p1, p7, p2, wire (P3), trust, http, p4, p6, p5, p8, p9.")
+    @Argument(help: "Cases to run (default: all): p1, p7, p2, wire (P3), trust, http, p4, p6, p5, p8, p9, p10.")
     var cases: [String] = []
 
     func validate() throws {
@@ -80,6 +80,9 @@ struct Measure: AsyncParsableCommand {
             }
             if selected("p9") {
                 figures += try ReportSpeed.runProjects(projects: smoke ? 300 : 100_000, repeats: smoke ? 1 : 3)
+            }
+            if selected("p10") {
+                figures += try ReportSpeed.runDashboard(projects: smoke ? 300 : 100_000, entries: smoke ? 2_000 : 1_000_000, repeats: smoke ? 1 : 3)
             }
             if selected("p5") {
                 if smoke && ProcessInfo.processInfo.environment["SYNCNODE_BENCH_NETNS"] != "1" {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SyncNode
 import SyncProtocol
+import SyncWeb
 
 /// P8 and P9: HQ's merged view. P8: `report funds` over `entries` money entries across the plan's
 /// three counties and five years (spread over the target, allocation, disbursement, expenditure and
@@ -148,16 +149,10 @@ enum ReportSpeed {
         ]
     }
 
-    /// P9: `report projects` over `projects` projects of the plan's counties and work areas.
-    static func runProjects(projects: Int, repeats: Int) throws -> [Figure] {
-        let scratch = try Scratch("p9")
-        defer { scratch.remove() }
-        let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
-        defer { try? store.close() }
-        try store.installPlan(Programme.embeddedText)
+    /// `projects` projects of the plan's counties and work areas, 1000 per commit.
+    static func fillProjects(_ store: Store, _ projects: Int) throws {
         let plan = Programme.embedded
         let counties = plan.counties.map(\.id)
-        // P9: projects.
         var p = 0
         while p < projects {
             let n = min(1000, projects - p)
@@ -173,6 +168,56 @@ enum ReportSpeed {
                 })
             p += n
         }
+    }
+
+    /// P10: HQ's dashboard page (every report it shows, rendered through its templates) over
+    /// `projects` projects and `entries` money entries, server time without HTTP.
+    static func runDashboard(projects: Int, entries: Int, repeats: Int) throws -> [Figure] {
+        let scratch = try Scratch("p10")
+        defer { scratch.remove() }
+        let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
+        defer { try? store.close() }
+        try store.installPlan(Programme.embeddedText)
+        let plan = Programme.embedded
+        let ledgers = plan.moneyKinds.compactMap(\.ledger)
+        var i = 0
+        while i < entries {
+            let n = min(1000, entries - i)
+            try store.commit(
+                (i..<(i + n)).map { j in
+                    let county = plan.counties[(j / ledgers.count) % 3]
+                    return .append(
+                        ledger: ledgers[j % ledgers.count], entryID: "e\(j)",
+                        fields: [
+                            .init("county", .text(county.id)), .init("date", .text("\(2016 + j % 5)-06-01")),
+                            .init("amount_fen", .int(Int64(1_000 + j % 977) * 100)), .init("kind", .text("bench")),
+                            .init("project", .text("\(county.prefixes[0])p\(j % max(1, projects))")),
+                        ])
+                })
+            i += n
+        }
+        try fillProjects(store, projects)
+        let web = WebInterface(store: store)
+        var bytes = 0
+        let seconds = try Clock.seconds(repeats: repeats) { bytes = try web.dashboardHTML().utf8.count }
+        guard bytes > 10_000 else { throw BenchError("P10: the dashboard rendered only \(bytes) bytes") }
+        Notes.add("P10: the dashboard page is \(bytes) bytes over \(projects) projects and \(entries) money entries.")
+        return [
+            Figure(
+                id: "P10", name: "HQ's dashboard page over \(projects) projects and \(entries) money entries (server time)", value: seconds,
+                unit: "s", baseline: nil, baselineName: nil, goal: "≤ 1 s", met: seconds <= 1)
+        ]
+    }
+
+    /// P9: `report projects` over `projects` projects of the plan's counties and work areas.
+    static func runProjects(projects: Int, repeats: Int) throws -> [Figure] {
+        let scratch = try Scratch("p9")
+        defer { scratch.remove() }
+        let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
+        defer { try? store.close() }
+        try store.installPlan(Programme.embeddedText)
+        let plan = Programme.embedded
+        try fillProjects(store, projects)
         var listed = 0
         let projectsTime = try Clock.seconds(repeats: repeats) { listed = try store.report("projects", today: "2018-06-01").rows.count }
         guard listed == projects else { throw BenchError("P9: the report listed \(listed) projects of \(projects)") }

@@ -137,9 +137,18 @@ public struct WebInterface: NodeRoutes {
     func render(_ template: String, _ model: [String: Any], visitor: Visitor, session: WebSession?, status: HTTPResponse.Status = .ok)
         -> Response
     {
+        let html = html(template, model, language: visitor.language, session: session)
+        var headers = Self.pageHeaders
+        if visitor.setLanguage {
+            headers[.setCookie] = "\(Self.languageCookie)=\(visitor.language.rawValue); Path=/; SameSite=Strict; Max-Age=31536000"
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func html(_ template: String, _ model: [String: Any], language: Language, session: WebSession?) -> String {
         var model = model
-        model["t"] = visitor.language.labels
-        model["lang"] = visitor.language.rawValue
+        model["t"] = language.labels
+        model["lang"] = language.rawValue
         model["nodeLabel"] = store.info.label
         model["nodeSite"] = store.info.site
         if let session {
@@ -148,12 +157,7 @@ public struct WebInterface: NodeRoutes {
             model["user"] = session.user.name
             model["role"] = session.user.role.rawValue
         }
-        let html = templates.render(model, withTemplate: template) ?? ""
-        var headers = Self.pageHeaders
-        if visitor.setLanguage {
-            headers[.setCookie] = "\(Self.languageCookie)=\(visitor.language.rawValue); Path=/; SameSite=Strict; Max-Age=31536000"
-        }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+        return templates.render(model, withTemplate: template) ?? ""
     }
 
     /// Every page: nothing from another host may load (no CDN, no script from elsewhere), no framing.
