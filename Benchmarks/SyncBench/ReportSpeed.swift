@@ -216,7 +216,6 @@ enum ReportSpeed {
         let store = try Store.create(in: scratch.path("hq"), site: "hq", label: nil, role: .hq, trust: .hq)
         defer { try? store.close() }
         try store.installPlan(Programme.embeddedText)
-        let plan = Programme.embedded
         try fillProjects(store, projects)
         var listed = 0
         let projectsTime = try Clock.seconds(repeats: repeats) { listed = try store.report("projects", today: "2018-06-01").rows.count }
