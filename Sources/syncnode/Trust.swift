@@ -162,7 +162,6 @@ extension SyncNodeCommand.Node {
                     ])
                 }
                 emit(table.render())
-                emit(table.render())
             }
         }
     }

@@ -1,0 +1,119 @@
+import Foundation
+import SyncNode
+import SyncProtocol
+import Testing
+
+/// The review queue reads only the entries SQL does not clear as fitting the plan (`PlanFit`) and
+/// the reversals with the entries they name. It must list exactly what checking every entry in
+/// Swift lists: the reference below reads each whole ledger (`Store.ledger`) and runs
+/// `ProgrammeCheck.storedProblems` on every entry, over entries with every kind of fault.
+@Suite struct ReviewTests {
+    @Test(arguments: [2017, 7, 1_000_003] as [UInt64]) func theReviewListsWhatCheckingEveryEntryLists(seed: UInt64) throws {
+        let node = try TestNode(site: "hq", role: .hq)
+        defer { node.remove() }
+        try node.store.installPlan(Programme.embeddedText)
+        let plan = Programme.embedded
+        var rng = SplitMix64(seed: seed)
+
+        // Faulty values for a field, by its type (and a sound one first).
+        func values(_ f: Programme.Field) -> [Value?] {
+            var sound: [Value?]
+            switch f.type {
+            case .county: sound = [.text("lintan")]
+            case .workArea: sound = [.text("education")]
+            case .date: sound = [.text("2017-06-01"), .text("2016-02-29")]
+            case .year: sound = [.int(2017), .text("2018")]
+            case .int, .money: sound = [.int(max(f.min ?? 0, 40))]
+            case .real: sound = [.int(3)]
+            case .text: sound = [.text(f.values?.first ?? "x")]
+            case .project, .stage: sound = [.text("lt-1")]
+            }
+            let faulty: [Value?] = [
+                nil, .null, .text("lintna"), .text("2017-02-30"), .text("2017-6-1"), .text("abcd"), .text("2031"), .int(2031), .int(-5),
+                .int(0), .text("40"), .real(2.5), .text("advnce"),
+            ]
+            return sound + faulty
+        }
+        var written = 0
+        for _ in 0..<40 {
+            var intents: [Intent] = []
+            for _ in 0..<25 {
+                let kind = plan.kinds.filter(\.isLedger).randomElement(using: &rng)!
+                var fields: [String: Value] = [:]
+                for f in plan.fields(of: kind) where f.name != "kind" {
+                    // Mostly sound, sometimes one fault per field.
+                    let choices = values(f)
+                    if let v = (Int.random(in: 0..<6, using: &rng) == 0 ? choices.randomElement(using: &rng)! : choices[0]) {
+                        fields[f.storedName] = v
+                    }
+                }
+                switch Int.random(in: 0..<11, using: &rng) {
+                case 0: fields["kind"] = .text("trainnig")
+                case 1: fields["kind"] = nil  // the ledger's only kind, or none
+                case 2: fields["extra_field"] = .text("?")
+                default: fields["kind"] = .text(kind.id)
+                }
+                intents.append(
+                    .append(ledger: kind.ledger!, entryID: "e\(written)", fields: fields.map { FieldAssignment($0.key, $0.value) }))
+                written += 1
+            }
+            try node.store.commit(intents)
+        }
+        // Two reversals of one entry, made at two nodes before either saw the other's: the later
+        // cancels nothing (the ledger rule's verdict, listed by the review).
+        let other = try TestNode(site: "hq", label: "other", role: .hq)
+        defer { other.remove() }
+        let entry: [FieldAssignment] = [
+            .init("county", .text("lintan")), .init("date", .text("2017-07-01")), .init("kind", .text("disbursement")),
+            .init("stage", .text("advance")), .init("amount_fen", .int(500)),
+        ]
+        try other.store.commit([.append(ledger: "disbursements", entryID: "twice", fields: entry)])
+        func carry(_ from: Store, to: Store) throws {
+            _ = try to.apply(try from.transactions(missingFrom: try to.vector()).transactions)
+        }
+        try carry(other.store, to: node.store)
+        let reversal: [FieldAssignment] = [
+            .init(Names.reversesField, .text("twice")), .init("county", .text("lintan")), .init("date", .text("2017-07-02")),
+            .init("amount_fen", .int(-500)), .init("kind", .text("disbursement")), .init("stage", .text("advance")),
+        ]
+        try other.store.commit([.append(ledger: "disbursements", entryID: nil, fields: reversal)])
+        try node.store.commit([.append(ledger: "disbursements", entryID: nil, fields: reversal)])
+        try carry(other.store, to: node.store)
+
+        let report = try node.store.report("review", today: "2018-01-01")
+        func text(_ cell: ReportTable.Cell) -> String { if case .text(let t) = cell { t } else { "" } }
+        // Entries of the plan's ledgers (not the row for a ledger the plan does not name).
+        let listed = report.rows.map { $0.map(text) }.filter { ($0[0] == "plan" || $0[0] == "ledger") && $0[1].contains("/") }
+            .map { $0.joined(separator: " ") }
+
+        // The reference: every entry of every ledger the plan names, decoded and checked.
+        let check = ProgrammeCheck(plan)
+        var expected: [String] = []
+        for ledger in Set(plan.kinds.compactMap(\.ledger)).sorted() {
+            let kinds = plan.kinds(inLedger: ledger)
+            for e in try node.store.ledger(ledger) {
+                let item = "\(ledger)/\(e.entryID)"
+                if e.fields[Names.reversesField] != nil {
+                    if let why = e.invalidReversal { expected.append("ledger \(item) \(why)") }
+                    continue
+                }
+                let named = e.fields["kind"]?.description
+                guard let kind = kinds.first(where: { $0.id == named }) ?? (named == nil && kinds.count == 1 ? kinds[0] : nil) else {
+                    expected.append(
+                        "plan \(item) kind \(named ?? "(none)") is not one of this ledger's kinds: \(kinds.map(\.id).joined(separator: ", "))")
+                    continue
+                }
+                let problems = check.storedProblems(kind: kind, fields: e.fields)
+                if !problems.isEmpty { expected.append("plan \(item) \(problems.joined(separator: "; "))") }
+            }
+        }
+        // The test data must hold faults and sound entries alike, or the comparison proves little.
+        #expect(expected.count > 100 && expected.count < written - 100, "\(expected.count) faulty of \(written)")
+        #expect(expected.contains { $0.hasPrefix("ledger disbursements/") }, "a reversal that cancels nothing is among them")
+        let missed = Set(expected).subtracting(listed).sorted()
+        let extra = Set(listed).subtracting(expected).sorted()
+        #expect(missed.isEmpty, "the review missed \(missed.count): \(missed.prefix(5))")
+        #expect(extra.isEmpty, "the review listed \(extra.count) more: \(extra.prefix(5))")
+        #expect(listed.count == expected.count)
+    }
+}
