@@ -20,7 +20,8 @@ public struct CheckReport: Sendable {
     public var transactionsChecked = 0
     /// Transactions whose stored signature does not verify with their origin's key.
     public var badSignatures: [String] = []
-    /// Transactions with no signature kept (accepted through HQ's vouch or from an open node).
+    /// Other nodes' transactions with no signature kept (accepted through HQ's vouch or from an
+    /// open node; this node's own are always signed, and one without is a bad signature).
     public var unsigned = 0
     /// Transactions of origins whose key this node does not know (an open node's peers).
     public var unknownKeys = 0
@@ -47,27 +48,21 @@ extension Store {
             try copy.close()
             return count
         }
-        let key: Data
         let database: Data
         do {
-            key = try Data(contentsOf: URL(fileURLWithPath: pool.path).deletingLastPathComponent().appendingPathComponent(NodeKey.fileName))
             database = try Data(contentsOf: scratch)
         } catch {
             throw SyncNodeError(.storage, "cannot read the copy to back up: \(error.localizedDescription)")
         }
         var content: [UInt8] = []
-        for part in [key, database] {
-            let n = UInt64(part.count)
-            content += (0..<8).reversed().map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) }
+        for part in [key.fileText, Array(database)] {
+            ByteWriting.fixed(UInt64(part.count), into: &content)
             content += part
         }
         let digest = Array(SHA256.hash(data: content))
         let out = BackupFile.magic + digest + Gzip.compress(content)
-        do {
-            try Data(out).write(to: file, options: .atomic)
-        } catch {
-            throw SyncNodeError(.readOnly, "cannot write \(file.path): \(error.localizedDescription)")
-        }
+        // It holds the node's private key: only the node's user may read it.
+        try PrivateFile.replace(file, out)
         return BackupReport(file: file.path, bytes: out.count, transactions: transactions, sha256: digest.map { String(format: "%02x", $0) }.joined())
     }
 
@@ -98,31 +93,30 @@ extension Store {
         }
         var parts: [[UInt8]] = []
         var at = 0
-        while at < content.count, parts.count < 2 {
-            guard at + 8 <= content.count else { break }
-            let n = content[at..<(at + 8)].reduce(0) { $0 << 8 | Int($1) }
-            at += 8
-            guard n >= 0, at + n <= content.count else { break }
-            parts.append(Array(content[at..<(at + n)]))
-            at += n
+        content.withUnsafeBufferPointer { bytes in
+            while parts.count < 2, let n = ByteReading.fixed(bytes, &at), n <= UInt64(bytes.count - at) {
+                parts.append(Array(bytes[at..<(at + Int(n))]))
+                at += Int(n)
+            }
         }
-        guard parts.count == 2, at == content.count else {
+        guard parts.count == 2, at == content.count, let key = NodeKey.parse(parts[0]) else {
             throw SyncNodeError(.corruptBundle, "\(file.path) is damaged (its parts do not add up); nothing was restored")
         }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(parts[1]).write(to: directory.appendingPathComponent(fileName))
-            try Data(parts[0]).write(to: directory.appendingPathComponent(NodeKey.fileName))
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: directory.appendingPathComponent(NodeKey.fileName).path)
         } catch {
             throw SyncNodeError(.readOnly, "cannot write into \(directory.path): \(error.localizedDescription)")
         }
         do {
+            try PrivateFile.create(directory.appendingPathComponent(fileName), parts[1])
+            try key.save(in: directory)
+            // Opening proves it is a node, and that the key is the node's own.
             let store = try Store.open(directory)
             defer { try? store.close() }
             return store.info
         } catch {
-            // Not a node after all: take back what was written, so the directory is as it was.
+            // Not a node after all, or not written whole: take back what was written, so the
+            // directory is as it was and a later restore into it is not refused.
             for name in [fileName, fileName + "-wal", fileName + "-shm", NodeKey.fileName] {
                 try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
             }
@@ -159,7 +153,13 @@ extension Store {
                 guard let node = NodeID(bytes: row["id"] as Data) else { continue }
                 report.transactionsChecked += 1
                 guard let signature = row["sig"] as Data?, !signature.isEmpty else {
-                    report.unsigned += 1
+                    // A node signs all its own work: its own transaction without a signature was
+                    // altered here. Others' may be kept unsigned (accepted through HQ's vouch).
+                    if node == info.nodeID {
+                        report.badSignatures.append("\(node.short)/\(row["seq"] as Int64) (own, unsigned)")
+                    } else {
+                        report.unsigned += 1
+                    }
                     continue
                 }
                 if keys[node] == nil {

@@ -180,6 +180,14 @@ public final class Store: Sendable {
             guard let info else {
                 throw SyncNodeError(.databaseCorrupt, "\(file.path) is a SQLite file without a node identity; it is not a syncnode database")
             }
+            // The key must be the one the node was created with: another node's key file beside
+            // this database would sign its work as someone else.
+            if let recorded = try pool.read({ db in try Meta.string(db, .publicKey) }), recorded != key.publicKey.hex {
+                throw SyncNodeError(
+                    .databaseCorrupt,
+                    "the key file in \(directory.path) is not node \(info.nodeID.short)'s own key (its public key differs from the one the node recorded); put back the node's own key file, or restore the node from its backup"
+                )
+            }
             let store = Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
             if !readOnly, try pool.read({ db in try Meta.int(db, .rematerialise) }) == 1 {
                 try store.writeInterned { db, interner in

@@ -25,14 +25,17 @@ public struct NodeKey: Sendable {
 
     /// Writes the key file, refusing to overwrite one, readable by the owner only.
     func save(in directory: URL) throws(SyncNodeError) {
-        let path = directory.appendingPathComponent(Self.fileName).path
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw SyncNodeError(.readOnly, "cannot create the key file \(path) (errno \(errno)); check the data directory") }
-        defer { close(fd) }
-        let text = Array((Hex.string(privateKey.rawRepresentation) + "\n").utf8)
-        guard write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
-            throw SyncNodeError(.storage, "cannot write the key file \(path)")
-        }
+        try PrivateFile.create(directory.appendingPathComponent(Self.fileName), fileText)
+    }
+
+    /// The key file's content: the private key in hexadecimal.
+    var fileText: [UInt8] { Array((Hex.string(privateKey.rawRepresentation) + "\n").utf8) }
+
+    /// A key from a key file's content (a backup carries it); nil if it is not one.
+    static func parse(_ text: [UInt8]) -> NodeKey? {
+        let hex = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = Hex.bytes(hex), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else { return nil }
+        return NodeKey(key)
     }
 
     static func load(from directory: URL) throws(SyncNodeError) -> NodeKey {
@@ -41,11 +44,10 @@ public struct NodeKey: Sendable {
             throw SyncNodeError(
                 .notANode, "the node's key file \(path) is missing; restore it from the node's backup (without it the node cannot sign)")
         }
-        let hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let bytes = Hex.bytes(hex), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
+        guard let key = parse(Array(data)) else {
             throw SyncNodeError(.databaseCorrupt, "the key file \(path) is damaged; restore it from the node's backup")
         }
-        return NodeKey(key)
+        return key
     }
 
     func sign(_ message: [UInt8]) -> [UInt8] {
@@ -120,5 +122,38 @@ enum SigningPayload {
 
     static func request(method: String, path: String, bodyHash: String, time: UInt64, nonce: String, node: NodeID) -> [UInt8] {
         Array("syncnode-req-v1\n\(method)\n\(path)\n\(bodyHash)\n\(time)\n\(nonce)\n\(node.hex)".utf8)
+    }
+}
+
+/// Files only the node's user may read (the key, backups that hold it): created new with mode
+/// 0600 and synced to disk before they count as written.
+enum PrivateFile {
+    /// Creates `file`; refuses one that exists.
+    static func create(_ file: URL, _ bytes: [UInt8]) throws(SyncNodeError) {
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw SyncNodeError(.readOnly, "cannot create \(file.path) (errno \(errno)); check the directory") }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw SyncNodeError(.storage, "cannot write \(file.path) (errno \(errno))") }
+            written += n
+        }
+        guard fsync(fd) == 0 else { throw SyncNodeError(.storage, "cannot write \(file.path) to disk (errno \(errno))") }
+    }
+
+    /// Writes `file` whole or not at all: a private temporary file beside it, renamed over it.
+    static func replace(_ file: URL, _ bytes: [UInt8]) throws(SyncNodeError) {
+        let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).partial")
+        do {
+            try create(temporary, bytes)
+        } catch {
+            unlink(temporary.path)
+            throw error
+        }
+        guard rename(temporary.path, file.path) == 0 else {
+            unlink(temporary.path)
+            throw SyncNodeError(.readOnly, "cannot write \(file.path) (errno \(errno))")
+        }
     }
 }

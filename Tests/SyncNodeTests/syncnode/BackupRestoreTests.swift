@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 /// Backup while the node is being written to by another process, restore into a new directory,
@@ -64,6 +65,60 @@ import Testing
         let list = try JSONSerialization.jsonObject(with: Data(records.stdout.utf8)) as? [[String: Any]]
         #expect(list?.count == 300)
         #expect(try await Binary.runAsync(["check", "--data", restored]).status == 0)
+    }
+}
+
+/// What a backup holds is private, a damaged one restores nothing, `check` finds what was altered,
+/// and a node refuses to open with another node's key.
+@Suite struct BackupDamageTests {
+    @Test func backupsArePrivateCheckFindsAlterationsAndAForeignKeyIsRefused() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        for i in 1...3 { #expect(try await Binary.runAsync(["record", "put", "--data", hq, "projects", "p-\(i)", "n:=\(i)"]).status == 0) }
+        let file = dir.path("hq.backup").path
+        #expect(try await Binary.runAsync(["backup", "--data", hq, "--out", file]).status == 0)
+        func mode(_ path: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? 0) & 0o777 }
+        #expect(try mode(file) == 0o600, "the backup holds the private key")
+
+        // A checksum that does not match the content: nothing restored, the directory stays usable.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        bytes[18] ^= 0xFF
+        let tampered = dir.path("tampered.backup").path
+        try bytes.write(to: URL(fileURLWithPath: tampered))
+        let target = dir.path("restored").path
+        let refused = try await Binary.runAsync(["restore", "--data", target, tampered])
+        #expect(refused.status == 65 && refused.stderr.contains("checksum"), "\(refused.stderr)")
+        #expect(try await Binary.runAsync(["restore", "--data", target, file]).status == 0)
+        #expect(try mode(target + "/node.key") == 0o600)
+        #expect(try await Binary.runAsync(["check", "--data", target]).status == 0)
+
+        // Altered in place: a signature, an own transaction's signature removed, a transaction deleted.
+        let own = try Federation.identity(target)["node"] as? String ?? ""
+        func alter(_ sql: String) throws {
+            let db = try DatabaseQueue(path: target + "/node.sqlite")
+            try db.write { db in try db.execute(sql: sql) }
+            try db.close()
+        }
+        let ownRow = "origin = (SELECT ix FROM node WHERE id = x'\(own)')"
+        try alter("UPDATE log SET sig = zeroblob(64) WHERE \(ownRow) AND seq = 2")
+        var check = try await Binary.runAsync(["check", "--data", target, "--json"])
+        #expect(check.status == 74 && check.stdout.contains("/2"), "\(check.stdout) \(check.stderr)")
+        try alter("UPDATE log SET sig = NULL WHERE \(ownRow) AND seq = 3")
+        check = try await Binary.runAsync(["check", "--data", target, "--json"])
+        #expect(check.status == 74 && check.stdout.contains("own, unsigned"), "\(check.stdout)")
+        try alter("DELETE FROM log WHERE \(ownRow) AND seq = 1")
+        check = try await Binary.runAsync(["check", "--data", target, "--json"])
+        #expect(check.status == 74 && check.stdout.contains("transactions logged"), "\(check.stdout)")
+
+        // Another node's key file beside this database: refused before anything is signed with it.
+        let other = dir.path("other").path
+        #expect(try await Binary.runAsync(["init", "--data", other, "--site", "hq", "--role", "hq"]).status == 0)
+        try FileManager.default.removeItem(atPath: hq + "/node.key")
+        try FileManager.default.copyItem(atPath: other + "/node.key", toPath: hq + "/node.key")
+        let foreign = try await Binary.runAsync(["record", "put", "--data", hq, "projects", "p-9", "n:=9"])
+        #expect(foreign.status == 74 && foreign.stderr.contains("not node"), "\(foreign.stderr)")
     }
 }
 
