@@ -95,8 +95,9 @@ public struct SyncService: Sendable {
         } catch {
             throw .malformed("the pull request is not valid JSON of the expected shape (protocolVersion, from, vector, maxTransactions, maxBytes)")
         }
-        try checkProtocol(request.protocolVersion)
+        // Noted before the protocol check: HQ's sync report shows a node still speaking an old one.
         if let authenticated { noteContact(authenticated, protocolVersion: request.protocolVersion, ownSeq: request.vector[authenticated.node]) }
+        try checkProtocol(request.protocolVersion)
         guard request.maxTransactions > 0, request.maxBytes > 0 else { throw .malformed("maxTransactions and maxBytes must be positive") }
         do {
             let batch = try store.frames(
@@ -136,8 +137,8 @@ public struct SyncService: Sendable {
         } catch {
             throw .malformed("the batch header is not valid JSON of the expected shape (protocolVersion, from, count, more, clock)")
         }
-        try checkProtocol(header.protocolVersion)
         if let authenticated { noteContact(authenticated, protocolVersion: header.protocolVersion, ownSeq: nil) }
+        try checkProtocol(header.protocolVersion)
         guard header.count == frames.count else {
             throw .malformed("the batch header announces \(header.count) transactions but \(frames.count) arrived")
         }

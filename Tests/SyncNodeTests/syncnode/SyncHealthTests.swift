@@ -1,4 +1,5 @@
 import Foundation
+import SyncProtocol
 import Testing
 
 /// HQ's sync report and `node list` show, per registered node, what its last request told the
@@ -40,7 +41,7 @@ import Testing
         let bySite = Dictionary(rows.map { ($0["site"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         let g = try #require(bySite["gangu"], "\(report.stdout)")
         let l = try #require(bySite["lintan"], "\(report.stdout)")
-        #expect(g["protocol"] as? Int == 3 && l["protocol"] as? Int == 3)
+        #expect(g["protocol"] as? Int == WireCodec.protocolVersion && l["protocol"] as? Int == WireCodec.protocolVersion)
         #expect((178...182).contains(g["clockSkewSeconds"] as? Int ?? 0), "\(g)")
         #expect((-2...2).contains(l["clockSkewSeconds"] as? Int ?? 99), "\(l)")
         #expect(g["notYetHere"] as? Int == 0, "\(g)")
