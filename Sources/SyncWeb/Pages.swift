@@ -155,8 +155,7 @@ extension WebInterface {
     // MARK: forms
 
     func entryList(_ session: WebSession, _ lang: Language) throws -> (String, [String: Any]) {
-        let plan = try store.programme()
-        let kinds = try plan.kinds.filter { try store.mayRecord($0) }
+        let kinds = try store.recordableKinds()
         return (
             "entry",
             [
@@ -212,7 +211,12 @@ extension WebInterface {
                 }
                 if field.type == .date, field.name == "date", values[field.name] == nil { model["value"] = LocalTime.today() }
                 if field.type == .project {
-                    if projectIDs == nil { projectIDs = try store.currentValues("projects", fields: ["county"]).prefix(2000).map(\.recordID) }
+                    if projectIDs == nil {
+                        // A county clerk picks among the county's own projects.
+                        let own = store.info.role == .county ? Value.text(store.info.site) : nil
+                        projectIDs = try store.currentValues("projects", fields: ["county"]).lazy
+                            .filter { own == nil || $0.values["county"] == own }.prefix(2000).map(\.recordID)
+                    }
                     model["list"] = projectIDs ?? []
                     model["hasList"] = true
                 }
@@ -235,33 +239,23 @@ extension WebInterface {
     /// same validation, messages and policy. A refused form comes back with the problems next to
     /// their fields and nothing written.
     func record(_ request: Request, _ context: NodeRequestContext, kind: String) async throws -> Response {
-        let write: Write
-        switch try await writeGate(request) {
-        case .admitted(let admitted): write = admitted
-        case .refused(let answer): return answer
-        }
-        let lang = write.visitor.language
-        guard write.session.user.role.mayWrite else {
-            return message(write.visitor, session: write.session, status: .forbidden, heading: "403", text: lang.labels["forbidden"] ?? "")
-        }
+        let write = try await writeGate(request, may: \.mayWrite)
         let store = store
         let plan = try await BlockingWork.run { try store.programme() }
-        guard plan.kind(kind) != nil else { return notFound(request) }
+        guard let planned = plan.kind(kind) else { return notFound(request) }
         let input = write.form.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" && !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
             .map { ($0.0, $0.1.trimmingCharacters(in: .whitespaces)) }
         let recordID = write.value("_id")?.trimmingCharacters(in: .whitespaces) ?? ""
         let isUpdate = write.value("_update") == "1"
         let confirm = write.value("_confirm") == "1"
-        let isRecord = plan.kind(kind)?.collection != nil
+        let isRecord = planned.collection != nil
+        let seq: UInt64
         do {
-            try await BlockingWork.run {
-                do {
-                    try store.recordProgrammeItem(
-                        kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(),
-                        mustExist: isRecord ? isUpdate : nil, confirm: confirm)
-                } catch let error as SyncNodeError {
-                    throw error
-                }
+            seq = try await BlockingWork.run {
+                try store.recordProgrammeItem(
+                    kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(), mustExist: isRecord ? isUpdate : nil,
+                    confirm: confirm
+                ).seq
             }
         } catch let error as SyncNodeError {
             let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems
@@ -271,7 +265,6 @@ extension WebInterface {
                 try form(session, lang, kind: kind, values: values, problems: problems, recordID: recordID, isUpdate: isUpdate)
             }
         }
-        let seq = try await BlockingWork.run { try store.ownSeq() }
         logger.info("web record", metadata: ["web.user": "\(write.session.user.name)", "web.kind": "\(kind)", "sync.seq": "\(seq)"])
         return Self.redirect(to: "/mine?recorded=\(seq)")
     }
@@ -326,15 +319,7 @@ extension WebInterface {
 
     /// Resolves a conflict through `Store.resolveConflict`, as `syncnode conflicts resolve` does.
     func resolve(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
-        let write: Write
-        switch try await writeGate(request) {
-        case .admitted(let admitted): write = admitted
-        case .refused(let answer): return answer
-        }
-        let lang = write.visitor.language
-        guard write.session.user.role.mayResolve else {
-            return message(write.visitor, session: write.session, status: .forbidden, heading: "403", text: lang.labels["forbidden"] ?? "")
-        }
+        let write = try await writeGate(request, may: \.mayResolve)
         let store = store
         let (collection, record, field) = (write.value("collection") ?? "", write.value("record") ?? "", write.value("field") ?? "")
         let value = write.value("value").flatMap { $0.isEmpty ? nil : $0 }

@@ -24,8 +24,15 @@ public enum ReportFormat {
             s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
+        // Text any node can write (a project's name) that starts like a formula is kept as text:
+        // Excel would otherwise run `=HYPERLINK(...)` from a county's record at HQ.
+        func inert(_ cell: ReportTable.Cell, _ type: ReportTable.ColumnType) -> String {
+            let shown = display(cell, type)
+            guard case .text = cell, let first = shown.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return shown }
+            return "'" + shown
+        }
         var lines = [t.columns.map { quote($0.label) }.joined(separator: ",")]
-        for row in t.rows { lines.append(zip(row, t.columns).map { quote(display($0, $1.type)) }.joined(separator: ",")) }
+        for row in t.rows { lines.append(zip(row, t.columns).map { quote(inert($0, $1.type)) }.joined(separator: ",")) }
         return Data([0xEF, 0xBB, 0xBF]) + Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
     }
 

@@ -96,13 +96,10 @@ public struct WebInterface: NodeRoutes {
         var setLanguage: Bool
     }
 
+    /// Who is asking, with their session (a SQLite read: off the event loop).
     func visitor(_ request: Request) throws -> Visitor {
-        let cookies = request.cookies
-        let query = request.uri.queryParameters.get("lang")
-        let language = Language.choose(
-            query: query, cookie: cookies[Self.languageCookie]?.value, acceptLanguage: request.headers[.acceptLanguage])
-        var visitor = Visitor(session: nil, tokenHash: nil, language: language, setLanguage: query.flatMap(Language.init(rawValue:)) != nil)
-        if let token = cookies[Self.cookieName]?.value, token.utf8.count == 64 {
+        var visitor = Self.anonymous(request)
+        if let token = request.cookies[Self.cookieName]?.value, token.utf8.count == 64 {
             let hash = Self.hash(token)
             visitor.tokenHash = hash
             visitor.session = try store.webSession(tokenHash: hash, now: store.nowMillis())
@@ -110,19 +107,24 @@ public struct WebInterface: NodeRoutes {
         return visitor
     }
 
-    static func hash(_ token: String) -> String { SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined() }
-
-    static func randomToken() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+    /// A visitor's language only, for the pages that need no session (login, 404): no SQLite read.
+    static func anonymous(_ request: Request) -> Visitor {
+        let query = request.uri.queryParameters.get("lang")
+        let language = Language.choose(
+            query: query, cookie: request.cookies[Self.languageCookie]?.value, acceptLanguage: request.headers[.acceptLanguage])
+        return Visitor(session: nil, tokenHash: nil, language: language, setLanguage: query.flatMap(Language.init(rawValue:)) != nil)
     }
+
+    /// What the node keeps of a session token.
+    static func hash(_ token: String) -> String { Secret.sha256Hex(token.utf8) }
+
+    /// A session token or form token: 256 random bits.
+    static func randomToken() -> String { Secret.hex(bytes: 32) }
 
     /// A page for a logged-in user; without a session, the login page (a redirect for a GET).
     func page(
         _ request: Request, _ context: NodeRequestContext, _ build: @escaping @Sendable (WebSession, Language) throws -> (String, [String: Any])
     ) async throws -> Response {
-        let store = store
-        _ = store
         let result: Response = try await BlockingWork.run {
             let visitor = try self.visitor(request)
             guard let session = visitor.session else {
@@ -189,15 +191,14 @@ public struct WebInterface: NodeRoutes {
     }
 
     func notFound(_ request: Request) -> Response {
-        let visitor = (try? self.visitor(request)) ?? Visitor(session: nil, tokenHash: nil, language: .zh, setLanguage: false)
-        let labels = visitor.language.labels
-        return message(visitor, session: visitor.session, status: .notFound, heading: "404", text: labels["notFound"] ?? "")
+        let visitor = Self.anonymous(request)
+        return message(visitor, session: nil, status: .notFound, heading: "404", text: visitor.language.labels["notFound"] ?? "")
     }
 
     // MARK: login
 
     func loginPage(_ request: Request, error: String?, status: HTTPResponse.Status, userName: String = "", next: String? = nil) -> Response {
-        let visitor = (try? self.visitor(request)) ?? Visitor(session: nil, tokenHash: nil, language: .zh, setLanguage: false)
+        let visitor = Self.anonymous(request)
         var model: [String: Any] = [
             "title": visitor.language.labels["login"] ?? "", "next": next ?? request.uri.queryParameters.get("next") ?? "/", "userName": userName,
         ]
@@ -207,14 +208,8 @@ public struct WebInterface: NodeRoutes {
 
     func login(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
         let address = context.remoteAddress?.ipAddress ?? "unknown"
-        let visitor = try self.visitor(request)
+        let visitor = Self.anonymous(request)
         let labels = visitor.language.labels
-        if let wait = limiter.blockedSeconds(address, now: store.nowMillis()) {
-            var response = loginPage(
-                request, error: (labels["limited"] ?? "").replacingOccurrences(of: "{n}", with: String(wait)), status: .tooManyRequests)
-            response.headers[.retryAfter] = String(wait)
-            return response
-        }
         guard sameOrigin(request) else {
             return message(visitor, session: nil, status: .forbidden, heading: "403", text: labels["staleForm"] ?? "", link: "/login")
         }
@@ -227,20 +222,31 @@ public struct WebInterface: NodeRoutes {
         let user = form.first { $0.0 == "user" }?.1 ?? ""
         let password = form.first { $0.0 == "password" }?.1 ?? ""
         let next = Self.safeNext(form.first { $0.0 == "next" }?.1)
+        // The attempt counts before it is checked, so that attempts sent at once cannot all pass
+        // the limit; a successful one is taken back.
+        let attempt: UInt64
+        switch limiter.begin(address, now: store.nowMillis()) {
+        case .blocked(let wait):
+            var response = loginPage(
+                request, error: (labels["limited"] ?? "").replacingOccurrences(of: "{n}", with: String(wait)), status: .tooManyRequests)
+            response.headers[.retryAfter] = String(wait)
+            return response
+        case .admitted(let at): attempt = at
+        }
         let store = store
         let found = try await BlockingWork.run { try store.webUser(user) }
-        // bcrypt runs even for an unknown name, so the answer's time does not tell which names exist.
-        let verified = try await BlockingWork.run {
-            Bcrypt.verify(password, hash: found?.passwordHash ?? "$2b$12$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui")
+        // bcrypt runs even for an unknown name, against a real hash of the same cost, so the
+        // answer's time does not tell which names exist; at most two run at once.
+        let verified = try await Self.hashing.admit {
+            try await BlockingWork.run { Bcrypt.verify(password, hash: found?.passwordHash ?? Self.unknownUserHash) }
         }
         guard let found, verified, !password.isEmpty else {
-            limiter.fail(address, now: store.nowMillis())
             logger.notice("web login failed", metadata: ["web.user": "\(user.prefix(64))", "web.address": "\(address)"])
             // A failed attempt is slowed down; repeated ones are refused for a while (above).
             try await Task.sleep(for: .seconds(1))
             return loginPage(request, error: labels["badLogin"], status: .unauthorized, userName: String(user.prefix(64)), next: next)
         }
-        limiter.succeed(address)
+        limiter.takeBack(address, attempt)
         let token = Self.randomToken()
         let expires = store.nowMillis() + sessionSeconds * 1000
         let sessionSeconds = sessionSeconds
@@ -253,18 +259,24 @@ public struct WebInterface: NodeRoutes {
             cookie: "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(sessionSeconds)\(secureCookies ? "; Secure" : "")")
     }
 
+    /// bcrypt checks running at once: a burst of logins cannot take both cores from the sync API.
+    static let hashing = AdmissionGate(slots: 2, maxWaiting: 64)
+
+    /// A hash no password matches, made once, of the cost `syncnode user add` uses.
+    static let unknownUserHash = Bcrypt.hash(Secret.hex(bytes: 32), cost: 12)
+
     /// Only a path on this node (never another host) after logging in.
+    /// Browsers drop tabs and line breaks from a URL (`/\t/host` becomes `//host`), so a path with
+    /// any control character, space or backslash is refused, not just one that starts with `//`.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"), next.utf8.count < 500 else { return "/" }
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), next.utf8.count < 500,
+            next.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != "\\" })
+        else { return "/" }
         return next
     }
 
     func logout(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
-        let write: Write
-        switch try await writeGate(request) {
-        case .admitted(let admitted): write = admitted
-        case .refused(let answer): return answer
-        }
+        let write = try await writeGate(request)
         if let hash = write.tokenHash { try await BlockingWork.run { [store] in try store.endWebSession(tokenHash: hash) } }
         return Self.redirect(to: "/login", cookie: "\(Self.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
     }
@@ -279,33 +291,36 @@ public struct WebInterface: NodeRoutes {
         func value(_ name: String) -> String? { form.first { $0.0 == name }?.1 }
     }
 
-    enum Gate {
-        case admitted(Write)
-        case refused(Response)
+    /// The page that answers a refused write, thrown so that each write reads as one call.
+    struct Refusal: HTTPResponseError {
+        let answer: Response
+        var status: HTTPResponse.Status { answer.status }
+        func response(from request: Request, context: some RequestContext) throws -> Response { answer }
     }
 
-    /// A write needs a session, a request from this node's own pages, a body within the limit and
-    /// the session's form token; otherwise the answer that says which is missing.
-    func writeGate(_ request: Request) async throws -> Gate {
+    /// A write needs a session whose user `may` do it, a request from this node's own pages, a
+    /// body within the limit and the session's form token; otherwise it throws the page that says
+    /// which is missing (401, 403, 413).
+    func writeGate(_ request: Request, may: (WebUser.Role) -> Bool = { _ in true }) async throws -> Write {
         let visitor = try await BlockingWork.run { try self.visitor(request) }
         let labels = visitor.language.labels
-        guard let session = visitor.session else {
-            return .refused(message(visitor, session: nil, status: .unauthorized, heading: "401", text: labels["expired"] ?? "", link: "/login"))
+        func refuse(_ status: HTTPResponse.Status, _ label: String, link: String = "/") -> Refusal {
+            Refusal(
+                answer: message(visitor, session: visitor.session, status: status, heading: "\(status.code)", text: labels[label] ?? "", link: link))
         }
-        guard sameOrigin(request) else {
-            return .refused(message(visitor, session: session, status: .forbidden, heading: "403", text: labels["staleForm"] ?? ""))
-        }
+        guard let session = visitor.session else { throw refuse(.unauthorized, "expired", link: "/login") }
+        guard sameOrigin(request) else { throw refuse(.forbidden, "staleForm") }
         let form: [(String, String)]
         do {
             form = try await Self.readForm(request)
         } catch let error as FormError {
-            return .refused(
-                message(visitor, session: session, status: error.status, heading: "\(error.status.code)", text: labels[error.label] ?? ""))
+            throw refuse(error.status, error.label)
         }
         guard let token = form.first(where: { $0.0 == "csrf" })?.1, Self.constantTimeEqual(token, session.csrf) else {
-            return .refused(message(visitor, session: session, status: .forbidden, heading: "403", text: labels["staleForm"] ?? ""))
+            throw refuse(.forbidden, "staleForm")
         }
-        return .admitted(Write(session: session, tokenHash: visitor.tokenHash, visitor: visitor, form: form))
+        guard may(session.user.role) else { throw refuse(.forbidden, "forbidden") }
+        return Write(session: session, tokenHash: visitor.tokenHash, visitor: visitor, form: form)
     }
 
     /// A browser says where a form came from (`Origin`, else `Referer`); it must be this node.
@@ -363,29 +378,39 @@ struct NotFoundPage: RouterMiddleware {
     }
 }
 
-/// Failed logins per address: after `limit` failures within `window`, further attempts from that
-/// address are refused until the oldest failure leaves the window.
+/// Login attempts per address: after `limit` failed ones within `window`, further attempts from
+/// that address are refused until the oldest leaves the window. An attempt is counted when it
+/// starts (so a burst cannot pass the limit together) and taken back when it succeeds; a success
+/// does not wipe the address's earlier failures.
 final class LoginLimiter: @unchecked Sendable {
+    enum Decision: Equatable {
+        case admitted(UInt64)
+        case blocked(seconds: Int)
+    }
+
     private let lock = NSLock()
-    private var failures: [String: [UInt64]] = [:]
+    private var attempts: [String: [UInt64]] = [:]
     let limit = 5
     let window: UInt64 = 15 * 60 * 1000
 
-    func blockedSeconds(_ address: String, now: UInt64) -> Int? {
+    func begin(_ address: String, now: UInt64) -> Decision {
         lock.withLock {
-            let recent = (failures[address] ?? []).filter { $0 + window > now }
-            failures[address] = recent.isEmpty ? nil : recent
-            guard recent.count >= limit, let oldest = recent.first else { return nil }
-            return Int((oldest + window - now + 999) / 1000)
+            if attempts.count > 10_000 { attempts = attempts.filter { ($0.value.last ?? 0) + window > now } }
+            let recent = (attempts[address] ?? []).filter { $0 + window > now }
+            if recent.count >= limit, let oldest = recent.first {
+                attempts[address] = recent
+                return .blocked(seconds: Int((oldest + window - now + 999) / 1000))
+            }
+            attempts[address] = recent + [now]
+            return .admitted(now)
         }
     }
 
-    func fail(_ address: String, now: UInt64) {
+    func takeBack(_ address: String, _ attempt: UInt64) {
         lock.withLock {
-            if failures.count > 10_000 { failures = failures.filter { ($0.value.last ?? 0) + window > now } }
-            failures[address, default: []].append(now)
+            guard var list = attempts[address], let i = list.firstIndex(of: attempt) else { return }
+            list.remove(at: i)
+            attempts[address] = list.isEmpty ? nil : list
         }
     }
-
-    func succeed(_ address: String) { lock.withLock { failures[address] = nil } }
 }

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Lets at most `slots` pieces of work run at once; later ones wait in arrival order, and when
 /// `maxWaiting` already wait, a newcomer is answered 503 at once instead of queueing.
-final class AdmissionGate: Sendable {
+public final class AdmissionGate: Sendable {
     private struct State {
         var free: Int
         var waiting: [CheckedContinuation<Void, Never>] = []
@@ -12,13 +12,13 @@ final class AdmissionGate: Sendable {
     private let state: Mutex<State>
     private let maxWaiting: Int
 
-    init(slots: Int, maxWaiting: Int) {
+    public init(slots: Int, maxWaiting: Int) {
         state = Mutex(State(free: max(1, slots)))
         self.maxWaiting = maxWaiting
     }
 
     /// Runs `work` once a slot is free.
-    func admit<T: Sendable>(_ work: () async throws -> T) async throws -> T {
+    public func admit<T: Sendable>(_ work: () async throws -> T) async throws -> T {
         let entry = state.withLock { s -> GateEntry in
             if s.free > 0 {
                 s.free -= 1

@@ -92,7 +92,7 @@ extension Store {
     public func recordProgrammeItem(
         kind kindID: String, recordID: String?, input: [(String, String)], today: String, force: Bool = false, mustExist: Bool? = nil,
         confirm: Bool = false
-    ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value]) {
+    ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value], seq: UInt64) {
         let plan = try programme()
         guard let kind = plan.kind(kindID) else {
             let ids = plan.kinds.map(\.id)
@@ -132,10 +132,10 @@ extension Store {
             throw error
         }
         if let collection = kind.collection, let recordID {
-            try commit([
+            let t = try commit([
                 .put(collection: collection, recordID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
             ])
-            return (recordID, fields)
+            return (recordID, fields, t.seq)
         }
         // Money disbursed beyond what remains of the county's target for the year: a warning
         // that needs --confirm (the policy would accept it; the finance bureau should look twice).
@@ -158,10 +158,10 @@ extension Store {
             }
         }
         fields["kind"] = .text(kind.id)
-        try commit([
+        let t = try commit([
             .append(ledger: kind.ledger!, entryID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
         ])
-        return (recordID, fields)
+        return (recordID, fields, t.seq)
     }
 
     /// Imports rows of a record kind (the task decomposition table, say) in one transaction:
@@ -242,21 +242,24 @@ extension Store {
 }
 
 extension Store {
-    /// Whether this node's policy lets it record `kind` at all (a county does not disburse; finance
-    /// records money only): the web shows only the forms the node can use.
-    public func mayRecord(_ kind: Programme.Kind) throws(SyncNodeError) -> Bool {
+    /// The plan's kinds this node's policy lets it record at all (a county does not disburse;
+    /// finance records money only): the web shows only the forms the node can use.
+    public func recordableKinds() throws(SyncNodeError) -> [Programme.Kind] {
+        let plan = try programme()
         let rules = try read { db in try Self.loadRules(db, shared: interns) }
         let author = Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
-        let change: Change
-        if let ledger = kind.ledger {
-            change = .append(LedgerEntry(ledger: ledger, entryID: "probe", fields: ["county": .text(info.site)]))
-        } else if let collection = kind.collection {
-            let id = (rules.countyPrefixes[info.site]?.first ?? "") + "probe"
-            change = .set(FieldWrite(collection: collection, recordID: id, field: "name", value: .text("probe")))
-        } else {
-            return false
+        return plan.kinds.filter { kind in
+            let change: Change
+            if let ledger = kind.ledger {
+                change = .append(LedgerEntry(ledger: ledger, entryID: "probe", fields: ["county": .text(info.site)]))
+            } else if let collection = kind.collection {
+                let id = (rules.countyPrefixes[info.site]?.first ?? "") + "probe"
+                change = .set(FieldWrite(collection: collection, recordID: id, field: "name", value: .text("probe")))
+            } else {
+                return false
+            }
+            return rules.violation(of: change, by: author) == nil
         }
-        return rules.violation(of: change, by: author) == nil
     }
 
     /// Resolves a field's conflict: `text` becomes the value (typed as the plan gives the field;

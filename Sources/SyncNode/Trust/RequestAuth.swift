@@ -13,10 +13,7 @@ public struct RequestSigner: Sendable {
 
     public func headers(method: String, path: String, body: [UInt8]) -> [String: String] {
         let time = clock.nowMillis()
-        var nonceBytes = [UInt8](repeating: 0, count: 16)
-        var rng = SystemRandomNumberGenerator()
-        for i in nonceBytes.indices { nonceBytes[i] = UInt8.random(in: 0...255, using: &rng) }
-        let nonce = Hex.string(nonceBytes)
+        let nonce = Secret.hex(bytes: 16)
         let bodyHash = RequestAuth.hash(body)
         let payload = SigningPayload.request(method: method, path: path, bodyHash: bodyHash, time: time, nonce: nonce, node: node)
         return [
@@ -56,7 +53,19 @@ final class ReplayCache: @unchecked Sendable {
 }
 
 enum RequestAuth {
-    static func hash(_ body: [UInt8]) -> String { Hex.string(SHA256.hash(data: body)) }
+    static func hash(_ body: [UInt8]) -> String { Secret.sha256Hex(body) }
+}
+
+/// Random values nobody can guess (request nonces, web sessions and form tokens) and the digests
+/// kept in their place, in hexadecimal.
+public enum Secret {
+    /// `bytes` random bytes from the system's generator.
+    public static func hex(bytes: Int) -> String {
+        var rng = SystemRandomNumberGenerator()
+        return Hex.string((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+
+    public static func sha256Hex(_ bytes: some Sequence<UInt8>) -> String { Hex.string(SHA256.hash(data: Array(bytes))) }
 }
 
 /// A request whose signature verified before its body was read: the body must hash to what was
