@@ -94,6 +94,8 @@ public struct Programme: Codable, Equatable, Sendable {
     public func county(_ id: String) -> County? { counties.first { $0.id == id } }
     public func kind(_ id: String) -> Kind? { kinds.first { $0.id == id } }
     public func workArea(_ id: String) -> WorkArea? { workAreas.first { $0.id == id } }
+    /// The stages a project moves through and the side stages it may take.
+    public var allStages: [String] { stages + sideStages }
     public var yearRange: ClosedRange<Int> { (years.first ?? 2016)...(years.last ?? years.first ?? 2016) }
 
     /// Kinds whose entries go to `ledger`.
@@ -136,6 +138,12 @@ public struct Programme: Codable, Equatable, Sendable {
             if !seen.insert(k.id).inserted { out.append("kind \(k.id) appears twice") }
             if (k.collection == nil) == (k.ledger == nil) { out.append("kind \(k.id) needs exactly one of `collection` or `ledger`") }
             if let w = k.workArea, workArea(w) == nil { out.append("kind \(k.id) counts under unknown work area \(w)") }
+        }
+        // The funds report sums a money ledger whole into its kind's column: two money kinds in
+        // one ledger would each count the other's amounts.
+        for (ledger, sharing) in Dictionary(grouping: moneyKinds, by: { $0.ledger! }) where sharing.count > 1 {
+            out.append(
+                "money kinds \(sharing.map(\.id).joined(separator: " and ")) share the ledger \(ledger); give each money kind a ledger of its own")
         }
         return out
     }

@@ -115,7 +115,7 @@ public struct ProgrammeCheck: Sendable {
         case .county: "a county: " + plan.counties.map(\.id).joined(separator: "|")
         case .workArea: "a work area: " + plan.workAreas.map(\.id).joined(separator: "|")
         case .project: "a project id"
-        case .stage: "a stage: " + (plan.stages + plan.sideStages).joined(separator: "|")
+        case .stage: "a stage: " + plan.allStages.joined(separator: "|")
         }
     }
 
@@ -154,37 +154,28 @@ public struct ProgrammeCheck: Sendable {
             }
             // Text, not a number: a reversal carries the opposite of an entry's numbers, and a year has none.
             return .success(.text(String(y)))
-        case .county:
-            guard plan.county(text) != nil else {
-                let ids = plan.counties.map(\.id)
-                let hint = Self.nearest(text, in: ids).map { "did you mean \($0)? " } ?? ""
-                return .failure(Reason("no county '\(text)' in the plan; \(hint)counties: \(ids.joined(separator: ", "))"))
-            }
-            return .success(.text(text))
-        case .workArea:
-            guard plan.workArea(text) != nil else {
-                let ids = plan.workAreas.map(\.id)
-                let hint = Self.nearest(text, in: ids).map { "did you mean \($0)? " } ?? ""
-                return .failure(Reason("no work area '\(text)' in the plan; \(hint)work areas: \(ids.joined(separator: ", "))"))
-            }
-            return .success(.text(text))
+        case .county: return Self.oneOf(text, plan.counties.map(\.id), "county", "counties")
+        case .workArea: return Self.oneOf(text, plan.workAreas.map(\.id), "work area", "work areas")
         case .project:
             guard context.projectExists(text) else {
                 return .failure(
                     Reason("no project '\(text)' here; list them with `syncnode report projects` (a project made elsewhere arrives with a sync)"))
             }
             return .success(.text(text))
-        case .stage:
-            let all = plan.stages + plan.sideStages
-            guard all.contains(text) else {
-                let hint = Self.nearest(text, in: all).map { "did you mean \($0)? " } ?? ""
-                return .failure(Reason("no stage '\(text)'; \(hint)stages: \(all.joined(separator: ", "))"))
-            }
-            return .success(.text(text))
+        case .stage: return Self.oneOf(text, plan.allStages, "stage", "stages")
         }
     }
 
     /// A real calendar date written `YYYY-MM-DD`.
+    /// `text` if it is one of `ids`, else why not, with the nearest id and all of them.
+    static func oneOf(_ text: String, _ ids: [String], _ what: String, _ whats: String) -> Result<Value, Reason> {
+        guard ids.contains(text) else {
+            let hint = nearest(text, in: ids).map { "did you mean \($0)? " } ?? ""
+            return .failure(Reason("no \(what) '\(text)' in the plan; \(hint)\(whats): \(ids.joined(separator: ", "))"))
+        }
+        return .success(.text(text))
+    }
+
     public static func isDate(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
@@ -257,7 +248,9 @@ extension ProgrammeCheck {
             case (.int, .int(let n)), (.money, .int(let n)):
                 if let min = f.min, n < min { out.append("\(f.name) \(n) is below \(min)") }
                 if let max = f.max, n > max { out.append("\(f.name) \(n) is above \(max)") }
-            case (.real, .real), (.real, .int), (.project, .text), (.stage, .text):
+            case (.stage, .text(let t)):
+                if !plan.allStages.contains(t) { out.append("stage '\(t)' is not a stage of the plan") }
+            case (.real, .real), (.real, .int), (.project, .text):
                 break
             default:
                 out.append("\(f.name) holds \(v), not \(describe(f))")

@@ -41,7 +41,7 @@ extension WebInterface {
             counts[c, default: [:]][row.text(stage), default: 0] += 1
             if row.text(late) == "late" { lateCount[c, default: 0] += 1 }
         }
-        let stages = plan.stages + plan.sideStages
+        let stages = plan.allStages
         let countyOrder = plan.counties.map(\.name) + counts.keys.filter { name in !plan.counties.contains { $0.name == name } }.sorted()
         model["stages"] = stages
         model["stageRows"] = countyOrder.filter { counts[$0] != nil }.map { c -> [String: Any] in
@@ -189,7 +189,7 @@ extension WebInterface {
                 let counties = store.info.role == .county ? plan.counties.filter { $0.id == store.info.site } : plan.counties
                 options = counties.map { ($0.id, lang == .en ? ($0.nameEn ?? $0.name) : $0.name) }
             case .workArea: options = plan.workAreas.map { ($0.id, lang == .en ? ($0.nameEn ?? $0.name) : $0.name) }
-            case .stage: options = (plan.stages + plan.sideStages).map { ($0, $0) }
+            case .stage: options = plan.allStages.map { ($0, $0) }
             default: options = field.values.map { $0.map { ($0, $0) } }
             }
             if let options {

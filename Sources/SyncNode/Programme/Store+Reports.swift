@@ -390,7 +390,8 @@ enum PlanFit {
             case .text: ok = f.values.map { within($0) } ?? "\(type) IS 'text'"
             case .county: ok = within(plan.counties.map(\.id))
             case .workArea: ok = within(plan.workAreas.map(\.id))
-            case .project, .stage: ok = "\(type) IS 'text'"
+            case .stage: ok = within(plan.allStages)
+            case .project: ok = "\(type) IS 'text'"
             case .date:
                 ok = "\(type) IS 'text' AND \(value) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(julianday(\(value))) IS \(value)"
             case .year:
@@ -468,17 +469,6 @@ extension Store {
             }
         }
 
-        func key(_ fields: [String: Value]) -> String? {
-            switch self {
-            case .countyYear:
-                guard case .text(let county)? = fields["county"], let year = Store.year(of: fields) else { return nil }
-                return "\(county)|\(year)"
-            case .project:
-                guard case .text(let p)? = fields["project"] else { return nil }
-                return p
-            }
-        }
-
         func key(_ row: Row) -> String? {
             switch self {
             case .countyYear:
@@ -495,7 +485,6 @@ extension Store {
     /// (`LedgerRule.reversals`, decided over the reversals and the entries they name, which is all
     /// the rule looks at; the cancelled amount leaves the cancelled entry's group).
     public func ledgerTotals(ledger: String, by grouping: TotalsKey) throws(SyncNodeError) -> [String: Int64] {
-        let amountField = "amount_fen"
         return try read { db in
             var totals: [String: Int64] = [:]
             // Entries that are not reversals, from the typed projection the triggers keep.
@@ -509,10 +498,16 @@ extension Store {
                 guard let key = grouping.key(row), let total = row["total"] as Int64? else { continue }
                 totals[key, default: 0] += total
             }
+            // A cancelled entry comes off the group the projection counted it in (its row there,
+            // so the key is the one the sum above used, whatever its fields hold).
             let judged = try Self.reversalVerdicts(db, ledger: ledger)
             for (_, verdict) in judged.verdicts {
-                guard case .cancels(let t) = verdict, let key = grouping.key(judged.entries[t].fields),
-                    case .int(let amount)? = judged.entries[t].fields[amountField]
+                guard case .cancels(let t) = verdict,
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT \(grouping.columns), amount_fen FROM ledger_money WHERE ledger = ? AND entry_id = ? AND origin = ?",
+                        arguments: [ledger, judged.entries[t].entryID, Data(judged.entries[t].origin.bytes)]),
+                    let key = grouping.key(row), let amount = row["amount_fen"] as Int64?
                 else { continue }
                 totals[key, default: 0] -= amount
             }
