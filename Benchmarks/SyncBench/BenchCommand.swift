@@ -91,8 +91,6 @@ struct Measure: AsyncParsableCommand {
                     figures += try await NetLink.run(transactions: smoke ? 10 : 100, runs: smoke ? 1 : 25, cutBatch: smoke ? 2 : 10)
                 }
             }
-        } catch {
-            throw error
         }
         let date = ISO8601DateFormatter().string(from: started)
         print("Machine: \(Machine.description)")

@@ -7,29 +7,26 @@ import SyncProtocol
 /// `valgrind --tool=callgrind` (see docs/PERFORMANCE.md):
 ///
 /// - `profile write DIR RECORDS PER_COMMIT`: local writes into a fresh node in DIR.
-/// - `profile source DIR RECORDS PER_COMMIT`: the same, to make a source for `apply`.
+/// - `profile source DIR RECORDS PER_COMMIT`: the same (an alias), to make a source for `apply`.
 /// - `profile apply SOURCE DIR`: exports every transaction of SOURCE (reads and decodes them), then
 ///   applies them to a fresh node in DIR.
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "One hot path alone in a process, for perf or callgrind.", subcommands: [Write.self, Source.self, Apply.self])
+        abstract: "One hot path alone in a process, for perf or callgrind.", subcommands: [Write.self, Apply.self])
 
     struct Write: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Local writes into a fresh node in DIR.")
+        static let configuration = CommandConfiguration(
+            abstract: "Local writes into a fresh node in DIR (`source`: the same, to make a source for apply).", aliases: ["source"])
         @Argument(help: "A directory for the new node.") var dir: String
         @Argument(help: "Records to write.") var records: Int
         @Argument(help: "Records per commit.") var perCommit: Int
 
-        func run() throws { try Profile.write(dir: dir, records: records, perCommit: perCommit, name: "write") }
-    }
-
-    struct Source: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The same as write, to make a source for apply.")
-        @Argument(help: "A directory for the new node.") var dir: String
-        @Argument(help: "Records to write.") var records: Int
-        @Argument(help: "Records per commit.") var perCommit: Int
-
-        func run() throws { try Profile.write(dir: dir, records: records, perCommit: perCommit, name: "source") }
+        func run() throws {
+            let store = try Store.create(in: URL(fileURLWithPath: dir), site: "hq", label: nil)
+            let seconds = try Clock.seconds { try Workload.insertRecords(store, count: records, perTransaction: perCommit) }
+            try store.close()
+            print("write: \(records) records, \(perCommit) per commit, \(format(seconds)) s")
+        }
     }
 
     struct Apply: ParsableCommand {
@@ -48,12 +45,5 @@ struct Profile: ParsableCommand {
             try target.close()
             print("apply: \(report.applied) transactions in \(report.chunks) chunks, \(format(seconds)) s")
         }
-    }
-
-    static func write(dir: String, records: Int, perCommit: Int, name: String) throws {
-        let store = try Store.create(in: URL(fileURLWithPath: dir), site: "hq", label: nil)
-        let seconds = try Clock.seconds { try Workload.insertRecords(store, count: records, perTransaction: perCommit) }
-        try store.close()
-        print("\(name): \(records) records, \(perCommit) per commit, \(format(seconds)) s")
     }
 }

@@ -112,20 +112,13 @@ enum ReportSpeed {
         defer { scratch.remove() }
         func fill(_ store: Store) throws -> Double {
             try Clock.seconds {
-                var i = 0
-                while i < entries {
-                    let n = min(1000, entries - i)
-                    try store.commit(
-                        (i..<(i + n)).map { j in
-                            .append(
-                                ledger: "disbursements", entryID: "e\(j)",
-                                fields: [
-                                    .init("county", .text(["chengde", "lintan", "gangu"][j % 3])), .init("date", .text("2017-06-01")),
-                                    .init("amount_fen", .int(Int64(100_000 + j))), .init("kind", .text("disbursement")),
-                                    .init("stage", .text("advance")),
-                                ])
-                        })
-                    i += n
+                try commitInThousands(store, entries) { j in
+                    .append(
+                        ledger: "disbursements", entryID: "e\(j)",
+                        fields: [
+                            .init("county", .text(["chengde", "lintan", "gangu"][j % 3])), .init("date", .text("2017-06-01")),
+                            .init("amount_fen", .int(Int64(100_000 + j))), .init("kind", .text("disbursement")), .init("stage", .text("advance")),
+                        ])
                 }
             }
         }
@@ -149,24 +142,27 @@ enum ReportSpeed {
         ]
     }
 
+    /// `count` intents made by `intent(j)`, j = 0..<count, 1000 per commit (as an office's import would).
+    static func commitInThousands(_ store: Store, _ count: Int, _ intent: (Int) -> Intent) throws {
+        var i = 0
+        while i < count {
+            let n = min(1000, count - i)
+            try store.commit((i..<(i + n)).map(intent))
+            i += n
+        }
+    }
+
     /// `projects` projects of the plan's counties and work areas, 1000 per commit.
     static func fillProjects(_ store: Store, _ projects: Int) throws {
         let plan = Programme.embedded
         let counties = plan.counties.map(\.id)
-        var p = 0
-        while p < projects {
-            let n = min(1000, projects - p)
-            try store.commit(
-                (p..<(p + n)).map { j in
-                    .put(
-                        collection: "projects", recordID: "\(plan.counties[j % 3].prefixes[0])p\(j)",
-                        fields: [
-                            .init("name", .text("项目\(j)")), .init("county", .text(counties[j % 3])),
-                            .init("work_area", .text(plan.workAreas[j % 8].id)),
-                            .init("planned_end", .text("2018-0\(1 + j % 9)-01")),
-                        ])
-                })
-            p += n
+        try commitInThousands(store, projects) { j in
+            .put(
+                collection: "projects", recordID: "\(plan.counties[j % 3].prefixes[0])p\(j)",
+                fields: [
+                    .init("name", .text("项目\(j)")), .init("county", .text(counties[j % 3])), .init("work_area", .text(plan.workAreas[j % 8].id)),
+                    .init("planned_end", .text("2018-0\(1 + j % 9)-01")),
+                ])
         }
     }
 
@@ -181,27 +177,21 @@ enum ReportSpeed {
         let plan = Programme.embedded
         // Entries that fit the plan (every money kind with its fields), as the offices record them.
         let kinds = plan.moneyKinds
-        var i = 0
-        while i < entries {
-            let n = min(1000, entries - i)
-            try store.commit(
-                (i..<(i + n)).map { j in
-                    let kind = kinds[j % kinds.count]
-                    let county = plan.counties[(j / kinds.count) % 3]
-                    var fields: [FieldAssignment] = [
-                        .init("county", .text(county.id)), .init("date", .text("\(2016 + j % 5)-06-01")), .init("kind", .text(kind.id)),
-                    ]
-                    for f in kind.fields {
-                        switch f.type {
-                        case .year: fields.append(.init(f.storedName, .int(Int64(2016 + j % 5))))
-                        case .money: fields.append(.init(f.storedName, .int(Int64(1_000 + j % 977) * 100)))
-                        case .project: fields.append(.init(f.storedName, .text("\(county.prefixes[0])p\(j % max(1, projects))")))
-                        default: fields.append(.init(f.storedName, .text(f.values?.first ?? "bench")))
-                        }
-                    }
-                    return .append(ledger: kind.ledger!, entryID: "e\(j)", fields: fields)
-                })
-            i += n
+        try commitInThousands(store, entries) { j in
+            let kind = kinds[j % kinds.count]
+            let county = plan.counties[(j / kinds.count) % 3]
+            var fields: [FieldAssignment] = [
+                .init("county", .text(county.id)), .init("date", .text("\(2016 + j % 5)-06-01")), .init("kind", .text(kind.id)),
+            ]
+            for f in kind.fields {
+                switch f.type {
+                case .year: fields.append(.init(f.storedName, .int(Int64(2016 + j % 5))))
+                case .money: fields.append(.init(f.storedName, .int(Int64(1_000 + j % 977) * 100)))
+                case .project: fields.append(.init(f.storedName, .text("\(county.prefixes[0])p\(j % max(1, projects))")))
+                default: fields.append(.init(f.storedName, .text(f.values?.first ?? "bench")))
+                }
+            }
+            return .append(ledger: kind.ledger!, entryID: "e\(j)", fields: fields)
         }
         try fillProjects(store, projects)
         let web = WebInterface(store: store)

@@ -165,7 +165,7 @@ extension Store {
             return changes
         case .resolve(let collection, let recordID, let field, let value):
             let live = try liveVersions(db, collection: collection, recordID: recordID, field: field, &interner)
-            guard let winner = MergeRule.winner(live), !MergeRule.conflicts(live).isEmpty else {
+            guard let winner = MergeRule.winner(live), MergeRule.isConflicted(live) else {
                 throw SyncNodeError(.notFound, "field \(collection)/\(recordID).\(field) has no conflict to resolve")
             }
             // The resolution replaces every head it saw, including concurrent writes of the same value.

@@ -25,6 +25,9 @@ public struct HistoryEntry: Sendable, Equatable {
     public var isCurrent: Bool
     /// Whether no later version replaced this one knowingly (current, or in conflict).
     public var isHead: Bool
+    /// Whether it is in conflict with the current value (`MergeRule.conflicts`: a head with
+    /// another value; a concurrent write of the same value is not).
+    public var isConflict = false
 }
 
 /// A field with concurrent versions: the winner and one version that lost without being seen.
@@ -226,7 +229,12 @@ extension Store {
             for (field, live) in try RecordCodec.decode(state, &interner, db).fields {
                 let name = try interner.name(field, db)
                 let winner = MergeRule.winner(live)?.ts
-                all += live.map { HistoryEntry(field: name, value: $0.value, ts: $0.ts, seq: $0.seq, isCurrent: $0.ts == winner, isHead: $0.isHead) }
+                let conflicting = Set(MergeRule.conflicts(live).map(\.ts))
+                all += live.map {
+                    HistoryEntry(
+                        field: name, value: $0.value, ts: $0.ts, seq: $0.seq, isCurrent: $0.ts == winner, isHead: $0.isHead,
+                        isConflict: conflicting.contains($0.ts))
+                }
             }
             all += try Self.replacedVersions(db, collection: ix, recordID: recordID, &interner).map { field, v in
                 HistoryEntry(field: field, value: v.value, ts: v.ts, seq: v.seq, isCurrent: false, isHead: false)

@@ -89,7 +89,7 @@ public enum Presenter {
     public static func historyTable(_ entries: [HistoryEntry], labels: [NodeID: String]) -> String {
         var table = TextTable(["time (\(localZone))", "node", "seq", "field", "value", "state"])
         for h in entries {
-            let state = h.isCurrent ? "current" : (h.isHead ? "conflict" : "replaced")
+            let state = h.isCurrent ? "current" : h.isConflict ? "conflict" : h.isHead ? "concurrent, same value" : "replaced"
             table.add([localTime(h.ts.millis), labels[h.ts.node] ?? h.ts.node.short, String(h.seq), h.field, h.value.description, state])
         }
         return table.render()
