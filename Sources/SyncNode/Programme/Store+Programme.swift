@@ -41,23 +41,37 @@ extension Programme {
     }
 }
 
+/// The plan a node validates by (see `Store.planState`).
+public struct PlanState: Sendable {
+    public var plan: Programme
+    /// Why HQ's latest plan cannot be read by this version, when it cannot.
+    public var unreadable: String?
+}
+
 extension Store {
     /// The reference collection HQ writes the plan into (record `plan`: its JSON text).
     public static let programmeCollection = PolicyRules.programmeCollection
 
     /// The plan this node validates and labels by: the one HQ last wrote (replicated), or the
     /// embedded default before any arrived.
-    public func programme() throws(SyncNodeError) -> Programme {
+    public func programme() throws(SyncNodeError) -> Programme { try planState().plan }
+
+    /// The plan this node validates by, and why it is not HQ's latest when HQ's cannot be read
+    /// here (a newer format: the node keeps validating by the embedded default, and the review
+    /// queue says so). Decoded once per version of the plan's record.
+    public func planState() throws(SyncNodeError) -> PlanState {
         guard let record = try record(Self.programmeCollection, "plan"), case .text(let json)? = record.fields["json"] else {
-            return .embedded
+            return PlanState(plan: .embedded, unreadable: nil)
         }
+        if let cached = planCache.withLock({ $0 }), cached.version == record.updated { return cached.state }
+        let state: PlanState
         do {
-            return try Programme.decode(Data(json.utf8))
+            state = PlanState(plan: try Programme.decode(Data(json.utf8)), unreadable: nil)
         } catch {
-            // A plan this version cannot read (a newer format): keep validating by the default,
-            // and say so in the review queue.
-            return .embedded
+            state = PlanState(plan: .embedded, unreadable: error.message)
         }
+        planCache.withLock { $0 = (record.updated, state) }
+        return state
     }
 
     /// HQ writes a plan: its text into the `programme` collection and the county record-id
@@ -145,9 +159,9 @@ extension Store {
             let key = "\(county)|\(year)"
             var target: Int64 = 0
             for ledger in plan.kinds.filter({ $0.money == "target" }).compactMap(\.ledger) {
-                target += try ledgerTotals(ledger: ledger, by: .countyYear)[key] ?? 0
+                target += try ledgerTotals(ledger: ledger, by: .countyYear, county: county, year: year)[key] ?? 0
             }
-            let disbursed = try ledgerTotals(ledger: kind.ledger!, by: .countyYear)[key] ?? 0
+            let disbursed = try ledgerTotals(ledger: kind.ledger!, by: .countyYear, county: county, year: year)[key] ?? 0
             if amount > target - disbursed {
                 let remains =
                     "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元)"

@@ -252,9 +252,16 @@ extension Store {
     /// What HQ must look at: conflicts, refused transactions, entries that do not fit the plan,
     /// reversals that cancel nothing.
     func reviewReport() throws(SyncNodeError) -> ReportTable {
-        let plan = try programme()
+        let state = try planState()
+        let plan = state.plan
         let labels = try nodeLabels()
         var rows: [[ReportTable.Cell]] = []
+        if let why = state.unreadable {
+            rows.append([
+                .text("plan"), .text("\(Self.programmeCollection)/plan"),
+                .text("HQ's plan cannot be read by this version (\(why)); this node checks and labels by the 2017 plan until it is upgraded"),
+            ])
+        }
         for c in try conflicts() {
             rows.append([
                 .text("conflict"), .text("\(c.collection)/\(c.recordID).\(c.field)"),
@@ -368,45 +375,49 @@ extension Store {
 /// Swift only the entries they do not clear. The Swift check stays the one rule; this narrows the
 /// rows it runs over (`ReviewTests` compares the two on entries with every kind of fault).
 enum PlanFit {
-    /// The entry fits the kind it names, or the ledger's only kind when it names none.
+    /// The entry fits the kind it names, or the ledger's only kind when it names none. The kind is
+    /// read once per entry, and the fields in one pass over them (`fits`).
     static func ledger(_ plan: Programme, _ kinds: [Programme.Kind]) -> String {
-        var cases = kinds.map { "(json_extract(fields, '$.kind') IS \(literal($0.id)) AND \(fits(plan, $0)))" }
-        if kinds.count == 1 { cases.append("(json_type(fields, '$.kind') IS NULL AND \(fits(plan, kinds[0])))") }
-        return cases.isEmpty ? "0" : cases.joined(separator: " OR ")
+        guard !kinds.isEmpty else { return "0" }
+        let named = kinds.map { "WHEN \(literal($0.id)) THEN \(fits(plan, $0))" }.joined(separator: " ")
+        let unnamed = kinds.count == 1 ? "CASE WHEN json_type(fields, '$.kind') IS NULL THEN \(fits(plan, kinds[0])) ELSE 0 END" : "0"
+        return "CASE json_extract(fields, '$.kind') \(named) ELSE \(unnamed) END"
     }
 
+    /// One pass over the entry's fields (`json_each` parses the JSON once): every field must be
+    /// one of the kind's, reserved (`_...`), and hold what the plan allows; the required ones are
+    /// counted, and a bad field outweighs them all.
     static func fits(_ plan: Programme, _ kind: Programme.Kind) -> String {
         let fields = plan.fields(of: kind)
-        var all = [
-            "NOT EXISTS (SELECT 1 FROM json_each(fields) WHERE substr(key, 1, 1) <> '_' AND key NOT IN (\(fields.map { literal($0.storedName) }.joined(separator: ", "))))"
-        ]
+        var cases: [String] = []
         for f in fields {
-            let path = literal("$.\"\(f.storedName)\"")
-            let type = "json_type(fields, \(path))"
-            let value = "json_extract(fields, \(path))"
-            func within(_ ids: [String]) -> String { "\(type) IS 'text' AND \(value) IN (\(ids.map(literal).joined(separator: ", ")))" }
+            func within(_ ids: [String]) -> String { "type IS 'text' AND atom IN (\(ids.map(literal).joined(separator: ", ")))" }
             var ok: String
             switch f.type {
-            case .text: ok = f.values.map { within($0) } ?? "\(type) IS 'text'"
+            case .text: ok = f.values.map { within($0) } ?? "type IS 'text'"
             case .county: ok = within(plan.counties.map(\.id))
             case .workArea: ok = within(plan.workAreas.map(\.id))
             case .stage: ok = within(plan.allStages)
-            case .project: ok = "\(type) IS 'text'"
+            case .project: ok = "type IS 'text'"
             case .date:
-                ok = "\(type) IS 'text' AND \(value) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(julianday(\(value))) IS \(value)"
+                ok = "type IS 'text' AND atom GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(julianday(atom)) IS atom"
             case .year:
                 let range = "BETWEEN \(plan.yearRange.lowerBound) AND \(plan.yearRange.upperBound)"
                 ok =
-                    "(\(type) IS 'integer' AND \(value) \(range)) OR (\(type) IS 'text' AND \(value) GLOB '[0-9][0-9][0-9][0-9]' AND CAST(\(value) AS INTEGER) \(range))"
+                    "(type IS 'integer' AND atom \(range)) OR (type IS 'text' AND atom GLOB '[0-9][0-9][0-9][0-9]' AND CAST(atom AS INTEGER) \(range))"
             case .int, .money:
-                ok = "\(type) IS 'integer'"
-                if let min = f.min { ok += " AND \(value) >= \(min)" }
-                if let max = f.max { ok += " AND \(value) <= \(max)" }
-            case .real: ok = "\(type) IS 'integer'"  // a real is stored as an object: left to the Swift check
+                ok = "type IS 'integer'"
+                if let min = f.min { ok += " AND atom >= \(min)" }
+                if let max = f.max { ok += " AND atom <= \(max)" }
+            case .real: ok = "type IS 'integer'"  // a real is stored as an object: left to the Swift check
             }
-            all.append(f.isRequired ? "(\(ok))" : "(\(type) IS NULL OR (\(ok)))")
+            cases.append("WHEN \(literal(f.storedName)) THEN CASE WHEN \(ok) THEN \(f.isRequired ? 1 : 0) ELSE -1000000 END")
         }
-        return all.joined(separator: " AND ")
+        let required = fields.filter(\.isRequired).count
+        return """
+            (SELECT coalesce(sum(CASE WHEN substr(key, 1, 1) = '_' THEN 0 \(cases.joined(separator: " ")) ELSE -1000000 END), 0) \
+            FROM json_each(fields)) = \(required)
+            """
     }
 
     static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
@@ -484,16 +495,25 @@ extension Store {
     /// that is not a reversal (one SQL aggregate), less each entry a reversal cancels
     /// (`LedgerRule.reversals`, decided over the reversals and the entries they name, which is all
     /// the rule looks at; the cancelled amount leaves the cancelled entry's group).
-    public func ledgerTotals(ledger: String, by grouping: TotalsKey) throws(SyncNodeError) -> [String: Int64] {
+    ///
+    /// `county` and `year` (with `.countyYear`) keep one group: what a clerk's write needs, read
+    /// through the projection's index instead of summing the whole ledger.
+    public func ledgerTotals(ledger: String, by grouping: TotalsKey, county: String? = nil, year: Int? = nil) throws(SyncNodeError)
+        -> [String: Int64]
+    {
+        let one = grouping == .countyYear ? county.flatMap { c in year.map { (c, $0) } } : nil
         return try read { db in
             var totals: [String: Int64] = [:]
             // Entries that are not reversals, from the typed projection the triggers keep.
+            var arguments: StatementArguments = [ledger]
+            if let (c, y) = one { arguments += [c, y] }
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT \(grouping.columns), sum(amount_fen) AS total FROM ledger_money
-                    WHERE ledger = ? \(grouping == .project ? "AND project IS NOT NULL" : "") GROUP BY \(grouping.columns)
-                    """, arguments: [ledger])
+                    WHERE ledger = ? \(grouping == .project ? "AND project IS NOT NULL" : "") \(one != nil ? "AND county = ? AND year = ?" : "")
+                    GROUP BY \(grouping.columns)
+                    """, arguments: arguments)
             while let row = try rows.next() {
                 guard let key = grouping.key(row), let total = row["total"] as Int64? else { continue }
                 totals[key, default: 0] += total
@@ -507,7 +527,8 @@ extension Store {
                         db,
                         sql: "SELECT \(grouping.columns), amount_fen FROM ledger_money WHERE ledger = ? AND entry_id = ? AND origin = ?",
                         arguments: [ledger, judged.entries[t].entryID, Data(judged.entries[t].origin.bytes)]),
-                    let key = grouping.key(row), let amount = row["amount_fen"] as Int64?
+                    let key = grouping.key(row), let amount = row["amount_fen"] as Int64?,
+                    one.map({ "\($0.0)|\($0.1)" == key }) ?? true
                 else { continue }
                 totals[key, default: 0] -= amount
             }

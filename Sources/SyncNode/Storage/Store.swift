@@ -55,7 +55,8 @@ public struct StoreLimits: Sendable {
 /// the same SQLite transaction as every stamped write.
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
-    /// The version of the local storage layout: the number of the last migration (`v5-integrity`).
+    /// The version of the local storage layout: the number of the last migration (`v8-web`),
+    /// kept in `meta` at create and after every upgrade.
     public static let schemaVersion = 8
 
     public let info: NodeInfo
@@ -71,6 +72,9 @@ public final class Store: Sendable {
     let interns = InternCache()
     /// One deflate stream for log bodies, reused by every write of this process.
     let deflater = Mutex(Deflate())
+    /// The plan last decoded from the `programme` collection, by the version of its record
+    /// (`Store.planState`): reports and forms read it many times per request.
+    let planCache = Mutex<(version: Timestamp, state: PlanState)?>(nil)
 
     private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
         self.pool = pool
@@ -152,6 +156,9 @@ public final class Store: Sendable {
             do {
                 let writable = try DatabasePool(path: file.path, configuration: configuration())
                 try migrator.migrate(writable)
+                if try writable.read({ db in try Meta.int(db, .schemaVersion) }) != Int64(schemaVersion) {
+                    try writable.write { db in try Meta.set(db, .schemaVersion, Int64(schemaVersion)) }
+                }
                 pool = writable
             } catch let error as DatabaseError where [.SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode.primaryResultCode) {
                 // A data directory mounted read-only (a copy to inspect, a backup): reads work,

@@ -116,4 +116,17 @@ import Testing
         #expect(extra.isEmpty, "the review listed \(extra.count) more: \(extra.prefix(5))")
         #expect(listed.count == expected.count)
     }
+
+    @Test func aPlanThisVersionCannotReadIsSaidInTheReviewAndTheDefaultIsUsed() throws {
+        let node = try TestNode(site: "hq", role: .hq)
+        defer { node.remove() }
+        try node.store.installPlan(Programme.embeddedText)
+        #expect(try node.store.planState().unreadable == nil)
+        // A plan of a newer format, as a newer HQ might send it.
+        try node.store.commit([.put(collection: Store.programmeCollection, recordID: "plan", fields: [.init("json", .text(#"{"programme": 2}"#))])])
+        let state = try node.store.planState()
+        #expect(state.unreadable != nil && state.plan == Programme.embedded)
+        let review = try node.store.report("review", today: "2018-01-01")
+        #expect(review.rows.contains { $0[1] == .text("programme/plan") && "\($0[2])".contains("cannot be read") }, "\(review.rows)")
+    }
 }
