@@ -93,12 +93,26 @@ import Testing
         try await json("node list", ["node", "list", "--data", hq])
         try await json("rejections", ["rejections", "--data", hq])
         try await json("sync", ["sync", "--data", county, "--peer", "http://127.0.0.1:9"], exit: 69)
+        try await json("backup", ["backup", "--data", hq, "--out", dir.path("hq.backup").path])
+        try await json("check", ["check", "--data", hq])
+        let added = try Binary.shell("printf 'a long password\\n' | \"$SYNCNODE\" user add --data '\(hq)' zhang --role viewer")
+        #expect(added.status == 0, "\(added.stderr)")
+        try await json("user list", ["user", "list", "--data", hq])
+        try await json("record get", ["record", "get", "--data", hq, "projects", "lt-school"])
+        try await json("vector", ["vector", "--data", hq])
+        #expect(
+            try await Binary.runAsync(["add", "--data", hq, "project", "lt-road", "name=村道", "county=lintan", "work_area=infrastructure"]).status == 0
+        )
+        try await json("project show", ["project", "show", "--data", hq, "lt-road"])
 
-        // Shapes with fixed keys that this run produced; each must be documented.
-        for command in [
-            "init", "bundle export", "bundle import", "record list", "record history", "ledger list", "conflicts", "status", "identity", "node list",
-            "rejections", "sync",
-        ] {
+        // Every documented shape is printed by this run.
+        let unchecked = Set(shapes.keys).subtracting(outputs.keys)
+        #expect(unchecked.isEmpty, "documented shapes this test does not run: \(unchecked.sorted())")
+        // Two shapes whose keys are data: the record's fields, and node ids.
+        #expect(try Self.keys(outputs["record get"] ?? "") == ["name"], "\(outputs["record get"] ?? "")")
+        #expect(try Self.keys(outputs["vector"] ?? "").allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+        // The shapes with fixed keys; each must be documented.
+        for command in outputs.keys.sorted() where command != "record get" && command != "vector" {
             guard let documented = shapes[command] else {
                 Issue.record("docs/CLI.md documents no shape for `\(command) --json`")
                 continue
