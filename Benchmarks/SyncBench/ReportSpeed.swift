@@ -206,6 +206,8 @@ enum ReportSpeed {
             parts.append("\(name) \(String(format: "%.3f", t)) s (\(rows) rows)")
         }
         Notes.add("P10 per report: " + parts.joined(separator: ", ") + ".")
+        let records = try Clock.seconds { _ = try store.records("projects") }
+        Notes.add("P10: of the review, reading every project whole (`Store.records`, its plan check) takes \(String(format: "%.3f", records)) s.")
         Notes.add("P10: the dashboard page is \(bytes) bytes over \(projects) projects and \(entries) money entries.")
         return [
             Figure(
