@@ -63,14 +63,19 @@ public final class AdmissionGate: Sendable {
 
 private enum GateEntry { case now, wait, full }
 
-/// Runs blocking work (SQLite) on a thread outside Swift's cooperative pool, which has only as
-/// many threads as cores: a request that waits for the database must not hold one of them.
+/// Runs blocking work (SQLite, bcrypt) on a thread outside Swift's cooperative pool, which has
+/// only as many threads as cores: a request that waits for the database must not hold one of them.
+/// Each piece gets a thread of its own, up to 32 at once: a Dispatch queue would run only as many
+/// as there are cores, so one long apply of a large push on each core left every other request
+/// (health, a small pull, a web page) waiting behind it.
 public enum BlockingWork {
-    private static let queue = DispatchQueue(label: "syncnode.blocking", attributes: .concurrent)
+    private static let threads = AdmissionGate(slots: 32, maxWaiting: 4096)
 
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try work() }) }
+        try await threads.admit {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+            }
         }
     }
 }
