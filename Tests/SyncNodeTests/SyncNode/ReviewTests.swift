@@ -7,8 +7,14 @@ import Testing
 /// the reversals with the entries they name. It must list exactly what checking every entry in
 /// Swift lists: the reference below reads each whole ledger (`Store.ledger`) and runs
 /// `ProgrammeCheck.storedProblems` on every entry, over entries with every kind of fault.
-@Suite struct ReviewTests {
-    @Test(arguments: [2017, 7, 1_000_003] as [UInt64]) func theReviewListsWhatCheckingEveryEntryLists(seed: UInt64) throws {
+@Suite(.serialized) struct ReviewTests {
+    /// Seconds of SQLite work per seed: run on a thread of its own, not on one of the few
+    /// cooperative threads the servers of other tests answer on.
+    @Test(arguments: [2017, 7, 1_000_003] as [UInt64]) func theReviewListsWhatCheckingEveryEntryLists(seed: UInt64) async throws {
+        try await BlockingWork.run { try Self.compare(seed: seed) }
+    }
+
+    static func compare(seed: UInt64) throws {
         let node = try TestNode(site: "hq", role: .hq)
         defer { node.remove() }
         try node.store.installPlan(Programme.embeddedText)
