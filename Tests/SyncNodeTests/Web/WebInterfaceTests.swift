@@ -14,7 +14,9 @@ import Testing
 /// The web pages over real HTTP on loopback (the node's router with the sync API and the pages):
 /// the login, sessions and form tokens, bad input of each kind, and that a write from a form is
 /// the same write as the CLI's (the policy, the plan's validation, nothing written on refusal).
-@Suite struct WebInterfaceTests {
+/// One at a time: each starts a server and runs bcrypt, and the test client gives a request 15 s,
+/// which eight of them at once beside the rest of the suite on two cores did not always get.
+@Suite(.serialized) struct WebInterfaceTests {
     static let password = "correct horse battery"
 
     struct Web {
