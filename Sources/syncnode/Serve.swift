@@ -51,6 +51,9 @@ extension SyncNodeCommand {
             }
             // Work held for an origin the registry has learned of since (a run cut short).
             _ = try? store.releaseHeldWork()
+            // The review's kept lists brought up to the plan (after an upgrade, or a plan that came
+            // by sync) beside the start, rather than at the first view of the dashboard.
+            Task { _ = try? await BlockingWork.run { try store.refreshReviewIndex() } }
             var limits = ServiceLimits()
             limits.maxBodyBytes = maxBodyBytes
             let scheduler = SyncScheduler(store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger)

@@ -47,6 +47,8 @@ extension SyncNodeCommand {
             abstract: "Transactions refused (this node's work refused elsewhere, and what this node refused), and those held.")
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
+        @Flag(help: "List every refused transaction on a line of its own (by default: one line per node, refuser and reason).")
+        var each = false
 
         func run() throws {
             let (refusals, held, labels, own, me) = try node.withStore { store in
@@ -67,19 +69,57 @@ extension SyncNodeCommand {
                 return
             }
             if refusals.isEmpty && held.isEmpty { note("nothing refused, nothing held") }
+            func whose(_ origin: NodeID) -> String { origin == me ? "this node" : (labels[origin] ?? origin.short) }
             if !refusals.isEmpty {
-                var table = TextTable(["transaction", "whose", "refused by", "reason"])
-                for r in refusals {
+                if each {
+                    var table = TextTable(["transaction", "whose", "refused by", "reason"])
+                    for r in refusals { table.add(["\(r.origin.short)/\(r.seq)", whose(r.origin), r.refusedBy, r.reason]) }
+                    emit(table.render())
+                } else {
+                    // One line per origin, refuser and reason: thousands of refusals of one cause
+                    // read as one line with their count and ranges of transaction numbers.
+                    struct Cause: Hashable {
+                        var origin: NodeID
+                        var refusedBy: String
+                        var reason: String
+                    }
+                    let groups = Dictionary(grouping: refusals) { Cause(origin: $0.origin, refusedBy: $0.refusedBy, reason: $0.reason) }
+                    var table = TextTable(["whose", "node", "refused", "transactions", "refused by", "reason"])
+                    for (cause, members) in groups.sorted(by: { ($0.value.count, $1.key.reason) > ($1.value.count, $0.key.reason) }) {
+                        table.add([
+                            whose(cause.origin), cause.origin.short, String(members.count), SeqRanges.text(members.map(\.seq)), cause.refusedBy,
+                            cause.reason,
+                        ])
+                    }
+                    emit(table.render())
+                }
+            }
+            if !held.isEmpty {
+                var table = TextTable([
+                    "held until the registry approves their node", "node", "held", "transactions", "since (\(Presenter.localZone))",
+                ])
+                for (origin, members) in Dictionary(grouping: held, by: \.origin).sorted(by: { $0.value.count > $1.value.count }) {
                     table.add([
-                        "\(r.origin.short)/\(r.seq)", r.origin == me ? "this node" : (labels[r.origin] ?? r.origin.short), r.refusedBy, r.reason,
+                        whose(origin), origin.short, String(members.count), SeqRanges.text(members.map(\.seq)),
+                        Presenter.localTime(members.map(\.received).min() ?? 0),
                     ])
                 }
                 emit(table.render())
             }
-            if !held.isEmpty {
-                emit("held until the registry approves their node: " + held.map { "\($0.origin.short)/\($0.seq)" }.joined(separator: ", "))
-            }
+            if !each && refusals.count > 1 { note("(--each lists every refused transaction; --json gives each with its reason)") }
         }
+    }
+}
+
+/// Transaction numbers as ranges: 1–5, 9, 12–13 (at most `limit` ranges, then how many more).
+enum SeqRanges {
+    static func text(_ seqs: [UInt64], limit: Int = 6) -> String {
+        var ranges: [(UInt64, UInt64)] = []
+        for s in Set(seqs).sorted() {
+            if let last = ranges.last, last.1 + 1 == s { ranges[ranges.count - 1].1 = s } else { ranges.append((s, s)) }
+        }
+        let shown = ranges.prefix(limit).map { $0.0 == $0.1 ? String($0.0) : "\($0.0)–\($0.1)" }
+        return shown.joined(separator: ", ") + (ranges.count > limit ? " and \(ranges.count - limit) more ranges" : "")
     }
 }
 

@@ -95,6 +95,8 @@ extension Store {
                     fields: [FieldAssignment("prefixes", .text(c.prefixes.joined(separator: ",")))]))
         }
         try commit(intents)
+        // The review's triggers and lists for the new plan now, not at the first view.
+        try refreshReviewIndex()
         return plan
     }
 

@@ -13,6 +13,8 @@ enum Meta {
         case trustAnchor = "trust_anchor"
         /// Set by a migration that changed the log: the records are rebuilt from it on open.
         case rematerialise
+        /// The digest of the plan the review's kept lists and triggers were made from (`ReviewIndex`).
+        case reviewIndex = "review_index"
     }
 
     static func set(_ db: Database, _ key: Key, _ value: some DatabaseValueConvertible) throws {

@@ -180,7 +180,7 @@ extension Store {
         fields.compactMapValues { live in MergeRule.winner(live).map { FieldVersion(ts: $0.ts, base: nil, value: $0.value) } }
     }
 
-    private static func view(_ collection: String, _ recordID: String, _ fields: [String: [LiveVersion]]) -> RecordView? {
+    static func view(_ collection: String, _ recordID: String, _ fields: [String: [LiveVersion]]) -> RecordView? {
         let winners = winners(fields)
         guard let updated = winners.values.map(\.ts).max() else { return nil }
         var values = winners.mapValues(\.value)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SyncNode
 import Testing
 
 /// Backup while the node is being written to by another process, restore into a new directory,
@@ -126,7 +127,9 @@ import Testing
 @Suite struct OperatorMessagesTests {
     @Test func versionNoPeerAndTakenPortAnswerPlainly() async throws {
         let version = try await Binary.runAsync(["--version"])
-        #expect(version.status == 0 && version.stdout.contains("protocol 3") && version.stdout.contains("schema 8"), "\(version.stdout)")
+        #expect(
+            version.status == 0 && version.stdout.contains("protocol 3") && version.stdout.contains("schema \(Store.schemaVersion)"),
+            "\(version.stdout)")
         let dir = try TempDirectory()
         defer { dir.remove() }
         let hq = dir.path("hq").path

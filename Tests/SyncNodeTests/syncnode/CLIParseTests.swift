@@ -34,4 +34,10 @@ import Testing
         let command = try SyncNodeCommand.parseAsRoot(["conflicts", "--json"])
         #expect(command is SyncNodeCommand.Conflicts.List)
     }
+
+    @Test func refusedTransactionNumbersReadAsRanges() {
+        #expect(SeqRanges.text([5, 1, 2, 3, 9, 12, 13, 3]) == "1–3, 5, 9, 12–13")
+        #expect(SeqRanges.text([7]) == "7")
+        #expect(SeqRanges.text(Array(stride(from: 1, through: 20, by: 2)), limit: 3) == "1, 3, 5 and 7 more ranges")
+    }
 }

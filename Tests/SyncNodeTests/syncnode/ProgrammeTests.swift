@@ -230,6 +230,12 @@ import Testing
         #expect(review.contains { $0["type"] as? String == "refused" }, "\(review)")
         let rejections = try await Binary.runAsync(["rejections", "--data", lintan, "--json"])
         #expect(rejections.stdout.contains("\"own\":true"), "\(rejections.stdout)")
+        // As text: one line per node, refuser and reason, with the count; --each lists each.
+        let grouped = try await Binary.runAsync(["rejections", "--data", lintan])
+        let reason = try #require(grouped.stdout.split(separator: "\n").first { $0.contains("this node") }, "\(grouped.stdout)")
+        #expect(reason.contains(" 1 ") && grouped.stdout.contains("refused by"), "\(grouped.stdout)")
+        let each = try await Binary.runAsync(["rejections", "--data", lintan, "--each"])
+        #expect(each.status == 0 && each.stdout.contains("transaction") && each.stdout.contains("/"), "\(each.stdout)")
 
         let activities = try await Self.json(hq, ["report", "activities", "--year", "2017"])
         let trainings = activities.filter { $0["kind"] as? String == "培训" }
