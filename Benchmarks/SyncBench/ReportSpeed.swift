@@ -125,6 +125,14 @@ enum ReportSpeed {
         let with = try Store.create(in: scratch.path("with"), site: "hq", label: nil, role: .hq, trust: .hq)
         let withSeconds = try fill(with)
         try with.close()
+        // The same with the 2017 plan installed: its review triggers judge each entry too.
+        let planned = try Store.create(in: scratch.path("planned"), site: "hq", label: nil, role: .hq, trust: .hq)
+        try planned.installPlan(Programme.embeddedText)
+        let plannedSeconds = try fill(planned)
+        try planned.close()
+        Notes.add(
+            "P8a: with the 2017 plan installed (its review triggers also judge each entry against the plan) the append took \(String(format: "%.3f", plannedSeconds)) s."
+        )
         let bareDir = scratch.path("without")
         try Store.create(in: bareDir, site: "hq", label: nil, role: .hq, trust: .hq).close()
         let queue = try DatabaseQueue(path: bareDir.appendingPathComponent("node.sqlite").path)

@@ -4,7 +4,8 @@ import Foundation
 /// U+FFFD) and stored damaged; refuse them instead.
 enum ArgumentCheck {
     static func refuseInvalidUTF8() {
-        for index in 1..<Int(CommandLine.argc) {
+        // (No arguments at all when the runtime cannot read them: a chroot without /proc.)
+        for index in stride(from: 1, to: Int(CommandLine.argc), by: 1) {
             guard let raw = CommandLine.unsafeArgv[index] else { continue }
             let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
             if String(validating: bytes, as: UTF8.self) == nil {

@@ -9,9 +9,22 @@ extension SyncNodeCommand {
         static let configuration = CommandConfiguration(abstract: "Print this node's id, public key and fingerprint, and whom it trusts.")
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
+        @Option(help: "Print only this, for scripts: id, public-key or fingerprint.") var print: Part?
+
+        enum Part: String, ExpressibleByArgument, CaseIterable {
+            case id
+            case publicKey = "public-key"
+            case fingerprint
+        }
 
         func run() throws {
             let (info, entry) = try node.withStore { store in (store.info, try store.ownRegistryEntry()) }
+            switch print {
+            case .id: return emit(info.nodeID.hex)
+            case .publicKey: return emit(info.publicKey.hex)
+            case .fingerprint: return emit(info.publicKey.fingerprint)
+            case nil: break
+            }
             let approved =
                 entry.map { $0.revokedAt == nil ? "approved as \($0.role.rawValue) for \($0.site)" : "revoked" }
                 ?? "not yet approved (or HQ's registry has not arrived)"

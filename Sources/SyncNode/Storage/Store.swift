@@ -231,6 +231,9 @@ public final class Store: Sendable {
         // reused for other work (docs/PERFORMANCE.md measures what it costs local writes).
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // After a burst, the WAL file goes back to at most 4 MB once it is checkpointed,
+            // instead of keeping its largest size on disk for good.
+            try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
         }
         return config
     }

@@ -126,7 +126,12 @@ extension SyncService {
                 throw APIError(status: 403, code: "revoked_node", message: "node \(entry.label) has been revoked; it may no longer sync")
             }
             guard entry.key.verifies([UInt8](signature), for: payload) else {
-                throw APIError(status: 401, code: "bad_signature", message: "the request signature does not verify for node \(entry.label)")
+                // Most often a key typed wrong at approval: say what to compare.
+                throw APIError(
+                    status: 401, code: "bad_signature",
+                    message:
+                        "the request signature does not verify with the key registered for node \(entry.label) (fingerprint \(entry.key.fingerprint)); compare it with the fingerprint `syncnode identity` prints on that node, and if they differ have HQ approve the node again with the key `identity` prints"
+                )
             }
         } else if !anchor.verifies([UInt8](signature), for: payload) {
             throw APIError(

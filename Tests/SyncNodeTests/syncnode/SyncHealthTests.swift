@@ -65,4 +65,36 @@ import Testing
         let afterRows = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]])
         #expect(afterRows.first { $0["site"] as? String == "lintan" }?["notYetHere"] as? Int == 0, "\(after.stdout)")
     }
+
+    /// HQ typed the county's key wrong at approval (here: another node's key): the county's sync
+    /// is refused with the fingerprint HQ holds and what to compare, and HQ's approval with the
+    /// right key mends it.
+    @Test func aKeyTypedWrongAtApprovalIsToldAsFingerprintsToCompare() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        let hqKey = try Federation.hq(hq)
+        let lintan = dir.path("lintan").path
+        #expect(try Binary.run(["init", "--data", lintan, "--site", "lintan", "--role", "county", "--trust", hqKey]).status == 0)
+        let other = dir.path("other").path
+        #expect(try Binary.run(["init", "--data", other, "--site", "lintan", "--role", "county", "--trust", hqKey]).status == 0)
+        let id = try Binary.run(["identity", "--data", lintan, "--print", "id"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let wrongKey = try Binary.run(["identity", "--data", other, "--print", "public-key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let printed = try Binary.run(["node", "approve", "--data", hq, id, "--key", wrongKey, "--site", "lintan", "--role", "county"])
+        let wrongPrint = try Binary.run(["identity", "--data", other, "--print", "fingerprint"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        #expect(printed.status == 0 && (printed.stdout + printed.stderr).contains(wrongPrint), "approve prints the fingerprint to compare: \(printed.stderr)")
+
+        let server = try ServeProcess(data: hq)
+        defer { _ = server.stop() }
+        let refused = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url])
+        #expect(refused.status == 78, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stderr.contains(wrongPrint) && refused.stderr.contains("syncnode identity"), "\(refused.stderr)")
+
+        let rightKey = try Binary.run(["identity", "--data", lintan, "--print", "public-key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let again = try Binary.run(["node", "approve", "--data", hq, id, "--key", rightKey, "--site", "lintan", "--role", "county"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let synced = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url])
+        #expect(synced.status == 0, "after approval with the right key: \(synced.stderr)")
+    }
 }
