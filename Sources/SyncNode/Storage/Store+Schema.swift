@@ -247,11 +247,7 @@ extension Store {
             // carries `amount_fen` and is not a reversal: kept by triggers in the same SQLite
             // transaction as every write of `ledger_entry` (apply, duplicates, rebuilds), so a
             // report reads narrow indexed rows, never the entries' JSON (`Store.ledgerTotals`).
-            let county = "json_extract(NEW.fields, '$.county')"
-            let year = "CAST(coalesce(json_extract(NEW.fields, '$.year'), substr(json_extract(NEW.fields, '$.date'), 1, 4)) AS INTEGER)"
-            let project = "json_extract(NEW.fields, '$.project')"
-            let amount = "json_extract(NEW.fields, '$.amount_fen')"
-            let counted = "json_extract(NEW.fields, '$._reverses') IS NULL AND typeof(\(amount)) = 'integer'"
+            let (county, year, project, amount, counted) = MoneyProjection.columns
             let insert = """
                 INSERT OR REPLACE INTO ledger_money (ledger, entry_id, origin, county, year, project, amount_fen)
                 SELECT NEW.ledger, NEW.entry_id, NEW.origin, \(county), \(year), \(project), \(amount) WHERE \(counted);
@@ -310,11 +306,7 @@ extension Store {
             // - the reversals of a ledger, through a partial index;
             // - the entries and records the plan's review must look at (`ReviewIndex`: its
             //   triggers depend on the plan and are made by the store, not here).
-            let county = "json_extract(NEW.fields, '$.county')"
-            let year = "CAST(coalesce(json_extract(NEW.fields, '$.year'), substr(json_extract(NEW.fields, '$.date'), 1, 4)) AS INTEGER)"
-            let project = "json_extract(NEW.fields, '$.project')"
-            let amount = "json_extract(NEW.fields, '$.amount_fen')"
-            let counted = "json_extract(NEW.fields, '$._reverses') IS NULL AND typeof(\(amount)) = 'integer'"
+            let (county, year, project, amount, counted) = MoneyProjection.columns
             let byCountyYear = "typeof(NEW.county) = 'text' AND NEW.year IS NOT NULL"
             let byProject = "typeof(NEW.project) = 'text'"
             try db.execute(
@@ -369,6 +361,18 @@ extension Store {
                     """)
         }
         return migrator
+    }
+
+    /// The columns of `ledger_money` as SQL over the entry `NEW` (its JSON `fields`), and when
+    /// an entry is projected at all (not a reversal; an integer amount): migrations v6 and v9.
+    enum MoneyProjection {
+        static let amount = "json_extract(NEW.fields, '$.amount_fen')"
+        static let columns = (
+            county: "json_extract(NEW.fields, '$.county')",
+            year: "CAST(coalesce(json_extract(NEW.fields, '$.year'), substr(json_extract(NEW.fields, '$.date'), 1, 4)) AS INTEGER)",
+            project: "json_extract(NEW.fields, '$.project')", amount: amount,
+            counted: "json_extract(NEW.fields, '$._reverses') IS NULL AND typeof(\(amount)) = 'integer'"
+        )
     }
 
     /// Moves a v3 node's data into the v4 layout: the log re-keyed and deflated, every field's

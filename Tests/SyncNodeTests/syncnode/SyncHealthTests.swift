@@ -83,7 +83,9 @@ import Testing
         let printed = try Binary.run(["node", "approve", "--data", hq, id, "--key", wrongKey, "--site", "lintan", "--role", "county"])
         let wrongPrint = try Binary.run(["identity", "--data", other, "--print", "fingerprint"]).stdout.trimmingCharacters(
             in: .whitespacesAndNewlines)
-        #expect(printed.status == 0 && (printed.stdout + printed.stderr).contains(wrongPrint), "approve prints the fingerprint to compare: \(printed.stderr)")
+        #expect(
+            printed.status == 0 && (printed.stdout + printed.stderr).contains(wrongPrint),
+            "approve prints the fingerprint to compare: \(printed.stderr)")
 
         let server = try ServeProcess(data: hq)
         defer { _ = server.stop() }
