@@ -213,6 +213,9 @@ import Testing
         #expect(list.status == 0, "\(list.stderr)")
         #expect(list.stdout.contains("p1"))
         #expect(try Binary.run(["status", "--data", mounted + "/n"]).status == 0)
+        // The review cannot keep its lists here: it checks every entry and record itself.
+        let review = try Binary.run(["report", "review", "--data", mounted + "/n", "--json"])
+        #expect(review.status == 0 && review.stdout.contains("projects/p1"), "\(review.stdout) \(review.stderr)")
         let put = try Binary.run(["record", "put", "--data", mounted + "/n", "projects", "p2", "name=y"])
         #expect(put.status == 74)
         #expect(put.stderr.contains("cannot be written"))
