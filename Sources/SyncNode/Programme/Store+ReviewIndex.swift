@@ -58,17 +58,35 @@ extension Store {
     /// plan changed since they were made, then checks the records written since the last call
     /// (in one write transaction). False when this node cannot be written (a read-only copy):
     /// the review then checks everything itself.
+    ///
+    /// Most views find nothing to do: a read says so first, without waiting for the write lock
+    /// behind a sync's apply (and a read-only copy whose lists are current uses them).
     @discardableResult
     public func refreshReviewIndex() throws(SyncNodeError) -> Bool {
         let plan = try planState().plan
         let planText = (try? JSONEncoder.sorted.encode(plan)) ?? Data()
+        let kinds = plan.kinds.enumerated().compactMap { i, kind in kind.collection.map { (index: i, kind: kind, collection: $0) } }
+        let collections = Set(kinds.map(\.collection))
+        /// The triggers for the plan, and the digest that says which plan and triggers the lists follow.
+        func made(_ ixs: [String: Int64]) -> (triggers: [String], version: String) {
+            let triggers = ReviewIndex.triggers(plan, collections: ixs.values.sorted())
+            return (triggers, Secret.sha256Hex(planText + Data(triggers.joined(separator: ";").utf8)))
+        }
+        let current = try readNamed { db, interner -> Bool in
+            var ixs: [String: Int64] = [:]
+            for name in collections {
+                guard let ix = try interner.nameIx(name, db, create: false) else { return false }
+                ixs[name] = ix
+            }
+            return try Meta.string(db, .reviewIndex) == made(ixs).version
+                && !(Bool.fetchOne(db, sql: "SELECT 1 FROM record_dirty LIMIT 1") ?? false)
+        }
+        if current { return true }
         do {
             try writeInterned { db, interner in
-                let kinds = plan.kinds.enumerated().compactMap { i, kind in kind.collection.map { (index: i, kind: kind, collection: $0) } }
                 var ixs: [String: Int64] = [:]
-                for name in Set(kinds.map(\.collection)) { ixs[name] = try interner.nameIx(name, db) }
-                let triggers = ReviewIndex.triggers(plan, collections: ixs.values.sorted())
-                let version = Secret.sha256Hex(planText + Data(triggers.joined(separator: ";").utf8))
+                for name in collections { ixs[name] = try interner.nameIx(name, db) }
+                let (triggers, version) = made(ixs)
                 if try Meta.string(db, .reviewIndex) != version {
                     for name in ReviewIndex.triggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name)") }
                     for sql in triggers { try db.execute(sql: sql) }
