@@ -39,7 +39,11 @@ extension SyncNodeCommand.Bundle {
                         ))
                 }
             }
-            let report = try node.withStore { store in try store.exportBundle(to: URL(fileURLWithPath: out), since: vector) }
+            let display = ProgressDisplay(enabled: !output.json)
+            defer { display.finish() }
+            let report = try node.withStore { store in
+                try store.exportBundle(to: URL(fileURLWithPath: out), since: vector) { p in display.update { _ in p.description } }
+            }
             if output.json {
                 emit(Presenter.json(["transactions": report.transactions, "bytes": report.bytes, "file": out]))
             } else {
@@ -57,7 +61,17 @@ extension SyncNodeCommand.Bundle {
         @Argument(help: "The bundle file.") var file: String
 
         func run() throws {
-            let report = try node.withStore { store in try store.importBundle(from: URL(fileURLWithPath: file)) }
+            let display = ProgressDisplay(enabled: !output.json)
+            defer { display.finish() }
+            let report = try node.withStore { store in
+                try store.importBundle(from: URL(fileURLWithPath: file)) { p in
+                    display.update { seconds in
+                        var p = p
+                        p.seconds = seconds
+                        return p.description
+                    }
+                }
+            }
             let apply = report.apply ?? ApplyReport()
             let refused = apply.refused.filter { $0.permanent != false }
             let turnedAway = apply.refused.filter { $0.permanent == false }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SyncNode
+import SyncProtocol
 import SyncWeb
 
 extension SyncNodeCommand {
@@ -17,7 +18,12 @@ extension SyncNodeCommand {
         @Option(help: "Interval between syncs with each remembered peer: 30s, 5m, 1h.") var every = "5m"
         @Option(help: "Largest request body accepted, in bytes (413 beyond it).") var maxBodyBytes = 64 * 1024 * 1024
         @Option(help: "Write the bound port to this file once listening.") var portFile: String?
-        @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+        @Option(help: "Log level: trace, debug, info, notice, warning, error. At info: writes, failures and rounds that moved work.")
+        var logLevel = "info"
+        @Option(help: "Log lines as text (for people) or json (one object per line, for machines); default $SYNCNODE_LOG_FORMAT, else text.")
+        var logFormat: String?
+        @Option(help: "Who may read /metrics (Prometheus text): local (this machine), open (anyone reaching the port) or off.")
+        var metrics = "local"
         @Option(help: "Serve HTTPS with this PEM certificate (chain); needs --tls-key.") var tlsCert: String?
         @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
@@ -29,13 +35,19 @@ extension SyncNodeCommand {
                 throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error")
             }
             guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+            if let logFormat, LogFormat(rawValue: logFormat) == nil { throw ValidationError("--log-format is text or json") }
+            guard MetricsAccess(rawValue: metrics) != nil else { throw ValidationError("--metrics is local, open or off") }
         }
 
         func run() async throws {
             let address = ListenAddress(listen)!
             raiseDescriptorLimit()
-            var logger = Logger(label: "syncnode")
-            logger.logLevel = Logger.Level(rawValue: logLevel)!
+            if let logFormat { LogFormat.current = LogFormat(rawValue: logFormat)! }
+            let logger = {
+                var logger = Logger(label: "syncnode")
+                logger.logLevel = Logger.Level(rawValue: logLevel)!
+                return logger
+            }()
             let store: Store
             do {
                 store = try Store.open(node.directory, clock: CLIClock.current)
@@ -56,24 +68,36 @@ extension SyncNodeCommand {
             Task { _ = try? await BlockingWork.run { try store.refreshReviewIndex() } }
             var limits = ServiceLimits()
             limits.maxBodyBytes = maxBodyBytes
-            let scheduler = SyncScheduler(store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger)
+            let counters = NodeMetrics()
+            let scheduler = SyncScheduler(
+                store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger, metrics: counters)
             let portFile = self.portFile
             let tls = tlsCert.map { NodeServer.TLSFiles(certificate: $0, privateKey: tlsKey!) }
             let scheme = tls == nil ? "http" : "https"
-            let service = SyncService(store: store, limits: limits)
+            let service = SyncService(store: store, limits: limits, metrics: counters)
             service.restoreReplayCache()
             let app = try withFailure { () throws(SyncNodeError) in
                 try NodeServer.application(
                     service: service, host: address.host, port: address.port, tls: tls, services: [scheduler, ReplayCacheKeeper(service: service)],
-                    logger: logger, routes: [WebInterface(store: store, secureCookies: tls != nil, logger: logger)]
+                    logger: logger, metricsAccess: MetricsAccess(rawValue: metrics)!,
+                    routes: [WebInterface(store: store, secureCookies: tls != nil, logger: logger)]
                 ) { port in
-                    note("listening on \(scheme)://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))")
+                    logger.notice(
+                        "listening on \(scheme)://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))",
+                        metadata: [
+                            "node": "\(store.info.nodeID.hex)", "label": "\(store.info.label)", "port": "\(port)",
+                            "version": "\(SyncNodeVersion.text)",
+                        ])
                     if let portFile { try? Data(String(port).utf8).write(to: URL(fileURLWithPath: portFile)) }
                 }
             }
+            let started = Date()
             try await app.runService()
             service.saveReplayCache()
             try? store.close()
+            logger.notice(
+                "stopped after \(DurationText.describe(millis: UInt64(Date().timeIntervalSince(started) * 1000))); state saved",
+                metadata: ["node": "\(store.info.nodeID.hex)"])
         }
     }
 }

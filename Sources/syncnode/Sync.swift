@@ -35,19 +35,22 @@ extension SyncNodeCommand {
             }
             var limits = SyncLimits()
             limits.maxTransactions = batchTransactions
-            let onTTY = isatty(2) == 1 && !output.json
             var firstFailure: SyncNodeError?
             var results: [[String: Any]] = []
             for url in targets {
                 let syncer = Syncer(
                     store: store, transport: HTTPTransport(baseURL: url, client: client.curl, signer: store.requestSigner), limits: limits)
+                let display = ProgressDisplay(enabled: !output.json)
+                defer { display.finish() }
                 do {
                     let summary = try await syncer.run(bookkeepingKey: url) { p in
-                        if onTTY {
-                            FileHandle.standardError.write(Data("\r\(url): received \(p.received), sent \(p.sent), \(p.wireBytes) bytes   ".utf8))
+                        display.update { seconds in
+                            var p = p
+                            p.seconds = seconds
+                            return "\(url): \(p.description)"
                         }
                     }
-                    if onTTY { FileHandle.standardError.write(Data("\r".utf8)) }
+                    display.finish()
                     results.append([
                         "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
                         "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused, "refusedHere": summary.refusedHere,
@@ -79,7 +82,7 @@ extension SyncNodeCommand {
                         )
                     }
                 } catch {
-                    if onTTY { FileHandle.standardError.write(Data("\r".utf8)) }
+                    display.finish()
                     firstFailure = firstFailure ?? error
                     results.append(["peer": url, "ok": false, "error": error.message, "code": error.code.rawValue])
                     if !output.json { note("error: \(error.message)") }

@@ -11,7 +11,7 @@ struct SyncNodeCommand: AsyncParsableCommand {
         commandName: "syncnode",
         abstract: "An offline-first sync node for the Dongli paired-assistance programme.",
         discussion: "Every command takes --data DIR (default $SYNCNODE_DATA, else ./syncnode-data). Exit codes are listed in docs/CLI.md.",
-        version: "syncnode 0.12 (protocol \(WireCodec.protocolVersion), storage schema \(Store.schemaVersion))",
+        version: "syncnode \(SyncNodeVersion.text) (protocol \(WireCodec.protocolVersion), storage schema \(Store.schemaVersion))",
         subcommands: [
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
             Identity.self, Node.self, Rejections.self, RepairClock.self,
@@ -22,12 +22,22 @@ struct SyncNodeCommand: AsyncParsableCommand {
 
     static func main() async {
         ArgumentCheck.refuseInvalidUTF8()
-        // Logs go to stderr (stdout carries results); SYNCNODE_LOG_LEVEL raises or lowers them.
-        let level = ProcessInfo.processInfo.environment["SYNCNODE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        // Logs go to stderr (stdout carries results); SYNCNODE_LOG_LEVEL raises or lowers them,
+        // SYNCNODE_LOG_FORMAT=json (or `serve --log-format json`) writes them as JSON lines.
+        let environment = ProcessInfo.processInfo.environment
+        let level = environment["SYNCNODE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        if let format = environment["SYNCNODE_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) { LogFormat.current = format }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level ?? .warning
-            return handler
+            switch LogFormat.current {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level ?? .warning
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level ?? .warning
+                return handler
+            }
         }
         await Self.main(nil)
     }

@@ -37,6 +37,11 @@ final class ContactBook: @unchecked Sendable {
         }
     }
 
+    /// What arrived since the last drain, left in place.
+    func current() -> [NodeID: NodeContact] {
+        lock.withLock { pending }
+    }
+
     /// What arrived since the last call.
     func drain() -> [NodeID: NodeContact] {
         lock.withLock {

@@ -17,7 +17,7 @@ public enum NodeServer {
     /// Builds the application. `onListening` receives the bound port (useful with port 0).
     public static func application(
         service: SyncService, host: String, port: Int, tls: TLSFiles? = nil, services: [any Service] = [], logger: Logger,
-        routes: [any NodeRoutes] = [], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        metricsAccess: MetricsAccess = .local, routes: [any NodeRoutes] = [], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(SyncNodeError) -> some ApplicationProtocol {
         // A connection that sends nothing for this long is closed, so idle or stalled clients cannot
         // hold the node's descriptors; past `maxConnections` new ones wait in the listen backlog.
@@ -35,7 +35,7 @@ public enum NodeServer {
                     "cannot use the TLS certificate \(tls.certificate) and key \(tls.privateKey): \(error); give PEM files that belong together")
             }
         }
-        let router = router(service: service, logger: logger)
+        let router = router(service: service, logger: logger, metricsAccess: metricsAccess)
         for more in routes { more.register(on: router) }
         return Application(
             router: router,
@@ -60,10 +60,17 @@ public enum NodeServer {
     }
 
     /// The routes, separate from the listener so tests can call them in process.
-    public static func router(service: SyncService, logger: Logger) -> Router<NodeRequestContext> {
+    public static func router(service: SyncService, logger: Logger, metricsAccess: MetricsAccess = .local) -> Router<NodeRequestContext> {
         let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger, metrics: service.metrics))
         router.get("health") { _, _ in
             json(["status": "ok", "node": service.store.info.nodeID.hex, "label": service.store.info.label])
+        }
+        router.get("metrics") { _, context in
+            try metricsAccess.check(caller: context.remoteAddress)
+            let text = try await BlockingWork.run { try service.metricsExposition() }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         router.get("v1/status") { request, _ in
             _ = try authenticated(service, request, method: "GET", path: "/v1/status")
@@ -179,6 +186,32 @@ public enum NodeServer {
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(object)) ?? Data())))
+    }
+}
+
+/// Who may read `/metrics` (`serve --metrics`).
+public enum MetricsAccess: String, Sendable, CaseIterable {
+    /// Callers on this machine only (a Prometheus beside the node, or an SSH tunnel to it).
+    case local
+    /// Any caller that reaches the port.
+    case open
+    /// Nobody: `/metrics` answers 404.
+    case off
+
+    func check(caller: SocketAddress?) throws {
+        switch self {
+        case .open: return
+        case .off:
+            throw APIErrorResponse(
+                APIError(status: 404, code: "not_found", message: "metrics are off on this node; start serve with --metrics local or open"))
+        case .local:
+            let address = caller?.ipAddress ?? ""
+            if address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.") { return }
+            throw APIErrorResponse(
+                APIError(
+                    status: 403, code: "forbidden",
+                    message: "metrics are served to this machine only; scrape from the node's own machine or start serve with --metrics open"))
+        }
     }
 }
 

@@ -63,10 +63,13 @@ public struct SyncService: Sendable {
     let contacts = ContactBook()
     /// Admits request bodies `limits.maxConcurrentBodies` at a time.
     let bodies: AdmissionGate
+    /// What `/metrics` reports.
+    public let metrics: NodeMetrics
 
-    public init(store: Store, limits: ServiceLimits = ServiceLimits()) {
+    public init(store: Store, limits: ServiceLimits = ServiceLimits(), metrics: NodeMetrics = NodeMetrics()) {
         self.store = store
         self.limits = limits
+        self.metrics = metrics
         self.bodies = AdmissionGate(slots: limits.maxConcurrentBodies, maxWaiting: limits.maxWaitingBodies)
     }
 
@@ -153,6 +156,8 @@ public struct SyncService: Sendable {
         }
         do {
             let report = try store.apply(transactions, via: caller)
+            metrics.applied(report.applied, via: "push")
+            metrics.refused(report.refused.count, by: "this_node")
             return try WireCodec.encodeMessage(
                 PushResponse(
                     applied: report.applied, duplicates: report.duplicates, vector: try store.vector(), refused: report.refused, held: report.held))
@@ -161,6 +166,11 @@ public struct SyncService: Sendable {
         } catch {
             throw APIError(status: 500, code: "internal", message: "could not encode the answer")
         }
+    }
+
+    /// The metrics as Prometheus text, with callers heard since the contacts were last saved.
+    public func metricsExposition() throws(SyncNodeError) -> [UInt8] {
+        try metrics.exposition(store: store, recentContacts: contacts.current())
     }
 
     private func noteContact(_ caller: AuthenticatedCaller, protocolVersion: Int, ownSeq: UInt64?) {

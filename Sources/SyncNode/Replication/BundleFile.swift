@@ -179,11 +179,43 @@ public struct BundleReport: Sendable, Equatable {
     public var apply: ApplyReport?
 }
 
+/// How far a bundle import or export is.
+public struct BundleProgress: Sendable {
+    /// What is being done: checking the checksum, applying, reading the log, compressing, writing.
+    public var stage: String
+    /// Transactions done of `total` (those applied, already held, held or refused, on import).
+    public var done: Int
+    public var total: Int
+    /// Bytes of the file read or written so far, of `totalBytes` (0 when not known yet).
+    public var bytes: Int
+    public var totalBytes: Int
+    public var seconds: Double = 0
+
+    public init(stage: String, done: Int, total: Int, bytes: Int, totalBytes: Int) {
+        self.stage = stage
+        self.done = done
+        self.total = total
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+    }
+
+    /// "applying: 1200 of 5000 transactions, 3.1 of 9.8 MB, 850/s, about 4 s left".
+    public var description: String {
+        let size = totalBytes > 0 ? "\(ByteText.describe(bytes)) of \(ByteText.describe(totalBytes))" : ByteText.describe(bytes)
+        return "\(stage): \(done) of \(total) transactions, \(size)" + WorkRate.describe(done: done, total: total, seconds: seconds)
+    }
+}
+
 extension Store {
     /// Writes a bundle of every transaction `since` lacks to `file`, atomically (a temporary file
     /// renamed into place, so a half-written bundle never exists under the final name).
-    public func exportBundle(to file: URL, since: VersionVector = VersionVector()) throws(SyncNodeError) -> BundleReport {
+    public func exportBundle(
+        to file: URL, since: VersionVector = VersionVector(), progress: ((BundleProgress) -> Void)? = nil
+    ) throws(SyncNodeError) -> BundleReport {
         let missing = try frames(missingFrom: since).frames
+        let frameBytes = missing.reduce(0) { $0 + $1.count }
+        progress?(
+            BundleProgress(stage: "read from the log, compressing", done: missing.count, total: missing.count, bytes: frameBytes, totalBytes: 0))
         let header = BundleFile.Header(
             format: BundleFile.formatVersion, protocolVersion: WireCodec.protocolVersion, from: info.nodeID, site: info.site,
             label: info.label, created: clock.nowMillis(), since: since, vector: try vector(), transactions: missing.count)
@@ -193,6 +225,7 @@ extension Store {
         } catch {
             throw SyncNodeError(.storage, "cannot encode the bundle: \(error)")
         }
+        progress?(BundleProgress(stage: "writing", done: missing.count, total: missing.count, bytes: 0, totalBytes: bytes.count))
         let temp = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).partial")
         do {
             try Data(bytes).write(to: temp)
@@ -209,7 +242,7 @@ extension Store {
     /// batch at a time: memory stays bounded whatever the file holds. Importing twice is a no-op.
     /// A malformed transaction inside a correctly checksummed bundle (made by a faulty or hostile
     /// exporter) stops the import there; what was applied before it stays, each transaction whole.
-    public func importBundle(from file: URL, progress: ((ApplyReport) -> Void)? = nil) throws(SyncNodeError) -> BundleReport {
+    public func importBundle(from file: URL, progress: ((BundleProgress) -> Void)? = nil) throws(SyncNodeError) -> BundleReport {
         let handle: FileHandle
         let size: Int
         do {
@@ -236,10 +269,13 @@ extension Store {
         var hasher = SHA256()
         hasher.update(data: prelude.headerLine)
         hasher.update(data: [0x0A])
+        var checked = prelude.bodyOffset
         while true {
             let chunk = try read(1 << 20)
             if chunk.isEmpty { break }
             hasher.update(data: chunk)
+            checked += chunk.count
+            progress?(BundleProgress(stage: "checking the checksum", done: 0, total: prelude.header.transactions, bytes: checked, totalBytes: size))
         }
         guard Hex.string(hasher.finalize()) == prelude.checksum else {
             throw BundleFile.corrupt("its checksum does not match (truncated or damaged in transit)")
@@ -261,7 +297,10 @@ extension Store {
             report.add(try apply(batch, via: nil, releaseHeld: true, stops: &stops))
             batch.removeAll(keepingCapacity: true)
             batchBytes = 0
-            progress?(report)
+            progress?(
+                BundleProgress(
+                    stage: "applying", done: report.applied + report.duplicates + report.held + report.refused.count + report.waiting,
+                    total: prelude.header.transactions, bytes: body.compressedRead + prelude.bodyOffset, totalBytes: size))
         }
         do {
             while let piece = try body.next() {

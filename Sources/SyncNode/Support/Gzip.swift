@@ -47,6 +47,9 @@ final class GzipReader {
     private let handle: FileHandle
     private let maxOutput: Int
     private(set) var totalOutput = 0
+    /// Compressed bytes inflated so far.
+    var compressedRead: Int { readFromFile - (input.count - consumed) }
+    private var readFromFile = 0
 
     init(handle: FileHandle, maxOutput: Int) {
         self.handle = handle
@@ -67,6 +70,7 @@ final class GzipReader {
             if consumed == input.count {
                 do {
                     input = [UInt8](try handle.read(upToCount: 1 << 20) ?? Data())
+                    readFromFile += input.count
                 } catch {
                     throw SyncNodeError(.invalidInput, "cannot read the file: \(error.localizedDescription)")
                 }

@@ -14,14 +14,23 @@ public struct SyncScheduler: Service {
     let logger: Logger
     /// How often to look for new local writes and for peers added or removed.
     let pollSeconds: Double
+    /// Where rounds are counted (`/metrics`).
+    let metrics: NodeMetrics?
+    /// How often a long round logs its progress.
+    let progressSeconds: Double
 
-    public init(store: Store, interval: Double, client: CurlClient, limits: SyncLimits = SyncLimits(), logger: Logger, pollSeconds: Double = 1) {
+    public init(
+        store: Store, interval: Double, client: CurlClient, limits: SyncLimits = SyncLimits(), logger: Logger, pollSeconds: Double = 1,
+        metrics: NodeMetrics? = nil, progressSeconds: Double = 10
+    ) {
         self.store = store
         self.interval = interval
         self.client = client
         self.limits = limits
         self.logger = logger
         self.pollSeconds = pollSeconds
+        self.metrics = metrics
+        self.progressSeconds = progressSeconds
     }
 
     public func run() async throws {
@@ -51,16 +60,41 @@ public struct SyncScheduler: Service {
     }
 
     private func loop(peer url: String) async {
-        let syncer = Syncer(
-            store: store, transport: HTTPTransport(baseURL: url, client: client, signer: store.requestSigner), limits: limits, logger: logger)
         var failures = 0
+        var lastError: String?
         while !Task.isCancelled {
             let seqBefore = (try? store.ownSeq()) ?? 0
+            // Each round under an id of its own, sent to the peer: both sides' lines share it.
+            let round = RequestLogMiddleware.newID()
+            let logger = {
+                var logger = self.logger
+                logger[metadataKey: "sync.round"] = .string(round)
+                return logger
+            }()
+            let syncer = Syncer(
+                store: store, transport: HTTPTransport(baseURL: url, client: client, signer: store.requestSigner, requestID: round), limits: limits,
+                logger: logger)
+            let started = ContinuousClock.now
+            let progress = ProgressThrottle(seconds: progressSeconds)
             do {
-                _ = try await syncer.run(bookkeepingKey: url)
+                let summary = try await syncer.run(bookkeepingKey: url) { p in
+                    // Off a terminal, a long round says how far it is every `progressSeconds`.
+                    if progress.due() { logger.info("sync round in progress: \(p.description)", metadata: ["sync.peer": "\(url)"]) }
+                }
+                metrics?.round(peer: url, summary: summary, seconds: Self.seconds(since: started))
+                if failures > 0 {
+                    logger.info("\(url) reachable again after \(failures) failed rounds", metadata: ["sync.peer": "\(url)"])
+                }
                 failures = 0
+                lastError = nil
             } catch {
+                metrics?.round(peer: url, summary: nil, seconds: Self.seconds(since: started))
                 failures += 1
+                // The first failure and a new reason are news; the same one again is not.
+                logger.log(
+                    level: error.message == lastError ? .debug : .warning, "sync round failed",
+                    metadata: ["sync.peer": "\(url)", "sync.error": "\(error.message)", "sync.failures": "\(failures)"])
+                lastError = error.message
             }
             let wait = failures == 0 ? interval : Self.backoff(failures: failures, interval: interval, random: Double.random(in: 0...1))
             var waited = 0.0
@@ -71,6 +105,29 @@ public struct SyncScheduler: Service {
                 // A local write while the peer is reachable: sync now.
                 if failures == 0, let seq = try? store.ownSeq(), seq != seqBefore { break }
             }
+        }
+    }
+
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
+
+/// Says yes at most once every `seconds` (the first time after `seconds` have passed).
+public final class ProgressThrottle: @unchecked Sendable {
+    private let lock = NSLock()
+    private let seconds: Double
+    private var last = Date()
+
+    public init(seconds: Double) { self.seconds = seconds }
+
+    public func due() -> Bool {
+        lock.withLock {
+            let now = Date()
+            guard now.timeIntervalSince(last) >= seconds else { return false }
+            last = now
+            return true
         }
     }
 }

@@ -85,11 +85,15 @@ public struct HTTPTransport: SyncTransport {
     public let client: CurlClient
     /// Signs each request with this node's key; nil sends unsigned requests (open-mode peers).
     public let signer: RequestSigner?
+    /// Sent as `X-Request-Id` with every request (a round's id), so that the peer's log lines of
+    /// the round carry the same id as this node's.
+    public let requestID: String?
 
-    public init(baseURL: String, client: CurlClient = CurlClient(), signer: RequestSigner? = nil) {
+    public init(baseURL: String, client: CurlClient = CurlClient(), signer: RequestSigner? = nil, requestID: String? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.client = client
         self.signer = signer
+        self.requestID = requestID
     }
 
     public var peerName: String { baseURL }
@@ -97,6 +101,7 @@ public struct HTTPTransport: SyncTransport {
     private func call(_ method: String, _ path: String, body: [UInt8]?) async throws(SyncNodeError) -> HTTPResult {
         var headers = signer?.headers(method: method, path: path, body: body ?? []) ?? [:]
         if body != nil { headers["Content-Type"] = "application/x-syncnode-batch" }
+        if let requestID { headers["X-Request-Id"] = requestID }
         let result = try await client.send(method: method, url: baseURL + path, headers: headers, body: body)
         guard result.status == 200 else {
             if let envelope = try? WireCodec.decodeMessage(ErrorEnvelope.self, from: result.body) {

@@ -41,11 +41,54 @@ public struct SyncSummary: Sendable, Equatable {
     public var pullSkipped = false
 }
 
-/// Progress during a round, for a progress line.
+/// Progress during a round, for a progress line or a log line.
 public struct SyncProgress: Sendable {
     public var received: Int
     public var sent: Int
     public var wireBytes: Int
+    /// What the round expects to move, from the two vectors at its start (the peer's status):
+    /// estimates, since a peer may refuse or hold some, and may receive more meanwhile.
+    public var expectedReceive = 0
+    public var expectedSend = 0
+    /// Seconds since the round started.
+    public var seconds: Double = 0
+
+    public init(received: Int, sent: Int, wireBytes: Int) {
+        self.received = received
+        self.sent = sent
+        self.wireBytes = wireBytes
+    }
+
+    /// "received 1200 of 5000 transactions, sent 0 of 0, 3.2 MB, 850/s, about 5 s left".
+    public var description: String {
+        let toReceive = max(expectedReceive, received)
+        let toSend = max(expectedSend, sent)
+        return "received \(received) of \(toReceive) transactions, sent \(sent) of \(toSend), \(ByteText.describe(wireBytes))"
+            + WorkRate.describe(done: received + sent, total: toReceive + toSend, seconds: seconds)
+    }
+}
+
+/// Rate and time left of long work, for progress lines: ", 850/s, about 5 s left" (nothing in
+/// the first second, when a rate means little).
+public enum WorkRate {
+    public static func describe(done: Int, total: Int, seconds: Double) -> String {
+        guard seconds >= 1, done > 0 else { return "" }
+        let rate = Double(done) / seconds
+        var text = ", \(Int(rate.rounded()))/s"
+        let left = Double(max(0, total - done)) / rate
+        if left >= 1 { text += ", about \(DurationText.describe(millis: UInt64(left * 1000))) left" }
+        return text
+    }
+}
+
+/// Sizes for people: 812 B, 3.2 kB, 41.0 MB.
+public enum ByteText {
+    public static func describe(_ bytes: Int) -> String {
+        if bytes < 1000 { return "\(bytes) B" }
+        if bytes < 1_000_000 { return String(format: "%.1f kB", Double(bytes) / 1000) }
+        if bytes < 1_000_000_000 { return String(format: "%.1f MB", Double(bytes) / 1_000_000) }
+        return String(format: "%.2f GB", Double(bytes) / 1_000_000_000)
+    }
 }
 
 /// Drives one sync round with one peer: runs the pure `SyncRound` state machine, moving batches
@@ -75,11 +118,14 @@ public struct Syncer: Sendable {
                         peer: summary.peer, vector: summary.peerVector, skewMillis: summary.skewMillis, sent: summary.sent, received: summary.received
                     ))
             }
-            logger.info(
+            let moved = summary.received + summary.sent + summary.refused + summary.refusedHere + summary.turnedAway > 0
+            // A round that found nothing to exchange is not news: quiet when idle.
+            logger.log(
+                level: moved ? .info : .debug,
                 "sync round finished",
                 metadata: [
                     "sync.peer": "\(transport.peerName)", "sync.received": "\(summary.received)", "sync.sent": "\(summary.sent)",
-                    "sync.bytes": "\(summary.wireBytes)",
+                    "sync.bytes": "\(summary.wireBytes)", "sync.seconds": "\(String(format: "%.3f", summary.seconds))",
                 ])
             return summary
         } catch {
@@ -87,7 +133,8 @@ public struct Syncer: Sendable {
                 try? store.recordSync(key, .failure(message: error.message))
                 if let skew = error.peerClockSkewMillis { try? store.recordSkew(key, skew) }
             }
-            logger.info("sync round failed", metadata: ["sync.peer": "\(transport.peerName)", "sync.error": "\(error.message)"])
+            // Whether a failure is news (the first, a new reason) is for the caller to say.
+            logger.debug("sync round failed", metadata: ["sync.peer": "\(transport.peerName)", "sync.error": "\(error.message)"])
             throw error
         }
     }
@@ -108,6 +155,14 @@ public struct Syncer: Sendable {
         var pullSkipped = false
         var heldByPeer = 0
         var ownCheck: PullRequest.OwnCheck?
+        var expected = (receive: 0, send: 0)
+        func report() {
+            var p = SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes)
+            p.expectedReceive = expected.receive
+            p.expectedSend = expected.send
+            p.seconds = Date().timeIntervalSince(started)
+            progress?(p)
+        }
         var prefetched: (since: VersionVector, task: Task<Result<PulledBatch, SyncNodeError>, Never>)?
         defer { prefetched?.task.cancel() }
         while true {
@@ -130,6 +185,11 @@ public struct Syncer: Sendable {
                 if shared > 0, let digest = try store.digest(of: store.info.nodeID, seq: shared) {
                     ownCheck = PullRequest.OwnCheck(seq: shared, digest: digest)
                 }
+                expected = (
+                    Int(clamping: status.vector.surplus(over: machine.pullVector).reduce(0) { $0 + ($1.upTo - $1.after) }),
+                    Int(clamping: machine.localVector.surplus(over: status.vector).reduce(0) { $0 + ($1.upTo - $1.after) })
+                )
+                report()
                 if recovery == nil && status.vector[store.info.nodeID] > machine.localVector[store.info.nodeID] && ownCheck == nil {
                     logger.notice(
                         "the peer holds later transactions of this node than it has; taking them back",
@@ -202,7 +262,7 @@ public struct Syncer: Sendable {
                 try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
                 machine.pulled(
                     count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
-                progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
+                report()
             case .push(let peerHas):
                 let outgoing = try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
                 let header = BatchHeader(from: me, count: outgoing.frames.count, more: outgoing.more, clock: store.clock.nowMillis())
@@ -220,7 +280,7 @@ public struct Syncer: Sendable {
                 refusedHere += mine.count
                 heldByPeer = answer.held
                 machine.pushed(count: outgoing.frames.count, peerVector: answer.vector)
-                progress?(SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes))
+                report()
             case .finished:
                 guard let peer = machine.peer else { throw SyncNodeError(.protocolViolation, "the round ended without a peer status") }
                 if !machine.isComplete && heldByPeer == 0 {

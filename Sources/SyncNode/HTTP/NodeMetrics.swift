@@ -1,0 +1,157 @@
+import CoreMetrics
+import Foundation
+import GRDB
+import Prometheus
+import SyncProtocol
+
+/// What a serving node counts, for `GET /metrics` (Prometheus text format).
+///
+/// Events (sync rounds, applied and refused transactions, requests) are counted through
+/// swift-metrics as they happen; states (open conflicts, held work, when each peer last synced and
+/// each registered node was last heard from) are read from the store at each scrape, so they are
+/// right after a restart. Each node has a registry of its own: nothing is global, and several nodes
+/// in one process (the tests) count apart.
+public final class NodeMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    /// The per-peer and per-node gauges last set, to drop those of peers and nodes since removed.
+    private let scraped = Scraped()
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Rounds take from milliseconds (nothing new) to minutes (a county back after a week).
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+            .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+        ]
+        self.factory = factory
+    }
+
+    // MARK: Events
+
+    /// A sync round this node started with `peer`, finished or failed.
+    public func round(peer: String, summary: SyncSummary?, seconds: Double) {
+        let peer = [("peer", peer)]
+        Counter(label: "syncnode_sync_rounds_total", dimensions: peer + [("outcome", summary == nil ? "failed" : "ok")], factory: factory)
+            .increment()
+        Timer(label: "syncnode_sync_round_duration_seconds", dimensions: peer, factory: factory).recordSeconds(seconds)
+        guard let summary else { return }
+        Counter(label: "syncnode_sync_bytes_total", dimensions: peer, factory: factory).increment(by: summary.wireBytes)
+        Counter(label: "syncnode_transactions_sent_total", dimensions: peer, factory: factory).increment(by: summary.sent)
+        applied(summary.received, via: "pull")
+        refused(summary.refusedHere + summary.turnedAway, by: "this_node")
+        refused(summary.refused, by: "peer")
+    }
+
+    /// Transactions applied here: `pull` from rounds this node started, `push` from callers.
+    public func applied(_ count: Int, via: String) {
+        Counter(label: "syncnode_transactions_applied_total", dimensions: [("via", via)], factory: factory).increment(by: count)
+    }
+
+    /// Transactions refused: by this node (policy, revoked or unknown signers, bad copies) or by a
+    /// peer (this node's own work it would not take).
+    public func refused(_ count: Int, by: String) {
+        Counter(label: "syncnode_transactions_refused_total", dimensions: [("by", by)], factory: factory).increment(by: count)
+    }
+
+    /// One HTTP request answered. `route` is the matched route pattern (bounded), never the raw path.
+    public func request(route: String, status: Int, seconds: Double, bytesIn: Int, bytesOut: Int) {
+        Counter(label: "syncnode_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
+            .increment()
+        Timer(label: "syncnode_http_request_duration_seconds", dimensions: [("route", route)], factory: factory).recordSeconds(seconds)
+        if bytesIn > 0 { Counter(label: "syncnode_http_bytes_total", dimensions: [("direction", "in")], factory: factory).increment(by: bytesIn) }
+        if bytesOut > 0 { Counter(label: "syncnode_http_bytes_total", dimensions: [("direction", "out")], factory: factory).increment(by: bytesOut) }
+    }
+
+    // MARK: Scrape
+
+    /// The metrics as Prometheus text, states read from `store` now; `contacts` are callers heard
+    /// since the contact book was last saved (newer than what the store holds).
+    public func exposition(store: Store, recentContacts: [NodeID: NodeContact] = [:]) throws(SyncNodeError) -> [UInt8] {
+        let state = try store.metricState()
+        Gauge(label: "syncnode_build_info", dimensions: Self.build, factory: factory).record(1)
+        Gauge(label: "syncnode_conflicts_open", factory: factory).record(state.conflictedFields)
+        Gauge(label: "syncnode_transactions_held", factory: factory).record(state.held)
+        Gauge(label: "syncnode_transactions", factory: factory).record(state.transactions)
+
+        // Per peer and per registered node; those of peers forgotten and nodes dropped from the
+        // registry since the last scrape are removed.
+        var series: [String: Series] = [:]
+        func set(_ name: String, _ labels: [(String, String)], _ value: Double) {
+            series[name + "\u{0}" + labels.map(\.1).joined(separator: "\u{0}")] = Series(name: name, labels: labels)
+            Gauge(label: name, dimensions: labels, factory: factory).record(value)
+        }
+        for peer in try store.peers() {
+            let labels = [("peer", peer.url)]
+            set("syncnode_peer_unsent_transactions", labels, Double(try store.unsentCount(to: peer)))
+            if let success = peer.lastSuccess { set("syncnode_peer_last_success_timestamp_seconds", labels, Self.seconds(success)) }
+        }
+        for node in try store.nodeHealth() {
+            let labels = [("node", node.entry.node.hex), ("label", node.entry.label), ("site", node.entry.site)]
+            var contact = node.contact
+            if let recent = recentContacts[node.entry.node], recent.heard >= contact?.heard ?? 0 {
+                contact = NodeContact(
+                    heard: recent.heard, skewMillis: recent.skewMillis, protocolVersion: recent.protocolVersion,
+                    ownSeq: recent.ownSeq ?? contact?.ownSeq)
+            }
+            if let heard = contact?.heard { set("syncnode_node_last_heard_timestamp_seconds", labels, Self.seconds(heard)) }
+            if let ownSeq = contact?.ownSeq { set("syncnode_node_unsent_transactions", labels, Double(ownSeq > node.held ? ownSeq - node.held : 0)) }
+        }
+        for gone in scraped.replace(with: series) {
+            Gauge(label: gone.name, dimensions: gone.labels, factory: factory).destroy()
+        }
+        return registry.emitToBuffer()
+    }
+
+    private static let build = [
+        ("version", SyncNodeVersion.text), ("protocol", String(WireCodec.protocolVersion)), ("schema", String(Store.schemaVersion)),
+    ]
+
+    private static func seconds(_ millis: UInt64) -> Double { Double(millis) / 1000 }
+
+    /// One labelled gauge.
+    struct Series: Sendable {
+        var name: String
+        var labels: [(String, String)]
+    }
+
+    /// The labelled gauges set at the last scrape.
+    private final class Scraped: @unchecked Sendable {
+        private let lock = NSLock()
+        private var last: [String: Series] = [:]
+
+        /// Keeps `now`; returns those of the last scrape missing from it.
+        func replace(with now: [String: Series]) -> [Series] {
+            lock.withLock {
+                defer { last = now }
+                return last.filter { now[$0.key] == nil }.map(\.value)
+            }
+        }
+    }
+}
+
+/// The version `syncnode --version` prints and `/metrics` reports.
+public enum SyncNodeVersion {
+    public static let text = "0.13"
+}
+
+/// The counts `/metrics` reads at each scrape.
+struct MetricState {
+    var conflictedFields: Int64
+    var held: Int64
+    var transactions: Int64
+}
+
+extension Store {
+    /// Open conflicts (fields whose heads disagree; the partial index keeps this cheap), held work,
+    /// and the transactions in the log (the sum of the vector's entries).
+    func metricState() throws(SyncNodeError) -> MetricState {
+        let total = try vector().total
+        return try read { db in
+            MetricState(
+                conflictedFields: try Int64.fetchOne(db, sql: "SELECT coalesce(sum(conflicts), 0) FROM record WHERE conflicts > 0") ?? 0,
+                held: try Int64.fetchOne(db, sql: "SELECT count(*) FROM held") ?? 0, transactions: Int64(clamping: total))
+        }
+    }
+}

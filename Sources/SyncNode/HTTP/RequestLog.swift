@@ -1,0 +1,86 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// One log line and one count per request, under a request id the answer carries back
+/// (`X-Request-Id`). A caller's own id is kept when it is a short plain token (a sync round sends
+/// its round id, so both sides' lines share it); anything else is replaced, so a caller cannot
+/// write into this node's log.
+///
+/// Reads that succeed (status, pull, health, metrics, pages) log at debug: a node others sync
+/// with while nothing changes stays quiet at the default level. Writes and failures log at info.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = NodeRequestContext
+    let logger: Logger
+    let metrics: NodeMetrics
+
+    static let header = HTTPField.Name("X-Request-Id")!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let id = request.headers[Self.header].flatMap(Self.acceptable) ?? Self.newID()
+        var context = context
+        context.logger[metadataKey: "request.id"] = .string(id)
+        do {
+            var response = try await next(request, context)
+            response.headers[Self.header] = id
+            finished(request, context, id: id, status: response.status.code, started: started, bytesOut: response.body.contentLength ?? 0)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            finished(request, context, id: id, status: status, started: started, bytesOut: 0)
+            throw IdentifiedError(wrapped: error, id: id)
+        }
+    }
+
+    private func finished(_ request: Request, _ context: Context, id: String, status: Int, started: ContinuousClock.Instant, bytesOut: Int) {
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let route = context.endpointPath ?? "unmatched"
+        let bytesIn = request.headers[.contentLength].flatMap(Int.init) ?? 0
+        metrics.request(route: route, status: status, seconds: seconds, bytesIn: bytesIn, bytesOut: bytesOut)
+        let isRead = request.method == .get || request.method == .head || route == "/v1/pull"
+        let level: Logger.Level = status >= 400 || !isRead ? .info : .debug
+        logger.log(
+            level: level, "\(request.method) \(request.uri.path) \(status)",
+            metadata: [
+                "request.id": .string(id), "http.route": .string(route), "http.status": .stringConvertible(status),
+                "http.duration_ms": .string(String(format: "%.1f", seconds * 1000)), "http.bytes_in": .stringConvertible(bytesIn),
+                "http.bytes_out": .stringConvertible(bytesOut),
+                "client.address": .string(context.remoteAddress.map { "\($0.ipAddress ?? "?")" } ?? "?"),
+            ])
+    }
+
+    /// A caller's id: 1 to 64 letters, digits, `-`, `_` or `.`.
+    static func acceptable(_ text: String) -> String? {
+        guard (1...64).contains(text.utf8.count), text.utf8.allSatisfy({ Self.allowed.contains($0) }) else { return nil }
+        return text
+    }
+
+    private static let allowed = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.".utf8))
+
+    /// 12 hex digits: enough to tell a day's requests apart in one node's log.
+    static func newID() -> String {
+        (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}
+
+/// An error on its way out with the request id added to its answer.
+struct IdentifiedError: HTTPResponseError {
+    let wrapped: any Error
+    let id: String
+
+    var status: HTTPResponse.Status { (wrapped as? any HTTPResponseError)?.status ?? .internalServerError }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response: Response
+        if let answer = wrapped as? any HTTPResponseError {
+            response = try answer.response(from: request, context: context)
+        } else {
+            response = Response(status: .internalServerError)
+        }
+        response.headers[RequestLogMiddleware.header] = id
+        return response
+    }
+}

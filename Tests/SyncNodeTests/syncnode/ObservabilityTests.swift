@@ -1,0 +1,245 @@
+import Foundation
+import SyncNode
+import SyncProtocol
+import Testing
+
+/// What an operator watches: `/metrics` scraped from real `serve` processes and read as
+/// Prometheus text, the log lines (request ids shared by both ends of a round, quiet when idle, a
+/// line at shutdown), and progress with totals on long work.
+@Suite struct ObservabilityTests {
+    static func scrape(_ url: String) async throws -> PrometheusText {
+        let answer = try await CurlClient().send(method: "GET", url: url + "/metrics")
+        guard answer.status == 200 else { throw TestFailure("GET /metrics answered \(answer.status)") }
+        #expect(answer.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        return try PrometheusText(String(decoding: answer.body, as: UTF8.self))
+    }
+
+    /// Scrapes every 200 ms until `condition` holds, at most 30 s.
+    static func scrape(_ url: String, until condition: (PrometheusText) -> Bool) async throws -> PrometheusText {
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            let metrics = try await scrape(url)
+            if condition(metrics) { return metrics }
+            guard Date() < deadline else { throw TestFailure("the metrics of \(url) never reached the expected state:\n\(metrics.samples)") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    static func jsonLines(_ file: URL) throws -> [[String: String]] {
+        try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String] else {
+                throw TestFailure("a log line is not a JSON object of strings: \(line)")
+            }
+            return object
+        }
+    }
+
+    @Test func metricsOfServingNodesAreValidPrometheusTextAndMoveAndLogsTellTheRoundsApart() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let lintan = dir.path("lintan").path
+        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        let hqServer = try ServeProcess(data: hq, extra: ["--log-format", "json"])
+        defer { hqServer.stop() }
+        #expect(try await Binary.runAsync(["peer", "add", "--data", lintan, hqServer.url]).status == 0)
+        // Lintan syncs at its start and then at once after each local write (the interval is long:
+        // HQ's own write below must not reach it before Lintan writes the same field).
+        let lintanServer = try ServeProcess(data: lintan, extra: ["--every", "1h"], environment: ["SYNCNODE_LOG_FORMAT": "json"])
+        defer { lintanServer.stop() }
+
+        let before = try await Self.scrape(lintanServer.url) { $0.total("syncnode_sync_rounds_total", ["outcome": "ok"]) >= 1 }
+        let hqBefore = try await Self.scrape(hqServer.url) { $0.has("syncnode_node_last_heard_timestamp_seconds") }
+        for name in [
+            "syncnode_build_info", "syncnode_conflicts_open", "syncnode_transactions_held", "syncnode_transactions", "syncnode_sync_rounds_total",
+            "syncnode_sync_round_duration_seconds_count", "syncnode_sync_round_duration_seconds_bucket", "syncnode_sync_bytes_total",
+            "syncnode_transactions_applied_total", "syncnode_transactions_sent_total", "syncnode_transactions_refused_total",
+            "syncnode_peer_last_success_timestamp_seconds", "syncnode_peer_unsent_transactions",
+        ] {
+            #expect(before.has(name), "Lintan lacks \(name)")
+        }
+        for name in [
+            "syncnode_build_info", "syncnode_node_last_heard_timestamp_seconds", "syncnode_node_unsent_transactions", "syncnode_http_requests_total",
+            "syncnode_http_request_duration_seconds_count", "syncnode_http_bytes_total", "syncnode_conflicts_open", "syncnode_transactions_held",
+        ] {
+            #expect(hqBefore.has(name), "HQ lacks \(name)")
+        }
+        #expect(before.value("syncnode_build_info", ["protocol": String(WireCodec.protocolVersion), "schema": String(Store.schemaVersion)]) == 1)
+        #expect(before.value("syncnode_conflicts_open") == 0)
+        #expect(before.total("syncnode_transactions_sent_total") == 0)
+        #expect(hqBefore.total("syncnode_transactions_applied_total", ["via": "push"]) == 0)
+        let lintanID = try #require(Federation.identity(lintan)["node"] as? String)
+        let heardBefore = try #require(hqBefore.value("syncnode_node_last_heard_timestamp_seconds", ["node": lintanID, "label": "lintan-1"]))
+
+        // HQ writes a field, then Lintan writes the same field (neither has seen the other) and two
+        // more projects: Lintan's next round sends 3 and receives HQ's, and both hold a conflict.
+        try await Task.sleep(for: .milliseconds(1100))
+        #expect(try await Binary.runAsync(["record", "put", "--data", hq, "projects", "lt-clinic", "stage=hq-says"]).status == 0)
+        for (id, stage) in [("lt-clinic", "lintan-says"), ("lt-school", "built"), ("lt-dorm", "planned")] {
+            #expect(try await Binary.runAsync(["record", "put", "--data", lintan, "projects", id, "stage=\(stage)"]).status == 0)
+        }
+        let after = try await Self.scrape(lintanServer.url) {
+            $0.total("syncnode_transactions_sent_total") >= 3 && $0.total("syncnode_transactions_applied_total", ["via": "pull"]) > 0
+                && $0.value("syncnode_conflicts_open") == 1
+                && $0.value("syncnode_peer_unsent_transactions") == 0
+        }
+        let hqAfter = try await Self.scrape(hqServer.url) {
+            $0.total("syncnode_transactions_applied_total", ["via": "push"]) >= 3 && $0.value("syncnode_conflicts_open") == 1
+        }
+        #expect(after.total("syncnode_sync_rounds_total", ["outcome": "ok"]) > before.total("syncnode_sync_rounds_total", ["outcome": "ok"]))
+        #expect(after.total("syncnode_sync_round_duration_seconds_count") > before.total("syncnode_sync_round_duration_seconds_count"))
+        #expect(after.total("syncnode_sync_bytes_total") > before.total("syncnode_sync_bytes_total"))
+        #expect(
+            try #require(after.value("syncnode_peer_last_success_timestamp_seconds"))
+                > before.value("syncnode_peer_last_success_timestamp_seconds") ?? .infinity)
+        #expect(after.value("syncnode_transactions") ?? 0 > before.value("syncnode_transactions") ?? .infinity)
+        #expect(try #require(hqAfter.value("syncnode_node_last_heard_timestamp_seconds", ["node": lintanID])) > heardBefore)
+        #expect(hqAfter.value("syncnode_node_unsent_transactions", ["node": lintanID]) == 0)
+        #expect(hqAfter.total("syncnode_http_requests_total", ["route": "/v1/push", "status": "200"]) >= 1)
+        #expect(hqAfter.total("syncnode_http_bytes_total", ["direction": "in"]) > hqBefore.total("syncnode_http_bytes_total", ["direction": "in"]))
+        #expect(hqAfter.value("syncnode_transactions_held") == 0)
+
+        // Nothing more to exchange: HQ is quiet at the default level while Lintan keeps polling.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(hqServer.stop() == 0)
+        #expect(lintanServer.stop() == 0)
+        let hqLines = try Self.jsonLines(hqServer.log)
+        let lintanLines = try Self.jsonLines(lintanServer.log)
+        for line in hqLines + lintanLines {
+            #expect(line["time"]?.hasSuffix("Z") == true && line["level"] != nil && line["message"] != nil, "\(line)")
+        }
+        // A round that sent work: its id is on Lintan's line and on HQ's line for the push.
+        let sending = lintanLines.filter { $0["message"] == "sync round finished" && ($0["sync.sent"].flatMap(Int.init) ?? 0) > 0 }
+        #expect(!sending.isEmpty, "\(lintanLines)")
+        let pushes = hqLines.filter { $0["message"] == "POST /v1/push 200" }
+        #expect(!pushes.isEmpty && pushes.allSatisfy { push in sending.contains { $0["sync.round"] == push["request.id"] } }, "\(pushes) \(sending)")
+        // Reads that succeed are not logged at info: a node others sync with stays quiet when idle.
+        #expect(!hqLines.contains { $0["message"]?.hasPrefix("GET /v1/status") == true || $0["message"]?.hasPrefix("POST /v1/pull") == true })
+        #expect(
+            lintanLines.filter { $0["message"] == "sync round finished" }.allSatisfy {
+                ($0["sync.sent"] ?? "0") != "0" || ($0["sync.received"] ?? "0") != "0"
+            })
+        for lines in [hqLines, lintanLines] {
+            #expect(lines.first { $0["message"]?.hasPrefix("listening on http://127.0.0.1:") == true }?["version"] == SyncNodeVersion.text)
+            #expect(lines.last?["message"]?.hasPrefix("stopped after") == true, "\(lines.last ?? [:])")
+        }
+    }
+
+    @Test func aCallersRequestIdIsKeptOnlyWhenItIsAPlainTokenAndMetricsAccessIsEnforced() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        var server = try ServeProcess(data: hq)
+        let client = CurlClient()
+        let plain = try await client.send(method: "GET", url: server.url + "/health", headers: ["X-Request-Id": "round-42.a_b"])
+        #expect(plain.headers["x-request-id"] == "round-42.a_b")
+        for hostile in ["two words", String(repeating: "a", count: 65), "a\"b", "é"] {
+            let answer = try await client.send(method: "GET", url: server.url + "/health", headers: ["X-Request-Id": hostile])
+            let id = try #require(answer.headers["x-request-id"])
+            #expect(id != hostile && id.count == 12 && id.allSatisfy(\.isHexDigit), "\(id)")
+        }
+        // Errors carry the id too.
+        let missing = try await client.send(method: "GET", url: server.url + "/v1/nothing", headers: ["X-Request-Id": "lost-1"])
+        #expect(missing.status == 404 && missing.headers["x-request-id"] == "lost-1")
+        #expect(server.stop() == 0)
+
+        server = try ServeProcess(data: hq, extra: ["--metrics", "off"])
+        let off = try await client.send(method: "GET", url: server.url + "/metrics")
+        #expect(off.status == 404 && String(decoding: off.body, as: UTF8.self).contains("--metrics"))
+        #expect(server.stop() == 0)
+        let bad = try await Binary.runAsync(["serve", "--data", hq, "--metrics", "public"])
+        #expect(bad.status == 64 && bad.stderr.contains("--metrics is local, open or off"), "\(bad.stderr)")
+        let badFormat = try await Binary.runAsync(["serve", "--data", hq, "--log-format", "xml"])
+        #expect(badFormat.status == 64 && badFormat.stderr.contains("--log-format is text or json"), "\(badFormat.stderr)")
+    }
+
+    /// Held and refused work, counted as it happens and read from the store at the scrape.
+    @Test func heldAndRefusedWorkIsCountedAndHeldWorkLeavesTheGaugeOnceReleased() async throws {
+        let f = try StoreFederation(liar: true)
+        defer { f.remove() }
+        // Reference data only HQ writes, recorded by a county that takes itself for HQ (a tampered
+        // node): HQ refuses it, and the county counts its work the peer refused.
+        let hqService = SyncService(store: f.hq.store)
+        try f.lintan.store.commit([.put(collection: "counties", recordID: "lintan", fields: [.init("yearly_aid_fen", .int(99_000_000_000))])])
+        let summary = try await Syncer(store: f.lintan.store, transport: LocalTransport(service: hqService)).run()
+        #expect(summary.refused == 1)
+        let lintanCounts = NodeMetrics()
+        lintanCounts.round(peer: "http://hq", summary: summary, seconds: 0.5)
+        let hqMetrics = try PrometheusText(String(decoding: try hqService.metricsExposition(), as: UTF8.self))
+        #expect(hqMetrics.value("syncnode_transactions_refused_total", ["by": "this_node"]) == 1)
+        let county = try PrometheusText(String(decoding: try lintanCounts.exposition(store: f.lintan.store), as: UTF8.self))
+        #expect(county.value("syncnode_transactions_refused_total", ["by": "peer"]) == 1)
+        #expect(county.value("syncnode_sync_rounds_total", ["peer": "http://hq", "outcome": "ok"]) == 1)
+        #expect(county.value("syncnode_sync_round_duration_seconds_bucket", ["peer": "http://hq", "le": "1.0"]) == 1)
+        #expect(county.value("syncnode_sync_round_duration_seconds_bucket", ["peer": "http://hq", "le": "0.25"]) == 0)
+
+        // Work of a node the county office does not know yet is held, until the approval arrives.
+        try await f.distributeRegistry()
+        let lintanService = SyncService(store: f.lintan.store)
+        let newcomer = try TestNode(site: "lintan", label: "lintan-township-3", role: .county, trust: .anchor(f.hq.store.info.publicKey))
+        defer { newcomer.remove() }
+        try newcomer.store.commit([.put(collection: "projects", recordID: "lt-village-road", fields: [.init("stage", .text("approved"))])])
+        _ = try await Syncer(store: newcomer.store, transport: LocalTransport(service: lintanService)).run()
+        var metrics = try PrometheusText(String(decoding: try lintanService.metricsExposition(), as: UTF8.self))
+        #expect(metrics.value("syncnode_transactions_held") == 1)
+        try f.hq.store.commit([
+            .approve(node: newcomer.store.info.nodeID, key: newcomer.store.info.publicKey, site: "lintan", role: .county, label: "lintan-township-3")
+        ])
+        try await f.sync(f.lintan, with: f.hq)
+        metrics = try PrometheusText(String(decoding: try lintanService.metricsExposition(), as: UTF8.self))
+        #expect(metrics.value("syncnode_transactions_held") == 0)
+
+    }
+
+    /// A sync, and a bundle import, report how far they are against totals: off a terminal, a
+    /// line every $SYNCNODE_PROGRESS_SECONDS.
+    @Test func longSyncsAndImportsReportProgressAgainstTotals() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let lintan = dir.path("lintan").path
+        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        do {
+            let store = try Store.open(URL(fileURLWithPath: hq), clock: SystemClock())
+            defer { try? store.close() }
+            for i in 0..<3000 {
+                try store.commit([
+                    .put(collection: "projects", recordID: "lt-p\(i)", fields: [.init("note", .text(String(repeating: "x", count: 200)))])
+                ])
+            }
+        }
+        let server = try ServeProcess(data: hq)
+        defer { server.stop() }
+        let env = ["SYNCNODE_PROGRESS_SECONDS": "0.05"]
+        let sync = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url, "--batch-transactions", "50"], environment: env)
+        #expect(sync.status == 0, "\(sync.stderr)")
+        let lines = sync.stderr.split(separator: "\n").filter { $0.contains(": received ") && $0.contains(" of ") }
+        #expect(lines.count >= 2, "\(sync.stderr)")
+        // "URL: received 1200 of 3003 transactions, sent 0 of 0, 1.2 MB, ..."
+        let totals = lines.compactMap { line -> (Int, Int)? in
+            guard let r = line.range(of: "received ") else { return nil }
+            let words = line[r.upperBound...].split(separator: " ")
+            guard words.count > 2, let done = Int(words[0]), let total = Int(words[2]) else { return nil }
+            return (done, total)
+        }
+        #expect(totals.count == lines.count && totals.allSatisfy { $0.1 >= 3000 && $0.0 <= $0.1 }, "\(lines)")
+        #expect(zip(totals, totals.dropFirst()).allSatisfy { $0.0 <= $1.0 }, "\(totals)")
+
+        let bundle = dir.path("all.bundle").path
+        let export = try await Binary.runAsync(["bundle", "export", "--data", hq, "--out", bundle], environment: env)
+        #expect(export.status == 0, "\(export.stderr)")
+        let gangu = dir.path("gangu").path
+        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
+        let imported = try await Binary.runAsync(["bundle", "import", "--data", gangu, bundle], environment: env)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let applying = imported.stderr.split(separator: "\n").filter { $0.hasPrefix("applying: ") || $0.hasPrefix("checking the checksum: ") }
+        #expect(!applying.isEmpty, "\(imported.stderr)")
+        #expect(applying.allSatisfy { $0.contains(" of 300") && $0.contains(" transactions, ") }, "\(applying)")
+        // With --json nothing but the answer: no progress lines.
+        let quiet = try await Binary.runAsync(["bundle", "import", "--data", gangu, bundle, "--json"], environment: env)
+        #expect(quiet.status == 0 && !quiet.stderr.contains("applying"), "\(quiet.stderr)")
+    }
+}
