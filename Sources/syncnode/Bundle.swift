@@ -44,6 +44,7 @@ extension SyncNodeCommand.Bundle {
             let report = try node.withStore { store in
                 try store.exportBundle(to: URL(fileURLWithPath: out), since: vector) { p in display.update { _ in p.description } }
             }
+            display.finish()
             if output.json {
                 emit(Presenter.json(["transactions": report.transactions, "bytes": report.bytes, "file": out]))
             } else {
@@ -72,6 +73,7 @@ extension SyncNodeCommand.Bundle {
                     }
                 }
             }
+            display.finish()
             let apply = report.apply ?? ApplyReport()
             let refused = apply.refused.filter { $0.permanent != false }
             let turnedAway = apply.refused.filter { $0.permanent == false }

@@ -70,7 +70,10 @@ extension SyncNodeCommand {
             limits.maxBodyBytes = maxBodyBytes
             let counters = NodeMetrics()
             let scheduler = SyncScheduler(
-                store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger, metrics: counters)
+                store: store, interval: IntervalText.seconds(every)!, client: client.curl, logger: logger, metrics: counters,
+                // A long round (the first after days offline) says how far it is: often on a
+                // terminal, every 10 s in a service's journal.
+                progressSeconds: isatty(2) == 1 ? 2 : 10)
             let portFile = self.portFile
             let tls = tlsCert.map { NodeServer.TLSFiles(certificate: $0, privateKey: tlsKey!) }
             let scheme = tls == nil ? "http" : "https"

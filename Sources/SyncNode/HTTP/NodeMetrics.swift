@@ -32,7 +32,7 @@ public final class NodeMetrics: Sendable {
 
     /// A sync round this node started with `peer`, finished or failed.
     public func round(peer: String, summary: SyncSummary?, seconds: Double) {
-        let peer = [("peer", peer)]
+        let peer = [("peer", Self.peerLabel(peer))]
         Counter(label: "syncnode_sync_rounds_total", dimensions: peer + [("outcome", summary == nil ? "failed" : "ok")], factory: factory)
             .increment()
         Timer(label: "syncnode_sync_round_duration_seconds", dimensions: peer, factory: factory).recordSeconds(seconds)
@@ -83,20 +83,26 @@ public final class NodeMetrics: Sendable {
             Gauge(label: name, dimensions: labels, factory: factory).record(value)
         }
         for peer in try store.peers() {
-            let labels = [("peer", peer.url)]
+            let labels = [("peer", Self.peerLabel(peer.url))]
             set("syncnode_peer_unsent_transactions", labels, Double(try store.unsentCount(to: peer)))
             if let success = peer.lastSuccess { set("syncnode_peer_last_success_timestamp_seconds", labels, Self.seconds(success)) }
         }
-        for node in try store.nodeHealth() {
-            let labels = [("node", node.entry.node.hex), ("label", node.entry.label), ("site", node.entry.site)]
-            var contact = node.contact
-            if let recent = recentContacts[node.entry.node], recent.heard >= contact?.heard ?? 0 {
+        // Not `nodeHealth()`: when each node's data last arrived is a scan of the log, and a scrape
+        // comes every few seconds.
+        let vector = try store.vector()
+        let stored = try store.contacts()
+        for entry in try store.registry() {
+            let labels = [("node", entry.node.hex), ("label", entry.label), ("site", entry.site)]
+            var contact = stored[entry.node]
+            if let recent = recentContacts[entry.node], recent.heard >= contact?.heard ?? 0 {
                 contact = NodeContact(
-                    heard: recent.heard, skewMillis: recent.skewMillis, protocolVersion: recent.protocolVersion,
-                    ownSeq: recent.ownSeq ?? contact?.ownSeq)
+                    heard: recent.heard, skewMillis: recent.skewMillis, protocolVersion: recent.protocolVersion, ownSeq: recent.ownSeq ?? contact?.ownSeq)
             }
             if let heard = contact?.heard { set("syncnode_node_last_heard_timestamp_seconds", labels, Self.seconds(heard)) }
-            if let ownSeq = contact?.ownSeq { set("syncnode_node_unsent_transactions", labels, Double(ownSeq > node.held ? ownSeq - node.held : 0)) }
+            if let ownSeq = contact?.ownSeq {
+                let held = vector[entry.node]
+                set("syncnode_node_unsent_transactions", labels, Double(ownSeq > held ? ownSeq - held : 0))
+            }
         }
         for gone in scraped.replace(with: series) {
             Gauge(label: gone.name, dimensions: gone.labels, factory: factory).destroy()
@@ -109,6 +115,15 @@ public final class NodeMetrics: Sendable {
     ]
 
     private static func seconds(_ millis: UInt64) -> Double { Double(millis) / 1000 }
+
+    /// A peer's URL without a user or password it may carry: metrics are read by more people than
+    /// the node's configuration.
+    static func peerLabel(_ url: String) -> String {
+        guard var parts = URLComponents(string: url), parts.user != nil || parts.password != nil else { return url }
+        parts.user = nil
+        parts.password = nil
+        return parts.string ?? url
+    }
 
     /// One labelled gauge.
     struct Series: Sendable {

@@ -215,7 +215,7 @@ extension Store {
         let missing = try frames(missingFrom: since).frames
         let frameBytes = missing.reduce(0) { $0 + $1.count }
         progress?(
-            BundleProgress(stage: "read from the log, compressing", done: missing.count, total: missing.count, bytes: frameBytes, totalBytes: 0))
+            BundleProgress(stage: "compressing", done: missing.count, total: missing.count, bytes: frameBytes, totalBytes: 0))
         let header = BundleFile.Header(
             format: BundleFile.formatVersion, protocolVersion: WireCodec.protocolVersion, from: info.nodeID, site: info.site,
             label: info.label, created: clock.nowMillis(), since: since, vector: try vector(), transactions: missing.count)
@@ -225,7 +225,7 @@ extension Store {
         } catch {
             throw SyncNodeError(.storage, "cannot encode the bundle: \(error)")
         }
-        progress?(BundleProgress(stage: "writing", done: missing.count, total: missing.count, bytes: 0, totalBytes: bytes.count))
+        progress?(BundleProgress(stage: "writing", done: missing.count, total: missing.count, bytes: bytes.count, totalBytes: 0))
         let temp = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).partial")
         do {
             try Data(bytes).write(to: temp)

@@ -1,7 +1,9 @@
 import Foundation
-import SyncNode
+import Logging
 import SyncProtocol
 import Testing
+
+@testable import SyncNode
 
 /// What an operator watches: `/metrics` scraped from real `serve` processes and read as
 /// Prometheus text, the log lines (request ids shared by both ends of a round, quiet when idle, a
@@ -241,5 +243,32 @@ import Testing
         // With --json nothing but the answer: no progress lines.
         let quiet = try await Binary.runAsync(["bundle", "import", "--data", gangu, bundle, "--json"], environment: env)
         #expect(quiet.status == 0 && !quiet.stderr.contains("applying"), "\(quiet.stderr)")
+    }
+
+    /// A message or field with quotes, newlines or control characters stays one JSON line.
+    @Test func jsonLogLinesStayOneObjectPerLineWhateverTheyCarry() throws {
+        final class Lines: @unchecked Sendable {
+            let lock = NSLock()
+            var all: [String] = []
+        }
+        let lines = Lines()
+        var handler = JSONLogHandler(label: "t") { line in lines.lock.withLock { lines.all.append(line) } }
+        handler.logLevel = .debug
+        handler[metadataKey: "node"] = "hq"
+        let logger = Logger(label: "t") { _ in handler }
+        logger.warning("a \"quoted\"\nsecond line\u{1}", metadata: ["sync.peer": "http://x/\"y\"", "n": .stringConvertible(3)])
+        logger.trace("below the level")
+        #expect(lines.all.count == 1)
+        let line = try #require(lines.all.first)
+        #expect(line.hasSuffix("\n") && line.dropLast().allSatisfy { $0 != "\n" })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(object["message"] == "a \"quoted\"\nsecond line\u{1}")
+        #expect(object["sync.peer"] == "http://x/\"y\"" && object["n"] == "3" && object["node"] == "hq" && object["level"] == "warning")
+        #expect(object["logger"] == "t" && object["time"]?.hasSuffix("Z") == true)
+    }
+
+    @Test func metricsNeverShowAPeersPassword() {
+        #expect(NodeMetrics.peerLabel("https://ops:secret@hq.example:8420/") == "https://hq.example:8420/")
+        #expect(NodeMetrics.peerLabel("http://127.0.0.1:8420") == "http://127.0.0.1:8420")
     }
 }
