@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
 
 struct Measure: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "measure", abstract: "Runs the measurements (the default).")
-    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9", "p10"]
+    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9", "p10", "p11"]
 
     @Flag(help: "Every measurement at tiny sizes (for the tests).")
     var smoke = false
@@ -83,6 +83,9 @@ struct Measure: AsyncParsableCommand {
             }
             if selected("p10") {
                 figures += try ReportSpeed.runDashboard(projects: smoke ? 300 : 100_000, entries: smoke ? 2_000 : 1_000_000, repeats: smoke ? 1 : 3)
+            }
+            if selected("p11") {
+                figures += try await MetricsCost.run(records: smoke ? 500 : 100_000, conflicts: smoke ? 10 : 1_000, requests: smoke ? 50 : 2_000)
             }
             if selected("p5") {
                 if smoke && ProcessInfo.processInfo.environment["SYNCNODE_BENCH_NETNS"] != "1" {

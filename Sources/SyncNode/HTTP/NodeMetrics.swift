@@ -96,7 +96,8 @@ public final class NodeMetrics: Sendable {
             var contact = stored[entry.node]
             if let recent = recentContacts[entry.node], recent.heard >= contact?.heard ?? 0 {
                 contact = NodeContact(
-                    heard: recent.heard, skewMillis: recent.skewMillis, protocolVersion: recent.protocolVersion, ownSeq: recent.ownSeq ?? contact?.ownSeq)
+                    heard: recent.heard, skewMillis: recent.skewMillis, protocolVersion: recent.protocolVersion,
+                    ownSeq: recent.ownSeq ?? contact?.ownSeq)
             }
             if let heard = contact?.heard { set("syncnode_node_last_heard_timestamp_seconds", labels, Self.seconds(heard)) }
             if let ownSeq = contact?.ownSeq {

@@ -271,4 +271,19 @@ import Testing
         #expect(NodeMetrics.peerLabel("https://ops:secret@hq.example:8420/") == "https://hq.example:8420/")
         #expect(NodeMetrics.peerLabel("http://127.0.0.1:8420") == "http://127.0.0.1:8420")
     }
+
+    @Test func progressLinesSayHowFarOfWhatTotalAtWhatRateAndWhatIsLeft() {
+        var p = SyncProgress(received: 1200, sent: 0, wireBytes: 3_200_000)
+        p.expectedReceive = 5000
+        p.seconds = 2
+        #expect(p.description == "received 1200 of 5000 transactions, sent 0 of 0, 3.2 MB, 600/s, about 6 seconds left")
+        // More arrived than the start's vectors promised (the peer received more meanwhile).
+        p.received = 5100
+        p.seconds = 0.5
+        #expect(p.description == "received 5100 of 5100 transactions, sent 0 of 0, 3.2 MB")
+        var b = BundleProgress(stage: "applying", done: 300, total: 3000, bytes: 1_000_000, totalBytes: 9_800_000)
+        b.seconds = 3
+        #expect(b.description == "applying: 300 of 3000 transactions, 1.0 MB of 9.8 MB, 100/s, about 27 seconds left")
+        #expect(ByteText.describe(999) == "999 B" && ByteText.describe(41_000) == "41.0 kB" && ByteText.describe(2_500_000_000) == "2.50 GB")
+    }
 }
