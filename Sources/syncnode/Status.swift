@@ -1,20 +1,26 @@
 import ArgumentParser
+import Foundation
 import SyncNode
+import SyncWeb
 
 extension SyncNodeCommand {
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the node's identity and what its replica holds.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show the node's identity, what its replica holds, its peers and (at HQ) every registered node's last contact.")
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary, peers, refusals, ownRefused, held) = try node.withStore { store in
+            let (info, summary, peers, refusals, ownRefused, held, callers) = try node.withStore { store in
                 let refusals = try store.rejections()
+                // HQ syncs with nobody itself: the counties call it. Its view of them is who called when.
+                let callers = store.info.role == .hq ? try store.nodeHealth().filter { $0.entry.node != store.info.nodeID } : []
                 return (
                     store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, refusals,
-                    refusals.filter(store.isOwnWorkRefused), try store.heldTransactions()
+                    refusals.filter(store.isOwnWorkRefused), try store.heldTransactions(), callers
                 )
             }
+            func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
             if output.json {
                 emit(
                     Presenter.json([
@@ -24,6 +30,12 @@ extension SyncNodeCommand {
                         "clock": summary.clock.hex, "peers": peers.map { Presenter.peerObject($0.0, unsent: $0.1) },
                         "ownRefused": ownRefused.count, "refusedHere": refusals.count - ownRefused.count, "held": held.count,
                         "role": info.role.rawValue,
+                        "nodes": callers.map { n in
+                            [
+                                "node": n.entry.node.hex, "label": n.entry.label, "site": n.entry.site, "revoked": n.entry.revokedAt != nil,
+                                "lastHeard": number(n.contact?.heard), "lastReceived": number(n.lastReceived), "notYetHere": number(n.notYetHere),
+                            ] as [String: Any]
+                        },
                     ]))
             } else {
                 var table = TextTable(["", ""])
@@ -43,6 +55,16 @@ extension SyncNodeCommand {
                 table.add(["clock", "\(Presenter.localTime(summary.clock.millis)) \(Presenter.localZone), counter \(summary.clock.counter)"])
                 emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
                 if !peers.isEmpty { emit("\n" + Presenter.peersTable(peers)) }
+                if !callers.isEmpty {
+                    var nodes = TextTable(["registered node", "site", "last contact (\(Presenter.localZone))", "not yet here"])
+                    for n in callers {
+                        nodes.add([
+                            n.entry.label + (n.entry.revokedAt == nil ? "" : " (revoked)"), n.entry.site,
+                            n.contact.map { ReportFormat.localTime($0.heard) } ?? "never", n.notYetHere.map { String($0) } ?? "unknown",
+                        ])
+                    }
+                    emit("\n" + nodes.render())
+                }
             }
         }
     }

@@ -56,6 +56,15 @@ import Testing
         let nodes = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         let lintanNode = try #require(nodes.first { $0["site"] as? String == "lintan" }, "\(list.stdout)")
         #expect(lintanNode["notYetHere"] as? Int == 30, "\(lintanNode)")
+        // And so does `status` at HQ, which has no peers of its own: the counties call it.
+        let status = try await Binary.runAsync(["status", "--data", hq, "--json"])
+        let statusObject = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        let callers = try #require(statusObject["nodes"] as? [[String: Any]], "\(status.stdout)")
+        #expect(Set(callers.compactMap { $0["site"] as? String }) == ["lintan", "gangu"], "\(callers)")
+        #expect(callers.first { $0["site"] as? String == "lintan" }?["notYetHere"] as? Int == 30, "\(callers)")
+        #expect(callers.allSatisfy { ($0["lastHeard"] as? Int ?? 0) > 0 }, "\(callers)")
+        let statusText = try await Binary.runAsync(["status", "--data", hq])
+        #expect(statusText.stdout.contains("registered node") && statusText.stdout.contains("lintan-1"), "\(statusText.stdout)")
 
         // Once the push gets through, nothing is missing.
         server = try ServeProcess(data: hq)
