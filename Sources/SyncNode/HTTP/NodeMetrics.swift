@@ -26,6 +26,8 @@ public final class NodeMetrics: Sendable {
             .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
         ]
         self.factory = factory
+        bytesInCounter = Counter(label: "syncnode_http_bytes_total", dimensions: [("direction", "in")], factory: factory)
+        bytesOutCounter = Counter(label: "syncnode_http_bytes_total", dimensions: [("direction", "out")], factory: factory)
     }
 
     // MARK: Events
@@ -57,11 +59,37 @@ public final class NodeMetrics: Sendable {
 
     /// One HTTP request answered. `route` is the matched route pattern (bounded), never the raw path.
     public func request(route: String, status: Int, seconds: Double, bytesIn: Int, bytesOut: Int) {
-        Counter(label: "syncnode_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
-            .increment()
-        Timer(label: "syncnode_http_request_duration_seconds", dimensions: [("route", route)], factory: factory).recordSeconds(seconds)
-        if bytesIn > 0 { Counter(label: "syncnode_http_bytes_total", dimensions: [("direction", "in")], factory: factory).increment(by: bytesIn) }
-        if bytesOut > 0 { Counter(label: "syncnode_http_bytes_total", dimensions: [("direction", "out")], factory: factory).increment(by: bytesOut) }
+        // Every request passes here: the handles are made once per route and status, not per request.
+        let (requests, duration) = handles.request(route: route, status: status) {
+            (
+                Counter(label: "syncnode_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory),
+                Timer(label: "syncnode_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            )
+        }
+        requests.increment()
+        duration.recordSeconds(seconds)
+        if bytesIn > 0 { bytesInCounter.increment(by: bytesIn) }
+        if bytesOut > 0 { bytesOutCounter.increment(by: bytesOut) }
+    }
+
+    private let handles = Handles()
+    private let bytesInCounter: CoreMetrics.Counter
+    private let bytesOutCounter: CoreMetrics.Counter
+
+    /// The request metrics made so far, by route and status.
+    private final class Handles: @unchecked Sendable {
+        private let lock = NSLock()
+        private var made: [String: (CoreMetrics.Counter, CoreMetrics.Timer)] = [:]
+
+        func request(route: String, status: Int, make: () -> (CoreMetrics.Counter, CoreMetrics.Timer)) -> (CoreMetrics.Counter, CoreMetrics.Timer) {
+            let key = "\(status) \(route)"
+            return lock.withLock {
+                if let found = made[key] { return found }
+                let new = make()
+                made[key] = new
+                return new
+            }
+        }
     }
 
     // MARK: Scrape

@@ -62,7 +62,8 @@ struct RequestLogMiddleware: RouterMiddleware {
 
     /// 12 hex digits: enough to tell a day's requests apart in one node's log.
     static func newID() -> String {
-        (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let digits = String(UInt64.random(in: 0..<(1 << 48)), radix: 16)
+        return String(repeating: "0", count: 12 - digits.count) + digits
     }
 }
 
