@@ -85,7 +85,9 @@ struct Measure: AsyncParsableCommand {
                 figures += try ReportSpeed.runDashboard(projects: smoke ? 300 : 100_000, entries: smoke ? 2_000 : 1_000_000, repeats: smoke ? 1 : 3)
             }
             if selected("p11") {
-                figures += try await MetricsCost.run(records: smoke ? 500 : 100_000, conflicts: smoke ? 10 : 1_000, requests: smoke ? 50 : 2_000)
+                figures += try await MetricsCost.run(
+                    records: smoke ? 500 : 100_000, conflicts: smoke ? 10 : 1_000, requests: smoke ? 50 : 2_000,
+                    smallTransactions: smoke ? 200 : 100_000)
             }
             if selected("p5") {
                 if smoke && ProcessInfo.processInfo.environment["SYNCNODE_BENCH_NETNS"] != "1" {

@@ -11,7 +11,7 @@ import SyncProtocol
 /// store at each scrape); and the time of a plain request through the node's router (request id,
 /// log line, counters) against the same request on a bare Hummingbird router, same process and run.
 enum MetricsCost {
-    static func run(records: Int, conflicts: Int, requests: Int) async throws -> [Figure] {
+    static func run(records: Int, conflicts: Int, requests: Int, smallTransactions: Int) async throws -> [Figure] {
         let scratch = try Scratch("p11")
         defer { scratch.remove() }
         let node = try Store.create(in: scratch.path("node"), site: "hq", label: nil)
@@ -90,6 +90,21 @@ enum MetricsCost {
         await group.triggerGracefulShutdown()
         _ = try? await server.value
         scrapes.sort()
+
+        // When each node's last transaction arrived (`node list`, `report sync`, `status` at HQ, the
+        // dashboard's funds table), over a log of many small transactions from two origins.
+        let busy = try Store.create(in: scratch.path("busy"), site: "hq", label: nil)
+        defer { try? busy.close() }
+        for t in 0..<smallTransactions {
+            try busy.commit([.put(collection: "notes", recordID: "n\(t)", fields: [.init("text", .text(String(repeating: "x", count: 200)))])])
+        }
+        let county = try Store.create(in: scratch.path("county"), site: "lintan", label: nil)
+        try county.commit([.put(collection: "notes", recordID: "lt-1", fields: [.init("text", .text("from lintan"))])])
+        _ = try busy.apply(try county.transactions(missingFrom: VersionVector()).transactions)
+        try county.close()
+        var arrivals = 0
+        let lastArrival = try Clock.seconds(repeats: 5) { arrivals = try busy.lastReceivedByNode().count }
+        guard arrivals == 2 else { throw BenchError("expected the last arrival of 2 nodes, got \(arrivals)") }
         let perRequest = nodeTimes.min()! / Double(requests) * 1e6
         let barePerRequest = bareTimes.min()! / Double(requests) * 1e6
         return [
@@ -102,6 +117,9 @@ enum MetricsCost {
                 id: "P11", name: "GET /health through the node's router (request id, log line, counters), libcurl, sequential",
                 value: perRequest, unit: "µs/request", baseline: barePerRequest, baselineName: "the same answer from a bare Hummingbird router",
                 goal: "—"),
+            Figure(
+                id: "P11", name: "last arrival per node over \(smallTransactions + 1) transactions of 2 nodes (best of 5)",
+                value: lastArrival * 1000, unit: "ms", goal: "—"),
         ]
     }
 }

@@ -472,13 +472,21 @@ extension Store {
     }
 
     /// When the last transaction of each node (own included) was received here, in ms since 1970.
+    ///
+    /// An origin's transactions enter the log in seq order (the vector is gap-free; held work waits
+    /// outside it), so its last arrival is its highest seq's: one seek per node on the log's key,
+    /// not a scan of the whole log (whose large bodies sit before `received`).
     public func lastReceivedByNode() throws(SyncNodeError) -> [NodeID: UInt64] {
         try read { db in
             var out: [NodeID: UInt64] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT n.id AS id, max(l.received) AS received FROM log l JOIN node n ON n.ix = l.origin GROUP BY l.origin")
+                db,
+                sql: """
+                    SELECT n.id AS id, (SELECT l.received FROM log l WHERE l.origin = n.ix ORDER BY l.seq DESC LIMIT 1) AS received
+                    FROM node n
+                    """)
             {
-                if let node = NodeID(bytes: row["id"] as Data) { out[node] = UInt64(row["received"] as Int64) }
+                if let node = NodeID(bytes: row["id"] as Data), let received = row["received"] as Int64? { out[node] = UInt64(received) }
             }
             return out
         }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import SyncProtocol
 import Testing
@@ -285,5 +286,47 @@ import Testing
         b.seconds = 3
         #expect(b.description == "applying: 300 of 3000 transactions, 1.0 MB of 9.8 MB, 100/s, about 27 seconds left")
         #expect(ByteText.describe(999) == "999 B" && ByteText.describe(41_000) == "41.0 kB" && ByteText.describe(2_500_000_000) == "2.50 GB")
+    }
+
+    /// The last arrival per node is read by one seek per node; it must say what a scan of the
+    /// whole log says, with work relayed, held then released, and refused in the log.
+    @Test func lastArrivalPerNodeBySeekAgreesWithAScanOfTheLog() async throws {
+        let f = try StoreFederation(liar: true)
+        defer { f.remove() }
+        try f.lintan.store.commit([.put(collection: "counties", recordID: "lintan", fields: [.init("yearly_aid_fen", .int(1))])])
+        try await f.sync(f.lintan, with: f.hq)
+        try await f.distributeRegistry(skippingLiar: true)
+        let newcomer = try TestNode(site: "gangu", label: "gangu-township-1", role: .county, trust: .anchor(f.hq.store.info.publicKey))
+        defer { newcomer.remove() }
+        for i in 0..<3 {
+            try newcomer.store.commit([.put(collection: "projects", recordID: "gg-road-\(i)", fields: [.init("km", .int(Int64(i)))])])
+        }
+        _ = try await Syncer(store: newcomer.store, transport: LocalTransport(service: SyncService(store: f.gangu.store))).run()
+        #expect(try f.gangu.store.heldTransactions().count == 3)
+        for step in 0..<4 {
+            f.hq.clock.advance(by: 1000)
+            f.gangu.clock.advance(by: 1000)
+            try f.hq.store.commit([.put(collection: "counties", recordID: "c\(step)", fields: [.init("n", .int(Int64(step)))])])
+            if step == 1 {
+                try f.hq.store.commit([
+                    .approve(
+                        node: newcomer.store.info.nodeID, key: newcomer.store.info.publicKey, site: "gangu", role: .county, label: "gangu-township-1")
+                ])
+            }
+            try await f.sync(f.gangu, with: f.hq)
+        }
+        try await f.sync(f.lintan, with: f.hq)
+        for store in [f.hq.store, f.gangu.store, f.lintan.store] {
+            let scanned = try store.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT n.id AS id, max(l.received) AS received FROM log l JOIN node n ON n.ix = l.origin GROUP BY l.origin"
+                )
+                .map { (NodeID(bytes: $0["id"] as Data)!, UInt64($0["received"] as Int64)) }
+            }
+            let byScan = Dictionary(scanned, uniquingKeysWith: max)
+            #expect(byScan.count >= 3)
+            #expect(try store.lastReceivedByNode() == byScan)
+        }
+        #expect(try f.gangu.store.lastReceivedByNode()[newcomer.store.info.nodeID] != nil)
     }
 }
