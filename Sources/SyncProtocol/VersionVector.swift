@@ -30,6 +30,11 @@ public struct VersionVector: Hashable, Sendable {
         }
     }
 
+    /// How many transactions this vector holds that `other` lacks.
+    public func count(beyond other: VersionVector) -> UInt64 {
+        entries.reduce(0) { sum, entry in sum + (entry.value > other[entry.key] ? entry.value - other[entry.key] : 0) }
+    }
+
     /// Total number of transactions held.
     public var total: UInt64 { entries.values.reduce(0, +) }
 }

@@ -22,6 +22,16 @@ public struct NodeContact: Equatable, Sendable {
     }
 }
 
+extension NodeContact {
+    /// This contact in place of an older one: an own-seq it does not carry (a push tells none) is
+    /// the older one's. (`saveContacts` keeps the same rule in SQL.)
+    func over(_ older: NodeContact?) -> NodeContact {
+        var contact = self
+        if contact.ownSeq == nil { contact.ownSeq = older?.ownSeq }
+        return contact
+    }
+}
+
 /// The callers' contacts, kept in memory by the request path (no write per request) and saved
 /// with the replay cache: every 10 seconds while serving and at shutdown.
 final class ContactBook: @unchecked Sendable {
@@ -31,9 +41,7 @@ final class ContactBook: @unchecked Sendable {
     func note(_ node: NodeID, _ contact: NodeContact, unlessNewer: Bool = false) {
         lock.withLock {
             if unlessNewer, let newer = pending[node], newer.heard >= contact.heard { return }
-            var contact = contact
-            if contact.ownSeq == nil { contact.ownSeq = pending[node]?.ownSeq }
-            pending[node] = contact
+            pending[node] = contact.over(pending[node])
         }
     }
 

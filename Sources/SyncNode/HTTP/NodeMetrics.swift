@@ -41,7 +41,7 @@ public final class NodeMetrics: Sendable {
         guard let summary else { return }
         Counter(label: "syncnode_sync_bytes_total", dimensions: peer, factory: factory).increment(by: summary.wireBytes)
         Counter(label: "syncnode_transactions_sent_total", dimensions: peer, factory: factory).increment(by: summary.sent)
-        applied(summary.received, via: "pull")
+        applied(summary.applied, via: "pull")
         refused(summary.refusedHere + summary.turnedAway, by: "this_node")
         refused(summary.refused, by: "peer")
     }
@@ -115,23 +115,11 @@ public final class NodeMetrics: Sendable {
             set("syncnode_peer_unsent_transactions", labels, Double(try store.unsentCount(to: peer)))
             if let success = peer.lastSuccess { set("syncnode_peer_last_success_timestamp_seconds", labels, Self.seconds(success)) }
         }
-        // Not `nodeHealth()`: when each node's data last arrived is a scan of the log, and a scrape
-        // comes every few seconds.
-        let vector = try store.vector()
-        let stored = try store.contacts()
-        for entry in try store.registry() {
-            let labels = [("node", entry.node.hex), ("label", entry.label), ("site", entry.site)]
-            var contact = stored[entry.node]
-            if let recent = recentContacts[entry.node], recent.heard >= contact?.heard ?? 0 {
-                contact = NodeContact(
-                    heard: recent.heard, skewMillis: recent.skewMillis, protocolVersion: recent.protocolVersion,
-                    ownSeq: recent.ownSeq ?? contact?.ownSeq)
-            }
-            if let heard = contact?.heard { set("syncnode_node_last_heard_timestamp_seconds", labels, Self.seconds(heard)) }
-            if let ownSeq = contact?.ownSeq {
-                let held = vector[entry.node]
-                set("syncnode_node_unsent_transactions", labels, Double(ownSeq > held ? ownSeq - held : 0))
-            }
+        for var node in try store.nodeHealth() {
+            if let recent = recentContacts[node.entry.node], recent.heard >= node.contact?.heard ?? 0 { node.contact = recent.over(node.contact) }
+            let labels = [("node", node.entry.node.hex), ("label", node.entry.label), ("site", node.entry.site)]
+            if let heard = node.contact?.heard { set("syncnode_node_last_heard_timestamp_seconds", labels, Self.seconds(heard)) }
+            if let unsent = node.notYetHere { set("syncnode_node_unsent_transactions", labels, Double(unsent)) }
         }
         for gone in scraped.replace(with: series) {
             Gauge(label: gone.name, dimensions: gone.labels, factory: factory).destroy()

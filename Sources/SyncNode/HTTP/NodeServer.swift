@@ -72,19 +72,19 @@ public enum NodeServer {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        router.get("v1/status") { request, _ in
-            _ = try authenticated(service, request, method: "GET", path: "/v1/status")
+        router.get("v1/status") { request, context in
+            _ = try authenticated(service, request, context, method: "GET", path: "/v1/status")
             return try await respond(request) { try WireCodec.encodeMessage(try service.status()) }
         }
-        router.post("v1/pull") { request, _ in
-            let caller = try authenticated(service, request, method: "POST", path: "/v1/pull")
+        router.post("v1/pull") { request, context in
+            let caller = try authenticated(service, request, context, method: "POST", path: "/v1/pull")
             return try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
                 return try await respond(request) { try service.pull(body: body, caller: caller) }
             }
         }
-        router.post("v1/push") { request, _ in
-            let caller = try authenticated(service, request, method: "POST", path: "/v1/push")
+        router.post("v1/push") { request, context in
+            let caller = try authenticated(service, request, context, method: "POST", path: "/v1/push")
             return try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
                 return try await respond(request) { try service.push(body: body, caller: caller) }
@@ -113,10 +113,15 @@ public enum NodeServer {
         )
     }
 
-    /// Checks the request's signature from its headers, before its body is read.
-    private static func authenticated(_ service: SyncService, _ request: Request, method: String, path: String) throws -> AuthenticatedCaller? {
+    /// Checks the request's signature from its headers, before its body is read; the node it
+    /// proves goes on the request's log line.
+    private static func authenticated(
+        _ service: SyncService, _ request: Request, _ context: NodeRequestContext, method: String, path: String
+    ) throws -> AuthenticatedCaller? {
         do {
-            return try service.authenticate(method: method, path: path, headers: headerMap(request))
+            let caller = try service.authenticate(method: method, path: path, headers: headerMap(request))
+            context.caller.node = caller?.node
+            return caller
         } catch {
             throw APIErrorResponse(error)
         }
@@ -225,10 +230,24 @@ public protocol NodeRoutes: Sendable {
 public struct NodeRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The node the request's signature proved, once checked (shared by every copy of the context,
+    /// so the request's log line names it).
+    public let caller = RequestCaller()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// Where a handler notes the authenticated caller of its request.
+public final class RequestCaller: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: NodeID?
+
+    public var node: NodeID? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }
 

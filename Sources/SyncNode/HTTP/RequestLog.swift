@@ -28,28 +28,39 @@ struct RequestLogMiddleware: RouterMiddleware {
             finished(request, context, id: id, status: response.status.code, started: started, bytesOut: response.body.contentLength ?? 0)
             return response
         } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            finished(request, context, id: id, status: status, started: started, bytesOut: 0)
+            let answered = error as? any HTTPResponseError
+            finished(
+                request, context, id: id, status: answered?.status.code ?? 500, started: started, bytesOut: 0,
+                unexpected: answered == nil ? error : nil)
             throw IdentifiedError(wrapped: error, id: id)
         }
     }
 
-    private func finished(_ request: Request, _ context: Context, id: String, status: Int, started: ContinuousClock.Instant, bytesOut: Int) {
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    private func finished(
+        _ request: Request, _ context: Context, id: String, status: Int, started: ContinuousClock.Instant, bytesOut: Int,
+        unexpected: (any Error)? = nil
+    ) {
+        let seconds = (ContinuousClock.now - started).seconds
         let route = context.endpointPath ?? "unmatched"
         let bytesIn = request.headers[.contentLength].flatMap(Int.init) ?? 0
         metrics.request(route: route, status: status, seconds: seconds, bytesIn: bytesIn, bytesOut: bytesOut)
         let isRead = request.method == .get || request.method == .head || route == "/v1/pull"
         let level: Logger.Level = status >= 400 || !isRead ? .info : .debug
+        // The metadata is built only when the level lets the line out.
         logger.log(
             level: level, "\(request.method) \(request.uri.path) \(status)",
-            metadata: [
-                "request.id": .string(id), "http.route": .string(route), "http.status": .stringConvertible(status),
-                "http.duration_ms": .string(String(format: "%.1f", seconds * 1000)), "http.bytes_in": .stringConvertible(bytesIn),
-                "http.bytes_out": .stringConvertible(bytesOut),
-                "client.address": .string(context.remoteAddress.map { "\($0.ipAddress ?? "?")" } ?? "?"),
-            ])
+            metadata: {
+                var metadata: Logger.Metadata = [
+                    "request.id": .string(id), "http.route": .string(route), "http.status": .stringConvertible(status),
+                    "http.duration_ms": .string(String(format: "%.1f", seconds * 1000)), "http.bytes_in": .stringConvertible(bytesIn),
+                    "http.bytes_out": .stringConvertible(bytesOut),
+                    "client.address": .string(context.remoteAddress.map { "\($0.ipAddress ?? "?")" } ?? "?"),
+                ]
+                // The request id is the caller's word; the node its signature proved is not.
+                if let node = context.caller.node { metadata["caller.node"] = .string(node.hex) }
+                if let unexpected { metadata["error"] = .string("\(unexpected)") }
+                return metadata
+            }())
     }
 
     /// A caller's id: 1 to 64 letters, digits, `-`, `_` or `.`.

@@ -57,3 +57,8 @@ public enum UTCTime {
         return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
     }
 }
+
+extension Duration {
+    /// The duration in seconds, for logs and metrics.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -107,7 +107,7 @@ extension Store {
     /// How many transactions this node holds that the peer did not have at the last confirmation.
     public func unsentCount(to peer: PeerRecord) throws(SyncNodeError) -> UInt64 {
         let mine = try vector()
-        return mine.surplus(over: peer.vector ?? VersionVector()).reduce(0) { $0 + ($1.upTo - $1.after) }
+        return mine.count(beyond: peer.vector ?? VersionVector())
     }
 
     /// Highest seq of this node's own transactions: changes when a local write commits.

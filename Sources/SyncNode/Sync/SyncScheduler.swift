@@ -81,14 +81,14 @@ public struct SyncScheduler: Service {
                     // Off a terminal, a long round says how far it is every `progressSeconds`.
                     if progress.due() { logger.info("sync round in progress: \(p.description)", metadata: ["sync.peer": "\(url)"]) }
                 }
-                metrics?.round(peer: url, summary: summary, seconds: Self.seconds(since: started))
+                metrics?.round(peer: url, summary: summary, seconds: (ContinuousClock.now - started).seconds)
                 if failures > 0 {
                     logger.info("\(url) reachable again after \(failures) failed rounds", metadata: ["sync.peer": "\(url)"])
                 }
                 failures = 0
                 lastError = nil
             } catch {
-                metrics?.round(peer: url, summary: nil, seconds: Self.seconds(since: started))
+                metrics?.round(peer: url, summary: nil, seconds: (ContinuousClock.now - started).seconds)
                 failures += 1
                 // The first failure and a new reason are news; the same one again is not.
                 logger.log(
@@ -107,22 +107,17 @@ public struct SyncScheduler: Service {
             }
         }
     }
-
-    private static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
 }
 
 /// Says yes at most once every `seconds` (the first time after `seconds` have passed).
-public final class ProgressThrottle: @unchecked Sendable {
+final class ProgressThrottle: @unchecked Sendable {
     private let lock = NSLock()
     private let seconds: Double
     private var last = Date()
 
-    public init(seconds: Double) { self.seconds = seconds }
+    init(seconds: Double) { self.seconds = seconds }
 
-    public func due() -> Bool {
+    func due() -> Bool {
         lock.withLock {
             let now = Date()
             guard now.timeIntervalSince(last) >= seconds else { return false }

@@ -33,6 +33,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var peerVector: VersionVector
     /// Transactions received from the peer that this node refused (policy, revocation).
     public var refusedHere = 0
+    /// Transactions received from the peer that were applied here (not already held, held back or refused).
+    public var applied = 0
     /// Copies received from the peer that were turned away (unsigned, altered).
     public var turnedAway = 0
     /// This node's history as recovered from the peer (it had lost part of it), if it had to be.
@@ -151,6 +153,7 @@ public struct Syncer: Sendable {
         var wireBytes = 0
         var refusedHere = 0
         var refusedByMe = 0
+        var appliedHere = 0
         var turnedAway = 0
         var pullSkipped = false
         var heldByPeer = 0
@@ -186,8 +189,7 @@ public struct Syncer: Sendable {
                     ownCheck = PullRequest.OwnCheck(seq: shared, digest: digest)
                 }
                 expected = (
-                    Int(clamping: status.vector.surplus(over: machine.pullVector).reduce(0) { $0 + ($1.upTo - $1.after) }),
-                    Int(clamping: machine.localVector.surplus(over: status.vector).reduce(0) { $0 + ($1.upTo - $1.after) })
+                    Int(clamping: status.vector.count(beyond: machine.pullVector)), Int(clamping: machine.localVector.count(beyond: status.vector))
                 )
                 report()
                 if recovery == nil && status.vector[store.info.nodeID] > machine.localVector[store.info.nodeID] && ownCheck == nil {
@@ -257,6 +259,7 @@ public struct Syncer: Sendable {
                     machine.abandonPull()
                     continue
                 }
+                appliedHere += applied.applied
                 refusedByMe += applied.refused.filter { $0.permanent != false }.count
                 turnedAway += applied.refused.filter { $0.permanent == false }.count
                 try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
@@ -290,8 +293,8 @@ public struct Syncer: Sendable {
                     peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
                     batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
                     skewMillis: machine.skewMillis,
-                    refused: refusedHere, heldByPeer: heldByPeer, peerVector: machine.peerVector, refusedHere: refusedByMe, turnedAway: turnedAway,
-                    recovery: recovery, pullSkipped: pullSkipped)
+                    refused: refusedHere, heldByPeer: heldByPeer, peerVector: machine.peerVector, refusedHere: refusedByMe, applied: appliedHere,
+                    turnedAway: turnedAway, recovery: recovery, pullSkipped: pullSkipped)
             }
         }
     }

@@ -26,6 +26,15 @@ enum Federation {
         guard approved.status == 0 else { throw TestFailure("approve \(site) failed: \(approved.stderr)") }
     }
 
+    /// HQ and an approved Lintan office (`lintan-1`) under `dir`: their data directories.
+    static func hqAndLintan(in dir: TempDirectory) throws -> (hq: String, lintan: String) {
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let lintan = dir.path("lintan").path
+        try member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        return (hq, lintan)
+    }
+
     static func identity(_ data: String) throws -> [String: Any] {
         let out = try Binary.run(["identity", "--data", data, "--json"])
         return (try JSONSerialization.jsonObject(with: Data(out.stdout.utf8))) as? [String: Any] ?? [:]

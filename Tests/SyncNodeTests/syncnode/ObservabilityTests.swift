@@ -40,10 +40,7 @@ import Testing
     @Test func metricsOfServingNodesAreValidPrometheusTextAndMoveAndLogsTellTheRoundsApart() async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let hq = dir.path("hq").path
-        try Federation.hq(hq)
-        let lintan = dir.path("lintan").path
-        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
         let hqServer = try ServeProcess(data: hq, extra: ["--log-format", "json"])
         defer { hqServer.stop() }
         #expect(try await Binary.runAsync(["peer", "add", "--data", lintan, hqServer.url]).status == 0)
@@ -117,6 +114,8 @@ import Testing
         #expect(!sending.isEmpty, "\(lintanLines)")
         let pushes = hqLines.filter { $0["message"] == "POST /v1/push 200" }
         #expect(!pushes.isEmpty && pushes.allSatisfy { push in sending.contains { $0["sync.round"] == push["request.id"] } }, "\(pushes) \(sending)")
+        // The id is the caller's word; the line also names the node whose signature it carried.
+        #expect(pushes.allSatisfy { $0["caller.node"] == lintanID }, "\(pushes)")
         // Reads that succeed are not logged at info: a node others sync with stays quiet when idle.
         #expect(!hqLines.contains { $0["message"]?.hasPrefix("GET /v1/status") == true || $0["message"]?.hasPrefix("POST /v1/pull") == true })
         #expect(
@@ -201,10 +200,7 @@ import Testing
     @Test func longSyncsAndImportsReportProgressAgainstTotals() async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let hq = dir.path("hq").path
-        try Federation.hq(hq)
-        let lintan = dir.path("lintan").path
-        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
         do {
             let store = try Store.open(URL(fileURLWithPath: hq), clock: SystemClock())
             defer { try? store.close() }
@@ -231,16 +227,21 @@ import Testing
         #expect(totals.count == lines.count && totals.allSatisfy { $0.1 >= 3000 && $0.0 <= $0.1 }, "\(lines)")
         #expect(zip(totals, totals.dropFirst()).allSatisfy { $0.0 <= $1.0 }, "\(totals)")
 
+        // Export on a terminal (`script` gives it one): its stages, drawn over one line.
         let bundle = dir.path("all.bundle").path
-        let export = try await Binary.runAsync(["bundle", "export", "--data", hq, "--out", bundle], environment: env)
-        #expect(export.status == 0, "\(export.stderr)")
+        let export = try Binary.shell("script -qec '\"$SYNCNODE\" bundle export --data \(hq) --out \(bundle)' /dev/null")
+        #expect(export.status == 0, "\(export.stdout)")
+        let wrote = try #require(export.stdout.firstMatch(of: /wrote (\d+) transactions/).flatMap { Int($0.1) }, "\(export.stdout)")
+        #expect(wrote >= 3000)
+        #expect(export.stdout.contains("\r\u{1B}[Kcompressing: \(wrote) of \(wrote) transactions, "), "\(export.stdout.debugDescription)")
+        #expect(export.stdout.contains("\r\u{1B}[K\rwrote") || export.stdout.contains("\r\u{1B}[Kwrote"), "the line is cleared before the summary")
         let gangu = dir.path("gangu").path
         try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
         let imported = try await Binary.runAsync(["bundle", "import", "--data", gangu, bundle], environment: env)
         #expect(imported.status == 0, "\(imported.stderr)")
         let applying = imported.stderr.split(separator: "\n").filter { $0.hasPrefix("applying: ") || $0.hasPrefix("checking the checksum: ") }
         #expect(!applying.isEmpty, "\(imported.stderr)")
-        #expect(applying.allSatisfy { $0.contains(" of 300") && $0.contains(" transactions, ") }, "\(applying)")
+        #expect(applying.allSatisfy { $0.contains(" of \(wrote) transactions, ") }, "\(applying)")
         // With --json nothing but the answer: no progress lines.
         let quiet = try await Binary.runAsync(["bundle", "import", "--data", gangu, bundle, "--json"], environment: env)
         #expect(quiet.status == 0 && !quiet.stderr.contains("applying"), "\(quiet.stderr)")

@@ -9,10 +9,7 @@ import Testing
     @Test func hqSeesEachCallersContactSkewProtocolAndWhatItHasNotSentYet() async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let hq = dir.path("hq").path
-        try Federation.hq(hq)
-        let lintan = dir.path("lintan").path
-        try Federation.member(lintan, site: "lintan", label: "lintan-1", hq: hq)
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
         let gangu = dir.path("gangu").path
         try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
 
