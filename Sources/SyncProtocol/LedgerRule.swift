@@ -20,6 +20,8 @@ public enum LedgerRule {
 
         public var origin: NodeID { ts.node }
         public var county: Value? { fields["county"] }
+        /// Whether it is a reversal (`MoneyModel.isReversal`: the one definition).
+        public var isReversal: Bool { MoneyModel.isReversal(fields) }
         public var reverses: String? {
             if case .text(let id)? = fields[Names.reversesField] { return id }
             return nil
@@ -46,13 +48,13 @@ public enum LedgerRule {
     /// they arrived in, so every replica counts the same totals.
     public static func reversals(_ entries: [Entry]) -> [Int: Reversal] {
         var byID: [String: [Int]] = [:]
-        for (i, e) in entries.enumerated() where e.reverses == nil { byID[e.entryID, default: []].append(i) }
+        for (i, e) in entries.enumerated() where !e.isReversal { byID[e.entryID, default: []].append(i) }
         var out: [Int: Reversal] = [:]
         var cancelledBy: [Int: Int] = [:]
-        let order = entries.indices.filter { entries[$0].reverses != nil }.sorted { entries[$0].ts < entries[$1].ts }
+        let order = entries.indices.filter { entries[$0].isReversal }.sorted { entries[$0].ts < entries[$1].ts }
         for r in order {
             let reversal = entries[r]
-            switch target(of: reversal, among: (byID[reversal.reverses!] ?? []).map { ($0, entries[$0]) }) {
+            switch target(of: reversal, among: (reversal.reverses.flatMap { byID[$0] } ?? []).map { ($0, entries[$0]) }) {
             case .invalid(let why):
                 out[r] = .invalid(why)
             case .cancels(let t):
@@ -70,7 +72,9 @@ public enum LedgerRule {
     /// The entry `reversal` cancels among the candidates with the id it names (index, entry), or
     /// why it cancels none. Local writes use it to refuse a wrong reversal before it is recorded.
     public static func target(of reversal: Entry, among candidates: [(Int, Entry)]) -> Reversal {
-        guard let id = reversal.reverses else { return .invalid("the entry reverses nothing") }
+        guard let id = reversal.reverses else {
+            return .invalid("its \(Names.reversesField) names no entry id (it holds \(reversal.fields[Names.reversesField] ?? .null))")
+        }
         let named = reversal.reversesOrigin.map { origin in candidates.filter { $0.1.origin == origin } } ?? candidates
         guard !named.isEmpty else { return .invalid("there is no entry \(id) to reverse") }
         let sameCounty = named.filter { $0.1.county == reversal.county }

@@ -32,9 +32,21 @@ public struct Programme: Codable, Equatable, Sendable {
         /// Aid budgeted per year, in 万元, keyed by year.
         public var yearlyAidWan: [String: Int64]
 
+        /// The aid over the whole programme, in fen (an amount above it is implausible).
+        public var programmeAidFen: Int64 {
+            yearlyAidWan.values.reduce(Int64(0)) { sum, wan in
+                let (fen, o1) = wan.multipliedReportingOverflow(by: Money.fenPerWan)
+                let (total, o2) = sum.addingReportingOverflow(fen)
+                return o1 || o2 ? .max : total
+            }
+        }
+
         /// The yearly aid in fen, by year.
         public var yearlyAidFen: [Int: Int64] {
-            Dictionary(uniqueKeysWithValues: yearlyAidWan.compactMap { k, v in Int(k).map { ($0, v * Money.fenPerWan) } })
+            Dictionary(
+                yearlyAidWan.compactMap { k, v in
+                    Int(k).map { ($0, v.multipliedReportingOverflow(by: Money.fenPerWan).overflow ? Int64.max : v * Money.fenPerWan) }
+                }, uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -65,6 +77,25 @@ public struct Programme: Codable, Equatable, Sendable {
         public var min: Int64?
         public var max: Int64?
         public var label: String?
+        /// A count above this is implausible: refused at entry unless confirmed, listed for review.
+        public var confirmAbove: Int64?
+        /// The name of a field of the same entry this one may not exceed (of whom poor ≤ people).
+        public var atMost: String?
+
+        public init(
+            name: String, type: FieldType, required: Bool? = nil, values: [String]? = nil, min: Int64? = nil, max: Int64? = nil, label: String? = nil,
+            confirmAbove: Int64? = nil, atMost: String? = nil
+        ) {
+            self.name = name
+            self.type = type
+            self.required = required
+            self.values = values
+            self.min = min
+            self.max = max
+            self.label = label
+            self.confirmAbove = confirmAbove
+            self.atMost = atMost
+        }
 
         /// The name the value is stored under: money is kept in integer fen, as `<name>_fen`.
         public var storedName: String { type == .money ? name + "_fen" : name }
@@ -87,6 +118,9 @@ public struct Programme: Codable, Equatable, Sendable {
         public var example: String?
 
         public var isLedger: Bool { ledger != nil }
+        /// A money kind whose entries count against a budget year of their own (`budget_year`):
+        /// every money kind but one that names its year (the target).
+        public var hasBudgetYear: Bool { money != nil && !fields.contains { $0.type == .year } }
     }
 
     // MARK: lookups
@@ -112,11 +146,16 @@ public struct Programme: Codable, Equatable, Sendable {
         Field(name: "work_area", type: .workArea, label: "工作领域"),
     ]
 
+    /// The field a money entry names its budget year (资金年度) in: when it is not given, the year
+    /// of the entry's date, if that is a year of the plan (`MoneyModel.budgetYear`).
+    public static let budgetYearField = Field(name: "budget_year", type: .year, label: "资金年度")
+
     /// Every field an input of `kind` may give.
     public func fields(of kind: Kind) -> [Field] {
         guard kind.isLedger else { return kind.fields }
         var out = Self.entryFields
         for f in kind.fields where !out.contains(where: { $0.name == f.name }) { out.append(f) }
+        if kind.hasBudgetYear { out.append(Self.budgetYearField) }
         out.append(Field(name: "kind", type: .text, label: "类型"))
         return out
     }
@@ -131,13 +170,24 @@ public struct Programme: Codable, Equatable, Sendable {
         if counties.isEmpty { out.append("the plan names no county") }
         for c in counties {
             if c.prefixes.isEmpty { out.append("county \(c.id) has no record-id prefix") }
-            for key in c.yearlyAidWan.keys where Int(key) == nil { out.append("county \(c.id): yearly_aid_wan key '\(key)' is not a year") }
+            for key in c.yearlyAidWan.keys where MoneyModel.fourDigits(key) == nil {
+                out.append("county \(c.id): yearly_aid_wan key '\(key)' is not a year")
+            }
+            for (key, wan) in c.yearlyAidWan where !(0...Money.maxWan).contains(wan) {
+                out.append("county \(c.id): yearly aid \(wan)万 for \(key) is not between 0 and \(Money.maxWan)万")
+            }
         }
         var seen = Set<String>()
         for k in kinds {
             if !seen.insert(k.id).inserted { out.append("kind \(k.id) appears twice") }
             if (k.collection == nil) == (k.ledger == nil) { out.append("kind \(k.id) needs exactly one of `collection` or `ledger`") }
             if let w = k.workArea, workArea(w) == nil { out.append("kind \(k.id) counts under unknown work area \(w)") }
+            for f in k.fields {
+                if let other = f.atMost, !k.fields.contains(where: { $0.name == other && $0.type == .int }) {
+                    out.append("kind \(k.id): field \(f.name) is at most \(other), which is not a whole-number field of the kind")
+                }
+                if f.confirmAbove != nil, f.type != .int { out.append("kind \(k.id): confirm_above is for whole-number fields, not \(f.name)") }
+            }
         }
         // The funds report sums a money ledger whole into its kind's column: two money kinds in
         // one ledger would each count the other's amounts.
@@ -153,6 +203,8 @@ public struct Programme: Codable, Equatable, Sendable {
 public enum Money {
     public static let fenPerYuan: Int64 = 100
     public static let fenPerWan: Int64 = 1_000_000
+    /// The largest yearly aid a plan may name, in 万元 (10^8 万元 = 1 万亿元).
+    public static let maxWan: Int64 = 100_000_000
 
     /// Parses `100万`, `100万元`, `12.5万`, `50000元`, `1,250.50元` into fen; nil with the reason otherwise.
     public static func parse(_ text: String) -> Result<Int64, Reason> {

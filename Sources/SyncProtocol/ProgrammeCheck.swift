@@ -256,6 +256,6 @@ extension ProgrammeCheck {
                 out.append("\(f.name) holds \(v), not \(describe(f))")
             }
         }
-        return out
+        return out + plausibility(kind: kind, fields: stored).map(\.message)
     }
 }

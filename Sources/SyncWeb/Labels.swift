@@ -31,14 +31,15 @@ enum Labels {
         "activities": "活动（按县和工作领域）", "tasks": "督办事项（逾期，按牵头单位）", "review": "待审", "sync": "各节点同步情况",
         "stale": "超过一天未联系", "none": "无", "more": "另有 {n} 条未显示", "county": "县", "count": "数量",
         "export": "下载", "exportXlsx": "Excel 工作簿（全部报表）", "exportCsv": "CSV", "choose": "请选择", "id": "编号",
-        "update": "修改已有记录", "confirm": "确认超出目标仍记录", "recorded": "已记录（事务 {n}）", "errors": "未记录，请改正：",
+        "update": "修改已有记录", "confirm": "已核实，仍按此记录", "recorded": "已记录（事务 {n}）", "errors": "未记录，请改正：",
         "state.not_sent": "未发送", "state.sent": "已发送", "state.at_hq": "已到总部", "state.refused": "被拒绝", "time": "时间",
         "what": "内容", "state": "状态", "resolve": "解决", "keep": "保留当前值", "value": "新值", "field": "字段", "record": "记录",
         "current": "当前值", "other": "另一版本", "viewerNote": "您的账户只能查看。", "badLogin": "用户名或密码不对。",
         "limited": "失败次数过多，请 {n} 秒后再试。", "notFound": "没有这个页面。", "forbidden": "无权执行此操作。",
         "staleForm": "表单已过期或来自其他网站，请重新打开页面。", "tooLarge": "提交的内容太大。", "expired": "请重新登录。",
         "langOther": "English", "langOtherCode": "en", "asOf": "数据截至", "node": "节点", "noKinds": "本节点不能录入任何类型。",
-        "money.hint": "金额可写 万 或 元，如 12.5万", "required": "必填", "back": "返回", "stageCount": "阶段",
+        "money.hint": "金额可写 万 或 元，如 12.5万", "correct": "更正", "undo": "撤销", "withdrawal": "撤销",
+        "withdrawn": "已撤销", "correctTitle": "更正", "noChange": "没有改动：请修改要更正的内容，或点“撤销”。", "required": "必填", "back": "返回", "stageCount": "阶段",
     ]
 
     static let en: [String: String] = [
@@ -49,7 +50,7 @@ enum Labels {
         "activities": "Activities by county and work area", "tasks": "Overdue supervision items by lead unit", "review": "Review queue",
         "sync": "Sync health per node", "stale": "not heard from for over a day", "none": "none", "more": "{n} more not shown",
         "county": "County", "count": "Count", "export": "Download", "exportXlsx": "Excel workbook (all reports)", "exportCsv": "CSV",
-        "choose": "choose", "id": "ID", "update": "Change an existing record", "confirm": "Record it although it exceeds the target",
+        "choose": "choose", "id": "ID", "update": "Change an existing record", "confirm": "Checked: record it as it is",
         "recorded": "Recorded (transaction {n})", "errors": "Nothing was recorded; please correct:", "state.not_sent": "not yet sent",
         "state.sent": "sent", "state.at_hq": "at HQ", "state.refused": "refused", "time": "Time", "what": "What", "state": "State",
         "resolve": "Resolve", "keep": "Keep the current value", "value": "New value", "field": "Field", "record": "Record",
@@ -59,6 +60,8 @@ enum Labels {
         "staleForm": "The form is stale or came from another site; open the page again.", "tooLarge": "The form is too large.",
         "expired": "Please log in again.", "langOther": "中文", "langOtherCode": "zh", "asOf": "Data as of", "node": "Node",
         "noKinds": "This node cannot record any kind.", "money.hint": "amount in 万 or 元, e.g. 12.5万", "required": "required",
+        "correct": "Correct", "undo": "Withdraw", "withdrawal": "Withdrawal of", "withdrawn": "withdrawn", "correctTitle": "Correct",
+        "noChange": "Nothing changed: change what is wrong, or withdraw the entry.",
         "back": "Back", "stageCount": "Stage",
     ]
 
@@ -70,6 +73,6 @@ enum Labels {
         "item": "Item", "detail": "Detail", "leadUnit": "Lead unit", "title": "Title", "due": "Due", "extendedTo": "Extended to",
         "feedback": "Feedback", "state": "State", "label": "Node", "site": "Site", "role": "Role", "node": "ID",
         "transactions": "Transactions", "lastHeard": "Last contact", "notYetHere": "Not yet here", "clockSkewSeconds": "Clock skew (s)",
-        "protocol": "Protocol",
+        "protocol": "Protocol", "targetBasis": "Target basis", "recordedBy": "Recorded by",
     ]
 }

@@ -141,7 +141,8 @@ extension WebInterface {
         let county = funds.column("county")
         let year = funds.column("year")
         let pct = funds.column("disbursedPct")
-        return funds.rows.map(ReportRow.init).filter { Int($0.text(year)) == nil }.map { row in
+        // The whole programme's rows (a year span), not the rows of money outside the plan's years.
+        return funds.rows.map(ReportRow.init).filter { $0.text(year).contains("–") }.map { row in
             let hundredths = row.int(pct) ?? 0
             return [
                 "county": row.text(county), "pct": String(format: "%.2f", Double(hundredths) / 100),
@@ -169,7 +170,7 @@ extension WebInterface {
     /// of the plan's values, and each problem next to its field.
     func form(
         _ session: WebSession, _ lang: Language, kind kindID: String, values: [String: String], problems: [ProgrammeCheck.Problem],
-        recordID: String = "", isUpdate: Bool = false
+        recordID: String = "", isUpdate: Bool = false, offerConfirm: Bool = false, correcting: (ledger: String, entryID: String)? = nil
     ) throws -> (String, [String: Any]) {
         let plan = try store.programme()
         guard let kind = plan.kind(kindID) else {
@@ -229,7 +230,9 @@ extension WebInterface {
             [
                 "title": lang == .en ? (kind.nameEn ?? kind.name) : kind.name, "kind": kind.id,
                 "kindName": lang == .en ? (kind.nameEn ?? kind.name) : kind.name, "fields": fields, "isRecord": kind.collection != nil,
-                "recordID": recordID, "isUpdate": isUpdate, "isMoney": kind.money == "disbursed", "viewer": !session.user.role.mayWrite,
+                "recordID": recordID, "isUpdate": isUpdate, "offerConfirm": offerConfirm,
+                "action": correcting.map { "/correct/\(Self.encode($0.ledger))/\(Self.encode($0.entryID))" } ?? "/entry/\(kind.id)",
+                "correcting": correcting.map { ["entryID": $0.entryID] } as Any, "viewer": !session.user.role.mayWrite,
                 "hasErrors": !problems.isEmpty, "generalErrors": general,
             ]
         )
@@ -262,7 +265,9 @@ extension WebInterface {
             let values = Dictionary(input, uniquingKeysWith: { _, b in b })
             let status: HTTPResponse.Status = error.code == .forbidden ? .forbidden : error.code == .notFound ? .notFound : .unprocessableContent
             return try await answer(write, status: status) { session, lang in
-                try form(session, lang, kind: kind, values: values, problems: problems, recordID: recordID, isUpdate: isUpdate)
+                try form(
+                    session, lang, kind: kind, values: values, problems: problems, recordID: recordID, isUpdate: isUpdate,
+                    offerConfirm: error.needsConfirmation)
             }
         }
         logger.info("web record", metadata: ["web.user": "\(write.session.user.name)", "web.kind": "\(kind)", "sync.seq": "\(seq)"])
@@ -274,13 +279,29 @@ extension WebInterface {
     func mine(_ session: WebSession, _ lang: Language, _ request: Request) throws -> (String, [String: Any]) {
         let labels = lang.labels
         let work = try store.ownWork(limit: 200)
+        let plan = try store.programme()
+        let withdrawn = try store.withdrawnEntries(
+            ledgers: Set(work.flatMap { $0.changes.compactMap { if case .append(let e) = $0 { e.ledger } else { nil } } }))
+        let mayCorrect = session.user.role.mayWrite
         var model: [String: Any] = [
             "title": labels["mine"] ?? "",
             "work": work.map { w -> [String: Any] in
                 [
                     "seq": w.seq, "time": ReportFormat.localTime(w.time), "stateID": w.state.rawValue,
                     "state": labels["state.\(w.state.rawValue)"] ?? w.state.rawValue, "reason": w.reason ?? "",
-                    "changes": w.changes.prefix(20).map(Self.describe) + (w.changes.count > 20 ? ["… +\(w.changes.count - 20)"] : []),
+                    "changes": w.changes.prefix(20).map { change -> [String: Any] in
+                        var out: [String: Any] = ["text": Self.describe(change, plan, lang)]
+                        if case .append(let e) = change, plan.kinds.contains(where: { $0.ledger == e.ledger }), !MoneyModel.isReversal(e.fields),
+                            w.state != .refused, mayCorrect
+                        {
+                            if withdrawn.contains([e.ledger, e.entryID]) {
+                                out["withdrawn"] = true
+                            } else {
+                                out["correct"] = "/correct/\(Self.encode(e.ledger))/\(Self.encode(e.entryID))"
+                            }
+                        }
+                        return out
+                    } + (w.changes.count > 20 ? [["text": "… +\(w.changes.count - 20)"]] : []),
                 ]
             },
         ]
@@ -290,13 +311,102 @@ extension WebInterface {
         return ("mine", model)
     }
 
-    static func describe(_ change: Change) -> String {
+    /// A change in the plan's words: the kind's name, then each field's label and value, amounts
+    /// in 万元 (a reversal says what it withdraws).
+    static func describe(_ change: Change, _ plan: Programme, _ lang: Language) -> String {
         switch change {
-        case .set(let w): "\(w.collection)/\(w.recordID) \(w.field) = \(w.value)"
+        case .set(let w): return "\(w.collection)/\(w.recordID) \(w.field) = \(w.value)"
         case .append(let e):
-            "\(e.ledger) \(e.fields["kind"].map { "\($0)" } ?? "") "
-                + e.fields.filter { $0.key != "kind" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        case .unknown(let kind, _): "(\(kind))"
+            let kinds = plan.kinds(inLedger: e.ledger)
+            let kind = kinds.first { $0.id == e.fields["kind"]?.description } ?? (kinds.count == 1 ? kinds[0] : nil)
+            guard let kind else {
+                return "\(e.ledger) "
+                    + e.fields.filter { $0.key != "kind" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            }
+            let name = lang == .en ? (kind.nameEn ?? kind.name) : kind.name
+            if MoneyModel.isReversal(e.fields) {
+                return (lang.labels["withdrawal"] ?? "") + " \(name) \(e.reverses ?? "")"
+            }
+            let parts = plan.fields(of: kind).compactMap { f -> String? in
+                guard f.name != "kind", let value = e.fields[f.storedName] else { return nil }
+                let label = lang == .en ? f.name : (f.label ?? f.name)
+                return "\(label) \(formText(f, value, plan))\(f.type == .money ? (lang == .en ? "0k yuan" : "万元") : "")"
+            }
+            return "\(name)：" + parts.joined(separator: "，")
+        case .unknown(let kind, _): return "(\(kind))"
+        }
+    }
+
+    /// A stored value as a form shows it (and as a person would type it): an amount in 万 (its
+    /// unit is added where it is typed), a county or work area by its name in lists.
+    static func formText(_ f: Programme.Field, _ value: Value, _ plan: Programme) -> String {
+        switch (f.type, value) {
+        case (.money, .int(let fen)): return Money.wan(fen)
+        case (.county, .text(let id)): return plan.county(id)?.name ?? id
+        case (.workArea, .text(let id)): return plan.workArea(id)?.name ?? id
+        default: return value.description
+        }
+    }
+
+    // MARK: corrections
+
+    /// The form of an entry to correct, filled in with what it holds, and a button to withdraw it.
+    func correctionForm(_ session: WebSession, _ lang: Language, ledger: String, entryID: String) throws -> (String, [String: Any]) {
+        let found = try store.findEntry(entryID, ledger: ledger)
+        guard let kind = found.kind else { throw SyncNodeError(.notFound, "no entry \(entryID) of the plan's kinds") }
+        var (template, model) = try form(
+            session, lang, kind: kind.id, values: Self.formValues(found, try store.programme()), problems: [], correcting: (ledger, entryID))
+        model["title"] = (lang.labels["correctTitle"] ?? "") + " " + (model["kindName"] as? String ?? "")
+        model["kindName"] = model["title"]
+        return (template, model)
+    }
+
+    /// The text each field of an entry is typed as in its form.
+    static func formValues(_ found: FoundEntry, _ plan: Programme) -> [String: String] {
+        guard let kind = found.kind else { return [:] }
+        var out: [String: String] = [:]
+        for f in plan.fields(of: kind) where f.name != "kind" {
+            guard let value = found.row.fields[f.storedName] else { continue }
+            switch (f.type, value) {
+            case (.money, .int(let fen)): out[f.name] = Money.wan(fen) + "万"
+            default: out[f.name] = value.description
+            }
+        }
+        return out
+    }
+
+    /// Records a correction (or, with `_undo`, a withdrawal) through `Store.correctEntry`, the
+    /// CLI's `correct`: the fields whose text differs from what the entry holds are the changes.
+    func correct(_ request: Request, _ context: NodeRequestContext, ledger: String, entryID: String) async throws -> Response {
+        let write = try await writeGate(request, may: \.mayWrite)
+        let store = store
+        let undo = write.value("_undo") == "1"
+        let confirm = write.value("_confirm") == "1"
+        let input = write.form.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" }.map { ($0.0, $0.1.trimmingCharacters(in: .whitespaces)) }
+        do {
+            let done = try await BlockingWork.run {
+                let found = try store.findEntry(entryID, ledger: ledger)
+                let before = Self.formValues(found, try store.programme())
+                let changes = undo ? [] : input.filter { !$0.1.isEmpty && before[$0.0] != $0.1 }
+                if !undo && changes.isEmpty { throw SyncNodeError.invalid(write.visitor.language.labels["noChange"] ?? "") }
+                return try store.correctEntry(entryID, ledger: ledger, changes: changes, today: LocalTime.today(), confirm: confirm)
+            }
+            logger.info(
+                "web correction",
+                metadata: ["web.user": "\(write.session.user.name)", "ledger": "\(ledger)", "entry": "\(entryID)", "sync.seq": "\(done.seq)"])
+            return Self.redirect(to: "/mine?recorded=\(done.seq)")
+        } catch let error as SyncNodeError {
+            if error.code == .notFound { return notFound(request) }
+            let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems
+            let values = Dictionary(input, uniquingKeysWith: { _, b in b })
+            return try await answer(write, status: .unprocessableContent) { session, lang in
+                let found = try store.findEntry(entryID, ledger: ledger)
+                var (template, model) = try form(
+                    session, lang, kind: found.kind?.id ?? "", values: values.isEmpty ? Self.formValues(found, try store.programme()) : values,
+                    problems: problems, offerConfirm: error.needsConfirmation, correcting: (ledger, entryID))
+                model["kindName"] = (lang.labels["correctTitle"] ?? "") + " " + (model["kindName"] as? String ?? "")
+                return (template, model)
+            }
         }
     }
 

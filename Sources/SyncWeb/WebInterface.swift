@@ -72,6 +72,17 @@ public struct WebInterface: NodeRoutes {
             return try await page(request, context) { session, lang in try form(session, lang, kind: kind, values: [:], problems: []) }
         }
         router.post("entry/{kind}") { request, context in try await record(request, context, kind: context.parameters.get("kind") ?? "") }
+        router.get("correct/{ledger}/{id}") { request, context in
+            let (ledger, id) = (context.parameters.get("ledger") ?? "", context.parameters.get("id") ?? "")
+            do {
+                return try await page(request, context) { session, lang in try correctionForm(session, lang, ledger: ledger, entryID: id) }
+            } catch let error as SyncNodeError where error.code == .notFound || error.code == .invalidInput {
+                return notFound(request)
+            }
+        }
+        router.post("correct/{ledger}/{id}") { request, context in
+            try await correct(request, context, ledger: context.parameters.get("ledger") ?? "", entryID: context.parameters.get("id") ?? "")
+        }
         router.get("mine") { request, context in try await page(request, context) { session, lang in try mine(session, lang, request) } }
         router.get("conflicts") { request, context in
             try await page(request, context) { session, lang in try conflictsPage(session, lang, error: nil, done: nil) }

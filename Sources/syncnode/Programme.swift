@@ -44,7 +44,11 @@ extension SyncNodeCommand {
         @Argument(help: "The kind, such as project, training, labour_transfer, disbursement, supervision.") var kind: String
         @Argument(help: "For a record kind (project, task, supervision): its id; then FIELD=VALUE pairs.") var items: [String] = []
         @Flag(help: "Let a project's stage move backwards (give reason=WHY).") var force = false
-        @Flag(help: "Record a disbursement above what remains of the county's target for the year.") var confirm = false
+        @Flag(
+            help:
+                "Record an entry the checks find unlikely (an amount above the county's aid, beyond an allocation or target, a date outside the plan's years, ...)."
+        )
+        var confirm = false
 
         func run() throws {
             try SyncNodeCommand.recordItem(node: node, kind: kind, items: items, force: force, mustExist: false, confirm: confirm)
@@ -80,7 +84,9 @@ extension SyncNodeCommand {
                 kind: kind, recordID: recordID, input: try programmeInput(Array(rest)), today: localToday(), force: force,
                 mustExist: isRecord ? mustExist : nil, confirm: confirm)
         }
-        emit(result.recordID ?? "recorded \(kind)")
+        // The id on stdout (a script corrects the entry by it); what was filled in on stderr.
+        emit(result.recordID ?? "")
+        for note in result.notes { FileHandle.standardError.write(Data("\(note)\n".utf8)) }
     }
 
     struct Project: ParsableCommand {
@@ -98,38 +104,36 @@ extension SyncNodeCommand {
             @Argument(help: "The project id.") var id: String
 
             func run() throws {
-                let (record, history, entries, labels) = try node.withStore { store in
+                let (record, history, entries, labels, money) = try node.withStore { store in
                     guard let record = try store.record("projects", id), !record.deleted else {
                         throw SyncNodeError(.notFound, "no project \(id) here")
                     }
+                    // The project's entries, and the reversals that cancel them (a reversal need not name the project).
                     var entries: [LedgerRow] = []
                     for ledger in ["project_events", "allocations", "disbursements", "expenditures", "activities"] {
-                        entries += try store.ledger(ledger).filter { $0.fields["project"] == .text(id) }
+                        let rows = try store.ledger(ledger)
+                        let mine = rows.filter { $0.fields["project"] == .text(id) && !MoneyModel.isReversal($0.fields) }
+                        let cancelling = Set(mine.flatMap(\.reversedBy))
+                        entries += mine + rows.filter { MoneyModel.isReversal($0.fields) && cancelling.contains($0.entryID) }
                     }
                     return (
                         record, try store.history("projects", id),
                         entries.sorted { ($0.fields["date"]?.description ?? "", $0.ts) < ($1.fields["date"]?.description ?? "", $1.ts) },
-                        try store.nodeLabels()
+                        try store.nodeLabels(), try store.projectMoney(project: id)[id] ?? ProjectMoney()
                     )
-                }
-                let total = { (ledger: String) in
-                    entries.filter { $0.ledger == ledger && $0.counts }.reduce(Int64(0)) { sum, e in
-                        if case .int(let n)? = e.fields["amount_fen"] { sum + n } else { sum }
-                    }
                 }
                 if output.json {
                     emit(
                         Presenter.json([
                             "project": Presenter.recordObject(record), "history": history.map(Presenter.historyObject),
-                            "entries": entries.map(Presenter.ledgerObject), "allocated": total("allocations"), "disbursed": total("disbursements"),
-                            "spent": total("expenditures"),
+                            "entries": entries.map(Presenter.ledgerObject), "allocated": Presenter.total(money.allocated),
+                            "disbursed": Presenter.total(money.disbursed), "spent": Presenter.total(money.spent),
                         ]))
                     return
                 }
                 emit(Presenter.recordTable(record))
                 emit(
-                    "allocated \(Money.wan(total("allocations")))万元, disbursed \(Money.wan(total("disbursements")))万元, spent \(Money.wan(total("expenditures")))万元"
-                )
+                    "安排 \(ProgrammeCheck.wan(money.allocated))万元，拨付 \(ProgrammeCheck.wan(money.disbursed))万元，支出 \(ProgrammeCheck.wan(money.spent))万元")
                 emit("\nevents and money (by the day they happened):")
                 var table = TextTable(["date", "ledger", "what", "recorded by"])
                 for e in entries {
@@ -137,7 +141,8 @@ extension SyncNodeCommand {
                         .map { "\($0.key)=\($0.key.hasSuffix("_fen") ? Money.wan(Int64($0.value.description) ?? 0) + "万元" : $0.value.description)" }
                         .joined(separator: " ")
                     table.add([
-                        e.fields["date"]?.description ?? "", e.ledger, what + (e.counts ? "" : " (counts for nothing)"),
+                        e.fields["date"]?.description ?? "", e.ledger,
+                        what + (!e.counts ? "（不计）" : MoneyModel.isReversal(e.fields) ? "（撤销）" : e.reversedBy.isEmpty ? "" : "（已撤销）"),
                         labels[e.ts.node] ?? e.ts.node.short,
                     ])
                 }

@@ -108,7 +108,7 @@ extension Store {
     public func recordProgrammeItem(
         kind kindID: String, recordID: String?, input: [(String, String)], today: String, force: Bool = false, mustExist: Bool? = nil,
         confirm: Bool = false
-    ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value], seq: UInt64) {
+    ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value], seq: UInt64, notes: [String]) {
         let plan = try programme()
         guard let kind = plan.kind(kindID) else {
             let ids = plan.kinds.map(\.id)
@@ -151,33 +151,62 @@ extension Store {
             let t = try commit([
                 .put(collection: collection, recordID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
             ])
-            return (recordID, fields, t.seq)
+            return (recordID, fields, t.seq, [])
         }
-        // Money disbursed beyond what remains of the county's target for the year: a warning
-        // that needs --confirm (the policy would accept it; the finance bureau should look twice).
-        if kind.money == "disbursed", !confirm, case .text(let county)? = fields["county"], let year = Self.year(of: fields),
-            case .int(let amount)? = fields["amount_fen"]
-        {
-            let key = "\(county)|\(year)"
-            var target: Int64 = 0
-            for ledger in plan.kinds.filter({ $0.money == "target" }).compactMap(\.ledger) {
-                target += try ledgerTotals(ledger: ledger, by: .countyYear, county: county, year: year)[key] ?? 0
-            }
-            let disbursed = try ledgerTotals(ledger: kind.ledger!, by: .countyYear, county: county, year: year)[key] ?? 0
-            if amount > target - disbursed {
-                let remains =
-                    "\(Money.wan(amount))万元 is more than what remains of \(county)'s \(year) target (\(Money.wan(max(0, target - disbursed)))万元 of \(Money.wan(target))万元)"
-                var error = SyncNodeError.invalid("\(remains); nothing was written; add --confirm to record it anyway")
-                error.problems = [ProgrammeCheck.Problem(field: "amount", message: remains)]
-                error.needsConfirmation = true
-                throw error
-            }
-        }
+        let notes = try vetEntry(kind: kind, fields: &fields, plan: plan, confirm: confirm)
         fields["kind"] = .text(kind.id)
         let t = try commit([
             .append(ledger: kind.ledger!, entryID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
         ])
-        return (recordID, fields, t.seq)
+        // A ledger entry is named by the id it was given (random unless chosen).
+        var entryID = recordID
+        if case .append(let e)? = t.changes.first { entryID = e.entryID }
+        return (entryID, fields, t.seq, notes)
+    }
+
+    /// The money model's checks of an entry about to be recorded: its budget year filled in from
+    /// its date when that is a year of the plan (said in the notes returned), then what is
+    /// implausible about it or does not fit what is recorded (`ProgrammeCheck.plausibility`,
+    /// `crossChecks`). Refused findings throw; unlikely ones throw unless `confirm`.
+    ///
+    /// `replacing`: the fields of the entry this one corrects (withdrawn in the same
+    /// transaction): its amount no longer counts in the totals the cross-checks compare with.
+    func vetEntry(kind: Programme.Kind, fields: inout [String: Value], plan: Programme, confirm: Bool, replacing: [String: Value]? = nil)
+        throws(SyncNodeError) -> [String]
+    {
+        var notes: [String] = []
+        if kind.hasBudgetYear, fields[Programme.budgetYearField.name] == nil, let year = MoneyModel.budgetYear(fields), plan.yearRange.contains(year)
+        {
+            fields[Programme.budgetYearField.name] = .text(String(year))
+            notes.append("资金年度\(year)（按日期\(fields["date"]?.description ?? "")）")
+        }
+        let check = ProgrammeCheck(plan)
+        var facts = try moneyFacts(kind: kind, fields: fields, plan: plan)
+        if let old = replacing, let p = MoneyModel.placement(old) {
+            if p.project != nil, p.project == MoneyModel.placement(fields)?.project {
+                if kind.money == "allocated" { facts.projectAllocated.subtract(p.amount) }
+                if kind.money == "disbursed" { facts.projectDisbursed.subtract(p.amount) }
+            }
+            if kind.money == "disbursed", p.county == fields["county"]?.description, p.year == MoneyModel.budgetYear(fields) {
+                facts.countyYearDisbursed.subtract(p.amount)
+            }
+        }
+        let findings = check.plausibility(kind: kind, fields: fields) + check.crossChecks(kind: kind, fields: fields, facts: facts)
+        if findings.contains(where: { $0.weight == .refused }) {
+            // Everything found, what cannot be right first: the clerk mends it all at once.
+            let ordered = findings.filter { $0.weight == .refused } + findings.filter { $0.weight != .refused }
+            var error = SyncNodeError.invalid(ordered.map(\.message).joined(separator: "\n") + "\nnothing was written")
+            error.problems = ordered.map { ProgrammeCheck.Problem(field: $0.field, message: $0.message) }
+            throw error
+        }
+        if !confirm, !findings.isEmpty {
+            var error = SyncNodeError.invalid(
+                findings.map(\.message).joined(separator: "\n") + "\nnothing was written; add --confirm to record it anyway")
+            error.problems = findings.map { ProgrammeCheck.Problem(field: $0.field, message: $0.message) }
+            error.needsConfirmation = true
+            throw error
+        }
+        return notes
     }
 
     /// Imports rows of a record kind (the task decomposition table, say) in one transaction:
@@ -247,7 +276,7 @@ extension Store {
     /// the day they happened, then by clock. Reversals and entries that count for nothing are not events.
     static func latestEventValues(_ events: [LedgerRow], field: String) -> [String: Value] {
         var latest: [String: (value: Value, date: String, ts: Timestamp)] = [:]
-        for e in events where e.counts && e.fields[Names.reversesField] == nil {
+        for e in events where e.stands {
             guard case .text(let project)? = e.fields["project"], let value = e.fields[field] else { continue }
             let date = e.fields["date"]?.description ?? ""
             if let current = latest[project], (current.date, current.ts) > (date, e.ts) { continue }

@@ -55,63 +55,82 @@ extension Store {
         }
     }
 
-    /// The year an entry counts in: its `year` field (targets), else the year of its date.
-    static func year(of fields: [String: Value]) -> Int? {
-        if case .int(let y)? = fields["year"] { return Int(y) }
-        if case .text(let y)? = fields["year"], let year = Int(y) { return year }
-        if case .text(let d)? = fields["date"], d.count >= 4 { return Int(d.prefix(4)) }
-        return nil
-    }
-
-    /// Funds per county and year, then per county over the whole programme: target, allocated,
-    /// disbursed, spent, donated, % of target disbursed, and when the county's data last arrived.
+    /// Funds per county and budget year, then per county over the whole programme: target (the
+    /// plan's yearly aid unless HQ set another, and which it is), allocated, disbursed, spent,
+    /// donated, % of target disbursed, and when the county's data last arrived. Money of a
+    /// county outside the plan's years, and money of no county of the plan, has rows of its
+    /// own: no counted amount is absent from every row (`MoneyModel`).
     func fundsReport(_ filter: ReportFilter) throws(SyncNodeError) -> ReportTable {
         let plan = try programme()
-        let columnsOf = ["target", "allocated", "disbursed", "spent", "donated"]
-        struct Key: Hashable {
-            var county: String
-            var year: Int
+        let columnsOf = ["allocated", "disbursed", "spent", "donated"]
+        var sums: [MoneyKey: [String: Total]] = [:]
+        for column in columnsOf {
+            guard let ledger = moneyLedger(plan, column) else { continue }
+            for (key, total) in try moneyTotals(ledger: ledger) { sums[key, default: [:]][column, default: .zero].add(total) }
         }
-        var sums: [Key: [String: Int64]] = [:]
-        for kind in plan.moneyKinds {
-            guard let ledger = kind.ledger, let column = kind.money, columnsOf.contains(column) else { continue }
-            for (key, total) in try ledgerTotals(ledger: ledger, by: .countyYear) {
-                let parts = key.split(separator: "|")
-                guard parts.count == 2, let year = Int(parts[1]) else { continue }
-                sums[Key(county: String(parts[0]), year: year), default: [:]][column, default: 0] += total
-            }
-        }
+        let targets = try targets()
         let lastHeard = try lastReceivedBySite()
         var rows: [[ReportTable.Cell]] = []
+        func row(_ county: String, _ year: String, target: Total?, basis: String, _ s: [String: Total], last: UInt64?) -> [ReportTable.Cell] {
+            let pct = target.flatMap { MoneyModel.percent(s["disbursed"] ?? .zero, of: $0) }
+            return [.text(county), .text(year), target.map(ReportTable.Cell.total) ?? .none, basis.isEmpty ? .none : .text(basis)]
+                + columnsOf.map { .total(s[$0] ?? .zero) } + [pct.map { .int($0) } ?? .none, last.map { .int(Int64($0)) } ?? .none]
+        }
+        func add(_ into: inout [String: Total], _ s: [String: Total]) { for (k, v) in s { into[k, default: .zero].add(v) } }
+        let planCounties = Set(plan.counties.map(\.id))
         for c in plan.counties where filter.county == nil || filter.county == c.id {
-            var total: [String: Int64] = [:]
+            var total: [String: Total] = [:]
+            var totalTarget = Total.zero
             for year in plan.yearRange {
-                let s = sums[Key(county: c.id, year: year)] ?? [:]
-                for k in columnsOf { total[k, default: 0] += s[k] ?? 0 }
+                let s = sums[MoneyKey(county: c.id, year: year)] ?? [:]
+                add(&total, s)
+                let target = targets[MoneyModel.CountyYear(c.id, year)]
+                totalTarget.add(target?.fen ?? 0)
                 if filter.year == nil || filter.year == year {
-                    rows.append(Self.fundsRow(c.name, String(year), s, columnsOf, lastHeard[c.id]))
+                    rows.append(row(c.name, String(year), target: Total(target?.fen ?? 0), basis: Self.targetBasis(target), s, last: lastHeard[c.id]))
                 }
             }
-            if filter.year == nil {
-                rows.append(Self.fundsRow(c.name, "\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)", total, columnsOf, lastHeard[c.id]))
+            // Money of the county whose budget year is outside the plan's, or not known.
+            var outside: [String: Total] = [:]
+            for (key, s) in sums where key.county == c.id && !(key.year.map(plan.yearRange.contains) ?? false) { add(&outside, s) }
+            if !outside.isEmpty, filter.year == nil {
+                rows.append(row(c.name, Self.outsideYears, target: nil, basis: "", outside, last: lastHeard[c.id]))
             }
+            add(&total, outside)
+            if filter.year == nil {
+                rows.append(
+                    row(
+                        c.name, "\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)", target: totalTarget, basis: "", total,
+                        last: lastHeard[c.id]))
+            }
+        }
+        // Money of no county of the plan: counted, shown, and listed in the review.
+        var unplaced: [String: Total] = [:]
+        for (key, s) in sums where !(key.county.map(planCounties.contains) ?? false) { add(&unplaced, s) }
+        if !unplaced.isEmpty, filter.county == nil, filter.year == nil {
+            rows.append(row(Self.noCounty, Self.outsideYears, target: nil, basis: "", unplaced, last: nil))
         }
         return ReportTable(
             name: "funds", title: "资金 Funds",
             columns: [
                 .init(id: "county", label: "县", type: .text), .init(id: "year", label: "年度", type: .text),
-                .init(id: "target", label: "目标(万元)", type: .money), .init(id: "allocated", label: "安排(万元)", type: .money),
-                .init(id: "disbursed", label: "拨付(万元)", type: .money), .init(id: "spent", label: "支出(万元)", type: .money),
-                .init(id: "donated", label: "捐赠(万元)", type: .money), .init(id: "disbursedPct", label: "拨付占目标%", type: .percent),
-                .init(id: "lastReceived", label: "最后收到数据", type: .time),
+                .init(id: "target", label: "目标(万元)", type: .money), .init(id: "targetBasis", label: "目标依据", type: .text),
+                .init(id: "allocated", label: "安排(万元)", type: .money), .init(id: "disbursed", label: "拨付(万元)", type: .money),
+                .init(id: "spent", label: "支出(万元)", type: .money), .init(id: "donated", label: "捐赠(万元)", type: .money),
+                .init(id: "disbursedPct", label: "拨付占目标%", type: .percent), .init(id: "lastReceived", label: "最后收到数据", type: .time),
             ], rows: rows)
     }
 
-    private static func fundsRow(_ county: String, _ year: String, _ s: [String: Int64], _ columns: [String], _ last: UInt64?) -> [ReportTable.Cell] {
-        let target = s["target"] ?? 0
-        // Percent in hundredths (4550 = 45.50%).
-        let pct: ReportTable.Cell = target > 0 ? .int((s["disbursed"] ?? 0) * 10_000 / target) : .none
-        return [.text(county), .text(year)] + columns.map { .int(s[$0] ?? 0) } + [pct, last.map { .int(Int64($0)) } ?? .none]
+    /// The funds report's year for money outside the plan's years, and its county for money of no county of the plan.
+    public static let outsideYears = "规划年度外"
+    public static let noCounty = "未指明县"
+
+    /// Where a county-year's target comes from, in words: the plan, or HQ (and the plan's figure when it differs).
+    static func targetBasis(_ target: MoneyModel.Target?) -> String {
+        guard let target else { return "" }
+        guard target.setBy != nil else { return "规划" }
+        guard target.differsFromPlan else { return "另定（同规划）" }
+        return "另定（规划\(target.plan.map { Money.wan($0) + "万元" } ?? "未列")）"
     }
 
     /// The latest time a transaction of any node of each site was received here (own site: now).
@@ -131,8 +150,7 @@ extension Store {
         let events = try ledger("project_events")
         let progress = Self.latestEventValues(events, field: "progress_pct")
         let stages = Self.latestEventValues(events, field: "stage")
-        let allocated = try ledgerTotals(ledger: "allocations", by: .project)
-        let disbursed = try ledgerTotals(ledger: "disbursements", by: .project)
+        let money = try projectMoney()
         let done = Set(["completed", "accepted", "handed_over", "cancelled"])
         var rows: [[ReportTable.Cell]] = []
         for r in try currentValues("projects", fields: ["name", "county", "work_area", "planned_end"]) {
@@ -147,7 +165,8 @@ extension Store {
                 .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
                 .text(plan.workArea(area)?.name ?? area), .text(stage),
                 progress[r.recordID].flatMap { if case .int(let n) = $0 { .int(n) } else { nil } } ?? .none,
-                end.isEmpty ? .none : .text(end), .int(allocated[r.recordID] ?? 0), .int(disbursed[r.recordID] ?? 0), .text(late ? "late" : ""),
+                end.isEmpty ? .none : .text(end), .total(money[r.recordID]?.allocated ?? .zero), .total(money[r.recordID]?.disbursed ?? .zero),
+                .total(money[r.recordID]?.spent ?? .zero), .text(late ? "late" : ""),
             ])
         }
         return ReportTable(
@@ -157,7 +176,7 @@ extension Store {
                 .init(id: "workArea", label: "工作领域", type: .text), .init(id: "stage", label: "阶段", type: .text),
                 .init(id: "progressPct", label: "进度%", type: .int), .init(id: "plannedEnd", label: "计划完工", type: .date),
                 .init(id: "allocated", label: "安排(万元)", type: .money), .init(id: "disbursed", label: "拨付(万元)", type: .money),
-                .init(id: "late", label: "逾期", type: .text),
+                .init(id: "spent", label: "支出(万元)", type: .money), .init(id: "late", label: "逾期", type: .text),
             ], rows: rows)
     }
 
@@ -171,26 +190,26 @@ extension Store {
             var kind: String
             static func < (a: Key, b: Key) -> Bool { (a.county, a.area, a.year, a.kind) < (b.county, b.area, b.year, b.kind) }
         }
-        var sums: [Key: (entries: Int64, people: Int64, attendees: Int64, amount: Int64)] = [:]
-        for e in try ledger("activities") where e.counts {
-            guard case .text(let county)? = e.fields["county"], let year = Self.year(of: e.fields) else { continue }
+        var sums: [Key: (entries: Int64, people: Total, attendees: Total, amount: Total)] = [:]
+        for e in try ledger("activities") where e.stands {
+            guard case .text(let county)? = e.fields["county"], let year = MoneyModel.budgetYear(e.fields) else { continue }
             let area = e.fields["work_area"]?.description ?? ""
             if let c = filter.county, c != county { continue }
             if let y = filter.year, y != year { continue }
             if let w = filter.workArea, w != area { continue }
             let key = Key(county: county, area: area, year: year, kind: e.fields["kind"]?.description ?? "")
-            var s = sums[key] ?? (0, 0, 0, 0)
+            var s = sums[key] ?? (0, .zero, .zero, .zero)
             s.entries += 1
-            if case .int(let n)? = e.fields["people"] { s.people += n }
-            if case .int(let n)? = e.fields["attendees"] { s.attendees += n }
-            if case .int(let n)? = e.fields["amount_fen"] { s.amount += n }
+            if case .int(let n)? = e.fields["people"] { s.people.add(n) }
+            if case .int(let n)? = e.fields["attendees"] { s.attendees.add(n) }
+            if case .int(let n)? = e.fields["amount_fen"] { s.amount.add(n) }
             sums[key] = s
         }
         let rows: [[ReportTable.Cell]] = sums.keys.sorted().map { k in
             let s = sums[k]!
             return [
                 .text(plan.county(k.county)?.name ?? k.county), .text(plan.workArea(k.area)?.name ?? k.area), .text(String(k.year)),
-                .text(plan.kind(k.kind)?.name ?? k.kind), .int(s.entries), .int(s.people), .int(s.attendees), .int(s.amount),
+                .text(plan.kind(k.kind)?.name ?? k.kind), .int(s.entries), .total(s.people), .total(s.attendees), .total(s.amount),
             ]
         }
         return ReportTable(
@@ -208,7 +227,7 @@ extension Store {
     /// overdue or open); overdue is computed here, never stored.
     func tasksReport(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> ReportTable {
         var events: [String: [(date: String, ts: Timestamp, event: String, newDue: String?)]] = [:]
-        for e in try ledger("supervision_events") where e.counts {
+        for e in try ledger("supervision_events") where e.stands {
             guard case .text(let item)? = e.fields["item"], case .text(let event)? = e.fields["event"] else { continue }
             events[item, default: []].append((e.fields["date"]?.description ?? "", e.ts, event, e.fields["new_due"]?.description))
         }
@@ -258,11 +277,13 @@ extension Store {
         let state = try planState()
         let plan = state.plan
         let labels = try nodeLabels()
+        func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
         var rows: [[ReportTable.Cell]] = []
         if let why = state.unreadable {
             rows.append([
                 .text("plan"), .text("\(Self.programmeCollection)/plan"),
                 .text("HQ's plan cannot be read by this version (\(why)); this node checks and labels by the 2017 plan until it is upgraded"),
+                .text(""),
             ])
         }
         for c in try conflicts() {
@@ -270,11 +291,14 @@ extension Store {
                 .text("conflict"), .text("\(c.collection)/\(c.recordID).\(c.field)"),
                 .text(
                     "kept \(c.winnerValue) (\(labels[c.winnerTs.node] ?? c.winnerTs.node.short)); other \(c.otherValue) (\(labels[c.otherTs.node] ?? c.otherTs.node.short))"
-                ),
+                ), .text(""),
             ])
         }
         for r in try rejections() {
-            rows.append([.text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason) (by \(r.refusedBy))")])
+            rows.append([
+                .text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason) (by \(r.refusedBy))"),
+                .text(labels[r.origin] ?? r.origin.short),
+            ])
         }
         let check = ProgrammeCheck(plan)
         // The kept lists (`ReviewIndex`) name the entries and records to look at; a node that
@@ -292,7 +316,8 @@ extension Store {
                 let judged = try Self.reversalVerdicts(db, ledger: ledger)
                 for (r, verdict) in judged.verdicts {
                     guard case .invalid(let why) = verdict else { continue }
-                    found.append((judged.entries[r].ts, [.text("ledger"), .text("\(ledger)/\(judged.entries[r].entryID)"), .text(why)]))
+                    let ts = judged.entries[r].ts
+                    found.append((ts, [.text("ledger"), .text("\(ledger)/\(judged.entries[r].entryID)"), .text(why), .text(who(ts))]))
                 }
                 let suspects = try Row.fetchCursor(
                     db,
@@ -315,12 +340,13 @@ extension Store {
                                 [
                                     .text("plan"), item,
                                     .text("kind \(named ?? "(none)") is not one of this ledger's kinds: \(kinds.map(\.id).joined(separator: ", "))"),
+                                    .text(who(ts)),
                                 ]
                             ))
                         continue
                     }
                     let problems = check.storedProblems(kind: kind, fields: fields)
-                    if !problems.isEmpty { found.append((ts, [.text("plan"), item, .text(problems.joined(separator: "; "))])) }
+                    if !problems.isEmpty { found.append((ts, [.text("plan"), item, .text(problems.joined(separator: "; ")), .text(who(ts))])) }
                 }
             }
             rows += found.sorted { $0.ts < $1.ts }.map(\.row)
@@ -334,7 +360,7 @@ extension Store {
                         SELECT n.text AS collection, p.record_id, p.problems FROM record_problem p JOIN name n ON n.ix = p.collection
                         ORDER BY p.kind, p.record_id
                         """
-                ).map { [.text("plan"), .text("\($0["collection"] as String)/\($0["record_id"] as String)"), .text($0["problems"])] }
+                ).map { [.text("plan"), .text("\($0["collection"] as String)/\($0["record_id"] as String)"), .text($0["problems"]), .text("")] }
             }
         } else {
             for kind in plan.kinds {
@@ -342,20 +368,23 @@ extension Store {
                 for r in try records(collection) {
                     let problems = check.storedProblems(kind: kind, fields: r.fields)
                     if !problems.isEmpty {
-                        rows.append([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; "))])
+                        rows.append([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; ")), .text("")])
                     }
                 }
             }
         }
         // Ledgers the plan does not name (an older or newer plan's, or the generic command's).
         for (ledger, count) in try ledgerCounts(except: ledgers) {
-            rows.append([.text("plan"), .text(ledger), .text("\(count) entries in a ledger the plan does not name; they count in no report")])
+            rows.append([
+                .text("plan"), .text(ledger), .text("\(count) entries in a ledger the plan does not name; they count in no report"), .text(""),
+            ])
         }
+        rows += try moneyReviewRows(plan, labels: labels)
         return ReportTable(
             name: "review", title: "待审 Review",
             columns: [
                 .init(id: "type", label: "类别", type: .text), .init(id: "item", label: "对象", type: .text),
-                .init(id: "detail", label: "说明", type: .text),
+                .init(id: "detail", label: "说明", type: .text), .init(id: "recordedBy", label: "记录者", type: .text),
             ],
             rows: rows)
     }
@@ -431,6 +460,9 @@ enum PlanFit {
             case .project: ok = "\(type) IS 'text'"
             case .date:
                 ok = "\(type) IS 'text' AND \(value) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(julianday(\(value))) IS \(value)"
+                if kind.isLedger, f.name == "date" {
+                    ok += " AND substr(\(value), 1, 4) BETWEEN '\(plan.yearRange.lowerBound)' AND '\(plan.yearRange.upperBound)'"
+                }
             case .year:
                 let range = "BETWEEN \(plan.yearRange.lowerBound) AND \(plan.yearRange.upperBound)"
                 ok =
@@ -439,9 +471,25 @@ enum PlanFit {
                 ok = "\(type) IS 'integer'"
                 if let min = f.min { ok += " AND \(value) >= \(min)" }
                 if let max = f.max { ok += " AND \(value) <= \(max)" }
+                // `ProgrammeCheck.plausibility`: a positive amount within the county's aid, a
+                // count within its plausible bound and the field it is part of.
+                if kind.isLedger, f.type == .money {
+                    let check = ProgrammeCheck(plan)
+                    let bounds = plan.counties.map { "WHEN \(literal($0.id)) THEN \(check.moneyBound(county: $0))" }.joined(separator: " ")
+                    let county = "CASE WHEN json_type(\(column), '$.county') = 'text' THEN json_extract(\(column), '$.county') END"
+                    ok += " AND \(value) > 0 AND \(value) <= (CASE \(county) \(bounds) ELSE \(check.moneyBound(county: nil)) END)"
+                }
+                if kind.isLedger, let above = f.confirmAbove { ok += " AND \(value) <= \(above)" }
+                if kind.isLedger, let other = f.atMost {
+                    let path = literal("$.\"\(other)\"")
+                    ok += " AND NOT (json_type(\(column), \(path)) IS 'integer' AND \(value) > json_extract(\(column), \(path)))"
+                }
             case .real: ok = "\(type) IS 'integer'"  // a real is stored as an object: left to the Swift check
             }
             all.append(f.isRequired ? "(\(ok))" : "(\(type) IS NULL OR (\(ok)))")
+        }
+        if kind.isLedger, kind.money != nil {
+            all.append("(\(Store.MoneySQL.year(column)) BETWEEN \(plan.yearRange.lowerBound) AND \(plan.yearRange.upperBound))")
         }
         return "(" + all.joined(separator: " AND ") + ")"
     }
@@ -495,87 +543,6 @@ extension Store {
     /// The site of every registered node.
     public func registrySites() throws(SyncNodeError) -> [NodeID: String] {
         Dictionary(try registry().map { ($0.node, $0.site) }, uniquingKeysWith: { a, _ in a })
-    }
-}
-
-extension Store {
-    /// How ledger totals are grouped.
-    public enum TotalsKey: Sendable {
-        /// By county and year (an entry's `year` field, else the year of its `date`).
-        case countyYear
-        /// By the project an entry names.
-        case project
-
-        /// The columns of `ledger_money` (migration v6) it groups by.
-        var columns: String {
-            switch self {
-            case .countyYear: "county, year"
-            case .project: "project"
-            }
-        }
-
-        /// The table of totals per group the triggers of `ledger_money` keep (migration v9).
-        var totals: String {
-            switch self {
-            case .countyYear: "ledger_money_total"
-            case .project: "ledger_project_total"
-            }
-        }
-
-        func key(_ row: Row) -> String? {
-            switch self {
-            case .countyYear:
-                guard let county = row[0] as String?, let year = row[1] as Int64? else { return nil }
-                return "\(county)|\(year)"
-            case .project:
-                return row[0] as String?
-            }
-        }
-    }
-
-    /// The sum of `amount_fen` (every money kind of a plan keeps its amount there) per group over
-    /// the entries of `ledger` that count: every entry that is not a reversal (the totals kept per
-    /// group as entries are written), less each entry a reversal cancels
-    /// (`LedgerRule.reversals`, decided over the reversals and the entries they name, which is all
-    /// the rule looks at; the cancelled amount leaves the cancelled entry's group).
-    ///
-    /// `county` and `year` (with `.countyYear`) keep one group: what a clerk's write needs, read
-    /// through the projection's index instead of summing the whole ledger.
-    public func ledgerTotals(ledger: String, by grouping: TotalsKey, county: String? = nil, year: Int? = nil) throws(SyncNodeError)
-        -> [String: Int64]
-    {
-        let one = grouping == .countyYear ? county.flatMap { c in year.map { (c, $0) } } : nil
-        return try read { db in
-            var totals: [String: Int64] = [:]
-            // Entries that are not reversals, from the totals the triggers keep per group.
-            var arguments: StatementArguments = [ledger]
-            if let (c, y) = one { arguments += [c, y] }
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT \(grouping.columns), total FROM \(grouping.totals)
-                    WHERE ledger = ? \(one != nil ? "AND county = ? AND year = ?" : "")
-                    """, arguments: arguments)
-            while let row = try rows.next() {
-                guard let key = grouping.key(row), let total = row["total"] as Int64? else { continue }
-                totals[key, default: 0] += total
-            }
-            // A cancelled entry comes off the group the projection counted it in (its row there,
-            // so the key is the one the sum above used, whatever its fields hold).
-            let judged = try Self.reversalVerdicts(db, ledger: ledger)
-            for (_, verdict) in judged.verdicts {
-                guard case .cancels(let t) = verdict,
-                    let row = try Row.fetchOne(
-                        db,
-                        sql: "SELECT \(grouping.columns), amount_fen FROM ledger_money WHERE ledger = ? AND entry_id = ? AND origin = ?",
-                        arguments: [ledger, judged.entries[t].entryID, Data(judged.entries[t].origin.bytes)]),
-                    let key = grouping.key(row), let amount = row["amount_fen"] as Int64?,
-                    one.map({ "\($0.0)|\($0.1)" == key }) ?? true
-                else { continue }
-                totals[key, default: 0] -= amount
-            }
-            return totals
-        }
     }
 }
 

@@ -191,7 +191,7 @@ extension Store {
         var entries = rows.map { row in
             LedgerRule.Entry(entryID: row["entry_id"], ts: Timestamp(bytes: row["ts"] as Data)!, fields: LedgerJSON.decode(row["fields"]))
         }
-        let candidates = entries.filter { $0.entryID == target && $0.reverses == nil }
+        let candidates = entries.filter { $0.entryID == target && !$0.isReversal }
         guard let first = candidates.min(by: { $0.ts < $1.ts }) else {
             throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse; see `syncnode ledger list \(ledger)`")
         }

@@ -65,6 +65,9 @@ public struct LedgerRow: Sendable, Equatable {
     public var origin: NodeID { ts.node }
     /// Whether it counts in totals (every entry but a reversal that cancels nothing).
     public var counts: Bool { invalidReversal == nil }
+    /// Whether it stands as what it records: not a reversal (`MoneyModel.isReversal`) and not
+    /// cancelled by one. What activity, event and stage figures count.
+    public var stands: Bool { reversedBy.isEmpty && !MoneyModel.isReversal(fields) }
 }
 
 /// Counts that describe a node's replica.

@@ -57,7 +57,7 @@ public final class Store: Sendable {
     public static let fileName = "node.sqlite"
     /// The version of the local storage layout: the number of the last migration (`v8-web`),
     /// kept in `meta` at create and after every upgrade.
-    public static let schemaVersion = 9
+    public static let schemaVersion = 10
 
     public let info: NodeInfo
     public let limits: StoreLimits

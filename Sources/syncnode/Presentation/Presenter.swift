@@ -24,6 +24,9 @@ public enum Presenter {
         }
     }
 
+    /// A money or count total: the number, or the words a report shows when it is beyond 64 bits.
+    public static func total(_ total: Total) -> Any { total.int64.map { NSNumber(value: $0) } ?? (ReportTable.Cell.beyondRange as Any) }
+
     public static func fieldsObject(_ fields: [String: Value]) -> [String: Any] { fields.mapValues(jsonValue) }
 
     public static func recordObject(_ r: RecordView) -> [String: Any] {

@@ -45,19 +45,16 @@ public struct ProgrammeDemo {
             "created 4 nodes in \(directory.path); HQ approved "
                 + counties.map { "\($0.info.label) (key \($0.info.publicKey.fingerprint.prefix(9)))" }.joined(separator: ", "))
 
-        // HQ records the plan's yearly targets and a first advance to each county.
-        var targets = 0
+        // The yearly targets are the plan's (HQ sets another only where it differs); HQ records a
+        // first advance to each county.
         for c in plan.counties {
-            for (year, fen) in c.yearlyAidFen.sorted(by: { $0.key < $1.key }) {
-                try add(hq, "target", nil, [("county", c.id), ("year", String(year)), ("amount", "\(fen / Money.fenPerYuan)元")], "\(year)-01-01")
-                targets += 1
-            }
             try add(
                 hq, "disbursement", nil, [("county", c.id), ("stage", "advance"), ("amount", "\(c.yearlyAidFen[2017]! / 2 / Money.fenPerYuan)元")],
                 "2017-03-01")
         }
+        let years = plan.yearRange.count
         say(
-            "HQ installed the plan (\(plan.counties.count) counties, \(plan.workAreas.count) work areas) and recorded \(targets) yearly targets and 3 advance disbursements"
+            "HQ installed the plan (\(plan.counties.count) counties, \(plan.workAreas.count) work areas, \(plan.counties.count * years) yearly targets) and recorded 3 advance disbursements"
         )
 
         let server = try await DemoServer.start(hq)

@@ -1,0 +1,299 @@
+import Foundation
+import GRDB
+import SyncProtocol
+
+/// A group of the money totals kept per ledger, county and budget year (`ledger_money_total`):
+/// nil where the entries name no county or no year (their own rows in the funds report).
+public struct MoneyKey: Hashable, Sendable {
+    public var county: String?
+    public var year: Int?
+}
+
+/// A group of the money totals kept per ledger and project (`ledger_project_total`), with the
+/// county the entries were booked to and their payment stage.
+public struct ProjectMoneyKey: Hashable, Sendable {
+    public var project: String
+    public var county: String?
+    public var stage: String?
+}
+
+/// A project's money, as every figure shows it.
+public struct ProjectMoney: Sendable, Equatable {
+    public var allocated = Total.zero
+    public var disbursed = Total.zero
+    public var spent = Total.zero
+
+    public init() {}
+}
+
+extension Store {
+    /// The kept totals of one grouping and the `ledger_money` columns that make its key.
+    private enum Grouping {
+        case countyYear, project
+
+        var table: String { self == .countyYear ? "ledger_money_total" : "ledger_project_total" }
+        var keys: [String] { self == .countyYear ? ["county", "year"] : ["project", "county", "stage"] }
+        /// The key as `ledger_money` holds it ('' and 0 stand for none in the totals).
+        var projected: [String] {
+            self == .countyYear ? ["coalesce(county, '')", "coalesce(year, 0)"] : ["project", "coalesce(county, '')", "coalesce(stage, '')"]
+        }
+    }
+
+    /// The totals of `ledger` per group over the entries that count (`MoneyModel.placement`):
+    /// the totals kept as entries are written, less each entry a reversal cancels
+    /// (`LedgerRule.reversals`; the cancelled amount leaves the group its entry counted in). A
+    /// group whose kept sum went beyond 64 bits (SQLite then keeps a REAL) is summed again from
+    /// its rows, exactly. `filter` keeps the groups whose first keys equal it (read through the
+    /// index: what a clerk's write needs).
+    private func groupedTotals(_ grouping: Grouping, ledger: String, filter: [DatabaseValue] = []) throws(SyncNodeError) -> [[DatabaseValue]: Total] {
+        try read { db in
+            var totals: [[DatabaseValue]: Total] = [:]
+            let keys = grouping.keys
+            let condition = zip(keys, filter).map { "AND \($0.0) = ?" }.joined(separator: " ")
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT \(keys.joined(separator: ", ")), total FROM \(grouping.table) WHERE ledger = ? \(condition)",
+                arguments: StatementArguments([ledger.databaseValue] + filter))
+            var inexact: [[DatabaseValue]] = []
+            while let row = try rows.next() {
+                let key = (0..<keys.count).map { row[$0] as DatabaseValue }
+                if case .int64(let n) = (row["total"] as DatabaseValue).storage {
+                    totals[key, default: .zero].add(n)
+                } else {
+                    inexact.append(key)
+                }
+            }
+            for key in inexact {
+                var exact = Total.zero
+                let amounts = try Int64.fetchCursor(
+                    db,
+                    sql:
+                        "SELECT amount_fen FROM ledger_money WHERE ledger = ? AND \(grouping.projected.map { "\($0) = ?" }.joined(separator: " AND "))",
+                    arguments: StatementArguments([ledger.databaseValue] + key))
+                while let amount = try amounts.next() { exact.add(amount) }
+                totals[key, default: .zero].add(exact)
+            }
+            let judged = try Self.reversalVerdicts(db, ledger: ledger)
+            for (_, verdict) in judged.verdicts {
+                guard case .cancels(let t) = verdict,
+                    let row = try Row.fetchOne(
+                        db,
+                        sql:
+                            "SELECT \(grouping.projected.joined(separator: ", ")), amount_fen FROM ledger_money WHERE ledger = ? AND entry_id = ? AND origin = ?",
+                        arguments: [ledger, judged.entries[t].entryID, Data(judged.entries[t].origin.bytes)])
+                else { continue }
+                let key = (0..<keys.count).map { row[$0] as DatabaseValue }
+                guard Array(key.prefix(filter.count)) == filter else { continue }
+                totals[key, default: .zero].subtract(row["amount_fen"])
+            }
+            return totals
+        }
+    }
+
+    /// `ledger`'s totals per county and budget year (`county`, with `year`: that group only).
+    public func moneyTotals(ledger: String, county: String? = nil, year: Int? = nil) throws(SyncNodeError) -> [MoneyKey: Total] {
+        let filter: [DatabaseValue] = county.map { c in [c.databaseValue] + (year.map { [$0.databaseValue] } ?? []) } ?? []
+        var out: [MoneyKey: Total] = [:]
+        for (key, total) in try groupedTotals(.countyYear, ledger: ledger, filter: filter) {
+            let county = String.fromDatabaseValue(key[0]).flatMap { $0.isEmpty ? nil : $0 }
+            let year = Int.fromDatabaseValue(key[1]).flatMap { $0 == 0 ? nil : $0 }
+            out[MoneyKey(county: county, year: year), default: .zero].add(total)
+        }
+        return out
+    }
+
+    /// `ledger`'s totals per project, county and payment stage (`project`: that project only).
+    public func projectMoneyTotals(ledger: String, project: String? = nil) throws(SyncNodeError) -> [ProjectMoneyKey: Total] {
+        var out: [ProjectMoneyKey: Total] = [:]
+        for (key, total) in try groupedTotals(.project, ledger: ledger, filter: project.map { [$0.databaseValue] } ?? []) {
+            guard let project = String.fromDatabaseValue(key[0]) else { continue }
+            let county = String.fromDatabaseValue(key[1]).flatMap { $0.isEmpty ? nil : $0 }
+            let stage = String.fromDatabaseValue(key[2]).flatMap { $0.isEmpty ? nil : $0 }
+            out[ProjectMoneyKey(project: project, county: county, stage: stage), default: .zero].add(total)
+        }
+        return out
+    }
+
+    /// The ledger of the plan's money kind that counts in `column` (target, allocated, ...).
+    func moneyLedger(_ plan: Programme, _ column: String) -> String? { plan.moneyKinds.first { $0.money == column }?.ledger }
+
+    /// Every project's money (`project`: that one only), as the projects report, `project show`
+    /// and the review count it: whatever county or stage the entries were booked under.
+    public func projectMoney(project: String? = nil) throws(SyncNodeError) -> [String: ProjectMoney] {
+        let plan = try programme()
+        var out: [String: ProjectMoney] = [:]
+        for (column, path) in [("allocated", \ProjectMoney.allocated), ("disbursed", \.disbursed), ("spent", \.spent)] {
+            guard let ledger = moneyLedger(plan, column) else { continue }
+            for (key, total) in try projectMoneyTotals(ledger: ledger, project: project) {
+                out[key.project, default: ProjectMoney()][keyPath: path].add(total)
+            }
+        }
+        return out
+    }
+
+    /// Every county-year's target (`MoneyModel.targets`): the plan's yearly aid unless HQ set another.
+    public func targets() throws(SyncNodeError) -> [MoneyModel.CountyYear: MoneyModel.Target] {
+        let plan = try programme()
+        let entries = try moneyLedger(plan, "target").map { ledger throws(SyncNodeError) in try self.ledger(ledger) } ?? []
+        return MoneyModel.targets(plan: plan, entries: entries.map { LedgerRule.Entry(entryID: $0.entryID, ts: $0.ts, fields: $0.fields) })
+    }
+
+    /// What the cross-checks of an entry of `kind` with `fields` need to know (only the project,
+    /// county-year and item it names are read).
+    func moneyFacts(kind: Programme.Kind, fields: [String: Value], plan: Programme) throws(SyncNodeError) -> ProgrammeCheck.MoneyFacts {
+        var facts = ProgrammeCheck.MoneyFacts()
+        if case .text(let project)? = fields["project"] {
+            if case .text(let county)? = try record("projects", project).flatMap({ $0.deleted ? nil : $0 })?.fields["county"] {
+                facts.projectCounty = county
+            }
+            facts.projectStage = try projectStage(of: project)
+            let money = try projectMoney(project: project)[project] ?? ProjectMoney()
+            facts.projectAllocated = money.allocated
+            facts.projectDisbursed = money.disbursed
+        }
+        if kind.money == "disbursed", case .text(let county)? = fields["county"], let year = MoneyModel.budgetYear(fields),
+            let ledger = kind.ledger
+        {
+            facts.countyYearDisbursed = try moneyTotals(ledger: ledger, county: county, year: year)[MoneyKey(county: county, year: year)] ?? .zero
+            facts.countyYearTarget = try targets()[MoneyModel.CountyYear(county, year)]?.fen
+        }
+        if kind.fields.contains(where: { $0.name == "item" }), case .text(let item)? = fields["item"] {
+            facts.itemExists = false
+            for collection in ["supervision", "tasks"] where try record(collection, item).map({ !$0.deleted }) ?? false {
+                facts.itemExists = true
+            }
+        }
+        return facts
+    }
+}
+
+extension ReportTable.Cell {
+    /// A money or count total: the number, or words when it is beyond what a cell holds (the
+    /// review lists it).
+    static func total(_ total: Total) -> ReportTable.Cell { total.int64.map { .int($0) } ?? .text(Self.beyondRange) }
+
+    /// What a cell shows for a total beyond 64 bits.
+    public static let beyondRange = "超出范围"
+}
+
+extension Store {
+    /// The money model's review of everything held here, whoever recorded it: the cross-checks
+    /// of `ProgrammeCheck.crossChecks` over the totals (money booked to another county than its
+    /// project's, disbursed beyond a project's allocation or a county-year's target, spending
+    /// on a project with nothing allocated or disbursed, a payment stage the project has not
+    /// reached), supervision events for items that do not exist, targets set apart from the
+    /// plan, and totals beyond what a report can show. Rows: type, item, detail, who recorded it.
+    func moneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [[ReportTable.Cell]] {
+        var rows: [[ReportTable.Cell]] = []
+        func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
+        func county(_ id: String?) -> String { id.map { plan.county($0)?.name ?? $0 } ?? Self.noCounty }
+        let targets = try targets()
+        for (key, target) in targets.sorted(by: { $0.key < $1.key }) where target.differsFromPlan {
+            let entry = target.setBy!
+            rows.append([
+                .text("money"), .text("\(moneyLedger(plan, "target") ?? "")/\(entry.entryID)"),
+                .text(
+                    "\(county(key.county))\(key.year)年度目标另定为\(Money.wan(target.fen))万元，规划为\(target.plan.map { Money.wan($0) + "万元" } ?? "未列")"),
+                .text(who(entry.ts)),
+            ])
+        }
+        // Totals a report cannot show, and county-years disbursed beyond their target.
+        for column in ["target", "allocated", "disbursed", "spent", "donated"] {
+            guard let ledger = moneyLedger(plan, column) else { continue }
+            for (key, total) in try moneyTotals(ledger: ledger).sorted(by: {
+                ($0.key.county ?? "", $0.key.year ?? 0) < ($1.key.county ?? "", $1.key.year ?? 0)
+            }) {
+                let group = "\(county(key.county))\(key.year.map { "\($0)年度" } ?? "年度不明")"
+                if total.int64 == nil {
+                    rows.append([.text("money"), .text(ledger), .text("\(group)合计超出可显示的范围（\(total)分）：请核对该组的各笔款项"), .text("")])
+                }
+                if column == "disbursed", let c = key.county, let year = key.year, let target = targets[MoneyModel.CountyYear(c, year)],
+                    total > Total(target.fen)
+                {
+                    rows.append([
+                        .text("money"), .text(ledger),
+                        .text(ProgrammeCheck.overTarget(county: county(c), year: year, disbursed: total, target: target.fen)),
+                        .text(""),
+                    ])
+                }
+            }
+        }
+        // Per project: the county its money was booked to, its allocation, its payment stages.
+        let projects = Dictionary(
+            try currentValues("projects", fields: ["county"]).map { ($0.recordID, $0.values["county"]?.description) }, uniquingKeysWith: { a, _ in a }
+        )
+        let stages = try projectStages()
+        let check = ProgrammeCheck(plan)
+        for (project, money) in try projectMoney().sorted(by: { $0.key < $1.key }) {
+            if money.disbursed > money.allocated {
+                rows.append([
+                    .text("money"), .text("projects/\(project)"),
+                    .text(ProgrammeCheck.overAllocation(project: project, disbursed: money.disbursed, allocated: money.allocated)), .text(""),
+                ])
+            }
+            if money.spent.isPositive, !money.allocated.isPositive, !money.disbursed.isPositive {
+                rows.append([.text("money"), .text("projects/\(project)"), .text(ProgrammeCheck.spentUnfunded(project: project)), .text("")])
+            }
+        }
+        for column in ["allocated", "disbursed", "spent"] {
+            guard let ledger = moneyLedger(plan, column) else { continue }
+            for (key, total) in try projectMoneyTotals(ledger: ledger).sorted(by: {
+                ($0.key.project, $0.key.county ?? "") < ($1.key.project, $1.key.county ?? "")
+            })
+            where total.isPositive {
+                var reasons: [String] = []
+                if let owner = projects[key.project] ?? nil, owner != key.county {
+                    reasons.append(ProgrammeCheck.wrongCounty(project: key.project, owner: county(owner), county: key.county ?? "", plan))
+                }
+                if column == "disbursed", let stage = key.stage,
+                    let why = check.paymentBeforeStage(project: key.project, payment: stage, at: stages[key.project])
+                {
+                    reasons.append(why)
+                }
+                guard !reasons.isEmpty else { continue }
+                for (entryID, ts) in try moneyEntries(ledger: ledger, key) {
+                    rows.append([.text("money"), .text("\(ledger)/\(entryID)"), .text(reasons.joined(separator: "；")), .text(who(ts))])
+                }
+            }
+        }
+        // Events naming a supervision item or task that does not exist here.
+        for kind in plan.kinds where kind.isLedger && kind.fields.contains(where: { $0.name == "item" }) {
+            let items = Set(try currentValues("supervision", fields: []).map(\.recordID) + currentValues("tasks", fields: []).map(\.recordID))
+            let named = try read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT entry_id, ts, json_extract(fields, '$.item') AS item FROM ledger_entry
+                        WHERE ledger = ? AND json_type(fields, '$.item') = 'text' AND \(MoneySQL.notReversal("fields"))
+                        """, arguments: [kind.ledger!])
+            }
+            for row in named where !items.contains(row["item"] as String) {
+                let ts = Timestamp(bytes: row["ts"] as Data)!
+                rows.append([
+                    .text("money"), .text("\(kind.ledger!)/\(row["entry_id"] as String)"), .text(ProgrammeCheck.noItem(row["item"])), .text(who(ts)),
+                ])
+            }
+        }
+        return rows
+    }
+
+    /// The entries (id, clock) that count in one project group of `ledger` and are not cancelled.
+    private func moneyEntries(ledger: String, _ key: ProjectMoneyKey) throws(SyncNodeError) -> [(String, Timestamp)] {
+        try read { db in
+            let judged = try Self.reversalVerdicts(db, ledger: ledger)
+            var cancelled = Set<[String]>()
+            for case .cancels(let t) in judged.verdicts.values { cancelled.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT m.entry_id, e.ts FROM ledger_money m JOIN ledger_entry e ON e.ledger = m.ledger AND e.entry_id = m.entry_id AND e.origin = m.origin
+                    WHERE m.ledger = ? AND m.project = ? AND coalesce(m.county, '') = ? AND coalesce(m.stage, '') = ? ORDER BY e.ts
+                    """, arguments: [ledger, key.project, key.county ?? "", key.stage ?? ""]
+            ).compactMap { row in
+                let id: String = row["entry_id"]
+                let ts = Timestamp(bytes: row["ts"] as Data)!
+                return cancelled.contains([id, ts.node.hex]) ? nil : (id, ts)
+            }
+        }
+    }
+}
