@@ -108,6 +108,14 @@ public enum MoneyModel {
         public var project: String?
         public var stage: String?
         public var amount: Int64
+
+        public init(county: String?, year: Int?, project: String?, stage: String?, amount: Int64) {
+            self.county = county
+            self.year = year
+            self.project = project
+            self.stage = stage
+            self.amount = amount
+        }
     }
 
     public static func placement(_ fields: [String: Value]) -> Placement? {

@@ -400,7 +400,16 @@ extension WebInterface {
             let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems
             let values = Dictionary(input, uniquingKeysWith: { _, b in b })
             return try await answer(write, status: .unprocessableContent) { session, lang in
-                let found = try store.findEntry(entryID, ledger: ledger)
+                // An entry withdrawn meanwhile (or twice): said on a page of its own.
+                guard let found = try? store.findEntry(entryID, ledger: ledger) else {
+                    return (
+                        "message",
+                        [
+                            "title": lang.labels["correctTitle"] ?? "", "heading": lang.labels["correctTitle"] ?? "", "message": error.message,
+                            "link": "/mine", "linkText": lang.labels["back"] ?? "",
+                        ]
+                    )
+                }
                 var (template, model) = try form(
                     session, lang, kind: found.kind?.id ?? "", values: values.isEmpty ? Self.formValues(found, try store.programme()) : values,
                     problems: problems, offerConfirm: error.needsConfirmation, correcting: (ledger, entryID))

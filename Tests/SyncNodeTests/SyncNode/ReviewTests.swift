@@ -41,6 +41,9 @@ import Testing
             let faulty: [Value?] = [
                 nil, .null, .text("lintna"), .text("2017-02-30"), .text("2017-6-1"), .text("abcd"), .text("2031"), .int(2031), .int(-5),
                 .int(0), .text("40"), .real(2.5), .text("advnce"),
+                // Implausible to the money model: beyond any county's aid, near the type's limit,
+                // a day outside the plan's years.
+                .int(5_000_000_000_000_000_000), .int(.max), .text("2027-03-01"), .text("2015-12-31"),
             ]
             return sound + faulty
         }
@@ -143,7 +146,7 @@ import Testing
         func text(_ cell: ReportTable.Cell) -> String { if case .text(let t) = cell { t } else { "" } }
         // Entries of the plan's ledgers and records (not the row for a ledger the plan does not name).
         let listed = report.rows.map { $0.map(text) }.filter { ($0[0] == "plan" || $0[0] == "ledger") && $0[1].contains("/") }
-            .map { $0.joined(separator: " ") }
+            .map { $0.prefix(3).joined(separator: " ") }
 
         // The reference: every entry of every ledger the plan names, and every record of its
         // collections, decoded and checked.
@@ -153,7 +156,7 @@ import Testing
             let kinds = plan.kinds(inLedger: ledger)
             for e in try store.ledger(ledger) {
                 let item = "\(ledger)/\(e.entryID)"
-                if e.fields[Names.reversesField] != nil {
+                if MoneyModel.isReversal(e.fields) {
                     if let why = e.invalidReversal { expected.append("ledger \(item) \(why)") }
                     continue
                 }

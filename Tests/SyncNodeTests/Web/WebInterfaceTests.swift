@@ -208,6 +208,62 @@ import Testing
         }
     }
 
+    /// A clerk corrects (更正) and withdraws (撤销) an entry from the page of this node's work: the
+    /// same call as `syncnode correct`, shown in the plan's words with amounts in 万元.
+    @Test func aClerkCorrectsAndWithdrawsAnEntryFromThePageOfOwnWork() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        try await web.app(web.node.store).test(.live) { client in
+            var browser = Browser(client: client)
+            _ = try await browser.login("clerk")
+            let csrf = try await browser.csrf("/entry/expenditure")
+            let recorded = try await browser.post(
+                "/entry/expenditure", [("csrf", csrf), ("county", "lintan"), ("date", "2017-06-01"), ("amount", "12.5万"), ("purpose", "教学设备")])
+            #expect(recorded.status == .seeOther, "\(String(buffer: recorded.body))")
+            let entry = try #require(try web.node.store.ledger("expenditures").first)
+            let mine = String(buffer: try await browser.get("/mine").body)
+            #expect(mine.contains("资金支出：") && mine.contains("金额 12.50万元") && !mine.contains("amount_fen"), "\(mine)")
+            let link = "/correct/expenditures/\(entry.entryID)"
+            #expect(mine.contains(link))
+            let form = String(buffer: try await browser.get(link).body)
+            #expect(form.contains(#"value="12.50万""#) && form.contains(#"action="\#(link)""#) && form.contains("撤销"), "\(form)")
+            // Nothing changed: refused, nothing written.
+            let digest = try web.node.store.stateDigest()
+            let same = try await browser.post(link, [("csrf", csrf), ("county", "lintan"), ("amount", "12.50万"), ("date", "2017-06-01")])
+            #expect(same.status == .unprocessableContent && String(buffer: same.body).contains("没有改动"))
+            // A negative amount: refused with the reason next to the field.
+            let negative = try await browser.post(link, [("csrf", csrf), ("amount", "-5万")])
+            #expect(negative.status == .unprocessableContent && String(buffer: negative.body).contains("不是正数"))
+            #expect(try web.node.store.stateDigest() == digest)
+            // 更正: the reversal and the corrected entry, in one transaction.
+            let corrected = try await browser.post(link, [("csrf", csrf), ("amount", "15万"), ("date", "2017-06-01")])
+            #expect(corrected.status == .seeOther, "\(String(buffer: corrected.body))")
+            let rows = try web.node.store.ledger("expenditures")
+            #expect(rows.count == 3)
+            #expect(rows.first { $0.entryID == entry.entryID }?.reversedBy.count == 1)
+            let fixed = try #require(rows.first { $0.stands })
+            #expect(fixed.fields["amount_fen"] == .int(15_000_000) && fixed.fields["purpose"] == .text("教学设备"))
+            #expect(
+                try web.node.store.report("funds", today: "2018-01-01").rows.contains {
+                    $0[0] == .text("临潭县") && $0[1] == .text("2017") && $0[6] == .int(15_000_000)
+                })
+            // 撤销 of the corrected one; the page then shows both as withdrawn.
+            let undo = try await browser.post("/correct/expenditures/\(fixed.entryID)", [("csrf", csrf), ("_undo", "1")])
+            #expect(undo.status == .seeOther)
+            #expect(try web.node.store.ledger("expenditures").filter(\.stands).isEmpty)
+            let after = String(buffer: try await browser.get("/mine").body)
+            #expect(after.components(separatedBy: "已撤销").count - 1 == 2, "\(after)")
+            // Again: already withdrawn, refused; a viewer may not correct.
+            #expect(
+                try await browser.post("/correct/expenditures/\(fixed.entryID)", [("csrf", csrf), ("_undo", "1")]).status == .unprocessableContent)
+            var viewer = Browser(client: client)
+            _ = try await viewer.login("viewer")
+            let viewerCSRF = try await viewer.csrf()
+            #expect(try await viewer.post(link, [("csrf", viewerCSRF), ("_undo", "1")]).status == .forbidden)
+            #expect(try await browser.get("/correct/expenditures/no-such").status == .notFound)
+        }
+    }
+
     @Test func valuesANodeCanWriteAreShownAsTextAndTheSyncAPIAndPagesKeepTheirOwnAuthentication() async throws {
         let web = try Web()
         defer { web.f.remove() }
