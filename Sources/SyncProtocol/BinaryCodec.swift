@@ -32,6 +32,9 @@ enum BinaryCodec {
     private static let hasBase: UInt8 = 2
     private static let hasResolves: UInt8 = 4
     private static let appendKind: UInt8 = 0x20
+    /// Who made the transaction (`Change.author`): the first kind "from the future" of version 2's
+    /// encoding, so a node of an earlier version keeps and relays it byte for byte.
+    static let authorKind: UInt8 = 0x80
 
     // MARK: Encoding
 
@@ -77,6 +80,10 @@ enum BinaryCodec {
                     varint(UInt64(tables.name(name)), &changes)
                     guard value(e.fields[name]!, &changes) else { return nil }
                 }
+            case .author(let name):
+                previous = nil
+                changes.append(authorKind)
+                text(name, &changes)
             case .unknown:
                 return nil
             }
@@ -263,7 +270,10 @@ enum BinaryCodec {
                         fields[field] = try value()
                     }
                     changes.append(.append(LedgerEntry(ledger: ledger, entryID: entryID, fields: fields)))
-                case 0x80...0xFF:
+                case BinaryCodec.authorKind:
+                    previous = nil
+                    changes.append(.author(try text("an author's name")))
+                case 0x81...0xFF:
                     previous = nil
                     let n = try count(of: "payload bytes", atLeast: 1)
                     let payload = bytes[i..<(i + n)]

@@ -47,6 +47,9 @@ public struct LedgerEntry: Hashable, Sendable {
 public enum Change: Hashable, Sendable {
     case set(FieldWrite)
     case append(LedgerEntry)
+    /// Who made the transaction at its origin node (the web user, or the OS user of a command),
+    /// signed with it: the origin's word, as everything it signs. At most one per transaction.
+    case author(String)
     /// A change of a kind this version does not know, kept verbatim so it can be stored and relayed.
     case unknown(kind: String, payload: JSONValue)
 }
@@ -62,6 +65,17 @@ public enum Names {
     public static let reversesOriginField = "_reverses_origin"
     /// Whether `name` is a reserved field a ledger entry may carry.
     public static func isReservedEntryField(_ name: String) -> Bool { name == reversesField || name == reversesOriginField }
+    /// Longest author name, in UTF-8 bytes.
+    public static let maxAuthorBytes = 200
+
+    /// Why `name` cannot be an author's name, or nil.
+    public static func authorProblem(_ name: String) -> String? {
+        if name.isEmpty { return "an author's name is empty" }
+        if name.utf8.count > maxAuthorBytes { return "an author's name is longer than \(maxAuthorBytes) bytes" }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "an author's name holds a control character" }
+        return nil
+    }
+
     /// Longest collection, ledger, record id, entry id or field name, in UTF-8 bytes.
     public static let maxNameBytes = 200
 

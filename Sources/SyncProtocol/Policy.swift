@@ -57,6 +57,9 @@ public struct PolicyRules: Equatable, Sendable {
     public func violation(of change: Change, by author: Author) -> String? {
         let who = "\(author.role.rawValue) node \(author.label) (\(author.site))"
         switch change {
+        case .author:
+            // Who made it at the origin: the origin's own word, signed with the transaction.
+            return nil
         case .unknown(let kind, _):
             return author.role == .hq ? nil : "\(who) may not make changes of kind '\(kind)', which this node cannot check"
         case .set(let w):

@@ -40,6 +40,7 @@ public struct Transaction: Hashable, Sendable {
         var records = Set<NamePair>()
         var revisited = false
         var entries = Set<NamePair>()
+        var authored = false
         for change in changes {
             switch change {
             case .set(let w):
@@ -102,6 +103,10 @@ public struct Transaction: Hashable, Sendable {
                     if value.byteCount > maxValueBytes { return "value of \(e.ledger)/\(e.entryID).\(name) exceeds \(maxValueBytes) bytes" }
                     if !value.isFiniteOrNotReal { return "value of \(e.ledger)/\(e.entryID).\(name) is not a finite number" }
                 }
+            case .author(let name):
+                if let p = Names.authorProblem(name) { return p }
+                if authored { return "transaction \(origin.short)/\(seq) names its author twice" }
+                authored = true
             case .unknown:
                 continue
             }

@@ -152,7 +152,7 @@ struct WireChange: Codable {
 
     init(_ change: Change) { self.change = change }
 
-    private enum Key: String, CodingKey { case k, c, r, f, v, b, x, l, e, d }
+    private enum Key: String, CodingKey { case k, c, r, f, v, b, x, l, e, d, n }
 
     init(from decoder: any Decoder) throws {
         let keyed = try decoder.container(keyedBy: Key.self)
@@ -179,6 +179,8 @@ struct WireChange: Codable {
                     ledger: try keyed.decode(String.self, forKey: .l),
                     entryID: try keyed.decode(String.self, forKey: .e),
                     fields: try keyed.decode([String: Value].self, forKey: .d)))
+        case "by":
+            change = .author(try keyed.decode(String.self, forKey: .n))
         default:
             change = .unknown(kind: kind, payload: try JSONValue(from: decoder))
         }
@@ -201,6 +203,10 @@ struct WireChange: Codable {
             try keyed.encode(e.ledger, forKey: .l)
             try keyed.encode(e.entryID, forKey: .e)
             try keyed.encode(e.fields, forKey: .d)
+        case .author(let name):
+            var keyed = encoder.container(keyedBy: Key.self)
+            try keyed.encode("by", forKey: .k)
+            try keyed.encode(name, forKey: .n)
         case .unknown(_, let payload):
             try payload.encode(to: encoder)
         }

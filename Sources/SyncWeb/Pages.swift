@@ -254,11 +254,14 @@ extension WebInterface {
         let isRecord = planned.collection != nil
         let seq: UInt64
         do {
+            let user = write.session.user.name
             seq = try await BlockingWork.run {
-                try store.recordProgrammeItem(
-                    kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(), mustExist: isRecord ? isUpdate : nil,
-                    confirm: confirm
-                ).seq
+                try Store.$author.withValue(user) {
+                    try store.recordProgrammeItem(
+                        kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(), mustExist: isRecord ? isUpdate : nil,
+                        confirm: confirm
+                    ).seq
+                }
             }
         } catch let error as SyncNodeError {
             let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems
@@ -333,6 +336,7 @@ extension WebInterface {
                 return "\(label) \(formText(f, value, plan))\(f.type == .money ? (lang == .en ? "0k yuan" : "万元") : "")"
             }
             return "\(name)：" + parts.joined(separator: "，")
+        case .author(let name): return "(\(name))"
         case .unknown(let kind, _): return "(\(kind))"
         }
     }
@@ -389,7 +393,9 @@ extension WebInterface {
                 let before = Self.formValues(found, try store.programme())
                 let changes = undo ? [] : input.filter { !$0.1.isEmpty && before[$0.0] != $0.1 }
                 if !undo && changes.isEmpty { throw SyncNodeError.invalid(write.visitor.language.labels["noChange"] ?? "") }
-                return try store.correctEntry(entryID, ledger: ledger, changes: changes, today: LocalTime.today(), confirm: confirm)
+                return try Store.$author.withValue(write.session.user.name) {
+                    try store.correctEntry(entryID, ledger: ledger, changes: changes, today: LocalTime.today(), confirm: confirm)
+                }
             }
             logger.info(
                 "web correction",
@@ -444,7 +450,9 @@ extension WebInterface {
         let value = write.value("value").flatMap { $0.isEmpty ? nil : $0 }
         do {
             let t = try await BlockingWork.run {
-                try store.resolveConflict(collection: collection, recordID: record, field: field, text: value, today: LocalTime.today())
+                try Store.$author.withValue(write.session.user.name) {
+                    try store.resolveConflict(collection: collection, recordID: record, field: field, text: value, today: LocalTime.today())
+                }
             }
             return try await answer(write) { session, lang in
                 try conflictsPage(session, lang, error: nil, done: "\(collection)/\(record).\(field) → #\(t.seq)")

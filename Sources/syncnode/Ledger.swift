@@ -45,11 +45,15 @@ extension SyncNodeCommand.Ledger {
         @Argument var ledger: String
 
         func run() throws {
-            let (entries, labels) = try node.withStore { store in
+            let (entries, labels, authors) = try node.withStore { store in
                 if let unknown = try store.unknownName(ledger, ledger: true) { throw SyncNodeError(.notFound, unknown) }
-                return (try store.ledger(ledger), try store.nodeLabels())
+                let entries = try store.ledger(ledger)
+                return (entries, try store.nodeLabels(), try store.authors(of: entries.map(\.ts)))
             }
-            emit(output.json ? Presenter.json(entries.map(Presenter.ledgerObject)) : Presenter.ledgerTable(entries, labels: labels))
+            emit(
+                output.json
+                    ? Presenter.json(entries.map { Presenter.ledgerObject($0, author: authors[$0.ts]) })
+                    : Presenter.ledgerTable(entries, labels: labels, authors: authors))
         }
     }
 }

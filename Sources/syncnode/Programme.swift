@@ -104,7 +104,7 @@ extension SyncNodeCommand {
             @Argument(help: "The project id.") var id: String
 
             func run() throws {
-                let (record, history, entries, labels, money) = try node.withStore { store in
+                let (record, history, entries, labels, money, authors) = try node.withStore { store in
                     guard let record = try store.record("projects", id), !record.deleted else {
                         throw SyncNodeError(.notFound, "no project \(id) here")
                     }
@@ -119,14 +119,16 @@ extension SyncNodeCommand {
                     return (
                         record, try store.history("projects", id),
                         entries.sorted { ($0.fields["date"]?.description ?? "", $0.ts) < ($1.fields["date"]?.description ?? "", $1.ts) },
-                        try store.nodeLabels(), try store.projectMoney(project: id)[id] ?? ProjectMoney()
+                        try store.nodeLabels(), try store.projectMoney(project: id)[id] ?? ProjectMoney(),
+                        try store.authors(of: entries.map(\.ts) + (try store.history("projects", id)).map(\.ts))
                     )
                 }
                 if output.json {
                     emit(
                         Presenter.json([
-                            "project": Presenter.recordObject(record), "history": history.map(Presenter.historyObject),
-                            "entries": entries.map(Presenter.ledgerObject), "allocated": Presenter.total(money.allocated),
+                            "project": Presenter.recordObject(record), "history": history.map { Presenter.historyObject($0, author: authors[$0.ts]) },
+                            "entries": entries.map { Presenter.ledgerObject($0, author: authors[$0.ts]) },
+                            "allocated": Presenter.total(money.allocated),
                             "disbursed": Presenter.total(money.disbursed), "spent": Presenter.total(money.spent),
                         ]))
                     return
@@ -143,12 +145,12 @@ extension SyncNodeCommand {
                     table.add([
                         e.fields["date"]?.description ?? "", e.ledger,
                         what + (!e.counts ? "（不计）" : MoneyModel.isReversal(e.fields) ? "（撤销）" : e.reversedBy.isEmpty ? "" : "（已撤销）"),
-                        labels[e.ts.node] ?? e.ts.node.short,
+                        Presenter.who(e.ts, labels: labels, authors: authors),
                     ])
                 }
                 emit(table.render())
                 emit("\nchanges:")
-                emit(Presenter.historyTable(history, labels: labels))
+                emit(Presenter.historyTable(history, labels: labels, authors: authors))
             }
         }
     }

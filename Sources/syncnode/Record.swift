@@ -83,9 +83,15 @@ extension SyncNodeCommand.Record {
         @Argument var id: String
 
         func run() throws {
-            let (entries, labels) = try node.withStore { store in (try store.history(collection, id), try store.nodeLabels()) }
+            let (entries, labels, authors) = try node.withStore { store in
+                let history = try store.history(collection, id)
+                return (history, try store.nodeLabels(), try store.authors(of: history.map(\.ts)))
+            }
             if entries.isEmpty { throw failure(SyncNodeError(.notFound, "no record \(collection)/\(id) on this node")) }
-            emit(output.json ? Presenter.json(entries.map(Presenter.historyObject)) : Presenter.historyTable(entries, labels: labels))
+            emit(
+                output.json
+                    ? Presenter.json(entries.map { Presenter.historyObject($0, author: authors[$0.ts]) })
+                    : Presenter.historyTable(entries, labels: labels, authors: authors))
         }
     }
 }

@@ -40,7 +40,15 @@ struct SyncNodeCommand: AsyncParsableCommand {
                 return handler
             }
         }
-        await Self.main(nil)
+        // Every transaction a command records names the OS user who ran it (the person behind
+        // sudo, when there is one); a web page's writes name the web user instead.
+        await Store.$author.withValue(Self.osUser) { await Self.main(nil) }
+    }
+
+    static var osUser: String? {
+        if let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty, geteuid() == 0 { return sudo }
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
     }
 }
 

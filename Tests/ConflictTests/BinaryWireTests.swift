@@ -233,3 +233,33 @@ extension String {
         return replacingCharacters(in: range, with: replacement)
     }
 }
+
+/// Who made a transaction (`Change.author`): kind 0x80 of the binary form (a kind an earlier
+/// version keeps and relays as one from the future) and `"k": "by"` in JSON, one per transaction.
+@Suite struct AuthorWireTests {
+    @Test func anAuthorRoundTripsAndIsCheckedAndEarlierVersionsSeeAFutureKind() throws {
+        let origin = NodeID(high: 7, low: 7)
+        let t = Transaction(
+            origin: origin, seq: 1, hlc: Timestamp(millis: 1_500_000_000_000, counter: 0, node: origin),
+            changes: [
+                .append(LedgerEntry(ledger: "activities", entryID: "e1", fields: ["county": .text("lintan"), "attendees": .int(40)])),
+                .set(FieldWrite(collection: "projects", recordID: "lt-1", field: "name", value: .text("东丽小学"))), .author("王芳"),
+            ])
+        let binary = WireCodec.encode(t)
+        #expect(binary.first == 0xB2)
+        #expect(try WireCodec.decode(binary) == t)
+        #expect(binary.suffix(8) == [0x80, 6] + Array("王芳".utf8))
+        let json = WireCodec.encodeJSON(t)
+        #expect(try WireCodec.decode(json) == t)
+        #expect(t.problem(maxValueBytes: 1024) == nil)
+        var twice = t
+        twice.changes.append(.author("李军"))
+        #expect(twice.problem(maxValueBytes: 1024)?.contains("author twice") == true)
+        var long = t
+        long.changes[2] = .author(String(repeating: "名", count: 100))
+        #expect(long.problem(maxValueBytes: 1024)?.contains("longer than") == true)
+        // Any node may say who made its own work.
+        let author = Author(node: origin, site: "lintan", role: .county, label: "lintan-1")
+        #expect(PolicyRules.defaults.violation(of: .author("王芳"), by: author) == nil)
+    }
+}

@@ -251,7 +251,7 @@ enum ConvergenceScript {
                         .insert(FieldVersion(ts: t.hlc, base: w.base, resolves: w.resolves, value: w.value))
                 case .append(let e):
                     ledgerModel.add(e, ts: t.hlc)
-                case .unknown:
+                case .author, .unknown:
                     break
                 }
             }

@@ -183,19 +183,23 @@ extension Store {
     /// on a project with nothing allocated or disbursed, a payment stage the project has not
     /// reached), supervision events for items that do not exist, targets set apart from the
     /// plan, and totals beyond what a report can show. Rows: type, item, detail, who recorded it.
-    func moneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [[ReportTable.Cell]] {
-        var rows: [[ReportTable.Cell]] = []
+    func moneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [(cells: [ReportTable.Cell], ts: Timestamp?)] {
+        var rows: [(cells: [ReportTable.Cell], ts: Timestamp?)] = []
         func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
         func county(_ id: String?) -> String { id.map { plan.county($0)?.name ?? $0 } ?? Self.noCounty }
         let targets = try targets()
         for (key, target) in targets.sorted(by: { $0.key < $1.key }) where target.differsFromPlan {
             let entry = target.setBy!
-            rows.append([
-                .text("money"), .text("\(moneyLedger(plan, "target") ?? "")/\(entry.entryID)"),
-                .text(
-                    "\(county(key.county))\(key.year)年度目标另定为\(Money.wan(target.fen))万元，规划为\(target.plan.map { Money.wan($0) + "万元" } ?? "未列")"),
-                .text(who(entry.ts)),
-            ])
+            rows.append(
+                (
+                    [
+                        .text("money"), .text("\(moneyLedger(plan, "target") ?? "")/\(entry.entryID)"),
+                        .text(
+                            "\(county(key.county))\(key.year)年度目标另定为\(Money.wan(target.fen))万元，规划为\(target.plan.map { Money.wan($0) + "万元" } ?? "未列")"
+                        ),
+                        .text(who(entry.ts)),
+                    ], entry.ts
+                ))
         }
         // Totals a report cannot show, and county-years disbursed beyond their target.
         for column in ["target", "allocated", "disbursed", "spent", "donated"] {
@@ -205,16 +209,19 @@ extension Store {
             }) {
                 let group = "\(county(key.county))\(key.year.map { "\($0)年度" } ?? "年度不明")"
                 if total.int64 == nil {
-                    rows.append([.text("money"), .text(ledger), .text("\(group)合计超出可显示的范围（\(total)分）：请核对该组的各笔款项"), .text("")])
+                    rows.append(([.text("money"), .text(ledger), .text("\(group)合计超出可显示的范围（\(total)分）：请核对该组的各笔款项"), .text("")], nil))
                 }
                 if column == "disbursed", let c = key.county, let year = key.year, let target = targets[MoneyModel.CountyYear(c, year)],
                     total > Total(target.fen)
                 {
-                    rows.append([
-                        .text("money"), .text(ledger),
-                        .text(ProgrammeCheck.overTarget(county: county(c), year: year, disbursed: total, target: target.fen)),
-                        .text(""),
-                    ])
+                    rows.append(
+                        (
+                            [
+                                .text("money"), .text(ledger),
+                                .text(ProgrammeCheck.overTarget(county: county(c), year: year, disbursed: total, target: target.fen)),
+                                .text(""),
+                            ], nil
+                        ))
                 }
             }
         }
@@ -226,13 +233,16 @@ extension Store {
         let check = ProgrammeCheck(plan)
         for (project, money) in try projectMoney().sorted(by: { $0.key < $1.key }) {
             if money.disbursed > money.allocated {
-                rows.append([
-                    .text("money"), .text("projects/\(project)"),
-                    .text(ProgrammeCheck.overAllocation(project: project, disbursed: money.disbursed, allocated: money.allocated)), .text(""),
-                ])
+                rows.append(
+                    (
+                        [
+                            .text("money"), .text("projects/\(project)"),
+                            .text(ProgrammeCheck.overAllocation(project: project, disbursed: money.disbursed, allocated: money.allocated)), .text(""),
+                        ], nil
+                    ))
             }
             if money.spent.isPositive, !money.allocated.isPositive, !money.disbursed.isPositive {
-                rows.append([.text("money"), .text("projects/\(project)"), .text(ProgrammeCheck.spentUnfunded(project: project)), .text("")])
+                rows.append(([.text("money"), .text("projects/\(project)"), .text(ProgrammeCheck.spentUnfunded(project: project)), .text("")], nil))
             }
         }
         for column in ["allocated", "disbursed", "spent"] {
@@ -252,7 +262,7 @@ extension Store {
                 }
                 guard !reasons.isEmpty else { continue }
                 for (entryID, ts) in try moneyEntries(ledger: ledger, key) {
-                    rows.append([.text("money"), .text("\(ledger)/\(entryID)"), .text(reasons.joined(separator: "；")), .text(who(ts))])
+                    rows.append(([.text("money"), .text("\(ledger)/\(entryID)"), .text(reasons.joined(separator: "；")), .text(who(ts))], ts))
                 }
             }
         }
@@ -269,9 +279,13 @@ extension Store {
             }
             for row in named where !items.contains(row["item"] as String) {
                 let ts = Timestamp(bytes: row["ts"] as Data)!
-                rows.append([
-                    .text("money"), .text("\(kind.ledger!)/\(row["entry_id"] as String)"), .text(ProgrammeCheck.noItem(row["item"])), .text(who(ts)),
-                ])
+                rows.append(
+                    (
+                        [
+                            .text("money"), .text("\(kind.ledger!)/\(row["entry_id"] as String)"), .text(ProgrammeCheck.noItem(row["item"])),
+                            .text(who(ts)),
+                        ], ts
+                    ))
             }
         }
         return rows

@@ -279,15 +279,21 @@ extension Store {
         let labels = try nodeLabels()
         func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
         var rows: [[ReportTable.Cell]] = []
+        // The clock of the transaction that made each row's entry, where it has one: who made it.
+        var stamps: [Timestamp?] = []
+        func add(_ cells: [ReportTable.Cell], _ ts: Timestamp? = nil) {
+            rows.append(cells)
+            stamps.append(ts)
+        }
         if let why = state.unreadable {
-            rows.append([
+            add([
                 .text("plan"), .text("\(Self.programmeCollection)/plan"),
                 .text("HQ's plan cannot be read by this version (\(why)); this node checks and labels by the 2017 plan until it is upgraded"),
                 .text(""),
             ])
         }
         for c in try conflicts() {
-            rows.append([
+            add([
                 .text("conflict"), .text("\(c.collection)/\(c.recordID).\(c.field)"),
                 .text(
                     "kept \(c.winnerValue) (\(labels[c.winnerTs.node] ?? c.winnerTs.node.short)); other \(c.otherValue) (\(labels[c.otherTs.node] ?? c.otherTs.node.short))"
@@ -295,7 +301,7 @@ extension Store {
             ])
         }
         for r in try rejections() {
-            rows.append([
+            add([
                 .text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason) (by \(r.refusedBy))"),
                 .text(labels[r.origin] ?? r.origin.short),
             ])
@@ -349,18 +355,25 @@ extension Store {
                     if !problems.isEmpty { found.append((ts, [.text("plan"), item, .text(problems.joined(separator: "; ")), .text(who(ts))])) }
                 }
             }
-            rows += found.sorted { $0.ts < $1.ts }.map(\.row)
+            for f in found.sorted(by: { $0.ts < $1.ts }) { add(f.row, f.ts) }
         }
         // Records, per kind of the plan in its order, by id.
         if kept {
-            rows += try read { db in
+            for row in try read({ db in
                 try Row.fetchAll(
                     db,
                     sql: """
                         SELECT n.text AS collection, p.record_id, p.problems FROM record_problem p JOIN name n ON n.ix = p.collection
                         ORDER BY p.kind, p.record_id
                         """
-                ).map { [.text("plan"), .text("\($0["collection"] as String)/\($0["record_id"] as String)"), .text($0["problems"]), .text("")] }
+                ).map {
+                    [
+                        ReportTable.Cell.text("plan"), .text("\($0["collection"] as String)/\($0["record_id"] as String)"), .text($0["problems"]),
+                        .text(""),
+                    ]
+                }
+            }) {
+                add(row)
             }
         } else {
             for kind in plan.kinds {
@@ -368,18 +381,22 @@ extension Store {
                 for r in try records(collection) {
                     let problems = check.storedProblems(kind: kind, fields: r.fields)
                     if !problems.isEmpty {
-                        rows.append([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; ")), .text("")])
+                        add([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; ")), .text("")])
                     }
                 }
             }
         }
         // Ledgers the plan does not name (an older or newer plan's, or the generic command's).
         for (ledger, count) in try ledgerCounts(except: ledgers) {
-            rows.append([
+            add([
                 .text("plan"), .text(ledger), .text("\(count) entries in a ledger the plan does not name; they count in no report"), .text(""),
             ])
         }
-        rows += try moneyReviewRows(plan, labels: labels)
+        for (cells, ts) in try moneyReviewRows(plan, labels: labels) { add(cells, ts) }
+        let authors = try authors(of: stamps.compactMap { $0 })
+        for (i, ts) in stamps.enumerated() {
+            if let ts, let author = authors[ts] { rows[i][3] = .text("\(who(ts))（\(author)）") }
+        }
         return ReportTable(
             name: "review", title: "待审 Review",
             columns: [

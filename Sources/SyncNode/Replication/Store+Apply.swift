@@ -417,6 +417,10 @@ extension Store {
                 continue
             case .append(let entry):
                 try applyEntry(db, entry, ts: ts, origin: t.origin)
+            case .author(let name):
+                // Who made it, found by the transaction's clock (every version and entry it wrote carries it).
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO tx_author (node, clock, name) VALUES (?, ?, ?)").execute(
+                    arguments: [Data(t.origin.bytes), Int64(bitPattern: t.hlc.clock), name])
             case .unknown:
                 // Kept in the log and relayed; a newer node knows what to do with it.
                 break

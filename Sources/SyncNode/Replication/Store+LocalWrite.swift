@@ -34,6 +34,32 @@ public struct FieldAssignment: Sendable, Equatable {
 }
 
 extension Store {
+    /// Who is recording, for the transactions this task commits: the web user of a request, or
+    /// the OS user of a command (`syncnode` sets it). Nil: the transaction names no author.
+    @TaskLocal public static var author: String?
+
+    /// `name` as an author's name: control characters dropped, at most `Names.maxAuthorBytes`.
+    static func authorName(_ name: String) -> String {
+        var out = ""
+        for c in name where !c.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            guard out.utf8.count + c.utf8.count <= Names.maxAuthorBytes else { break }
+            out.append(c)
+        }
+        return out.isEmpty ? "?" : out
+    }
+
+    /// Who made the transactions of these clocks, where they name one.
+    public func authors(of clocks: some Sequence<Timestamp>) throws(SyncNodeError) -> [Timestamp: String] {
+        try read { db in
+            var out: [Timestamp: String] = [:]
+            let statement = try db.cachedStatement(sql: "SELECT name FROM tx_author WHERE node = ? AND clock = ?")
+            for ts in Set(clocks) {
+                if let name = try String.fetchOne(statement, arguments: [Data(ts.node.bytes), Int64(bitPattern: ts.clock)]) { out[ts] = name }
+            }
+            return out
+        }
+    }
+
     /// Records the intents as one transaction: materialised state, field history, one log entry,
     /// the advanced vector and the clock's high-water mark, all in one SQLite transaction.
     ///
@@ -68,6 +94,10 @@ extension Store {
         var checked = CheckedNames()
         for intent in intents {
             try self.changes(for: intent, in: db, into: &changes, &checked, &interner)
+        }
+        // Who made it (a reissued transaction keeps the author it had).
+        if let author = Self.author, !changes.contains(where: { if case .author = $0 { true } else { false } }) {
+            changes.append(.author(Self.authorName(author)))
         }
         let transaction = Transaction(origin: info.nodeID, seq: seq, hlc: ts, changes: changes)
         // The check in `problem()` says the same, but only after the records are written

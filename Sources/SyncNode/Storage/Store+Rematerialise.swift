@@ -11,7 +11,7 @@ extension Store {
         try db.execute(
             sql: """
                 DELETE FROM record; DELETE FROM field_history; DELETE FROM dangling_ref;
-                DELETE FROM ledger_entry; DELETE FROM ledger_duplicate;
+                DELETE FROM ledger_entry; DELETE FROM ledger_duplicate; DELETE FROM tx_author;
                 """)
         let inflater = Inflate()
         let rows = try Row.fetchCursor(

@@ -263,6 +263,8 @@ extension Store {
                     CREATE INDEX ledger_money_county_year ON ledger_money (ledger, county, year, amount_fen);
                     CREATE INDEX ledger_money_project ON ledger_money (ledger, project, amount_fen) WHERE project IS NOT NULL;
                     CREATE TRIGGER ledger_money_insert AFTER INSERT ON ledger_entry BEGIN \(insert) END;
+                    -- Who made each transaction at its origin (`Change.author`), by its clock.
+                    CREATE TABLE tx_author (node BLOB NOT NULL, clock INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (node, clock)) WITHOUT ROWID;
                     CREATE TRIGGER ledger_money_update AFTER UPDATE ON ledger_entry BEGIN \(delete) \(insert) END;
                     CREATE TRIGGER ledger_money_delete AFTER DELETE ON ledger_entry BEGIN \(delete) END;
                     """)

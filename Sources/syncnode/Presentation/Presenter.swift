@@ -36,11 +36,13 @@ public enum Presenter {
         ]
     }
 
-    public static func historyObject(_ h: HistoryEntry) -> [String: Any] {
-        [
+    public static func historyObject(_ h: HistoryEntry, author: String? = nil) -> [String: Any] {
+        var object: [String: Any] = [
             "field": h.field, "value": jsonValue(h.value), "ts": h.ts.hex, "node": h.ts.node.hex, "seq": h.seq,
             "time": isoTime(h.ts.millis), "current": h.isCurrent, "head": h.isHead,
         ]
+        if let author { object["author"] = author }
+        return object
     }
 
     public static func conflictObject(_ c: ConflictItem) -> [String: Any] {
@@ -51,12 +53,13 @@ public enum Presenter {
         ]
     }
 
-    public static func ledgerObject(_ e: LedgerRow) -> [String: Any] {
+    public static func ledgerObject(_ e: LedgerRow, author: String? = nil) -> [String: Any] {
         var object: [String: Any] = [
             "ledger": e.ledger, "id": e.entryID, "ts": e.ts.hex, "node": e.ts.node.hex, "time": isoTime(e.ts.millis),
             "fields": fieldsObject(e.fields), "reversedBy": e.reversedBy, "counts": e.counts,
         ]
         if let why = e.invalidReversal { object["invalidReversal"] = why }
+        if let author { object["author"] = author }
         return object
     }
 
@@ -89,11 +92,16 @@ public enum Presenter {
         return table.render()
     }
 
-    public static func historyTable(_ entries: [HistoryEntry], labels: [NodeID: String]) -> String {
-        var table = TextTable(["time (\(localZone))", "node", "seq", "field", "value", "state"])
+    /// The node that recorded a change, and who at it when the transaction names them: `lintan-1（王芳）`.
+    public static func who(_ ts: Timestamp, labels: [NodeID: String], authors: [Timestamp: String]) -> String {
+        (labels[ts.node] ?? ts.node.short) + (authors[ts].map { "（\($0)）" } ?? "")
+    }
+
+    public static func historyTable(_ entries: [HistoryEntry], labels: [NodeID: String], authors: [Timestamp: String] = [:]) -> String {
+        var table = TextTable(["time (\(localZone))", "node (who)", "seq", "field", "value", "state"])
         for h in entries {
             let state = h.isCurrent ? "current" : h.isConflict ? "conflict" : h.isHead ? "concurrent, same value" : "replaced"
-            table.add([localTime(h.ts.millis), labels[h.ts.node] ?? h.ts.node.short, String(h.seq), h.field, h.value.description, state])
+            table.add([localTime(h.ts.millis), who(h.ts, labels: labels, authors: authors), String(h.seq), h.field, h.value.description, state])
         }
         return table.render()
     }
@@ -109,16 +117,18 @@ public enum Presenter {
         return table.render()
     }
 
-    public static func ledgerTable(_ entries: [LedgerRow], labels: [NodeID: String]) -> String {
+    public static func ledgerTable(_ entries: [LedgerRow], labels: [NodeID: String], authors: [Timestamp: String] = [:]) -> String {
         let names = Set(entries.flatMap(\.fields.keys)).filter { !Names.isReservedEntryField($0) }.sorted()
-        var table = TextTable(["id", "time (\(localZone))", "node"] + names + ["note"])
+        var table = TextTable(["id", "time (\(localZone))", "node (who)"] + names + ["note"])
         for e in entries {
             var note = ""
             if let target = e.fields[Names.reversesField] { note = "reverses \(target)" }
             if let why = e.invalidReversal { note = "not counted: \(why)" }
             if !e.reversedBy.isEmpty { note = "reversed by \(e.reversedBy.joined(separator: ", "))" }
             table.add(
-                [e.entryID, localTime(e.ts.millis), labels[e.ts.node] ?? e.ts.node.short] + names.map { e.fields[$0]?.description ?? "" } + [note])
+                [e.entryID, localTime(e.ts.millis), who(e.ts, labels: labels, authors: authors)] + names.map { e.fields[$0]?.description ?? "" } + [
+                    note
+                ])
         }
         return table.render()
     }

@@ -221,6 +221,7 @@ import Testing
                 "/entry/expenditure", [("csrf", csrf), ("county", "lintan"), ("date", "2017-06-01"), ("amount", "12.5万"), ("purpose", "教学设备")])
             #expect(recorded.status == .seeOther, "\(String(buffer: recorded.body))")
             let entry = try #require(try web.node.store.ledger("expenditures").first)
+            #expect(try web.node.store.authors(of: [entry.ts])[entry.ts] == "clerk", "the web user made it")
             let mine = String(buffer: try await browser.get("/mine").body)
             #expect(mine.contains("资金支出：") && mine.contains("金额 12.50万元") && !mine.contains("amount_fen"), "\(mine)")
             let link = "/correct/expenditures/\(entry.entryID)"
