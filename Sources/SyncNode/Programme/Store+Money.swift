@@ -131,11 +131,39 @@ extension Store {
         return out
     }
 
-    /// Every county-year's target (`MoneyModel.targets`): the plan's yearly aid unless HQ set another.
+    /// Every county-year's target (`MoneyModel.targets`): the plan's yearly aid unless HQ set
+    /// another. The model looks at each county-year's latest setting that is not reversed; those
+    /// are found by one seek per county-year on `ledger_money`'s clock index (stepping past the
+    /// cancelled ones), not by reading the ledger (`MoneyModelTests` holds this to the model over
+    /// the whole ledger).
     public func targets() throws(SyncNodeError) -> [MoneyModel.CountyYear: MoneyModel.Target] {
         let plan = try programme()
-        let entries = try moneyLedger(plan, "target").map { ledger throws(SyncNodeError) in try self.ledger(ledger) } ?? []
-        return MoneyModel.targets(plan: plan, entries: entries.map { LedgerRule.Entry(entryID: $0.entryID, ts: $0.ts, fields: $0.fields) })
+        guard let ledger = moneyLedger(plan, "target") else { return MoneyModel.targets(plan: plan, entries: []) }
+        let latest = try read { db in
+            let judged = try Self.reversalVerdicts(db, ledger: ledger)
+            var cancelled = Set<[String]>()
+            for case .cancels(let t) in judged.verdicts.values { cancelled.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
+            var out: [LedgerRule.Entry] = []
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT e.entry_id, e.ts, e.fields FROM ledger_money m INDEXED BY ledger_money_latest
+                    JOIN ledger_entry e ON e.ledger = m.ledger AND e.entry_id = m.entry_id AND e.origin = m.origin
+                    WHERE m.ledger = ? AND m.county = ? AND m.year = ? ORDER BY m.ts DESC
+                    """)
+            for county in plan.counties {
+                for year in plan.yearRange {
+                    let rows = try Row.fetchCursor(statement, arguments: [ledger, county.id, year])
+                    while let row = try rows.next() {
+                        let ts = Timestamp(bytes: row["ts"] as Data)!
+                        guard !cancelled.contains([row["entry_id"], ts.node.hex]) else { continue }
+                        out.append(LedgerRule.Entry(entryID: row["entry_id"], ts: ts, fields: LedgerJSON.decode(row["fields"])))
+                        break
+                    }
+                }
+            }
+            return out
+        }
+        return MoneyModel.targets(plan: plan, entries: latest)
     }
 
     /// What the cross-checks of an entry of `kind` with `fields` need to know (only the project,

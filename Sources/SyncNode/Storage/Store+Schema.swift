@@ -380,6 +380,9 @@ extension Store {
                     DROP TABLE ledger_project_total;
                     DELETE FROM ledger_money;
                     ALTER TABLE ledger_money ADD COLUMN stage TEXT;
+                    ALTER TABLE ledger_money ADD COLUMN ts BLOB;
+                    -- A county-year's latest entry (a target: the latest setting wins) by one seek.
+                    CREATE INDEX ledger_money_latest ON ledger_money (ledger, county, year, ts);
                     DROP INDEX ledger_money_project;
                     CREATE INDEX ledger_money_project ON ledger_money (ledger, project, county, stage, amount_fen) WHERE project IS NOT NULL;
 
@@ -467,9 +470,9 @@ extension Store {
         static func insert(_ row: String, from: String = "") -> String {
             let fields = "\(row).fields"
             return """
-                INSERT INTO ledger_money (ledger, entry_id, origin, county, year, project, stage, amount_fen)
+                INSERT INTO ledger_money (ledger, entry_id, origin, county, year, project, stage, amount_fen, ts)
                 SELECT \(row).ledger, \(row).entry_id, \(row).origin, \(text(fields, "county")), \(year(fields)),
-                    \(text(fields, "project")), \(text(fields, "stage")), json_extract(\(fields), '$.amount_fen')
+                    \(text(fields, "project")), \(text(fields, "stage")), json_extract(\(fields), '$.amount_fen'), \(row).ts
                 \(from) WHERE \(counted(fields));
                 """
         }

@@ -183,6 +183,48 @@ import Testing
         }
     }
 
+    /// The store finds each county-year's target by seeks on the projection's clock index; the
+    /// model over the whole ledger (every setting and reversal, at two nodes) decides the same.
+    @Test func theStoresTargetsAreTheModelsOverTheWholeLedger() throws {
+        let a = try TestNode(site: "hq", label: "a", role: .hq)
+        let b = try TestNode(site: "hq", label: "b", millis: 1_700_000_000_005, role: .hq)
+        defer {
+            a.remove()
+            b.remove()
+        }
+        var rng = SplitMix64(seed: 42)
+        for round in 0..<30 {
+            for node in [a, b] {
+                let county = ["chengde", "lintan", "gangu"].randomElement(using: &rng)!
+                let year = Int.random(in: 2015...2021, using: &rng)
+                var fields: [FieldAssignment] = [
+                    .init("county", .text(county)), .init("year", .text(String(year))), .init("kind", .text("target")),
+                    .init("amount_fen", .int(Int64.random(in: 1...3_000, using: &rng) * Money.fenPerWan)),
+                ]
+                let held = try node.store.ledger("fund_targets").filter(\.stands)
+                if round % 4 == 3, let target = held.randomElement(using: &rng) {
+                    fields = [
+                        .init(Names.reversesField, .text(target.entryID)), .init(Names.reversesOriginField, .text(target.origin.hex)),
+                        .init("county", target.fields["county"] ?? .null),
+                    ]
+                }
+                try node.store.commit([.append(ledger: "fund_targets", entryID: "t\(round)-\(node.store.info.label)", fields: fields)])
+            }
+            if round % 5 == 4 {
+                _ = try b.store.apply(try a.store.transactions(missingFrom: try b.store.vector()).transactions)
+                _ = try a.store.apply(try b.store.transactions(missingFrom: try a.store.vector()).transactions)
+            }
+        }
+        for node in [a, b] {
+            let all = try node.store.ledger("fund_targets").map { LedgerRule.Entry(entryID: $0.entryID, ts: $0.ts, fields: $0.fields) }
+            let model = MoneyModel.targets(plan: Programme.embedded, entries: all)
+            let stored = try node.store.targets()
+            #expect(stored.mapValues(\.fen) == model.mapValues(\.fen))
+            #expect(stored.mapValues { $0.setBy?.entryID } == model.mapValues { $0.setBy?.entryID })
+            #expect(model.values.contains { $0.differsFromPlan })
+        }
+    }
+
     @Test func totalsAndPercentagesNeverTrap() {
         var t = Total(.max)
         t.add(.max)
