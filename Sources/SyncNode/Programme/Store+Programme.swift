@@ -255,17 +255,23 @@ extension Store {
         Self.latestEventValues(try ledger("project_events"), field: "stage").compactMapValues { if case .text(let s) = $0 { s } else { nil } }
     }
 
-    /// One project's current stage, reading only that project's events.
+    /// One project's current stage, reading only that project's events and the ledger's
+    /// reversals (a withdrawn event sets no stage, as in `projectStages`).
     func projectStage(of project: String) throws(SyncNodeError) -> String? {
         let events = try read { db in
-            try Row.fetchAll(
+            let judged = try Self.reversalVerdicts(db, ledger: "project_events")
+            var cancelled = Set<[String]>()
+            for case .cancels(let t) in judged.verdicts.values { cancelled.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
+            return try Row.fetchAll(
                 db,
                 sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = 'project_events' AND json_extract(fields, '$.project') = ?",
                 arguments: [project]
-            ).map {
-                LedgerRow(
-                    ledger: "project_events", entryID: $0["entry_id"], ts: Timestamp(bytes: $0["ts"] as Data)!,
-                    fields: LedgerJSON.decode($0["fields"]))
+            ).map { row in
+                let ts = Timestamp(bytes: row["ts"] as Data)!
+                let id: String = row["entry_id"]
+                return LedgerRow(
+                    ledger: "project_events", entryID: id, ts: ts, fields: LedgerJSON.decode(row["fields"]),
+                    reversedBy: cancelled.contains([id, ts.node.hex]) ? ["(reversal)"] : [])
             }
         }
         guard case .text(let stage)? = Self.latestEventValues(events, field: "stage")[project] else { return nil }
