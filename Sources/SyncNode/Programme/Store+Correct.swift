@@ -120,13 +120,10 @@ extension Store {
     /// The entries of `ledgers` a reversal cancels, as [ledger, entry id] (read through the
     /// reversals and the entries they name, not the whole ledgers).
     public func withdrawnEntries(ledgers: Set<String>) throws(SyncNodeError) -> Set<[String]> {
-        try read { db in
-            var out = Set<[String]>()
-            for ledger in ledgers {
-                let judged = try Self.reversalVerdicts(db, ledger: ledger)
-                for case .cancels(let t) in judged.verdicts.values { out.insert([ledger, judged.entries[t].entryID]) }
-            }
-            return out
+        var out = Set<[String]>()
+        for ledger in ledgers {
+            for cancelled in try cancelledEntries(ledger: ledger) { out.insert([ledger, cancelled[0]]) }
         }
+        return out
     }
 }

@@ -120,6 +120,25 @@ extension Store {
     /// Every project's money (`project`: that one only), as the projects report, `project show`
     /// and the review count it: whatever county or stage the entries were booked under.
     public func projectMoney(project: String? = nil) throws(SyncNodeError) -> [String: ProjectMoney] {
+        if project == nil { return try cachedMoney(\.projectMoney) { () throws(SyncNodeError) in try computeProjectMoney(project: nil) } }
+        return try computeProjectMoney(project: project)
+    }
+
+    /// A money figure over every project, computed once per vector (what a dashboard view reads
+    /// again and again while nothing arrives).
+    func cachedMoney<T>(_ path: WritableKeyPath<MoneyCache, T?>, _ compute: () throws(SyncNodeError) -> T) throws(SyncNodeError) -> T {
+        let vector = try vector()
+        if let cache = moneyCache.withLock({ $0 }), cache.vector == vector, let kept = cache[keyPath: path] { return kept }
+        let value = try compute()
+        moneyCache.withLock { cache in
+            var current = cache?.vector == vector ? cache! : MoneyCache(vector: vector)
+            current[keyPath: path] = value
+            cache = current
+        }
+        return value
+    }
+
+    private func computeProjectMoney(project: String?) throws(SyncNodeError) -> [String: ProjectMoney] {
         let plan = try programme()
         var out: [String: ProjectMoney] = [:]
         for (column, path) in [("allocated", \ProjectMoney.allocated), ("disbursed", \.disbursed), ("spent", \.spent)] {
@@ -139,10 +158,8 @@ extension Store {
     public func targets() throws(SyncNodeError) -> [MoneyModel.CountyYear: MoneyModel.Target] {
         let plan = try programme()
         guard let ledger = moneyLedger(plan, "target") else { return MoneyModel.targets(plan: plan, entries: []) }
+        let cancelled = try cancelledEntries(ledger: ledger)
         let latest = try read { db in
-            let judged = try Self.reversalVerdicts(db, ledger: ledger)
-            var cancelled = Set<[String]>()
-            for case .cancels(let t) in judged.verdicts.values { cancelled.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
             var out: [LedgerRule.Entry] = []
             let statement = try db.cachedStatement(
                 sql: """
@@ -212,6 +229,12 @@ extension Store {
     /// reached), supervision events for items that do not exist, targets set apart from the
     /// plan, and totals beyond what a report can show. Rows: type, item, detail, who recorded it.
     func moneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [(cells: [ReportTable.Cell], ts: Timestamp?)] {
+        try cachedMoney(\.reviewRows) { () throws(SyncNodeError) in try computeMoneyReviewRows(plan, labels: labels) }
+    }
+
+    private func computeMoneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [(
+        cells: [ReportTable.Cell], ts: Timestamp?
+    )] {
         var rows: [(cells: [ReportTable.Cell], ts: Timestamp?)] = []
         func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
         func county(_ id: String?) -> String { id.map { plan.county($0)?.name ?? $0 } ?? Self.noCounty }
@@ -275,6 +298,7 @@ extension Store {
         }
         for column in ["allocated", "disbursed", "spent"] {
             guard let ledger = moneyLedger(plan, column) else { continue }
+            let cancelled = try cancelledEntries(ledger: ledger)
             for (key, total) in try projectMoneyTotals(ledger: ledger).sorted(by: {
                 ($0.key.project, $0.key.county ?? "") < ($1.key.project, $1.key.county ?? "")
             })
@@ -289,7 +313,7 @@ extension Store {
                     reasons.append(why)
                 }
                 guard !reasons.isEmpty else { continue }
-                for (entryID, ts) in try moneyEntries(ledger: ledger, key) {
+                for (entryID, ts) in try moneyEntries(ledger: ledger, key, cancelled: cancelled) {
                     rows.append(([.text("money"), .text("\(ledger)/\(entryID)"), .text(reasons.joined(separator: "；")), .text(who(ts))], ts))
                 }
             }
@@ -319,18 +343,14 @@ extension Store {
         return rows
     }
 
-    /// The entries (id, clock) that count in one project group of `ledger` and are not cancelled.
-    private func moneyEntries(ledger: String, _ key: ProjectMoneyKey) throws(SyncNodeError) -> [(String, Timestamp)] {
+    /// The entries (id, clock) that count in one project group of `ledger`, less `cancelled`
+    /// ([id, origin hex]); read through the projection's project index.
+    private func moneyEntries(ledger: String, _ key: ProjectMoneyKey, cancelled: Set<[String]>) throws(SyncNodeError) -> [(String, Timestamp)] {
         try read { db in
-            let judged = try Self.reversalVerdicts(db, ledger: ledger)
-            var cancelled = Set<[String]>()
-            for case .cancels(let t) in judged.verdicts.values { cancelled.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
-            return try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT m.entry_id, e.ts FROM ledger_money m JOIN ledger_entry e ON e.ledger = m.ledger AND e.entry_id = m.entry_id AND e.origin = m.origin
-                    WHERE m.ledger = ? AND m.project = ? AND coalesce(m.county, '') = ? AND coalesce(m.stage, '') = ? ORDER BY e.ts
-                    """, arguments: [ledger, key.project, key.county ?? "", key.stage ?? ""]
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT entry_id, ts FROM ledger_money WHERE ledger = ? AND project = ? AND county IS ? AND stage IS ? ORDER BY ts"),
+                arguments: [ledger, key.project, key.county, key.stage]
             ).compactMap { row in
                 let id: String = row["entry_id"]
                 let ts = Timestamp(bytes: row["ts"] as Data)!
@@ -338,4 +358,23 @@ extension Store {
             }
         }
     }
+
+    /// The entries of `ledger` a reversal cancels, as [id, origin hex].
+    func cancelledEntries(ledger: String) throws(SyncNodeError) -> Set<[String]> {
+        try read { db in
+            let judged = try Self.reversalVerdicts(db, ledger: ledger)
+            var out = Set<[String]>()
+            for case .cancels(let t) in judged.verdicts.values { out.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
+            return out
+        }
+    }
+}
+
+/// What `Store.cachedMoney` keeps, for one vector.
+struct MoneyCache: Sendable {
+    var vector: VersionVector
+    var projectMoney: [String: ProjectMoney]?
+    var reviewRows: [(cells: [ReportTable.Cell], ts: Timestamp?)]?
+
+    init(vector: VersionVector) { self.vector = vector }
 }

@@ -258,11 +258,9 @@ extension Store {
     /// One project's current stage, reading only that project's events and the ledger's
     /// reversals (a withdrawn event sets no stage, as in `projectStages`).
     func projectStage(of project: String) throws(SyncNodeError) -> String? {
+        let cancelled = try cancelledEntries(ledger: "project_events")
         let events = try read { db in
-            let judged = try Self.reversalVerdicts(db, ledger: "project_events")
-            var cancelled = Set<[String]>()
-            for case .cancels(let t) in judged.verdicts.values { cancelled.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
-            return try Row.fetchAll(
+            try Row.fetchAll(
                 db,
                 sql: "SELECT entry_id, ts, fields FROM ledger_entry WHERE ledger = 'project_events' AND json_extract(fields, '$.project') = ?",
                 arguments: [project]

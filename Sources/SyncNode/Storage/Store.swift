@@ -75,6 +75,10 @@ public final class Store: Sendable {
     /// The plan last decoded from the `programme` collection, by the version of its record
     /// (`Store.planState`): reports and forms read it many times per request.
     let planCache = Mutex<(version: Timestamp, state: PlanState)?>(nil)
+    /// The money figures that read every project's totals (projects' money, the review's money
+    /// rows), kept for the vector they were computed at: every write that could change them is
+    /// a transaction, which moves the vector (`Store.cachedMoney`).
+    let moneyCache = Mutex<MoneyCache?>(nil)
 
     private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
         self.pool = pool

@@ -225,6 +225,40 @@ import Testing
         }
     }
 
+    /// The figures kept between views (projects' money, the review's money rows) follow every
+    /// write: local, received, and a reversal.
+    @Test func theKeptMoneyFiguresFollowEveryWrite() throws {
+        let hq = try TestNode(site: "hq", label: "hq", role: .hq)
+        let other = try TestNode(site: "hq", label: "other", millis: 1_700_000_000_009, role: .hq)
+        defer {
+            hq.remove()
+            other.remove()
+        }
+        func allocate(_ node: TestNode, _ id: String, _ fen: Int64) throws {
+            try node.store.commit([
+                .append(
+                    ledger: "disbursements", entryID: id,
+                    fields: [
+                        .init("county", .text("lintan")), .init("project", .text("lt-a")), .init("kind", .text("disbursement")),
+                        .init("stage", .text("advance")), .init("date", .text("2017-05-01")), .init("amount_fen", .int(fen)),
+                    ])
+            ])
+        }
+        func review() throws -> [String] { try hq.store.report("review", today: "2018-01-01").rows.map { "\($0[2])" } }
+        #expect(try hq.store.projectMoney()["lt-a"] == nil)
+        #expect(try !review().contains { $0.contains("lt-a") })
+        try allocate(hq, "d1", 5_000_000)
+        #expect(try hq.store.projectMoney()["lt-a"]?.disbursed == Total(5_000_000))
+        #expect(try review().contains { $0.contains("项目lt-a拨付5.00万元，超过安排的0.00万元") })
+        try allocate(other, "d2", 7_000_000)
+        _ = try hq.store.apply(try other.store.transactions(missingFrom: try hq.store.vector()).transactions)
+        #expect(try hq.store.projectMoney()["lt-a"]?.disbursed == Total(12_000_000))
+        #expect(try review().contains { $0.contains("项目lt-a拨付12.00万元") })
+        _ = try hq.store.correctEntry("d1", changes: [], today: "2018-01-01")
+        #expect(try hq.store.projectMoney()["lt-a"]?.disbursed == Total(7_000_000))
+        #expect(try review().contains { $0.contains("项目lt-a拨付7.00万元") })
+    }
+
     @Test func totalsAndPercentagesNeverTrap() {
         var t = Total(.max)
         t.add(.max)
