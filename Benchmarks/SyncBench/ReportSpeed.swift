@@ -87,14 +87,27 @@ enum ReportSpeed {
                 return total
             }
         }
-        // The figures must agree: the node's grand totals (the per-county rows over all years) equal the plain sum.
+        // The figures must agree: the node's grand totals (the per-county rows over all years) equal
+        // the plain sums, but for the target, which is a county-year's latest setting (the model's
+        // decision over the whole ledger), not a sum of settings.
+        let targetLedger = plan.moneyKinds.first { $0.money == "target" }!.ledger!
         let columns = report!.columns
-        let moneyColumns = columns.indices.filter { ["target", "allocated", "disbursed", "spent", "donated"].contains(columns[$0].id) }
+        let moneyColumns = columns.indices.filter { ["allocated", "disbursed", "spent", "donated"].contains(columns[$0].id) }
+        let targetColumn = columns.firstIndex { $0.id == "target" }!
         var nodeTotal: Int64 = 0
+        var nodeTargets: Int64 = 0
         for row in report!.rows where row[1] == .text("\(years.first!)–\(years.last!)") {
             for c in moneyColumns { if case .int(let n) = row[c] { nodeTotal += n } }
+            if case .int(let n) = row[targetColumn] { nodeTargets += n }
         }
-        guard nodeTotal == plainTotal else { throw BenchError("P8: the funds report sums \(nodeTotal) fen, the plain table \(plainTotal)") }
+        let plainOthers = try plain.read { db in
+            try Int64.fetchOne(db, sql: "SELECT sum(amount_fen) FROM money WHERE ledger <> ?", arguments: [targetLedger]) ?? 0
+        }
+        guard nodeTotal == plainOthers else { throw BenchError("P8: the funds report sums \(nodeTotal) fen, the plain table \(plainOthers)") }
+        let settings = try store.ledger(targetLedger).map { LedgerRule.Entry(entryID: $0.entryID, ts: $0.ts, fields: $0.fields) }
+        let modelTargets = MoneyModel.targets(plan: plan, entries: settings).values.reduce(Int64(0)) { $0 + $1.fen }
+        guard nodeTargets == modelTargets else { throw BenchError("P8: the funds report's targets sum \(nodeTargets) fen, the model's \(modelTargets)") }
+        _ = plainTotal
 
         Notes.add("P8: \(entries) money entries (\(reversals) reversed) in \(ledgers.count) ledgers; totals checked equal to the plain table's.")
         return [
