@@ -106,7 +106,9 @@ enum ReportSpeed {
         guard nodeTotal == plainOthers else { throw BenchError("P8: the funds report sums \(nodeTotal) fen, the plain table \(plainOthers)") }
         let settings = try store.ledger(targetLedger).map { LedgerRule.Entry(entryID: $0.entryID, ts: $0.ts, fields: $0.fields) }
         let modelTargets = MoneyModel.targets(plan: plan, entries: settings).values.reduce(Int64(0)) { $0 + $1.fen }
-        guard nodeTargets == modelTargets else { throw BenchError("P8: the funds report's targets sum \(nodeTargets) fen, the model's \(modelTargets)") }
+        guard nodeTargets == modelTargets else {
+            throw BenchError("P8: the funds report's targets sum \(nodeTargets) fen, the model's \(modelTargets)")
+        }
         _ = plainTotal
 
         Notes.add("P8: \(entries) money entries (\(reversals) reversed) in \(ledgers.count) ledgers; totals checked equal to the plain table's.")
