@@ -38,7 +38,7 @@ enum Labels {
         "limited": "失败次数过多，请 {n} 秒后再试。", "notFound": "没有这个页面。", "forbidden": "无权执行此操作。",
         "staleForm": "表单已过期或来自其他网站，请重新打开页面。", "tooLarge": "提交的内容太大。", "expired": "请重新登录。",
         "langOther": "English", "langOtherCode": "en", "asOf": "数据截至", "node": "节点", "noKinds": "本节点不能录入任何类型。",
-        "money.hint": "金额可写 万 或 元，如 12.5万", "correct": "更正", "undo": "撤销", "withdrawal": "撤销",
+        "money.hint": "金额可写 万 或 元，如 12.5万", "correct": "更正", "undo": "撤销", "author": "记录者：", "withdrawal": "撤销",
         "withdrawn": "已撤销", "correctTitle": "更正", "noChange": "没有改动：请修改要更正的内容，或点“撤销”。", "required": "必填", "back": "返回", "stageCount": "阶段",
     ]
 
@@ -60,7 +60,7 @@ enum Labels {
         "staleForm": "The form is stale or came from another site; open the page again.", "tooLarge": "The form is too large.",
         "expired": "Please log in again.", "langOther": "中文", "langOtherCode": "zh", "asOf": "Data as of", "node": "Node",
         "noKinds": "This node cannot record any kind.", "money.hint": "amount in 万 or 元, e.g. 12.5万", "required": "required",
-        "correct": "Correct", "undo": "Withdraw", "withdrawal": "Withdrawal of", "withdrawn": "withdrawn", "correctTitle": "Correct",
+        "correct": "Correct", "undo": "Withdraw", "author": "by ", "withdrawal": "Withdrawal of", "withdrawn": "withdrawn", "correctTitle": "Correct",
         "noChange": "Nothing changed: change what is wrong, or withdraw the entry.",
         "back": "Back", "stageCount": "Stage",
     ]

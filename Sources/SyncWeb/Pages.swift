@@ -336,7 +336,7 @@ extension WebInterface {
                 return "\(label) \(formText(f, value, plan))\(f.type == .money ? (lang == .en ? "0k yuan" : "万元") : "")"
             }
             return "\(name)：" + parts.joined(separator: "，")
-        case .author(let name): return "(\(name))"
+        case .author(let name): return (lang.labels["author"] ?? "") + name
         case .unknown(let kind, _): return "(\(kind))"
         }
     }
