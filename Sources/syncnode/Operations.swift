@@ -56,12 +56,15 @@ extension SyncNodeCommand {
                         "healthy": r.isHealthy, "integrity": r.integrity, "vectorMismatches": r.vectorMismatches,
                         "transactions": r.transactionsChecked,
                         "badSignatures": r.badSignatures, "unsigned": r.unsigned, "unknownKeys": r.unknownKeys,
+                        "widePermissions": r.widePermissions,
                     ]))
             } else {
                 emit(
                     "checked \(r.transactionsChecked) transactions: \(r.badSignatures.count) bad signatures, \(r.unsigned) unsigned (vouched or open), \(r.unknownKeys) of unknown keys; integrity \(r.integrity.isEmpty ? "ok" : "DAMAGED"); log and vector \(r.vectorMismatches.isEmpty ? "agree" : "DISAGREE")"
                 )
                 for line in r.integrity.prefix(20) + r.vectorMismatches.prefix(20) + r.badSignatures.prefix(20) { note(line) }
+                // Readable by others: reported (the store made what it could owner-only as it opened).
+                for line in r.widePermissions { note("warning: \(line)") }
             }
             if !r.isHealthy { throw ExitCode(74) }
         }

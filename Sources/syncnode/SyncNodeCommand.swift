@@ -23,6 +23,9 @@ struct SyncNodeCommand: AsyncParsableCommand {
 
     static func main() async {
         ArgumentCheck.refuseInvalidUTF8()
+        // Everything a command writes (the node's files, backups, bundles, exports) holds the
+        // programme's data: owner-only, whatever the operator's umask.
+        umask(0o077)
         // Logs go to stderr (stdout carries results); SYNCNODE_LOG_LEVEL raises or lowers them,
         // SYNCNODE_LOG_FORMAT=json (or `serve --log-format json`) writes them as JSON lines.
         let environment = ProcessInfo.processInfo.environment

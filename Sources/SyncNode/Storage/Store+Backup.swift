@@ -25,6 +25,9 @@ public struct CheckReport: Sendable {
     public var unsigned = 0
     /// Transactions of origins whose key this node does not know (an open node's peers).
     public var unknownKeys = 0
+    /// Files of the node readable or writable by others (they hold password hashes, the key
+    /// and all the data): each with its mode and what to do.
+    public var widePermissions: [String] = []
 
     public var isHealthy: Bool { integrity.isEmpty && vectorMismatches.isEmpty && badSignatures.isEmpty }
 }
@@ -127,6 +130,12 @@ extension Store {
     /// Checks the node's storage: SQLite's integrity check, the log against the vector, and every
     /// stored transaction's signature against its origin's key.
     public func check() throws(SyncNodeError) -> CheckReport {
+        var report = try checkStorage()
+        report.widePermissions = Self.ownerOnly(URL(fileURLWithPath: pool.path).deletingLastPathComponent())
+        return report
+    }
+
+    private func checkStorage() throws(SyncNodeError) -> CheckReport {
         try read { db in
             var report = CheckReport()
             report.integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }

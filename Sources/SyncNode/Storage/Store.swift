@@ -103,10 +103,11 @@ public final class Store: Sendable {
             throw SyncNodeError(.nodeExists, "a node already exists in \(directory.path)")
         }
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw SyncNodeError(.readOnly, "cannot create the data directory \(directory.path): \(error.localizedDescription)")
         }
+        _ = ownerOnly(directory)
         var rng = SystemRandomNumberGenerator()
         let id = NodeID.random(using: &rng)
         let key = NodeKey.generate()
@@ -121,6 +122,9 @@ public final class Store: Sendable {
             trustAnchor: anchor)
         if let p = Names.problem(with: info.label, what: "label") { throw .invalid(p) }
         try key.save(in: directory)
+        // The database and its -wal and -shm files take the mode of the database file: made 0600
+        // before SQLite makes it, whatever the umask.
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600])
         let store = try StorageErrors.map {
             let pool = try DatabasePool(path: file.path, configuration: configuration())
             try migrator.migrate(pool)
@@ -154,6 +158,8 @@ public final class Store: Sendable {
                 .notANode,
                 "no node in \(directory.path)")
         }
+        // A node made under a looser umask (or by an earlier version) is made owner-only now.
+        _ = ownerOnly(directory)
         return try StorageErrors.map {
             let pool: DatabasePool
             var readOnly = false
@@ -266,4 +272,34 @@ public final class Store: Sendable {
 
     /// Path of the SQLite file.
     public var path: String { pool.path }
+}
+
+extension Store {
+    /// The node's files hold web users' password hashes, its private key and all the programme's
+    /// data: the directory is 0700 and each file in it 0600, whatever the umask it was made under.
+    /// Tightens what is wider (where this process may); returns what stays wider (a read-only
+    /// mount, another owner), for `check` to report.
+    @discardableResult
+    public static func ownerOnly(_ directory: URL) -> [String] {
+        let manager = FileManager.default
+        var wide: [String] = []
+        func tighten(_ path: String, to mode: Int) {
+            guard let attributes = try? manager.attributesOfItem(atPath: path), let current = attributes[.posixPermissions] as? Int,
+                attributes[.type] as? FileAttributeType != .typeSymbolicLink
+            else { return }
+            guard current & 0o077 != 0 else { return }
+            try? manager.setAttributes([.posixPermissions: current & mode], ofItemAtPath: path)
+            if let now = (try? manager.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, now & 0o077 != 0 {
+                wide.append("\(path) is mode \(String(now, radix: 8)); make it \(String(mode == 0o700 ? 0o700 : 0o600, radix: 8)) (chmod)")
+            }
+        }
+        tighten(directory.path, to: 0o700)
+        for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            let path = directory.appendingPathComponent(name).path
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            tighten(path, to: isDirectory.boolValue ? 0o700 : 0o600)
+        }
+        return wide
+    }
 }
