@@ -18,6 +18,32 @@ public enum ReportFormat {
 
     public static func localTime(_ millis: UInt64) -> String { LocalTime.text(millis, format: "yyyy-MM-dd HH:mm") }
 
+    /// Text as a file for a spreadsheet keeps it: every control character but tab and line ends
+    /// shown as its Unicode control picture (NUL as ␀: a file cell cannot carry it, and a cut or a
+    /// drop would be silent), and text beyond `limit` UTF-16 units (Excel holds 32,767 in a cell)
+    /// cut with a marker that says how long it was.
+    public static func fileText(_ text: String, limit: Int = 32_767) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r" {
+                out.append(Unicode.Scalar(0x2400 + scalar.value)!)
+            } else if scalar.value == 0x7F {
+                out.append("\u{2421}")
+            } else {
+                out.append(scalar)
+            }
+        }
+        let shown = String(out)
+        guard shown.utf16.count > limit else { return shown }
+        let marker = "…［已截断：全文\(shown.count)字］"
+        var kept = ""
+        for c in shown {
+            guard kept.utf16.count + c.utf16.count + marker.utf16.count <= limit else { break }
+            kept.append(c)
+        }
+        return kept + marker
+    }
+
     /// UTF-8 with a byte-order mark (Excel reads Chinese correctly), CRLF line ends.
     public static func csv(_ t: ReportTable) -> Data {
         func quote(_ s: String) -> String {
@@ -27,7 +53,7 @@ public enum ReportFormat {
         // Text any node can write (a project's name) that starts like a formula is kept as text:
         // Excel would otherwise run `=HYPERLINK(...)` from a county's record at HQ.
         func inert(_ cell: ReportTable.Cell, _ type: ReportTable.ColumnType) -> String {
-            let shown = display(cell, type)
+            let shown = fileText(display(cell, type), limit: .max)
             guard case .text = cell, let first = shown.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return shown }
             return "'" + shown
         }

@@ -36,10 +36,10 @@ public enum Workbook {
                         if var d = dateTime(day: s) {
                             worksheet_write_datetime(sheet, rowIndex, col, &d, date)
                         } else {
-                            worksheet_write_string(sheet, rowIndex, col, s, nil)
+                            worksheet_write_string(sheet, rowIndex, col, ReportFormat.fileText(s), nil)
                         }
                     case (.text(let s), _):
-                        worksheet_write_string(sheet, rowIndex, col, s, nil)
+                        worksheet_write_string(sheet, rowIndex, col, ReportFormat.fileText(s), nil)
                     case (.int(let n), .money):
                         worksheet_write_number(sheet, rowIndex, col, Double(n) / 1_000_000, money)
                     case (.int(let n), .percent):
