@@ -42,7 +42,7 @@ extension ProgrammeCheck {
                     out.append(
                         Finding(
                             .refused, field: f.name,
-                            "\(label)\(Money.wan(n))万元不是正数：已记录的款项有误请撤销或更正（syncnode correct），不要记负数"))
+                            "\(label)\(Money.wan(n))万元不是正数：已记录的款项有误，请对原记录“更正”或“撤销”，不要记负数"))
                 } else if n > bound {
                     out.append(
                         Finding(
