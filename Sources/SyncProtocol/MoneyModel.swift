@@ -45,7 +45,7 @@ public struct Total: Sendable, Hashable, CustomStringConvertible {
 
     public var isPositive: Bool { exact > 0 }
 
-    public var description: String { beyondRange ? "beyond range" : String(exact) }
+    public var description: String { beyondRange ? "超出128位" : String(exact) }
 
     public static func < (a: Total, b: Total) -> Bool { a.exact < b.exact }
     public static func > (a: Total, b: Total) -> Bool { a.exact > b.exact }

@@ -68,7 +68,7 @@ extension ProgrammeCheck {
         }
         if kind.money != nil, !(MoneyModel.budgetYear(fields).map(plan.yearRange.contains) ?? false) {
             let field = kind.hasBudgetYear ? "budget_year" : "year"
-            let hint = kind.hasBudgetYear ? "；请写明资金年度 budget_year=\(plan.yearRange.lowerBound)…\(plan.yearRange.upperBound)" : ""
+            let hint = kind.hasBudgetYear ? "；请写明资金年度（budget_year，\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)）" : ""
             out.append(
                 Finding(.refused, field: field, "资金年度\(MoneyModel.budgetYear(fields).map(String.init) ?? "不明")不在规划年度\(years)内\(hint)"))
         }

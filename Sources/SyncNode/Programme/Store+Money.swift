@@ -18,6 +18,13 @@ public struct ProjectMoneyKey: Hashable, Sendable {
 }
 
 /// A project's money, as every figure shows it.
+/// A project an entry names, as the writing path read it: its county and current stage.
+struct KnownProject {
+    var id: String
+    var county: String?
+    var stage: String?
+}
+
 public struct ProjectMoney: Sendable, Equatable {
     public var allocated = Total.zero
     public var disbursed = Total.zero
@@ -185,13 +192,21 @@ extension Store {
 
     /// What the cross-checks of an entry of `kind` with `fields` need to know (only the project,
     /// county-year and item it names are read).
-    func moneyFacts(kind: Programme.Kind, fields: [String: Value], plan: Programme) throws(SyncNodeError) -> ProgrammeCheck.MoneyFacts {
+    /// `known`: the project the caller read already (its county and stage), not read again.
+    func moneyFacts(kind: Programme.Kind, fields: [String: Value], plan: Programme, known: KnownProject? = nil) throws(SyncNodeError)
+        -> ProgrammeCheck.MoneyFacts
+    {
         var facts = ProgrammeCheck.MoneyFacts()
         if case .text(let project)? = fields["project"] {
-            if case .text(let county)? = try record("projects", project).flatMap({ $0.deleted ? nil : $0 })?.fields["county"] {
-                facts.projectCounty = county
+            if let known, known.id == project {
+                facts.projectCounty = known.county
+                facts.projectStage = known.stage
+            } else {
+                if case .text(let county)? = try record("projects", project).flatMap({ $0.deleted ? nil : $0 })?.fields["county"] {
+                    facts.projectCounty = county
+                }
+                facts.projectStage = try projectStage(of: project)
             }
-            facts.projectStage = try projectStage(of: project)
             let money = try projectMoney(project: project)[project] ?? ProjectMoney()
             facts.projectAllocated = money.allocated
             facts.projectDisbursed = money.disbursed

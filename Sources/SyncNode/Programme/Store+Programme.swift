@@ -153,7 +153,8 @@ extension Store {
             ])
             return (recordID, fields, t.seq, [])
         }
-        let notes = try vetEntry(kind: kind, fields: &fields, plan: plan, confirm: confirm)
+        let known = projectID.map { id in KnownProject(id: id, county: project?.fields["county"]?.description, stage: stage) }
+        let notes = try vetEntry(kind: kind, fields: &fields, plan: plan, confirm: confirm, known: project == nil ? nil : known)
         fields["kind"] = .text(kind.id)
         let t = try commit([
             .append(ledger: kind.ledger!, entryID: recordID, fields: fields.sorted { $0.key < $1.key }.map { FieldAssignment($0.key, $0.value) })
@@ -171,7 +172,10 @@ extension Store {
     ///
     /// `replacing`: the fields of the entry this one corrects (withdrawn in the same
     /// transaction): its amount no longer counts in the totals the cross-checks compare with.
-    func vetEntry(kind: Programme.Kind, fields: inout [String: Value], plan: Programme, confirm: Bool, replacing: [String: Value]? = nil)
+    func vetEntry(
+        kind: Programme.Kind, fields: inout [String: Value], plan: Programme, confirm: Bool, replacing: [String: Value]? = nil,
+        known: KnownProject? = nil
+    )
         throws(SyncNodeError) -> [String]
     {
         var notes: [String] = []
@@ -181,7 +185,7 @@ extension Store {
             notes.append("资金年度\(year)（按日期\(fields["date"]?.description ?? "")）")
         }
         let check = ProgrammeCheck(plan)
-        var facts = try moneyFacts(kind: kind, fields: fields, plan: plan)
+        var facts = try moneyFacts(kind: kind, fields: fields, plan: plan, known: known)
         if let old = replacing, let p = MoneyModel.placement(old) {
             if p.project != nil, p.project == MoneyModel.placement(fields)?.project {
                 if kind.money == "allocated" { facts.projectAllocated.subtract(p.amount) }

@@ -186,12 +186,21 @@ import Testing
     /// The store finds each county-year's target by seeks on the projection's clock index; the
     /// model over the whole ledger (every setting and reversal, at two nodes) decides the same.
     @Test func theStoresTargetsAreTheModelsOverTheWholeLedger() throws {
+        try Self.withTwoNodes { a, b in try Self.targetsOverTheWholeLedger(a, b) }
+    }
+
+    /// Two HQ-role nodes (their clocks apart) for `body`, removed after it.
+    static func withTwoNodes(_ body: (TestNode, TestNode) throws -> Void) throws {
         let a = try TestNode(site: "hq", label: "a", role: .hq)
         let b = try TestNode(site: "hq", label: "b", millis: 1_700_000_000_005, role: .hq)
         defer {
             a.remove()
             b.remove()
         }
+        try body(a, b)
+    }
+
+    static func targetsOverTheWholeLedger(_ a: TestNode, _ b: TestNode) throws {
         var rng = SplitMix64(seed: 42)
         for round in 0..<30 {
             for node in [a, b] {
@@ -228,12 +237,10 @@ import Testing
     /// The figures kept between views (projects' money, the review's money rows) follow every
     /// write: local, received, and a reversal.
     @Test func theKeptMoneyFiguresFollowEveryWrite() throws {
-        let hq = try TestNode(site: "hq", label: "hq", role: .hq)
-        let other = try TestNode(site: "hq", label: "other", millis: 1_700_000_000_009, role: .hq)
-        defer {
-            hq.remove()
-            other.remove()
-        }
+        try Self.withTwoNodes { hq, other in try Self.keptFiguresFollow(hq, other) }
+    }
+
+    static func keptFiguresFollow(_ hq: TestNode, _ other: TestNode) throws {
         func allocate(_ node: TestNode, _ id: String, _ fen: Int64) throws {
             try node.store.commit([
                 .append(

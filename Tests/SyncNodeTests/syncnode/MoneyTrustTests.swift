@@ -107,7 +107,7 @@ import Testing
         #expect(defaulted.stderr.contains("资金年度2018（按日期2018-02-01）"), "\(defaulted.stderr)")
         // No date: today is outside the plan's years, so the entry needs a budget year and a confirmation.
         let undated = try await Self.run(hq, ["add", "disbursement", "county=lintan", "stage=advance", "amount=50万"], exit: 65)
-        #expect(undated.stderr.contains("budget_year=") && undated.stderr.contains("nothing was written"), "\(undated.stderr)")
+        #expect(undated.stderr.contains("请写明资金年度（budget_year，2016–2020）") && undated.stderr.contains("nothing was written"), "\(undated.stderr)")
         let late = try await Self.run(
             hq, ["add", "disbursement", "county=lintan", "stage=advance", "amount=5万", "date=2021-03-01", "budget_year=2020"], exit: 65)
         #expect(late.stderr.contains("日期2021-03-01不在规划年度2016–2020内") && late.stderr.contains("--confirm"), "\(late.stderr)")
