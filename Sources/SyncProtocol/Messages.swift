@@ -40,6 +40,23 @@ public struct PullRequest: Codable, Equatable, Sendable {
     /// peer holds a different one (`BatchHeader.ownDiffers`), which means the caller lost part of
     /// its history (restored from an older copy) and recorded other work under the same numbers.
     public var ownCheck: OwnCheck?
+    /// The caller's history of other origins, one check per origin at the last seq both sides
+    /// hold: the answer names the origins whose history differs there (`BatchHeader.forks`), where
+    /// the origin signed two histories (a fork; docs/PROTOCOL.md).
+    public var forkChecks: [ForkCheck]?
+
+    public struct ForkCheck: Codable, Equatable, Sendable {
+        public var origin: NodeID
+        public var seq: UInt64
+        /// The caller's history chain of `origin` at `seq` (hex).
+        public var chain: String
+
+        public init(origin: NodeID, seq: UInt64, chain: String) {
+            self.origin = origin
+            self.seq = seq
+            self.chain = chain
+        }
+    }
 
     public struct OwnCheck: Codable, Equatable, Sendable {
         public var seq: UInt64
@@ -53,7 +70,7 @@ public struct PullRequest: Codable, Equatable, Sendable {
 
     public init(
         protocolVersion: Int = WireCodec.protocolVersion, from: PeerIdentity, vector: VersionVector, maxTransactions: Int, maxBytes: Int,
-        ownCheck: OwnCheck? = nil
+        ownCheck: OwnCheck? = nil, forkChecks: [ForkCheck]? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.from = from
@@ -61,6 +78,7 @@ public struct PullRequest: Codable, Equatable, Sendable {
         self.maxTransactions = maxTransactions
         self.maxBytes = maxBytes
         self.ownCheck = ownCheck
+        self.forkChecks = forkChecks
     }
 }
 
@@ -87,6 +105,8 @@ public struct BatchHeader: Codable, Equatable, Sendable {
     /// vouch covers them, so a receiver that trusts it takes HQ's verdict on every frame instead of
     /// judging again under a registry or policy that changed since.
     public var refusedFrames: [RefusedFrame]?
+    /// Answer to `PullRequest.forkChecks`: the origins whose history the sender holds otherwise.
+    public var forks: [NodeID]?
 
     public struct RefusedFrame: Codable, Equatable, Sendable {
         public var index: Int

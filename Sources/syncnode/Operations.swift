@@ -56,13 +56,21 @@ extension SyncNodeCommand {
                         "healthy": r.isHealthy, "integrity": r.integrity, "vectorMismatches": r.vectorMismatches,
                         "transactions": r.transactionsChecked,
                         "badSignatures": r.badSignatures, "unsigned": r.unsigned, "unknownKeys": r.unknownKeys,
-                        "widePermissions": r.widePermissions,
+                        "widePermissions": r.widePermissions, "chainMismatches": r.chainMismatches,
+                        "forkedNodes": r.forks.map(\.origin.hex),
                     ]))
             } else {
                 emit(
                     "checked \(r.transactionsChecked) transactions: \(r.badSignatures.count) bad signatures, \(r.unsigned) unsigned (vouched or open), \(r.unknownKeys) of unknown keys; integrity \(r.integrity.isEmpty ? "ok" : "DAMAGED"); log and vector \(r.vectorMismatches.isEmpty ? "agree" : "DISAGREE")"
                 )
-                for line in r.integrity.prefix(20) + r.vectorMismatches.prefix(20) + r.badSignatures.prefix(20) { note(line) }
+                for line in r.integrity.prefix(20) + r.vectorMismatches.prefix(20) + r.badSignatures.prefix(20) + r.chainMismatches.prefix(20) {
+                    note(line)
+                }
+                for fork in r.forks {
+                    note(
+                        "warning: node \(fork.origin.short) signed two histories from its transaction \(fork.firstSeq) on (a forged fork, or one identity on two machines); see `syncnode forks`"
+                    )
+                }
                 // Readable by others: reported (the store made what it could owner-only as it opened).
                 for line in r.widePermissions { note("warning: \(line)") }
             }

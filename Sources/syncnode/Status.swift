@@ -11,13 +11,13 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary, peers, refusals, ownRefused, held, callers) = try node.withStore { store in
+            let (info, summary, peers, refusals, ownRefused, held, callers, forks) = try node.withStore { store in
                 let refusals = try store.rejections()
                 // HQ syncs with nobody itself: the counties call it. Its view of them is who called when.
                 let callers = store.info.role == .hq ? try store.nodeHealth().filter { $0.entry.node != store.info.nodeID } : []
                 return (
                     store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, refusals,
-                    refusals.filter(store.isOwnWorkRefused), try store.heldTransactions(), callers
+                    refusals.filter(store.isOwnWorkRefused), try store.heldTransactions(), callers, try store.forks()
                 )
             }
             func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
@@ -29,7 +29,7 @@ extension SyncNodeCommand {
                         "ledgerDuplicates": summary.ledgerDuplicates, "vector": Presenter.vectorObject(summary.vector),
                         "clock": summary.clock.hex, "peers": peers.map { Presenter.peerObject($0.0, unsent: $0.1) },
                         "ownRefused": ownRefused.count, "refusedHere": refusals.count - ownRefused.count, "held": held.count,
-                        "role": info.role.rawValue,
+                        "role": info.role.rawValue, "forkedNodes": forks.map(\.origin.hex),
                         "nodes": callers.map { n in
                             [
                                 "node": n.entry.node.hex, "label": n.entry.label, "site": n.entry.site, "revoked": n.entry.revokedAt != nil,
@@ -48,6 +48,18 @@ extension SyncNodeCommand {
                 table.add(["records", String(summary.records)])
                 table.add(["ledger entries", String(summary.ledgerEntries)])
                 table.add(["conflicts to review", String(summary.conflicts + summary.ledgerDuplicates)])
+                if let own = forks.first(where: { $0.origin == info.nodeID }) {
+                    table.add([
+                        "TWO HISTORIES",
+                        "this node's identity signed two histories from its transaction \(own.firstSeq) on: a second machine with this node's key (a copied data directory or backup), or a restore from an older copy. Nothing was lost: see `syncnode forks \(info.label)`. If no copy was restored here, ask HQ to revoke this node and enrol it anew",
+                    ])
+                }
+                let others = forks.filter { $0.origin != info.nodeID }
+                if !others.isEmpty {
+                    table.add([
+                        "two histories", "\(others.count) other node\(others.count == 1 ? "" : "s") signed two histories; see `syncnode forks`",
+                    ])
+                }
                 if !ownRefused.isEmpty {
                     table.add(["REFUSED", "\(ownRefused.count) of this node's transactions were refused; see `syncnode rejections`"])
                 }

@@ -199,6 +199,7 @@ extension SyncNodeCommand.Node {
                                 "node": e.node.hex, "label": e.label, "site": e.site, "role": e.role.rawValue, "publicKey": e.key.hex,
                                 "fingerprint": e.key.fingerprint, "revoked": e.revokedAt != nil, "lastReceived": number(n.lastReceived),
                                 "lastHeard": number(n.contact?.heard), "notYetHere": number(n.notYetHere),
+                                "forkedAt": number(n.fork?.firstSeq),
                             ] as [String: Any]
                         }))
             } else {
@@ -209,7 +210,8 @@ extension SyncNodeCommand.Node {
                 for n in nodes {
                     let e = n.entry
                     table.add([
-                        e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint, e.revokedAt == nil ? "active" : "revoked",
+                        e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint,
+                        (e.revokedAt == nil ? "active" : "revoked") + (n.fork.map { ", signed two histories from \($0.firstSeq) (see forks)" } ?? ""),
                         n.lastReceived.map(ReportFormat.localTime) ?? "never", n.contact.map { ReportFormat.localTime($0.heard) } ?? "never",
                         n.notYetHere.map { String($0) } ?? "unknown",
                     ])

@@ -102,6 +102,7 @@ public final class NodeMetrics: Sendable {
         Gauge(label: "syncnode_conflicts_open", factory: factory).record(state.conflictedFields)
         Gauge(label: "syncnode_transactions_held", factory: factory).record(state.held)
         Gauge(label: "syncnode_transactions", factory: factory).record(state.transactions)
+        Gauge(label: "syncnode_forked_nodes", factory: factory).record(try store.forks().count)
 
         // Per peer and per registered node; those of peers forgotten and nodes dropped from the
         // registry since the last scrape are removed.

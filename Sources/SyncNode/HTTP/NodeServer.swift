@@ -74,20 +74,20 @@ public enum NodeServer {
         }
         router.get("v1/status") { request, context in
             _ = try authenticated(service, request, context, method: "GET", path: "/v1/status")
-            return try await respond(request) { try WireCodec.encodeMessage(try service.status()) }
+            return try await respond(request, service) { try WireCodec.encodeMessage(try service.status()) }
         }
         router.post("v1/pull") { request, context in
             let caller = try authenticated(service, request, context, method: "POST", path: "/v1/pull")
             return try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
-                return try await respond(request) { try service.pull(body: body, caller: caller) }
+                return try await respond(request, service) { try service.pull(body: body, caller: caller) }
             }
         }
         router.post("v1/push") { request, context in
             let caller = try authenticated(service, request, context, method: "POST", path: "/v1/push")
             return try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
-                return try await respond(request) { try service.push(body: body, caller: caller) }
+                return try await respond(request, service) { try service.push(body: body, caller: caller) }
             }
         }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {
@@ -169,7 +169,10 @@ public enum NodeServer {
 
     /// Runs `produce` (store work, which blocks on SQLite) on a thread of its own rather than the
     /// server's cooperative threads, so a long apply never delays `/health` or other requests.
-    private static func respond(_ request: Request, _ produce: @escaping @Sendable () throws -> [UInt8]) async throws -> Response {
+    /// The answer is signed by this node, bound to the request by its nonce (`AnswerCheck`).
+    private static func respond(_ request: Request, _ service: SyncService, _ produce: @escaping @Sendable () throws -> [UInt8]) async throws
+        -> Response
+    {
         let bytes: [UInt8]
         do {
             bytes = try await BlockingWork.run(produce)
@@ -177,6 +180,9 @@ public enum NodeServer {
             throw APIErrorResponse(error)
         }
         var headers: HTTPFields = [.contentType: "application/json"]
+        let nonce = request.headers[HTTPField.Name("Syncnode-Nonce")!] ?? ""
+        headers[HTTPField.Name("Syncnode-Answer-Node")!] = service.store.info.nodeID.hex
+        headers[HTTPField.Name("Syncnode-Answer-Signature")!] = service.store.signAnswer(nonce: nonce, body: bytes)
         let acceptsGzip = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
         if acceptsGzip && bytes.count > 256 {
             headers[.contentEncoding] = "gzip"

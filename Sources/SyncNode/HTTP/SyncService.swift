@@ -114,6 +114,10 @@ public struct SyncService: Sendable {
             if let check = request.ownCheck, let digest = try store.digest(of: caller ?? request.from.node, seq: check.seq) {
                 header.ownDiffers = digest != check.digest
             }
+            if let checks = request.forkChecks, !checks.isEmpty {
+                let forked = try store.forkedOrigins(checks)
+                if !forked.isEmpty { header.forks = forked }
+            }
             return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: batch.frames)
         } catch let error as SyncNodeError {
             throw APIError(error)
@@ -145,17 +149,17 @@ public struct SyncService: Sendable {
         guard header.count == frames.count else {
             throw .malformed("the batch header announces \(header.count) transactions but \(frames.count) arrived")
         }
-        var transactions: [ReceivedTransaction] = []
-        transactions.reserveCapacity(frames.count)
-        for (i, frame) in frames.enumerated() {
-            do {
-                transactions.append(try ReceivedTransaction(frame: frame))
-            } catch {
-                throw .malformed("transaction \(i + 1) of the batch: \(error.message)")
+        let plan: Store.FramePlan
+        do {
+            plan = try store.planFrames(frames)
+        } catch {
+            switch error {
+            case .malformed(let message): throw .malformed(message)
+            case .refused(let refusal): throw APIError(refusal)
             }
         }
         do {
-            let report = try store.apply(transactions, via: caller)
+            let report = try store.applyFrames(frames, plan, via: caller, source: caller.map { "node \($0.short)" })
             metrics.applied(report.applied, via: "push")
             metrics.refused(report.refused.count, by: "this_node")
             return try WireCodec.encodeMessage(

@@ -292,6 +292,17 @@ extension Store {
                 .text(""),
             ])
         }
+        // A node that signed two histories: every replica keeps the one HQ accepted first; HQ's
+        // leading group must know that a node's key made the other (`Store+Forks`).
+        for fork in try forks() {
+            let name = labels[fork.origin] ?? fork.origin.short
+            add([
+                .text("fork"), .text(name),
+                .text(
+                    "节点\(name)在同一编号（第\(fork.firstSeq)号起）下签署了两份不同的交易：各节点保留总部先收到的一份，另一份\(fork.seen + fork.withdrawn)条留作证据（syncnode forks \(name)）。可能是同一身份在两台机器上使用（或从备份恢复后另行记录），也可能是伪造；请核实后吊销并重新登记该节点"
+                ), .text(""),
+            ])
+        }
         for c in try conflicts() {
             add([
                 .text("conflict"), .text("\(c.collection)/\(c.recordID).\(c.field)"),
@@ -523,6 +534,8 @@ public struct NodeHealth: Sendable {
     public var lastReceived: UInt64?
     /// What its last request to this node told.
     public var contact: NodeContact?
+    /// Where it signed two histories, if this node has seen it do so (`Store.forks`).
+    public var fork: ForkSummary?
     /// Its own transactions it held at its last pull from this node that this node still lacks.
     public var notYetHere: UInt64? { contact?.ownSeq.map { $0 > held ? $0 - held : 0 } }
 }
@@ -533,7 +546,10 @@ extension Store {
         let received = try lastReceivedByNode()
         let vector = try vector()
         let contacts = try contacts()
-        return try registry().map { NodeHealth(entry: $0, held: vector[$0.node], lastReceived: received[$0.node], contact: contacts[$0.node]) }
+        let forks = Dictionary(try forks().map { ($0.origin, $0) }) { first, _ in first }
+        return try registry().map {
+            NodeHealth(entry: $0, held: vector[$0.node], lastReceived: received[$0.node], contact: contacts[$0.node], fork: forks[$0.node])
+        }
     }
 
     /// When the last transaction of each node (own included) was received here, in ms since 1970.

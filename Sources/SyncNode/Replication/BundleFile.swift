@@ -294,7 +294,7 @@ extension Store {
         var stops: [NodeID: UInt64] = [:]
         func flush() throws(SyncNodeError) {
             guard !batch.isEmpty else { return }
-            report.add(try apply(batch, via: nil, releaseHeld: true, stops: &stops))
+            report.add(try apply(batch, via: nil, source: "a bundle", releaseHeld: true, stops: &stops))
             batch.removeAll(keepingCapacity: true)
             batchBytes = 0
             progress?(

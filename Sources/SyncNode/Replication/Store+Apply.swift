@@ -98,6 +98,57 @@ public struct ReceivedTransaction: Sendable, Equatable {
     }
 }
 
+/// The checks a batch passes whole before anything of it is applied: each transaction well formed,
+/// its clock within the drift limit, the next of its origin (after what this node holds or holds
+/// back, and after the batch's earlier ones: no gap), and its clock after its origin's previous
+/// one. Fed one transaction at a time, so a large push is checked whole without holding every
+/// transaction of it decoded at once (`Store.applyFrames`).
+struct BatchCheck {
+    let store: Store
+    let now: UInt64
+    let clock: HybridClock
+    /// Held transactions count as received: the next ones of their origin continue after them.
+    var expected: [NodeID: UInt64]
+    /// An origin's clock goes up with every transaction it makes: a clock that does not is a
+    /// faulty or forged origin, refused whatever order versions reach this replica in.
+    var lastClock: [NodeID: Timestamp] = [:]
+
+    init(store: Store, held: VersionVector) {
+        self.store = store
+        now = store.clock.nowMillis()
+        clock = HybridClock(node: store.info.nodeID, maxDriftMillis: store.maxDriftMillis)
+        expected = held.entries
+    }
+
+    mutating func check(_ t: Transaction) throws(SyncNodeError) {
+        if let problem = t.problem(maxValueBytes: store.limits.maxValueBytes) {
+            throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) refused: \(problem)")
+        }
+        do {
+            try clock.check(remote: t.hlc, now: now)
+        } catch {
+            throw SyncNodeError(.clockSkew, "transaction \(t.origin.short)/\(t.seq) refused: \(error.description)")
+        }
+        let held = expected[t.origin] ?? 0
+        if t.seq <= held { return }
+        guard t.seq == held + 1 else {
+            throw SyncNodeError(
+                .protocolViolation,
+                "transaction \(t.origin.short)/\(t.seq) arrived before \(t.origin.short)/\(held + 1) (a gap in the sequence); nothing was applied"
+            )
+        }
+        expected[t.origin] = t.seq
+        if lastClock[t.origin] == nil, let logged = try store.lastLoggedClock(of: t.origin) { lastClock[t.origin] = logged }
+        if let previous = lastClock[t.origin], t.hlc <= previous {
+            throw SyncNodeError(
+                .protocolViolation,
+                "transaction \(t.origin.short)/\(t.seq) carries a clock (\(t.hlc)) not later than its origin's previous transaction (\(previous)); a faulty or forged origin; nothing was applied"
+            )
+        }
+        lastClock[t.origin] = t.hlc
+    }
+}
+
 /// Wire form of a version 2 refusal statement (read, never believed, never sent).
 struct SkipFrame: Codable {
     var o: NodeID
@@ -126,8 +177,14 @@ public struct ApplyReport: Sendable, Equatable {
     /// Transactions left for a later sync: another node's unsigned refusal statement stood in place
     /// of one of their origin's transactions, which must arrive signed before they can be applied.
     public var waiting = 0
-    /// Whether the batch changed the registry or the policy.
+    /// Whether the batch changed the registry or the policy (or a fork made this node give up
+    /// part of an origin's history: what was built on it was rebuilt).
     public var trustChanged = false
+    /// Copies that fork their origin's history (another signed transaction under a number held
+    /// here), kept as evidence (`Store.forks`).
+    public var forks = 0
+    /// Transactions held here whose verdict was changed to HQ's (vouched) one.
+    public var verdictsTaken = 0
 
     public init() {}
 
@@ -142,6 +199,8 @@ public struct ApplyReport: Sendable, Equatable {
         held += other.held
         waiting += other.waiting
         trustChanged = trustChanged || other.trustChanged
+        forks += other.forks
+        verdictsTaken += other.verdictsTaken
     }
 }
 
@@ -155,26 +214,23 @@ extension Store {
     ///
     /// - Parameter via: the authenticated node that handed over the batch (a push), which bounds how
     ///   much of its work waits in `held`; nil for pulls and bundles.
-    public func apply(_ received: [ReceivedTransaction], via: NodeID? = nil, releaseHeld: Bool = true) throws(SyncNodeError) -> ApplyReport {
+    /// - Parameter source: who handed it over, in words (a peer's name, a bundle's file), kept
+    ///   with any copy that turns out to fork its origin's history (`Store+Forks`).
+    public func apply(_ received: [ReceivedTransaction], via: NodeID? = nil, source: String? = nil, releaseHeld: Bool = true)
+        throws(SyncNodeError) -> ApplyReport
+    {
         var stops: [NodeID: UInt64] = [:]
-        return try apply(received, via: via, releaseHeld: releaseHeld, stops: &stops)
+        return try apply(received, via: via, source: source, releaseHeld: releaseHeld, stops: &stops)
     }
 
     /// `apply` for a stream of batches (a bundle read a batch at a time): `stops` carries, from
     /// one batch to the next, the origins whose transaction was turned away or stood for by a
     /// refusal statement (origin → that seq); their later transactions wait, in every batch.
-    func apply(_ received: [ReceivedTransaction], via: NodeID?, releaseHeld: Bool, stops: inout [NodeID: UInt64]) throws(SyncNodeError)
-        -> ApplyReport
+    func apply(_ received: [ReceivedTransaction], via: NodeID?, source: String? = nil, releaseHeld: Bool, stops: inout [NodeID: UInt64])
+        throws(SyncNodeError) -> ApplyReport
     {
-        let now = clock.nowMillis()
-        let checker = HybridClock(node: info.nodeID, maxDriftMillis: maxDriftMillis)
-        // A refusal statement is nobody's judgement but its sender's: the transaction it stands for
-        // (if this node lacks it), and every later one of that origin, wait until the signed
-        // original arrives.
         let held = try pullVector()
-        for item in received where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
-            stops[item.transaction.origin] = min(stops[item.transaction.origin] ?? .max, item.transaction.seq)
-        }
+        Self.noteStatements(received, held: held, stops: &stops)
         var waiting = 0
         let batch = received.filter { item in
             if let stop = stops[item.transaction.origin], item.transaction.seq >= stop {
@@ -183,45 +239,13 @@ extension Store {
             }
             return item.refusal == nil
         }
-        for item in batch {
-            let t = item.transaction
-            if let problem = t.problem(maxValueBytes: limits.maxValueBytes) {
-                throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) refused: \(problem)")
-            }
-            do {
-                try checker.check(remote: t.hlc, now: now)
-            } catch {
-                throw SyncNodeError(.clockSkew, "transaction \(t.origin.short)/\(t.seq) refused: \(error.description)")
-            }
-        }
-        // Held transactions count as received: the next ones of their origin continue after them.
-        var expected = held.entries
-        // An origin's clock goes up with every transaction it makes: a clock that does not is a
-        // faulty or forged origin, refused here whatever order versions reach this replica in.
-        var lastClock: [NodeID: Timestamp] = [:]
-        for item in batch {
-            let t = item.transaction
-            let held = expected[t.origin] ?? 0
-            if t.seq <= held { continue }
-            guard t.seq == held + 1 else {
-                throw SyncNodeError(
-                    .protocolViolation,
-                    "transaction \(t.origin.short)/\(t.seq) arrived before \(t.origin.short)/\(held + 1) (a gap in the sequence); nothing was applied"
-                )
-            }
-            expected[t.origin] = t.seq
-            if lastClock[t.origin] == nil, let logged = try lastLoggedClock(of: t.origin) { lastClock[t.origin] = logged }
-            if let previous = lastClock[t.origin], t.hlc <= previous {
-                throw SyncNodeError(
-                    .protocolViolation,
-                    "transaction \(t.origin.short)/\(t.seq) carries a clock (\(t.hlc)) not later than its origin's previous transaction (\(previous)); a faulty or forged origin; nothing was applied"
-                )
-            }
-            lastClock[t.origin] = t.hlc
-        }
+        var check = BatchCheck(store: self, held: held)
+        for item in batch { try check.check(item.transaction) }
+        let now = check.now
 
         var report = ApplyReport()
         report.waiting = waiting
+        let sourceName = source ?? via.map { "node \($0.short)" } ?? "a peer or a bundle"
         var start = batch.startIndex
         // Across chunks: once an origin's transaction is held or turned away, its later ones in
         // this batch must wait too (they would otherwise arrive "out of order").
@@ -230,12 +254,17 @@ extension Store {
         while start < batch.endIndex {
             var end = start
             var bytes = 0
+            var changes = 0
             while end < batch.endIndex, end - start < limits.applyChunkTransactions,
-                end == start || bytes + batch[end].body.count <= limits.applyChunkBytes
+                end == start
+                    || (bytes + batch[end].body.count <= limits.applyChunkBytes
+                        && changes + batch[end].transaction.changes.count <= limits.applyChunkChanges)
             {
                 bytes += batch[end].body.count
+                changes += batch[end].transaction.changes.count
                 end += 1
             }
+            let began = ContinuousClock.now
             let chunk = batch[start..<end]
             let chunkReport = try writeInterned { db, interner -> ApplyReport in
                 var part = ApplyReport()
@@ -264,7 +293,7 @@ extension Store {
                 }
                 for item in chunk {
                     let t = item.transaction
-                    let held: UInt64
+                    var held: UInt64
                     if let known = seqs[t.origin] {
                         held = known
                     } else {
@@ -272,8 +301,32 @@ extension Store {
                         seqs[t.origin] = held
                     }
                     if t.seq <= held {
-                        part.duplicates += 1
-                        continue
+                        // A number held here: the same transaction again, or another one its
+                        // origin signed under the same number (a fork of its history).
+                        switch try examineHeldCopy(db, item, via: via, source: sourceName, &context, &interner) {
+                        case .same:
+                            part.duplicates += 1
+                            continue
+                        case .verdictTaken:
+                            part.verdictsTaken += 1
+                            part.trustChanged = true
+                            context = try TrustContext(db, shared: interns)
+                            continue
+                        case .forged(let reason):
+                            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
+                            continue
+                        case .fork:
+                            part.forks += 1
+                            part.duplicates += 1
+                            continue
+                        case .switched:
+                            // HQ keeps the other history: this node's went back before it.
+                            part.forks += 1
+                            part.trustChanged = true
+                            held = t.seq - 1
+                            seqs[t.origin] = held
+                            advanced.insert(t.origin)
+                        }
                     }
                     if blockedOrigins.contains(t.origin) {
                         // An earlier copy of this origin was turned away: the rest waits for the next sync.
@@ -344,6 +397,12 @@ extension Store {
             report.add(chunkReport)
             report.chunks += 1
             start = end
+            // A chunk that held the write lock long is followed by a pause longer than SQLite's
+            // busy handler sleeps between its tries, so that a local write waiting in another
+            // process (a clerk's `add`) gets the lock between two chunks of a large import.
+            if start < batch.endIndex, ContinuousClock.now - began > limits.applyChunkYieldAfter {
+                Thread.sleep(forTimeInterval: 0.12)
+            }
         }
         for r in report.refused where r.permanent == false { stops[r.origin] = min(stops[r.origin] ?? .max, r.seq) }
         if releaseHeld {
@@ -353,6 +412,85 @@ extension Store {
             report.applied += released.applied
             report.refused += released.refused
             report.held = max(0, report.held - released.applied - released.refused.count)
+        }
+        return report
+    }
+
+    /// A refusal statement is nobody's judgement but its sender's: the transaction it stands for
+    /// (if this node lacks it), and every later one of that origin, wait until the signed
+    /// original arrives.
+    static func noteStatements(_ received: some Sequence<ReceivedTransaction>, held: VersionVector, stops: inout [NodeID: UInt64]) {
+        for item in received where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
+            stops[item.transaction.origin] = min(stops[item.transaction.origin] ?? .max, item.transaction.seq)
+        }
+    }
+
+    /// A pushed batch, checked whole (`planFrames`) and cut into the slices it is applied in.
+    public struct FramePlan: Sendable {
+        var stops: [NodeID: UInt64]
+        var slices: [Range<Int>]
+    }
+
+    /// Why a pushed batch cannot be applied: a frame that is not a transaction (the request is
+    /// malformed), or a transaction the batch checks refuse.
+    public enum FrameProblem: Error {
+        case malformed(String)
+        case refused(SyncNodeError)
+    }
+
+    /// Checks a pushed batch, given as its frames, whole before anything of it is applied, one
+    /// transaction decoded at a time, and cuts it into slices of at most `applyChunkChanges`
+    /// changes: memory holds the body and one slice decoded, not every transaction at once.
+    public func planFrames(_ frames: [ArraySlice<UInt8>]) throws(FrameProblem) -> FramePlan {
+        func decode(_ i: Int, _ frame: ArraySlice<UInt8>) throws(FrameProblem) -> ReceivedTransaction {
+            do {
+                return try ReceivedTransaction(frame: frame)
+            } catch {
+                throw .malformed("transaction \(i + 1) of the batch: \(error.message)")
+            }
+        }
+        do {
+            let held = try pullVector()
+            var stops: [NodeID: UInt64] = [:]
+            var statements: [ReceivedTransaction] = []
+            for (i, frame) in frames.enumerated() where frame.first != UInt8(ascii: "T") { statements.append(try decode(i, frame)) }
+            Self.noteStatements(statements, held: held, stops: &stops)
+            var check = BatchCheck(store: self, held: held)
+            var slices: [Range<Int>] = []
+            var sliceStart = 0
+            var changes = 0
+            for (i, frame) in frames.enumerated() where frame.first == UInt8(ascii: "T") {
+                let t = try decode(i, frame).transaction
+                if let stop = stops[t.origin], t.seq >= stop { continue }
+                try check.check(t)
+                if changes > 0 && changes + t.changes.count > limits.applyChunkChanges {
+                    slices.append(sliceStart..<i)
+                    sliceStart = i
+                    changes = 0
+                }
+                changes += t.changes.count
+            }
+            slices.append(sliceStart..<frames.count)
+            return FramePlan(stops: stops, slices: slices)
+        } catch let problem as FrameProblem {
+            throw problem
+        } catch let error as SyncNodeError {
+            throw .refused(error)
+        } catch {
+            throw .refused(SyncNodeError(.storage, "\(error)"))
+        }
+    }
+
+    /// Applies a pushed batch as `planFrames` cut it, a slice at a time.
+    public func applyFrames(_ frames: [ArraySlice<UInt8>], _ plan: FramePlan, via: NodeID?, source: String? = nil) throws(SyncNodeError)
+        -> ApplyReport
+    {
+        var stops = plan.stops
+        var report = ApplyReport()
+        for (n, range) in plan.slices.enumerated() {
+            var slice: [ReceivedTransaction] = []
+            for frame in frames[range] { slice.append(try ReceivedTransaction(frame: frame)) }
+            report.add(try apply(slice, via: via, source: source, releaseHeld: n == plan.slices.count - 1, stops: &stops))
         }
         return report
     }
@@ -445,9 +583,18 @@ extension Store {
 
     /// Keeps a transaction's exact bytes in the log, deflated when that is smaller.
     func appendToLog(_ db: Database, _ t: Transaction, body: LogBody, signature: [UInt8], refused: String?, _ interner: inout Interner) throws {
+        let origin = try interner.nodeIx(t.origin, db)!
+        let previous: Data?
+        if let last = interner.lastChain[origin], last.seq + 1 == t.seq {
+            previous = last.chain
+        } else {
+            previous = try historyChain(db, origin: origin, seq: t.seq - 1)
+        }
+        let chain = HistoryChain.link(previous, signature: signature, refused: refused != nil)
         try interner.statements().appendLog(
-            origin: try interner.nodeIx(t.origin, db)!, seq: t.seq, hlc: t.hlc.clock, body: body.stored, size: body.size,
-            signature: signature, refused: refused, received: clock.nowMillis())
+            origin: origin, seq: t.seq, hlc: t.hlc.clock, body: body.stored, size: body.size,
+            signature: signature, refused: refused, received: clock.nowMillis(), chain: chain)
+        interner.lastChain[origin] = (t.seq, chain)
     }
 
     /// The record's live versions, or an empty record.

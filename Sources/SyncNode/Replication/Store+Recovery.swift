@@ -61,15 +61,27 @@ extension Store {
             let inflater = Inflate()
             var withdrawn: [Transaction] = []
             for row in try Row.fetchAll(
-                db, sql: "SELECT body, size FROM log WHERE origin = ? AND seq >= ? AND refused IS NULL ORDER BY seq",
+                db, sql: "SELECT body, size, sig FROM log WHERE origin = ? AND seq >= ? AND refused IS NULL ORDER BY seq",
                 arguments: [me, Int64(fromSeq)])
             {
                 let stored = row["body"] as Data
                 let body = try (row["size"] as Int64?).map { try inflater.unpack(stored, size: Int($0)) } ?? [UInt8](stored)
                 // A transaction the peer holds byte for byte is not withdrawn work.
-                if !adopted.contains(where: { $0.body == body }) { withdrawn.append(try WireCodec.decode(body)) }
+                if !adopted.contains(where: { $0.body == body }) {
+                    let t = try WireCodec.decode(body)
+                    withdrawn.append(t)
+                    // Under a number the peer holds otherwise: this node's identity signed two
+                    // histories (restored from an older copy, or run on a second machine). The
+                    // original is kept as evidence, and reported to HQ (`Store+Forks`).
+                    if let last = adopted.last?.transaction.seq, t.seq <= last {
+                        try keepForkCopy(
+                            db, origin: t.origin, seq: t.seq, hlc: t.hlc, body: body, signature: [UInt8]((row["sig"] as Data?) ?? Data()),
+                            source: "this node", withdrawn: true)
+                    }
+                }
             }
             try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [me, Int64(fromSeq)])
+            interner.lastChain[me] = nil
             try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(info.nodeID.bytes), Int64(fromSeq)])
             for item in adopted {
                 try appendToLog(db, item.transaction, body: LogBody(item.body, deflater), signature: item.signature, refused: nil, &interner)

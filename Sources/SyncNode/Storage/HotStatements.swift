@@ -58,11 +58,11 @@ final class HotStatements {
         try done(s)
     }
 
-    func appendLog(origin: Int64, seq: UInt64, hlc: UInt64, body: [UInt8], size: Int?, signature: [UInt8], refused: String?, received: UInt64)
-        throws
-    {
+    func appendLog(
+        origin: Int64, seq: UInt64, hlc: UInt64, body: [UInt8], size: Int?, signature: [UInt8], refused: String?, received: UInt64, chain: Data
+    ) throws {
         let s = try prepared(
-            &insertLog, "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            &insertLog, "INSERT INTO log (origin, seq, hlc, body, size, sig, refused, received, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         defer { finish(s) }
         sqlite3_bind_int64(s, 1, origin)
         sqlite3_bind_int64(s, 2, Int64(seq))
@@ -72,6 +72,7 @@ final class HotStatements {
         try bind(s, 6, signature)
         if let refused { try bind(s, 7, refused) } else { sqlite3_bind_null(s, 7) }
         sqlite3_bind_int64(s, 8, Int64(received))
+        try bind(s, 9, [UInt8](chain))
         try done(s)
     }
 

@@ -57,6 +57,10 @@ struct Interner {
     /// takes them (so a record is read once, not twice). Only a local commit turns this on.
     var memo: [RecordKey: Data?]?
 
+    /// The history chain (`HistoryChain`) of the last log row this transaction appended, per
+    /// origin: the next row of that origin links to it without reading it back.
+    var lastChain: [Int64: (seq: UInt64, chain: Data)] = [:]
+
     /// Raw statements of the current write closure (nil outside one, and for readers). Set with
     /// `defer { interner.hot = nil }` inside the closure: the connection is only ours inside it.
     var hot: HotStatements?

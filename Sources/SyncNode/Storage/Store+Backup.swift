@@ -28,8 +28,13 @@ public struct CheckReport: Sendable {
     /// Files of the node readable or writable by others (they hold password hashes, the key
     /// and all the data): each with its mode and what to do.
     public var widePermissions: [String] = []
+    /// Log rows whose history chain (`HistoryChain`) is not the one their signatures make: the
+    /// chain a peer compares would report a fork that is not there, or hide one.
+    public var chainMismatches: [String] = []
+    /// Nodes seen signing two histories (`Store.forks`): a warning, not damage here.
+    public var forks: [ForkSummary] = []
 
-    public var isHealthy: Bool { integrity.isEmpty && vectorMismatches.isEmpty && badSignatures.isEmpty }
+    public var isHealthy: Bool { integrity.isEmpty && vectorMismatches.isEmpty && badSignatures.isEmpty && chainMismatches.isEmpty }
 }
 
 /// A backup file: `SYNCNODE-BACKUP 1\n`, the SHA-256 of the content (32 bytes), then the content
@@ -132,6 +137,7 @@ extension Store {
     public func check() throws(SyncNodeError) -> CheckReport {
         var report = try checkStorage()
         report.widePermissions = Self.ownerOnly(URL(fileURLWithPath: pool.path).deletingLastPathComponent())
+        report.forks = try forks()
         return report
     }
 
@@ -157,10 +163,23 @@ extension Store {
             let inflater = Inflate()
             var keys: [NodeID: PublicKeyText?] = [:]
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT n.id AS id, l.seq AS seq, l.body AS body, l.size AS size, l.sig AS sig FROM log l JOIN node n ON n.ix = l.origin")
+                db,
+                sql: """
+                    SELECT n.id AS id, l.seq AS seq, l.body AS body, l.size AS size, l.sig AS sig, l.chain AS chain, l.refused AS refused
+                    FROM log l JOIN node n ON n.ix = l.origin ORDER BY l.origin, l.seq
+                    """)
+            var previous: (node: NodeID, seq: Int64, chain: Data?)?
             while let row = try rows.next() {
                 guard let node = NodeID(bytes: row["id"] as Data) else { continue }
                 report.transactionsChecked += 1
+                let seq: Int64 = row["seq"]
+                let before = previous.flatMap { $0.node == node && $0.seq == seq - 1 ? $0.chain : nil }
+                let chain = row["chain"] as Data?
+                if chain != HistoryChain.link(before, signature: [UInt8]((row["sig"] as Data?) ?? Data()), refused: row["refused"] as String? != nil)
+                {
+                    report.chainMismatches.append("\(node.short)/\(seq) (history chain)")
+                }
+                previous = (node, seq, chain)
                 guard let signature = row["sig"] as Data?, !signature.isEmpty else {
                     // A node signs all its own work: its own transaction without a signature was
                     // altered here. Others' may be kept unsigned (accepted through HQ's vouch).

@@ -49,6 +49,8 @@ extension Store {
                 try noteRejection(db, refusal)
                 refused.append(refusal)
             }
+            // The verdicts are part of the history chain peers compare (`HistoryChain`).
+            if let first = late.first { try rechain(db, origin: ix, from: UInt64(first["seq"] as Int64), &interner) }
         }
         if !refused.isEmpty { try rematerialise(db, &interner) }
         return refused

@@ -37,6 +37,13 @@ public struct StoreLimits: Sendable {
     /// Most transactions applied in one SQLite transaction during remote apply, so that a local
     /// write never waits long behind a large import.
     public var applyChunkTransactions = 256
+    /// Most changes (field writes and entries) applied in one SQLite transaction during remote
+    /// apply (a transaction larger than this is still applied whole, alone): with the bytes and
+    /// transaction bounds, what keeps one chunk's hold on the write lock near half a second.
+    public var applyChunkChanges = 20_000
+    /// A chunk that held the write lock longer than this is followed by a short pause, so that a
+    /// write waiting in another process gets the lock between two chunks.
+    public var applyChunkYieldAfter = Duration.milliseconds(250)
     /// Most encoded bytes applied in one SQLite transaction during remote apply.
     public var applyChunkBytes = 4 * 1024 * 1024
     /// Most transactions, and bytes, kept waiting for the registry to learn their origin.
@@ -55,9 +62,9 @@ public struct StoreLimits: Sendable {
 /// the same SQLite transaction as every stamped write.
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
-    /// The version of the local storage layout: the number of the last migration (`v8-web`),
+    /// The version of the local storage layout: the number of the last migration (`v11-forks`),
     /// kept in `meta` at create and after every upgrade.
-    public static let schemaVersion = 10
+    public static let schemaVersion = 11
 
     public let info: NodeInfo
     public let limits: StoreLimits

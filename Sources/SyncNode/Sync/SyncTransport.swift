@@ -8,6 +8,9 @@ public struct PulledBatch: Sendable {
     public var wireBytes: Int
     /// What a vouch in the header must sign (set only when the header carries one).
     var vouchPayload: [UInt8]?
+    /// The node whose signature the answer carried (`AnswerCheck`); nil where answers are not
+    /// authenticated (open mode, in-process transports).
+    public var answeredBy: NodeID?
 }
 
 /// How a sync round reaches its peer: over HTTP in production, in process in tests.
@@ -98,7 +101,9 @@ public struct HTTPTransport: SyncTransport {
 
     public var peerName: String { baseURL }
 
-    private func call(_ method: String, _ path: String, body: [UInt8]?) async throws(SyncNodeError) -> HTTPResult {
+    /// The answer, and the node whose signature it carried (checked when this node authenticates
+    /// answers, see `AnswerCheck`).
+    private func call(_ method: String, _ path: String, body: [UInt8]?) async throws(SyncNodeError) -> (HTTPResult, NodeID?) {
         var headers = signer?.headers(method: method, path: path, body: body ?? []) ?? [:]
         if body != nil { headers["Content-Type"] = "application/x-syncnode-batch" }
         if let requestID { headers["X-Request-Id"] = requestID }
@@ -122,7 +127,8 @@ public struct HTTPTransport: SyncTransport {
             }
             throw SyncNodeError(.peerRefused, "\(baseURL) answered HTTP \(result.status); is this a syncnode server?")
         }
-        return result
+        guard let check = signer?.answers else { return (result, nil) }
+        return (result, try check.answerer(headers: result.headers, nonce: headers["Syncnode-Nonce"] ?? "", body: result.body, url: baseURL))
     }
 
     private static func httpDate(_ text: String) -> Date? {
@@ -134,13 +140,20 @@ public struct HTTPTransport: SyncTransport {
     }
 
     public func status() async throws(SyncNodeError) -> (StatusMessage, wireBytes: Int) {
-        let result = try await call("GET", "/v1/status", body: nil)
+        let (result, answerer) = try await call("GET", "/v1/status", body: nil)
+        let status: StatusMessage
         do {
-            return (try WireCodec.decodeMessage(StatusMessage.self, from: result.body), result.bytesReceived)
+            status = try WireCodec.decodeMessage(StatusMessage.self, from: result.body)
         } catch {
             throw SyncNodeError(
                 .protocolViolation, "\(baseURL) sent a status this node cannot read; is it a syncnode server of a compatible version?")
         }
+        if let answerer, answerer != status.identity.node {
+            throw SyncNodeError(
+                .peerRefused,
+                "\(baseURL) says it is node \(status.identity.node.short) but signed its answer as node \(answerer.short); nothing it said was used")
+        }
+        return (status, result.bytesReceived)
     }
 
     public func pull(_ request: PullRequest) async throws(SyncNodeError) -> PulledBatch {
@@ -150,12 +163,14 @@ public struct HTTPTransport: SyncTransport {
         } catch {
             throw SyncNodeError(.invalidInput, "cannot encode the pull request")
         }
-        let result = try await call("POST", "/v1/pull", body: body)
-        return try Self.decodeBatch(result.body, from: baseURL, wireBytes: result.bytesReceived + result.bytesSent)
+        let (result, answerer) = try await call("POST", "/v1/pull", body: body)
+        var batch = try Self.decodeBatch(result.body, from: baseURL, wireBytes: result.bytesReceived + result.bytesSent)
+        batch.answeredBy = answerer
+        return batch
     }
 
     public func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int) {
-        let result = try await call("POST", "/v1/push", body: batch)
+        let (result, _) = try await call("POST", "/v1/push", body: batch)
         do {
             return (try WireCodec.decodeMessage(PushResponse.self, from: result.body), result.bytesSent + result.bytesReceived)
         } catch {

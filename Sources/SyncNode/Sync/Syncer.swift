@@ -142,7 +142,8 @@ public struct Syncer: Sendable {
     }
 
     private func round(
-        progress: (@Sendable (SyncProgress) -> Void)?, started: Date, bookkeepingKey: String? = nil, recovery: RecoveryReport? = nil
+        progress: (@Sendable (SyncProgress) -> Void)?, started: Date, bookkeepingKey: String? = nil, recovery: RecoveryReport? = nil,
+        forksExamined: Bool = false
     ) async throws(SyncNodeError)
         -> SyncSummary
     {
@@ -158,6 +159,11 @@ public struct Syncer: Sendable {
         var pullSkipped = false
         var heldByPeer = 0
         var ownCheck: PullRequest.OwnCheck?
+        var forkChecks: [PullRequest.ForkCheck]?
+        var rejectionsTaken = false
+        // The peer's name in the registry: its answers are signed (`AnswerCheck`), so the status
+        // names the node that answers; what it calls itself is not believed.
+        var peerLabel = transport.peerName
         var expected = (receive: 0, send: 0)
         func report() {
             var p = SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes)
@@ -182,11 +188,17 @@ public struct Syncer: Sendable {
                 } catch {
                     throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
                 }
+                peerLabel = try store.nodeLabels()[status.identity.node] ?? status.identity.label
                 // Does the peer hold this node's own work as this node does? A node restored from
                 // an older copy numbers new work as the peer already holds other work.
                 let shared = min(status.vector[store.info.nodeID], machine.localVector[store.info.nodeID])
                 if shared > 0, let digest = try store.digest(of: store.info.nodeID, seq: shared) {
                     ownCheck = PullRequest.OwnCheck(seq: shared, digest: digest)
+                }
+                // Does the peer hold every other origin's history as this node does (`Store+Forks`)?
+                if !forksExamined {
+                    let checks = try store.forkChecks(peerVector: status.vector)
+                    forkChecks = checks.isEmpty ? nil : checks
                 }
                 expected = (
                     Int(clamping: status.vector.count(beyond: machine.pullVector)), Int(clamping: machine.localVector.count(beyond: status.vector))
@@ -204,7 +216,9 @@ public struct Syncer: Sendable {
                 } else {
                     prefetched?.task.cancel()
                     batch = try await transport.pull(
-                        PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes, ownCheck: ownCheck))
+                        PullRequest(
+                            from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes, ownCheck: ownCheck,
+                            forkChecks: forkChecks))
                 }
                 prefetched = nil
                 if ownCheck != nil, batch.header.ownDiffers == true {
@@ -214,9 +228,18 @@ public struct Syncer: Sendable {
                         )
                     }
                     let report = try await recoverHistory(me: me, differsAt: ownCheck!.seq, peerVector: machine.peerVector)
-                    return try await round(progress: progress, started: started, bookkeepingKey: bookkeepingKey, recovery: report)
+                    return try await round(
+                        progress: progress, started: started, bookkeepingKey: bookkeepingKey, recovery: report, forksExamined: forksExamined)
                 }
                 ownCheck = nil
+                if forkChecks != nil, let forked = batch.header.forks, !forked.isEmpty {
+                    // Once a round: a fork with a peer that keeps the other history (a county,
+                    // both waiting for HQ's word) is found again in the next round, not this one.
+                    try await examineForks(forked, me: me, checks: forkChecks!, peerVector: machine.peerVector)
+                    return try await round(
+                        progress: progress, started: started, bookkeepingKey: bookkeepingKey, recovery: recovery, forksExamined: true)
+                }
+                forkChecks = nil
                 wireBytes += batch.wireBytes
                 if batch.header.more {
                     // Ask for the next batch while this one is applied: the vector it will leave
@@ -241,17 +264,10 @@ public struct Syncer: Sendable {
                         }
                     )
                 }
-                var transactions = batch.transactions
-                if store.acceptsVouch(batch) {
-                    let refused = Dictionary((batch.header.refusedFrames ?? []).map { ($0.index, $0.reason) }) { first, _ in first }
-                    for i in transactions.indices {
-                        transactions[i].vouched = true
-                        transactions[i].anchorVerdict = refused[i].map { .refused($0) } ?? .accepted
-                    }
-                }
+                let transactions = vouched(batch)
                 let applied: ApplyReport
                 do {
-                    applied = try store.apply(transactions)
+                    applied = try store.apply(transactions, source: transport.peerName)
                 } catch  where error.code == .diskFull {
                     // Nothing more can be stored here, but this node's own work can still leave.
                     logger.warning("disk full: pushing this node's work without pulling", metadata: ["sync.peer": "\(transport.peerName)"])
@@ -262,7 +278,12 @@ public struct Syncer: Sendable {
                 appliedHere += applied.applied
                 refusedByMe += applied.refused.filter { $0.permanent != false }.count
                 turnedAway += applied.refused.filter { $0.permanent == false }.count
-                try store.recordRejections((batch.header.rejections ?? []).filter { $0.origin == store.info.nodeID })
+                if !rejectionsTaken {
+                    // The answering node's word on this node's work, whole: it replaces what that
+                    // node said before (and nobody else's).
+                    try store.replaceRejections(by: peerLabel, with: batch.header.rejections ?? [])
+                    rejectionsTaken = true
+                }
                 machine.pulled(
                     count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
                 report()
@@ -278,7 +299,9 @@ public struct Syncer: Sendable {
                 let (answer, bytes) = try await transport.push(body)
                 wireBytes += bytes
                 // A peer speaks for itself: only what it says of this node's own work is recorded.
-                let mine = answer.refused.filter { $0.origin == store.info.nodeID && $0.permanent != false }
+                let mine = answer.refused.filter { $0.origin == store.info.nodeID && $0.permanent != false }.map {
+                    Refusal(origin: $0.origin, seq: $0.seq, reason: $0.reason, refusedBy: peerLabel, permanent: true)
+                }
                 try store.recordRejections(mine)
                 refusedHere += mine.count
                 heldByPeer = answer.held
@@ -289,6 +312,7 @@ public struct Syncer: Sendable {
                 if !machine.isComplete && heldByPeer == 0 {
                     throw SyncNodeError(.peerRefused, "\(transport.peerName) stopped accepting transactions before holding everything; see its log")
                 }
+                wireBytes += try await reportForks(to: peer, peerVector: machine.peerVector)
                 return SyncSummary(
                     peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
                     batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
@@ -342,6 +366,94 @@ public struct Syncer: Sendable {
             "this node had lost part of its history; recovered it from the peer",
             metadata: ["sync.peer": "\(transport.peerName)", "sync.adopted": "\(report.adopted)", "sync.reissued": "\(report.reissued)"])
         return report
+    }
+
+    /// The batch's transactions, marked with HQ's word when HQ vouched for them (its signature
+    /// over the frames, with its verdict on each).
+    private func vouched(_ batch: PulledBatch) -> [ReceivedTransaction] {
+        var transactions = batch.transactions
+        if store.acceptsVouch(batch) {
+            let refused = Dictionary((batch.header.refusedFrames ?? []).map { ($0.index, $0.reason) }) { first, _ in first }
+            for i in transactions.indices {
+                transactions[i].vouched = true
+                transactions[i].anchorVerdict = refused[i].map { .refused($0) } ?? .accepted
+            }
+        }
+        return transactions
+    }
+
+    /// The peer holds another history of each of `forked` than this node does: finds, for each,
+    /// the first seq where the two part (one check per step of a binary search), and pulls the
+    /// peer's copies from there. The apply keeps them as evidence, or, when they carry HQ's word,
+    /// takes them in place of this node's (`Store.examineHeldCopy`). HQ, which never gives up its
+    /// history, pushes its own copies from there, which the peer takes on HQ's word.
+    private func examineForks(_ forked: [NodeID], me: PeerIdentity, checks: [PullRequest.ForkCheck], peerVector: VersionVector)
+        async throws(SyncNodeError)
+    {
+        let checked = Dictionary(checks.map { ($0.origin, $0.seq) }) { first, _ in first }
+        for origin in forked.prefix(8) {
+            guard let upTo = checked[origin] else { continue }
+            func differs(_ seq: UInt64) async throws(SyncNodeError) -> Bool {
+                guard let check = try store.forkCheck(origin: origin, seq: seq) else { return true }
+                let answer = try await transport.pull(
+                    PullRequest(from: me, vector: peerVector, maxTransactions: 1, maxBytes: 1, forkChecks: [check]))
+                return answer.header.forks?.contains(origin) == true
+            }
+            var low: UInt64 = 1
+            var high = upTo
+            while low < high {
+                let mid = low + (high - low) / 2
+                if try await differs(mid) { high = mid } else { low = mid + 1 }
+            }
+            logger.warning(
+                "node \(origin.short) signed two histories: the peer holds another transaction under its number \(low)",
+                metadata: ["sync.peer": "\(transport.peerName)", "sync.origin": "\(origin.hex)", "sync.seq": "\(low)"])
+            // The peer's copies of this origin from the fork on (every other origin at its largest).
+            var since = VersionVector()
+            for other in Set(peerVector.entries.keys).union(try store.vector().entries.keys) where other != origin { since[other] = .max }
+            since[origin] = low - 1
+            while since[origin] < peerVector[origin] {
+                let batch = try await transport.pull(
+                    PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+                let theirs = vouched(batch).filter { $0.transaction.origin == origin && $0.transaction.seq > since[origin] }
+                guard let last = theirs.last?.transaction.seq else { break }
+                _ = try store.apply(theirs, source: transport.peerName)
+                since[origin] = last
+            }
+            if store.isAnchor {
+                var peerHas = VersionVector()
+                for other in try store.vector().entries.keys where other != origin { peerHas[other] = .max }
+                peerHas[origin] = low - 1
+                while true {
+                    let outgoing = try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                    guard !outgoing.frames.isEmpty else { break }
+                    _ = try await transport.push(try batchBody(outgoing.frames, more: outgoing.more, me: me))
+                    peerHas[origin] += UInt64(outgoing.frames.count)
+                    if !outgoing.more { break }
+                }
+            }
+        }
+    }
+
+    /// Copies that fork their origin's history, which HQ has not confirmed holding: pushed to HQ
+    /// (they are evidence there; HQ keeps the history it accepted first). Returns the bytes sent.
+    private func reportForks(to peer: PeerIdentity, peerVector: VersionVector) async throws(SyncNodeError) -> Int {
+        guard !store.isAnchor, try store.anchorNode() == peer.node else { return 0 }
+        let evidence = try store.unreportedForkFrames(peerHas: peerVector)
+        guard !evidence.frames.isEmpty else { return 0 }
+        let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
+        let (_, bytes) = try await transport.push(try batchBody(evidence.frames, more: false, me: me))
+        try store.markForkCopiesReported(evidence.keys)
+        return bytes
+    }
+
+    private func batchBody(_ frames: [[UInt8]], more: Bool, me: PeerIdentity) throws(SyncNodeError) -> [UInt8] {
+        let header = BatchHeader(from: me, count: frames.count, more: more, clock: store.clock.nowMillis())
+        do {
+            return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
+        } catch {
+            throw SyncNodeError(.invalidInput, "cannot encode a batch")
+        }
     }
 
     private static func result(of task: Task<Result<PulledBatch, SyncNodeError>, Never>) async throws(SyncNodeError) -> PulledBatch {

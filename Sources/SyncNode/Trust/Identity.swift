@@ -98,6 +98,13 @@ enum SigningPayload {
         return Array("syncnode-tx-v1\n".utf8) + body
     }
 
+    /// What a node signs to answer a request (`Syncnode-Answer-Signature`): the request's nonce
+    /// (binding the answer to the request it answers), the SHA-256 of the answer's body as sent
+    /// before any gzip, and the answering node's id.
+    static func answer(nonce: String, bodyHash: String, node: NodeID) -> [UInt8] {
+        Array("syncnode-answer-v1\n\(nonce)\n\(bodyHash)\n\(node.hex)".utf8)
+    }
+
     /// What HQ signs to vouch for a pull response: the SHA-256 of its frames, each preceded by its
     /// length (4 bytes, big-endian), so no other sequence of frames has the same digest.
     /// Version 2 also covers HQ's verdicts: after the frames, each refused frame's index (4 bytes)

@@ -10,6 +10,9 @@ public struct RequestSigner: Sendable {
     let node: NodeID
     let key: NodeKey
     let clock: any WallClock
+    /// Checks that an answer comes from a node this node knows (nil in open mode, where nothing
+    /// is authenticated).
+    let answers: AnswerCheck?
 
     public func headers(method: String, path: String, body: [UInt8]) -> [String: String] {
         let time = clock.nowMillis()
@@ -23,9 +26,53 @@ public struct RequestSigner: Sendable {
     }
 }
 
+/// Every answer a node gives to a sync request is signed by the answering node, bound to the
+/// request by its nonce (`SigningPayload.answer`); a node believes an answer only when it verifies
+/// with the registry's key of the node it names, or with the trust anchor (HQ before the registry
+/// has arrived). Anyone else answering at a peer's address is refused before anything it said is
+/// used.
+public struct AnswerCheck: Sendable {
+    let keys: @Sendable (NodeID) -> [PublicKeyText]
+
+    /// The node that signed the answer `body` to the request that carried `nonce`.
+    func answerer(headers: [String: String], nonce: String, body: [UInt8], url: String) throws(SyncNodeError) -> NodeID {
+        guard let hex = headers["syncnode-answer-node"], let node = NodeID(hex: hex),
+            let signature = headers["syncnode-answer-signature"].flatMap({ Data(base64Encoded: $0) }), signature.count == 64
+        else {
+            throw SyncNodeError(
+                .peerRefused,
+                "\(url) answered without a node's signature: a node of this version signs every answer. Either a stranger answers at that address (check the URL and the network) or the peer runs an older version (upgrade it)"
+            )
+        }
+        let payload = SigningPayload.answer(nonce: nonce, bodyHash: RequestAuth.hash(body), node: node)
+        guard keys(node).contains(where: { $0.verifies([UInt8](signature), for: payload) }) else {
+            throw SyncNodeError(
+                .peerRefused,
+                "\(url) answered as node \(node.short), but the answer is not signed by that node's registered key: a stranger may be answering at that address; nothing it said was used"
+            )
+        }
+        return node
+    }
+}
+
 extension Store {
-    /// Signs this node's requests to its peers.
-    public var requestSigner: RequestSigner { RequestSigner(node: info.nodeID, key: key, clock: clock) }
+    /// Signs this node's requests to its peers, and checks their answers.
+    public var requestSigner: RequestSigner {
+        RequestSigner(node: info.nodeID, key: key, clock: clock, answers: info.trustAnchor == nil ? nil : AnswerCheck(keys: answerKeys))
+    }
+
+    /// The keys an answer naming `node` may be signed with: its registry key, and the trust anchor.
+    @Sendable func answerKeys(_ node: NodeID) -> [PublicKeyText] {
+        var keys: [PublicKeyText] = []
+        if let entry = try? read({ db in try Self.registryEntry(db, node) }) { keys.append(entry.key) }
+        if let anchor = info.trustAnchor { keys.append(anchor) }
+        return keys
+    }
+
+    /// This node's signature over an answer to a request that carried `nonce` (base64).
+    func signAnswer(nonce: String, body: [UInt8]) -> String {
+        Data(key.sign(SigningPayload.answer(nonce: nonce, bodyHash: RequestAuth.hash(body), node: info.nodeID))).base64EncodedString()
+    }
 }
 
 /// Remembers recent request nonces so a captured request cannot be replayed.

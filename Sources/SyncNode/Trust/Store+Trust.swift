@@ -227,6 +227,29 @@ extension Store {
         try StorageErrors.map { try pool.write { db in for r in refusals { try noteRejection(db, r) } } }
     }
 
+    /// What `peer` (the label this node knows it by) says it refused of this node's own work, as
+    /// its answer lists it whole: replaces what it said before. Only refusals of transactions this
+    /// node made are kept (at most `maxRefusalsPerPeer`): a peer speaks for itself, of work that
+    /// exists.
+    public func replaceRejections(by peer: String, with listed: [Refusal]) throws(SyncNodeError) {
+        let own = try vector()[info.nodeID]
+        var seen = Set<UInt64>()
+        let kept = listed.filter { $0.origin == info.nodeID && $0.permanent != false && $0.seq >= 1 && $0.seq <= own && seen.insert($0.seq).inserted }
+            .prefix(maxRefusalsPerPeer)
+        try StorageErrors.map {
+            try pool.write { db in
+                let before = try Int64.fetchAll(
+                    db, sql: "SELECT seq FROM rejection WHERE origin = ? AND refused_by = ? ORDER BY seq", arguments: [Data(info.nodeID.bytes), peer])
+                if before == kept.map({ Int64($0.seq) }).sorted() && !kept.isEmpty { return }
+                try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND refused_by = ?", arguments: [Data(info.nodeID.bytes), peer])
+                for r in kept {
+                    try noteRejection(
+                        db, Refusal(origin: r.origin, seq: r.seq, reason: String(r.reason.prefix(1000)), refusedBy: peer, permanent: true))
+                }
+            }
+        }
+    }
+
     /// Refusals known here: this node's own work refused elsewhere, and what this node refused.
     public func rejections() throws(SyncNodeError) -> [Refusal] {
         try read { db in
@@ -301,6 +324,9 @@ extension Store {
         try read { db in try Self.registryEntry(db, info.nodeID) }
     }
 }
+
+/// Most refusals of this node's work one peer's answer is believed for (its answers list them all).
+let maxRefusalsPerPeer = 50_000
 
 /// How much a sender may leave waiting in `held`: transactions of origins the registry does not
 /// know cannot be verified, so what one sender can park there is bounded (16 origins, a quarter of

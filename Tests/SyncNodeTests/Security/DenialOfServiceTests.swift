@@ -131,12 +131,20 @@ func peakRSS(of pid: Int32) -> Int {
             from: PeerIdentity(node: gangu.node, site: "gangu", label: "g"), count: frames.count, more: false, clock: now)
         let body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
         let headers = try gangu.headers(method: "POST", path: "/v1/push", body: body)
+        // No answer byte moves until the whole push is applied: a client that waits for it.
+        var options = HTTPClientOptions()
+        options.lowSpeedSeconds = 600
+        options.timeoutSeconds = 600
+        let pusher = CurlClient(options: options)
         let pushing = Task { () -> Date in
-            let answer = try await CurlClient().send(method: "POST", url: url + "/v1/push", headers: headers, body: body)
+            let answer = try await pusher.send(method: "POST", url: url + "/v1/push", headers: headers, body: body)
             #expect(answer.status == 200)
             return Date()
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // The server's own signal that the apply has started: its first chunk is committed.
+        while try await (jsonOutputAsync(["vector", "--data", net.hq, "--json"]) as? [String: Any])?[gangu.node.hex] == nil {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let client = CurlClient()
         let health = try await client.send(method: "GET", url: url + "/health")
         let healthDone = Date()

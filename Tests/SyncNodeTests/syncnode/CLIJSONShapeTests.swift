@@ -106,7 +106,8 @@ import Testing
         try await json("project show", ["project", "show", "--data", hq, "lt-road"])
 
         // Every documented shape is printed by this run.
-        let unchecked = Set(shapes.keys).subtracting(outputs.keys)
+        // `forks` needs a node that signed two histories: `ForkTests` checks its shape on a real one.
+        let unchecked = Set(shapes.keys).subtracting(outputs.keys).subtracting(["forks"])
         #expect(unchecked.isEmpty, "documented shapes this test does not run: \(unchecked.sorted())")
         // Two shapes whose keys are data: the record's fields, and node ids.
         #expect(try Self.keys(outputs["record get"] ?? "") == ["name"], "\(outputs["record get"] ?? "")")
