@@ -97,7 +97,7 @@ let package = Package(
                 .embedInCode("Templates/layout.mustache"), .embedInCode("Templates/dashboard.mustache"),
                 .embedInCode("Templates/login.mustache"), .embedInCode("Templates/entry.mustache"), .embedInCode("Templates/form.mustache"),
                 .embedInCode("Templates/mine.mustache"), .embedInCode("Templates/conflicts.mustache"), .embedInCode("Templates/message.mustache"),
-                .embedInCode("Templates/table.mustache"), .embedInCode("Templates/site.css"),
+                .embedInCode("Templates/table.mustache"), .embedInCode("Templates/password.mustache"), .embedInCode("Templates/site.css"),
             ]
         ),
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),

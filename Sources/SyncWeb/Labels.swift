@@ -35,11 +35,16 @@ enum Labels {
         "state.not_sent": "未发送", "state.sent": "已发送", "state.at_hq": "已到总部", "state.refused": "被拒绝", "time": "时间",
         "what": "内容", "state": "状态", "resolve": "解决", "keep": "保留当前值", "value": "新值", "field": "字段", "record": "记录",
         "current": "当前值", "other": "另一版本", "viewerNote": "您的账户只能查看。", "badLogin": "用户名或密码不对。",
-        "limited": "失败次数过多，请 {n} 秒后再试。", "notFound": "没有这个页面。", "forbidden": "无权执行此操作。",
+        "limitedName": "此用户名登录失败次数过多，请 {wait}后再试。", "limitedAddress": "从此网络地址登录失败的用户名过多，请 {wait}后再试。",
+        "waitSeconds": "{s} 秒", "waitMinutes": "{m} 分钟", "waitMinutesSeconds": "{m} 分 {s} 秒", "notFound": "没有这个页面。", "forbidden": "无权执行此操作。",
         "staleForm": "表单已过期或来自其他网站，请重新打开页面。", "tooLarge": "提交的内容太大。", "expired": "请重新登录。",
         "langOther": "English", "langOtherCode": "en", "asOf": "数据截至", "node": "节点", "noKinds": "本节点不能录入任何类型。",
         "money.hint": "金额可写 万 或 元，如 12.5万", "correct": "更正", "undo": "撤销", "author": "记录者：", "withdrawal": "撤销",
         "withdrawn": "已撤销", "correctTitle": "更正", "noChange": "没有改动：请修改要更正的内容，或点“撤销”。", "required": "必填", "back": "返回", "stageCount": "阶段",
+        "changePassword": "修改密码", "oldPassword": "原密码", "newPassword": "新密码", "newPasswordAgain": "再次输入新密码",
+        "passwordRule": "新密码至少 8 个字符，最多 72 字节（约 24 个汉字）。", "passwordShort": "新密码太短：至少 8 个字符。",
+        "passwordLong": "新密码太长：最多 72 字节（约 24 个汉字）。", "passwordMismatch": "两次输入的新密码不一致。", "passwordWrong": "原密码不对。",
+        "passwordChanged": "密码已修改。您在其他浏览器或电脑上的登录已退出。",
     ]
 
     static let en: [String: String] = [
@@ -55,14 +60,20 @@ enum Labels {
         "state.sent": "sent", "state.at_hq": "at HQ", "state.refused": "refused", "time": "Time", "what": "What", "state": "State",
         "resolve": "Resolve", "keep": "Keep the current value", "value": "New value", "field": "Field", "record": "Record",
         "current": "Current", "other": "Other version", "viewerNote": "Your account may only look.",
-        "badLogin": "Wrong user name or password.", "limited": "Too many failed attempts; try again in {n} seconds.",
+        "badLogin": "Wrong user name or password.", "limitedName": "Too many failed logins for this user name; try again in {wait}.",
+        "limitedAddress": "Too many user names failed to log in from this address; try again in {wait}.", "waitSeconds": "{s} seconds",
+        "waitMinutes": "{m} minutes", "waitMinutesSeconds": "{m} min {s} s",
         "notFound": "There is no such page.", "forbidden": "You may not do this.",
         "staleForm": "The form is stale or came from another site; open the page again.", "tooLarge": "The form is too large.",
         "expired": "Please log in again.", "langOther": "中文", "langOtherCode": "zh", "asOf": "Data as of", "node": "Node",
         "noKinds": "This node cannot record any kind.", "money.hint": "amount in 万 or 元, e.g. 12.5万", "required": "required",
         "correct": "Correct", "undo": "Withdraw", "author": "by ", "withdrawal": "Withdrawal of", "withdrawn": "withdrawn", "correctTitle": "Correct",
         "noChange": "Nothing changed: change what is wrong, or withdraw the entry.",
-        "back": "Back", "stageCount": "Stage",
+        "back": "Back", "stageCount": "Stage", "changePassword": "Change password", "oldPassword": "Current password",
+        "newPassword": "New password", "newPasswordAgain": "New password again",
+        "passwordRule": "At least 8 characters, at most 72 bytes.", "passwordShort": "Too short: at least 8 characters.",
+        "passwordLong": "Too long: at most 72 bytes.", "passwordMismatch": "The two new passwords differ.",
+        "passwordWrong": "The current password is wrong.", "passwordChanged": "Password changed. Your sessions in other browsers have ended.",
     ]
 
     static let columnsEn: [String: String] = [

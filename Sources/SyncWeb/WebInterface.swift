@@ -37,7 +37,7 @@ public struct WebInterface: NodeRoutes {
         self.store = store
         self.secureCookies = secureCookies
         self.sessionSeconds = sessionSeconds
-        self.limiter = LoginLimiter()
+        self.limiter = LoginLimiter(clock: { [store] in store.nowMillis() })
         self.templates = Self.library
         self.logger = logger
     }
@@ -50,6 +50,7 @@ public struct WebInterface: NodeRoutes {
             ("login", PackageResources.login_mustache), ("entry", PackageResources.entry_mustache), ("form", PackageResources.form_mustache),
             ("mine", PackageResources.mine_mustache), ("conflicts", PackageResources.conflicts_mustache),
             ("message", PackageResources.message_mustache), ("table", PackageResources.table_mustache),
+            ("password", PackageResources.password_mustache),
         ]
         for (name, bytes) in sources {
             do {
@@ -66,6 +67,8 @@ public struct WebInterface: NodeRoutes {
         router.get("login") { request, _ in loginPage(request, error: nil, status: .ok) }
         router.post("login") { request, context in try await login(request, context) }
         router.post("logout") { request, context in try await logout(request, context) }
+        router.get("password") { request, context in try await page(request, context) { _, lang in passwordPage(lang) } }
+        router.post("password") { request, context in try await changePassword(request, context) }
         router.get("entry") { request, context in try await page(request, context) { session, lang in try entryList(session, lang) } }
         router.get("entry/{kind}") { request, context in
             let kind = context.parameters.get("kind") ?? ""
@@ -96,6 +99,9 @@ public struct WebInterface: NodeRoutes {
         }
         // Anything else: a page that says so (the sync API keeps its JSON errors).
         router.add(middleware: NotFoundPage(web: self))
+        // The stand-in hash is made now, not by the first login with an unknown name (whose
+        // answer would otherwise take one bcrypt longer than a known name's).
+        Task.detached(priority: .background) { _ = Self.unknownUserHash }
     }
 
     // MARK: sessions
@@ -218,7 +224,7 @@ public struct WebInterface: NodeRoutes {
     }
 
     func login(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
-        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        let address = LoginLimiter.addressKey(context.remoteAddress)
         let visitor = Self.anonymous(request)
         let labels = visitor.language.labels
         guard sameOrigin(request) else {
@@ -233,16 +239,16 @@ public struct WebInterface: NodeRoutes {
         let user = form.first { $0.0 == "user" }?.1 ?? ""
         let password = form.first { $0.0 == "password" }?.1 ?? ""
         let next = Self.safeNext(form.first { $0.0 == "next" }?.1)
-        // The attempt counts before it is checked, so that attempts sent at once cannot all pass
-        // the limit; a successful one is taken back.
-        let attempt: UInt64
-        switch limiter.begin(address, now: store.nowMillis()) {
-        case .blocked(let wait):
-            var response = loginPage(
-                request, error: (labels["limited"] ?? "").replacingOccurrences(of: "{n}", with: String(wait)), status: .tooManyRequests)
-            response.headers[.retryAfter] = String(wait)
-            return response
-        case .admitted(let at): attempt = at
+        let shownName = String(user.prefix(64))
+        // Counted per name from every address (and loosely per address) before it is checked, so
+        // that attempts sent at once cannot all pass the limit; a success is taken back.
+        let attempt: LoginLimiter.Attempt
+        switch limiter.begin(name: user, address: address) {
+        case .admitted(let admitted): attempt = admitted
+        case let refused:
+            let (text, wait) = Self.waitMessage(refused, labels)
+            logger.notice("web login refused", metadata: ["web.user": "\(shownName)", "web.address": "\(address)", "web.wait": "\(wait)"])
+            return Self.withRetryAfter(wait, loginPage(request, error: text, status: .tooManyRequests, userName: shownName, next: next))
         }
         let store = store
         let found = try await BlockingWork.run { try store.webUser(user) }
@@ -252,12 +258,13 @@ public struct WebInterface: NodeRoutes {
             try await BlockingWork.run { Bcrypt.verify(password, hash: found?.passwordHash ?? Self.unknownUserHash) }
         }
         guard let found, verified, !password.isEmpty else {
-            logger.notice("web login failed", metadata: ["web.user": "\(user.prefix(64))", "web.address": "\(address)"])
-            // A failed attempt is slowed down; repeated ones are refused for a while (above).
+            logger.notice("web login failed", metadata: ["web.user": "\(shownName)", "web.address": "\(address)"])
+            // A failed attempt is slowed down; repeated ones for the name wait longer each time (above).
             try await Task.sleep(for: .seconds(1))
-            return loginPage(request, error: labels["badLogin"], status: .unauthorized, userName: String(user.prefix(64)), next: next)
+            limiter.failed(attempt)
+            return loginPage(request, error: labels["badLogin"], status: .unauthorized, userName: shownName, next: next)
         }
-        limiter.takeBack(address, attempt)
+        limiter.succeeded(attempt)
         let token = Self.randomToken()
         let expires = store.nowMillis() + sessionSeconds * 1000
         let sessionSeconds = sessionSeconds
@@ -270,11 +277,37 @@ public struct WebInterface: NodeRoutes {
             cookie: "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(sessionSeconds)\(secureCookies ? "; Secure" : "")")
     }
 
+    /// What a refusal of the login limiter says: how long to wait, in the visitor's words, and in seconds.
+    static func waitMessage(_ decision: LoginLimiter.Decision, _ labels: [String: String]) -> (String, Int) {
+        let (label, seconds): (String, Int)
+        switch decision {
+        case .admitted: return ("", 0)
+        case .accountWaits(let wait): (label, seconds) = ("limitedName", wait)
+        case .addressWaits(let wait): (label, seconds) = ("limitedAddress", wait)
+        }
+        let (minutes, rest) = seconds.quotientAndRemainder(dividingBy: 60)
+        let duration =
+            minutes == 0
+            ? (labels["waitSeconds"] ?? "").replacingOccurrences(of: "{s}", with: String(rest))
+            : rest == 0
+                ? (labels["waitMinutes"] ?? "").replacingOccurrences(of: "{m}", with: String(minutes))
+                : (labels["waitMinutesSeconds"] ?? "").replacingOccurrences(of: "{m}", with: String(minutes))
+                    .replacingOccurrences(of: "{s}", with: String(rest))
+        return ((labels[label] ?? "").replacingOccurrences(of: "{wait}", with: duration), seconds)
+    }
+
+    /// A 429's `Retry-After`.
+    static func withRetryAfter(_ seconds: Int, _ response: Response) -> Response {
+        var response = response
+        response.headers[.retryAfter] = String(seconds)
+        return response
+    }
+
     /// bcrypt checks running at once: a burst of logins cannot take both cores from the sync API.
     static let hashing = AdmissionGate(slots: 2, maxWaiting: 64)
 
     /// A hash no password matches, made once, of the cost `syncnode user add` uses.
-    static let unknownUserHash = Bcrypt.hash(Secret.hex(bytes: 32), cost: 12)
+    static let unknownUserHash = Bcrypt.hash(Secret.hex(bytes: 32), cost: WebUser.passwordCost)
 
     /// Only a path on this node (never another host) after logging in.
     /// Browsers drop tabs and line breaks from a URL (`/\t/host` becomes `//host`), so a path with
@@ -385,43 +418,6 @@ struct NotFoundPage: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && !request.uri.path.hasPrefix("/v1/") {
             return web.notFound(request)
-        }
-    }
-}
-
-/// Login attempts per address: after `limit` failed ones within `window`, further attempts from
-/// that address are refused until the oldest leaves the window. An attempt is counted when it
-/// starts (so a burst cannot pass the limit together) and taken back when it succeeds; a success
-/// does not wipe the address's earlier failures.
-final class LoginLimiter: @unchecked Sendable {
-    enum Decision: Equatable {
-        case admitted(UInt64)
-        case blocked(seconds: Int)
-    }
-
-    private let lock = NSLock()
-    private var attempts: [String: [UInt64]] = [:]
-    let limit = 5
-    let window: UInt64 = 15 * 60 * 1000
-
-    func begin(_ address: String, now: UInt64) -> Decision {
-        lock.withLock {
-            if attempts.count > 10_000 { attempts = attempts.filter { ($0.value.last ?? 0) + window > now } }
-            let recent = (attempts[address] ?? []).filter { $0 + window > now }
-            if recent.count >= limit, let oldest = recent.first {
-                attempts[address] = recent
-                return .blocked(seconds: Int((oldest + window - now + 999) / 1000))
-            }
-            attempts[address] = recent + [now]
-            return .admitted(now)
-        }
-    }
-
-    func takeBack(_ address: String, _ attempt: UInt64) {
-        lock.withLock {
-            guard var list = attempts[address], let i = list.firstIndex(of: attempt) else { return }
-            list.remove(at: i)
-            attempts[address] = list.isEmpty ? nil : list
         }
     }
 }

@@ -12,7 +12,7 @@ extension SyncNodeCommand {
     struct User: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The people who may use this node's web pages (local to this node, never synced).",
-            subcommands: [Add.self, List.self, Remove.self])
+            subcommands: [Add.self, List.self, Remove.self, Passwd.self])
 
         struct Add: ParsableCommand {
             static let configuration = CommandConfiguration(
@@ -27,16 +27,8 @@ extension SyncNodeCommand {
             }
 
             func run() throws {
-                let password = try readPassword(prompt: "password for \(name): ")
-                guard password.count >= 8 else {
-                    note("error: the password is \(password.count) characters; use at least 8")
-                    throw ExitCode(65)
-                }
-                guard password.utf8.count <= 72 else {
-                    note("error: the password is longer than 72 bytes, which bcrypt cannot use; choose a shorter one")
-                    throw ExitCode(65)
-                }
-                let hash = Bcrypt.hash(password, cost: 12)
+                let password = try readNewPassword(prompt: "password for \(name): ")
+                let hash = Bcrypt.hash(password, cost: WebUser.passwordCost)
                 try node.withStore { store in try store.addWebUser(name: name, role: WebUser.Role(rawValue: role)!, passwordHash: hash) }
                 note("added web user \(name) (\(role)); they log in at this node's address, e.g. http://127.0.0.1:PORT/")
             }
@@ -74,6 +66,45 @@ extension SyncNodeCommand {
                 note("removed web user \(name)")
             }
         }
+
+        struct Passwd: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Set a web user's password and end their sessions. The password is read as `user add` reads it.",
+                discussion: "e.g. syncnode user passwd zhang; printf '%s\\n' \"$NEW_PASSWORD\" | syncnode user passwd zhang")
+            @OptionGroup var node: NodeOptions
+            @Argument(help: "The user name.") var name: String
+
+            func run() throws {
+                // Before asking for a password: nobody types one for a name that does not exist.
+                guard try node.withStore({ store in try store.webUser(name) }) != nil else { throw Self.unknown(name) }
+                let password = try readNewPassword(prompt: "new password for \(name): ")
+                let hash = Bcrypt.hash(password, cost: WebUser.passwordCost)
+                guard let ended = try node.withStore({ store in try store.setWebUserPassword(name, passwordHash: hash) }) else {
+                    throw Self.unknown(name)
+                }
+                note("changed the password of web user \(name); \(ended == 1 ? "1 session" : "\(ended) sessions") ended")
+            }
+
+            static func unknown(_ name: String) -> ExitCode {
+                note("error: no web user \(name); see `syncnode user list`")
+                return ExitCode(3)
+            }
+        }
+    }
+}
+
+/// A password a user chooses, read as `readPassword` reads it: at least 8 characters, at most
+/// 72 bytes (exit 65 otherwise).
+func readNewPassword(prompt: String) throws -> String {
+    let password = try readPassword(prompt: prompt)
+    switch WebUser.PasswordProblem(password) {
+    case .tooShort(let characters):
+        note("error: the password is \(characters) characters; use at least 8")
+        throw ExitCode(65)
+    case .tooLong:
+        note("error: the password is longer than 72 bytes, which bcrypt cannot use; choose a shorter one")
+        throw ExitCode(65)
+    case nil: return password
     }
 }
 

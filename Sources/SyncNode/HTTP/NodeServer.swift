@@ -232,7 +232,7 @@ public protocol NodeRoutes: Sendable {
 }
 
 /// The context of a request to the node: Hummingbird's, plus the caller's address (the web
-/// login limits failed attempts per address).
+/// login's loose per-address bound counts the names that failed from it).
 public struct NodeRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?

@@ -22,6 +22,26 @@ public struct WebUser: Equatable, Sendable {
     /// The password's bcrypt hash.
     public var passwordHash: String
     public var created: UInt64
+
+    /// bcrypt's cost for every password hash the node makes (`user add`, `user passwd`, the web page).
+    public static let passwordCost: UInt8 = 12
+
+    /// What is wrong with a password a user chose, if anything: at least 8 characters, and at most
+    /// the 72 bytes bcrypt reads (it would ignore the rest).
+    public enum PasswordProblem: Equatable, Sendable {
+        case tooShort(characters: Int)
+        case tooLong
+
+        public init?(_ password: String) {
+            if password.count < 8 {
+                self = .tooShort(characters: password.count)
+            } else if password.utf8.count > 72 {
+                self = .tooLong
+            } else {
+                return nil
+            }
+        }
+    }
 }
 
 /// A logged-in browser: found by the SHA-256 of its cookie's token (the token itself is never
@@ -70,6 +90,20 @@ extension Store {
                 try db.execute(sql: "DELETE FROM web_session WHERE user = ?", arguments: [name])
                 try db.execute(sql: "DELETE FROM web_user WHERE name = ?", arguments: [name])
                 return db.changesCount > 0
+            }
+        }
+    }
+
+    /// Replaces a user's password hash and ends their sessions, all but `keeping` (the session that
+    /// changed it on the web page): how many ended, or nil if there is no such user.
+    @discardableResult
+    public func setWebUserPassword(_ name: String, passwordHash: String, keeping tokenHash: String? = nil) throws(SyncNodeError) -> Int? {
+        try StorageErrors.map {
+            try pool.write { db -> Int? in
+                try db.execute(sql: "UPDATE web_user SET hash = ? WHERE name = ?", arguments: [passwordHash, name])
+                guard db.changesCount > 0 else { return nil }
+                try db.execute(sql: "DELETE FROM web_session WHERE user = ? AND token IS NOT ?", arguments: [name, tokenHash])
+                return db.changesCount
             }
         }
     }
