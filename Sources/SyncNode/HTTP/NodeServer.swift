@@ -21,7 +21,11 @@ public enum NodeServer {
     ) throws(SyncNodeError) -> some ApplicationProtocol {
         // A connection that sends nothing for this long is closed, so idle or stalled clients cannot
         // hold the node's descriptors; past `maxConnections` new ones wait in the listen backlog.
-        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(service.limits.idleTimeoutSeconds)))
+        var guardLimits = service.limits.connections
+        guardLimits.keepAliveDeadline = .seconds(Int64(service.limits.idleTimeoutSeconds))
+        let connections = ConnectionGuard(limits: guardLimits)
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [connections.handler()], idleTimeout: .seconds(Int64(service.limits.idleTimeoutSeconds)))
         var server = HTTPServerBuilder.http1(configuration: http1)
         if let tls {
             do {

@@ -49,6 +49,9 @@ public struct ServiceLimits: Sendable {
     public var idleTimeoutSeconds = 30
     /// Most open connections; more wait in the listen backlog.
     public var maxConnections = 2048
+    /// Connections still waiting for their request head: how long they may, and how many one
+    /// address and the node may hold (`ConnectionGuard`).
+    public var connections = ConnectionGuard.Limits()
 
     public init() {}
 }

@@ -158,3 +158,58 @@ func peakRSS(of pid: Int32) -> Int {
         #expect(try records(net.hq, "projects").count == 40_000)
     }
 }
+
+/// Issue 23, item 2: a stranger holding ~2,100 half-sent requests (a partial request line each,
+/// reopened as soon as the node closes one) made the node unreachable in waves. Now a connection
+/// must send its request head within a few seconds, an address may keep only a few waiting, and
+/// the oldest waiting one makes room: `/health` and an approved county's sync get through.
+@Suite(.serialized) struct HalfSentRequestTests {
+    @Test func aStrangerHoldingHalfSentRequestsDoesNotShutTheNodeOut() throws {
+        let net = try ServedNetwork(counties: ["lintan"])
+        defer { net.stop() }
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = max(limit.rlim_cur, min(limit.rlim_max, 8192))
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        let port = net.server.port
+        let stop = Mutex(false)
+        let reopened = Mutex(0)
+        let partial = Array("GET /heal".utf8)
+        let attacker = Thread {
+            var held: [RawClient] = []
+            for _ in 0..<2100 {
+                if let c = try? RawClient(port: port) {
+                    c.write(partial)
+                    held.append(c)
+                }
+            }
+            while !stop.withLock({ $0 }) {
+                var fds = held.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+                _ = poll(&fds, nfds_t(fds.count), 50)
+                for (i, p) in fds.enumerated() where p.revents != 0 {
+                    if let c = try? RawClient(port: port) {
+                        c.write(partial)
+                        held[i] = c
+                        reopened.withLock { $0 += 1 }
+                    }
+                }
+            }
+        }
+        attacker.start()
+        defer { stop.withLock { $0 = true } }
+        Thread.sleep(forTimeInterval: 2)
+        var answered = 0
+        let probes = 20
+        for _ in 0..<probes {
+            let health = try Binary.shell("curl -s -m 1 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/health")
+            if health.stdout == "200" { answered += 1 }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        try Binary.run(["record", "put", "--data", net["lintan"], "projects", "lt-1", "name=during the flood"])
+        let round = try net.sync("lintan")
+        print("half-sent requests: /health answered within 1 s in \(answered) of \(probes) probes; \(reopened.withLock { $0 }) connections reopened")
+        #expect(answered * 100 >= probes * 95, "/health answered in time in \(answered) of \(probes) probes")
+        #expect(round.status == 0, "\(round.stderr)")
+        #expect(reopened.withLock { $0 } > 0, "the node never closed a half-sent request")
+    }
+}
