@@ -168,6 +168,9 @@ extension Store {
     {
         let now = clock.nowMillis()
         let checker = HybridClock(node: info.nodeID, maxDriftMillis: maxDriftMillis)
+        // Held work past its age goes before anything is counted against the senders' shares
+        // (and before the vector extended by held work is read: what is dropped is received again).
+        try expireHeldWork()
         // A refusal statement is nobody's judgement but its sender's: the transaction it stands for
         // (if this node lacks it), and every later one of that origin, wait until the signed
         // original arrives.
@@ -248,6 +251,13 @@ extension Store {
                 var quota: HoldQuota?
                 /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
                 func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
+                    if anyHeld, try isHeld(db, item) {
+                        // Offered again (a sender offers what this node's vector lacks): it keeps
+                        // its sender and its arrival time, from which its age counts, and is not
+                        // counted against the sender's share a second time.
+                        part.held += 1
+                        return true
+                    }
                     if quota == nil { quota = try HoldQuota(db, via: via, limits: limits) }
                     if let full = quota!.refusal(for: item) {
                         part.refused.append(
@@ -360,9 +370,11 @@ extension Store {
     /// Judges again the held transactions whose origin the registry now knows (approved by a
     /// registry change that arrived by any path, or before an interrupted apply could release
     /// them). Runs after every apply and local registry write, and when a sync round or `serve`
-    /// starts; costs one query when nothing is held.
+    /// starts; costs two indexed reads when nothing is held. Drops held work past its age first
+    /// (`expireHeldWork`).
     @discardableResult
     public func releaseHeldWork() throws(SyncNodeError) -> ApplyReport {
+        try expireHeldWork()
         let origins = try read { db -> [NodeID] in
             try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held").compactMap { data in
                 guard let node = NodeID(bytes: data), try Store.registryEntry(db, node, shared: interns) != nil else { return nil }
@@ -382,6 +394,13 @@ extension Store {
                 arguments: [Data(origin.bytes)]
             ).map { Timestamp(clock: UInt64(bitPattern: $0), node: origin) }
         }
+    }
+
+    /// Whether this very copy (bytes and signature) of the transaction is held already.
+    func isHeld(_ db: Database, _ item: ReceivedTransaction) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT body = ? AND sig = ? FROM held WHERE origin = ? AND seq = ?"),
+            arguments: [Data(item.body), Data(item.signature), Data(item.transaction.origin.bytes), Int64(item.transaction.seq)]) ?? false
     }
 
     func heldSeq(_ db: Database, origin: NodeID) throws -> UInt64 {
