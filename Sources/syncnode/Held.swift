@@ -50,7 +50,7 @@ extension SyncNodeCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Drop held work: a sender's, a node's, what came by pulls and bundles, or all of it. Prints what was dropped.",
                 discussion:
-                    "NODE is a node id, its first 8 or more hex digits (as `held list` shows them) or a label in the registry. With --sender and --origin together, that sender's work of that node. The later held transactions of a node whose work is dropped go too (they cannot be applied without it). Nothing is lost: what is dropped is offered again by its sender, and is applied once HQ's approval of its node arrives."
+                    "NODE is a node id, its first 8 or more hex digits (as `held list` shows them) or a label in the registry. With --sender and --origin together, that sender's work of that node. The later held transactions of a node whose work is dropped go too (they cannot be applied without it). Nothing is lost: its sender offers it again at its next push (a pull asks for it again), and it is applied once HQ's approval of its node has arrived."
             )
             @OptionGroup var node: NodeOptions
             @OptionGroup var output: OutputOptions
