@@ -17,7 +17,7 @@ extension SyncNodeCommand {
                 let callers = store.info.role == .hq ? try store.nodeHealth().filter { $0.entry.node != store.info.nodeID } : []
                 return (
                     store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, refusals,
-                    refusals.filter(store.isOwnWorkRefused), try store.heldTransactions(), callers, try store.forks()
+                    refusals.filter(store.isOwnWorkRefused), try store.heldWork(), callers, try store.forks()
                 )
             }
             func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
@@ -28,7 +28,8 @@ extension SyncNodeCommand {
                         "records": summary.records, "conflicts": summary.conflicts, "ledgerEntries": summary.ledgerEntries,
                         "ledgerDuplicates": summary.ledgerDuplicates, "vector": Presenter.vectorObject(summary.vector),
                         "clock": summary.clock.hex, "peers": peers.map { Presenter.peerObject($0.0, unsent: $0.1) },
-                        "ownRefused": ownRefused.count, "refusedHere": refusals.count - ownRefused.count, "held": held.count,
+                        "ownRefused": ownRefused.count, "refusedHere": refusals.count - ownRefused.count,
+                        "held": held.map(\.transactions).reduce(0, +), "heldBytes": held.map(\.bytes).reduce(0, +),
                         "role": info.role.rawValue, "forkedNodes": forks.map(\.origin.hex),
                         "nodes": callers.map { n in
                             [
@@ -63,7 +64,12 @@ extension SyncNodeCommand {
                 if !ownRefused.isEmpty {
                     table.add(["REFUSED", "\(ownRefused.count) of this node's transactions were refused; see `syncnode rejections`"])
                 }
-                if !held.isEmpty { table.add(["held", "\(held.count) transactions wait for their node's approval"]) }
+                if !held.isEmpty {
+                    table.add([
+                        "held",
+                        "\(held.map(\.transactions).reduce(0, +)) transactions (\(ByteText.describe(held.map(\.bytes).reduce(0, +)))) wait for their node's approval; see `syncnode held list`",
+                    ])
+                }
                 table.add(["clock", "\(Presenter.localTime(summary.clock.millis)) \(Presenter.localZone), counter \(summary.clock.counter)"])
                 emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
                 if !peers.isEmpty { emit("\n" + Presenter.peersTable(peers)) }

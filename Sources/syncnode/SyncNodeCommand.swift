@@ -14,7 +14,7 @@ struct SyncNodeCommand: AsyncParsableCommand {
         version: "syncnode \(SyncNodeVersion.text) (protocol \(WireCodec.protocolVersion), storage schema \(Store.schemaVersion))",
         subcommands: [
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
-            Identity.self, Node.self, Rejections.self, Forks.self, RepairClock.self,
+            Identity.self, Node.self, Rejections.self, Held.self, Forks.self, RepairClock.self,
             Add.self, Update.self, Correct.self, Import.self, Project.self, Plan.self, Report.self, Export.self, Backup.self, Restore.self,
             Check.self,
             User.self, Demo.self,

@@ -229,6 +229,9 @@ extension Store {
     func apply(_ received: [ReceivedTransaction], via: NodeID?, source: String? = nil, releaseHeld: Bool, stops: inout [NodeID: UInt64])
         throws(SyncNodeError) -> ApplyReport
     {
+        // Held work past its age goes before anything is counted against the senders' shares
+        // (and before the vector extended by held work is read: what is dropped is received again).
+        try expireHeldWork()
         let held = try pullVector()
         Self.noteStatements(received, held: held, stops: &stops)
         var waiting = 0
@@ -277,6 +280,13 @@ extension Store {
                 var quota: HoldQuota?
                 /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
                 func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
+                    if anyHeld, try isHeld(db, item) {
+                        // Offered again (a sender offers what this node's vector lacks): it keeps
+                        // its sender and its arrival time, from which its age counts, and is not
+                        // counted against the sender's share a second time.
+                        part.held += 1
+                        return true
+                    }
                     if quota == nil { quota = try HoldQuota(db, via: via, limits: limits) }
                     if let full = quota!.refusal(for: item) {
                         part.refused.append(
@@ -498,9 +508,11 @@ extension Store {
     /// Judges again the held transactions whose origin the registry now knows (approved by a
     /// registry change that arrived by any path, or before an interrupted apply could release
     /// them). Runs after every apply and local registry write, and when a sync round or `serve`
-    /// starts; costs one query when nothing is held.
+    /// starts; costs two indexed reads when nothing is held. Drops held work past its age first
+    /// (`expireHeldWork`).
     @discardableResult
     public func releaseHeldWork() throws(SyncNodeError) -> ApplyReport {
+        try expireHeldWork()
         let origins = try read { db -> [NodeID] in
             try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held").compactMap { data in
                 guard let node = NodeID(bytes: data), try Store.registryEntry(db, node, shared: interns) != nil else { return nil }
@@ -520,6 +532,13 @@ extension Store {
                 arguments: [Data(origin.bytes)]
             ).map { Timestamp(clock: UInt64(bitPattern: $0), node: origin) }
         }
+    }
+
+    /// Whether this very copy (bytes and signature) of the transaction is held already.
+    func isHeld(_ db: Database, _ item: ReceivedTransaction) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT body = ? AND sig = ? FROM held WHERE origin = ? AND seq = ?"),
+            arguments: [Data(item.body), Data(item.signature), Data(item.transaction.origin.bytes), Int64(item.transaction.seq)]) ?? false
     }
 
     func heldSeq(_ db: Database, origin: NodeID) throws -> UInt64 {

@@ -449,6 +449,15 @@ extension Store {
                 previous = (origin, seq, chain)
             }
         }
+        migrator.registerMigration("v12-held-index") { db in
+            // Held work is counted per sender (each sender's share of the bound), listed and
+            // dropped by sender, and dropped by age: one seek each instead of a scan of `held`.
+            try db.execute(
+                sql: """
+                    CREATE INDEX held_via ON held (via, origin);
+                    CREATE INDEX held_received ON held (received);
+                    """)
+        }
         return migrator
     }
 

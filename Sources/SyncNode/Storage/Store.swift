@@ -51,6 +51,13 @@ public struct StoreLimits: Sendable {
     public var maxHeldBytes = 64 * 1024 * 1024
     /// Most unknown origins one sender may have waiting (pulls and bundles count as one sender).
     public var maxHeldOriginsPerSender = 16
+    /// Most encoded bytes one sender may have waiting (a quarter of `maxHeldBytes`; pulls and
+    /// bundles count as one sender), so that no sender can fill the whole for the others.
+    public var maxHeldBytesPerSender = 16 * 1024 * 1024
+    /// How long held work waits, from its arrival here: past this age (14 days) it is dropped, at
+    /// open, before every apply and at each release of held work. Nothing is
+    /// lost: its sender offers it again, and it is held afresh (docs/PROTOCOL.md, step 2).
+    public var maxHeldAgeMillis: UInt64 = 14 * 24 * 3600 * 1000
 
     public init() {}
 }
@@ -62,9 +69,9 @@ public struct StoreLimits: Sendable {
 /// the same SQLite transaction as every stamped write.
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
-    /// The version of the local storage layout: the number of the last migration (`v11-forks`),
+    /// The version of the local storage layout: the number of the last migration (`v12-held-index`),
     /// kept in `meta` at create and after every upgrade.
-    public static let schemaVersion = 11
+    public static let schemaVersion = 12
 
     public let info: NodeInfo
     public let limits: StoreLimits
@@ -219,6 +226,9 @@ public final class Store: Sendable {
                     try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [Meta.Key.rematerialise.rawValue])
                 }
             }
+            // Held work past its age goes when the node is opened (every command, `serve` at its
+            // start); a node that cannot be written now drops it at a later open or apply.
+            if !readOnly { _ = try? store.expireHeldWork() }
             return store
         }
     }

@@ -330,12 +330,14 @@ let maxRefusalsPerPeer = 50_000
 
 /// How much a sender may leave waiting in `held`: transactions of origins the registry does not
 /// know cannot be verified, so what one sender can park there is bounded (16 origins, a quarter of
-/// the whole), and so is the whole.
+/// the transactions and a quarter of the bytes of the whole), and so is the whole. Pulls and
+/// bundles count as one sender. A sender at its share leaves the others their room.
 struct HoldQuota {
     private var total: Int
     private var bytes: Int
     private var originsOfSender: Set<Data>
     private var ofSender: Int
+    private var bytesOfSender: Int
     private let sender: Data?
     private let limits: StoreLimits
 
@@ -345,7 +347,10 @@ struct HoldQuota {
         bytes = row["b"]
         sender = via.map { Data($0.bytes) }
         originsOfSender = Set(try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held WHERE via IS ?", arguments: [sender]))
-        ofSender = try Int.fetchOne(db, sql: "SELECT count(*) FROM held WHERE via IS ?", arguments: [sender]) ?? 0
+        let own = try Row.fetchOne(
+            db, sql: "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b FROM held WHERE via IS ?", arguments: [sender])!
+        ofSender = own["n"]
+        bytesOfSender = own["b"]
         self.limits = limits
     }
 
@@ -353,7 +358,8 @@ struct HoldQuota {
     mutating func refusal(for item: ReceivedTransaction) -> String? {
         let origin = Data(item.transaction.origin.bytes)
         let name = "transaction \(item.transaction.origin.short)/\(item.transaction.seq)"
-        if total >= limits.maxHeldTransactions || bytes + item.body.count > limits.maxHeldBytes {
+        let size = item.body.count
+        if total >= limits.maxHeldTransactions || bytes + size > limits.maxHeldBytes {
             return
                 "\(name) comes from a node the registry does not know, and this node holds all such work it can; send it after HQ's approval of its node has arrived"
         }
@@ -361,14 +367,19 @@ struct HoldQuota {
             return
                 "\(name) comes from a node the registry does not know, and this sender already has \(ofSender) such transactions waiting here; send it after HQ's approval of its node has arrived"
         }
+        if bytesOfSender + size > limits.maxHeldBytesPerSender {
+            return
+                "\(name) comes from a node the registry does not know, and the work of such nodes this sender has waiting here (\(ByteText.describe(bytesOfSender)); \(ByteText.describe(bytesOfSender + size)) with this one) would pass its share of \(ByteText.describe(limits.maxHeldBytesPerSender)); send it after HQ's approval of its node has arrived"
+        }
         if !originsOfSender.contains(origin) && originsOfSender.count >= limits.maxHeldOriginsPerSender {
             return
                 "\(name) comes from a node the registry does not know, and this sender already has work of \(limits.maxHeldOriginsPerSender) such nodes waiting here; send it after HQ's approval of its node has arrived"
         }
         originsOfSender.insert(origin)
         ofSender += 1
+        bytesOfSender += size
         total += 1
-        bytes += item.body.count
+        bytes += size
         return nil
     }
 }

@@ -394,8 +394,9 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         let queue = try DatabaseQueue(path: net["lintan"] + "/node.sqlite")
         try queue.write { db in
             try db.execute(
-                sql: "INSERT INTO held (origin, seq, body, sig, received) VALUES (?, 1, ?, ?, 0)",
-                arguments: [Data(gangu.bytes), Data(work.body), Data(work.signature)])
+                sql: "INSERT INTO held (origin, seq, body, sig, received) VALUES (?, 1, ?, ?, ?)",
+                // Arrived now (held work older than 14 days is dropped when the node is opened).
+                arguments: [Data(gangu.bytes), Data(work.body), Data(work.signature), Int64(Date().timeIntervalSince1970 * 1000)])
             try db.execute(sql: "DELETE FROM log WHERE origin = (SELECT ix FROM node WHERE id = ?)", arguments: [Data(gangu.bytes)])
             try db.execute(sql: "DELETE FROM vector WHERE origin = ?", arguments: [Data(gangu.bytes)])
             try db.execute(sql: "DELETE FROM record WHERE record_id = 'gg-1'")

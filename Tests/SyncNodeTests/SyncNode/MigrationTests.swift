@@ -44,6 +44,11 @@ struct MigrationTests {
         let tables = try queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") }
         #expect(!tables.contains("field_version") && !tables.contains("field_state") && !tables.contains("field_ref"))
         #expect(tables.contains("record") && tables.contains("field_history"))
+        // Held work is counted and dropped by sender and by age through indexes (v12).
+        let heldIndexes = try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'held'")
+        }
+        #expect(Set(heldIndexes).isSuperset(of: ["held_via", "held_received"]))
         let records = try queue.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE record_id LIKE 'cd-%' OR record_id LIKE 'p%'")
         }

@@ -104,6 +104,15 @@ import Testing
             try await Binary.runAsync(["add", "--data", hq, "project", "lt-road", "name=村道", "county=lintan", "work_area=infrastructure"]).status == 0
         )
         try await json("project show", ["project", "show", "--data", hq, "lt-road"])
+        // Work of a node HQ has not approved, brought by a bundle: held.
+        let stranger = dir.path("stranger").path
+        let hqKey = try Federation.identity(hq)["publicKey"] as? String ?? ""
+        #expect(try await Binary.runAsync(["init", "--data", stranger, "--site", "lintan", "--role", "county", "--trust", hqKey]).status == 0)
+        #expect(try await Binary.runAsync(["record", "put", "--data", stranger, "projects", "lt-well", "name=井"]).status == 0)
+        let strangers = dir.path("stranger.bundle").path
+        #expect(try await Binary.runAsync(["bundle", "export", "--data", stranger, "--out", strangers]).status == 0)
+        #expect(try await Binary.runAsync(["bundle", "import", "--data", hq, strangers]).status == 0)
+        try await json("held list", ["held", "list", "--data", hq])
 
         // Every documented shape is printed by this run.
         // `forks` needs a node that signed two histories: `ForkTests` checks its shape on a real one.
