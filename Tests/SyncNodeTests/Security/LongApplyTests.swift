@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SyncNode
 import SyncProtocol
 import Synchronization
@@ -53,6 +54,24 @@ import Testing
         )
         #expect(during.count >= 2, "the push applied too fast to overlap local writes: \(during.count)")
         for put in during { #expect(put.status == 0, "\(put.stderr)") }
+        // The local writes went in between the push's chunks, by the order of arrival in HQ's log:
+        // each gap between two of Lintan's transactions that holds one is a commit of the push that
+        // let a local write in. One big SQLite transaction leaves no gap; the old chunks left one.
+        let hq = NodeID(hex: try Federation.identity(net.hq)["node"] as! String)!
+        let pusher = lintan.node
+        let gaps = try await DatabaseQueue(path: net.hq + "/node.sqlite").read { db -> Int in
+            func received(_ node: NodeID) throws -> [Int64] {
+                try Int64.fetchAll(
+                    db, sql: "SELECT received FROM log WHERE origin = (SELECT ix FROM node WHERE id = ?) ORDER BY seq", arguments: [Data(node.bytes)])
+            }
+            let pushed = try received(pusher)
+            let local = try received(hq).filter { $0 > pushed.first! && $0 < pushed.last! }
+            return Set(local.map { t in pushed.filter { $0 < t }.count }).count
+        }
+        print("local writes landed in \(gaps) of the push's gaps between chunks")
+        #expect(gaps >= 3, "local writes got in between the push's chunks \(gaps) times")
+        // Memory: the body and one slice of it decoded, not every transaction at once.
+        #expect(after - before <= 3 * body.count + (4 << 20), "peak RSS grew \((after - before) >> 20) MiB for a \(body.count >> 20) MiB push")
         let status = try await jsonOutputAsync(["status", "--data", net.hq, "--json"]) as? [String: Any]
         #expect(status?["records"] as? Int ?? 0 >= 240_000 + i)
     }
