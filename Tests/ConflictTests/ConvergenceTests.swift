@@ -55,6 +55,9 @@ struct ConvergenceTests {
 
 struct ScriptStats: CustomStringConvertible {
     var commits = 0
+    /// Every commit the script was told succeeded, as the store returned it: the model the final
+    /// state is checked against (not any replica's own log).
+    var acknowledged: [Transaction] = []
     var refused = 0
     var partialExchanges = 0
     var resolutions = 0
@@ -108,7 +111,9 @@ enum ConvergenceScript {
                     let r = rng.pick(replicas)
                     moveClock(r.clock, &rng)
                     do {
-                        if try localWrite(r.store, seed: seed, step: step, &rng, &stats) { stats.commits += 1 }
+                        let t = try localWrite(r.store, seed: seed, step: step, &rng, &stats)
+                        stats.commits += 1
+                        stats.acknowledged.append(t)
                     } catch let e as SyncNodeError where e.code == .notFound || e.code == .invalidInput {
                         stats.refused += 1  // deleting a deleted record, reusing a taken entry id: refused, nothing written
                     }
@@ -154,7 +159,7 @@ enum ConvergenceScript {
     }
 
     /// One local commit; false when there was nothing to do.
-    static func localWrite(_ store: Store, seed: UInt64, step: Int, _ rng: inout SplitMix64, _ stats: inout ScriptStats) throws -> Bool {
+    static func localWrite(_ store: Store, seed: UInt64, step: Int, _ rng: inout SplitMix64, _ stats: inout ScriptStats) throws -> Transaction {
         let roll = rng.int(0...99)
         var intents: [Intent]
         switch roll {
@@ -187,8 +192,7 @@ enum ConvergenceScript {
                 .append(ledger: rng.pick(ledgers), entryID: "m\(seed)-\(step)", fields: [FieldAssignment("amount", .int(1))]),
             ]
         }
-        try store.commit(intents)
-        return true
+        return try store.commit(intents)
     }
 
     /// Sends `to` a prefix of what it lacks from `from` (sometimes via the sender's own limit),
@@ -217,6 +221,14 @@ enum ConvergenceScript {
         var problems: [String] = []
         let first = stores[0]
         let all = try first.transactions(missingFrom: VersionVector()).transactions
+        // Every acknowledged commit is held, exactly as acknowledged, and nothing else is.
+        let held = Dictionary(all.map { (NodeKeySeq(origin: $0.transaction.origin, seq: $0.transaction.seq), $0.transaction) }) { a, _ in a }
+        for t in stats.acknowledged where held[NodeKeySeq(origin: t.origin, seq: t.seq)] != t {
+            problems.append("acknowledged commit \(t.origin.short)/\(t.seq) is missing or altered")
+        }
+        if all.count != stats.acknowledged.count {
+            problems.append("the replicas hold \(all.count) transactions; the script acknowledged \(stats.acknowledged.count)")
+        }
         let digest = try first.stateDigest()
         let conflicts = try first.conflictList()
         let records = try first.records(collection, includeDeleted: true)
@@ -309,4 +321,9 @@ enum ConvergenceScript {
         stats.sharedEntryIDs += Dictionary(grouping: ledgerRows.joined(), by: { "\($0.ledger)/\($0.entryID)" }).values.filter { $0.count > 1 }.count
         return problems
     }
+}
+
+struct NodeKeySeq: Hashable {
+    var origin: NodeID
+    var seq: UInt64
 }

@@ -12,8 +12,11 @@ import Synchronization
 /// address may hold at most `pendingPerAddress` of them (IPv6 counted by its /64), and the node at
 /// most `pendingInAll`; past either bound the address's (or the node's) *oldest* pending
 /// connection is closed, not the new one, so a caller that sends its request at once (`/health`,
-/// a node's signed sync request, a browser) always gets in, from any address. A connection whose
-/// request is being read or answered is never closed by this.
+/// a node's signed sync request, a browser) always gets in, from any address. Only a connection
+/// that has waited longer than a grace (`newGrace` for a new one, `keptGrace` between requests)
+/// is closed to make room: a burst of honest callers behind one address (a hundred nodes starting
+/// a round together) is never cut, only connections that sit on a partial request. A connection
+/// whose request is being read or answered is never closed by this.
 public final class ConnectionGuard: Sendable {
     public struct Limits: Sendable {
         /// How long a new connection may take to send its first request head.
@@ -22,6 +25,10 @@ public final class ConnectionGuard: Sendable {
         public var keepAliveDeadline: TimeAmount = .seconds(30)
         public var pendingPerAddress = 16
         public var pendingInAll = 512
+        /// How long a new connection, and a kept-alive one between two requests, may wait before
+        /// it may be closed to make room.
+        public var newGrace: TimeAmount = .seconds(1)
+        public var keptGrace: TimeAmount = .seconds(5)
 
         public init() {}
     }
@@ -29,7 +36,8 @@ public final class ConnectionGuard: Sendable {
     private struct Entry {
         var channel: any Channel
         var address: String
-        var since: UInt64
+        /// When it may be closed to make room (uptime, ns).
+        var evictable: UInt64
     }
 
     private struct State {
@@ -62,20 +70,24 @@ public final class ConnectionGuard: Sendable {
         }
     }
 
-    func becamePending(_ channel: any Channel) {
+    func becamePending(_ channel: any Channel, grace: TimeAmount) {
         let id = ObjectIdentifier(channel)
         let address = Self.key(channel.remoteAddress)
+        let now = DispatchTime.now().uptimeNanoseconds
         var evict: [any Channel] = []
         state.withLock { s in
             guard s.pending[id] == nil else { return }
-            s.pending[id] = Entry(channel: channel, address: address, since: UInt64(DispatchTime.now().uptimeNanoseconds))
+            s.pending[id] = Entry(channel: channel, address: address, evictable: now + UInt64(max(0, grace.nanoseconds)))
             s.perAddress[address, default: []].append(id)
             s.order.append(id)
-            while let ids = s.perAddress[address], ids.count > limits.pendingPerAddress, let oldest = ids.first {
+            // The oldest that waited past its grace goes; if none did, the bound waits for them.
+            while let ids = s.perAddress[address], ids.count > limits.pendingPerAddress,
+                let oldest = ids.first, let entry = s.pending[oldest], entry.evictable <= now
+            {
                 if let e = remove(oldest, &s) { evict.append(e.channel) }
             }
-            while s.pending.count > limits.pendingInAll, let oldest = s.order.first {
-                if let e = remove(oldest, &s) { evict.append(e.channel) } else { s.order.removeFirst() }
+            while s.pending.count > limits.pendingInAll, let oldest = s.order.first, let entry = s.pending[oldest], entry.evictable <= now {
+                if let e = remove(oldest, &s) { evict.append(e.channel) }
             }
             s.closedEarly += evict.count
         }
@@ -120,9 +132,9 @@ private final class GuardHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     init(guard connections: ConnectionGuard) { self.connections = connections }
 
-    private func pending(_ context: ChannelHandlerContext, within: TimeAmount) {
+    private func pending(_ context: ChannelHandlerContext, within: TimeAmount, grace: TimeAmount) {
         let channel = context.channel
-        connections.becamePending(channel)
+        connections.becamePending(channel, grace: grace)
         deadline?.cancel()
         let connections = self.connections
         deadline = context.eventLoop.scheduleTask(in: within) { connections.deadlinePassed(channel) }
@@ -135,11 +147,11 @@ private final class GuardHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { pending(context, within: connections.limits.headerDeadline) }
+        if context.channel.isActive { pending(context, within: connections.limits.headerDeadline, grace: connections.limits.newGrace) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        pending(context, within: connections.limits.headerDeadline)
+        pending(context, within: connections.limits.headerDeadline, grace: connections.limits.newGrace)
         context.fireChannelActive()
     }
 
@@ -164,7 +176,7 @@ private final class GuardHandler: ChannelDuplexHandler, RemovableChannelHandler 
             let future = context.write(data)
             future.whenComplete { [weak self] _ in
                 guard let self, channel.isActive else { return }
-                self.pending(context, within: self.connections.limits.keepAliveDeadline)
+                self.pending(context, within: self.connections.limits.keepAliveDeadline, grace: self.connections.limits.keptGrace)
             }
             future.cascade(to: promise)
             return

@@ -342,6 +342,12 @@ extension Store {
         }
     }
 
+    /// The label the registry gives `node` (what a node says of itself is never shown).
+    func registryLabel(of node: NodeID) throws(SyncNodeError) -> String? {
+        if node == info.nodeID { return info.label }
+        return try read { db in try Self.registryEntry(db, node, shared: interns)?.label }
+    }
+
     /// HQ confirmed receiving these copies.
     func markForkCopiesReported(_ keys: [ForkCopyKey]) throws(SyncNodeError) {
         guard !keys.isEmpty else { return }

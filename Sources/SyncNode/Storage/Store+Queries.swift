@@ -359,6 +359,17 @@ extension Store {
             for row in try Row.fetchAll(db, sql: "SELECT origin, seq FROM vector ORDER BY origin") {
                 lines.append("n \(NodeID(bytes: row["origin"] as Data)!.hex) \(row["seq"] as Int64)")
             }
+            // The log: per origin, the history chain of its last transaction, which covers every
+            // signature and verdict before it (`HistoryChain`); when it arrived is not compared.
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT node.id AS id, log.seq AS seq, log.chain AS chain FROM log JOIN node ON node.ix = log.origin
+                    WHERE log.seq = (SELECT max(seq) FROM log AS l WHERE l.origin = log.origin) ORDER BY node.id
+                    """)
+            {
+                lines.append("c \(NodeID(bytes: row["id"] as Data)!.hex) \(row["seq"] as Int64) \(Hex.string((row["chain"] as Data?) ?? Data()))")
+            }
             return lines.joined(separator: "\n")
         }
     }

@@ -188,7 +188,7 @@ public struct Syncer: Sendable {
                 } catch {
                     throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
                 }
-                peerLabel = try store.nodeLabels()[status.identity.node] ?? status.identity.label
+                peerLabel = try store.registryLabel(of: status.identity.node) ?? status.identity.label
                 // Does the peer hold this node's own work as this node does? A node restored from
                 // an older copy numbers new work as the peer already holds other work.
                 let shared = min(status.vector[store.info.nodeID], machine.localVector[store.info.nodeID])
@@ -438,9 +438,9 @@ public struct Syncer: Sendable {
     /// Copies that fork their origin's history, which HQ has not confirmed holding: pushed to HQ
     /// (they are evidence there; HQ keeps the history it accepted first). Returns the bytes sent.
     private func reportForks(to peer: PeerIdentity, peerVector: VersionVector) async throws(SyncNodeError) -> Int {
-        guard !store.isAnchor, try store.anchorNode() == peer.node else { return 0 }
+        guard !store.isAnchor else { return 0 }
         let evidence = try store.unreportedForkFrames(peerHas: peerVector)
-        guard !evidence.frames.isEmpty else { return 0 }
+        guard !evidence.frames.isEmpty, try store.anchorNode() == peer.node else { return 0 }
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         let (_, bytes) = try await transport.push(try batchBody(evidence.frames, more: false, me: me))
         try store.markForkCopiesReported(evidence.keys)

@@ -75,27 +75,66 @@ extension Store {
     }
 }
 
-/// Remembers recent request nonces so a captured request cannot be replayed.
+/// Remembers recent request nonces so a captured request cannot be replayed. Bounded: a node may
+/// have at most `perNode` requests remembered within the window (far above what syncing every few
+/// seconds takes), and the cache `total`; past either bound a request is answered 503 (retry
+/// later), never admitted unremembered.
 final class ReplayCache: @unchecked Sendable {
+    enum Admission: Equatable {
+        case admitted
+        case replayed
+        case full
+    }
+
     private let lock = NSLock()
     private var seen: [String: UInt64] = [:]
+    private var perNode: [String: Int] = [:]
+    let perNodeLimit: Int
+    let totalLimit: Int
+    private var nextPrune = 10_000
+    private var lastPrune: UInt64 = 0
+
+    init(perNode: Int = 20_000, total: Int = 200_000) {
+        perNodeLimit = perNode
+        totalLimit = total
+    }
 
     /// What the cache holds, to be kept across a restart.
     var entries: [String: UInt64] { lock.withLock { seen } }
 
     /// Adds entries kept by an earlier process.
     func restore(_ entries: [String: UInt64]) {
-        lock.withLock { seen.merge(entries) { max($0, $1) } }
+        lock.withLock {
+            seen.merge(entries) { max($0, $1) }
+            recount()
+        }
     }
 
-    /// Records `nonce`; false if it was already seen. Forgets entries older than `window`.
-    func admit(_ nonce: String, now: UInt64, window: UInt64) -> Bool {
-        lock.withLock {
-            if seen.count > 10_000 { seen = seen.filter { now < $0.value + window } }
-            if let at = seen[nonce], now < at + window { return false }
-            seen[nonce] = now
-            return true
+    /// Records `nonce` of `node`, unless it was already seen or the cache is full. Forgets
+    /// entries older than `window`.
+    func admit(node: String, nonce: String, now: UInt64, window: UInt64) -> Admission {
+        let key = node + nonce
+        return lock.withLock {
+            if let at = seen[key], now < at + window { return .replayed }
+            let atLimit = seen.count >= totalLimit || perNode[node, default: 0] >= perNodeLimit
+            // Expired entries go when the cache has doubled since the last pruning, or, at a
+            // limit, at most once a second (each pruning reads every entry).
+            if seen.count >= nextPrune || (atLimit && now >= lastPrune + 1000) {
+                seen = seen.filter { now < $0.value + window }
+                recount()
+                lastPrune = now
+                nextPrune = max(10_000, seen.count * 2)
+            }
+            guard seen.count < totalLimit, perNode[node, default: 0] < perNodeLimit else { return .full }
+            seen[key] = now
+            perNode[node, default: 0] += 1
+            return .admitted
         }
+    }
+
+    private func recount() {
+        perNode = [:]
+        for key in seen.keys { perNode[String(key.prefix(32)), default: 0] += 1 }
     }
 }
 
@@ -187,8 +226,15 @@ extension SyncService {
                     "node \(node.hex) is not in this node's registry; approve it at HQ (`syncnode node approve`) and let the registry reach this node"
             )
         }
-        guard replayCache.admit(node.hex + nonce, now: now, window: replayWindow) else {
+        switch replayCache.admit(node: node.hex, nonce: nonce, now: now, window: replayWindow) {
+        case .admitted:
+            break
+        case .replayed:
             throw APIError(status: 401, code: "replayed_request", message: "this request was already received; a request cannot be replayed")
+        case .full:
+            throw APIError(
+                status: 503, code: "busy",
+                message: "this node has received more requests from node \(node.short) in the last minutes than it can remember; retry later")
         }
         return AuthenticatedCaller(
             node: node, bodyHash: bodyHash, skewMillis: time >= now ? Int64(time - now) : -Int64(now - time), heard: now)
