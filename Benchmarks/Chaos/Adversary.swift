@@ -109,6 +109,71 @@ extension ChaosRun {
         log("adversary: lintan restored from its older copy")
     }
 
+    /// Gangu's operator signs, with Gangu's own key, another transaction under Gangu's last
+    /// number (a later clock, another value) and hands it to Chengde in a bundle (issue 23, item 1).
+    /// Every node must end with the history HQ accepted first; HQ must hold the other as evidence.
+    func equivocateGangu() throws {
+        guard let origin = NodeID(hex: gangu.id),
+            let status = try cli.must(gangu, ["status", "--json"]).json() as? [String: Any], let clock = status["clock"] as? String,
+            let millis = UInt64(clock.prefix(12), radix: 16),
+            let vector = status["vector"] as? [String: Int], let seq = vector[gangu.id], seq > 0
+        else { return }
+        let key = try Curve25519.Signing.PrivateKey(
+            rawRepresentation: Hex.bytes(
+                try String(contentsOfFile: gangu.data + "/node.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!)
+        let t = Transaction(
+            origin: origin, seq: UInt64(seq), hlc: Timestamp(millis: millis + 1, counter: 0, node: origin),
+            changes: [.set(FieldWrite(collection: "projects", recordID: "gg-fork-\(seq)", field: "stage", value: .text("the other history")))])
+        let body = WireCodec.encode(t)
+        var item = try ReceivedTransaction(body: body)
+        item.signature = [UInt8](try key.signature(for: Array("syncnode-tx-v2\n".utf8) + Array(SHA256.hash(data: body))))
+        let file = try writeBundle([item], claimedFrom: gangu, name: "gangu-other-history")
+        // Refused (a gap, a clock) or applied as Chengde's copy of Gangu's transaction: either way
+        // the replicas must end with one history.
+        _ = try cli.run(chengde, ["bundle", "import", file])
+        ganguRewritten = true
+        count("adversary-equivocation")
+        log("adversary: gangu signed another transaction under its number \(seq) and handed it to chengde")
+    }
+
+    /// Lintan's data directory copied to a second machine while the first keeps running (a backup
+    /// restored elsewhere, a stolen copy): the second records two writes and syncs with HQ; the
+    /// first goes on. Both machines' acknowledged writes must survive (issue 23, item 10).
+    func runLintanOnASecondMachine() throws {
+        let second = Node(name: "lintan-second", site: lintan.site, role: lintan.role, data: directory + "/lintan-second")
+        second.id = lintan.id
+        second.publicKey = lintan.publicKey
+        second.clockOffsetMillis = lintan.clockOffsetMillis
+        try? FileManager.default.removeItem(atPath: second.data)
+        try FileManager.default.copyItem(atPath: lintan.data, toPath: second.data)
+        for i in 1...2 {
+            let r = try cli.must(second, ["record", "put", "projects", "lt-second-\(i)", "stage=second-machine-\(i)"])
+            guard let range = r.stderr.range(of: "as transaction "), let seq = Int(r.stderr[range.upperBound...].prefix { $0.isNumber }) else {
+                throw HarnessError("the second machine's write was not acknowledged: \(r.stderr)")
+            }
+            ackedWrites += 1
+            ackedFields.append(
+                AckedField(node: second, collection: "projects", id: "lt-second-\(i)", field: "stage", value: "s:second-machine-\(i)", seq: seq))
+        }
+        var synced = false
+        for _ in 0..<5 where !synced {
+            synced = try cli.run(second, ["sync", "--peer", "http://127.0.0.1:\(hq.port!)"] + CLI.clientOptions).status == 0
+        }
+        guard synced else {
+            // Work that never left a machine nobody runs any more is lost with it, as a disk is.
+            ackedFields.removeLast(2)
+            ackedWrites -= 2
+            log("adversary: lintan's second machine could not reach hq; its two writes are not counted")
+            return
+        }
+        lintanSecond = second
+        // Lintan's own writes since the copy are recorded again under new numbers when it meets
+        // the second machine's history: they are found by value, not by number.
+        lintanRewritten = true
+        count("adversary-second-machine")
+        log("adversary: lintan's identity ran on a second machine: 2 writes, synced with hq")
+    }
+
     private func writeBundle(_ items: [ReceivedTransaction], claimedFrom: Node, name: String) throws -> String {
         let header = BundleFile.Header(
             format: 1, protocolVersion: WireCodec.protocolVersion, from: NodeID(hex: claimedFrom.id)!, site: claimedFrom.site,

@@ -65,6 +65,11 @@ final class ChaosRun {
     /// Lintan's transactions were withdrawn and recorded again (restored from an older copy, or a
     /// clock far ahead repaired): its acknowledged writes are found by value, under new numbers.
     var lintanRewritten = false
+    /// Gangu signed another history (`equivocateGangu`): if HQ accepted that copy first, Gangu's
+    /// own work under those numbers is recorded again under new ones.
+    var ganguRewritten = false
+    /// Lintan's identity run on a second machine (`runLintanOnASecondMachine`), once it has.
+    var lintanSecond: Node?
     var lintanBackup: String { directory + "/lintan-backup" }
     var counties: [Node] { [chengde, lintan, gangu] }
     var proxies: [Proxy] = []
@@ -340,6 +345,8 @@ final class ChaosRun {
             if step == steps / 5 { try backUpLintan() }
             if step == steps / 3 { try forgeRefusals() }
             if step == steps / 2 { try backdateRogueWork() }
+            if step == steps * 2 / 5 { try equivocateGangu() }
+            if step == steps * 9 / 20 && skew != .far { try runLintanOnASecondMachine() }
             if step == steps * 3 / 5 && skew != .far { try restoreLintan() }
             try restartDue()
             let roll = rng.int(0...99)

@@ -278,7 +278,9 @@ public struct Syncer: Sendable {
                 appliedHere += applied.applied
                 refusedByMe += applied.refused.filter { $0.permanent != false }.count
                 turnedAway += applied.refused.filter { $0.permanent == false }.count
-                if !rejectionsTaken {
+                // Under a trust anchor, a peer's word counts only when its answer was signed by a
+                // node this node knows (`AnswerCheck`); in-process transports are the node's own.
+                if !rejectionsTaken && (batch.answeredBy != nil || store.info.trustAnchor == nil || !(transport is HTTPTransport)) {
                     // The answering node's word on this node's work, whole: it replaces what that
                     // node said before (and nobody else's).
                     try store.replaceRejections(by: peerLabel, with: batch.header.rejections ?? [])
@@ -299,7 +301,8 @@ public struct Syncer: Sendable {
                 let (answer, bytes) = try await transport.push(body)
                 wireBytes += bytes
                 // A peer speaks for itself: only what it says of this node's own work is recorded.
-                let mine = answer.refused.filter { $0.origin == store.info.nodeID && $0.permanent != false }.map {
+                let believed = store.info.trustAnchor == nil || !(transport is HTTPTransport) || store.knowsItsApproval
+                let mine = answer.refused.filter { believed && $0.origin == store.info.nodeID && $0.permanent != false }.map {
                     Refusal(origin: $0.origin, seq: $0.seq, reason: $0.reason, refusedBy: peerLabel, permanent: true)
                 }
                 try store.recordRejections(mine)

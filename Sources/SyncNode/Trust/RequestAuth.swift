@@ -31,11 +31,18 @@ public struct RequestSigner: Sendable {
 /// with the registry's key of the node it names, or with the trust anchor (HQ before the registry
 /// has arrived). Anyone else answering at a peer's address is refused before anything it said is
 /// used.
+///
+/// A node whose own approval has not arrived yet holds no registry to check against: it takes a
+/// signed answer of a node it does not know for the transactions in it alone (each judged by its
+/// origin's signature, as always) and believes nothing the answer says (`answerer` is nil), so that
+/// a new county can start from a relay. An unsigned answer is refused always.
 public struct AnswerCheck: Sendable {
     let keys: @Sendable (NodeID) -> [PublicKeyText]
+    let bootstrapping: @Sendable () -> Bool
 
-    /// The node that signed the answer `body` to the request that carried `nonce`.
-    func answerer(headers: [String: String], nonce: String, body: [UInt8], url: String) throws(SyncNodeError) -> NodeID {
+    /// The node that signed the answer `body` to the request that carried `nonce`; nil when this
+    /// node cannot know it yet (see above).
+    func answerer(headers: [String: String], nonce: String, body: [UInt8], url: String) throws(SyncNodeError) -> NodeID? {
         guard let hex = headers["syncnode-answer-node"], let node = NodeID(hex: hex),
             let signature = headers["syncnode-answer-signature"].flatMap({ Data(base64Encoded: $0) }), signature.count == 64
         else {
@@ -45,21 +52,28 @@ public struct AnswerCheck: Sendable {
             )
         }
         let payload = SigningPayload.answer(nonce: nonce, bodyHash: RequestAuth.hash(body), node: node)
-        guard keys(node).contains(where: { $0.verifies([UInt8](signature), for: payload) }) else {
-            throw SyncNodeError(
-                .peerRefused,
-                "\(url) answered as node \(node.short), but the answer is not signed by that node's registered key: a stranger may be answering at that address; nothing it said was used"
-            )
-        }
-        return node
+        let known = keys(node)
+        if known.contains(where: { $0.verifies([UInt8](signature), for: payload) }) { return node }
+        // A node the registry here does not name (only the trust anchor's key was tried), before
+        // this node's own approval has arrived: its transactions only, never its word.
+        if known.count < 2 && bootstrapping() { return nil }
+        throw SyncNodeError(
+            .peerRefused,
+            "\(url) answered as node \(node.short), but the answer is not signed by that node's registered key: a stranger may be answering at that address; nothing it said was used"
+        )
     }
 }
 
 extension Store {
     /// Signs this node's requests to its peers, and checks their answers.
     public var requestSigner: RequestSigner {
-        RequestSigner(node: info.nodeID, key: key, clock: clock, answers: info.trustAnchor == nil ? nil : AnswerCheck(keys: answerKeys))
+        RequestSigner(
+            node: info.nodeID, key: key, clock: clock,
+            answers: info.trustAnchor == nil ? nil : AnswerCheck(keys: answerKeys, bootstrapping: { [self] in !self.knowsItsApproval }))
     }
+
+    /// Whether this node's own approval has arrived (it holds the registry it checks answers by).
+    var knowsItsApproval: Bool { ((try? ownRegistryEntry()) ?? nil) != nil }
 
     /// The keys an answer naming `node` may be signed with: its registry key, and the trust anchor.
     @Sendable func answerKeys(_ node: NodeID) -> [PublicKeyText] {

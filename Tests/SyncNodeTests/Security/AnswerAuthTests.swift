@@ -34,6 +34,8 @@ import Testing
     @Test func anAnswerSignedByAStrangersKeyIsNotBelieved() async throws {
         let net = try ServedNetwork(counties: ["gangu"])
         defer { net.stop() }
+        // Gangu holds the registry (its approval has arrived), so it can check who answers.
+        #expect(try await net.syncAsync("gangu").status == 0)
         // The stranger runs a network of its own and approves Gangu there (a node's public key is
         // no secret), so that it answers Gangu; its answers carry its own signature.
         let stranger = net.dir.path("stranger").path

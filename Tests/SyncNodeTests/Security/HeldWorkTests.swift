@@ -58,12 +58,12 @@ import Testing
         #expect(answer.held == 2)
         #expect(try rejections(net.hq).held.filter { $0["origin"] as? String == office.node.hex }.count == 2)
 
-        let approved = try Binary.run([
+        let approved = try await Binary.runAsync([
             "node", "approve", "--data", net.hq, office.node.hex, "--key", Hex.string(office.key.publicKey.rawRepresentation), "--site", "dongli",
             "--role", "office", "--label", "dongli-office-2",
         ])
         #expect(approved.status == 0, "\(approved.stderr)")
-        #expect(try records(net.hq, "visits")["dongli-visit-1"]?["note"] as? String == "甘谷")
+        #expect(try await recordsAsync(net.hq, "visits")["dongli-visit-1"]?["note"] as? String == "甘谷")
         #expect(try rejections(net.hq).held.allSatisfy { $0["origin"] as? String != office.node.hex })
     }
 
@@ -76,9 +76,11 @@ import Testing
         let hqKey = try Federation.identity(net.hq)["publicKey"] as? String ?? ""
         let office = net.dir.path("office").path
         #expect(
-            try Binary.run(["init", "--data", office, "--site", "dongli", "--role", "office", "--trust", hqKey, "--label", "dongli-office-2"]).status
+            try await Binary.runAsync([
+                "init", "--data", office, "--site", "dongli", "--role", "office", "--trust", hqKey, "--label", "dongli-office-2",
+            ]).status
                 == 0)
-        for i in 1...2 { try Binary.run(["record", "put", "--data", office, "visits", "dongli-visit-\(i)", "note=第\(i)次"]) }
+        for i in 1...2 { try await Binary.runAsync(["record", "put", "--data", office, "visits", "dongli-visit-\(i)", "note=第\(i)次"]) }
         let store = try Store.open(URL(fileURLWithPath: office))
         let work = try store.transactions(missingFrom: VersionVector()).transactions
         let me = store.info
@@ -90,21 +92,21 @@ import Testing
         #expect(net.server.stop() == 0)
 
         func later(_ days: UInt64) -> [String: String] { ["SYNCNODE_CLOCK_OFFSET_MS": String(days * Self.day)] }
-        #expect(try Self.heldCount(net.hq, environment: later(13)) == 2, "13 days on, it still waits")
-        #expect(try Self.heldCount(net.hq, environment: later(15)) == 0, "15 days on, it is gone")
-        #expect(try Self.heldCount(net.hq) == 0, "for good")
+        #expect(try await Self.heldCount(net.hq, environment: later(13)) == 2, "13 days on, it still waits")
+        #expect(try await Self.heldCount(net.hq, environment: later(15)) == 0, "15 days on, it is gone")
+        #expect(try await Self.heldCount(net.hq) == 0, "for good")
 
         net.server = try ServeProcess(data: net.hq, environment: later(15))
-        let approved = try Binary.run(
+        let approved = try await Binary.runAsync(
             [
                 "node", "approve", "--data", net.hq, me.nodeID.hex, "--key", me.publicKey.hex, "--site", "dongli", "--role", "office", "--label",
                 "dongli-office-2",
             ], environment: later(15))
         #expect(approved.status == 0, "\(approved.stderr)")
-        #expect(try records(net.hq, "visits").isEmpty, "the dropped work is not here")
-        let synced = try Binary.run(["sync", "--data", office, "--peer", net.server.url, "--json"], environment: later(15))
+        #expect(try await recordsAsync(net.hq, "visits").isEmpty, "the dropped work is not here")
+        let synced = try await Binary.runAsync(["sync", "--data", office, "--peer", net.server.url, "--json"], environment: later(15))
         #expect(synced.status == 0, "\(synced.stdout) \(synced.stderr)")
-        #expect(try records(net.hq, "visits").keys.sorted() == ["dongli-visit-1", "dongli-visit-2"])
+        #expect(try await recordsAsync(net.hq, "visits").keys.sorted() == ["dongli-visit-1", "dongli-visit-2"])
     }
 
     /// `held list` shows each sender's work per origin; `held drop --sender` drops that sender's
@@ -125,7 +127,7 @@ import Testing
         #expect(try await lintan.push(net.server.url, frames: [try note(a, 1), try note(a, 2), try note(b, 1)]).status == 200)
         #expect(try await gangu.push(net.server.url, frames: [try note(c, 1), try note(c, 2), try note(c, 3)]).status == 200)
 
-        let listed = try Self.held(net.hq)
+        let listed = try await Self.held(net.hq)
         func figures(_ list: [[String: Any]]) -> [String: Int] {
             var out: [String: Int] = [:]
             for g in list {
@@ -140,42 +142,42 @@ import Testing
             figures(listed) == [
                 "lintan-office-1/\(a.node.hex)": 2, "lintan-office-1/\(b.node.hex)": 1, "gangu-office-1/\(c.node.hex)": 3,
             ])
-        let text = try Binary.run(["held", "list", "--data", net.hq])
+        let text = try await Binary.runAsync(["held", "list", "--data", net.hq])
         #expect(text.status == 0)
         for word in ["lintan-office-1", "gangu-office-1", a.node.short, c.node.short, "1–3"] { #expect(text.stdout.contains(word), "\(text.stdout)") }
 
         // Bad input drops nothing.
-        let none = try Binary.run(["held", "drop", "--data", net.hq])
+        let none = try await Binary.runAsync(["held", "drop", "--data", net.hq])
         #expect(none.status == 64, "\(none.stderr)")
-        let unknown = try Binary.run(["held", "drop", "--data", net.hq, "--sender", "chengde-office-9"])
+        let unknown = try await Binary.runAsync(["held", "drop", "--data", net.hq, "--sender", "chengde-office-9"])
         #expect(unknown.status == 3, "\(unknown.stderr)")
         #expect(unknown.stderr.contains("chengde-office-9"))
-        let stranger = try Binary.run(["held", "drop", "--data", net.hq, "--sender", Forger().node.hex])
+        let stranger = try await Binary.runAsync(["held", "drop", "--data", net.hq, "--sender", Forger().node.hex])
         #expect(stranger.status == 3, "\(stranger.stderr)")
-        let both = try Binary.run(["held", "drop", "--data", net.hq, "--all", "--sender", "lintan-office-1"])
+        let both = try await Binary.runAsync(["held", "drop", "--data", net.hq, "--all", "--sender", "lintan-office-1"])
         #expect(both.status == 64)
-        #expect(figures(try Self.held(net.hq)).count == 3)
+        #expect(figures(try await Self.held(net.hq)).count == 3)
 
-        let dropped = try Binary.run(["held", "drop", "--data", net.hq, "--sender", "lintan-office-1"])
+        let dropped = try await Binary.runAsync(["held", "drop", "--data", net.hq, "--sender", "lintan-office-1"])
         #expect(dropped.status == 0, "\(dropped.stderr)")
         #expect(dropped.stdout.contains("dropped 2 transactions") && dropped.stdout.contains(a.node.short), "\(dropped.stdout)")
         #expect(dropped.stdout.contains("dropped 1 transaction ") && dropped.stdout.contains(b.node.short), "\(dropped.stdout)")
         #expect(!dropped.stdout.contains(c.node.short))
-        #expect(figures(try Self.held(net.hq)) == ["gangu-office-1/\(c.node.hex)": 3])
+        #expect(figures(try await Self.held(net.hq)) == ["gangu-office-1/\(c.node.hex)": 3])
 
         let port = net.server.port
         #expect(net.server.stop() == 0)
         net.server = try ServeProcess(data: net.hq, port: port)
-        #expect(figures(try Self.held(net.hq)) == ["gangu-office-1/\(c.node.hex)": 3], "still dropped after a restart")
-        let status = try jsonOutput(["status", "--data", net.hq, "--json"]) as? [String: Any] ?? [:]
+        #expect(figures(try await Self.held(net.hq)) == ["gangu-office-1/\(c.node.hex)": 3], "still dropped after a restart")
+        let status = try await jsonOutputAsync(["status", "--data", net.hq, "--json"]) as? [String: Any] ?? [:]
         #expect(status["held"] as? Int == 3)
 
         // The origin by the first digits of its id, as the list shows it.
-        let byOrigin = try Binary.run(["held", "drop", "--data", net.hq, "--origin", c.node.short, "--json"])
+        let byOrigin = try await Binary.runAsync(["held", "drop", "--data", net.hq, "--origin", c.node.short, "--json"])
         #expect(byOrigin.status == 0, "\(byOrigin.stderr)")
         let gone = try JSONSerialization.jsonObject(with: Data(byOrigin.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(gone.map { $0["transactions"] as? Int } == [3])
-        #expect(try Self.held(net.hq).isEmpty)
+        #expect(try await Self.held(net.hq).isEmpty)
     }
 
     /// In process, by the store's own clock: a re-offered transaction keeps its first arrival, and
@@ -227,14 +229,14 @@ import Testing
     }
 
     /// How many transactions `rejections` lists as held (a command older versions have too).
-    private static func heldCount(_ data: String, environment: [String: String] = [:]) throws -> Int {
-        let r = try Binary.run(["rejections", "--data", data, "--json"], environment: environment)
+    private static func heldCount(_ data: String, environment: [String: String] = [:]) async throws -> Int {
+        let r = try await Binary.runAsync(["rejections", "--data", data, "--json"], environment: environment)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         return (object?["held"] as? [Any])?.count ?? -1
     }
 
-    private static func held(_ data: String) throws -> [[String: Any]] {
-        let r = try Binary.run(["held", "list", "--data", data, "--json"])
+    private static func held(_ data: String) async throws -> [[String: Any]] {
+        let r = try await Binary.runAsync(["held", "list", "--data", data, "--json"])
         guard r.status == 0 else { throw TestFailure("held list exited \(r.status): \(r.stderr)") }
         return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
     }

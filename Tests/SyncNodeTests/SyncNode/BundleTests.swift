@@ -97,7 +97,10 @@ import Testing
         try Data(try BundleFile(header: header, transactions: asJSON).encoded()).write(to: file)
         let report = try b.store.importBundle(from: file)
         #expect(report.apply?.applied == made.count)
-        #expect(try b.store.stateDigest() == a.store.stateDigest())
+        // The same records and ledgers; the logs' chains differ, as they should: the version 1
+        // bundle carried the transactions without their signatures.
+        func stateOnly(_ digest: String) -> [Substring] { digest.split(separator: "\n").filter { !$0.hasPrefix("c ") } }
+        #expect(stateOnly(try b.store.stateDigest()) == stateOnly(try a.store.stateDigest()))
         #expect(try b.store.transactions(missingFrom: VersionVector()).transactions.map(\.body) == asJSON.map(\.body))
     }
 
