@@ -46,109 +46,103 @@ import Testing
     /// zhang, and the next guess for zhang from 127.0.0.2 is refused unchecked (before: checked).
     /// The sixth failure, from 127.0.0.2 after the wait, doubles the wait; then 20 guesses from four
     /// other addresses, the right password among them, are all refused with 429 and Retry-After.
-    @Test func guessesForAnAccountFromOtherAddressesWaitAsTheFirstAddressDoes() async throws {
-        try await offThePool {
-            let node = try Node()
-            defer { node.stop() }
-            for attempt in 1...5 {
-                let r = try node.login(from: "127.0.0.1", "zhang", "wrong guess \(attempt)")
-                #expect(r.status == 401 && r.body.contains("用户名或密码不对"), "attempt \(attempt): \(r.status)")
-            }
-            let here = try node.login(from: "127.0.0.1", "zhang", "wrong guess 6")
-            #expect(here.status == 429, "\(here.status)")
-            let elsewhere = try node.login(from: "127.0.0.2", "zhang", "wrong guess 7")
-            #expect(elsewhere.status == 429, "a guess from 127.0.0.2 was checked: \(elsewhere.status)")
-            #expect((1...5).contains(elsewhere.retryAfter ?? 0), "\(elsewhere.headers)")
-            #expect(elsewhere.body.contains("此用户名登录失败次数过多") && elsewhere.body.contains("秒后再试"), "\(elsewhere.body)")
-
-            // After the wait one more guess is checked; it fails, and the wait doubles (10 s).
-            Thread.sleep(forTimeInterval: Double(elsewhere.retryAfter ?? 5) + 0.3)
-            #expect(try node.login(from: "127.0.0.2", "zhang", "wrong guess 8").status == 401)
-            var waits: [Int] = []
-            for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
-                for guess in 1...5 {
-                    let password = guess == 5 ? LoginLimitTests.passwords["zhang"]! : "spray \(source) \(guess)"
-                    let r = try node.login(from: source, "zhang", password)
-                    #expect(r.status == 429 && r.cookie == nil, "\(source) guess \(guess): \(r.status)")
-                    waits.append(r.retryAfter ?? 0)
-                }
-            }
-            #expect(waits.allSatisfy { (1...10).contains($0) } && (waits.first ?? 0) > 5, "Retry-After: \(waits)")
-            // Another account from the same addresses is not held up.
-            let li = try node.login(from: "127.0.0.3", "li", LoginLimitTests.passwords["li"]!)
-            #expect(li.status == 303 && li.cookie != nil, "\(li.status)")
+    @Test func guessesForAnAccountFromOtherAddressesWaitAsTheFirstAddressDoes() throws {
+        let node = try Node()
+        defer { node.stop() }
+        for attempt in 1...5 {
+            let r = try node.login(from: "127.0.0.1", "zhang", "wrong guess \(attempt)")
+            #expect(r.status == 401 && r.body.contains("用户名或密码不对"), "attempt \(attempt): \(r.status)")
         }
+        let here = try node.login(from: "127.0.0.1", "zhang", "wrong guess 6")
+        #expect(here.status == 429, "\(here.status)")
+        let elsewhere = try node.login(from: "127.0.0.2", "zhang", "wrong guess 7")
+        #expect(elsewhere.status == 429, "a guess from 127.0.0.2 was checked: \(elsewhere.status)")
+        #expect((1...5).contains(elsewhere.retryAfter ?? 0), "\(elsewhere.headers)")
+        #expect(elsewhere.body.contains("此用户名登录失败次数过多") && elsewhere.body.contains("秒后再试"), "\(elsewhere.body)")
+
+        // After the wait one more guess is checked; it fails, and the wait doubles (10 s).
+        Thread.sleep(forTimeInterval: Double(elsewhere.retryAfter ?? 5) + 0.3)
+        #expect(try node.login(from: "127.0.0.2", "zhang", "wrong guess 8").status == 401)
+        var waits: [Int] = []
+        for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+            for guess in 1...5 {
+                let password = guess == 5 ? LoginLimitTests.passwords["zhang"]! : "spray \(source) \(guess)"
+                let r = try node.login(from: source, "zhang", password)
+                #expect(r.status == 429 && r.cookie == nil, "\(source) guess \(guess): \(r.status)")
+                waits.append(r.retryAfter ?? 0)
+            }
+        }
+        #expect(waits.allSatisfy { (1...10).contains($0) } && (waits.first ?? 0) > 5, "Retry-After: \(waits)")
+        // Another account from the same addresses is not held up.
+        let li = try node.login(from: "127.0.0.3", "li", LoginLimitTests.passwords["li"]!)
+        #expect(li.status == 303 && li.cookie != nil, "\(li.status)")
     }
 
     /// (b) Five wrong passwords for zhang from one machine hold up zhang only: li logs in from the
     /// same address. A name nobody has is counted as a real one is: same answers, same wait.
-    @Test func wrongPasswordsForOneAccountDoNotHoldUpAnotherFromTheSameAddress() async throws {
-        try await offThePool {
-            let node = try Node()
-            defer { node.stop() }
-            for attempt in 1...5 {
-                #expect(try node.login(from: "127.0.0.1", "zhang", "wrong \(attempt)").status == 401)
-            }
-            let li = try node.login(from: "127.0.0.1", "li", LoginLimitTests.passwords["li"]!)
-            #expect(li.status == 303 && li.cookie != nil, "li was held up by zhang's failures: \(li.status)")
-            #expect(try node.get(from: "127.0.0.1", "/", cookie: li.cookie).status == 200)
-            let zhang = try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
-            #expect(zhang.status == 429, "\(zhang.status)")
-
-            for attempt in 1...5 {
-                let r = try node.login(from: "127.0.0.1", "wang", "wrong \(attempt)")
-                #expect(r.status == 401 && r.body.contains("用户名或密码不对"), "attempt \(attempt): \(r.status)")
-            }
-            let wang = try node.login(from: "127.0.0.1", "wang", "wrong 6")
-            #expect(wang.status == 429 && wang.retryAfter != nil)
-            func refusal(_ r: LoopbackHTTP.Response) -> String? {
-                r.body.components(separatedBy: "\n").first { $0.contains("class=\"error\"") }?.replacingOccurrences(
-                    of: #"\d+ 秒"#, with: "N 秒", options: .regularExpression)
-            }
-            #expect(refusal(wang) != nil && refusal(wang) == refusal(zhang), "\(refusal(wang) ?? "none") / \(refusal(zhang) ?? "none")")
+    @Test func wrongPasswordsForOneAccountDoNotHoldUpAnotherFromTheSameAddress() throws {
+        let node = try Node()
+        defer { node.stop() }
+        for attempt in 1...5 {
+            #expect(try node.login(from: "127.0.0.1", "zhang", "wrong \(attempt)").status == 401)
         }
+        let li = try node.login(from: "127.0.0.1", "li", LoginLimitTests.passwords["li"]!)
+        #expect(li.status == 303 && li.cookie != nil, "li was held up by zhang's failures: \(li.status)")
+        #expect(try node.get(from: "127.0.0.1", "/", cookie: li.cookie).status == 200)
+        let zhang = try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
+        #expect(zhang.status == 429, "\(zhang.status)")
+
+        for attempt in 1...5 {
+            let r = try node.login(from: "127.0.0.1", "wang", "wrong \(attempt)")
+            #expect(r.status == 401 && r.body.contains("用户名或密码不对"), "attempt \(attempt): \(r.status)")
+        }
+        let wang = try node.login(from: "127.0.0.1", "wang", "wrong 6")
+        #expect(wang.status == 429 && wang.retryAfter != nil)
+        func refusal(_ r: LoopbackHTTP.Response) -> String? {
+            r.body.components(separatedBy: "\n").first { $0.contains("class=\"error\"") }?.replacingOccurrences(
+                of: #"\d+ 秒"#, with: "N 秒", options: .regularExpression)
+        }
+        #expect(refusal(wang) != nil && refusal(wang) == refusal(zhang), "\(refusal(wang) ?? "none") / \(refusal(zhang) ?? "none")")
     }
 
     /// (c) `user passwd` sets the password (the old one fails, the new one works) and ends the
     /// user's sessions; a short or too long password, no password and an unknown name change nothing.
-    @Test func userPasswdChangesThePasswordEndsSessionsAndRefusesBadInput() async throws {
-        try await offThePool {
-            let node = try Node()
-            defer { node.stop() }
-            let session = try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
-            #expect(session.status == 303)
-            #expect(try node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200)
+    @Test func userPasswdChangesThePasswordEndsSessionsAndRefusesBadInput() throws {
+        let node = try Node()
+        defer { node.stop() }
+        let session = try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
+        #expect(session.status == 303)
+        #expect(try node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200)
 
-            func passwd(_ input: String, _ name: String = "zhang") throws -> Binary.Result {
-                try Binary.shell("printf '\(input)' | \"$SYNCNODE\" user passwd --data '\(node.data)' \(name)")
-            }
-            func hashes() throws -> [String] {
-                let store = try Store.open(URL(fileURLWithPath: node.data))
-                defer { try? store.close() }
-                return try store.webUsers().map { "\($0.name) \($0.passwordHash)" }
-            }
-            let before = try hashes()
-            for (input, name, status, message) in [
-                ("short\\n", "zhang", Int32(65), "at least 8"), (String(repeating: "长", count: 25) + "\\n", "zhang", 65, "72 bytes"),
-                ("", "zhang", 64, "no password"), ("another secret\\n", "nobody", 3, "no web user nobody"),
-            ] {
-                let r = try passwd(input, name)
-                #expect(r.status == status && r.stderr.contains(message), "\(input) \(name): \(r.status) \(r.stderr)")
-                #expect(try hashes() == before, "\(input) \(name) wrote")
-            }
-            #expect(try node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200, "a refused change ended the session")
-
-            let changed = try passwd("a new secret 2018\\n")
-            #expect(changed.status == 0 && changed.stderr.contains("1 session ended"), "\(changed.stderr)")
-            let after = try hashes()
-            let li = { (list: [String]) in list.first(where: { $0.hasPrefix("li ") }) }
-            #expect(after != before && li(after) != nil && li(after) == li(before), "only zhang's hash changes")
-            let ended = try node.get(from: "127.0.0.1", "/", cookie: session.cookie)
-            #expect(ended.status == 303 && ended.header("Location")?.hasPrefix("/login") == true, "\(ended.status)")
-            #expect(try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!).status == 401)
-            let fresh = try node.login(from: "127.0.0.1", "zhang", "a new secret 2018")
-            #expect(fresh.status == 303 && fresh.cookie != nil)
-            #expect(try node.get(from: "127.0.0.1", "/", cookie: fresh.cookie).status == 200)
+        func passwd(_ input: String, _ name: String = "zhang") throws -> Binary.Result {
+            try Binary.shell("printf '\(input)' | \"$SYNCNODE\" user passwd --data '\(node.data)' \(name)")
         }
+        func hashes() throws -> [String] {
+            let store = try Store.open(URL(fileURLWithPath: node.data))
+            defer { try? store.close() }
+            return try store.webUsers().map { "\($0.name) \($0.passwordHash)" }
+        }
+        let before = try hashes()
+        for (input, name, status, message) in [
+            ("short\\n", "zhang", Int32(65), "at least 8"), (String(repeating: "长", count: 25) + "\\n", "zhang", 65, "72 bytes"),
+            ("", "zhang", 64, "no password"), ("another secret\\n", "nobody", 3, "no web user nobody"),
+        ] {
+            let r = try passwd(input, name)
+            #expect(r.status == status && r.stderr.contains(message), "\(input) \(name): \(r.status) \(r.stderr)")
+            #expect(try hashes() == before, "\(input) \(name) wrote")
+        }
+        #expect(try node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200, "a refused change ended the session")
+
+        let changed = try passwd("a new secret 2018\\n")
+        #expect(changed.status == 0 && changed.stderr.contains("1 session ended"), "\(changed.stderr)")
+        let after = try hashes()
+        let li = { (list: [String]) in list.first(where: { $0.hasPrefix("li ") }) }
+        #expect(after != before && li(after) != nil && li(after) == li(before), "only zhang's hash changes")
+        let ended = try node.get(from: "127.0.0.1", "/", cookie: session.cookie)
+        #expect(ended.status == 303 && ended.header("Location")?.hasPrefix("/login") == true, "\(ended.status)")
+        #expect(try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!).status == 401)
+        let fresh = try node.login(from: "127.0.0.1", "zhang", "a new secret 2018")
+        #expect(fresh.status == 303 && fresh.cookie != nil)
+        #expect(try node.get(from: "127.0.0.1", "/", cookie: fresh.cookie).status == 200)
     }
 }

@@ -22,12 +22,3 @@ func rejectionsAsync(_ data: String) async throws -> (refused: [[String: Any]], 
 extension ServedNetwork {
     func syncAsync(_ county: String) async throws -> Binary.Result { try await Binary.runAsync(["sync", "--data", self[county]]) }
 }
-
-/// Runs `body` on a thread of its own and waits for it without holding a cooperative thread: for
-/// a test whose steps block (child processes, sleeps, sockets) while other tests run in-process
-/// servers on the same few cooperative threads.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-    }
-}
