@@ -167,7 +167,7 @@ func peakRSS(of pid: Int32) -> Int {
 /// must send its request head within a few seconds, an address may keep only a few waiting, and
 /// the oldest waiting one makes room: `/health` and an approved county's sync get through.
 @Suite(.serialized) struct HalfSentRequestTests {
-    @Test func aStrangerHoldingHalfSentRequestsDoesNotShutTheNodeOut() throws {
+    @Test func aStrangerHoldingHalfSentRequestsDoesNotShutTheNodeOut() async throws {
         let net = try ServedNetwork(counties: ["lintan"])
         defer { net.stop() }
         var limit = rlimit()
@@ -200,18 +200,18 @@ func peakRSS(of pid: Int32) -> Int {
         }
         attacker.start()
         defer { stop.withLock { $0 = true } }
-        Thread.sleep(forTimeInterval: 2)
+        try await Task.sleep(for: .seconds(2))
         var answered = 0
         let probes = 20
         for _ in 0..<probes {
             // The node answers in milliseconds when idle; 3 s leaves room for a test machine
             // running other suites at once (the audit measured 4 of 14 within 5 s).
-            let health = try Binary.shell("curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/health")
+            let health = try await shellAsync("curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/health")
             if health.stdout == "200" { answered += 1 }
-            Thread.sleep(forTimeInterval: 0.25)
+            try await Task.sleep(for: .milliseconds(250))
         }
-        try Binary.run(["record", "put", "--data", net["lintan"], "projects", "lt-1", "name=during the flood"])
-        let round = try net.sync("lintan")
+        try await Binary.runAsync(["record", "put", "--data", net["lintan"], "projects", "lt-1", "name=during the flood"])
+        let round = try await net.syncAsync("lintan")
         print("half-sent requests: /health answered within 3 s in \(answered) of \(probes) probes; \(reopened.withLock { $0 }) connections reopened")
         #expect(answered * 100 >= probes * 95, "/health answered in time in \(answered) of \(probes) probes")
         #expect(round.status == 0, "\(round.stderr)")

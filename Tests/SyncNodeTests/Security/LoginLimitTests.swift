@@ -27,13 +27,24 @@ import Testing
             server = try ServeProcess(data: data)
         }
 
-        func login(from source: String, _ user: String, _ password: String) throws -> LoopbackHTTP.Response {
-            try LoopbackHTTP.request(
-                from: source, port: server.port, "POST", "/login", form: [("user", user), ("password", password), ("next", "/")])
+        // Each request waits for the server (a bcrypt check) on a thread of its own, not on one of
+        // the few cooperative threads that other tests' in-process servers need.
+        func login(from source: String, _ user: String, _ password: String) async throws -> LoopbackHTTP.Response {
+            let port = server.port
+            return try await Self.off {
+                try LoopbackHTTP.request(from: source, port: port, "POST", "/login", form: [("user", user), ("password", password), ("next", "/")])
+            }
         }
 
-        func get(from source: String, _ path: String, cookie: String?) throws -> LoopbackHTTP.Response {
-            try LoopbackHTTP.request(from: source, port: server.port, "GET", path, cookie: cookie)
+        func get(from source: String, _ path: String, cookie: String?) async throws -> LoopbackHTTP.Response {
+            let port = server.port
+            return try await Self.off { try LoopbackHTTP.request(from: source, port: port, "GET", path, cookie: cookie) }
+        }
+
+        private static func off(_ body: @escaping @Sendable () throws -> LoopbackHTTP.Response) async throws -> LoopbackHTTP.Response {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+            }
         }
 
         func stop() {
@@ -46,57 +57,57 @@ import Testing
     /// zhang, and the next guess for zhang from 127.0.0.2 is refused unchecked (before: checked).
     /// The sixth failure, from 127.0.0.2 after the wait, doubles the wait; then 20 guesses from four
     /// other addresses, the right password among them, are all refused with 429 and Retry-After.
-    @Test func guessesForAnAccountFromOtherAddressesWaitAsTheFirstAddressDoes() throws {
+    @Test func guessesForAnAccountFromOtherAddressesWaitAsTheFirstAddressDoes() async throws {
         let node = try Node()
         defer { node.stop() }
         for attempt in 1...5 {
-            let r = try node.login(from: "127.0.0.1", "zhang", "wrong guess \(attempt)")
+            let r = try await node.login(from: "127.0.0.1", "zhang", "wrong guess \(attempt)")
             #expect(r.status == 401 && r.body.contains("用户名或密码不对"), "attempt \(attempt): \(r.status)")
         }
-        let here = try node.login(from: "127.0.0.1", "zhang", "wrong guess 6")
+        let here = try await node.login(from: "127.0.0.1", "zhang", "wrong guess 6")
         #expect(here.status == 429, "\(here.status)")
-        let elsewhere = try node.login(from: "127.0.0.2", "zhang", "wrong guess 7")
+        let elsewhere = try await node.login(from: "127.0.0.2", "zhang", "wrong guess 7")
         #expect(elsewhere.status == 429, "a guess from 127.0.0.2 was checked: \(elsewhere.status)")
         #expect((1...5).contains(elsewhere.retryAfter ?? 0), "\(elsewhere.headers)")
         #expect(elsewhere.body.contains("此用户名登录失败次数过多") && elsewhere.body.contains("秒后再试"), "\(elsewhere.body)")
 
         // After the wait one more guess is checked; it fails, and the wait doubles (10 s).
-        Thread.sleep(forTimeInterval: Double(elsewhere.retryAfter ?? 5) + 0.3)
-        #expect(try node.login(from: "127.0.0.2", "zhang", "wrong guess 8").status == 401)
+        try await Task.sleep(for: .seconds(Double(elsewhere.retryAfter ?? 5) + 0.3))
+        #expect(try await node.login(from: "127.0.0.2", "zhang", "wrong guess 8").status == 401)
         var waits: [Int] = []
         for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
             for guess in 1...5 {
                 let password = guess == 5 ? LoginLimitTests.passwords["zhang"]! : "spray \(source) \(guess)"
-                let r = try node.login(from: source, "zhang", password)
+                let r = try await node.login(from: source, "zhang", password)
                 #expect(r.status == 429 && r.cookie == nil, "\(source) guess \(guess): \(r.status)")
                 waits.append(r.retryAfter ?? 0)
             }
         }
         #expect(waits.allSatisfy { (1...10).contains($0) } && (waits.first ?? 0) > 5, "Retry-After: \(waits)")
         // Another account from the same addresses is not held up.
-        let li = try node.login(from: "127.0.0.3", "li", LoginLimitTests.passwords["li"]!)
+        let li = try await node.login(from: "127.0.0.3", "li", LoginLimitTests.passwords["li"]!)
         #expect(li.status == 303 && li.cookie != nil, "\(li.status)")
     }
 
     /// (b) Five wrong passwords for zhang from one machine hold up zhang only: li logs in from the
     /// same address. A name nobody has is counted as a real one is: same answers, same wait.
-    @Test func wrongPasswordsForOneAccountDoNotHoldUpAnotherFromTheSameAddress() throws {
+    @Test func wrongPasswordsForOneAccountDoNotHoldUpAnotherFromTheSameAddress() async throws {
         let node = try Node()
         defer { node.stop() }
         for attempt in 1...5 {
-            #expect(try node.login(from: "127.0.0.1", "zhang", "wrong \(attempt)").status == 401)
+            #expect(try await node.login(from: "127.0.0.1", "zhang", "wrong \(attempt)").status == 401)
         }
-        let li = try node.login(from: "127.0.0.1", "li", LoginLimitTests.passwords["li"]!)
+        let li = try await node.login(from: "127.0.0.1", "li", LoginLimitTests.passwords["li"]!)
         #expect(li.status == 303 && li.cookie != nil, "li was held up by zhang's failures: \(li.status)")
-        #expect(try node.get(from: "127.0.0.1", "/", cookie: li.cookie).status == 200)
-        let zhang = try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
+        #expect(try await node.get(from: "127.0.0.1", "/", cookie: li.cookie).status == 200)
+        let zhang = try await node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
         #expect(zhang.status == 429, "\(zhang.status)")
 
         for attempt in 1...5 {
-            let r = try node.login(from: "127.0.0.1", "wang", "wrong \(attempt)")
+            let r = try await node.login(from: "127.0.0.1", "wang", "wrong \(attempt)")
             #expect(r.status == 401 && r.body.contains("用户名或密码不对"), "attempt \(attempt): \(r.status)")
         }
-        let wang = try node.login(from: "127.0.0.1", "wang", "wrong 6")
+        let wang = try await node.login(from: "127.0.0.1", "wang", "wrong 6")
         #expect(wang.status == 429 && wang.retryAfter != nil)
         func refusal(_ r: LoopbackHTTP.Response) -> String? {
             r.body.components(separatedBy: "\n").first { $0.contains("class=\"error\"") }?.replacingOccurrences(
@@ -107,12 +118,12 @@ import Testing
 
     /// (c) `user passwd` sets the password (the old one fails, the new one works) and ends the
     /// user's sessions; a short or too long password, no password and an unknown name change nothing.
-    @Test func userPasswdChangesThePasswordEndsSessionsAndRefusesBadInput() throws {
+    @Test func userPasswdChangesThePasswordEndsSessionsAndRefusesBadInput() async throws {
         let node = try Node()
         defer { node.stop() }
-        let session = try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
+        let session = try await node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!)
         #expect(session.status == 303)
-        #expect(try node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200)
+        #expect(try await node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200)
 
         func passwd(_ input: String, _ name: String = "zhang") throws -> Binary.Result {
             try Binary.shell("printf '\(input)' | \"$SYNCNODE\" user passwd --data '\(node.data)' \(name)")
@@ -131,18 +142,18 @@ import Testing
             #expect(r.status == status && r.stderr.contains(message), "\(input) \(name): \(r.status) \(r.stderr)")
             #expect(try hashes() == before, "\(input) \(name) wrote")
         }
-        #expect(try node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200, "a refused change ended the session")
+        #expect(try await node.get(from: "127.0.0.1", "/", cookie: session.cookie).status == 200, "a refused change ended the session")
 
         let changed = try passwd("a new secret 2018\\n")
         #expect(changed.status == 0 && changed.stderr.contains("1 session ended"), "\(changed.stderr)")
         let after = try hashes()
         let li = { (list: [String]) in list.first(where: { $0.hasPrefix("li ") }) }
         #expect(after != before && li(after) != nil && li(after) == li(before), "only zhang's hash changes")
-        let ended = try node.get(from: "127.0.0.1", "/", cookie: session.cookie)
+        let ended = try await node.get(from: "127.0.0.1", "/", cookie: session.cookie)
         #expect(ended.status == 303 && ended.header("Location")?.hasPrefix("/login") == true, "\(ended.status)")
-        #expect(try node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!).status == 401)
-        let fresh = try node.login(from: "127.0.0.1", "zhang", "a new secret 2018")
+        #expect(try await node.login(from: "127.0.0.1", "zhang", LoginLimitTests.passwords["zhang"]!).status == 401)
+        let fresh = try await node.login(from: "127.0.0.1", "zhang", "a new secret 2018")
         #expect(fresh.status == 303 && fresh.cookie != nil)
-        #expect(try node.get(from: "127.0.0.1", "/", cookie: fresh.cookie).status == 200)
+        #expect(try await node.get(from: "127.0.0.1", "/", cookie: fresh.cookie).status == 200)
     }
 }

@@ -22,3 +22,10 @@ func rejectionsAsync(_ data: String) async throws -> (refused: [[String: Any]], 
 extension ServedNetwork {
     func syncAsync(_ county: String) async throws -> Binary.Result { try await Binary.runAsync(["sync", "--data", self[county]]) }
 }
+
+/// `Binary.shell`, waited for on a thread of its own.
+func shellAsync(_ script: String) async throws -> Binary.Result {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try Binary.shell(script) }) }
+    }
+}
