@@ -13,18 +13,23 @@ final class RawClient {
     let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // The descriptor is stored only once connected: a class whose stored properties are all
+        // set runs `deinit` even when its init throws, and a second `close` of a number the
+        // process has since given to another file (a test's SQLite database) breaks that file.
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard ok == 0 else {
-            close(fd)
-            throw TestFailure("cannot connect to port \(port) (errno \(errno))")
+            let code = errno
+            close(socketFD)
+            throw TestFailure("cannot connect to port \(port) (errno \(code))")
         }
+        fd = socketFD
     }
 
     /// Writes `bytes`; false once the server has closed the connection.
