@@ -16,6 +16,8 @@ import Testing
         // Generous: the server runs in this test process, whose cooperative pool the other tests
         // running in parallel keep busy; a timeout here would shift the proxy's connection count.
         options.timeoutSeconds = 120
+        // And no stall limit shorter than that: a busy run can leave the server silent for 20 s.
+        options.lowSpeedSeconds = 120
         // One connection per request, so the proxy's plan can cut the n-th request.
         options.reuseConnections = false
         return Syncer(
