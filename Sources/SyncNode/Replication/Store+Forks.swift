@@ -62,8 +62,6 @@ public struct ForkCopy: Sendable, Equatable {
     public var author: String?
     /// What it wrote, one line per change ("projects/lt-eq.name = B").
     public var changes: [String]
-    /// The signed frame itself (signature and bytes).
-    public var frame: [UInt8]
 }
 
 /// What one received copy of a transaction this node already holds turned out to be.
@@ -315,8 +313,7 @@ extension Store {
                 return ForkCopy(
                     origin: node, seq: UInt64(row["seq"] as Int64), clock: Timestamp(clock: UInt64(bitPattern: row["hlc"] as Int64), node: node),
                     withdrawn: row["withdrawn"], source: row["source"], seen: UInt64(row["seen"] as Int64),
-                    digest: Hex.string(SHA256.hash(data: body)), signature: Hex.string(signature), author: author, changes: changes,
-                    frame: ReceivedTransaction.frame(signature: signature, body: body))
+                    digest: Hex.string(SHA256.hash(data: body)), signature: Hex.string(signature), author: author, changes: changes)
             }
         }
     }

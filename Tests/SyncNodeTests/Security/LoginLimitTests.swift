@@ -31,14 +31,14 @@ import Testing
         // the few cooperative threads that other tests' in-process servers need.
         func login(from source: String, _ user: String, _ password: String) async throws -> LoopbackHTTP.Response {
             let port = server.port
-            return try await Self.off {
+            return try await waitOffThePool {
                 try LoopbackHTTP.request(from: source, port: port, "POST", "/login", form: [("user", user), ("password", password), ("next", "/")])
             }
         }
 
         func get(from source: String, _ path: String, cookie: String?) async throws -> LoopbackHTTP.Response {
             let port = server.port
-            return try await Self.off { try LoopbackHTTP.request(from: source, port: port, "GET", path, cookie: cookie) }
+            return try await waitOffThePool { try LoopbackHTTP.request(from: source, port: port, "GET", path, cookie: cookie) }
         }
 
         /// The requests of a burst that must follow one another closely, made in one go on a
@@ -47,16 +47,10 @@ import Testing
         func burst(_ requests: [(source: String, user: String, password: String)]) async throws -> [LoopbackHTTP.Response] {
             let port = server.port
             let list = requests.map { [$0.source, $0.user, $0.password] }
-            return try await Self.off {
+            return try await waitOffThePool {
                 try list.map { r in
                     try LoopbackHTTP.request(from: r[0], port: port, "POST", "/login", form: [("user", r[1]), ("password", r[2]), ("next", "/")])
                 }
-            }
-        }
-
-        private static func off<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-            try await withCheckedThrowingContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
             }
         }
 

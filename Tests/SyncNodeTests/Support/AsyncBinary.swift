@@ -25,7 +25,5 @@ extension ServedNetwork {
 
 /// `Binary.shell`, waited for on a thread of its own.
 func shellAsync(_ script: String) async throws -> Binary.Result {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try Binary.shell(script) }) }
-    }
+    try await waitOffThePool { try Binary.shell(script) }
 }

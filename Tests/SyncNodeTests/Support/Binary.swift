@@ -30,11 +30,7 @@ enum Binary {
     /// servers, need) while the child runs.
     @discardableResult
     static func runAsync(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Swift.Result { try runExecutable(url, arguments, environment: environment) })
-            }
-        }
+        try await waitOffThePool { try runExecutable(url, arguments, environment: environment) }
     }
 
     /// Runs a command through `/bin/sh -c SCRIPT`, with `$SYNCNODE` set to the binary (for
@@ -61,5 +57,13 @@ enum Binary {
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// Runs blocking `work` (a child process, a socket waiting for a server) on a thread of its own and
+/// waits for it without holding one of the few cooperative threads that in-process servers need.
+func waitOffThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
     }
 }
