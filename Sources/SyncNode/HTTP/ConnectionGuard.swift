@@ -174,7 +174,9 @@ private final class GuardHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // The answer is written: until the next request head, the connection waits again.
             let channel = context.channel
             let future = context.write(data)
-            future.whenComplete { [weak self] _ in
+            // Completed on this channel's event loop, so the handler and its context are used
+            // where they live.
+            future.assumeIsolated().whenComplete { [weak self] _ in
                 guard let self, channel.isActive else { return }
                 self.pending(context, within: self.connections.limits.keepAliveDeadline, grace: self.connections.limits.keptGrace)
             }
