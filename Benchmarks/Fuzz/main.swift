@@ -135,7 +135,7 @@ struct Seeds {
         }
         for since in [VersionVector(), try a.vector()] {
             let file = directory.appendingPathComponent("x.bundle")
-            _ = try b.exportBundle(to: file, since: since)
+            _ = try b.exportBundle(to: file, since: since, sealedFor: nil)
             let bytes = [UInt8](try Data(contentsOf: file))
             bundles.append(bytes)
         }

@@ -14,15 +14,28 @@ extension SyncNodeCommand {
 extension SyncNodeCommand.Bundle {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the transactions another node lacks to a bundle file.",
-            discussion:
-                "Without --since the bundle holds every transaction this node has. Get the receiver's vector with `syncnode vector --json > FILE` on the receiving node."
+            abstract: "Write the transactions another node lacks to a bundle file, sealed for the nodes that may read it.",
+            discussion: """
+                Without --since the bundle holds every transaction this node has. Get the receiver's vector with `syncnode vector --json > FILE` on the receiving node.
+
+                The bundle is encrypted so that only HQ and the nodes named with --to can open it (a county's bundle is for HQ unless --to names more; HQ's is for every node unless --to names some), and signed by this node so that an altered bundle is refused whole. --unsealed writes a bundle anyone can read, as versions before 0.14 did.
+                """
         )
 
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Where to write the bundle.") var out: String
         @Option(help: "A file holding the receiving node's version vector (from `syncnode vector --json`).") var since: String?
+        @Option(
+            help: ArgumentHelp(
+                "A node that may open the bundle besides HQ: its label, site or id, or 'all' for every node (repeat for more).",
+                valueName: "node")) var to: [String] = []
+        @Flag(help: "Write a bundle anyone who finds the file can read (no encryption). Only for a receiver older than version 0.14.")
+        var unsealed = false
+
+        func validate() throws {
+            if unsealed && !to.isEmpty { throw ValidationError("--unsealed and --to do not go together: an unsealed bundle is for anyone") }
+        }
 
         func run() throws {
             var vector = VersionVector()
@@ -42,13 +55,30 @@ extension SyncNodeCommand.Bundle {
             let display = ProgressDisplay(enabled: !output.json)
             defer { display.finish() }
             let report = try node.withStore { store in
-                try store.exportBundle(to: URL(fileURLWithPath: out), since: vector) { p in display.update { _ in p.description } }
+                var recipients: [BundleRecipient]?
+                if !unsealed {
+                    guard store.info.trustAnchor != nil else {
+                        throw failure(
+                            .init(
+                                .invalidInput,
+                                "this node was made without HQ's key (no trust anchor), so it knows no node's key to seal the bundle to; add --unsealed to write a bundle anyone can read"
+                            ))
+                    }
+                    recipients = try store.bundleRecipients(named: to)
+                }
+                return try store.exportBundle(to: URL(fileURLWithPath: out), since: vector, sealedFor: recipients) { p in
+                    display.update { _ in p.description }
+                }
             }
             display.finish()
             if output.json {
-                emit(Presenter.json(["transactions": report.transactions, "bytes": report.bytes, "file": out]))
+                emit(
+                    Presenter.json([
+                        "transactions": report.transactions, "bytes": report.bytes, "file": out, "sealed": !unsealed, "sealedFor": report.sealedFor,
+                    ]))
             } else {
-                note("wrote \(report.transactions) transactions (\(report.bytes) bytes) to \(out)")
+                let sealing = unsealed ? "unsealed: anyone with the file can read it" : "sealed for \(report.sealedFor.joined(separator: ", "))"
+                note("wrote \(report.transactions) transactions (\(report.bytes) bytes) to \(out), \(sealing)")
             }
         }
     }

@@ -166,7 +166,7 @@ public final class NodeMetrics: Sendable {
 
 /// The version `syncnode --version` prints and `/metrics` reports.
 public enum SyncNodeVersion {
-    public static let text = "0.13"
+    public static let text = "0.14"
 }
 
 /// The counts `/metrics` reads at each scrape.

@@ -13,6 +13,8 @@ import SyncProtocol
 /// ```
 /// Import checks the checksum over the whole file before applying anything, then reads the body
 /// as a stream (see `Store.importBundle`); import of a bundle already imported changes nothing.
+/// Bundles are sealed to their recipients unless their exporter asks otherwise: format 2, see
+/// `BundleSeal.swift`. Format 1 is written only on request and is always read.
 public struct BundleFile: Sendable {
     public static let magic = "SYNCNODE-BUNDLE"
     public static let formatVersion = 1
@@ -28,10 +30,12 @@ public struct BundleFile: Sendable {
         /// The exporter's vector when the bundle was made.
         public var vector: VersionVector
         public var transactions: Int
+        /// A sealed bundle's sender and recipients (format 2 only).
+        public var seal: Seal?
 
         public init(
             format: Int, protocolVersion: Int, from: NodeID, site: String, label: String, created: UInt64, since: VersionVector,
-            vector: VersionVector, transactions: Int
+            vector: VersionVector, transactions: Int, seal: Seal? = nil
         ) {
             self.format = format
             self.protocolVersion = protocolVersion
@@ -42,6 +46,7 @@ public struct BundleFile: Sendable {
             self.since = since
             self.vector = vector
             self.transactions = transactions
+            self.seal = seal
         }
     }
 
@@ -74,13 +79,15 @@ public struct BundleFile: Sendable {
         return Hex.string(hasher.finalize())
     }
 
-    /// The three lines before a bundle's body: its header, the header line's bytes, the checksum it
-    /// declares and where the body starts.
+    /// The three lines before a bundle's body: its header, the header line's bytes, the checksum
+    /// (format 1) or signature (format 2) it declares and where the body starts.
     struct Prelude {
         var header: Header
         var headerLine: [UInt8]
         var checksum: Substring
         var bodyOffset: Int
+        /// A sealed bundle's seal and its sender's signature.
+        var seal: (seal: Seal, signature: [UInt8])?
     }
 
     static func corrupt(_ why: String) -> SyncNodeError {
@@ -103,13 +110,15 @@ public struct BundleFile: Sendable {
         }
         let first = String(decoding: lines[0], as: UTF8.self)
         guard first.hasPrefix(Self.magic + " ") else { throw corrupt("it is not a syncnode bundle") }
-        guard first == "\(Self.magic) \(Self.formatVersion)" else {
+        let sealed = first == "\(Self.magic) \(Self.sealedFormatVersion)"
+        guard sealed || first == "\(Self.magic) \(Self.formatVersion)" else {
             throw corrupt(
-                "it has format '\(first.dropFirst(Self.magic.count + 1).prefix(20))', this node reads format \(Self.formatVersion); upgrade this node"
+                "it has format '\(first.dropFirst(Self.magic.count + 1).prefix(20))', this node reads formats \(Self.formatVersion) and \(Self.sealedFormatVersion); upgrade this node"
             )
         }
         let sumLine = String(decoding: lines[2], as: UTF8.self)
-        guard sumLine.hasPrefix("sha256 ") else { throw corrupt("the checksum line is missing") }
+        let proofTag = sealed ? "ed25519 " : "sha256 "
+        guard sumLine.hasPrefix(proofTag) else { throw corrupt(sealed ? "the sender's signature is missing" : "the checksum line is missing") }
         let header: Header
         do {
             header = try WireCodec.decodeMessage(Header.self, from: lines[1])
@@ -120,12 +129,22 @@ public struct BundleFile: Sendable {
             throw corrupt(
                 "it was made by protocol version \(header.protocolVersion); this node speaks \(WireCodec.protocolVersion). Upgrade this node")
         }
-        return Prelude(header: header, headerLine: Array(lines[1]), checksum: sumLine.dropFirst(7), bodyOffset: rest.startIndex - bytes.startIndex)
+        var seal: (Seal, [UInt8])?
+        if sealed {
+            guard let found = header.seal, !found.recipients.isEmpty, let signature = Hex.bytes(String(sumLine.dropFirst(proofTag.count))),
+                signature.count == 64
+            else { throw corrupt("it is sealed but its header or signature is malformed") }
+            seal = (found, signature)
+        }
+        return Prelude(
+            header: header, headerLine: Array(lines[1]), checksum: sumLine.dropFirst(proofTag.count), bodyOffset: rest.startIndex - bytes.startIndex,
+            seal: seal)
     }
 
     /// Parses and verifies bundle bytes held in memory. Throws `corruptBundle` with what is wrong.
     public init(decoding bytes: [UInt8], maxValueBytes: Int = StoreLimits().maxValueBytes) throws(SyncNodeError) {
         let prelude = try Self.prelude(bytes[...])
+        if prelude.seal != nil { throw Self.corrupt("it is sealed: only a node it was sealed for opens it, when it imports it") }
         let body = Array(bytes[prelude.bodyOffset...])
         guard Self.checksum(headerLine: prelude.headerLine, body: body) == prelude.checksum else {
             throw Self.corrupt("its checksum does not match (truncated or damaged in transit)")
@@ -177,6 +196,8 @@ public struct BundleReport: Sendable, Equatable {
     public var transactions: Int
     public var bytes: Int
     public var apply: ApplyReport?
+    /// The labels of the nodes a bundle was sealed for; empty for a readable bundle.
+    public var sealedFor: [String] = []
 }
 
 /// How far a bundle import or export is.
@@ -208,9 +229,11 @@ public struct BundleProgress: Sendable {
 
 extension Store {
     /// Writes a bundle of every transaction `since` lacks to `file`, atomically (a temporary file
-    /// renamed into place, so a half-written bundle never exists under the final name).
+    /// renamed into place, so a half-written bundle never exists under the final name): sealed for
+    /// `recipients` (see `bundleRecipients(named:)`), or readable by anyone when that is nil.
     public func exportBundle(
-        to file: URL, since: VersionVector = VersionVector(), progress: ((BundleProgress) -> Void)? = nil
+        to file: URL, since: VersionVector = VersionVector(), sealedFor recipients: [BundleRecipient]?,
+        progress: ((BundleProgress) -> Void)? = nil
     ) throws(SyncNodeError) -> BundleReport {
         let missing = try frames(missingFrom: since).frames
         let frameBytes = missing.reduce(0) { $0 + $1.count }
@@ -221,7 +244,13 @@ extension Store {
             label: info.label, created: clock.nowMillis(), since: since, vector: try vector(), transactions: missing.count)
         let bytes: [UInt8]
         do {
-            bytes = try BundleFile.encode(header: header, frames: missing)
+            if let recipients {
+                bytes = try BundleFile.encodeSealed(header: header, frames: missing, for: recipients, signer: key)
+            } else {
+                bytes = try BundleFile.encode(header: header, frames: missing)
+            }
+        } catch let error as SyncNodeError {
+            throw error
         } catch {
             throw SyncNodeError(.storage, "cannot encode the bundle: \(error)")
         }
@@ -235,7 +264,7 @@ extension Store {
             try? FileManager.default.removeItem(at: temp)
             throw SyncNodeError(.readOnly, "cannot write the bundle to \(file.path): \(error.localizedDescription)")
         }
-        return BundleReport(transactions: missing.count, bytes: bytes.count, apply: nil)
+        return BundleReport(transactions: missing.count, bytes: bytes.count, apply: nil, sealedFor: recipients?.map(\.label) ?? [])
     }
 
     /// Verifies a bundle file's checksum, then reads it as a stream and applies its transactions a
@@ -261,23 +290,49 @@ extension Store {
             }
         }
         let prelude = try BundleFile.prelude([UInt8](try read(3 * BundleFile.maxHeaderBytes))[...])
+        // Whether this node can open a sealed bundle is known from its header: said before the body is read.
+        let opening = try prelude.seal.map { (seal, _) throws(SyncNodeError) in
+            guard let mine = seal.recipients.first(where: { $0.key == info.publicKey.hex }) else {
+                throw SyncNodeError(
+                    .notForThisNode,
+                    "this bundle is sealed for \(seal.recipients.map(\.label).joined(separator: ", ")); this node (\(info.label)) is not among them and cannot open it. Nothing was imported; ask the sender to export it again for this node"
+                )
+            }
+            return (mine, try bundleSigner(prelude.header, seal))
+        }
         do {
             try handle.seek(toOffset: UInt64(prelude.bodyOffset))
         } catch {
             throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
         }
         var hasher = SHA256()
-        hasher.update(data: prelude.headerLine)
-        hasher.update(data: [0x0A])
+        if opening == nil {
+            hasher.update(data: prelude.headerLine)
+            hasher.update(data: [0x0A])
+        }
         var checked = prelude.bodyOffset
         while true {
             let chunk = try read(1 << 20)
             if chunk.isEmpty { break }
             hasher.update(data: chunk)
             checked += chunk.count
-            progress?(BundleProgress(stage: "checking the checksum", done: 0, total: prelude.header.transactions, bytes: checked, totalBytes: size))
+            progress?(
+                BundleProgress(
+                    stage: opening == nil ? "checking the checksum" : "checking the signature", done: 0, total: prelude.header.transactions,
+                    bytes: checked, totalBytes: size))
         }
-        guard Hex.string(hasher.finalize()) == prelude.checksum else {
+        var bundleKey: SymmetricKey?
+        if let (mine, signer) = opening, let (_, signature) = prelude.seal {
+            let payload = SigningPayload.bundle(headerLine: prelude.headerLine, bodyDigest: Array(hasher.finalize()))
+            guard signer.verifies(signature, for: payload) else {
+                throw BundleFile.corrupt(
+                    "its signature does not verify: it was altered after it was sealed, or was not made by node \(prelude.header.label) as it claims")
+            }
+            guard let opened = BundleCipher.unwrap(mine, with: key) else {
+                throw BundleFile.corrupt("the key sealed for this node does not open with this node's key")
+            }
+            bundleKey = opened
+        } else if Hex.string(hasher.finalize()) != prelude.checksum {
             throw BundleFile.corrupt("its checksum does not match (truncated or damaged in transit)")
         }
         do {
@@ -285,7 +340,23 @@ extension Store {
         } catch {
             throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
         }
-        let body = GzipReader(handle: handle, maxOutput: BundleFile.maxInflatedBytes(compressed: size - prelude.bodyOffset))
+        let maxInflated = BundleFile.maxInflatedBytes(compressed: size - prelude.bodyOffset)
+        let body: GzipReader
+        if let bundleKey {
+            let chunks = BundleCipher.Reader(key: bundleKey) { (count: Int) throws(SyncNodeError) in
+                // A chunk shorter than the rest is the last: read until full or the end of the file.
+                var out: [UInt8] = []
+                while out.count < count {
+                    let piece = try read(count - out.count)
+                    if piece.isEmpty { break }
+                    out += piece
+                }
+                return out
+            }
+            body = GzipReader(maxOutput: maxInflated, source: chunks.next)
+        } else {
+            body = GzipReader(handle: handle, maxOutput: maxInflated)
+        }
         var reader = BatchCodec.FrameReader(maxFrameBytes: BundleFile.maxFrameBytes)
         var report = ApplyReport()
         var batch: [ReceivedTransaction] = []

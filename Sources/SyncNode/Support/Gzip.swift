@@ -44,17 +44,29 @@ final class GzipReader {
     private var input: [UInt8] = []
     private var consumed = 0
     private var ended = false
-    private let handle: FileHandle
+    /// The next piece of the compressed stream; empty at its end.
+    private let source: () throws(SyncNodeError) -> [UInt8]
     private let maxOutput: Int
     private(set) var totalOutput = 0
     /// Compressed bytes inflated so far.
     var compressedRead: Int { readFromFile - (input.count - consumed) }
     private var readFromFile = 0
 
-    init(handle: FileHandle, maxOutput: Int) {
-        self.handle = handle
+    init(maxOutput: Int, source: @escaping () throws(SyncNodeError) -> [UInt8]) {
+        self.source = source
         self.maxOutput = maxOutput
         ready = czlib_inflate_init2(&stream, 15 + 16) == Z_OK
+    }
+
+    /// Reads the compressed stream from `handle`'s position to the end of the file.
+    convenience init(handle: FileHandle, maxOutput: Int) {
+        self.init(maxOutput: maxOutput) { () throws(SyncNodeError) in
+            do {
+                return [UInt8](try handle.read(upToCount: 1 << 20) ?? Data())
+            } catch {
+                throw SyncNodeError(.invalidInput, "cannot read the file: \(error.localizedDescription)")
+            }
+        }
     }
 
     deinit {
@@ -68,12 +80,8 @@ final class GzipReader {
         var out = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
             if consumed == input.count {
-                do {
-                    input = [UInt8](try handle.read(upToCount: 1 << 20) ?? Data())
-                    readFromFile += input.count
-                } catch {
-                    throw SyncNodeError(.invalidInput, "cannot read the file: \(error.localizedDescription)")
-                }
+                input = try source()
+                readFromFile += input.count
                 consumed = 0
                 if input.isEmpty { throw SyncNodeError.invalid("data is not valid gzip (truncated or corrupted)") }
             }
@@ -97,7 +105,8 @@ final class GzipReader {
             switch status {
             case Z_STREAM_END:
                 ended = true
-                let trailing = consumed < input.count || ((try? handle.read(upToCount: 1))?.isEmpty == false)
+                var trailing = consumed < input.count
+                if !trailing { trailing = try !source().isEmpty }
                 if trailing { throw SyncNodeError.invalid("data is not valid gzip (bytes follow its end)") }
             case Z_OK, Z_BUF_ERROR:
                 if produced == 0 { continue }

@@ -35,6 +35,8 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         case peerRefused = "peer_refused"
         /// The policy does not allow this node to write that.
         case forbidden = "forbidden"
+        /// A sealed bundle was not sealed for this node: it cannot open it.
+        case notForThisNode = "not_for_this_node"
     }
 
     public let code: Code
@@ -71,6 +73,7 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         case .unreachable: return 69
         case .peerRefused: return 78
         case .forbidden: return 79
+        case .notForThisNode: return 67
         }
     }
 

@@ -50,6 +50,9 @@ public struct NodeKey: Sendable {
         return key
     }
 
+    /// The X25519 key sealed bundles are opened with (see `SealKey`).
+    var sealKey: Curve25519.KeyAgreement.PrivateKey { SealKey.privateKey(seed: secret) }
+
     func sign(_ message: [UInt8]) -> [UInt8] {
         // Signing with a valid Curve25519 key does not fail.
         (try? [UInt8](privateKey.signature(for: message))) ?? []
@@ -125,6 +128,12 @@ enum SigningPayload {
             hash.update(data: Array(r.reason.utf8))
         }
         return Array("syncnode-vouch-v2\n".utf8) + Array(hash.finalize())
+    }
+
+    /// What the sender of a sealed bundle signs: the SHA-256 of its header line (which names the
+    /// recipients and carries their wrapped keys) and of its encrypted body.
+    static func bundle(headerLine: [UInt8], bodyDigest: [UInt8]) -> [UInt8] {
+        Array("syncnode-bundle-v2\n".utf8) + Array(SHA256.hash(data: headerLine)) + bodyDigest
     }
 
     static func request(method: String, path: String, bodyHash: String, time: UInt64, nonce: String, node: NodeID) -> [UInt8] {

@@ -127,10 +127,11 @@ public struct ProgrammeDemo {
 
     private func carry(from source: Store, to target: Store) throws(SyncNodeError) {
         let file = directory.appendingPathComponent("\(source.info.site)-to-\(target.info.site).bundle")
-        let exported = try source.exportBundle(to: file, since: try target.vector())
+        let recipients = try source.bundleRecipients(named: [target.info.label])
+        let exported = try source.exportBundle(to: file, since: try target.vector(), sealedFor: recipients)
         let imported = try target.importBundle(from: file)
         say(
-            "bundle (USB) \(source.info.label) -> \(target.info.label): \(exported.transactions) transactions, \(exported.bytes) bytes, \(imported.apply?.applied ?? 0) applied"
+            "bundle (USB) \(source.info.label) -> \(target.info.label): \(exported.transactions) transactions, \(exported.bytes) bytes sealed for \(exported.sealedFor.joined(separator: ", ")), \(imported.apply?.applied ?? 0) applied"
         )
     }
 

@@ -12,7 +12,7 @@ import Testing
         }
         try a.store.commit([.append(ledger: "funds", entryID: nil, fields: [.init("amount", .int(10_000_000))])])
         let file = a.directory.path("out.bundle")
-        let report = try a.store.exportBundle(to: file, since: try b.store.vector())
+        let report = try a.store.exportBundle(to: file, since: try b.store.vector(), sealedFor: nil)
         #expect(report.transactions == 21)
         return (a, b, file)
     }
@@ -42,7 +42,7 @@ import Testing
         }
         _ = try b.store.importBundle(from: file)
         try a.store.commit([.put(collection: "projects", recordID: "new", fields: [.init("name", .text("later"))])])
-        let report = try a.store.exportBundle(to: file, since: try b.store.vector())
+        let report = try a.store.exportBundle(to: file, since: try b.store.vector(), sealedFor: nil)
         #expect(report.transactions == 1)
     }
 

@@ -28,7 +28,7 @@ import Testing
     /// proxy and the port to sync through.
     private func withProxiedServer(of node: TestNode, _ body: @escaping @Sendable (FaultProxy, UInt16) async throws -> Void) async throws {
         let app = Application(router: NodeServer.router(service: SyncService(store: node.store), logger: Logger(label: "test")))
-        try await app.test(.live) { client in
+        try await app.testLive { client in
             let proxy = FaultProxy(upstreamPort: try #require(client.port))
             let port = try proxy.start()
             defer { proxy.stop() }

@@ -73,7 +73,7 @@ import Testing
         let stranger = try TestNode(site: "lintan", label: "stranger", role: .county, trust: .anchor(f.hq.store.info.publicKey))
         defer { stranger.remove() }
         let app = Application(router: NodeServer.router(service: SyncService(store: f.hq.store), logger: Logger(label: "test")))
-        try await app.test(.live) { client in
+        try await app.testLive { client in
             let url = "http://127.0.0.1:\(try #require(client.port))"
             let ok = try await Syncer(store: f.lintan.store, transport: HTTPTransport(baseURL: url, signer: f.lintan.store.requestSigner)).run()
             #expect(ok.sent == 1)
@@ -145,7 +145,7 @@ import Testing
             logger: logger
         ) { port in ready.continuation.yield(port) }
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let server = Task { try await group.run() }
+        let server = Task(executorPreference: ServerThreads.shared) { try await group.run() }
         var ports = ready.stream.makeAsyncIterator()
         let port = try #require(await ports.next())
         let url = "https://127.0.0.1:\(port)/health"

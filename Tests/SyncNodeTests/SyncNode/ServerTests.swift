@@ -146,7 +146,7 @@ import Testing
             ])
         }
         try hq.store.commit([.put(collection: "c", recordID: "from-hq", fields: [.init("f", .int(1))])])
-        try await app(hq.store, maxBody: 64 << 20).test(.live) { client in
+        try await app(hq.store, maxBody: 64 << 20).testLive { client in
             let port = try #require(client.port)
             let syncer = Syncer(store: county.store, transport: HTTPTransport(baseURL: "http://127.0.0.1:\(port)"))
             let summary = try await syncer.run()

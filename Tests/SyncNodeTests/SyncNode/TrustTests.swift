@@ -194,7 +194,7 @@ extension TestNode {
         try await f.distributeRegistry(skippingLiar: true)
         try f.lintan.store.commit([.put(collection: "counties", recordID: "lintan", fields: [.init("yearly_aid_fen", .int(99_000_000_000))])])
         let file = f.lintan.directory.path("usb.bundle")
-        _ = try f.lintan.store.exportBundle(to: file, since: try f.hq.store.vector())
+        _ = try f.lintan.store.exportBundle(to: file, since: try f.hq.store.vector(), sealedFor: try f.lintan.store.bundleRecipients(named: []))
         let report = try f.hq.store.importBundle(from: file)
         #expect(report.apply?.refused.count == 1)
         #expect(try f.hq.store.record("counties", "lintan") == nil)

@@ -83,7 +83,7 @@ import Testing
     @Test func withoutASessionEveryPageSendsToTheLoginAndEveryWriteIsRefused() async throws {
         let web = try Web()
         defer { web.f.remove() }
-        try await web.app(web.node.store).test(.live) { client in
+        try await web.app(web.node.store).testLive { client in
             let browser = Browser(client: client)
             for path in ["/", "/entry", "/entry/training", "/mine", "/conflicts", "/export/reports.xlsx", "/export/funds.csv"] {
                 let r = try await browser.get(path)
@@ -106,7 +106,7 @@ import Testing
     @Test func aSessionCookieIsHttpOnlyStrictAndExpiresAForgedOrExpiredOneOpensNothing() async throws {
         let web = try Web()
         defer { web.f.remove() }
-        try await web.app(web.node.store).test(.live) { client in
+        try await web.app(web.node.store).testLive { client in
             var browser = Browser(client: client)
             let ok = try await browser.login("clerk")
             #expect(ok.status == .seeOther && ok.headers[.location] == "/entry")
@@ -135,7 +135,7 @@ import Testing
     @Test func wrongPasswordsAreRefusedAndThenTheAccountWaitsWhileTheNodeKeepsServing() async throws {
         let web = try Web()
         defer { web.f.remove() }
-        try await web.app(web.node.store).test(.live) { client in
+        try await web.app(web.node.store).testLive { client in
             var browser = Browser(client: client)
             for attempt in 1...5 {
                 let r = try await browser.login("clerk", "wrong password \(attempt)")
@@ -156,7 +156,7 @@ import Testing
     @Test func aFormWriteIsTheCLIsWriteAndBadInputWritesNothing() async throws {
         let web = try Web()
         defer { web.f.remove() }
-        try await web.app(web.node.store).test(.live) { client in
+        try await web.app(web.node.store).testLive { client in
             var browser = Browser(client: client)
             _ = try await browser.login("clerk")
             let csrf = try await browser.csrf()
@@ -215,7 +215,7 @@ import Testing
     @Test func aClerkCorrectsAndWithdrawsAnEntryFromThePageOfOwnWork() async throws {
         let web = try Web()
         defer { web.f.remove() }
-        try await web.app(web.node.store).test(.live) { client in
+        try await web.app(web.node.store).testLive { client in
             var browser = Browser(client: client)
             _ = try await browser.login("clerk")
             let csrf = try await browser.csrf("/entry/expenditure")
@@ -278,7 +278,7 @@ import Testing
                     .init("name", .text("<script>alert(1)</script>")), .init("county", .text("lintan")), .init("planned_end", .text("2017-01-01")),
                 ])
         ])
-        try await web.app(hq).test(.live) { client in
+        try await web.app(hq).testLive { client in
             var browser = Browser(client: client)
             _ = try await browser.login("admin")
             let dashboard = String(buffer: try await browser.get("/").body)
@@ -308,7 +308,7 @@ extension WebInterfaceTests {
     @Test func afterLoginOnlyAPathOnThisNodeIsFollowed() async throws {
         let web = try Web()
         defer { web.f.remove() }
-        try await web.app(web.node.store).test(.live) { client in
+        try await web.app(web.node.store).testLive { client in
             let browser = Browser(client: client)
             for (next, expected) in [
                 ("/entry", "/entry"), ("//evil.example", "/"), ("/\t/evil.example", "/"), ("https://evil.example", "/"),
@@ -330,7 +330,7 @@ extension WebInterfaceTests {
         try hq.store.commit([.put(collection: "projects", recordID: "lt-1", fields: [.init("responsible", .text("东丽"))])])
         try await web.f.sync(lintan, with: hq)
         #expect(try hq.store.conflicts().count == 1)
-        try await web.app(hq.store).test(.live) { client in
+        try await web.app(hq.store).testLive { client in
             var clerk = Browser(client: client)
             _ = try await clerk.login("clerk")
             let clerkCSRF = try await clerk.csrf("/conflicts")
@@ -355,7 +355,7 @@ extension WebInterfaceTests {
                 collection: "projects", recordID: "lt-f",
                 fields: [.init("name", .text("=HYPERLINK(\"http://x\")")), .init("county", .text("lintan"))])
         ])
-        try await web.app(web.f.hq.store).test(.live) { client in
+        try await web.app(web.f.hq.store).testLive { client in
             var browser = Browser(client: client)
             _ = try await browser.login("viewer")
             let csv = String(buffer: try await browser.get("/export/projects.csv").body)
@@ -372,7 +372,7 @@ extension WebInterfaceTests {
         let web = try Web()
         defer { web.f.remove() }
         let store = web.node.store
-        try await web.app(store).test(.live) { client in
+        try await web.app(store).testLive { client in
             var browser = Browser(client: client)
             _ = try await browser.login("clerk")
             var elsewhere = Browser(client: client)

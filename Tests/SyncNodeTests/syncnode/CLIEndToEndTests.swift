@@ -53,15 +53,18 @@ import Testing
         try Federation.member(a, site: "gangu", hq: b)
         try Binary.run(["record", "put", "--data", a, "projects", "gg-dorm", "name=甘谷一中宿舍"])
         let file = dir.path("x.bundle")
-        try Binary.run(["bundle", "export", "--data", a, "--out", file.path])
-        var bytes = [UInt8](try Data(contentsOf: file))
-        bytes[bytes.count - 10] ^= 0xFF
-        try Data(bytes).write(to: file)
-        let before = try Binary.run(["status", "--data", b, "--json"]).stdout
-        let result = try Binary.run(["bundle", "import", "--data", b, file.path])
-        #expect(result.status == 65)
-        #expect(result.stderr.contains("checksum"))
-        #expect(try Binary.run(["status", "--data", b, "--json"]).stdout == before)
+        // A sealed bundle is refused by its sender's signature, a readable one by its checksum.
+        for (flags, says) in [([], "its signature does not verify"), (["--unsealed"], "checksum")] {
+            try Binary.run(["bundle", "export", "--data", a, "--out", file.path] + flags)
+            var bytes = [UInt8](try Data(contentsOf: file))
+            bytes[bytes.count - 10] ^= 0xFF
+            try Data(bytes).write(to: file)
+            let before = try Binary.run(["status", "--data", b, "--json"]).stdout
+            let result = try Binary.run(["bundle", "import", "--data", b, file.path])
+            #expect(result.status == 65)
+            #expect(result.stderr.contains(says), "\(result.stderr)")
+            #expect(try Binary.run(["status", "--data", b, "--json"]).stdout == before)
+        }
     }
 
     @Test func ledgerAppendReversalAndHistoryWorkFromTheCommandLine() throws {

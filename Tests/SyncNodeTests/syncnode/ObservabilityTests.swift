@@ -229,17 +229,18 @@ import Testing
 
         // Export on a terminal (`script` gives it one): its stages, drawn over one line.
         let bundle = dir.path("all.bundle").path
+        // Approved before the export: HQ's bundle is sealed for the nodes its registry lists.
+        let gangu = dir.path("gangu").path
+        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
         let export = try Binary.shell("script -qec '\"$SYNCNODE\" bundle export --data \(hq) --out \(bundle)' /dev/null")
         #expect(export.status == 0, "\(export.stdout)")
         let wrote = try #require(export.stdout.firstMatch(of: /wrote (\d+) transactions/).flatMap { Int($0.1) }, "\(export.stdout)")
         #expect(wrote >= 3000)
         #expect(export.stdout.contains("\r\u{1B}[Kcompressing: \(wrote) of \(wrote) transactions, "), "\(export.stdout.debugDescription)")
         #expect(export.stdout.contains("\r\u{1B}[K\rwrote") || export.stdout.contains("\r\u{1B}[Kwrote"), "the line is cleared before the summary")
-        let gangu = dir.path("gangu").path
-        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
         let imported = try await Binary.runAsync(["bundle", "import", "--data", gangu, bundle], environment: env)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let applying = imported.stderr.split(separator: "\n").filter { $0.hasPrefix("applying: ") || $0.hasPrefix("checking the checksum: ") }
+        let applying = imported.stderr.split(separator: "\n").filter { $0.hasPrefix("applying: ") || $0.hasPrefix("checking the signature: ") }
         #expect(!applying.isEmpty, "\(imported.stderr)")
         #expect(applying.allSatisfy { $0.contains(" of \(wrote) transactions, ") }, "\(applying)")
         // With --json nothing but the answer: no progress lines.
