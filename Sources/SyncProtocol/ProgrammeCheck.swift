@@ -8,11 +8,14 @@ public struct ProgrammeCheck: Sendable {
         /// The field the problem is with, when it is one field's.
         public var field: String?
         public var message: String
+        /// What the person can do about it.
+        public var nextStep: NextStep?
         public var description: String { field.map { "\($0): \(message)" } ?? message }
 
-        public init(field: String?, message: String) {
+        public init(field: String?, message: String, nextStep: NextStep? = nil) {
             self.field = field
             self.message = message
+            self.nextStep = nextStep
         }
     }
 
@@ -72,7 +75,7 @@ public struct ProgrammeCheck: Sendable {
             given[name] = text
             switch typed(field, text, context) {
             case .success(let v): out[field.storedName] = v
-            case .failure(let reason): problems.append(Problem(field: name, message: reason.text))
+            case .failure(let reason): problems.append(Problem(field: name, message: reason.text, nextStep: reason.nextStep))
             }
         }
         if kind.isLedger {
@@ -94,9 +97,9 @@ public struct ProgrammeCheck: Sendable {
         {
             if !force {
                 problems.append(
-                    Problem(field: "stage", message: "\(project) is at \(current); moving it back to \(stage) needs --force and reason=WHY"))
+                    Problem(field: "stage", message: "\(project) is at \(current); moving it back to \(stage) must be forced, with a reason", nextStep: .forceWithReason))
             } else if out["reason"] == nil {
-                problems.append(Problem(field: "reason", message: "moving \(project) back from \(current) to \(stage) needs reason=WHY"))
+                problems.append(Problem(field: "reason", message: "moving \(project) back from \(current) to \(stage) needs a reason", nextStep: .forceWithReason))
             }
         }
         return problems.isEmpty ? .success(out) : .failure(Problems(list: problems))
@@ -159,7 +162,7 @@ public struct ProgrammeCheck: Sendable {
         case .project:
             guard context.projectExists(text) else {
                 return .failure(
-                    Reason("no project '\(text)' here; list them with `syncnode report projects` (a project made elsewhere arrives with a sync)"))
+                    Reason("no project '\(text)' here (a project made elsewhere arrives with a sync)", nextStep: .listProjects))
             }
             return .success(.text(text))
         case .stage: return Self.oneOf(text, plan.allStages, "stage", "stages")
@@ -214,7 +217,11 @@ public struct ProgrammeCheck: Sendable {
 /// Why one value was not accepted.
 public struct Reason: Error, Sendable {
     public var text: String
-    public init(_ text: String) { self.text = text }
+    public var nextStep: NextStep?
+    public init(_ text: String, nextStep: NextStep? = nil) {
+        self.text = text
+        self.nextStep = nextStep
+    }
 }
 
 extension ProgrammeCheck {

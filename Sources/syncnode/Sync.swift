@@ -84,8 +84,8 @@ extension SyncNodeCommand {
                 } catch {
                     display.finish()
                     firstFailure = firstFailure ?? error
-                    results.append(["peer": url, "ok": false, "error": error.message, "code": error.code.rawValue])
-                    if !output.json { note("error: \(error.message)") }
+                    results.append(["peer": url, "ok": false, "error": explained(error), "code": error.code.rawValue])
+                    if !output.json { note("error: \(explained(error))") }
                 }
             }
             if output.json { emit(Presenter.json(results)) }

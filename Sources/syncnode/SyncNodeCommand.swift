@@ -105,8 +105,30 @@ enum CLIClock {
 
 /// Prints a node error for the user and gives the exit code scripts rely on.
 func failure(_ error: SyncNodeError) -> ExitCode {
-    note("error: \(error.message)\(hint(for: error.code))")
+    note("error: \(explained(error))")
     return ExitCode(error.exitCode)
+}
+
+/// An error's message and what to do next, in the CLI's terms.
+func explained(_ error: SyncNodeError) -> String { error.message + (error.nextStep.map(hint(for:)) ?? hint(for: error.code)) }
+
+/// The next step in the CLI's terms.
+func hint(for step: NextStep) -> String {
+    switch step {
+    case .repairClock: "; run `syncnode repair-clock`"
+    case .listPeers: "; see `syncnode peer list`"
+    case .enrolAnew: " (`syncnode init` there)"
+    case .listLedger(let ledger): "; see `syncnode ledger list \(ledger ?? "LEDGER")`"
+    case .listNodes: "; see `syncnode node list`"
+    case .removeUserFirst(let name): " (`syncnode user remove \(name)`)"
+    case .update: " with `syncnode update`"
+    case .confirm: "; add --confirm to record it anyway"
+    case .forceWithReason: " (--force and reason=WHY)"
+    case .nameTheLedger: " with --ledger"
+    case .undoAndAddAnew: " (--undo, then `syncnode add`)"
+    case .newValueOrUndo: " (FIELD=VALUE, or --undo)"
+    case .listProjects: "; list them with `syncnode report projects`"
+    }
 }
 
 /// What to do next, in the CLI's terms (the library's messages name no flags).

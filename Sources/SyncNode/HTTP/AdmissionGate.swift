@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Synchronization
 
 /// Lets at most `slots` pieces of work run at once; later ones wait in arrival order, and when
@@ -64,18 +65,30 @@ public final class AdmissionGate: Sendable {
 private enum GateEntry { case now, wait, full }
 
 /// Runs blocking work (SQLite, bcrypt) on a thread outside Swift's cooperative pool, which has
-/// only as many threads as cores: a request that waits for the database must not hold one of them.
-/// Each piece gets a thread of its own, up to 32 at once: a Dispatch queue would run only as many
-/// as there are cores, so one long apply of a large push on each core left every other request
-/// (health, a small pull, a web page) waiting behind it.
+/// only as many threads as cores: a request, or a sync round under `serve`, that waits for the
+/// database must not hold one of them. A pool of 32 threads (NIO's `NIOThreadPool`), up to 32
+/// pieces at once: a Dispatch queue would run only as many as there are cores, so one long apply of
+/// a large push on each core left every other request (health, a small pull, a web page) waiting
+/// behind it.
 public enum BlockingWork {
-    private static let threads = AdmissionGate(slots: 32, maxWaiting: 4096)
+    private static let slots = 32
+    private static let gate = AdmissionGate(slots: slots, maxWaiting: 4096)
+    private static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: slots)
+        pool.start()
+        return pool
+    }()
+    private static let marker = "syncnode.blocking-work"
 
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await threads.admit {
-            try await withCheckedThrowingContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        try await gate.admit {
+            try await pool.runIfActive {
+                Thread.current.threadDictionary[marker] = true
+                return try work()
             }
         }
     }
+
+    /// Whether the calling code runs on one of these threads (and so not on the cooperative pool).
+    static var isCurrentThread: Bool { Thread.current.threadDictionary[marker] as? Bool == true }
 }

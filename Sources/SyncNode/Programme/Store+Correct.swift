@@ -33,12 +33,12 @@ extension Store {
             found += try self.ledger(name).filter { $0.entryID == entryID && !MoneyModel.isReversal($0.fields) }
         }
         guard !found.isEmpty else {
-            throw SyncNodeError(.notFound, "no entry \(entryID) here\(ledger.map { " in ledger \($0)" } ?? ""); see `syncnode ledger list LEDGER`")
+            throw SyncNodeError(.notFound, "no entry \(entryID) here\(ledger.map { " in ledger \($0)" } ?? "")").next(.listLedger(ledger))
         }
         guard found.count == 1, let row = found.first else {
             throw .invalid(
-                "several entries have the id \(entryID) (\(found.map { "\($0.ledger) of \($0.origin.short)" }.joined(separator: ", "))); name the ledger with --ledger"
-            )
+                "several entries have the id \(entryID) (\(found.map { "\($0.ledger) of \($0.origin.short)" }.joined(separator: ", "))); name the ledger"
+            ).next(.nameTheLedger)
         }
         if let by = row.reversedBy.first { throw .invalid("entry \(entryID) is already withdrawn (reversed by \(by)); nothing was written") }
         let named = row.fields["kind"]?.description
@@ -74,7 +74,7 @@ extension Store {
         var corrected: [String: Value]?
         if !changes.isEmpty {
             guard let kind = found.kind else {
-                throw .invalid("entry \(entryID) is of no kind of the plan; withdraw it with --undo and record it anew with `syncnode add`")
+                throw .invalid("entry \(entryID) is of no kind of the plan; withdraw it and record it anew").next(.undoAndAddAnew)
             }
             let project = changes.last(where: { $0.0 == "project" })?.1 ?? original.fields["project"]?.description
             var exists = false
@@ -92,6 +92,7 @@ extension Store {
             case .failure(let problems):
                 var error = SyncNodeError.invalid(problems.list.map(\.description).joined(separator: "\n"))
                 error.problems = problems.list
+                error.nextStep = problems.list.lazy.compactMap(\.nextStep).first
                 throw error
             }
             // A budget year that came from the old date follows a new one.
@@ -99,7 +100,7 @@ extension Store {
                 fields[Programme.budgetYearField.name] = nil
             }
             guard fields != original.fields.filter({ !Names.isReservedEntryField($0.key) }) else {
-                throw .invalid("the correction changes nothing; give FIELD=VALUE with a new value, or --undo to withdraw the entry")
+                throw SyncNodeError.invalid("the correction changes nothing; give a new value, or withdraw the entry").next(.newValueOrUndo)
             }
             notes = try vetEntry(kind: kind, fields: &fields, plan: plan, confirm: confirm, replacing: original.fields)
             corrected = fields

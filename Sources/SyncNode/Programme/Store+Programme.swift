@@ -135,7 +135,7 @@ extension Store {
             if mustExist == false, let existing {
                 throw SyncNodeError(
                     .nodeExists,
-                    "\(kind.id) \(recordID) exists already (\(existing.fields["name"] ?? existing.fields["title"] ?? .null)); change it with `syncnode update`"
+                    "\(kind.id) \(recordID) exists already (\(existing.fields["name"] ?? existing.fields["title"] ?? .null)); change it instead of adding it"
                 )
             }
         }
@@ -145,6 +145,7 @@ extension Store {
         case .failure(let problems):
             var error = SyncNodeError.invalid(problems.list.map(\.description).joined(separator: "\n"))
             error.problems = problems.list
+            error.nextStep = problems.list.lazy.compactMap(\.nextStep).first
             throw error
         }
         if let collection = kind.collection, let recordID {
@@ -205,7 +206,8 @@ extension Store {
         }
         if !confirm, !findings.isEmpty {
             var error = SyncNodeError.invalid(
-                findings.map(\.message).joined(separator: "\n") + "\nnothing was written; add --confirm to record it anyway")
+                findings.map(\.message).joined(separator: "\n") + "\nnothing was written"
+            ).next(.confirm)
             error.problems = findings.map { ProgrammeCheck.Problem(field: $0.field, message: $0.message) }
             error.needsConfirmation = true
             throw error
@@ -328,7 +330,8 @@ extension Store {
             case .success(let typed)?: chosen = typed
             case .failure(let reason)?:
                 var error = SyncNodeError.invalid("\(field): \(reason.text)")
-                error.problems = [ProgrammeCheck.Problem(field: field, message: reason.text)]
+                error.problems = [ProgrammeCheck.Problem(field: field, message: reason.text, nextStep: reason.nextStep)]
+                error.nextStep = reason.nextStep
                 throw error
             case nil: break
             }

@@ -229,6 +229,8 @@ extension Store {
     func apply(_ received: [ReceivedTransaction], via: NodeID?, source: String? = nil, releaseHeld: Bool, stops: inout [NodeID: UInt64])
         throws(SyncNodeError) -> ApplyReport
     {
+        let offThePool = BlockingWork.isCurrentThread
+        applyThreads.withLock { offThePool ? ($0.blocking += 1) : ($0.other += 1) }
         // Held work past its age goes before anything is counted against the senders' shares
         // (and before the vector extended by held work is read: what is dropped is received again).
         try expireHeldWork()

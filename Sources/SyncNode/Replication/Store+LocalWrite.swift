@@ -236,7 +236,7 @@ extension Store {
         }
         let candidates = entries.filter { $0.entryID == target && !$0.isReversal }
         guard let first = candidates.min(by: { $0.ts < $1.ts }) else {
-            throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse; see `syncnode ledger list \(ledger)`")
+            throw SyncNodeError(.notFound, "no entry \(target) in ledger \(ledger) to reverse").next(.listLedger(ledger))
         }
         var fields = given
         let counties = Set(candidates.compactMap { $0.county?.description })
@@ -285,7 +285,7 @@ extension Store {
             // again would make others accept that same work. A new identity is clean.
             if try Self.registryEntry(db, node)?.revokedAt != nil {
                 throw SyncNodeError(
-                    .forbidden, "node \(node.hex) was revoked and cannot be approved again; enrol the site as a new node (`syncnode init` there)")
+                    .forbidden, "node \(node.hex) was revoked and cannot be approved again; enrol the site as a new node").next(.enrolAnew)
             }
             let fields: [(String, Value)] = [
                 ("public_key", .text(publicKey.hex)), ("site", .text(site)), ("role", .text(role.rawValue)), ("label", .text(label)),
@@ -295,7 +295,7 @@ extension Store {
             return try fields.map { name, value in .set(try write(collection, node.hex, name, value, base: winners[name]?.ts)) }
         case .revoke(let node):
             guard try Self.registryEntry(db, node) != nil else {
-                throw SyncNodeError(.notFound, "node \(node.hex) is not in the registry; see `syncnode node list`")
+                throw SyncNodeError(.notFound, "node \(node.hex) is not in the registry").next(.listNodes)
             }
             // The cut is the last transaction of the node this node (HQ) accepted: something the
             // revoked node cannot choose, unlike the clocks it writes. Every receiver refuses what

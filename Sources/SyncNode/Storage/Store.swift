@@ -93,6 +93,9 @@ public final class Store: Sendable {
     /// rows), kept for the vector they were computed at: every write that could change them is
     /// a transaction, which moves the vector (`Store.cachedMoney`).
     let moneyCache = Mutex<MoneyCache?>(nil)
+    /// How many applies ran on `BlockingWork`'s threads, and how many elsewhere (a test holds a
+    /// sync round's applies off the cooperative pool with it).
+    let applyThreads = Mutex<(blocking: Int, other: Int)>((0, 0))
 
     private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
         self.pool = pool

@@ -50,6 +50,8 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
     /// The input is acceptable but needs the user's confirmation (a disbursement above what
     /// remains of the year's target).
     public var needsConfirmation = false
+    /// What the person can do next, said by each interface in its own terms.
+    public var nextStep: NextStep?
 
     public init(_ code: Code, _ message: String) {
         self.code = code
@@ -78,4 +80,11 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
     }
 
     public static func invalid(_ message: String) -> SyncNodeError { SyncNodeError(.invalidInput, message) }
+
+    /// This error, with what to do next.
+    public func next(_ step: NextStep) -> SyncNodeError {
+        var error = self
+        error.nextStep = step
+        return error
+    }
 }

@@ -1,6 +1,7 @@
 import CCurl
 import Dispatch
 import Foundation
+import NIOPosix
 
 /// Settings of the libcurl client.
 public struct HTTPClientOptions: Sendable {
@@ -81,19 +82,28 @@ public struct CurlClient: Sendable {
         async throws(SyncNodeError) -> HTTPResult
     {
         let options = self.options
-        let result: Result<HTTPResult, SyncNodeError> = await withCheckedContinuation { continuation in
-            // A thread of its own: Dispatch's global queue runs only as many blocking items at once
-            // as there are cores, and a node may talk to many peers at the same time.
-            Thread.detachNewThread {
-                continuation.resume(
-                    returning: Result { () throws(SyncNodeError) in
-                        try CurlClient.perform(
-                            method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options, pool: handles)
-                    })
+        let handles = self.handles
+        let result: Result<HTTPResult, SyncNodeError>
+        do {
+            result = try await Self.transfers.runIfActive {
+                Result { () throws(SyncNodeError) in
+                    try CurlClient.perform(method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options, pool: handles)
+                }
             }
+        } catch {
+            result = .failure(SyncNodeError(.unreachable, "the transfer to \(url) could not start: \(error)"))
         }
         return try result.get()
     }
+
+    /// A transfer holds its thread for as long as it lasts (minutes on a slow link): threads of
+    /// their own (NIO's pool), so that neither Swift's cooperative threads (as many as cores) nor
+    /// the storage threads wait behind one, and a node can talk to many peers at once.
+    private static let transfers: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
 
     private final class Sink {
         var body: [UInt8] = []

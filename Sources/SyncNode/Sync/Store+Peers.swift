@@ -45,7 +45,7 @@ extension Store {
                 return db.changesCount
             }
         }
-        if removed == 0 { throw SyncNodeError(.notFound, "no remembered peer \(url); see `syncnode peer list`") }
+        if removed == 0 { throw SyncNodeError(.notFound, "no remembered peer \(url)").next(.listPeers) }
     }
 
     public func peers() throws(SyncNodeError) -> [PeerRecord] {

@@ -113,8 +113,8 @@ public struct HTTPTransport: SyncTransport {
                 if envelope.error.code == "clock_skew" || envelope.error.code == "stale_request" {
                     var error = SyncNodeError(
                         .clockSkew,
-                        "\(baseURL) refused the request: \(envelope.error.message). If this node's clock was wrong when the work was recorded, set the clock right, then run `syncnode repair-clock`"
-                    )
+                        "\(baseURL) refused the request: \(envelope.error.message). If this node's clock was wrong when the work was recorded, set the clock right, then repair the work recorded meanwhile"
+                    ).next(.repairClock)
                     // The answer's Date header tells the peer's time to the second: enough to tell
                     // which clock is wrong when they are minutes or days apart.
                     if let date = result.headers["date"].flatMap(Self.httpDate) {

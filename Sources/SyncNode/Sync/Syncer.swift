@@ -148,7 +148,7 @@ public struct Syncer: Sendable {
         -> SyncSummary
     {
         // Held work whose origin the registry learned of by now (an earlier round cut short).
-        try store.releaseHeldWork()
+        try await storage { store throws(SyncNodeError) in try store.releaseHeldWork() }
         var machine = SyncRound(localVector: try store.vector(), pullVector: try store.pullVector(), maxDriftMillis: limits.maxDriftMillis)
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         var wireBytes = 0
@@ -267,7 +267,8 @@ public struct Syncer: Sendable {
                 let transactions = vouched(batch)
                 let applied: ApplyReport
                 do {
-                    applied = try store.apply(transactions, source: transport.peerName)
+                    let source = transport.peerName
+                    applied = try await storage { store throws(SyncNodeError) in try store.apply(transactions, source: source) }
                 } catch  where error.code == .diskFull {
                     // Nothing more can be stored here, but this node's own work can still leave.
                     logger.warning("disk full: pushing this node's work without pulling", metadata: ["sync.peer": "\(transport.peerName)"])
@@ -283,14 +284,18 @@ public struct Syncer: Sendable {
                 if !rejectionsTaken && (batch.answeredBy != nil || store.info.trustAnchor == nil || !(transport is HTTPTransport)) {
                     // The answering node's word on this node's work, whole: it replaces what that
                     // node said before (and nobody else's).
-                    try store.replaceRejections(by: peerLabel, with: batch.header.rejections ?? [])
+                    let (by, listed) = (peerLabel, batch.header.rejections ?? [])
+                    try await storage { store throws(SyncNodeError) in try store.replaceRejections(by: by, with: listed) }
                     rejectionsTaken = true
                 }
                 machine.pulled(
                     count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
                 report()
             case .push(let peerHas):
-                let outgoing = try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                let limits = self.limits
+                let outgoing = try await storage { store throws(SyncNodeError) in
+                    try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                }
                 let header = BatchHeader(from: me, count: outgoing.frames.count, more: outgoing.more, clock: store.clock.nowMillis())
                 let body: [UInt8]
                 do {
@@ -305,7 +310,7 @@ public struct Syncer: Sendable {
                 let mine = answer.refused.filter { believed && $0.origin == store.info.nodeID && $0.permanent != false }.map {
                     Refusal(origin: $0.origin, seq: $0.seq, reason: $0.reason, refusedBy: peerLabel, permanent: true)
                 }
-                try store.recordRejections(mine)
+                try await storage { store throws(SyncNodeError) in try store.recordRejections(mine) }
                 refusedHere += mine.count
                 heldByPeer = answer.held
                 machine.pushed(count: outgoing.frames.count, peerVector: answer.vector)
@@ -364,7 +369,7 @@ public struct Syncer: Sendable {
                 .protocolViolation,
                 "\(transport.peerName) says it holds other work under this node's transaction \(low), but did not send it; nothing was changed")
         }
-        let report = try store.recoverOwnHistory(from: low, adopting: adopted)
+        let report = try await storage { [adopted] store throws(SyncNodeError) in try store.recoverOwnHistory(from: low, adopting: adopted) }
         logger.warning(
             "this node had lost part of its history; recovered it from the peer",
             metadata: ["sync.peer": "\(transport.peerName)", "sync.adopted": "\(report.adopted)", "sync.reissued": "\(report.reissued)"])
@@ -420,7 +425,8 @@ public struct Syncer: Sendable {
                     PullRequest(from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
                 let theirs = vouched(batch).filter { $0.transaction.origin == origin && $0.transaction.seq > since[origin] }
                 guard let last = theirs.last?.transaction.seq else { break }
-                _ = try store.apply(theirs, source: transport.peerName)
+                let source = transport.peerName
+                _ = try await storage { store throws(SyncNodeError) in try store.apply(theirs, source: source) }
                 since[origin] = last
             }
             if store.isAnchor {
@@ -428,7 +434,10 @@ public struct Syncer: Sendable {
                 for other in try store.vector().entries.keys where other != origin { peerHas[other] = .max }
                 peerHas[origin] = low - 1
                 while true {
-                    let outgoing = try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                    let (limits, missing) = (self.limits, peerHas)
+                    let outgoing = try await storage { store throws(SyncNodeError) in
+                        try store.frames(missingFrom: missing, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+                    }
                     guard !outgoing.frames.isEmpty else { break }
                     _ = try await transport.push(try batchBody(outgoing.frames, more: outgoing.more, me: me))
                     peerHas[origin] += UInt64(outgoing.frames.count)
@@ -442,12 +451,26 @@ public struct Syncer: Sendable {
     /// (they are evidence there; HQ keeps the history it accepted first). Returns the bytes sent.
     private func reportForks(to peer: PeerIdentity, peerVector: VersionVector) async throws(SyncNodeError) -> Int {
         guard !store.isAnchor else { return 0 }
-        let evidence = try store.unreportedForkFrames(peerHas: peerVector)
+        let evidence = try await storage { store throws(SyncNodeError) in try store.unreportedForkFrames(peerHas: peerVector) }
         guard !evidence.frames.isEmpty, try store.anchorNode() == peer.node else { return 0 }
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         let (_, bytes) = try await transport.push(try batchBody(evidence.frames, more: false, me: me))
         try store.markForkCopiesReported(evidence.keys)
         return bytes
+    }
+
+    /// Storage work of a round, on `BlockingWork`'s threads: under `serve` a round runs on Swift's
+    /// cooperative pool (as many threads as cores), which an apply of thousands of transactions, or
+    /// reading them to push, must not hold.
+    private func storage<T: Sendable>(_ work: @escaping @Sendable (Store) throws(SyncNodeError) -> T) async throws(SyncNodeError) -> T {
+        let store = self.store
+        do {
+            return try await BlockingWork.run { () throws -> T in try work(store) }
+        } catch let error as SyncNodeError {
+            throw error
+        } catch {
+            throw SyncNodeError(.busy, "this node is too busy to store the round's work right now (\(error)); the next round retries")
+        }
     }
 
     private func batchBody(_ frames: [[UInt8]], more: Bool, me: PeerIdentity) throws(SyncNodeError) -> [UInt8] {

@@ -230,14 +230,14 @@ extension SyncService {
                 throw APIError(
                     status: 401, code: "bad_signature",
                     message:
-                        "the request signature does not verify with the key registered for node \(entry.label) (fingerprint \(entry.key.fingerprint)); compare it with the fingerprint `syncnode identity` prints on that node, and if they differ have HQ approve the node again with the key `identity` prints"
+                        "the request signature does not verify with the key registered for node \(entry.label) (fingerprint \(entry.key.fingerprint)); compare it with the fingerprint that node shows as its identity, and if they differ have HQ approve the node again with the key it shows"
                 )
             }
         } else if !anchor.verifies([UInt8](signature), for: payload) {
             throw APIError(
                 status: 401, code: "unknown_node",
                 message:
-                    "node \(node.hex) is not in this node's registry; approve it at HQ (`syncnode node approve`) and let the registry reach this node"
+                    "node \(node.hex) is not in this node's registry; HQ must approve it, and the registry reach this node"
             )
         }
         switch replayCache.admit(node: node.hex, nonce: nonce, now: now, window: replayWindow) {

@@ -185,7 +185,7 @@ extension Store {
         if let own, own.revokedAt != nil {
             throw SyncNodeError(
                 .forbidden,
-                "this node (\(own.label)) has been revoked by HQ: no other node accepts its work any more; nothing was written. Enrol a new node (`syncnode init`) and have HQ approve it"
+                "this node (\(own.label)) has been revoked by HQ: no other node accepts its work any more; nothing was written. Enrol a new node and have HQ approve it"
             )
         }
         let author = own?.author ?? Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)

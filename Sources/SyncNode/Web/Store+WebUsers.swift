@@ -68,7 +68,7 @@ extension Store {
                 return true
             }
         }
-        guard added else { throw SyncNodeError(.nodeExists, "user \(name) exists already; remove it first (`syncnode user remove \(name)`)") }
+        guard added else { throw SyncNodeError(.nodeExists, "user \(name) exists already; remove it first").next(.removeUserFirst(name)) }
     }
 
     /// The node's web users, by name.
