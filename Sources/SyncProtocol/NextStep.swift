@@ -8,6 +8,10 @@ public enum NextStep: Sendable, Equatable {
     case listPeers
     /// Enrol the site as a new node, for HQ to approve.
     case enrolAnew
+    /// Compare this node's key with the one HQ approved; have HQ approve it again if they differ.
+    case compareKeys
+    /// Have HQ approve this node, and let the registry reach the peer.
+    case awaitApproval
     /// See a ledger's entries (nil: name the ledger).
     case listLedger(String?)
     /// See the nodes of the registry.

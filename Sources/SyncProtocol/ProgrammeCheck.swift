@@ -97,9 +97,13 @@ public struct ProgrammeCheck: Sendable {
         {
             if !force {
                 problems.append(
-                    Problem(field: "stage", message: "\(project) is at \(current); moving it back to \(stage) must be forced, with a reason", nextStep: .forceWithReason))
+                    Problem(
+                        field: "stage", message: "\(project) is at \(current); moving it back to \(stage) must be forced, with a reason",
+                        nextStep: .forceWithReason))
             } else if out["reason"] == nil {
-                problems.append(Problem(field: "reason", message: "moving \(project) back from \(current) to \(stage) needs a reason", nextStep: .forceWithReason))
+                problems.append(
+                    Problem(field: "reason", message: "moving \(project) back from \(current) to \(stage) needs a reason", nextStep: .forceWithReason)
+                )
             }
         }
         return problems.isEmpty ? .success(out) : .failure(Problems(list: problems))

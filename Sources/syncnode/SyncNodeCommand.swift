@@ -118,6 +118,8 @@ func hint(for step: NextStep) -> String {
     case .repairClock: "; run `syncnode repair-clock`"
     case .listPeers: "; see `syncnode peer list`"
     case .enrolAnew: " (`syncnode init` there)"
+    case .compareKeys: "; this node's key is the one `syncnode identity` prints; HQ approves it again with `syncnode node approve NODE --key KEY`"
+    case .awaitApproval: "; HQ approves it with `syncnode node approve` (the command `syncnode init` printed)"
     case .listLedger(let ledger): "; see `syncnode ledger list \(ledger ?? "LEDGER")`"
     case .listNodes: "; see `syncnode node list`"
     case .removeUserFirst(let name): " (`syncnode user remove \(name)`)"

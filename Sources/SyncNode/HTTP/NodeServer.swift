@@ -218,14 +218,17 @@ public enum MetricsAccess: String, Sendable, CaseIterable {
         case .open: return
         case .off:
             throw APIErrorResponse(
-                APIError(status: 404, code: "not_found", message: "metrics are off on this node; its operator can serve them to its own machine or to everyone"))
+                APIError(
+                    status: 404, code: "not_found",
+                    message: "metrics are off on this node; its operator can serve them to its own machine or to everyone"))
         case .local:
             let address = caller?.ipAddress ?? ""
             if address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.") { return }
             throw APIErrorResponse(
                 APIError(
                     status: 403, code: "forbidden",
-                    message: "metrics are served to this machine only; scrape from the node's own machine, or have its operator serve them to everyone"))
+                    message:
+                        "metrics are served to this machine only; scrape from the node's own machine, or have its operator serve them to everyone"))
         }
     }
 }

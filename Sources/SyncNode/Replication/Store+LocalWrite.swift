@@ -285,7 +285,8 @@ extension Store {
             // again would make others accept that same work. A new identity is clean.
             if try Self.registryEntry(db, node)?.revokedAt != nil {
                 throw SyncNodeError(
-                    .forbidden, "node \(node.hex) was revoked and cannot be approved again; enrol the site as a new node").next(.enrolAnew)
+                    .forbidden, "node \(node.hex) was revoked and cannot be approved again; enrol the site as a new node"
+                ).next(.enrolAnew)
             }
             let fields: [(String, Value)] = [
                 ("public_key", .text(publicKey.hex)), ("site", .text(site)), ("role", .text(role.rawValue)), ("label", .text(label)),

@@ -87,7 +87,8 @@ public struct CurlClient: Sendable {
         do {
             result = try await Self.transfers.runIfActive {
                 Result { () throws(SyncNodeError) in
-                    try CurlClient.perform(method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options, pool: handles)
+                    try CurlClient.perform(
+                        method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options, pool: handles)
                 }
             }
         } catch {

@@ -122,8 +122,17 @@ public struct HTTPTransport: SyncTransport {
                     }
                     throw error
                 }
-                throw SyncNodeError(
+                // What this node's operator can do about it, for the interface to say.
+                let step: NextStep? =
+                    switch envelope.error.code {
+                    case "bad_signature": .compareKeys
+                    case "unknown_node": .awaitApproval
+                    default: nil
+                    }
+                var error = SyncNodeError(
                     .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
+                error.nextStep = step
+                throw error
             }
             throw SyncNodeError(.peerRefused, "\(baseURL) answered HTTP \(result.status); is this a syncnode server?")
         }

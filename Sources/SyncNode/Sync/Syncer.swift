@@ -148,7 +148,7 @@ public struct Syncer: Sendable {
         -> SyncSummary
     {
         // Held work whose origin the registry learned of by now (an earlier round cut short).
-        try await storage { store throws(SyncNodeError) in try store.releaseHeldWork() }
+        _ = try await storage { store throws(SyncNodeError) in try store.releaseHeldWork() }
         var machine = SyncRound(localVector: try store.vector(), pullVector: try store.pullVector(), maxDriftMillis: limits.maxDriftMillis)
         let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         var wireBytes = 0
@@ -369,7 +369,7 @@ public struct Syncer: Sendable {
                 .protocolViolation,
                 "\(transport.peerName) says it holds other work under this node's transaction \(low), but did not send it; nothing was changed")
         }
-        let report = try await storage { [adopted] store throws(SyncNodeError) in try store.recoverOwnHistory(from: low, adopting: adopted) }
+        let report = try await storage { [adopted, low] store throws(SyncNodeError) in try store.recoverOwnHistory(from: low, adopting: adopted) }
         logger.warning(
             "this node had lost part of its history; recovered it from the peer",
             metadata: ["sync.peer": "\(transport.peerName)", "sync.adopted": "\(report.adopted)", "sync.reissued": "\(report.reissued)"])

@@ -82,7 +82,7 @@ import Testing
                 Issue.record("an unapproved node synced")
             } catch let error as SyncNodeError {
                 #expect(error.code == .peerRefused)
-                #expect(error.message.contains("syncnode node approve"))
+                #expect(error.message.contains("HQ must approve it"), "\(error.message)")
             }
         }
         #expect(try f.hq.store.record("projects", "lt-clinic") != nil)
