@@ -21,6 +21,23 @@ public struct Programme: Codable, Equatable, Sendable {
     public var kinds: [Kind]
     /// Projects the plan itself names (its first batch), as the fields of a `project` record.
     public var firstBatchProjects: [[String: String]]?
+    /// The plan's groups of member units (帮扶载体单位, 专项工作组, 帮扶保障组) and what each unit does.
+    public var groups: [Group]?
+
+    /// A group of units the plan names, each with its part.
+    public struct Group: Codable, Equatable, Sendable {
+        public var id: String
+        public var name: String
+        public var units: [Unit]
+
+        public struct Unit: Codable, Equatable, Sendable {
+            public var unit: String
+            /// `lead` (牵头) or `partner` (配合); nil where the plan gives none.
+            public var role: String?
+            /// What the unit does in the group, as the plan says it.
+            public var duty: String?
+        }
+    }
 
     public struct County: Codable, Equatable, Sendable {
         public var id: String
@@ -61,6 +78,8 @@ public struct Programme: Codable, Equatable, Sendable {
         public var name: String
         public var nameEn: String?
         public var leadUnit: String
+        /// The units that support the lead (配合单位).
+        public var partnerUnits: [String]?
     }
 
     public enum FieldType: String, Codable, Sendable {
@@ -168,15 +187,58 @@ public struct Programme: Codable, Equatable, Sendable {
             out.append("`years` must be [first, last]")
         }
         if counties.isEmpty { out.append("the plan names no county") }
+        // Ids people, records and reports rely on: each once, none empty.
+        func repeated(_ ids: [String]) -> [String] { Dictionary(grouping: ids, by: { $0 }).filter { $1.count > 1 }.keys.sorted() }
+        for id in repeated(counties.map(\.id)) { out.append("county \(id) appears twice") }
+        for id in repeated(workAreas.map(\.id)) { out.append("work area \(id) appears twice") }
+        for id in repeated(sites.map(\.id)) { out.append("site \(id) appears twice") }
+        for id in repeated(allStages) { out.append("stage \(id) appears twice") }
+        for id in repeated((firstBatchProjects ?? []).compactMap { $0["id"] }) { out.append("first-batch project \(id) appears twice") }
+        for id in repeated((groups ?? []).map(\.id)) { out.append("group \(id) appears twice") }
+        for group in groups ?? [] {
+            if group.units.isEmpty { out.append("group \(group.id) names no unit") }
+            for unit in group.units where unit.role.map({ !["lead", "partner"].contains($0) }) ?? false {
+                out.append("group \(group.id): \(unit.unit)'s role '\(unit.role!)' is neither lead nor partner")
+            }
+        }
+        if stages.isEmpty { out.append("`stages` lists no stage: projects would have none to be at") }
         for c in counties {
+            if c.id.trimmingCharacters(in: .whitespaces).isEmpty { out.append("a county has an empty id") }
+            if c.name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("county \(c.id) has no name") }
             if c.prefixes.isEmpty { out.append("county \(c.id) has no record-id prefix") }
+            if c.prefixes.contains(where: { $0.isEmpty }) { out.append("county \(c.id) has an empty record-id prefix (it would match every record)") }
             for key in c.yearlyAidWan.keys where MoneyModel.fourDigits(key) == nil {
                 out.append("county \(c.id): yearly_aid_wan key '\(key)' is not a year")
             }
             for (key, wan) in c.yearlyAidWan where !(0...Money.maxWan).contains(wan) {
                 out.append("county \(c.id): yearly aid \(wan)万 for \(key) is not between 0 and \(Money.maxWan)万")
             }
+            if years.count == 2, years[0] <= years[1] {
+                for key in c.yearlyAidWan.keys.sorted() {
+                    if let year = MoneyModel.fourDigits(key), !yearRange.contains(year) {
+                        out.append("county \(c.id): aid for \(key), outside the plan's years \(years[0])–\(years[1])")
+                    }
+                }
+                for year in yearRange where c.yearlyAidWan[String(year)] == nil {
+                    out.append("county \(c.id) has no yearly aid for \(year) (give 0 for a year without aid)")
+                }
+            }
         }
+        // A record id names its county by its prefix: no id may fit two counties.
+        for (i, a) in counties.enumerated() {
+            for b in counties[(i + 1)...] {
+                for p in a.prefixes where !p.isEmpty {
+                    for q in b.prefixes where !q.isEmpty && (p.hasPrefix(q) || q.hasPrefix(p)) {
+                        out.append("counties \(a.id) and \(b.id) share record ids: prefixes '\(p)' and '\(q)' overlap")
+                    }
+                }
+            }
+        }
+        if !sites.contains(where: { $0.role == .hq }) { out.append("the plan has no site with role hq (the leading group's office)") }
+        for site in sites where site.role == .county && county(site.id) == nil {
+            out.append("site \(site.id) is a county's, but no county has the id \(site.id)")
+        }
+        out += firstBatchProblems()
         var seen = Set<String>()
         for k in kinds {
             if !seen.insert(k.id).inserted { out.append("kind \(k.id) appears twice") }
@@ -188,12 +250,48 @@ public struct Programme: Codable, Equatable, Sendable {
                 }
                 if f.confirmAbove != nil, f.type != .int { out.append("kind \(k.id): confirm_above is for whole-number fields, not \(f.name)") }
             }
+            if let column = k.money, !Self.moneyColumns.contains(column) {
+                out.append(
+                    "kind \(k.id) counts its amounts in '\(column)', which is no column of the funds report (\(Self.moneyColumns.joined(separator: ", ")))"
+                )
+            }
         }
         // The funds report sums a money ledger whole into its kind's column: two money kinds in
         // one ledger would each count the other's amounts.
         for (ledger, sharing) in Dictionary(grouping: moneyKinds, by: { $0.ledger! }) where sharing.count > 1 {
             out.append(
                 "money kinds \(sharing.map(\.id).joined(separator: " and ")) share the ledger \(ledger); give each money kind a ledger of its own")
+        }
+        return out
+    }
+}
+
+extension Programme {
+    /// The funds report's columns, which a money kind's `money` names.
+    public static let moneyColumns = ["target", "allocated", "disbursed", "spent", "donated"]
+
+    /// What is wrong with the plan's first-batch projects: each must be a project a county could
+    /// record (its county's prefix, a known work area, category and stage).
+    func firstBatchProblems() -> [String] {
+        var out: [String] = []
+        let categories = kind("project")?.fields.first { $0.name == "category" }?.values
+        for (n, p) in (firstBatchProjects ?? []).enumerated() {
+            let id = p["id"] ?? ""
+            let name = id.isEmpty ? "first-batch project \(n + 1)" : "first-batch project \(id)"
+            if id.isEmpty { out.append("\(name) has no id") }
+            if (p["name"] ?? "").trimmingCharacters(in: .whitespaces).isEmpty { out.append("\(name) has no name") }
+            if let c = p["county"].flatMap(county) {
+                if !id.isEmpty, !c.prefixes.contains(where: { !$0.isEmpty && id.hasPrefix($0) }) {
+                    out.append("\(name) is \(c.id)'s, but its id has none of \(c.id)'s prefixes (\(c.prefixes.joined(separator: ", ")))")
+                }
+            } else {
+                out.append("\(name) names no county of the plan ('\(p["county"] ?? "")')")
+            }
+            if let area = p["work_area"], workArea(area) == nil { out.append("\(name): no work area '\(area)' in the plan") }
+            if let category = p["category"], let categories, !categories.contains(category) {
+                out.append("\(name): no category '\(category)' (categories: \(categories.joined(separator: ", ")))")
+            }
+            if let stage = p["stage"], !allStages.contains(stage) { out.append("\(name): no stage '\(stage)' in the plan") }
         }
         return out
     }

@@ -136,6 +136,8 @@ public struct ProgrammeCheck: Sendable {
     }
 
     private func typed(_ f: Programme.Field, _ text: String, _ context: Context) -> Result<Value, Reason> {
+        // Numbers and dates as a Chinese keyboard types them (４０, ２０１７－０６－３０) are the same numbers.
+        let text = [.int, .real, .money, .date, .year].contains(f.type) ? Self.halfWidth(text) : text
         switch f.type {
         case .text:
             if let values = f.values, !values.contains(text) {
@@ -161,8 +163,15 @@ public struct ProgrammeCheck: Sendable {
             }
             // Text, not a number: a reversal carries the opposite of an entry's numbers, and a year has none.
             return .success(.text(String(y)))
-        case .county: return Self.oneOf(text, plan.counties.map(\.id), "county", "counties")
-        case .workArea: return Self.oneOf(text, plan.workAreas.map(\.id), "work area", "work areas")
+        case .county:
+            // A county as people name it (临潭县, 临潭) is the county.
+            if let c = plan.counties.first(where: { $0.name == text || (text.count >= 2 && $0.name.hasPrefix(text)) }) {
+                return .success(.text(c.id))
+            }
+            return Self.oneOf(text, plan.counties.map(\.id), "county", "counties")
+        case .workArea:
+            if let w = plan.workAreas.first(where: { $0.name == text }) { return .success(.text(w.id)) }
+            return Self.oneOf(text, plan.workAreas.map(\.id), "work area", "work areas")
         case .project:
             guard context.projectExists(text) else {
                 return .failure(
@@ -171,6 +180,20 @@ public struct ProgrammeCheck: Sendable {
             return .success(.text(text))
         case .stage: return Self.oneOf(text, plan.allStages, "stage", "stages")
         }
+    }
+
+    /// `text` with full-width forms (U+FF01–U+FF5E: ４０, ．, －) as their ASCII letters and the
+    /// ideographic space as a space, trimmed.
+    public static func halfWidth(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            switch u.value {
+            case 0xFF01...0xFF5E: scalars.append(Unicode.Scalar(u.value - 0xFEE0)!)
+            case 0x3000: scalars.append(" ")
+            default: scalars.append(u)
+            }
+        }
+        return String(scalars).trimmingCharacters(in: .whitespaces)
     }
 
     /// A real calendar date written `YYYY-MM-DD`.

@@ -183,9 +183,17 @@ extension SyncNodeCommand {
                     ])
                 }
                 emit(counties.render())
-                var areas = TextTable(["work area", "name", "lead unit"])
-                for w in plan.workAreas { areas.add([w.id, w.name, w.leadUnit]) }
+                var areas = TextTable(["work area", "name", "lead unit", "partner units"])
+                for w in plan.workAreas { areas.add([w.id, w.name, w.leadUnit, (w.partnerUnits ?? []).joined(separator: "、")]) }
                 emit(areas.render())
+                for group in plan.groups ?? [] {
+                    let roles = ["lead": "牵头", "partner": "配合"]
+                    let units = group.units.map { u in
+                        u.unit + ([u.role.flatMap { roles[$0] }, u.duty].compactMap { $0 }.joined(separator: "，").nonEmpty.map { "（\($0)）" } ?? "")
+                    }
+                    emit("\(group.name)：" + units.joined(separator: "、"))
+                }
+                emit("first-batch projects: \((plan.firstBatchProjects ?? []).count)")
                 emit("kinds: " + plan.kinds.map { "\($0.id) (\($0.name))" }.joined(separator: ", "))
             }
         }
@@ -243,13 +251,13 @@ extension SyncNodeCommand {
 
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "HQ's merged view over what this node holds: funds, projects, activities, review, sync.",
+            abstract: "HQ's merged view over what this node holds: \(Store.reportNames.joined(separator: ", ")).",
             discussion: "Amounts in 万元 with two decimals; times in the local time zone (JSON keeps fen and UTC milliseconds).")
         @OptionGroup var node: NodeOptions
-        @Argument(help: "funds, projects, activities, review or sync.") var name: String
-        @Option(help: "Only this county.") var county: String?
+        @Argument(help: "\(Store.reportNames.joined(separator: ", ")).") var name: String
+        @Option(help: "Only this county (its id or its name: lintan, 临潭县).") var county: String?
         @Option(help: "Only this year.") var year: Int?
-        @Option(help: "Only this work area.") var workArea: String?
+        @Option(help: "Only this work area (its id or its name).") var workArea: String?
         @Flag(help: "Print stable JSON instead of a table.") var json = false
         @Flag(help: "Print CSV (UTF-8 with BOM, for Excel).") var csv = false
 
@@ -260,13 +268,23 @@ extension SyncNodeCommand {
         func run() throws {
             let table = try node.withStore { store in
                 let plan = try store.programme()
-                if let county, plan.county(county) == nil {
-                    throw SyncNodeError.invalid("no county '\(county)' in the plan; counties: \(plan.counties.map(\.id).joined(separator: ", "))")
+                let countyID = try county.map { text throws(SyncNodeError) in
+                    if let c = plan.county(text) ?? plan.counties.first(where: { $0.name == text || (text.count >= 2 && $0.name.hasPrefix(text)) }) {
+                        return c.id
+                    }
+                    let hint =
+                        ProgrammeCheck.nearest(text, in: plan.counties.map(\.id) + plan.counties.map(\.name)).map { "did you mean \($0)? " } ?? ""
+                    throw SyncNodeError.invalid(
+                        "no county '\(text)' in the plan; \(hint)counties: \(plan.counties.map { "\($0.id) (\($0.name))" }.joined(separator: ", "))")
                 }
-                if let workArea, plan.workArea(workArea) == nil {
-                    throw SyncNodeError.invalid("no work area '\(workArea)'; work areas: \(plan.workAreas.map(\.id).joined(separator: ", "))")
+                let areaID = try workArea.map { text throws(SyncNodeError) in
+                    if let w = plan.workArea(text) ?? plan.workAreas.first(where: { $0.name == text }) { return w.id }
+                    let hint =
+                        ProgrammeCheck.nearest(text, in: plan.workAreas.map(\.id) + plan.workAreas.map(\.name)).map { "did you mean \($0)? " } ?? ""
+                    throw SyncNodeError.invalid(
+                        "no work area '\(text)'; \(hint)work areas: \(plan.workAreas.map { "\($0.id) (\($0.name))" }.joined(separator: ", "))")
                 }
-                return try store.report(name, filter: ReportFilter(county: county, year: year, workArea: workArea), today: localToday())
+                return try store.report(name, filter: ReportFilter(county: countyID, year: year, workArea: areaID), today: localToday())
             }
             if json {
                 emit(ReportFormat.json(table))
@@ -285,7 +303,7 @@ extension SyncNodeCommand {
         @OptionGroup var node: NodeOptions
         @Option(help: "xlsx (one workbook, PATH is the file) or csv (PATH is a directory for REPORT.csv files).") var format: String
         @Option(help: "The workbook file, or the directory for CSV files.") var out: String
-        @Argument(help: "Reports (default: all): funds, projects, activities, review, sync.") var reports: [String] = []
+        @Argument(help: "Reports (default: all): \(Store.reportNames.joined(separator: ", ")).") var reports: [String] = []
 
         func validate() throws {
             guard ["xlsx", "csv"].contains(format) else { throw ValidationError("--format takes xlsx or csv") }
@@ -373,4 +391,9 @@ enum CSV {
         }
         return rows
     }
+}
+
+extension String {
+    /// The string, or nil when it is empty.
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

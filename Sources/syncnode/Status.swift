@@ -43,7 +43,7 @@ extension SyncNodeCommand {
                 table.add(["node", "\(info.label) (\(info.nodeID.hex))"])
                 table.add(["site", info.site])
                 table.add([
-                    "transactions held",
+                    "transactions stored",
                     "\(summary.transactions) from \(summary.vector.entries.count) node\(summary.vector.entries.count == 1 ? "" : "s")",
                 ])
                 table.add(["records", String(summary.records)])

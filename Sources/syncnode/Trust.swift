@@ -207,16 +207,28 @@ extension SyncNodeCommand.Node {
                     "node", "label", "site", "role", "fingerprint", "state", "last work received (\(Presenter.localZone))",
                     "last contact (\(Presenter.localZone))", "not yet here",
                 ])
+                let me = try node.withStore { $0.info.nodeID }
                 for n in nodes {
                     let e = n.entry
+                    // This node itself is no node it waits to hear from.
+                    let own = e.node == me
                     table.add([
-                        e.node.short, e.label, e.site, e.role.rawValue, e.key.fingerprint,
+                        e.node.short, e.label + (own ? " (this node)" : ""), e.site, e.role.rawValue, e.key.fingerprint,
                         (e.revokedAt == nil ? "active" : "revoked") + (n.fork.map { ", signed two histories from \($0.firstSeq) (see forks)" } ?? ""),
-                        n.lastReceived.map(ReportFormat.localTime) ?? "never", n.contact.map { ReportFormat.localTime($0.heard) } ?? "never",
-                        n.notYetHere.map { String($0) } ?? "unknown",
+                        own ? "—" : n.lastReceived.map(ReportFormat.localTime) ?? "never",
+                        own ? "—" : n.contact.map { ReportFormat.localTime($0.heard) } ?? "never",
+                        own ? "—" : n.notYetHere.map { String($0) } ?? "unknown",
                     ])
                 }
                 emit(table.render())
+                // A site of the plan with no node approved yet: said, not left out.
+                let (plan, sites) = try node.withStore { store in
+                    (try store.programme(), Set(nodes.filter { $0.entry.revokedAt == nil }.map(\.entry.site)))
+                }
+                let missing = plan.sites.filter { !sites.contains($0.id) }
+                if !missing.isEmpty {
+                    emit("sites of the plan with no approved node yet: " + missing.map { "\($0.name) (\($0.id))" }.joined(separator: ", "))
+                }
             }
         }
     }

@@ -268,7 +268,7 @@ extension Store {
                 ))
         }
         // Totals a report cannot show, and county-years disbursed beyond their target.
-        for column in ["target", "allocated", "disbursed", "spent", "donated"] {
+        for column in Programme.moneyColumns {
             guard let ledger = moneyLedger(plan, column) else { continue }
             for (key, total) in try moneyTotals(ledger: ledger).sorted(by: {
                 ($0.key.county ?? "", $0.key.year ?? 0) < ($1.key.county ?? "", $1.key.year ?? 0)

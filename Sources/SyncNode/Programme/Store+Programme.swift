@@ -23,7 +23,7 @@ extension Programme {
         do {
             plan = try decoder.decode(Programme.self, from: data)
         } catch let DecodingError.keyNotFound(key, context) {
-            throw .invalid("the plan lacks `\(key.stringValue)` at \(Self.path(context.codingPath)); see docs/PROGRAMME.md for the format")
+            throw .invalid("the plan lacks `\(Self.fileKey(key))` at \(Self.path(context.codingPath)); see docs/PROGRAMME.md for the format")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
             let DecodingError.dataCorrupted(context)
         {
@@ -37,7 +37,18 @@ extension Programme {
     }
 
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? fileKey($0) }.joined(separator: ".")
+    }
+
+    /// A key as the file spells it (`work_areas`, not the decoder's `workAreas`).
+    private static func fileKey(_ key: any CodingKey) -> String {
+        key.stringValue.reduce(into: "") { out, c in
+            if c.isUppercase {
+                out += "_" + c.lowercased()
+            } else {
+                out.append(c)
+            }
+        }
     }
 }
 
@@ -80,6 +91,23 @@ extension Store {
     @discardableResult
     public func installPlan(_ text: Data) throws(SyncNodeError) -> Programme {
         let plan = try Programme.decode(text)
+        let current = try programme()
+        if plan.programme == current.programme, plan.version == current.version, plan != current {
+            throw .invalid(
+                "this plan has the name and version of the plan in use (\(plan.programme), version \(plan.version)) but other contents; give it a higher version, so that every node can tell the two apart. Nothing was written"
+            )
+        }
+        // A county that leaves the plan leaves its records and entries without a county to count under.
+        var holding: [String] = []
+        for county in current.counties where plan.county(county.id) == nil {
+            let (records, entries) = try dataHeld(by: county)
+            if records + entries > 0 { holding.append("\(county.name) (\(county.id): \(records) records, \(entries) entries)") }
+        }
+        if !holding.isEmpty {
+            throw .invalid(
+                "this plan leaves out counties that still hold data here: \(holding.joined(separator: ", ")); keep them in the plan. Nothing was written"
+            )
+        }
         var intents: [Intent] = [
             .put(
                 collection: Self.programmeCollection, recordID: "plan",
@@ -98,6 +126,22 @@ extension Store {
         // The review's triggers and lists for the new plan now, not at the first view.
         try refreshReviewIndex()
         return plan
+    }
+
+    /// How many records (by the county's record-id prefixes) and ledger entries (by their
+    /// `county` field) this node holds of `county`.
+    func dataHeld(by county: Programme.County) throws(SyncNodeError) -> (records: Int, entries: Int) {
+        try read { db in
+            var records = 0
+            for prefix in county.prefixes where !prefix.isEmpty {
+                records +=
+                    try Int.fetchOne(
+                        db, sql: "SELECT count(*) FROM record WHERE substr(record_id, 1, ?) = ?", arguments: [prefix.count, prefix]) ?? 0
+            }
+            let entries =
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_entry WHERE json_extract(fields, '$.county') = ?", arguments: [county.id]) ?? 0
+            return (records, entries)
+        }
     }
 
     /// Records one item of the plan's `kind` from what a clerk typed, after checking it against

@@ -151,7 +151,15 @@ extension Store {
         let progress = Self.latestEventValues(events, field: "progress_pct")
         let stages = Self.latestEventValues(events, field: "stage")
         let money = try projectMoney()
-        let done = Set(["completed", "accepted", "handed_over", "cancelled"])
+        let finished = Set(["completed", "accepted", "handed_over"])
+        // The day each project first reached a finished stage, by the events' dates.
+        var finishedOn: [String: String] = [:]
+        for e in events where e.stands {
+            guard case .text(let project)? = e.fields["project"], case .text(let stage)? = e.fields["stage"], finished.contains(stage),
+                let date = e.fields["date"]?.description
+            else { continue }
+            if finishedOn[project].map({ date < $0 }) ?? true { finishedOn[project] = date }
+        }
         var rows: [[ReportTable.Cell]] = []
         for r in try currentValues("projects", fields: ["name", "county", "work_area", "planned_end"]) {
             let county = r.values["county"]?.description ?? ""
@@ -160,13 +168,21 @@ extension Store {
             if let w = filter.workArea, w != area { continue }
             let stage = stages[r.recordID]?.description ?? "planned"
             let end = r.values["planned_end"]?.description ?? ""
-            let late = !end.isEmpty && end < today && !done.contains(stage)
+            // 逾期: past its planned end and not finished; 延期完工: finished after its planned end.
+            let late: String
+            if end.isEmpty || stage == "cancelled" {
+                late = ""
+            } else if let on = finishedOn[r.recordID], finished.contains(stage) {
+                late = on > end ? "延期完工" : ""
+            } else {
+                late = end < today && !finished.contains(stage) ? "逾期" : ""
+            }
             rows.append([
                 .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
                 .text(plan.workArea(area)?.name ?? area), .text(stage),
                 progress[r.recordID].flatMap { if case .int(let n) = $0 { .int(n) } else { nil } } ?? .none,
                 end.isEmpty ? .none : .text(end), .total(money[r.recordID]?.allocated ?? .zero), .total(money[r.recordID]?.disbursed ?? .zero),
-                .total(money[r.recordID]?.spent ?? .zero), .text(late ? "late" : ""),
+                .total(money[r.recordID]?.spent ?? .zero), .text(late),
             ])
         }
         return ReportTable(

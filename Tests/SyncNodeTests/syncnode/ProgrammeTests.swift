@@ -217,7 +217,7 @@ import Testing
         let lintan = dir.path("lintan").path
         try await run(lintan, ["add", "project", "lintan-road", "name=村道", "county=lintan", "work_area=infrastructure"])
         var plan = try JSONSerialization.jsonObject(with: Programme.embeddedText) as! [String: Any]
-        plan["version"] = 2
+        plan["version"] = (plan["version"] as! Int) + 1
         plan["counties"] = (plan["counties"] as! [[String: Any]]).map { c in
             var c = c
             if c["id"] as? String == "lintan" { c["prefixes"] = ["lt-"] }
@@ -303,7 +303,7 @@ import Testing
 
         // HQ moves to plan version 2 (one more donation field); Lintan still has version 1.
         var plan = try JSONSerialization.jsonObject(with: Programme.embeddedText) as! [String: Any]
-        plan["version"] = 2
+        plan["version"] = (plan["version"] as! Int) + 1
         plan["kinds"] = (plan["kinds"] as! [[String: Any]]).map { k in
             var k = k
             if k["id"] as? String == "donation" {
