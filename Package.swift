@@ -102,6 +102,8 @@ let package = Package(
             ]
         ),
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),
+        // Child processes without Foundation's `Process` (see its comment): tests and tools only.
+        .target(name: "ChildProcess"),
         // Its folder differs from the library's by more than letter case (macOS file systems
         // merge names that differ only in case).
         .executableTarget(
@@ -111,6 +113,7 @@ let package = Package(
         .executableTarget(
             name: "syncnode-chaos",
             dependencies: [
+                "ChildProcess",
                 "SyncProtocol",
                 "SyncNode",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -144,6 +147,7 @@ let package = Package(
         .executableTarget(
             name: "syncnode-bench",
             dependencies: [
+                "ChildProcess",
                 "SyncNode",
                 "SyncProtocol",
                 "SyncWeb",
@@ -160,6 +164,7 @@ let package = Package(
         .testTarget(
             name: "SyncNodeTests",
             dependencies: [
+                "ChildProcess",
                 "SyncNode",
                 "SyncWeb",
                 "SyncProtocol",

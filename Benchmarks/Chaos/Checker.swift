@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// What the checker found in one run.
@@ -191,16 +192,14 @@ extension ChaosRun {
         guard let entry = ackedEntries.first(where: { !$0.expectRefused }) else { return proven }
         let database = lintan.data + "/node.sqlite"
         let sql = "DELETE FROM ledger_entry WHERE entry_id = '\(entry.id)';"
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/bin/sh")
-        sqlite.arguments = [
-            "-c",
-            "command -v sqlite3 >/dev/null && sqlite3 \"$0\" \"$1\" || python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' \"$0\" \"$1\"",
-            database, sql,
-        ]
-        try sqlite.run()
-        sqlite.waitUntilExit()
-        guard sqlite.terminationStatus == 0 else { return proven }
+        let sqlite = try ChildProcess.run(
+            "/bin/sh",
+            [
+                "-c",
+                "command -v sqlite3 >/dev/null && sqlite3 \"$0\" \"$1\" || python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' \"$0\" \"$1\"",
+                database, sql,
+            ])
+        guard sqlite.status == 0 else { return proven }
         guard try check(converged: true).lost >= 1 else { throw HarnessError("the checker missed a ledger entry removed from one node") }
         proven.append("a ledger entry deleted from one node's database")
         return proven

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import SyncProtocol
 
@@ -54,7 +55,7 @@ enum Children {
 
 /// A child process whose stdout and stderr go to files.
 final class Child {
-    let process = Process()
+    let process: ChildProcess
     let stdoutPath: String
     let stderrPath: String
     let started = Date()
@@ -64,29 +65,25 @@ final class Child {
         stderrPath = logPrefix + ".err"
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "SYNCNODE_DATA")
         env.removeValue(forKey: "SYNCNODE_CLOCK_OFFSET_MS")
         env.merge(environment) { $1 }
-        process.environment = env
-        let out = FileHandle(forWritingAtPath: stdoutPath)
-        let err = FileHandle(forWritingAtPath: stderrPath)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        // The child has its own copies once started; the harness's must be closed, or hundreds of
-        // children leak thousands of descriptors (and Foundation's Process.run crashed past ~1,000).
-        defer {
-            try? out?.close()
-            try? err?.close()
+        guard let out = FileHandle(forWritingAtPath: stdoutPath), let err = FileHandle(forWritingAtPath: stderrPath) else {
+            throw HarnessError("cannot open \(logPrefix).out/.err")
         }
-        try process.run()
-        Children.add(process.processIdentifier)
+        // The child has its own copies once started; the harness's must be closed, or hundreds of
+        // children leak thousands of descriptors.
+        defer {
+            try? out.close()
+            try? err.close()
+        }
+        process = try ChildProcess(
+            executable, arguments, environment: env, stdin: .null, stdout: .descriptor(out.fileDescriptor), stderr: .descriptor(err.fileDescriptor))
+        Children.add(process.pid)
     }
 
-    var pid: pid_t { process.processIdentifier }
+    var pid: pid_t { process.pid }
     var isRunning: Bool { process.isRunning }
 
     /// Waits up to `seconds`; then SIGKILLs. Returns the exit status, or nil if it had to be killed.
@@ -99,7 +96,7 @@ final class Child {
             return nil
         }
         Children.remove(pid)
-        return process.terminationReason == .exit ? process.terminationStatus : nil
+        return process.terminationSignal == nil ? process.terminationStatus : nil
     }
 
     /// kill -9, and reap.

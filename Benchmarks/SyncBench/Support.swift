@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// Lines printed after the table: how a figure was made, breakdowns, skipped cases.
@@ -32,41 +33,45 @@ func median(_ samples: [Double]) -> Double { percentile(samples, 0.5) }
 /// A child process with its standard output captured in a file (so it can never block on a pipe)
 /// and its standard error passed through. Every wait is bounded.
 final class Child {
-    let process = Process()
+    let process: ChildProcess
     let output: URL
     let label: String
 
-    private var input: Pipe?
+    private var input: FileHandle?
 
     init(_ executable: String, _ arguments: [String], label: String, stderrFile: URL? = nil, withInput: Bool = false) throws {
         self.label = label
         output = FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-bench-\(UUID().uuidString).out")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         // Targets are loopback or the benchmark's own namespaces: never through a proxy.
-        process.environment = ProcessInfo.processInfo.environment.merging(["no_proxy": "*", "NO_PROXY": "*"]) { $1 }
+        let environment = ProcessInfo.processInfo.environment.merging(["no_proxy": "*", "NO_PROXY": "*"]) { $1 }
         let outHandle = try FileHandle(forWritingTo: output)
-        process.standardOutput = outHandle
         var errHandle: FileHandle?
+        var inputRead: Int32?
         // The child keeps its own copies; the parent's are closed once it has started.
         defer {
             try? outHandle.close()
             try? errHandle?.close()
+            if let inputRead { close(inputRead) }
         }
+        var stdin = ChildProcess.Stream.null
         if withInput {
-            let pipe = Pipe()
-            process.standardInput = pipe
-            input = pipe
+            var fds: [Int32] = [0, 0]
+            guard ChildProcess.pipe(&fds) else { throw BenchError("pipe: errno \(errno)") }
+            inputRead = fds[0]
+            input = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+            stdin = .descriptor(fds[0])
         }
+        var stderr = ChildProcess.Stream.inherit
         if let stderrFile {
             _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
             errHandle = try FileHandle(forWritingTo: stderrFile)
-            process.standardError = errHandle
+            stderr = .descriptor(errHandle!.fileDescriptor)
         }
-        try process.run()
+        process = try ChildProcess(
+            executable, arguments, environment: environment, stdin: stdin, stdout: .descriptor(outHandle.fileDescriptor), stderr: stderr)
         Self.lock.lock()
-        Self.running.insert(process.processIdentifier)
+        Self.running.insert(process.pid)
         Self.lock.unlock()
     }
 
@@ -83,7 +88,7 @@ final class Child {
 
     private func forget() {
         Self.lock.lock()
-        Self.running.remove(process.processIdentifier)
+        Self.running.remove(process.pid)
         Self.lock.unlock()
     }
 
@@ -94,14 +99,14 @@ final class Child {
 
     /// Writes a line to the child's standard input (made with `withInput`).
     func send(_ line: String) {
-        try? input?.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        try? input?.write(contentsOf: Data((line + "\n").utf8))
     }
 
     static var benchExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var isRunning: Bool { process.isRunning }
 
     /// Waits for the exit, at most `timeout` seconds; kills the child if it is still running then.
@@ -148,24 +153,23 @@ final class Child {
 /// Runs a command to completion (bounded), returning its exit status and output.
 @discardableResult
 func command(_ argv: [String], timeout: Double = 30, check: Bool = true) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: argv[0])
-    process.arguments = Array(argv.dropFirst())
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("syncnode-bench-cmd-\(UUID().uuidString)")
     _ = FileManager.default.createFile(atPath: out.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: out) }
     let handle = try FileHandle(forWritingTo: out)
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
+    let process: ChildProcess
+    do {
+        defer { try? handle.close() }
+        process = try ChildProcess(
+            argv[0], Array(argv.dropFirst()), stdin: .null, stdout: .descriptor(handle.fileDescriptor), stderr: .descriptor(handle.fileDescriptor))
+    }
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
     if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
+        process.terminate(SIGKILL)
         process.waitUntilExit()
         throw BenchError("`\(argv.joined(separator: " "))` did not finish in \(Int(timeout)) s")
     }
-    try? handle.close()
     let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
     if check && process.terminationStatus != 0 {
         throw BenchError("`\(argv.joined(separator: " "))` failed (\(process.terminationStatus)): \(text.suffix(400))")

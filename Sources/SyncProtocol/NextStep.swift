@@ -32,4 +32,6 @@ public enum NextStep: Sendable, Equatable {
     case newValueOrUndo
     /// See the projects.
     case listProjects
+    /// Install the plan anyway, leaving those counties' data to the review.
+    case dropCountiesKnowingly
 }

@@ -39,7 +39,7 @@ extension WebInterface {
         for row in projects.rows.map(ReportRow.init) {
             let c = row.text(county)
             counts[c, default: [:]][row.text(stage), default: 0] += 1
-            if row.text(late) == "late" { lateCount[c, default: 0] += 1 }
+            if row.text(late) == Lateness.overdue { lateCount[c, default: 0] += 1 }
         }
         let stages = plan.allStages
         let countyOrder = plan.counties.map(\.name) + counts.keys.filter { name in !plan.counties.contains { $0.name == name } }.sorted()
@@ -47,7 +47,7 @@ extension WebInterface {
         model["stageRows"] = countyOrder.filter { counts[$0] != nil }.map { c -> [String: Any] in
             ["county": c, "counts": stages.map { counts[c]?[$0] ?? 0 }, "late": lateCount[c] ?? 0, "hasLate": (lateCount[c] ?? 0) > 0]
         }
-        model["lateProjects"] = table(projects.filtered { $0.text(late) == "late" }, lang, limit: Self.listLimit)
+        model["lateProjects"] = table(projects.filtered { $0.text(late) == Lateness.overdue }, lang, limit: Self.listLimit)
 
         // Supervision and tasks: the overdue ones, counted per lead unit.
         let unit = tasks.column("leadUnit")
@@ -89,7 +89,7 @@ extension WebInterface {
             "rows": shown.map { cells -> [String: Any] in
                 let row = ReportRow(cells: cells)
                 return [
-                    "stale": stale?(row) ?? false, "late": lateColumn.map { row.text($0) == "late" } ?? false,
+                    "stale": stale?(row) ?? false, "late": lateColumn.map { !row.text($0).isEmpty } ?? false,
                     "cells": zip(cells, report.columns).map { cell, column -> [String: Any] in
                         var out: [String: Any] = ["col": column.id, "text": ReportFormat.display(cell, column.type)]
                         if case .int(let n) = cell {

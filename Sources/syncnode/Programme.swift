@@ -203,12 +203,14 @@ extension SyncNodeCommand {
                 abstract: "HQ: replace the plan with FILE (JSON, the format of docs/PROGRAMME.md); it reaches every node with the next sync.")
             @OptionGroup var node: NodeOptions
             @Argument(help: "The plan file.") var file: String
+            @Flag(help: "Install a plan that leaves out counties whose data this node holds (it stays, listed in review).")
+            var dropCountiesWithData = false
 
             func run() throws {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw failure(SyncNodeError(.invalidInput, "cannot read \(file)"))
                 }
-                let plan = try node.withStore { try $0.installPlan(data) }
+                let plan = try node.withStore { try $0.installPlan(data, droppingCountiesWithData: dropCountiesWithData) }
                 emit("installed \(plan.programme) v\(plan.version): \(plan.counties.count) counties, \(plan.kinds.count) kinds")
             }
         }

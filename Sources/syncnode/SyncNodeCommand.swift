@@ -130,6 +130,7 @@ func hint(for step: NextStep) -> String {
     case .undoAndAddAnew: " (--undo, then `syncnode add`)"
     case .newValueOrUndo: " (FIELD=VALUE, or --undo)"
     case .listProjects: "; list them with `syncnode report projects`"
+    case .dropCountiesKnowingly: " (--drop-counties-with-data)"
     }
 }
 

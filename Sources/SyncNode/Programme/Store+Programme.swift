@@ -89,7 +89,7 @@ extension Store {
     /// prefixes into the policy, in one transaction, so every node validates the same way after
     /// one sync. Only HQ may (the policy refuses it from any other node).
     @discardableResult
-    public func installPlan(_ text: Data) throws(SyncNodeError) -> Programme {
+    public func installPlan(_ text: Data, droppingCountiesWithData: Bool = false) throws(SyncNodeError) -> Programme {
         let plan = try Programme.decode(text)
         let current = try programme()
         if plan.programme == current.programme, plan.version == current.version, plan != current {
@@ -103,10 +103,10 @@ extension Store {
             let (records, entries) = try dataHeld(by: county)
             if records + entries > 0 { holding.append("\(county.name) (\(county.id): \(records) records, \(entries) entries)") }
         }
-        if !holding.isEmpty {
-            throw .invalid(
-                "this plan leaves out counties that still hold data here: \(holding.joined(separator: ", ")); keep them in the plan. Nothing was written"
-            )
+        if !holding.isEmpty, !droppingCountiesWithData {
+            throw SyncNodeError.invalid(
+                "this plan leaves out counties that still hold data here: \(holding.joined(separator: ", ")); keep them in the plan, or drop them knowingly (their data stays, listed in review). Nothing was written"
+            ).next(.dropCountiesKnowingly)
         }
         var intents: [Intent] = [
             .put(

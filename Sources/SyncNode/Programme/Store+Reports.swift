@@ -25,6 +25,14 @@ public struct ReportTable: Sendable, Equatable {
     public var rows: [[Cell]]
 }
 
+/// The projects report's `late` words: one definition, read by the report and the dashboard.
+public enum Lateness {
+    /// Past its planned end and not finished.
+    public static let overdue = "逾期"
+    /// Finished after its planned end.
+    public static let finishedLate = "延期完工"
+}
+
 /// Which rows a report keeps.
 public struct ReportFilter: Sendable {
     public var county: String?
@@ -173,9 +181,9 @@ extension Store {
             if end.isEmpty || stage == "cancelled" {
                 late = ""
             } else if let on = finishedOn[r.recordID], finished.contains(stage) {
-                late = on > end ? "延期完工" : ""
+                late = on > end ? Lateness.finishedLate : ""
             } else {
-                late = end < today && !finished.contains(stage) ? "逾期" : ""
+                late = end < today && !finished.contains(stage) ? Lateness.overdue : ""
             }
             rows.append([
                 .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),

@@ -1,3 +1,4 @@
+import ChildProcess
 import Crypto
 import Foundation
 import GRDB
@@ -358,19 +359,19 @@ func rejections(_ data: String) throws -> (refused: [[String: Any]], held: [[Str
         try Data(bomb).write(to: file)
         #expect(bomb.count < 1 << 20)
 
-        let process = Process()
-        process.executableURL = Binary.url
-        process.arguments = ["bundle", "import", "--data", hq, file.path]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let errors = dir.path("bomb.err")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let errorFile = try FileHandle(forWritingTo: errors)
+        let process = try ChildProcess(
+            Binary.url.path, ["bundle", "import", "--data", hq, file.path], stdin: .null, stdout: .null, stderr: .descriptor(errorFile.fileDescriptor)
+        )
+        try errorFile.close()
         var peak = 0
         while process.isRunning {
-            peak = max(peak, peakRSS(of: process.processIdentifier))
+            peak = max(peak, peakRSS(of: process.pid))
             Thread.sleep(forTimeInterval: 0.005)
         }
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 65, "\(message)")
         #expect(message.contains("expands beyond") || message.contains("malformed"), "\(message)")
         print("bundle bomb (\(bomb.count >> 10) KiB inflating to 300 MiB): import peak RSS \(peak >> 20) MiB")

@@ -69,7 +69,7 @@ func peakRSS(of pid: Int32) -> Int {
         try Federation.hq(hq)
         let server = try ServeProcess(data: hq)
         defer { server.stop() }
-        let before = peakRSS(of: server.process.processIdentifier)
+        let before = peakRSS(of: server.process.pid)
         #expect(before > 0, "the server's peak memory could not be read from /proc")
         let size = 60 << 20
         let head = Array("POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: \(size)\r\nContent-Type: application/x-syncnode-batch\r\n\r\n".utf8)
@@ -85,7 +85,7 @@ func peakRSS(of pid: Int32) -> Int {
         let health = try Binary.shell("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(server.port)/health")
         #expect(health.stdout == "200")
         #expect(written.withLock { $0 } > 0, "no stranger's body reached the server: nothing was tested")
-        let after = peakRSS(of: server.process.processIdentifier)
+        let after = peakRSS(of: server.process.pid)
         print(
             "unauthenticated 32 x 60 MiB: server peak RSS \(before >> 20) MiB before, \(after >> 20) MiB after; \(written.withLock { $0 } >> 20) MiB accepted by the socket"
         )

@@ -28,7 +28,7 @@ import Testing
         let body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
         let headers = try lintan.headers(method: "POST", path: "/v1/push", body: body)
         let url = net.server.url
-        let pid = net.server.process.processIdentifier
+        let pid = net.server.process.pid
         let before = peakRSS(of: pid)
         var options = HTTPClientOptions()
         options.lowSpeedSeconds = 600

@@ -1,8 +1,9 @@
+import ChildProcess
 import Foundation
 
 /// A `syncnode serve` child process on loopback.
 final class ServeProcess {
-    let process = Process()
+    let process: ChildProcess
     let port: Int
     let log: URL
 
@@ -15,21 +16,18 @@ final class ServeProcess {
         log = URL(fileURLWithPath: data + ".serve.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--port-file", portFile.path] + extra
-        if let softFileLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -Sn \(softFileLimit) && exec \"$0\" \"$@\"", Binary.url.path] + arguments
-        } else {
-            process.executableURL = Binary.url
-            process.arguments = arguments
-        }
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
-        process.environment = env
         let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
         defer { try? handle.close() }
-        try process.run()
+        let output = ChildProcess.Stream.descriptor(handle.fileDescriptor)
+        if let softFileLimit {
+            process = try ChildProcess(
+                "/bin/sh", ["-c", "ulimit -Sn \(softFileLimit) && exec \"$0\" \"$@\"", Binary.url.path] + arguments, environment: env, stdin: .null,
+                stdout: output, stderr: output)
+        } else {
+            process = try ChildProcess(Binary.url.path, arguments, environment: env, stdin: .null, stdout: output, stderr: output)
+        }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let text = try? String(contentsOf: portFile, encoding: .utf8), let bound = Int(text) {

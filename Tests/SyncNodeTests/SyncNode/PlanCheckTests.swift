@@ -30,7 +30,8 @@ import Testing
         mapping("first_batch_projects", change) { $0["id"] as? String == id }
     }
 
-    static let cases: [(String, (inout JSON) -> Void, String)] = [
+    // Read-only after it is made; the closures hold no state.
+    nonisolated(unsafe) static let cases: [(String, (inout JSON) -> Void, String)] = [
         (
             "negative aid", county("lintan") { $0["yearly_aid_wan"] = ["2016": -5, "2017": 1000, "2018": 1000, "2019": 1000, "2020": 1000] },
             "not between 0"
@@ -87,8 +88,9 @@ import Testing
         let (what, change, says) = Self.cases[index]
         var plan = try Self.embedded()
         change(&plan)
+        let data = try JSONSerialization.data(withJSONObject: plan)
         do {
-            _ = try Programme.decode(try JSONSerialization.data(withJSONObject: plan))
+            _ = try Programme.decode(data)
             Issue.record("\(what): installed")
         } catch {
             #expect(error.code == .invalidInput)

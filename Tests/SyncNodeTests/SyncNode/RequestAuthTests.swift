@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -92,15 +93,10 @@ import Testing
 /// HTTPS with a test CA made by openssl: the client verifies certificates by default.
 @Suite struct TLSTests {
     private func openssl(_ arguments: [String], in dir: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = dir
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed") }
+        // In `dir`: the arguments name their files relative to it.
+        let script = "cd \"$0\" && exec /usr/bin/openssl \"$@\""
+        let result = try ChildProcess.run("/bin/sh", ["-c", script, dir.path] + arguments)
+        guard result.status == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed") }
     }
 
     private func tlsFailure(_ options: HTTPClientOptions, _ url: String) async -> SyncNodeError? {

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GRDB
 import SyncNode
@@ -18,13 +19,10 @@ import Testing
         #expect(try await Binary.runAsync(["sync", "--data", county, "--peer", server.url]).status == 0)
 
         // 300 writes by another process while the backup runs.
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
-        writer.arguments = [
-            "-c", "for i in $(seq 1 300); do \"$SYNCNODE\" record put --data '\(county)' projects lt-$i n:=$i >/dev/null || exit 1; done",
-        ]
-        writer.environment = ProcessInfo.processInfo.environment.merging(["SYNCNODE": Binary.url.path]) { $1 }
-        try writer.run()
+        let writer = try ChildProcess(
+            "/bin/sh",
+            ["-c", "for i in $(seq 1 300); do \"$SYNCNODE\" record put --data '\(county)' projects lt-$i n:=$i >/dev/null || exit 1; done"],
+            environment: ProcessInfo.processInfo.environment.merging(["SYNCNODE": Binary.url.path]) { $1 }, stdin: .null)
         try await Task.sleep(for: .seconds(2))
         let file = dir.path("lintan.backup").path
         let backup = try await Binary.runAsync(["backup", "--data", county, "--out", file, "--json"])
