@@ -23,6 +23,15 @@ public struct Programme: Codable, Equatable, Sendable {
     public var firstBatchProjects: [[String: String]]?
     /// The plan's groups of member units (帮扶载体单位, 专项工作组, 帮扶保障组) and what each unit does.
     public var groups: [Group]?
+    /// The words people read for the values a field takes (`stage`: `started` → 在建), by field
+    /// name, or by `kind.field` where one kind's values mean something else: reports, pages and
+    /// forms show these, and keep the value for machines.
+    public var valueLabels: [String: [String: String]]?
+
+    /// The word for `value` of `field` (of `kind`), or the value itself when the plan has none.
+    public func label(_ field: String, _ value: String, kind: String? = nil) -> String {
+        kind.flatMap { valueLabels?["\($0).\(field)"]?[value] } ?? valueLabels?[field]?[value] ?? value
+    }
 
     /// A group of units the plan names, each with its part.
     public struct Group: Codable, Equatable, Sendable {

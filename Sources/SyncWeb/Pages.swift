@@ -32,7 +32,7 @@ extension WebInterface {
         // Projects: a count per county and stage, and the late ones.
         let plan = try store.programme()
         let county = projects.column("county")
-        let stage = projects.column("stage")
+        let stage = projects.column("stageId")
         let late = projects.column("late")
         var counts: [String: [String: Int]] = [:]
         var lateCount: [String: Int] = [:]
@@ -43,7 +43,7 @@ extension WebInterface {
         }
         let stages = plan.allStages
         let countyOrder = plan.counties.map(\.name) + counts.keys.filter { name in !plan.counties.contains { $0.name == name } }.sorted()
-        model["stages"] = stages
+        model["stages"] = stages.map { plan.label("stage", $0) }
         model["stageRows"] = countyOrder.filter { counts[$0] != nil }.map { c -> [String: Any] in
             ["county": c, "counts": stages.map { counts[c]?[$0] ?? 0 }, "late": lateCount[c] ?? 0, "hasLate": (lateCount[c] ?? 0) > 0]
         }
@@ -51,8 +51,8 @@ extension WebInterface {
 
         // Supervision and tasks: the overdue ones, counted per lead unit.
         let unit = tasks.column("leadUnit")
-        let state = tasks.column("state")
-        let overdue = tasks.filtered { $0.text(state) == "overdue" }
+        let state = tasks.column("stateId")
+        let overdue = tasks.filtered { $0.text(state) == TaskState.overdue.rawValue }
         var perUnit: [String: Int] = [:]
         for row in overdue.rows.map(ReportRow.init) { perUnit[row.text(unit), default: 0] += 1 }
         model["overdueByUnit"] = perUnit.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { ["unit": $0.key, "count": $0.value] }
@@ -81,6 +81,7 @@ extension WebInterface {
     /// A report as the table template shows it: every cell's display text, with its column id and,
     /// for numbers, the raw value (`data-value`) that equals `syncnode report NAME --json`.
     func table(_ report: ReportTable, _ lang: Language, limit: Int? = nil, stale: ((ReportRow) -> Bool)? = nil) -> [String: Any] {
+        let report = report.forPeople
         let shown = limit.map { Array(report.rows.prefix($0)) } ?? report.rows
         let lateColumn = report.name == "projects" ? report.column("late") : nil
         var out: [String: Any] = [
@@ -190,8 +191,8 @@ extension WebInterface {
                 let counties = store.info.role == .county ? plan.counties.filter { $0.id == store.info.site } : plan.counties
                 options = counties.map { ($0.id, lang == .en ? ($0.nameEn ?? $0.name) : $0.name) }
             case .workArea: options = plan.workAreas.map { ($0.id, lang == .en ? ($0.nameEn ?? $0.name) : $0.name) }
-            case .stage: options = plan.allStages.map { ($0, $0) }
-            default: options = field.values.map { $0.map { ($0, $0) } }
+            case .stage: options = plan.allStages.map { ($0, plan.label("stage", $0)) }
+            default: options = field.values.map { $0.map { ($0, plan.label(field.name, $0, kind: kind.id)) } }
             }
             if let options {
                 let chosen = values[field.name] ?? (field.type == .county && options.count == 1 ? options[0].0 : "")

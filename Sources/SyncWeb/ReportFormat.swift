@@ -46,6 +46,7 @@ public enum ReportFormat {
 
     /// UTF-8 with a byte-order mark (Excel reads Chinese correctly), CRLF line ends.
     public static func csv(_ t: ReportTable) -> Data {
+        let t = t.forPeople
         func quote(_ s: String) -> String {
             s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s

@@ -7,6 +7,7 @@ import SyncNode
 /// as percents, dates and times as dates.
 public enum Workbook {
     public static func write(_ tables: [ReportTable], to path: String) throws(SyncNodeError) {
+        let tables = tables.map(\.forPeople)
         guard let book = workbook_new(path) else { throw SyncNodeError(.readOnly, "cannot create \(path)") }
         let header = workbook_add_format(book)
         format_set_bold(header)

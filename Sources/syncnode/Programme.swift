@@ -336,6 +336,7 @@ extension SyncNodeCommand {
 
 extension ReportFormat {
     static func text(_ t: ReportTable) -> String {
+        let t = t.forPeople
         var table = TextTable(t.columns.map(\.label))
         for row in t.rows { table.add(zip(row, t.columns).map { display($0, $1.type) }) }
         return t.title + "\n" + table.render()

@@ -11,6 +11,8 @@ public struct ReportTable: Sendable, Equatable {
         public var id: String
         public var label: String
         public var type: ColumnType
+        /// A column of ids for machines (`--json`), beside the column of words people read.
+        public var machine = false
     }
 
     public enum Cell: Sendable, Equatable {
@@ -23,6 +25,31 @@ public struct ReportTable: Sendable, Equatable {
     public var title: String
     public var columns: [Column]
     public var rows: [[Cell]]
+
+    /// The table people read (text, CSV, XLSX, pages): without the machines' columns of ids.
+    public var forPeople: ReportTable {
+        guard columns.contains(where: \.machine) else { return self }
+        let keep = columns.indices.filter { !columns[$0].machine }
+        return ReportTable(name: name, title: title, columns: keep.map { columns[$0] }, rows: rows.map { row in keep.map { row[$0] } })
+    }
+}
+
+/// A task's or supervision item's state, computed from its events; overdue is never stored.
+public enum TaskState: String, Sendable, CaseIterable {
+    case closed, done, overdue
+    case sentBack = "sent back"
+    case open
+
+    /// What people read.
+    public var word: String {
+        switch self {
+        case .closed: "已办结"
+        case .done: "已完成"
+        case .overdue: "逾期"
+        case .sentBack: "已退回"
+        case .open: "办理中"
+        }
+    }
 }
 
 /// The projects report's `late` words: one definition, read by the report and the dashboard.
@@ -187,10 +214,10 @@ extension Store {
             }
             rows.append([
                 .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
-                .text(plan.workArea(area)?.name ?? area), .text(stage),
+                .text(plan.workArea(area)?.name ?? area), .text(plan.label("stage", stage)),
                 progress[r.recordID].flatMap { if case .int(let n) = $0 { .int(n) } else { nil } } ?? .none,
                 end.isEmpty ? .none : .text(end), .total(money[r.recordID]?.allocated ?? .zero), .total(money[r.recordID]?.disbursed ?? .zero),
-                .total(money[r.recordID]?.spent ?? .zero), .text(late),
+                .total(money[r.recordID]?.spent ?? .zero), .text(late), .text(county), .text(area), .text(stage),
             ])
         }
         return ReportTable(
@@ -201,6 +228,8 @@ extension Store {
                 .init(id: "progressPct", label: "进度%", type: .int), .init(id: "plannedEnd", label: "计划完工", type: .date),
                 .init(id: "allocated", label: "安排(万元)", type: .money), .init(id: "disbursed", label: "拨付(万元)", type: .money),
                 .init(id: "spent", label: "支出(万元)", type: .money), .init(id: "late", label: "逾期", type: .text),
+                .init(id: "countyId", label: "县", type: .text, machine: true), .init(id: "workAreaId", label: "工作领域", type: .text, machine: true),
+                .init(id: "stageId", label: "阶段", type: .text, machine: true),
             ], rows: rows)
     }
 
@@ -250,6 +279,7 @@ extension Store {
     /// date, the latest extension, and a state computed from the events (closed, done, sent back,
     /// overdue or open); overdue is computed here, never stored.
     func tasksReport(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> ReportTable {
+        let plan = try programme()
         var events: [String: [(date: String, ts: Timestamp, event: String, newDue: String?)]] = [:]
         for e in try ledger("supervision_events") where e.stands {
             guard case .text(let item)? = e.fields["item"], case .text(let event)? = e.fields["event"] else { continue }
@@ -264,18 +294,18 @@ extension Store {
                 let due = r.values["due"]?.description ?? ""
                 let extended = history.last { $0.event == "extension" && $0.newDue != nil }?.newDue
                 let effective = extended ?? due
-                let state: String
+                let state: TaskState
                 switch history.last(where: { ["completion", "closure", "send_back"].contains($0.event) })?.event {
-                case "closure": state = "closed"
-                case "completion": state = "done"
+                case "closure": state = .closed
+                case "completion": state = .done
                 default:
                     let sentBack = history.last?.event == "send_back"
-                    state = !effective.isEmpty && effective < today ? "overdue" : (sentBack ? "sent back" : "open")
+                    state = !effective.isEmpty && effective < today ? .overdue : (sentBack ? .sentBack : .open)
                 }
                 rows.append([
-                    .text(r.values["lead_unit"]?.description ?? ""), .text(kind), .text(r.recordID), .text(r.values["title"]?.description ?? ""),
-                    due.isEmpty ? .none : .text(due), extended.map { .text($0) } ?? .none,
-                    .int(Int64(history.filter { $0.event == "feedback" }.count)), .text(state),
+                    .text(r.values["lead_unit"]?.description ?? ""), .text(plan.kind(kind)?.name ?? kind), .text(r.recordID),
+                    .text(r.values["title"]?.description ?? ""), due.isEmpty ? .none : .text(due), extended.map { .text($0) } ?? .none,
+                    .int(Int64(history.filter { $0.event == "feedback" }.count)), .text(state.word), .text(kind), .text(state.rawValue),
                 ])
             }
         }
@@ -288,7 +318,8 @@ extension Store {
                 .init(id: "id", label: "编号", type: .text),
                 .init(id: "title", label: "事项", type: .text), .init(id: "due", label: "原定时限", type: .date),
                 .init(id: "extendedTo", label: "延期至", type: .date), .init(id: "feedback", label: "反馈次数", type: .int),
-                .init(id: "state", label: "状态", type: .text),
+                .init(id: "state", label: "状态", type: .text), .init(id: "kindId", label: "类别", type: .text, machine: true),
+                .init(id: "stateId", label: "状态", type: .text, machine: true),
             ], rows: rows)
     }
 

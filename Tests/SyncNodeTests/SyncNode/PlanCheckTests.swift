@@ -204,6 +204,12 @@ import Testing
         #expect(late["lt-late"] == "延期完工", "\(report.stdout)")
         #expect(late["lt-ontime"] == "")
         #expect(late["lt-overdue"] == "逾期")
+        // The stage in words, its id beside it for machines; the table people read has no ids.
+        let finished = try #require(rows.first { $0["id"] as? String == "lt-late" })
+        #expect(finished["stage"] as? String == "已完工" && finished["stageId"] as? String == "completed", "\(finished)")
+        #expect(finished["countyId"] as? String == "lintan" && finished["county"] as? String == "临潭县")
+        let text = try await Binary.runAsync(["report", "--data", hq, "projects"])
+        #expect(text.stdout.contains("已完工") && !text.stdout.contains("completed") && !text.stdout.contains("lintan "), "\(text.stdout)")
     }
 
     @Test func theEmbeddedPlanPassesEveryCheck() throws {

@@ -383,8 +383,13 @@ import Testing
             ]).status
                 == 0)
         let tasks = try await ProgrammeFleetTests.json(hq, ["report", "tasks"])
-        let state = Dictionary(uniqueKeysWithValues: tasks.map { ($0["id"] as? String ?? "", $0["state"] as? String ?? "") })
+        let state = Dictionary(uniqueKeysWithValues: tasks.map { ($0["id"] as? String ?? "", $0["stateId"] as? String ?? "") })
         #expect(state == ["t-1": "overdue", "t-2": "open", "sv-1": "open"], "\(tasks)")
+        // People read words: the state and the kind, never their codes.
+        #expect(tasks.first { $0["id"] as? String == "t-1" }?["state"] as? String == "逾期")
+        #expect(tasks.first { $0["id"] as? String == "sv-1" }?["kind"] as? String == "督办事项")
+        let text = try await Binary.runAsync(["report", "--data", hq, "tasks"])
+        #expect(text.stdout.contains("逾期") && text.stdout.contains("办理中") && !text.stdout.contains("overdue"), "\(text.stdout)")
         #expect(tasks.first { $0["id"] as? String == "sv-1" }?["extendedTo"] as? String == "2099-06-30")
         #expect(tasks.contains { $0["title"] as? String == "医疗队, 第一批" })
     }
