@@ -20,9 +20,11 @@ public final class NodeMetrics: Sendable {
     public init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        // Rounds take from milliseconds (nothing new) to minutes (a county back after a week).
+        // Requests take from under a millisecond (health, a small pull) and rounds from
+        // milliseconds (nothing new) to minutes (a county back after a week).
         factory.defaultDurationHistogramBuckets = [
-            .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2),
             .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
         ]
         self.factory = factory
@@ -125,7 +127,41 @@ public final class NodeMetrics: Sendable {
         for gone in scraped.replace(with: series) {
             Gauge(label: gone.name, dimensions: gone.labels, factory: factory).destroy()
         }
-        return registry.emitToBuffer()
+        return Self.withHelp(registry.emitToBuffer())
+    }
+
+    /// What each family measures, for the `# HELP` line Prometheus shows beside it.
+    static let help: [String: String] = [
+        "syncnode_build_info": "The node's version, protocol and storage schema (always 1).",
+        "syncnode_conflicts_open": "Fields with concurrent values not yet resolved.",
+        "syncnode_transactions_held": "Transactions waiting for HQ's approval of their node.",
+        "syncnode_transactions": "Transactions stored in this node's log.",
+        "syncnode_forked_nodes": "Nodes seen signing two histories.",
+        "syncnode_peer_unsent_transactions": "Transactions a remembered peer has not yet received from this node.",
+        "syncnode_peer_last_success_timestamp_seconds": "When a sync round with the peer last succeeded (Unix time).",
+        "syncnode_node_last_heard_timestamp_seconds": "When the registered node last called this one (Unix time).",
+        "syncnode_node_unsent_transactions": "Transactions of the registered node this node still lacks, as of its last call.",
+        "syncnode_http_bytes_total": "HTTP body bytes received and sent.",
+        "syncnode_http_requests_total": "HTTP requests answered, by route and status.",
+        "syncnode_http_request_duration_seconds": "Time to answer an HTTP request, by route.",
+        "syncnode_sync_rounds_total": "Sync rounds this node started, by peer and outcome.",
+        "syncnode_sync_round_duration_seconds": "Time of a sync round this node started, by peer.",
+        "syncnode_sync_bytes_total": "Bytes on the wire in sync rounds this node started, by peer.",
+        "syncnode_transactions_sent_total": "Transactions this node pushed, by peer.",
+        "syncnode_transactions_applied_total": "Transactions applied here, by how they came (pull or push).",
+        "syncnode_transactions_refused_total": "Transactions refused, by this node or by a peer.",
+    ]
+
+    /// The exposition with a `# HELP` line before each family's `# TYPE` line.
+    static func withHelp(_ text: [UInt8]) -> [UInt8] {
+        var out: [String] = []
+        for line in String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("# TYPE "), let name = line.dropFirst(7).split(separator: " ").first, let help = help[String(name)] {
+                out.append("# HELP \(name) \(help)")
+            }
+            out.append(String(line))
+        }
+        return Array(out.joined(separator: "\n").utf8)
     }
 
     private static let build = [

@@ -12,6 +12,7 @@ struct PrometheusText {
     }
 
     var types: [String: String] = [:]
+    var helps: [String: String] = [:]
     var samples: [Sample] = []
 
     init(_ text: String) throws {
@@ -23,6 +24,14 @@ struct PrometheusText {
                 }
                 guard types[String(parts[2])] == nil else { throw TestFailure("family typed twice: \(line)") }
                 types[String(parts[2])] = String(parts[3])
+                continue
+            }
+            if line.hasPrefix("# HELP ") {
+                let parts = line.dropFirst(7).split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, Self.isName(parts[0]), types[String(parts[0])] == nil else {
+                    throw TestFailure("bad HELP line (or after its TYPE line): \(line)")
+                }
+                helps[String(parts[0])] = String(parts[1])
                 continue
             }
             if line.hasPrefix("#") { continue }

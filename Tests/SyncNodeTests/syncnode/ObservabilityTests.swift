@@ -176,6 +176,11 @@ import Testing
         #expect(county.value("syncnode_sync_rounds_total", ["peer": "http://hq", "outcome": "ok"]) == 1)
         #expect(county.value("syncnode_sync_round_duration_seconds_bucket", ["peer": "http://hq", "le": "1.0"]) == 1)
         #expect(county.value("syncnode_sync_round_duration_seconds_bucket", ["peer": "http://hq", "le": "0.25"]) == 0)
+        // Buckets below 10 ms (a health check or a small pull), and every family says what it is.
+        #expect(county.value("syncnode_sync_round_duration_seconds_bucket", ["peer": "http://hq", "le": "0.001"]) == 0)
+        for metrics in [county, hqMetrics] {
+            #expect(Set(metrics.types.keys).subtracting(metrics.helps.keys).isEmpty, "families without HELP: \(metrics.types.keys.sorted())")
+        }
 
         // Work of a node the county office does not know yet is held, until the approval arrives.
         try await f.distributeRegistry()
