@@ -188,7 +188,8 @@ extension SyncNodeCommand.Node {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let nodes = try node.withStore { store in try store.nodeHealth() }
+            // One opening of the store for everything the listing shows.
+            let (nodes, me, plan) = try node.withStore { store in (try store.nodeHealth(), store.info.nodeID, try store.programme()) }
             func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
             if output.json {
                 emit(
@@ -207,7 +208,6 @@ extension SyncNodeCommand.Node {
                     "node", "label", "site", "role", "fingerprint", "state", "last work received (\(Presenter.localZone))",
                     "last contact (\(Presenter.localZone))", "not yet here",
                 ])
-                let me = try node.withStore { $0.info.nodeID }
                 for n in nodes {
                     let e = n.entry
                     // This node itself is no node it waits to hear from.
@@ -222,9 +222,7 @@ extension SyncNodeCommand.Node {
                 }
                 emit(table.render())
                 // A site of the plan with no node approved yet: said, not left out.
-                let (plan, sites) = try node.withStore { store in
-                    (try store.programme(), Set(nodes.filter { $0.entry.revokedAt == nil }.map(\.entry.site)))
-                }
+                let sites = Set(nodes.filter { $0.entry.revokedAt == nil }.map(\.entry.site))
                 let missing = plan.sites.filter { !sites.contains($0.id) }
                 if !missing.isEmpty {
                     emit("sites of the plan with no approved node yet: " + missing.map { "\($0.name) (\($0.id))" }.joined(separator: ", "))

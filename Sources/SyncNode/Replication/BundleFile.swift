@@ -63,12 +63,13 @@ public struct BundleFile: Sendable {
         let body = Array(BatchCodec.encode(header: [], frames: frames).dropFirst())
         let headerLine = try WireCodec.encodeMessage(header)
         let compressed = Gzip.compress(body)
-        var out = Array("\(Self.magic) \(Self.formatVersion)\n".utf8)
-        out += headerLine
-        out.append(0x0A)
-        out += Array("sha256 \(Self.checksum(headerLine: headerLine, body: compressed))\n".utf8)
-        out += compressed
-        return out
+        return file(
+            format: formatVersion, headerLine: headerLine, proof: "sha256 \(checksum(headerLine: headerLine, body: compressed))", body: compressed)
+    }
+
+    /// The file of either format: its magic line, header line, proof line (checksum or signature), body.
+    static func file(format: Int, headerLine: [UInt8], proof: String, body: [UInt8]) -> [UInt8] {
+        Array("\(magic) \(format)\n".utf8) + headerLine + [0x0A] + Array("\(proof)\n".utf8) + body
     }
 
     static func checksum(headerLine: [UInt8], body: [UInt8]) -> String {

@@ -46,12 +46,7 @@ extension BundleFile {
         let headerLine = try WireCodec.encodeMessage(header)
         let sealed = try BundleCipher.encrypt(Gzip.compress(body), with: bundleKey)
         let signature = signer.sign(SigningPayload.bundle(headerLine: headerLine, bodyDigest: Array(SHA256.hash(data: sealed))))
-        var out = Array("\(Self.magic) \(Self.sealedFormatVersion)\n".utf8)
-        out += headerLine
-        out.append(0x0A)
-        out += Array("ed25519 \(Hex.string(signature))\n".utf8)
-        out += sealed
-        return out
+        return file(format: sealedFormatVersion, headerLine: headerLine, proof: "ed25519 \(Hex.string(signature))", body: sealed)
     }
 }
 

@@ -8,18 +8,21 @@ extension Store {
         var migrator = DatabaseMigrator()
         // One file each, in Storage/Migrations; never edited once released (a node upgrades by
         // running the ones it has not run, as they were).
-        migrator.registerMigration("v1", migrate: migrateV01Initial)
-        migrator.registerMigration("v2-peers", migrate: migrateV02Peers)
-        migrator.registerMigration("v3-trust", migrate: migrateV03Trust)
-        migrator.registerMigration("v4-packed", migrate: migrateV04Packed)
-        migrator.registerMigration("v5-integrity", migrate: migrateV05Integrity)
-        migrator.registerMigration("v6-ledger-money", migrate: migrateV06LedgerMoney)
-        migrator.registerMigration("v7-contact", migrate: migrateV07Contact)
-        migrator.registerMigration("v8-web", migrate: migrateV08Web)
-        migrator.registerMigration("v9-report-index", migrate: migrateV09ReportIndex)
-        migrator.registerMigration("v10-money-model", migrate: migrateV10MoneyModel)
-        migrator.registerMigration("v11-forks", migrate: migrateV11Forks)
-        migrator.registerMigration("v12-held-index", migrate: migrateV12HeldIndex)
+        let migrations: [(String, @Sendable (Database) throws -> Void)] = [
+            ("v1", migrateV01Initial),
+            ("v2-peers", migrateV02Peers),
+            ("v3-trust", migrateV03Trust),
+            ("v4-packed", migrateV04Packed),
+            ("v5-integrity", migrateV05Integrity),
+            ("v6-ledger-money", migrateV06LedgerMoney),
+            ("v7-contact", migrateV07Contact),
+            ("v8-web", migrateV08Web),
+            ("v9-report-index", migrateV09ReportIndex),
+            ("v10-money-model", migrateV10MoneyModel),
+            ("v11-forks", migrateV11Forks),
+            ("v12-held-index", migrateV12HeldIndex),
+        ]
+        for (name, migrate) in migrations { migrator.registerMigration(name, migrate: migrate) }
         return migrator
     }
 
