@@ -160,6 +160,18 @@ extension ChaosRun {
             }
         }
 
+        // HQ's funds report against a recount of the acknowledged disbursements: every one counted
+        // once, under its county, and the relay's refused ones in no figure.
+        v.failures += try fundsRecount()
+
+        // Enough happened for the verdict to mean something.
+        if ackedWrites < max(5, steps / 4) {
+            fail("only \(ackedWrites) acknowledged writes in \(steps) steps: too few for this run to prove anything")
+        }
+        if v.checks < ackedWrites {
+            fail("only \(v.checks) (write, node) checks for \(ackedWrites) acknowledged writes")
+        }
+
         // The revoked rogue's back-dated work is nowhere.
         for node in nodes {
             let projects = try cli.list(node, ["record", "list", "projects", "--json"]).stdout
@@ -179,7 +191,38 @@ extension ChaosRun {
         return v
     }
 
-    /// Proves the checker is not vacuous: each of three damages must make it fail.
+    /// The counties' names in the embedded plan, by the site ids the harness writes.
+    static let countyNames = ["chengde": "承德县", "lintan": "临潭县", "gangu": "甘谷县"]
+
+    /// Compares the disbursed column of HQ's `report funds` (each county's whole-plan row) with the
+    /// sum of the disbursements the CLI acknowledged; returns one line per county that differs.
+    func fundsRecount() throws -> [String] {
+        var expected: [String: Int] = [:]
+        for e in ackedEntries where !e.expectRefused {
+            if let county = e.county, let fen = e.amountFen { expected[county, default: 0] += fen }
+        }
+        let rows = try cli.must(hq, ["report", "funds", "--json"]).json() as? [[String: Any]] ?? []
+        var failures: [String] = []
+        for (site, name) in Self.countyNames.sorted(by: { $0.key < $1.key }) {
+            let whole = rows.first { $0["county"] as? String == name && ($0["year"] as? String ?? "").contains("–") }
+            guard let whole else {
+                failures.append("hq's funds report has no whole-plan row for \(name)")
+                continue
+            }
+            let reported = (whole["disbursed"] as? NSNumber)?.intValue
+            if reported != expected[site, default: 0] {
+                failures.append(
+                    "hq's funds report shows \(reported.map(String.init) ?? "nothing") fen disbursed to \(name); the acknowledged disbursements sum to \(expected[site, default: 0])"
+                )
+            }
+        }
+        if rows.contains(where: { $0["county"] as? String == "未指明县" }) {
+            failures.append("hq's funds report counts money of no county of the plan; the harness wrote none")
+        }
+        return failures
+    }
+
+    /// Proves the checker is not vacuous: each of four damages must make it fail.
     func checkTheChecker() throws -> [String] {
         var proven: [String] = []
         ackedFields.append(AckedField(node: chengde, collection: "projects", id: "cd-proj-0", field: "stage", value: "s:never-written", seq: 999_999))
@@ -199,9 +242,19 @@ extension ChaosRun {
                 "command -v sqlite3 >/dev/null && sqlite3 \"$0\" \"$1\" || python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' \"$0\" \"$1\"",
                 database, sql,
             ])
-        guard sqlite.status == 0 else { return proven }
+        guard sqlite.status == 0 else {
+            throw HarnessError(
+                "could not damage lintan's database for the third check (needs sqlite3 or python3): \(String(decoding: sqlite.stderr.prefix(300), as: UTF8.self))"
+            )
+        }
         guard try check(converged: true).lost >= 1 else { throw HarnessError("the checker missed a ledger entry removed from one node") }
         proven.append("a ledger entry deleted from one node's database")
+        ackedEntries.append(AckedEntry(node: hq, ledger: "disbursements", id: "none", expectRefused: false, county: "gangu", amountFen: 1))
+        guard try fundsRecount().contains(where: { $0.contains("甘谷县") }) else {
+            throw HarnessError("the recount of hq's funds report missed one fen")
+        }
+        ackedEntries.removeLast()
+        proven.append("a funds report one fen short of the acknowledged disbursements")
         return proven
     }
 }

@@ -37,6 +37,9 @@ struct AckedEntry {
     var id: String
     /// True for the entries the policy refuses everywhere but at their origin (see `setUp`).
     var expectRefused: Bool
+    /// A disbursement's county and amount, for the recount of HQ's funds report.
+    var county: String? = nil
+    var amountFen: Int? = nil
 }
 
 /// One seeded run: five nodes, four fault proxies, a workload with faults, healing, the checker.
@@ -83,6 +86,12 @@ final class ChaosRun {
     var ackedWrites = 0
     var killedWrites = 0
     var refusedLocally = 0
+    /// Writes answered "not found" (exit 3: deleting or editing a record that is gone).
+    var notFoundWrites = 0
+    /// Writes that failed otherwise (each is logged in the schedule with its exit status).
+    var failedWrites = 0
+    /// Concurrent edits of which one side was not acknowledged.
+    var unackedConcurrentEdits = 0
     var skewRefusals = 0
     var writeCounter = 0
     var pendingRestarts: [(node: Node, steps: Int)] = []
@@ -184,6 +193,7 @@ final class ChaosRun {
         var args: [String]
         var fields: [(String, String)] = []
         var ledger: String?
+        var money: (county: String, fen: Int)?
         let p = Self.prefix(node)
         if node === hq {
             switch rng.int(0...9) {
@@ -193,8 +203,10 @@ final class ChaosRun {
                 fields = [("note", "s:hq-\(n)")]
             case 5...7:
                 let county = rng.pick(counties)
-                args = ["ledger", "append", "disbursements", "county=\(county.site)", "amount_fen:=\(rng.int(1...9_000_000))"]
+                let fen = rng.int(1...9_000_000)
+                args = ["ledger", "append", "disbursements", "county=\(county.site)", "amount_fen:=\(fen)"]
                 ledger = "disbursements"
+                money = (county.site, fen)
             default:
                 // HQ edits a county's project: concurrent with the county's own edits (a conflict).
                 let county = rng.pick(counties)
@@ -238,16 +250,21 @@ final class ChaosRun {
         }
         defer { cli.cleanUp(child) }
         guard status == 0 else {
-            if status == 79 { refusedLocally += 1 }
-            if status != 0 && status != 3 && status != 79 && status != nil {
-                log("write on \(node.name) exited \(status!): \(child.stderr.prefix(200))")
+            switch status {
+            case 79?: refusedLocally += 1
+            case 3?: notFoundWrites += 1
+            default:
+                failedWrites += 1
+                log("write on \(node.name) \(status.map { "exited \($0)" } ?? "did not end in 60 s"): \(child.stderr.prefix(200))")
             }
             return
         }
         ackedWrites += 1
         if let ledger {
             ackedEntries.append(
-                AckedEntry(node: node, ledger: ledger, id: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines), expectRefused: false))
+                AckedEntry(
+                    node: node, ledger: ledger, id: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines), expectRefused: false,
+                    county: money?.county, amountFen: money?.fen))
             return
         }
         let err = child.stderr
@@ -365,6 +382,9 @@ final class ChaosRun {
                     if r.ok, let range = r.stderr.range(of: "as transaction "), let seq = Int(r.stderr[range.upperBound...].prefix { $0.isNumber }) {
                         ackedWrites += 1
                         ackedFields.append(AckedField(node: node, collection: "projects", id: id, field: "stage", value: "s:\(value)", seq: seq))
+                    } else {
+                        unackedConcurrentEdits += 1
+                        log("concurrent edit on \(node.name) not acknowledged (exit \(r.status.map(String.init) ?? "none")): \(r.stderr.prefix(200))")
                     }
                 }
                 count("concurrent-edit")

@@ -293,6 +293,89 @@ let receiver = try Store.create(in: receiverDirectory, site: "gangu", label: "ga
 let service = SyncService(store: receiver)
 var problems: [String] = []
 
+/// An HQ that checks everything (its own trust anchor, a registry) and an approved Lintan whose
+/// key signs each fuzzed push, so that the bodies reach the authorised apply path; the seeds are
+/// batches of Lintan's own signed work.
+struct GuardedHQ {
+    let hq: Store
+    let sender: Store
+    var service: SyncService
+    var calls = 0
+    var seeds: [[UInt8]] = []
+    var watch = WriteWatch()
+
+    init(in directory: URL) throws {
+        hq = try Store.create(in: directory.appendingPathComponent("guarded-hq"), site: "hq", label: "dongli-hq", role: .hq, trust: .hq)
+        sender = try Store.create(
+            in: directory.appendingPathComponent("signed-lintan"), site: "lintan", label: "lintan-1", role: .county,
+            trust: .anchor(hq.info.publicKey))
+        try hq.commit([.approve(node: sender.info.nodeID, key: sender.info.publicKey, site: "lintan", role: .county, label: "lintan-1")])
+        service = SyncService(store: hq)
+        try sender.commit([
+            .put(collection: "projects", recordID: "lt-school", fields: [.init("name", .text("东丽小学")), .init("progress_pct", .int(15))])
+        ])
+        try sender.commit([.append(ledger: "trainings", entryID: nil, fields: [.init("county", .text("lintan")), .init("attendees", .int(40))])])
+        try sender.commit([.delete(collection: "projects", recordID: "lt-school")])
+        let all = try sender.transactions(missingFrom: VersionVector()).transactions
+        let me = PeerIdentity(node: sender.info.nodeID, site: "lintan", label: "lintan-1")
+        for count in [0, 1, all.count] {
+            let header = BatchHeader(from: me, count: count, more: false, clock: UInt64(Date().timeIntervalSince1970 * 1000))
+            seeds.append(BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: all.prefix(count).map(\.frame)))
+        }
+    }
+
+    /// Pushes `body` signed by Lintan; a refusal must leave HQ's database as it was.
+    @MainActor mutating func push(_ body: [UInt8]) -> String {
+        calls += 1
+        // A fresh service (replay cache) now and then: Lintan's nonces stay under its per-node bound.
+        if calls % 5_000 == 0 { service = SyncService(store: hq) }
+        let headers = sender.requestSigner.headers(method: "POST", path: "/v1/push", body: body)
+        let lowered = Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) })
+        let service = service
+        let outcome = apiOutcome { () throws(APIError) in
+            let caller = try service.authenticate(method: "POST", path: "/v1/push", body: body, headers: lowered)
+            guard caller != nil else { throw APIError(status: 500, code: "internal", message: "the guarded HQ authenticated nobody") }
+            return try service.push(body: body, caller: caller)
+        }
+        watch.check(outcome, "signed push") { try? hq.storedDigest() }
+        return outcome
+    }
+}
+
+var guarded = try GuardedHQ(in: seeds.directory)
+
+/// Checks that refusals write nothing: the whole database's digest (`Store.storedDigest`) is
+/// taken after every accepted input and compared after every fourth refusal (a digest costs
+/// milliseconds); a refusal that wrote is still caught by the next comparison unless an accepted
+/// input came between.
+struct WriteWatch {
+    var last: String?
+    var refusals = 0
+
+    @MainActor mutating func check(_ outcome: String, _ what: String, digest: () -> String?) {
+        if outcome == "accepted" || last == nil {
+            last = digest()
+            return
+        }
+        refusals += 1
+        guard refusals % 4 == 0 else { return }
+        let now = digest()
+        if now != last {
+            problems.append("a refused \(what) (\(outcome)) wrote to the database")
+            last = now
+        }
+    }
+}
+
+var openWatch = WriteWatch()
+
+/// A push without a signature to a node in open mode: a refusal must write nothing there either.
+@MainActor func openPush(_ body: [UInt8]) -> String {
+    let outcome = apiOutcome { () throws(APIError) in try service.push(body: body) }
+    openWatch.check(outcome, "push") { try? receiver.storedDigest() }
+    return outcome
+}
+
 @MainActor func apiOutcome(_ body: () throws(APIError) -> [UInt8]) -> String {
     do {
         _ = try body()
@@ -383,7 +466,8 @@ let targets: [Target] = [
                 return "other"
             }
         }),
-    Target(name: "push", seeds: { seeds.batches }, run: { bytes in apiOutcome { () throws(APIError) in try service.push(body: bytes) } }),
+    Target(name: "push", seeds: { seeds.batches }, run: { bytes in openPush(bytes) }),
+    Target(name: "signed-push", seeds: { guarded.seeds }, run: { bytes in guarded.push(bytes) }),
     Target(name: "pull", seeds: { seeds.pulls }, run: { bytes in apiOutcome { () throws(APIError) in try service.pull(body: bytes) } }),
     Target(
         name: "messages", seeds: { seeds.messages },
@@ -425,6 +509,15 @@ if let replayDirectory {
     exit(problems.isEmpty ? 0 : 1)
 }
 
+// The write watch is not vacuous: a write between two refusals is caught.
+do {
+    var probe = WriteWatch()
+    probe.check("accepted", "probe") { try? receiver.storedDigest() }
+    try receiver.commit([.put(collection: "projects", recordID: "fuzz-probe", fields: [.init("name", .text("probe"))])])
+    for _ in 0..<4 { probe.check("400 malformed", "probe") { try? receiver.storedDigest() } }
+    guard problems.popLast()?.contains("refused probe") == true else { fail("the write watch missed a write between two refusals") }
+}
+
 let started = Date()
 var executions = 0
 var totalOutcomes: [String: [String: Int]] = [:]
@@ -449,6 +542,8 @@ for (t, target) in selected.enumerated() {
     say("\(target.name): \(outcomes.values.reduce(0, +)) executions; \(top)")
 }
 try? receiver.close()
+try? guarded.hq.close()
+try? guarded.sender.close()
 try? FileManager.default.removeItem(at: seeds.directory)
 for p in Set(problems).sorted().prefix(20) { say("problem: \(p)") }
 say(

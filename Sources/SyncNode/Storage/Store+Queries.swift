@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import SyncProtocol
@@ -371,6 +372,43 @@ extension Store {
                 lines.append("c \(NodeID(bytes: row["id"] as Data)!.hex) \(row["seq"] as Int64) \(Hex.string((row["chain"] as Data?) ?? Data()))")
             }
             return lines.joined(separator: "\n")
+        }
+    }
+
+    /// A SHA-256 of every row of every table of this node's database (held transactions,
+    /// refusals, the replay cache, sessions and users included), table by table in a fixed order.
+    /// Unlike `stateDigest`, which two converged replicas share, this tells whether anything at
+    /// all was written: the check behind every "refused, and nothing was written".
+    public func storedDigest() throws(SyncNodeError) -> String {
+        try read { db in
+            var hash = SHA256()
+            let tables = try String.fetchAll(
+                db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            for table in tables {
+                hash.update(data: Array("table \(table)\n".utf8))
+                let quoted = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                let rows = try Row.fetchCursor(db, sql: "SELECT * FROM \(quoted)")
+                var lines: [[UInt8]] = []
+                while let row = try rows.next() {
+                    var line: [UInt8] = []
+                    for value in row.databaseValues {
+                        switch value.storage {
+                        case .null: line += [0]
+                        case .int64(let n): line += [1] + Array("\(n)".utf8)
+                        case .double(let d): line += [2] + Array("\(d.bitPattern)".utf8)
+                        case .string(let s): line += [3] + Array("\(s.utf8.count):".utf8) + Array(s.utf8)
+                        case .blob(let b): line += [4] + Array("\(b.count):".utf8) + Array(b)
+                        }
+                    }
+                    lines.append(line)
+                }
+                // Row order is not part of what was stored.
+                for line in lines.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                    hash.update(data: line)
+                    hash.update(data: [0x0A])
+                }
+            }
+            return Hex.string(hash.finalize())
         }
     }
 

@@ -36,14 +36,14 @@ import Testing
         try await f.distributeRegistry()
         try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-1", fields: [.init("name", .text("one"))])])
         try await f.sync(f.lintan, with: f.hq)
-        let before = try f.lintan.store.stateDigest()
+        let before = try f.lintan.store.storedDigest()
         let vector = try f.lintan.store.vector()
         let error = await #expect(throws: SyncNodeError.self) {
             try await Syncer(store: f.lintan.store, transport: LyingTransport(service: SyncService(store: f.hq.store))).run()
         }
         #expect(error?.code == .protocolViolation)
         #expect(error?.message.contains("did not send it") == true)
-        #expect(try f.lintan.store.stateDigest() == before)
+        #expect(try f.lintan.store.storedDigest() == before)
         #expect(try f.lintan.store.vector() == vector)
     }
 

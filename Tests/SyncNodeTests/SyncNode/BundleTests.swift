@@ -67,7 +67,7 @@ import Testing
         default: bytes = []
         }
         try Data(bytes).write(to: file)
-        let before = try b.store.stateDigest()
+        let before = try b.store.storedDigest()
         do {
             _ = try b.store.importBundle(from: file)
             Issue.record("a damaged bundle (\(damage)) was imported")
@@ -76,7 +76,7 @@ import Testing
             #expect(error.exitCode == 65)
             #expect(error.message.contains("Nothing was imported"))
         }
-        #expect(try b.store.stateDigest() == before)
+        #expect(try b.store.storedDigest() == before)
     }
 
     /// A bundle written by a version 1 node (protocol 1 in its header, JSON transaction bodies)

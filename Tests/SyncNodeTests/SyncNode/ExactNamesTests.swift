@@ -106,11 +106,11 @@ import Testing
         #expect(first?.code == .protocolViolation)
         _ = try two.store.apply([write(1, "a")])
         _ = try two.store.apply([replacing])
-        let before = try two.store.stateDigest()
+        let before = try two.store.storedDigest()
         let second = #expect(throws: SyncNodeError.self) { try two.store.apply([write(2, "b")]) }
         #expect(second?.code == .protocolViolation)
         #expect(second?.message.contains("not later than") == true)
-        #expect(try two.store.stateDigest() == before)
+        #expect(try two.store.storedDigest() == before)
         #expect(try two.store.conflicts().isEmpty)
     }
 }

@@ -62,7 +62,7 @@ struct LocalWritePathTests {
         let node = try TestNode()
         defer { node.remove() }
         try node.store.commit([.put(collection: "projects", recordID: "before", fields: [.init("name", .text("kept"))])])
-        let before = try node.store.stateDigest()
+        let before = try node.store.storedDigest()
         var intents: [Intent] = (0..<Sealing.backgroundChanges).map {
             .put(collection: "projects", recordID: "p\($0)", fields: [.init("name", .text("n\($0)")), .init("people", .int(Int64($0)))])
         }
@@ -78,7 +78,7 @@ struct LocalWritePathTests {
         } catch {
             #expect(error.code == .invalidInput, "\(error)")
         }
-        #expect(try node.store.stateDigest() == before)
+        #expect(try node.store.storedDigest() == before)
         #expect(try node.store.record("projects", "p0") == nil)
         #expect(try node.store.vector()[node.store.info.nodeID] == 1)
         #expect(try node.store.transactions(missingFrom: VersionVector()).transactions.count == 1)

@@ -25,7 +25,7 @@ import Testing
     private func expectRefused(
         _ store: Store, maxBody: Int = 1 << 20, uri: String, headers: HTTPFields = [:], body: [UInt8], status: HTTPResponse.Status, code: String
     ) async throws {
-        let before = try store.stateDigest()
+        let before = try store.storedDigest()
         try await app(store, maxBody: maxBody).test(.router) { client in
             try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
                 #expect(response.status == status, "\(uri): \(String(buffer: response.body))")
@@ -34,7 +34,7 @@ import Testing
                 #expect(!envelope.error.message.isEmpty)
             }
         }
-        #expect(try store.stateDigest() == before)
+        #expect(try store.storedDigest() == before)
     }
 
     @Test func statusAndHealthAnswer() async throws {

@@ -63,7 +63,7 @@ import Testing
         for i in 0..<4 { try a.store.commit([.put(collection: "c", recordID: "r\(i)", fields: [.init("f", .int(1))])]) }
         var batch = try a.store.transactions(missingFrom: VersionVector()).transactions
         batch.remove(at: 2)
-        let before = try b.store.stateDigest()
+        let before = try b.store.storedDigest()
         do {
             _ = try b.store.apply(batch)
             Issue.record("a batch with a gap was applied")
@@ -71,7 +71,7 @@ import Testing
             #expect(error.code == .protocolViolation)
             #expect(error.message.contains("gap"))
         }
-        #expect(try b.store.stateDigest() == before)
+        #expect(try b.store.storedDigest() == before)
     }
 
     @Test func malformedTransactionInABatchRefusesTheWholeBatch() throws {
@@ -88,28 +88,28 @@ import Testing
             origin: origin, seq: 2, hlc: Timestamp(millis: batch[0].transaction.hlc.millis + 1, counter: 0, node: origin),
             changes: [.set(FieldWrite(collection: "c", recordID: "r", field: "f", value: .text(String(repeating: "x", count: 70_000))))])
         batch.append(ReceivedTransaction(transaction: big, body: WireCodec.encode(big)))
-        let before = try b.store.stateDigest()
+        let before = try b.store.storedDigest()
         do {
             _ = try b.store.apply(batch)
             Issue.record("an oversized value was accepted")
         } catch {
             #expect(error.code == .protocolViolation)
         }
-        #expect(try b.store.stateDigest() == before)
+        #expect(try b.store.storedDigest() == before)
         #expect(try b.store.vector().entries.isEmpty)
     }
 
     @Test func localCommitWithOneBadIntentWritesNothing() throws {
         let node = try TestNode()
         defer { node.remove() }
-        let before = try node.store.stateDigest()
+        let before = try node.store.storedDigest()
         #expect(throws: SyncNodeError.self) {
             try node.store.commit([
                 .put(collection: "c", recordID: "ok", fields: [.init("f", .int(1))]),
                 .put(collection: "c", recordID: "bad", fields: [.init("_secret", .int(1))]),
             ])
         }
-        #expect(try node.store.stateDigest() == before)
+        #expect(try node.store.storedDigest() == before)
         #expect(try node.store.vector().entries.isEmpty)
         // The next good write still gets seq 1: no gap was left behind.
         #expect(try node.store.commit([.put(collection: "c", recordID: "ok", fields: [.init("f", .int(1))])]).seq == 1)
@@ -139,7 +139,7 @@ import Testing
             b.remove()
         }
         try a.store.commit([.put(collection: "c", recordID: "r", fields: [.init("f", .int(1))])])
-        let before = try b.store.stateDigest()
+        let before = try b.store.storedDigest()
         do {
             _ = try b.store.apply(try a.store.transactions(missingFrom: VersionVector()).transactions)
             Issue.record("a transaction 3 days ahead was accepted")
@@ -148,7 +148,7 @@ import Testing
             #expect(error.message.contains(a.store.info.nodeID.short))
             #expect(error.message.contains("3 days"))
         }
-        #expect(try b.store.stateDigest() == before)
+        #expect(try b.store.storedDigest() == before)
     }
 
     @Test func changesSinceRespectsLimitsAndNeverSplitsTransactions() throws {

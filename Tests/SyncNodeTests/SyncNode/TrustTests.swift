@@ -65,11 +65,11 @@ extension TestNode {
         try f.lintan.store.commit([.put(collection: "projects", recordID: "lt-school", fields: [.init("name", .text("东丽小学"))])])
         var copy = try f.lintan.store.transactions(missingFrom: try f.hq.store.vector()).transactions
         copy[0].signature = []
-        let before = try f.hq.store.stateDigest()
+        let before = try f.hq.store.storedDigest()
         let answer = try push(copy, from: f.lintan, to: f.hq)
         #expect(answer.applied == 0)
         #expect(answer.refused.first?.reason.contains("unsigned") == true)
-        #expect(try f.hq.store.stateDigest() == before)
+        #expect(try f.hq.store.storedDigest() == before)
         // Told to the sender only: a bad copy anyone can make is never listed against its origin.
         #expect(try f.hq.store.rejections().isEmpty)
         try await f.sync(f.lintan, with: f.hq)
@@ -88,10 +88,10 @@ extension TestNode {
         var forged = try ReceivedTransaction(body: WireCodec.encode(changed))
         #expect(forged.body != genuine.body)
         forged.signature = genuine.signature
-        let before = try f.hq.store.stateDigest()
+        let before = try f.hq.store.storedDigest()
         let answer = try push([forged], from: f.lintan, to: f.hq)
         #expect(answer.refused.first?.reason.contains("does not verify") == true)
-        #expect(try f.hq.store.stateDigest() == before)
+        #expect(try f.hq.store.storedDigest() == before)
         try await f.sync(f.lintan, with: f.hq)
         #expect(try f.hq.store.record("projects", "lt-school")?.fields["funds_fen"] == .int(5_000_000))
     }

@@ -90,11 +90,11 @@ import Testing
                 #expect(r.status == .seeOther, "\(path)")
                 #expect(r.headers[.location]?.hasPrefix("/login?next=") == true, "\(path)")
             }
-            let before = try web.node.store.stateDigest()
+            let before = try web.node.store.storedDigest()
             for path in ["/entry/training", "/conflicts/resolve", "/logout"] {
                 #expect(try await browser.post(path, [("csrf", "x"), ("attendees", "5")]).status == .unauthorized, "\(path)")
             }
-            #expect(try web.node.store.stateDigest() == before)
+            #expect(try web.node.store.storedDigest() == before)
             let login = try await browser.get("/login")
             #expect(login.status == .ok && String(buffer: login.body).contains(#"name="password""#))
             let missing = try await browser.get("/no/such/page")
@@ -161,7 +161,7 @@ import Testing
             _ = try await browser.login("clerk")
             let csrf = try await browser.csrf()
             #expect(csrf.count == 64)
-            let before = try web.node.store.stateDigest()
+            let before = try web.node.store.storedDigest()
 
             // A typo'd field value and an out-of-range number: each problem next to its field.
             let bad = try await browser.post(
@@ -176,7 +176,7 @@ import Testing
             let other = try await browser.post("/entry/training", [("csrf", csrf), ("county", "gangu"), ("attendees", "5")])
             // (the plan's check refuses it first, with the field named: 422, as the CLI's exit 65)
             #expect(other.status == .unprocessableContent && String(buffer: other.body).contains(#"data-field="county""#), "\(other.status)")
-            #expect(try web.node.store.stateDigest() == before)
+            #expect(try web.node.store.storedDigest() == before)
 
             // A token from another session, or a post from another site: refused, nothing written.
             #expect(
@@ -186,7 +186,7 @@ import Testing
             // An oversized form: 413, and the node keeps serving.
             let huge = try await browser.post("/entry/training", [("csrf", csrf), ("topic", String(repeating: "x", count: 100_000))])
             #expect(huge.status == .contentTooLarge)
-            #expect(try web.node.store.stateDigest() == before)
+            #expect(try web.node.store.storedDigest() == before)
             #expect(try await browser.get("/health").status == .ok)
 
             // A good one: recorded, listed as not yet sent.
