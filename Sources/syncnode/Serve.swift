@@ -91,6 +91,9 @@ extension SyncNodeCommand {
                             "node": "\(store.info.nodeID.hex)", "label": "\(store.info.label)", "port": "\(port)",
                             "version": "\(SyncNodeVersion.text)",
                         ])
+                    if let tls, let pin = try? tls.pin() {
+                        logger.notice("TLS public-key pin of this server: \(pin) (peers may sync with --pin \(pin))", metadata: ["pin": "\(pin)"])
+                    }
                     if let portFile { try? Data(String(port).utf8).write(to: URL(fileURLWithPath: portFile)) }
                 }
             }
@@ -177,6 +180,21 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Give up connecting after this many seconds.") var connectTimeout: Double = 10
     @Option(help: "Abort a transfer slower than 64 bytes/s for this many seconds (a stalled link).") var stallSeconds = 20
     @Option(help: "Verify HTTPS servers against this CA file instead of the system's.") var ca: String?
+    @Option(
+        help: ArgumentHelp(
+            "Accept only an HTTPS server with this public key (sha256//BASE64, as `serve` prints it; several joined by ;).",
+            valueName: "pin")) var pin: String?
+
+    func validate() throws {
+        if let pin {
+            let pins = pin.split(separator: ";", omittingEmptySubsequences: false)
+            for one in pins where !(one.hasPrefix("sha256//") && Data(base64Encoded: String(one.dropFirst(8)))?.count == 32) {
+                throw ValidationError(
+                    "--pin takes sha256// and the base64 SHA-256 of the server's public key (as its `serve` prints it); several are joined by ; — '\(one)' is not one"
+                )
+            }
+        }
+    }
 
     var curl: CurlClient {
         var options = HTTPClientOptions()
@@ -184,6 +202,7 @@ struct ClientOptions: ParsableArguments {
         options.connectTimeoutSeconds = connectTimeout
         options.lowSpeedSeconds = stallSeconds
         options.caFile = ca
+        options.pinnedPublicKey = pin
         return CurlClient(options: options)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -28,11 +29,12 @@ public enum NodeServer {
             additionalChannelHandlers: [connections.handler()], idleTimeout: .seconds(Int64(service.limits.idleTimeoutSeconds)))
         var server = HTTPServerBuilder.http1(configuration: http1)
         if let tls {
+            let loaded = try tls.load()
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: loaded.chain.map { .certificate($0) }, privateKey: .privateKey(loaded.key))
+            configuration.minimumTLSVersion = .tlsv12
             do {
-                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
-                let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
-                server = try .tls(
-                    .http1(configuration: http1), tlsConfiguration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+                server = try .tls(.http1(configuration: http1), tlsConfiguration: configuration)
             } catch {
                 throw SyncNodeError(
                     .invalidInput,
@@ -56,6 +58,50 @@ public enum NodeServer {
     public struct TLSFiles: Sendable {
         public var certificate: String
         public var privateKey: String
+
+        /// The certificate chain and key, refused when unreadable or when the certificate has
+        /// expired or is not valid yet (every client would refuse it: better said at start).
+        func load(now: Date = Date()) throws(SyncNodeError) -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
+            let chain: [NIOSSLCertificate]
+            let key: NIOSSLPrivateKey
+            do {
+                chain = try NIOSSLCertificate.fromPEMFile(certificate)
+                key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+            } catch {
+                throw SyncNodeError(
+                    .invalidInput,
+                    "cannot use the TLS certificate \(certificate) and key \(privateKey): \(error); give PEM files that belong together")
+            }
+            guard let leaf = chain.first else {
+                throw SyncNodeError(.invalidInput, "\(certificate) holds no certificate; give the PEM certificate (chain) of this server")
+            }
+            let seconds = Int64(now.timeIntervalSince1970)
+            if Int64(leaf.notValidAfter) < seconds {
+                throw SyncNodeError(
+                    .invalidInput,
+                    "the TLS certificate \(certificate) expired at \(UTCTime.text(UInt64(max(0, leaf.notValidAfter)) * 1000)) UTC; every peer would refuse it. Renew it and start again"
+                )
+            }
+            if Int64(leaf.notValidBefore) > seconds {
+                throw SyncNodeError(
+                    .invalidInput,
+                    "the TLS certificate \(certificate) is valid only from \(UTCTime.text(UInt64(max(0, leaf.notValidBefore)) * 1000)) UTC; check this machine's clock or the certificate"
+                )
+            }
+            return (chain, key)
+        }
+
+        /// The public-key pin of the certificate, `sha256//` and the base64 SHA-256 of its
+        /// SubjectPublicKeyInfo: what a client's `--pin` takes.
+        public func pin() throws(SyncNodeError) -> String {
+            let leaf = try load().chain[0]
+            do {
+                let spki = try leaf.extractPublicKey().toSPKIBytes()
+                return "sha256//" + Data(SHA256.hash(data: spki)).base64EncodedString()
+            } catch {
+                throw SyncNodeError(.invalidInput, "cannot read the public key of \(certificate): \(error)")
+            }
+        }
 
         public init(certificate: String, privateKey: String) {
             self.certificate = certificate

@@ -13,6 +13,10 @@ public struct HTTPClientOptions: Sendable {
     public var lowSpeedSeconds = 20
     /// A CA bundle to verify servers against instead of the system's.
     public var caFile: String?
+    /// The server's public key must be one of these (`sha256//BASE64`, several joined by `;`), as
+    /// well as carry a certificate the CA vouches for: a certificate some other CA issued for the
+    /// peer's name is refused. `serve --tls-cert` prints its pin.
+    public var pinnedPublicKey: String?
     /// Largest response body accepted after decompression.
     public var maxResponseBytes = 512 * 1024 * 1024
     /// Keep connections open between requests to the same peer (HTTP keep-alive). Off: every
@@ -162,6 +166,12 @@ public struct CurlClient: Sendable {
                 _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
                 _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
                 if let ca = options.caFile { _ = ccurl_setopt_string(handle, CURLOPT_CAINFO, ca) }
+                if let pin = options.pinnedPublicKey { _ = ccurl_setopt_string(handle, CURLOPT_PINNEDPUBLICKEY, pin) }
+                // TLS 1.2 at least; HTTP and HTTPS only, and no redirects (libcurl's default): an
+                // answer cannot move a sync to plain HTTP or to another scheme.
+                _ = ccurl_setopt_long(handle, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+                _ = ccurl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+                _ = ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
                 _ = ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
                 _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
                 if body != nil {
@@ -208,6 +218,11 @@ public struct CurlClient: Sendable {
                 throw SyncNodeError(.unreachable, "no complete answer from \(url) in time (\(reason)); the link may be down or stalled, retry later")
             case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
                 throw SyncNodeError(.unreachable, "cannot connect to \(url) (\(reason)); is the peer running and the address right?")
+            case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                throw SyncNodeError(
+                    .unreachable,
+                    "TLS with \(url) failed: the server's public key is not the pinned one (--pin); another server may be answering at that address, or the peer's key was replaced. Compare with the pin its `serve` printed"
+                )
             case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
                 throw SyncNodeError(
                     .unreachable, "TLS with \(url) failed (\(reason)); check the server certificate and the CA certificate this node trusts")

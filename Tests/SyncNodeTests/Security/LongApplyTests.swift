@@ -16,28 +16,15 @@ import Testing
         let net = try ServedNetwork(counties: ["lintan"])
         defer { net.stop() }
         let lintan = try Forger(data: net["lintan"])
-        let now = UInt64(Date().timeIntervalSince1970 * 1000)
-        var frames: [[UInt8]] = []
-        for seq in 1...24 {
-            let changes = (0..<10_000).map { r in
-                Change.set(FieldWrite(collection: "projects", recordID: "lt-\(seq)-\(r)", field: "name", value: .text("school \(r)")))
-            }
-            frames.append(try lintan.transaction(seq: UInt64(seq), millis: now + UInt64(seq), changes).frame)
-        }
-        let header = BatchHeader(from: PeerIdentity(node: lintan.node, site: "lintan", label: "l"), count: frames.count, more: false, clock: now)
-        let body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
+        let body = try Self.bigPush(lintan)
         let headers = try lintan.headers(method: "POST", path: "/v1/push", body: body)
         let url = net.server.url
         let pid = net.server.process.pid
         let before = peakRSS(of: pid)
-        var options = HTTPClientOptions()
-        options.lowSpeedSeconds = 600
-        options.timeoutSeconds = 600
-        let client = CurlClient(options: options)
         let done = Mutex(false)
         let pushing = Task { () throws -> Int in
             defer { done.withLock { $0 = true } }
-            return try await client.send(method: "POST", url: url + "/v1/push", headers: headers, body: body).status
+            return try await Self.send(body, headers: headers, to: url).status
         }
         // Local writes, one after another, for as long as the push applies.
         var during: [(status: Int32, stderr: String)] = []
@@ -74,5 +61,80 @@ import Testing
         #expect(after - before <= 3 * body.count + (4 << 20), "peak RSS grew \((after - before) >> 20) MiB for a \(body.count >> 20) MiB push")
         let status = try await jsonOutputAsync(["status", "--data", net.hq, "--json"]) as? [String: Any]
         #expect(status?["records"] as? Int ?? 0 >= 240_000 + i)
+    }
+
+    /// Not tried by anyone before (issue 23): HQ revokes Lintan while one of Lintan's big pushes is
+    /// applying. The revocation is not held up by the push (it commits between two slices), its cut
+    /// is the last transaction HQ had accepted when it committed, and nothing of Lintan's after the
+    /// cut is applied: the push's later transactions are refused with the revocation as reason, and
+    /// Lintan's next request is turned away.
+    @Test func aRevocationDuringABigPushCutsItWhereItStood() async throws {
+        let net = try ServedNetwork(counties: ["lintan"])
+        defer { net.stop() }
+        let lintan = try Forger(data: net["lintan"])
+        let body = try Self.bigPush(lintan)
+        let headers = try lintan.headers(method: "POST", path: "/v1/push", body: body)
+        let url = net.server.url
+        let pushing = Task { try await Self.send(body, headers: headers, to: url) }
+        // The server's own signal that the apply has begun: Lintan's first transaction in HQ's log.
+        let database = try DatabaseQueue(
+            path: net.hq + "/node.sqlite",
+            configuration: {
+                var c = Configuration()
+                c.readonly = true
+                return c
+            }())
+        let lintanLog = "SELECT count(*) FROM log WHERE origin = (SELECT ix FROM node WHERE id = x'\(lintan.node.hex)')"
+        var applied = 0
+        while applied == 0 {
+            applied = try await database.read { db in try Int.fetchOne(db, sql: lintanLog) ?? 0 }
+            if applied == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let revoke = try await Binary.runAsync(["node", "revoke", "--data", net.hq, lintan.node.hex])
+        #expect(revoke.status == 0, "the revocation waited for the push or failed: \(revoke.stderr)")
+        let answer = try await pushing.value
+        #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self).prefix(300))")
+        let response = try WireCodec.decodeMessage(PushResponse.self, from: answer.body)
+
+        let registry = try records(net.hq, "registry")[lintan.node.hex] ?? [:]
+        let cut = registry["revoked_after_seq"] as? Int ?? -1
+        // Refused transactions stay in the log, marked, to be passed on with the verdict.
+        let kept = try await database.read { db in try Int.fetchOne(db, sql: lintanLog + " AND refused IS NULL") ?? 0 }
+        print("revoked with \(applied) of Lintan's 24 transactions applied; cut at \(cut); \(kept) kept; \(response.refused.count) refused")
+        #expect(cut >= applied && cut < 24, "the revocation did not land while the push applied: cut \(cut)")
+        #expect(kept == cut, "HQ keeps \(kept) of Lintan's transactions but cut at \(cut)")
+        #expect(response.applied == cut, "the push's answer says \(response.applied) applied")
+        if (0..<24).contains(cut) {
+            #expect(response.refused.map(\.seq).sorted() == Array(UInt64(cut + 1)...24), "the push's later transactions are refused")
+        }
+        #expect(response.refused.allSatisfy { $0.reason.contains("revoked") }, "\(response.refused.first?.reason ?? "")")
+        let records = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE record_id LIKE 'lt-%'") ?? 0 }
+        #expect(records == cut * 10_000, "Lintan's records at HQ are those of its first \(cut) transactions: \(records)")
+        let again = try await lintan.push(net.server.url, frames: [])
+        #expect(again.status == 403, "a revoked node's next request: \(again.status)")
+        #expect(try Binary.run(["check", "--data", net.hq]).status == 0)
+    }
+
+    /// 24 valid transactions of Lintan's, 10,000 writes each, as one push body.
+    static func bigPush(_ lintan: Forger) throws -> [UInt8] {
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        var frames: [[UInt8]] = []
+        for seq in 1...24 {
+            let changes = (0..<10_000).map { r in
+                Change.set(FieldWrite(collection: "projects", recordID: "lt-\(seq)-\(r)", field: "name", value: .text("school \(r)")))
+            }
+            frames.append(try lintan.transaction(seq: UInt64(seq), millis: now + UInt64(seq), changes).frame)
+        }
+        let header = BatchHeader(from: PeerIdentity(node: lintan.node, site: "lintan", label: "l"), count: frames.count, more: false, clock: now)
+        return BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: frames)
+    }
+
+    /// Sends a signed push body, with time enough for a long apply.
+    static func send(_ body: [UInt8], headers: [String: String], to url: String) async throws -> (status: Int, body: [UInt8]) {
+        var options = HTTPClientOptions()
+        options.lowSpeedSeconds = 600
+        options.timeoutSeconds = 600
+        let result = try await CurlClient(options: options).send(method: "POST", url: url + "/v1/push", headers: headers, body: body)
+        return (result.status, result.body)
     }
 }
