@@ -114,6 +114,8 @@ struct SyncChild: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        // As the `sync` command does.
+        Syncer.sizeThreadsForOneShotProcess()
         try await ChildModes.sync(self)
     }
 }

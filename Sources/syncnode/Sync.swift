@@ -20,6 +20,7 @@ extension SyncNodeCommand {
         }
 
         func run() async throws {
+            Syncer.sizeThreadsForOneShotProcess()
             let store: Store
             var targets = peers
             do {

@@ -70,18 +70,39 @@ private enum GateEntry { case now, wait, full }
 /// pieces at once: a Dispatch queue would run only as many as there are cores, so one long apply of
 /// a large push on each core left every other request (health, a small pull, a web page) waiting
 /// behind it.
+///
+/// The pool starts all its threads with the first piece of work. A process that runs one sync
+/// round and ends (the `sync` command: a few pieces, one after another) sets a small pool first
+/// (`configure(threads:)`): 100 offices syncing at once each started 48 threads for nothing.
 public enum BlockingWork {
-    private static let slots = 32
-    private static let gate = AdmissionGate(slots: slots, maxWaiting: 4096)
-    private static let pool: NIOThreadPool = {
+    /// The number of threads when nothing was configured: enough for `serve`.
+    public static let defaultThreads = 32
+    private static let requested = Mutex<Int?>(nil)
+    private static let running: (gate: AdmissionGate, pool: NIOThreadPool) = {
+        let slots = requested.withLock { value in
+            let n = value ?? defaultThreads
+            value = n
+            return n
+        }
         let pool = NIOThreadPool(numberOfThreads: slots)
         pool.start()
-        return pool
+        return (AdmissionGate(slots: slots, maxWaiting: 4096), pool)
     }()
     private static let marker = "syncnode.blocking-work"
 
+    /// Sets the pool's size before its first use; once the pool runs, its size stays. Returns the
+    /// size in effect.
+    @discardableResult
+    public static func configure(threads: Int) -> Int {
+        requested.withLock { value in
+            if value == nil { value = max(1, threads) }
+            return value!
+        }
+    }
+
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await gate.admit {
+        let (gate, pool) = running
+        return try await gate.admit {
             try await pool.runIfActive {
                 Thread.current.threadDictionary[marker] = true
                 return try work()

@@ -2,6 +2,7 @@ import CCurl
 import Dispatch
 import Foundation
 import NIOPosix
+import Synchronization
 
 /// Settings of the libcurl client.
 public struct HTTPClientOptions: Sendable {
@@ -105,10 +106,27 @@ public struct CurlClient: Sendable {
     /// their own (NIO's pool), so that neither Swift's cooperative threads (as many as cores) nor
     /// the storage threads wait behind one, and a node can talk to many peers at once.
     private static let transfers: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 16)
+        let threads = requestedTransferThreads.withLock { value in
+            let n = value ?? 16
+            value = n
+            return n
+        }
+        let pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
         return pool
     }()
+    private static let requestedTransferThreads = Mutex<Int?>(nil)
+
+    /// Sets how many transfers may run at once (16 when not set), before the first transfer;
+    /// once transfers have run, the number stays. A process that syncs once and ends needs two
+    /// (a pull and the next one fetched ahead). Returns the number in effect.
+    @discardableResult
+    public static func configure(transferThreads: Int) -> Int {
+        requestedTransferThreads.withLock { value in
+            if value == nil { value = max(1, transferThreads) }
+            return value!
+        }
+    }
 
     private final class Sink {
         var body: [UInt8] = []

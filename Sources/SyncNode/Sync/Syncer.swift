@@ -96,6 +96,14 @@ public enum ByteText {
 /// Drives one sync round with one peer: runs the pure `SyncRound` state machine, moving batches
 /// through a transport and applying them to the store.
 public struct Syncer: Sendable {
+    /// Sizes the storage and transfer thread pools for a process that syncs and then ends (the
+    /// `sync` command): two threads each, which a round uses (a pull fetched ahead while the last
+    /// one applies), instead of the 48 that `serve` keeps. Call before the first round.
+    public static func sizeThreadsForOneShotProcess() {
+        BlockingWork.configure(threads: 2)
+        CurlClient.configure(transferThreads: 2)
+    }
+
     public let store: Store
     public let transport: any SyncTransport
     public let limits: SyncLimits
