@@ -78,6 +78,7 @@ public struct ProgrammeCheck: Sendable {
             case .failure(let reason): problems.append(Problem(field: name, message: reason.text, nextStep: reason.nextStep))
             }
         }
+        // The defaults of a ledger entry (`defaultNote` says them in words for help texts).
         if kind.isLedger {
             if given["county"] == nil, context.role == .county { out["county"] = .text(context.site) }
             if given["date"] == nil { out["date"] = .text(context.today) }
@@ -107,6 +108,18 @@ public struct ProgrammeCheck: Sendable {
             }
         }
         return problems.isEmpty ? .success(out) : .failure(Problems(list: problems))
+    }
+
+    /// How `check` fills a ledger entry's field that was not given, in words for help texts;
+    /// `always` when every node fills it (a required field with such a default need not be typed).
+    public static func defaultNote(kind: Programme.Kind, field: String) -> (text: String, always: Bool)? {
+        guard kind.isLedger else { return nil }
+        switch field {
+        case "county": return ("a county's node fills in its own county", false)
+        case "date": return ("default: today", true)
+        case "work_area": return kind.workArea.map { ("default: \($0)", true) }
+        default: return nil
+        }
     }
 
     /// What a field takes, in words.

@@ -22,7 +22,16 @@ let planKindsHelp: String = {
     let check = ProgrammeCheck(Programme.embedded)
     return Programme.embedded.kinds.map { k in
         let fields = Programme.embedded.fields(of: k).map { f in
-            "    \(f.name)\(f.isRequired ? " (required)" : "")  \(f.label ?? "") — \(check.describe(f))"
+            // A required field the entry fills in by itself is not marked required.
+            let note = ProgrammeCheck.defaultNote(kind: k, field: f.name)
+            let mark =
+                switch (f.isRequired, note) {
+                case (true, let note?) where !note.always: " (required; \(note.text))"
+                case (_, let note?): " (\(note.text))"
+                case (true, nil): " (required)"
+                case (false, nil): ""
+                }
+            return "    \(f.name)\(mark)  \(f.label ?? "") — \(check.describe(f))"
         }
         return "\(k.id)  \(k.name) / \(k.nameEn ?? k.id)\(k.collection != nil ? "  (a record: give its id first)" : "")\n"
             + fields.joined(separator: "\n") + (k.example.map { "\n    e.g. syncnode add \(k.id) \($0)" } ?? "")
@@ -222,6 +231,7 @@ extension SyncNodeCommand {
             discussion: """
                 The first row names the fields (`id` and the kind's fields, as `add --help` lists them); UTF-8, with or without BOM.
                 Every row is checked against the plan first: nothing is written unless all rows pass. An existing id is updated.
+                A large table is written in several transactions; if the import stops between two, importing the file again completes it.
                 """)
         @OptionGroup var node: NodeOptions
         @Argument(help: "task, project or supervision.") var kind: String

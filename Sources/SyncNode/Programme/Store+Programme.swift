@@ -271,8 +271,10 @@ extension Store {
                 "'\(kindID)' is not a record kind of the plan; record kinds: \(plan.kinds.filter { $0.collection != nil }.map(\.id).joined(separator: ", "))"
             )
         }
-        let projects = Set(try records("projects").map(\.recordID))
-        let existing = Set(try records(collection).map(\.recordID))
+        // Only the ids the file names are looked up (a project a row refers to is one of its
+        // values): importing 100 rows costs the same beside 20,000 projects as beside none.
+        let projects = try liveRecordIDs("projects", among: rows.flatMap { $0.input.map(\.1) })
+        let existing = try liveRecordIDs(collection, among: rows.map(\.recordID))
         let context = ProgrammeCheck.Context(site: info.site, role: info.role, today: today, projectExists: { projects.contains($0) })
         var intents: [Intent] = []
         var problems: [String] = []
@@ -296,7 +298,24 @@ extension Store {
         }
         guard problems.isEmpty else { throw .invalid("nothing was imported:\n" + problems.prefix(50).joined(separator: "\n")) }
         guard !intents.isEmpty else { throw .invalid("the file holds no rows") }
-        try commit(intents)
+        // Every row passed: written in transactions of at most `Transaction.maxChanges` changes
+        // (a table of thousands of rows is more than one may hold). Should the process stop
+        // between two, the rows written are whole records, and importing the file again updates
+        // them and writes the rest.
+        var part: [Intent] = []
+        var changes = 0
+        for intent in intents {
+            // A put writes its fields, and may bring a deleted record back (one change more).
+            let size = if case .put(_, _, let fields) = intent { fields.count + 1 } else { 1 }
+            if !part.isEmpty && changes + size > Transaction.maxChanges {
+                try commit(part)
+                part = []
+                changes = 0
+            }
+            part.append(intent)
+            changes += size
+        }
+        try commit(part)
         return intents.count
     }
 

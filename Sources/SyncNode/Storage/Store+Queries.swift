@@ -106,6 +106,22 @@ extension Store {
         }
     }
 
+    /// Which of `ids` name a record of `collection` that is not deleted: one lookup per id, so
+    /// the cost follows the ids asked about, not the collection's size.
+    public func liveRecordIDs(_ collection: String, among ids: some Sequence<String>) throws(SyncNodeError) -> Set<String> {
+        try readNamed { db, interner in
+            guard let ix = try interner.nameIx(collection, db, create: false) else { return [] }
+            var out = Set<String>()
+            let statement = try db.cachedStatement(sql: "SELECT state FROM record WHERE collection = ? AND record_id = ?")
+            for id in Set(ids) {
+                guard let row = try Row.fetchOne(statement, arguments: [ix, id]) else { continue }
+                let fields = try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner)
+                if let v = Self.view(collection, id, fields), !v.deleted { out.insert(id) }
+            }
+            return out
+        }
+    }
+
     /// Records of a collection ordered by id; deleted ones only when asked.
     public func records(_ collection: String, includeDeleted: Bool = false) throws(SyncNodeError) -> [RecordView] {
         try readNamed { db, interner in
