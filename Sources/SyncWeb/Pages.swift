@@ -274,7 +274,7 @@ extension WebInterface {
                     offerConfirm: error.needsConfirmation)
             }
         }
-        logger.info("web record", metadata: ["web.user": "\(write.session.user.name)", "web.kind": "\(kind)", "sync.seq": "\(seq)"])
+        logger.info("web record", metadata: ["web.user": "\(write.session.user.name)", "web.kind": "\(kind)", "sync.seq": .stringConvertible(seq)])
         return Self.redirect(to: "/mine?recorded=\(seq)")
     }
 
@@ -400,7 +400,9 @@ extension WebInterface {
             }
             logger.info(
                 "web correction",
-                metadata: ["web.user": "\(write.session.user.name)", "ledger": "\(ledger)", "entry": "\(entryID)", "sync.seq": "\(done.seq)"])
+                metadata: [
+                    "web.user": "\(write.session.user.name)", "ledger": "\(ledger)", "entry": "\(entryID)", "sync.seq": .stringConvertible(done.seq),
+                ])
             return Self.redirect(to: "/mine?recorded=\(done.seq)")
         } catch let error as SyncNodeError {
             if error.code == .notFound { return notFound(request) }

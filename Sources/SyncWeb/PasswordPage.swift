@@ -58,7 +58,8 @@ extension WebInterface {
             // Removed meanwhile (`syncnode user remove`): their session is gone too.
             return message(write.visitor, session: nil, status: .unauthorized, heading: "401", text: labels["expired"] ?? "", link: "/login")
         }
-        logger.notice("web password changed", metadata: ["web.user": "\(name)", "web.address": "\(address)", "web.sessions.ended": "\(ended)"])
+        logger.notice(
+            "web password changed", metadata: ["web.user": "\(name)", "web.address": "\(address)", "web.sessions.ended": .stringConvertible(ended)])
         return try await answer(write) { _, lang in passwordPage(lang, done: lang.labels["passwordChanged"]) }
     }
 }

@@ -88,7 +88,7 @@ extension SyncNodeCommand {
                     logger.notice(
                         "listening on \(scheme)://\(address.host):\(port) as \(store.info.label) (\(store.info.nodeID.hex))",
                         metadata: [
-                            "node": "\(store.info.nodeID.hex)", "label": "\(store.info.label)", "port": "\(port)",
+                            "node": "\(store.info.nodeID.hex)", "label": "\(store.info.label)", "port": .stringConvertible(port),
                             "version": "\(SyncNodeVersion.text)",
                         ])
                     if let tls, let pin = try? tls.pin() {

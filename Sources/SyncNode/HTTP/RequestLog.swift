@@ -52,7 +52,7 @@ struct RequestLogMiddleware: RouterMiddleware {
             metadata: {
                 var metadata: Logger.Metadata = [
                     "request.id": .string(id), "http.route": .string(route), "http.status": .stringConvertible(status),
-                    "http.duration_ms": .string(String(format: "%.1f", seconds * 1000)), "http.bytes_in": .stringConvertible(bytesIn),
+                    "http.duration_ms": .stringConvertible((seconds * 10_000).rounded() / 10), "http.bytes_in": .stringConvertible(bytesIn),
                     "http.bytes_out": .stringConvertible(bytesOut),
                     "client.address": .string(context.remoteAddress.map { "\($0.ipAddress ?? "?")" } ?? "?"),
                 ]

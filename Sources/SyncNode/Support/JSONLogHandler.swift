@@ -2,7 +2,9 @@ import Foundation
 import Logging
 
 /// Log lines for machines: one JSON object per line, `time` (UTC, milliseconds), `level`,
-/// `logger`, `message`, then the metadata's keys (`request.id`, `sync.peer`, ...) as strings.
+/// `logger`, `message`, then the metadata's keys (`request.id`, `sync.peer`, ...), typed: a number
+/// logged as a number (`http.status`, `sync.received`, `port`) is a JSON number, a flag a JSON
+/// boolean, a list an array; everything else a string.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
@@ -21,31 +23,40 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [String: String] = [:]
+        var fields: [String: Any] = [:]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) {
-            fields[key] = Self.flatten(value)
+            fields[key] = Self.typed(value)
         }
         fields["time"] = Self.timestamp(Date())
         fields["level"] = event.level.rawValue
         fields["logger"] = label
         fields["message"] = "\(event.message)"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(fields), let line = String(data: data, encoding: .utf8) else { return }
+        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]),
+            let line = String(data: data, encoding: .utf8)
+        else { return }
         write(line + "\n")
+    }
+
+    /// A metadata value as JSON: numbers and flags keep their type (an integer beyond 64 bits, or
+    /// a number that is not finite, is written as text).
+    static func typed(_ value: Logger.Metadata.Value) -> Any {
+        switch value {
+        case .string(let s): return s
+        case .stringConvertible(let c):
+            switch c {
+            case let b as Bool: return b
+            case let n as any BinaryInteger: return Int64(exactly: n).map { NSNumber(value: $0) } ?? c.description
+            case let d as Double: return d.isFinite ? NSNumber(value: d) : c.description as Any
+            case let f as Float: return f.isFinite ? NSNumber(value: Double(f)) : c.description as Any
+            default: return c.description
+            }
+        case .array(let items): return items.map(typed)
+        case .dictionary(let d): return d.mapValues(typed)
+        }
     }
 
     @Sendable public static func standardError(_ line: String) {
         FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    static func flatten(_ value: Logger.Metadata.Value) -> String {
-        switch value {
-        case .string(let s): s
-        case .stringConvertible(let c): c.description
-        case .array(let items): "[" + items.map(flatten).joined(separator: ", ") + "]"
-        case .dictionary(let d): "{" + d.sorted { $0.key < $1.key }.map { "\($0.key)=\(flatten($0.value))" }.joined(separator: ", ") + "}"
-        }
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -93,7 +93,7 @@ public struct SyncScheduler: Service {
                 // The first failure and a new reason are news; the same one again is not.
                 logger.log(
                     level: error.message == lastError ? .debug : .warning, "sync round failed",
-                    metadata: ["sync.peer": "\(url)", "sync.error": "\(error.message)", "sync.failures": "\(failures)"])
+                    metadata: ["sync.peer": "\(url)", "sync.error": "\(error.message)", "sync.failures": .stringConvertible(failures)])
                 lastError = error.message
             }
             let wait = failures == 0 ? interval : Self.backoff(failures: failures, interval: interval, random: Double.random(in: 0...1))

@@ -134,8 +134,10 @@ public struct Syncer: Sendable {
                 level: moved ? .info : .debug,
                 "sync round finished",
                 metadata: [
-                    "sync.peer": "\(transport.peerName)", "sync.received": "\(summary.received)", "sync.sent": "\(summary.sent)",
-                    "sync.bytes": "\(summary.wireBytes)", "sync.seconds": "\(String(format: "%.3f", summary.seconds))",
+                    "sync.peer": "\(transport.peerName)", "sync.received": .stringConvertible(summary.received),
+                    "sync.sent": .stringConvertible(summary.sent),
+                    "sync.bytes": .stringConvertible(summary.wireBytes),
+                    "sync.seconds": .stringConvertible((summary.seconds * 1000).rounded() / 1000),
                 ])
             return summary
         } catch {
@@ -380,7 +382,10 @@ public struct Syncer: Sendable {
         let report = try await storage { [adopted, low] store throws(SyncNodeError) in try store.recoverOwnHistory(from: low, adopting: adopted) }
         logger.warning(
             "this node had lost part of its history; recovered it from the peer",
-            metadata: ["sync.peer": "\(transport.peerName)", "sync.adopted": "\(report.adopted)", "sync.reissued": "\(report.reissued)"])
+            metadata: [
+                "sync.peer": "\(transport.peerName)", "sync.adopted": .stringConvertible(report.adopted),
+                "sync.reissued": .stringConvertible(report.reissued),
+            ])
         return report
     }
 
@@ -423,7 +428,7 @@ public struct Syncer: Sendable {
             }
             logger.warning(
                 "node \(origin.short) signed two histories: the peer holds another transaction under its number \(low)",
-                metadata: ["sync.peer": "\(transport.peerName)", "sync.origin": "\(origin.hex)", "sync.seq": "\(low)"])
+                metadata: ["sync.peer": "\(transport.peerName)", "sync.origin": "\(origin.hex)", "sync.seq": .stringConvertible(low)])
             // The peer's copies of this origin from the fork on (every other origin at its largest).
             var since = VersionVector()
             for other in Set(peerVector.entries.keys).union(try store.vector().entries.keys) where other != origin { since[other] = .max }

@@ -28,13 +28,24 @@ import Testing
         }
     }
 
+    /// Each line as an object, its numbers and flags shown as text (`typedFields` checks their types).
     static func jsonLines(_ file: URL) throws -> [[String: String]] {
         try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { line in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String] else {
-                throw TestFailure("a log line is not a JSON object of strings: \(line)")
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw TestFailure("a log line is not a JSON object: \(line)")
             }
-            return object
+            return object.mapValues { value in (value as? String) ?? (value as? NSNumber)?.stringValue ?? "\(value)" }
         }
+    }
+
+    /// The fields of the lines of `file` that hold a JSON number (not a string).
+    static func numericFields(_ file: URL) throws -> Set<String> {
+        var out = Set<String>()
+        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            for (key, value) in object where value is NSNumber && !(value is String) { out.insert(key) }
+        }
+        return out
     }
 
     @Test func metricsOfServingNodesAreValidPrometheusTextAndMoveAndLogsTellTheRoundsApart() async throws {
@@ -122,6 +133,12 @@ import Testing
             lintanLines.filter { $0["message"] == "sync round finished" }.allSatisfy {
                 ($0["sync.sent"] ?? "0") != "0" || ($0["sync.received"] ?? "0") != "0"
             })
+        // Numbers are JSON numbers (issue 25): a log pipeline sums and compares them without parsing.
+        let hqNumbers = try Self.numericFields(hqServer.log)
+        let lintanNumbers = try Self.numericFields(lintanServer.log)
+        for key in ["http.status", "http.duration_ms", "http.bytes_in", "http.bytes_out", "port"] { #expect(hqNumbers.contains(key), "\(key)") }
+        for key in ["sync.received", "sync.sent", "sync.bytes", "sync.seconds", "port"] { #expect(lintanNumbers.contains(key), "\(key)") }
+        #expect(!hqNumbers.contains("request.id") && !hqNumbers.contains("caller.node"))
         for lines in [hqLines, lintanLines] {
             #expect(lines.first { $0["message"]?.hasPrefix("listening on http://127.0.0.1:") == true }?["version"] == SyncNodeVersion.text)
             #expect(lines.last?["message"]?.hasPrefix("stopped after") == true, "\(lines.last ?? [:])")
@@ -264,15 +281,26 @@ import Testing
         handler.logLevel = .debug
         handler[metadataKey: "node"] = "hq"
         let logger = Logger(label: "t") { _ in handler }
-        logger.warning("a \"quoted\"\nsecond line\u{1}", metadata: ["sync.peer": "http://x/\"y\"", "n": .stringConvertible(3)])
+        logger.warning(
+            "a \"quoted\"\nsecond line\u{1}",
+            metadata: [
+                "sync.peer": "http://x/\"y\"", "n": .stringConvertible(3), "seconds": .stringConvertible(1.25), "ok": .stringConvertible(true),
+                "big": .stringConvertible(UInt64.max), "nan": .stringConvertible(Double.nan), "list": .array([.stringConvertible(1), "a"]),
+                "digits": "0042",
+            ])
         logger.trace("below the level")
         #expect(lines.all.count == 1)
         let line = try #require(lines.all.first)
         #expect(line.hasSuffix("\n") && line.dropLast().allSatisfy { $0 != "\n" })
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
-        #expect(object["message"] == "a \"quoted\"\nsecond line\u{1}")
-        #expect(object["sync.peer"] == "http://x/\"y\"" && object["n"] == "3" && object["node"] == "hq" && object["level"] == "warning")
-        #expect(object["logger"] == "t" && object["time"]?.hasSuffix("Z") == true)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "a \"quoted\"\nsecond line\u{1}")
+        #expect(object["sync.peer"] as? String == "http://x/\"y\"" && object["node"] as? String == "hq" && object["level"] as? String == "warning")
+        #expect(object["logger"] as? String == "t" && (object["time"] as? String)?.hasSuffix("Z") == true)
+        // Typed: numbers logged as numbers are JSON numbers (issue 25); text that looks like a
+        // number stays text; what JSON cannot hold as a number is written as text.
+        #expect(line.contains("\"n\":3") && line.contains("\"seconds\":1.25") && line.contains("\"ok\":true"), "\(line)")
+        #expect(object["big"] as? String == "18446744073709551615" && object["nan"] as? String == "nan")
+        #expect(line.contains("\"list\":[1,\"a\"]") && object["digits"] as? String == "0042", "\(line)")
     }
 
     @Test func metricsNeverShowAPeersPassword() {
