@@ -287,7 +287,7 @@ extension Store {
         }
         var rows: [[ReportTable.Cell]] = []
         for (collection, kind) in [("tasks", "task"), ("supervision", "supervision")] {
-            for r in try currentValues(collection, fields: ["title", "lead_unit", "due", "work_area", "county"]) {
+            for r in try currentValues(collection, fields: ["title", "lead_unit", "due", "work_area", "county", "leader", "person"]) {
                 if let w = filter.workArea, r.values["work_area"]?.description != w { continue }
                 if let c = filter.county, let county = r.values["county"]?.description, county != c { continue }
                 let history = (events[r.recordID] ?? []).sorted { ($0.date, $0.ts) < ($1.date, $1.ts) }
@@ -302,10 +302,15 @@ extension Store {
                     let sentBack = history.last?.event == "send_back"
                     state = !effective.isEmpty && effective < today ? .overdue : (sentBack ? .sentBack : .open)
                 }
+                // A task or item of no county is every county's (the district's own).
+                let county = r.values["county"]?.description
                 rows.append([
                     .text(r.values["lead_unit"]?.description ?? ""), .text(plan.kind(kind)?.name ?? kind), .text(r.recordID),
-                    .text(r.values["title"]?.description ?? ""), due.isEmpty ? .none : .text(due), extended.map { .text($0) } ?? .none,
+                    .text(r.values["title"]?.description ?? ""), .text(county.map { plan.county($0)?.name ?? $0 } ?? Self.allCounties),
+                    r.values["leader"].map { .text($0.description) } ?? .none, r.values["person"].map { .text($0.description) } ?? .none,
+                    due.isEmpty ? .none : .text(due), extended.map { .text($0) } ?? .none,
                     .int(Int64(history.filter { $0.event == "feedback" }.count)), .text(state.word), .text(kind), .text(state.rawValue),
+                    county.map { .text($0) } ?? .none,
                 ])
             }
         }
@@ -316,12 +321,17 @@ extension Store {
             columns: [
                 .init(id: "leadUnit", label: "牵头单位", type: .text), .init(id: "kind", label: "类别", type: .text),
                 .init(id: "id", label: "编号", type: .text),
-                .init(id: "title", label: "事项", type: .text), .init(id: "due", label: "原定时限", type: .date),
+                .init(id: "title", label: "事项", type: .text), .init(id: "county", label: "县", type: .text),
+                .init(id: "leader", label: "责任领导", type: .text), .init(id: "person", label: "责任人", type: .text),
+                .init(id: "due", label: "原定时限", type: .date),
                 .init(id: "extendedTo", label: "延期至", type: .date), .init(id: "feedback", label: "反馈次数", type: .int),
                 .init(id: "state", label: "状态", type: .text), .init(id: "kindId", label: "类别", type: .text, machine: true),
-                .init(id: "stateId", label: "状态", type: .text, machine: true),
+                .init(id: "stateId", label: "状态", type: .text, machine: true), .init(id: "countyId", label: "县", type: .text, machine: true),
             ], rows: rows)
     }
+
+    /// The tasks report's county for a task or item of no one county.
+    public static let allCounties = "各县"
 
     /// What HQ must look at: conflicts, refused transactions, entries that do not fit the plan,
     /// reversals that cancel nothing.

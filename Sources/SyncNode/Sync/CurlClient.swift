@@ -239,7 +239,7 @@ public struct CurlClient: Sendable {
             case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
                 throw SyncNodeError(
                     .unreachable,
-                    "TLS with \(url) failed: the server's public key is not the pinned one (--pin); another server may be answering at that address, or the peer's key was replaced. Compare with the pin its `serve` printed"
+                    "TLS with \(url) failed: the server's public key is not the pinned one; another server may be answering at that address, or the peer's key was replaced. Compare the pin with the one the peer printed when it started"
                 )
             case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
                 throw SyncNodeError(

@@ -392,5 +392,35 @@ import Testing
         #expect(text.stdout.contains("逾期") && text.stdout.contains("办理中") && !text.stdout.contains("overdue"), "\(text.stdout)")
         #expect(tasks.first { $0["id"] as? String == "sv-1" }?["extendedTo"] as? String == "2099-06-30")
         #expect(tasks.contains { $0["title"] as? String == "医疗队, 第一批" })
+
+        // Issue 25: the seed's task tables are per county, with a responsible leader and person.
+        let perCounty = dir.path("per-county.csv")
+        try Data(
+            "id,title,work_area,lead_unit,county,leader,person,due\nt-lt,临潭劳务培训,labour,区人力社保局,临潭县,王副区长,李科长,2099-12-31\nt-gg,甘谷劳务培训,labour,区人力社保局,gangu,王副区长,张科长,2099-12-31\n"
+                .utf8
+        ).write(to: perCounty)
+        let byCounty = try await Binary.runAsync(["import", "--data", hq, "task", perCounty.path])
+        #expect(byCounty.status == 0, "\(byCounty.stderr)")
+        let lintanTasks = try await ProgrammeFleetTests.json(hq, ["report", "tasks", "--county", "临潭县"])
+        let ids = Set(lintanTasks.map { $0["id"] as? String ?? "" })
+        #expect(ids.contains("t-lt") && !ids.contains("t-gg") && ids.contains("t-1"), "a district-wide task is every county's: \(ids)")
+        let lt = lintanTasks.first { $0["id"] as? String == "t-lt" }
+        #expect(lt?["county"] as? String == "临潭县" && lt?["countyId"] as? String == "lintan")
+        #expect(lt?["leader"] as? String == "王副区长" && lt?["person"] as? String == "李科长")
+        #expect(lintanTasks.first { $0["id"] as? String == "t-1" }?["county"] as? String == "各县")
+        let tasksText = try await Binary.runAsync(["report", "--data", hq, "tasks"])
+        #expect(tasksText.stdout.contains("责任领导") && tasksText.stdout.contains("责任人") && tasksText.stdout.contains("王副区长"))
+
+        // A supervision event naming no task or item here is refused (the money model's cross-check); nothing is written.
+        let vector = try await Binary.runAsync(["vector", "--data", hq, "--json"]).stdout
+        let stray = try await Binary.runAsync([
+            "add", "--data", hq, "supervision_event", "item=sv-2", "event=feedback", "county=lintan", "date=2017-05-02",
+        ])
+        #expect(stray.status == 65 && stray.stderr.contains("没有督办事项或任务sv-2"), "\(stray.stderr)")
+        #expect(try await Binary.runAsync(["vector", "--data", hq, "--json"]).stdout == vector)
+        let onTask = try await Binary.runAsync([
+            "add", "--data", hq, "supervision_event", "item=t-lt", "event=feedback", "county=lintan", "date=2017-05-02",
+        ])
+        #expect(onTask.status == 0, "an event on a task of the decomposition table: \(onTask.stderr)")
     }
 }
