@@ -225,7 +225,13 @@ extension WebInterface {
             }
             fields.append(model)
         }
-        let general = problems.filter { $0.field == nil || !fieldNames.contains($0.field!) }.map(\.description)
+        // The summary at the top lists every problem (a page read from the top, or by a screen
+        // reader, learns all of them there): a field's under its label, linked to the field.
+        let labels = Dictionary(plan.fields(of: kind).map { ($0.name, $0.label ?? $0.name) }) { first, _ in first }
+        let summary: [[String: Any]] = problems.map { problem in
+            guard let field = problem.field, fieldNames.contains(field) else { return ["text": problem.description, "isField": false] }
+            return ["text": "\(labels[field] ?? field)：\(problem.message)", "isField": true, "field": field]
+        }
         return (
             "form",
             [
@@ -234,7 +240,7 @@ extension WebInterface {
                 "recordID": recordID, "isUpdate": isUpdate, "offerConfirm": offerConfirm,
                 "action": correcting.map { "/correct/\(Self.encode($0.ledger))/\(Self.encode($0.entryID))" } ?? "/entry/\(kind.id)",
                 "correcting": correcting.map { ["entryID": $0.entryID] } as Any, "viewer": !session.user.role.mayWrite,
-                "hasErrors": !problems.isEmpty, "generalErrors": general,
+                "hasErrors": !problems.isEmpty, "errorSummary": summary,
             ]
         )
     }

@@ -172,6 +172,11 @@ import Testing
             #expect(page.contains(#"<div class="field invalid" data-field="date">"#))
             #expect(page.contains("field-error"))
             #expect(page.contains(#"value="种植""#), "what the clerk typed stays in the form")
+            // The summary at the top is not empty: it lists each problem under the field's label,
+            // linked to the field (issue 25: it showed only its heading when every problem was a field's).
+            let summary = page.components(separatedBy: #"id="form-errors""#).dropFirst().first?.components(separatedBy: "</div>").first ?? ""
+            #expect(summary.contains(##"<a href="#f-attendees">参训人数："##) && summary.contains("abc"), "\(summary)")
+            #expect(summary.contains(##"<a href="#f-date">"##), "\(summary)")
             // Another county's work, refused by the policy as the CLI's would be.
             let other = try await browser.post("/entry/training", [("csrf", csrf), ("county", "gangu"), ("attendees", "5")])
             // (the plan's check refuses it first, with the field named: 422, as the CLI's exit 65)
