@@ -115,7 +115,7 @@ struct SyncChild: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         // As the `sync` command does.
-        Syncer.sizeThreadsForOneShotProcess()
+        Syncer.configureForOneShotProcess()
         try await ChildModes.sync(self)
     }
 }

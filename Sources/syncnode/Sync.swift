@@ -20,7 +20,7 @@ extension SyncNodeCommand {
         }
 
         func run() async throws {
-            Syncer.sizeThreadsForOneShotProcess()
+            Syncer.configureForOneShotProcess()
             let store: Store
             var targets = peers
             do {

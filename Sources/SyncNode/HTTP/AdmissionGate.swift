@@ -72,35 +72,40 @@ private enum GateEntry { case now, wait, full }
 /// behind it.
 ///
 /// The pool starts all its threads with the first piece of work. A process that runs one sync
-/// round and ends (the `sync` command: a few pieces, one after another) sets a small pool first
-/// (`configure(threads:)`): 100 offices syncing at once each started 48 threads for nothing.
+/// round and ends (the `sync` command: a few pieces, one after another) runs them on the calling
+/// thread instead (`configure(threads: 0)`, `Syncer.configureForOneShotProcess`).
 public enum BlockingWork {
     /// The number of threads when nothing was configured: enough for `serve`.
     public static let defaultThreads = 32
     private static let requested = Mutex<Int?>(nil)
+    /// The size in effect, fixed at first use; 0: on the calling thread.
+    private static let threads: Int = requested.withLock { value in
+        let n = value ?? defaultThreads
+        value = n
+        return n
+    }
     private static let running: (gate: AdmissionGate, pool: NIOThreadPool) = {
-        let slots = requested.withLock { value in
-            let n = value ?? defaultThreads
-            value = n
-            return n
-        }
+        let slots = max(1, threads)
         let pool = NIOThreadPool(numberOfThreads: slots)
         pool.start()
         return (AdmissionGate(slots: slots, maxWaiting: 4096), pool)
     }()
     private static let marker = "syncnode.blocking-work"
 
-    /// Sets the pool's size before its first use; once the pool runs, its size stays. Returns the
-    /// size in effect.
+    /// Sets the pool's size before its first use; once the pool runs, its size stays. 0 runs each
+    /// piece on the calling thread: for a process with nothing else on its cooperative threads to
+    /// keep answering (`sync` run once), where each hop to another thread only waits to be
+    /// scheduled. Returns the size in effect.
     @discardableResult
     public static func configure(threads: Int) -> Int {
         requested.withLock { value in
-            if value == nil { value = max(1, threads) }
+            if value == nil { value = max(0, threads) }
             return value!
         }
     }
 
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        if threads == 0 { return try work() }
         let (gate, pool) = running
         return try await gate.admit {
             try await pool.runIfActive {

@@ -88,6 +88,9 @@ public struct CurlClient: Sendable {
     {
         let options = self.options
         let handles = self.handles
+        if Self.transferThreads == 0 {
+            return try CurlClient.perform(method: method, url: url, headers: headers, body: body, gzipBody: gzipBody, options: options, pool: handles)
+        }
         let result: Result<HTTPResult, SyncNodeError>
         do {
             result = try await Self.transfers.runIfActive {
@@ -105,25 +108,26 @@ public struct CurlClient: Sendable {
     /// A transfer holds its thread for as long as it lasts (minutes on a slow link): threads of
     /// their own (NIO's pool), so that neither Swift's cooperative threads (as many as cores) nor
     /// the storage threads wait behind one, and a node can talk to many peers at once.
+    /// The number in effect, fixed at the first transfer; 0: on the calling thread.
+    private static let transferThreads: Int = requestedTransferThreads.withLock { value in
+        let n = value ?? 16
+        value = n
+        return n
+    }
     private static let transfers: NIOThreadPool = {
-        let threads = requestedTransferThreads.withLock { value in
-            let n = value ?? 16
-            value = n
-            return n
-        }
-        let pool = NIOThreadPool(numberOfThreads: threads)
+        let pool = NIOThreadPool(numberOfThreads: max(1, transferThreads))
         pool.start()
         return pool
     }()
     private static let requestedTransferThreads = Mutex<Int?>(nil)
 
     /// Sets how many transfers may run at once (16 when not set), before the first transfer;
-    /// once transfers have run, the number stays. A process that syncs once and ends needs two
-    /// (a pull and the next one fetched ahead). Returns the number in effect.
+    /// once transfers have run, the number stays. 0 runs each transfer on the calling thread (a
+    /// process that syncs once and ends). Returns the number in effect.
     @discardableResult
     public static func configure(transferThreads: Int) -> Int {
         requestedTransferThreads.withLock { value in
-            if value == nil { value = max(1, transferThreads) }
+            if value == nil { value = max(0, transferThreads) }
             return value!
         }
     }

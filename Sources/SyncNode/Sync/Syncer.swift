@@ -96,12 +96,14 @@ public enum ByteText {
 /// Drives one sync round with one peer: runs the pure `SyncRound` state machine, moving batches
 /// through a transport and applying them to the store.
 public struct Syncer: Sendable {
-    /// Sizes the storage and transfer thread pools for a process that syncs and then ends (the
-    /// `sync` command): two threads each, which a round uses (a pull fetched ahead while the last
-    /// one applies), instead of the 48 that `serve` keeps. Call before the first round.
-    public static func sizeThreadsForOneShotProcess() {
-        BlockingWork.configure(threads: 2)
-        CurlClient.configure(transferThreads: 2)
+    /// For a process that syncs and then ends (the `sync` command): its storage work and
+    /// transfers run on the calling threads, as nothing else on its cooperative threads must keep
+    /// answering. `serve` keeps its 32 storage and 16 transfer threads; 100 offices syncing at
+    /// once each started all 48 for nothing, and each hop to them waited to be scheduled (P6,
+    /// docs/PERFORMANCE.md). Call before the first round.
+    public static func configureForOneShotProcess() {
+        BlockingWork.configure(threads: 0)
+        CurlClient.configure(transferThreads: 0)
     }
 
     public let store: Store
