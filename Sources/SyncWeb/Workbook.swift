@@ -20,7 +20,11 @@ public enum Workbook {
         let time = workbook_add_format(book)
         format_set_num_format(time, "yyyy-mm-dd hh:mm")
         for t in tables {
-            guard let sheet = workbook_add_worksheet(book, t.name) else { throw SyncNodeError(.invalidInput, "cannot add a sheet named \(t.name)") }
+            // People read the sheet's tab: the report's Chinese title (资金, 项目, …), not its id.
+            let sheetName = Self.sheetName(t)
+            guard let sheet = workbook_add_worksheet(book, sheetName) else {
+                throw SyncNodeError(.invalidInput, "cannot add a sheet named \(sheetName)")
+            }
             for (c, column) in t.columns.enumerated() {
                 worksheet_write_string(sheet, 0, lxw_col_t(c), column.label, header)
                 worksheet_set_column(sheet, lxw_col_t(c), lxw_col_t(c), column.type == .text ? 16 : 14, nil)
@@ -58,6 +62,14 @@ public enum Workbook {
         guard status == LXW_NO_ERROR else {
             throw SyncNodeError(.readOnly, "cannot write \(path): \(String(cString: lxw_strerror(status)))")
         }
+    }
+
+    /// A sheet's tab: the report title's first word (its Chinese name), or the report's id when
+    /// that word is not a name Excel allows (at most 31 characters, none of []:*?/\).
+    static func sheetName(_ table: ReportTable) -> String {
+        let word = table.title.split(separator: " ").first.map(String.init) ?? ""
+        let allowed = !word.isEmpty && word.count <= 31 && !word.contains(where: { "[]:*?/\\".contains($0) })
+        return allowed ? word : table.name
     }
 
     private static func dateTime(day: String) -> lxw_datetime? {

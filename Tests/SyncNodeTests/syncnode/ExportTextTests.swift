@@ -29,7 +29,7 @@ import Testing
             """
             /usr/bin/python3 -c '
             import openpyxl
-            ws = openpyxl.load_workbook("\(out)/book.xlsx")["projects"]
+            ws = openpyxl.load_workbook("\(out)/book.xlsx")["项目"]
             for row in ws.iter_rows(min_row=2, values_only=True):
                 print(row[0], len(row[1]), row[1][:4], row[1][-16:])
             '

@@ -227,8 +227,8 @@ import Testing
                 /usr/bin/python3 -c '
                 import openpyxl
                 wb = openpyxl.load_workbook("\(book)")
-                head = [c.value for c in wb["projects"][1]]
-                for row in wb["projects"].iter_rows(min_row=2, values_only=True):
+                head = [c.value for c in wb["项目"][1]]
+                for row in wb["项目"].iter_rows(min_row=2, values_only=True):
                     if row[0] == "lt-school": print(int(round(row[head.index("拨付(万元)")] * 100)), int(round(row[head.index("安排(万元)")] * 100)))
                 '
                 """)

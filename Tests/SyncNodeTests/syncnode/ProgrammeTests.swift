@@ -267,7 +267,8 @@ import Testing
             /usr/bin/python3 -c '
             import openpyxl, sys
             wb = openpyxl.load_workbook("\(book)")
-            ws = wb["funds"]
+            ws = wb["资金"]
+            assert wb.sheetnames == ["资金", "交流与活动"], wb.sheetnames
             assert ws.freeze_panes == "A2", ws.freeze_panes
             for row in ws.iter_rows(min_row=2, values_only=True):
                 if row[0] == "甘谷县" and row[1] == "2017":
