@@ -191,9 +191,6 @@ extension ChaosRun {
         return v
     }
 
-    /// The counties' names in the embedded plan, by the site ids the harness writes.
-    static let countyNames = ["chengde": "承德县", "lintan": "临潭县", "gangu": "甘谷县"]
-
     /// Compares the disbursed column of HQ's `report funds` (each county's whole-plan row) with the
     /// sum of the disbursements the CLI acknowledged; returns one line per county that differs.
     func fundsRecount() throws -> [String] {
@@ -202,8 +199,11 @@ extension ChaosRun {
             if let county = e.county, let fen = e.amountFen { expected[county, default: 0] += fen }
         }
         let rows = try cli.must(hq, ["report", "funds", "--json"]).json() as? [[String: Any]] ?? []
-        var failures: [String] = []
-        for (site, name) in Self.countyNames.sorted(by: { $0.key < $1.key }) {
+        // The report names counties as the plan in force at HQ does.
+        let plan = try cli.must(hq, ["plan", "show", "--json"]).json() as? [String: Any] ?? [:]
+        let names = (plan["counties"] as? [[String: Any]] ?? []).compactMap { c in (c["id"] as? String).map { ($0, c["name"] as? String ?? $0) } }
+        var failures: [String] = names.isEmpty ? ["hq's plan names no county"] : []
+        for (site, name) in names {
             let whole = rows.first { $0["county"] as? String == name && ($0["year"] as? String ?? "").contains("–") }
             guard let whole else {
                 failures.append("hq's funds report has no whole-plan row for \(name)")

@@ -13,11 +13,8 @@ import Testing
     /// applied as one SQLite transaction, and a local write during it waited until the end or
     /// failed. Now every local write made while the push applies completes.
     @Test func localWritesCompleteWhileABigPushApplies() async throws {
-        let net = try ServedNetwork(counties: ["lintan"])
+        let (net, lintan, body, headers) = try Self.served()
         defer { net.stop() }
-        let lintan = try Forger(data: net["lintan"])
-        let body = try Self.bigPush(lintan)
-        let headers = try lintan.headers(method: "POST", path: "/v1/push", body: body)
         let url = net.server.url
         let pid = net.server.process.pid
         let before = peakRSS(of: pid)
@@ -69,11 +66,8 @@ import Testing
     /// cut is applied: the push's later transactions are refused with the revocation as reason, and
     /// Lintan's next request is turned away.
     @Test func aRevocationDuringABigPushCutsItWhereItStood() async throws {
-        let net = try ServedNetwork(counties: ["lintan"])
+        let (net, lintan, body, headers) = try Self.served()
         defer { net.stop() }
-        let lintan = try Forger(data: net["lintan"])
-        let body = try Self.bigPush(lintan)
-        let headers = try lintan.headers(method: "POST", path: "/v1/push", body: body)
         let url = net.server.url
         let pushing = Task { try await Self.send(body, headers: headers, to: url) }
         // The server's own signal that the apply has begun: Lintan's first transaction in HQ's log.
@@ -113,6 +107,14 @@ import Testing
         let again = try await lintan.push(net.server.url, frames: [])
         #expect(again.status == 403, "a revoked node's next request: \(again.status)")
         #expect(try Binary.run(["check", "--data", net.hq]).status == 0)
+    }
+
+    /// HQ served with an approved Lintan, and Lintan's big push with its signed headers.
+    static func served() throws -> (ServedNetwork, Forger, [UInt8], [String: String]) {
+        let net = try ServedNetwork(counties: ["lintan"])
+        let lintan = try Forger(data: net["lintan"])
+        let body = try bigPush(lintan)
+        return (net, lintan, body, try lintan.headers(method: "POST", path: "/v1/push", body: body))
     }
 
     /// 24 valid transactions of Lintan's, 10,000 writes each, as one push body.
