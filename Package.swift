@@ -6,12 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "syncnode", targets: ["syncnode"]),
-        .executable(name: "faultproxy", targets: ["faultproxy"]),
-        .executable(name: "syncnode-chaos", targets: ["syncnode-chaos"]),
-        .executable(name: "syncnode-fuzz", targets: ["syncnode-fuzz"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
-        .library(name: "FaultProxy", targets: ["FaultProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
@@ -101,25 +97,28 @@ let package = Package(
                 .embedInCode("Templates/table.mustache"), .embedInCode("Templates/password.mustache"), .embedInCode("Templates/site.css"),
             ]
         ),
-        .target(name: "FaultProxy", dependencies: ["SyncProtocol"]),
+        // Tools/: what tests and fault runs use, built here but not offered as products: the fault
+        // proxy, child processes, the chaos harness and the fuzzer.
+        .target(name: "FaultProxy", dependencies: ["SyncProtocol"], path: "Tools/FaultProxy"),
         // Child processes without Foundation's `Process` (see its comment): tests and tools only.
-        .target(name: "ChildProcess"),
+        .target(name: "ChildProcess", path: "Tools/ChildProcess"),
         // Its folder differs from the library's by more than letter case (macOS file systems
         // merge names that differ only in case).
         .executableTarget(
             name: "faultproxy",
             dependencies: ["FaultProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/FaultProxyTool"),
+            path: "Tools/FaultProxyTool"),
         .executableTarget(
             name: "syncnode-chaos",
             dependencies: [
                 "ChildProcess",
+                "FaultProxy",
                 "SyncProtocol",
                 "SyncNode",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Benchmarks/Chaos"
+            path: "Tools/Chaos"
         ),
         .executableTarget(
             name: "syncnode-fuzz",
@@ -129,7 +128,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Benchmarks/Fuzz"
+            path: "Tools/Fuzz"
         ),
         .executableTarget(
             name: "syncnode",
@@ -182,6 +181,11 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ],
             exclude: ["Fixtures"]
+        ),
+        // The pure layer alone: the sync round's decisions, transaction checks (no store, no I/O).
+        .testTarget(
+            name: "SyncProtocolTests",
+            dependencies: ["SyncProtocol"]
         ),
         .testTarget(
             name: "ConflictTests",

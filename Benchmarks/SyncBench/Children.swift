@@ -27,10 +27,8 @@ enum ChildModes {
         let data = o.data
         let listen = o.listen
         let portFile = URL(fileURLWithPath: o.portFile)
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
-            throw BenchError("--listen takes HOST:PORT")
-        }
-        let host = String(listen[..<colon])
+        guard let address = ListenAddress(listen) else { throw BenchError("--listen takes HOST:PORT") }
+        let (host, port) = (address.host, address.port)
         let store = try Store.open(URL(fileURLWithPath: data))
         let logger = quietLogger
         let app = try NodeServer.application(service: SyncService(store: store), host: host, port: port, logger: logger) { bound in

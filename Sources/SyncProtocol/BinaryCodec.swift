@@ -176,6 +176,13 @@ enum BinaryCodec {
     private struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         var i = 0
+        /// The transaction's tables, listed in order of first use, and how many entries of each
+        /// the changes used so far: each index the changes use is at most one past the highest
+        /// used so far, and at the end every entry has been used.
+        var names: [String] = []
+        var nodes: [NodeID] = []
+        var namesUsed = 0
+        var nodesUsed = 0
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -184,43 +191,7 @@ enum BinaryCodec {
             let origin = try node()
             let seq = try varint()
             let hlc = try clock(origin)
-            // Tables are listed in order of first use: each index the changes use is at most one
-            // past the highest used so far, and at the end every entry has been used.
-            let nameCount = try count(of: "names", atLeast: 1)
-            var names: [String] = []
-            names.reserveCapacity(min(nameCount, 256))
-            var distinctNames = Set<ExactText>()
-            for _ in 0..<nameCount {
-                let name = try text("a name")
-                guard distinctNames.insert(ExactText(name)).inserted else { throw .malformed("a name is listed twice") }
-                names.append(name)
-            }
-            let nodeCount = try count(of: "nodes", atLeast: 16)
-            var nodes: [NodeID] = []
-            nodes.reserveCapacity(min(nodeCount, 256))
-            var distinctNodes = Set<NodeID>()
-            for _ in 0..<nodeCount {
-                let id = try node()
-                guard distinctNodes.insert(id).inserted else { throw .malformed("a node is listed twice") }
-                nodes.append(id)
-            }
-            var namesUsed = 0
-            var nodesUsed = 0
-            func name() throws(WireError) -> String {
-                let k = try varint()
-                guard k < UInt64(names.count) else { throw .malformed("a name index is out of range") }
-                guard k <= UInt64(namesUsed) else { throw .malformed("names are not listed in order of first use") }
-                if k == UInt64(namesUsed) { namesUsed += 1 }
-                return names[Int(k)]
-            }
-            func timestamp() throws(WireError) -> Timestamp {
-                let c = try fixed()
-                let k = try varint()
-                guard k < UInt64(nodes.count) else { throw .malformed("a node index is out of range") }
-                guard k <= UInt64(nodesUsed) else { throw .malformed("nodes are not listed in order of first use") }
-                if k == UInt64(nodesUsed) { nodesUsed += 1 }
-                return Timestamp(millis: c >> 16, counter: UInt16(truncatingIfNeeded: c), node: nodes[Int(k)])
-            }
+            try tables()
             let changeCount = try count(of: "changes", atLeast: 2)
             guard changeCount <= Transaction.maxChanges else { throw .malformed("more than \(Transaction.maxChanges) changes") }
             var changes: [Change] = []
@@ -230,46 +201,12 @@ enum BinaryCodec {
                 let kind = try byte()
                 switch kind {
                 case BinaryCodec.setKind...(BinaryCodec.setKind | 7):
-                    let record: (collection: String, recordID: String)
-                    if kind & BinaryCodec.newRecord != 0 {
-                        record = (try name(), try text("a record id"))
-                        if let previous, previous.recordID.sameBytes(as: record.recordID), previous.collection.sameBytes(as: record.collection) {
-                            throw .malformed("a write repeats the record of the write before it")
-                        }
-                    } else {
-                        guard let previous else { throw .malformed("a write continues a record but no write precedes it") }
-                        record = previous
-                    }
-                    previous = record
-                    let field = try name()
-                    let v = try value()
-                    let base = kind & BinaryCodec.hasBase != 0 ? try timestamp() : nil
-                    var resolves: [Timestamp] = []
-                    if kind & BinaryCodec.hasResolves != 0 {
-                        let n = try count(of: "replaced versions", atLeast: 9)
-                        guard n > 0 else { throw .malformed("an empty list of replaced versions is flagged") }
-                        resolves.reserveCapacity(min(n, 16))
-                        for _ in 0..<n { resolves.append(try timestamp()) }
-                    }
-                    changes.append(
-                        .set(
-                            FieldWrite(
-                                collection: record.collection, recordID: record.recordID, field: field, value: v, base: base, resolves: resolves)))
+                    let write = try fieldWrite(kind, after: previous)
+                    previous = (write.collection, write.recordID)
+                    changes.append(.set(write))
                 case BinaryCodec.appendKind:
                     previous = nil
-                    let ledger = try name()
-                    let entryID = try text("an entry id")
-                    let n = try count(of: "entry fields", atLeast: 2)
-                    var fields: [String: Value] = [:]
-                    fields.reserveCapacity(min(n, 64))
-                    var last: String?
-                    for _ in 0..<n {
-                        let field = try name()
-                        if let last, !last.bytesPrecede(field) { throw .malformed("entry fields are not in byte order of their names") }
-                        last = field
-                        fields[field] = try value()
-                    }
-                    changes.append(.append(LedgerEntry(ledger: ledger, entryID: entryID, fields: fields)))
+                    changes.append(.append(try ledgerEntry()))
                 case BinaryCodec.authorKind:
                     previous = nil
                     changes.append(.author(try text("an author's name")))
@@ -287,6 +224,85 @@ enum BinaryCodec {
             guard i == bytes.count else { throw .malformed("trailing bytes after the transaction") }
             guard namesUsed == names.count, nodesUsed == nodes.count else { throw .malformed("a listed name or node is never used") }
             return Transaction(origin: origin, seq: seq, hlc: hlc, changes: changes)
+        }
+
+        /// The tables of names and nodes, each entry once.
+        private mutating func tables() throws(WireError) {
+            let nameCount = try count(of: "names", atLeast: 1)
+            names.reserveCapacity(min(nameCount, 256))
+            var distinctNames = Set<ExactText>()
+            for _ in 0..<nameCount {
+                let name = try text("a name")
+                guard distinctNames.insert(ExactText(name)).inserted else { throw .malformed("a name is listed twice") }
+                names.append(name)
+            }
+            let nodeCount = try count(of: "nodes", atLeast: 16)
+            nodes.reserveCapacity(min(nodeCount, 256))
+            var distinctNodes = Set<NodeID>()
+            for _ in 0..<nodeCount {
+                let id = try node()
+                guard distinctNodes.insert(id).inserted else { throw .malformed("a node is listed twice") }
+                nodes.append(id)
+            }
+        }
+
+        private mutating func name() throws(WireError) -> String {
+            let k = try varint()
+            guard k < UInt64(names.count) else { throw .malformed("a name index is out of range") }
+            guard k <= UInt64(namesUsed) else { throw .malformed("names are not listed in order of first use") }
+            if k == UInt64(namesUsed) { namesUsed += 1 }
+            return names[Int(k)]
+        }
+
+        private mutating func timestamp() throws(WireError) -> Timestamp {
+            let c = try fixed()
+            let k = try varint()
+            guard k < UInt64(nodes.count) else { throw .malformed("a node index is out of range") }
+            guard k <= UInt64(nodesUsed) else { throw .malformed("nodes are not listed in order of first use") }
+            if k == UInt64(nodesUsed) { nodesUsed += 1 }
+            return Timestamp(millis: c >> 16, counter: UInt16(truncatingIfNeeded: c), node: nodes[Int(k)])
+        }
+
+        /// A field write of change kind `kind`: of a new record, or of the record the write before it wrote.
+        private mutating func fieldWrite(_ kind: UInt8, after previous: (collection: String, recordID: String)?) throws(WireError) -> FieldWrite {
+            let record: (collection: String, recordID: String)
+            if kind & BinaryCodec.newRecord != 0 {
+                record = (try name(), try text("a record id"))
+                if let previous, previous.recordID.sameBytes(as: record.recordID), previous.collection.sameBytes(as: record.collection) {
+                    throw .malformed("a write repeats the record of the write before it")
+                }
+            } else {
+                guard let previous else { throw .malformed("a write continues a record but no write precedes it") }
+                record = previous
+            }
+            let field = try name()
+            let v = try value()
+            let base = kind & BinaryCodec.hasBase != 0 ? try timestamp() : nil
+            var resolves: [Timestamp] = []
+            if kind & BinaryCodec.hasResolves != 0 {
+                let n = try count(of: "replaced versions", atLeast: 9)
+                guard n > 0 else { throw .malformed("an empty list of replaced versions is flagged") }
+                resolves.reserveCapacity(min(n, 16))
+                for _ in 0..<n { resolves.append(try timestamp()) }
+            }
+            return FieldWrite(collection: record.collection, recordID: record.recordID, field: field, value: v, base: base, resolves: resolves)
+        }
+
+        /// A ledger entry, its fields in byte order of their names.
+        private mutating func ledgerEntry() throws(WireError) -> LedgerEntry {
+            let ledger = try name()
+            let entryID = try text("an entry id")
+            let n = try count(of: "entry fields", atLeast: 2)
+            var fields: [String: Value] = [:]
+            fields.reserveCapacity(min(n, 64))
+            var last: String?
+            for _ in 0..<n {
+                let field = try name()
+                if let last, !last.bytesPrecede(field) { throw .malformed("entry fields are not in byte order of their names") }
+                last = field
+                fields[field] = try value()
+            }
+            return LedgerEntry(ledger: ledger, entryID: entryID, fields: fields)
         }
 
         mutating func byte() throws(WireError) -> UInt8 {

@@ -211,28 +211,7 @@ public struct Programme: Codable, Equatable, Sendable {
             }
         }
         if stages.isEmpty { out.append("`stages` lists no stage: projects would have none to be at") }
-        for c in counties {
-            if c.id.trimmingCharacters(in: .whitespaces).isEmpty { out.append("a county has an empty id") }
-            if c.name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("county \(c.id) has no name") }
-            if c.prefixes.isEmpty { out.append("county \(c.id) has no record-id prefix") }
-            if c.prefixes.contains(where: { $0.isEmpty }) { out.append("county \(c.id) has an empty record-id prefix (it would match every record)") }
-            for key in c.yearlyAidWan.keys where MoneyModel.fourDigits(key) == nil {
-                out.append("county \(c.id): yearly_aid_wan key '\(key)' is not a year")
-            }
-            for (key, wan) in c.yearlyAidWan where !(0...Money.maxWan).contains(wan) {
-                out.append("county \(c.id): yearly aid \(wan)万 for \(key) is not between 0 and \(Money.maxWan)万")
-            }
-            if years.count == 2, years[0] <= years[1] {
-                for key in c.yearlyAidWan.keys.sorted() {
-                    if let year = MoneyModel.fourDigits(key), !yearRange.contains(year) {
-                        out.append("county \(c.id): aid for \(key), outside the plan's years \(years[0])–\(years[1])")
-                    }
-                }
-                for year in yearRange where c.yearlyAidWan[String(year)] == nil {
-                    out.append("county \(c.id) has no yearly aid for \(year) (give 0 for a year without aid)")
-                }
-            }
-        }
+        for c in counties { out += countyProblems(c) }
         // A record id names its county by its prefix: no id may fit two counties.
         for (i, a) in counties.enumerated() {
             for b in counties[(i + 1)...] {
@@ -248,6 +227,44 @@ public struct Programme: Codable, Equatable, Sendable {
             out.append("site \(site.id) is a county's, but no county has the id \(site.id)")
         }
         out += firstBatchProblems()
+        out += kindProblems()
+        // The funds report sums a money ledger whole into its kind's column: two money kinds in
+        // one ledger would each count the other's amounts.
+        for (ledger, sharing) in Dictionary(grouping: moneyKinds, by: { $0.ledger! }) where sharing.count > 1 {
+            out.append(
+                "money kinds \(sharing.map(\.id).joined(separator: " and ")) share the ledger \(ledger); give each money kind a ledger of its own")
+        }
+        return out
+    }
+    /// A county's id, name, prefixes and yearly aid.
+    private func countyProblems(_ c: County) -> [String] {
+        var out: [String] = []
+        if c.id.trimmingCharacters(in: .whitespaces).isEmpty { out.append("a county has an empty id") }
+        if c.name.trimmingCharacters(in: .whitespaces).isEmpty { out.append("county \(c.id) has no name") }
+        if c.prefixes.isEmpty { out.append("county \(c.id) has no record-id prefix") }
+        if c.prefixes.contains(where: { $0.isEmpty }) { out.append("county \(c.id) has an empty record-id prefix (it would match every record)") }
+        for key in c.yearlyAidWan.keys where MoneyModel.fourDigits(key) == nil {
+            out.append("county \(c.id): yearly_aid_wan key '\(key)' is not a year")
+        }
+        for (key, wan) in c.yearlyAidWan where !(0...Money.maxWan).contains(wan) {
+            out.append("county \(c.id): yearly aid \(wan)万 for \(key) is not between 0 and \(Money.maxWan)万")
+        }
+        if years.count == 2, years[0] <= years[1] {
+            for key in c.yearlyAidWan.keys.sorted() {
+                if let year = MoneyModel.fourDigits(key), !yearRange.contains(year) {
+                    out.append("county \(c.id): aid for \(key), outside the plan's years \(years[0])–\(years[1])")
+                }
+            }
+            for year in yearRange where c.yearlyAidWan[String(year)] == nil {
+                out.append("county \(c.id) has no yearly aid for \(year) (give 0 for a year without aid)")
+            }
+        }
+        return out
+    }
+
+    /// Each kind once, stored one way, counted under a known work area and money column.
+    private func kindProblems() -> [String] {
+        var out: [String] = []
         var seen = Set<String>()
         for k in kinds {
             if !seen.insert(k.id).inserted { out.append("kind \(k.id) appears twice") }
@@ -264,12 +281,6 @@ public struct Programme: Codable, Equatable, Sendable {
                     "kind \(k.id) counts its amounts in '\(column)', which is no column of the funds report (\(Self.moneyColumns.joined(separator: ", ")))"
                 )
             }
-        }
-        // The funds report sums a money ledger whole into its kind's column: two money kinds in
-        // one ledger would each count the other's amounts.
-        for (ledger, sharing) in Dictionary(grouping: moneyKinds, by: { $0.ledger! }) where sharing.count > 1 {
-            out.append(
-                "money kinds \(sharing.map(\.id).joined(separator: " and ")) share the ledger \(ledger); give each money kind a ledger of its own")
         }
         return out
     }
@@ -327,14 +338,15 @@ public enum Money {
             s.removeLast()
             scale = fenPerYuan
         } else {
-            return .failure(Reason("'\(text)' has no unit: write the amount in 万元 or 元, e.g. 100万 or 50000元"))
+            return .failure(
+                Reason("'\(text)' has no unit: write the amount in 万元 or 元, e.g. 100万 or 50000元", zh: "“\(text)”没有单位：金额请写万元或元，如 100万 或 50000元"))
         }
         let negative = s.hasPrefix("-")
         if negative { s.removeFirst() }
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
             let whole = Int64(parts[0])
-        else { return .failure(Reason("'\(text)' is not an amount: write digits with 万 or 元, e.g. 12.5万")) }
+        else { return .failure(Reason("'\(text)' is not an amount: write digits with 万 or 元, e.g. 12.5万", zh: "“\(text)”不是金额：请写数字加万或元，如 12.5万")) }
         var fen = whole.multipliedReportingOverflow(by: scale)
         if parts.count == 2 {
             let digits = parts[1]
@@ -342,15 +354,15 @@ public enum Money {
             guard digits.count <= places, let fraction = Int64(digits.isEmpty ? "0" : String(digits)) else {
                 return .failure(
                     Reason(
-                        "'\(text)' has a fraction of a fen: amounts are whole fen (at most \(places) decimals with \(scale == fenPerWan ? "万" : "元"))"
-                    ))
+                        "'\(text)' has a fraction of a fen: amounts are whole fen (at most \(places) decimals with \(scale == fenPerWan ? "万" : "元"))",
+                        zh: "“\(text)”不足一分：金额以分为单位（用\(scale == fenPerWan ? "万" : "元")时最多\(places)位小数）"))
             }
             var unit: Int64 = 1
             for _ in 0..<(places - digits.count) { unit *= 10 }
             let add = (fraction * unit).addingReportingOverflow(fen.partialValue)
             fen = (add.partialValue, fen.overflow || add.overflow)
         }
-        guard !fen.overflow, fen.partialValue <= 9_000_000_000_000_000 else { return .failure(Reason("'\(text)' is too large")) }
+        guard !fen.overflow, fen.partialValue <= 9_000_000_000_000_000 else { return .failure(Reason("'\(text)' is too large", zh: "“\(text)”太大")) }
         return .success(negative ? -fen.partialValue : fen.partialValue)
     }
 

@@ -8,13 +8,16 @@ public struct ProgrammeCheck: Sendable {
         /// The field the problem is with, when it is one field's.
         public var field: String?
         public var message: String
+        /// The same in Chinese, as a web page shows it.
+        public var zh: String
         /// What the person can do about it.
         public var nextStep: NextStep?
         public var description: String { field.map { "\($0): \(message)" } ?? message }
 
-        public init(field: String?, message: String, nextStep: NextStep? = nil) {
+        public init(field: String?, message: String, zh: String? = nil, nextStep: NextStep? = nil) {
             self.field = field
             self.message = message
+            self.zh = zh ?? message
             self.nextStep = nextStep
         }
     }
@@ -64,18 +67,22 @@ public struct ProgrammeCheck: Sendable {
         for (name, text) in input {
             guard let field = fields.first(where: { $0.name == name }) else {
                 let known = fields.map(\.name)
-                let hint = Self.nearest(name, in: known).map { "did you mean \($0)? " } ?? ""
-                problems.append(Problem(field: name, message: "\(kind.id) has no field \(name); \(hint)its fields: \(known.joined(separator: ", "))"))
+                let nearest = Self.nearest(name, in: known)
+                let hint = nearest.map { "did you mean \($0)? " } ?? ""
+                problems.append(
+                    Problem(
+                        field: name, message: "\(kind.id) has no field \(name); \(hint)its fields: \(known.joined(separator: ", "))",
+                        zh: "\(kind.name)没有“\(name)”这一项；\(nearest.map { "是不是\($0)？" } ?? "")可填：\(known.joined(separator: "、"))"))
                 continue
             }
             if given[name] != nil {
-                problems.append(Problem(field: name, message: "given twice"))
+                problems.append(Problem(field: name, message: "given twice", zh: "填了两次"))
                 continue
             }
             given[name] = text
             switch typed(field, text, context) {
             case .success(let v): out[field.storedName] = v
-            case .failure(let reason): problems.append(Problem(field: name, message: reason.text, nextStep: reason.nextStep))
+            case .failure(let reason): problems.append(Problem(field: name, message: reason.text, zh: reason.zh, nextStep: reason.nextStep))
             }
         }
         // The defaults of a ledger entry (`defaultNote` says them in words for help texts).
@@ -86,10 +93,16 @@ public struct ProgrammeCheck: Sendable {
             out["kind"] = .text(kind.id)
         }
         for f in fields where !partial && f.isRequired && out[f.storedName] == nil && !problems.contains(where: { $0.field == f.name }) {
-            problems.append(Problem(field: f.name, message: "is required (\(f.label ?? f.name), \(describe(f)))"))
+            problems.append(
+                Problem(field: f.name, message: "is required (\(f.label ?? f.name), \(describe(f)))", zh: "必填（\(f.label ?? f.name)，\(describeZh(f))）")
+            )
         }
         if context.role == .county, case .text(let county)? = out["county"], county != context.site {
-            problems.append(Problem(field: "county", message: "a \(context.site) node records \(context.site)'s work only, not \(county)'s"))
+            let names = (plan.county(context.site)?.name ?? context.site, plan.county(county)?.name ?? county)
+            problems.append(
+                Problem(
+                    field: "county", message: "a \(context.site) node records \(context.site)'s work only, not \(county)'s",
+                    zh: "\(names.0)的节点只能记录\(names.0)的工作，不能记录\(names.1)的"))
         }
         // A stage never silently moves backwards.
         if kind.id == "project_event", case .text(let stage)? = out["stage"], case .text(let project)? = out["project"],
@@ -100,10 +113,12 @@ public struct ProgrammeCheck: Sendable {
                 problems.append(
                     Problem(
                         field: "stage", message: "\(project) is at \(current); moving it back to \(stage) must be forced, with a reason",
-                        nextStep: .forceWithReason))
+                        zh: "\(project)已到“\(plan.label("stage", current))”；退回到“\(plan.label("stage", stage))”须确认并说明理由", nextStep: .forceWithReason))
             } else if out["reason"] == nil {
                 problems.append(
-                    Problem(field: "reason", message: "moving \(project) back from \(current) to \(stage) needs a reason", nextStep: .forceWithReason)
+                    Problem(
+                        field: "reason", message: "moving \(project) back from \(current) to \(stage) needs a reason",
+                        zh: "把\(project)从“\(plan.label("stage", current))”退回到“\(plan.label("stage", stage))”须说明理由", nextStep: .forceWithReason)
                 )
             }
         }
@@ -139,6 +154,23 @@ public struct ProgrammeCheck: Sendable {
         }
     }
 
+    /// What a field takes, in Chinese.
+    public func describeZh(_ f: Programme.Field) -> String {
+        switch f.type {
+        case .text: f.values.map { "可选：" + $0.map { plan.label(f.name, $0) }.joined(separator: "、") } ?? "文字"
+        case .int:
+            "整数" + (f.min.map { "，不小于\($0)" } ?? "") + (f.max.map { "，不大于\($0)" } ?? "")
+        case .real: "数字"
+        case .money: "金额，万元或元，如 12.5万 或 50000元"
+        case .date: "日期，年-月-日"
+        case .year: "年度，\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)"
+        case .county: "县：" + plan.counties.map(\.name).joined(separator: "、")
+        case .workArea: "工作领域：" + plan.workAreas.map(\.name).joined(separator: "、")
+        case .project: "项目编号"
+        case .stage: "阶段：" + plan.allStages.map { plan.label("stage", $0) }.joined(separator: "、")
+        }
+    }
+
     /// A value typed in by a person for a field of a record kind (the value a conflict is resolved
     /// with, say): the plan's type, or nil when the plan does not know the field.
     public func value(collection: String, field: String, text: String, context: Context) -> Result<Value, Reason>? {
@@ -154,25 +186,34 @@ public struct ProgrammeCheck: Sendable {
         switch f.type {
         case .text:
             if let values = f.values, !values.contains(text) {
-                let hint = Self.nearest(text, in: values).map { "did you mean \($0)? " } ?? ""
-                return .failure(Reason("'\(text)' is not allowed; \(hint)one of \(values.joined(separator: ", "))"))
+                let nearest = Self.nearest(text, in: values)
+                let hint = nearest.map { "did you mean \($0)? " } ?? ""
+                return .failure(
+                    Reason(
+                        "'\(text)' is not allowed; \(hint)one of \(values.joined(separator: ", "))",
+                        zh:
+                            "不能填“\(text)”；\(nearest.map { "是不是\(plan.label(f.name, $0))？" } ?? "")可选：\(values.map { plan.label(f.name, $0) }.joined(separator: "、"))"
+                    ))
             }
             return .success(.text(text))
         case .int:
-            guard let n = Int64(text) else { return .failure(Reason("'\(text)' is not a whole number")) }
-            if let min = f.min, n < min { return .failure(Reason("\(n) is below \(min)")) }
-            if let max = f.max, n > max { return .failure(Reason("\(n) is above \(max)")) }
+            guard let n = Int64(text) else { return .failure(Reason("'\(text)' is not a whole number", zh: "“\(text)”不是整数，请用阿拉伯数字")) }
+            if let min = f.min, n < min { return .failure(Reason("\(n) is below \(min)", zh: "\(n)小于\(min)")) }
+            if let max = f.max, n > max { return .failure(Reason("\(n) is above \(max)", zh: "\(n)大于\(max)")) }
             return .success(.int(n))
         case .real:
-            guard let d = Double(text), d.isFinite else { return .failure(Reason("'\(text)' is not a number")) }
+            guard let d = Double(text), d.isFinite else { return .failure(Reason("'\(text)' is not a number", zh: "“\(text)”不是数字")) }
             return .success(.real(d))
         case .money:
             return Money.parse(text).map { .int($0) }.mapError { Reason($0.text) }
         case .date:
-            return Self.isDate(text) ? .success(.text(text)) : .failure(Reason("'\(text)' is not a date; write YYYY-MM-DD, e.g. 2017-06-30"))
+            return Self.isDate(text)
+                ? .success(.text(text))
+                : .failure(Reason("'\(text)' is not a date; write YYYY-MM-DD, e.g. 2017-06-30", zh: "“\(text)”不是日期；请写 年-月-日，如 2017-06-30"))
         case .year:
             guard let y = Int(text), plan.yearRange.contains(y) else {
-                return .failure(Reason("'\(text)' is not a year of the programme (\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound))"))
+                let (first, last) = (plan.yearRange.lowerBound, plan.yearRange.upperBound)
+                return .failure(Reason("'\(text)' is not a year of the programme (\(first)–\(last))", zh: "“\(text)”不是规划年度（\(first)–\(last)年）"))
             }
             // Text, not a number: a reversal carries the opposite of an entry's numbers, and a year has none.
             return .success(.text(String(y)))
@@ -181,17 +222,19 @@ public struct ProgrammeCheck: Sendable {
             if let c = plan.counties.first(where: { $0.name == text || (text.count >= 2 && $0.name.hasPrefix(text)) }) {
                 return .success(.text(c.id))
             }
-            return Self.oneOf(text, plan.counties.map(\.id), "county", "counties")
+            return Self.oneOf(text, plan.counties.map(\.id), "county", "counties", zh: ("县", plan.counties.map(\.name)))
         case .workArea:
             if let w = plan.workAreas.first(where: { $0.name == text }) { return .success(.text(w.id)) }
-            return Self.oneOf(text, plan.workAreas.map(\.id), "work area", "work areas")
+            return Self.oneOf(text, plan.workAreas.map(\.id), "work area", "work areas", zh: ("工作领域", plan.workAreas.map(\.name)))
         case .project:
             guard context.projectExists(text) else {
                 return .failure(
-                    Reason("no project '\(text)' here (a project made elsewhere arrives with a sync)", nextStep: .listProjects))
+                    Reason(
+                        "no project '\(text)' here (a project made elsewhere arrives with a sync)",
+                        zh: "本节点没有项目“\(text)”（别处建立的项目同步后才有）", nextStep: .listProjects))
             }
             return .success(.text(text))
-        case .stage: return Self.oneOf(text, plan.allStages, "stage", "stages")
+        case .stage: return Self.oneOf(text, plan.allStages, "stage", "stages", zh: ("阶段", plan.allStages.map { plan.label("stage", $0) }))
         }
     }
 
@@ -211,10 +254,17 @@ public struct ProgrammeCheck: Sendable {
 
     /// A real calendar date written `YYYY-MM-DD`.
     /// `text` if it is one of `ids`, else why not, with the nearest id and all of them.
-    static func oneOf(_ text: String, _ ids: [String], _ what: String, _ whats: String) -> Result<Value, Reason> {
+    /// `zh`: what the ids are in Chinese, and the words people read for them.
+    static func oneOf(_ text: String, _ ids: [String], _ what: String, _ whats: String, zh: (what: String, words: [String])) -> Result<Value, Reason>
+    {
         guard ids.contains(text) else {
-            let hint = nearest(text, in: ids).map { "did you mean \($0)? " } ?? ""
-            return .failure(Reason("no \(what) '\(text)' in the plan; \(hint)\(whats): \(ids.joined(separator: ", "))"))
+            let nearest = nearest(text, in: ids)
+            let hint = nearest.map { "did you mean \($0)? " } ?? ""
+            let word = nearest.flatMap { ids.firstIndex(of: $0) }.map { zh.words[$0] }
+            return .failure(
+                Reason(
+                    "no \(what) '\(text)' in the plan; \(hint)\(whats): \(ids.joined(separator: ", "))",
+                    zh: "规划中没有\(zh.what)“\(text)”；\(word.map { "是不是\($0)？" } ?? "")可选：\(zh.words.joined(separator: "、"))"))
         }
         return .success(.text(text))
     }
@@ -257,9 +307,12 @@ public struct ProgrammeCheck: Sendable {
 /// Why one value was not accepted.
 public struct Reason: Error, Sendable {
     public var text: String
+    /// The same in Chinese, as a web page shows it.
+    public var zh: String
     public var nextStep: NextStep?
-    public init(_ text: String, nextStep: NextStep? = nil) {
+    public init(_ text: String, zh: String? = nil, nextStep: NextStep? = nil) {
         self.text = text
+        self.zh = zh ?? text
         self.nextStep = nextStep
     }
 }

@@ -41,6 +41,10 @@ public struct SyncRound: Sendable {
     public private(set) var batchesSent = 0
     /// Peer clock minus local clock, from the status exchange.
     public private(set) var skewMillis: Int64 = 0
+    /// What the round expects to move, from the two vectors at the status exchange: estimates
+    /// (a peer may refuse or hold some, and receive more meanwhile).
+    public private(set) var expectedReceive = 0
+    public private(set) var expectedSend = 0
 
     public init(localVector: VersionVector, pullVector: VersionVector? = nil, maxDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis) {
         self.localVector = localVector
@@ -69,7 +73,84 @@ public struct SyncRound: Sendable {
         }
         peer = status.identity
         peerVector = status.vector
+        expectedReceive = Int(clamping: status.vector.count(beyond: pullVector))
+        expectedSend = Int(clamping: localVector.count(beyond: status.vector))
         phase = .pulling
+    }
+
+    /// After the status: the last transaction of `node` (this node) that both sides hold, whose
+    /// copies the round compares (`PullRequest.ownCheck`); nil when they share none.
+    public func sharedSeq(of node: NodeID) -> UInt64? {
+        let shared = min(peerVector[node], localVector[node])
+        return shared > 0 ? shared : nil
+    }
+
+    /// After the status: the peer holds later work of `node` (this node) than this node does.
+    public func peerHoldsLaterWork(of node: NodeID) -> Bool {
+        peerVector[node] > localVector[node]
+    }
+
+    /// What a pulled batch decides before it is applied.
+    public enum PulledVerdict: Equatable, Sendable {
+        /// Apply it.
+        case apply
+        /// The peer holds other work of this node than this node at the compared seq: this node
+        /// lost part of its history. Recover it, then start the round again.
+        case recoverOwnHistory(differsAt: UInt64)
+        /// The same after a recovery: the peer keeps saying so, and the round stops.
+        case stillDiffersAfterRecovery
+        /// The peer holds another history of these origins: examine them, then start again.
+        case examineForks([NodeID])
+    }
+
+    /// Judges a pulled batch's header: `ownCheckedAt` is the seq the request compared (nil when
+    /// it compared none), `forksChecked` whether it carried fork checks, `recovered` whether this
+    /// round already recovered this node's history.
+    public static func judge(
+        ownCheckedAt: UInt64?, ownDiffers: Bool?, forksChecked: Bool, forks: [NodeID]?, recovered: Bool
+    ) -> PulledVerdict {
+        if let seq = ownCheckedAt, ownDiffers == true {
+            return recovered ? .stillDiffersAfterRecovery : .recoverOwnHistory(differsAt: seq)
+        }
+        if forksChecked, let forks, !forks.isEmpty { return .examineForks(forks) }
+        return .apply
+    }
+
+    /// The vector a node at `since` holds once it has `transactions` (a batch it pulled): what to
+    /// ask for next while that batch is applied.
+    public static func vector(_ since: VersionVector, after transactions: some Sequence<Transaction>) -> VersionVector {
+        var next = since
+        for transaction in transactions where transaction.seq > next[transaction.origin] {
+            next[transaction.origin] = transaction.seq
+        }
+        return next
+    }
+
+    /// The round ended with the peer lacking work of this node that it neither took nor holds
+    /// for approval: it stopped accepting, and the round failed.
+    public func endedShort(heldByPeer: Int) -> Bool {
+        !isComplete && heldByPeer == 0
+    }
+
+    /// Whose word a round takes. Under a trust anchor a peer reached over the network is believed
+    /// only where its answer is authenticated; a node's own in-process peers always are.
+    public struct Belief: Equatable, Sendable {
+        public var underAnchor: Bool
+        public var overNetwork: Bool
+
+        public init(underAnchor: Bool, overNetwork: Bool) {
+            self.underAnchor = underAnchor
+            self.overNetwork = overNetwork
+        }
+
+        private var unconditional: Bool { !underAnchor || !overNetwork }
+
+        /// The peer's list of this node's refused work, carried in a pull answer.
+        public func takesRejections(answerSigned: Bool) -> Bool { unconditional || answerSigned }
+
+        /// The refusals in the peer's answer to a push: taken once this node knows HQ approved it
+        /// (its answers are checked then).
+        public func takesPushRefusals(knowsItsApproval: Bool) -> Bool { unconditional || knowsItsApproval }
     }
 
     /// A pulled batch was applied; `localVector` is this node's vector after the commit and

@@ -184,7 +184,7 @@ extension WebInterface {
             var model: [String: Any] = [
                 "name": field.name, "label": field.label ?? field.name, "required": field.isRequired, "value": values[field.name] ?? "",
             ]
-            if let problem = problems.first(where: { $0.field == field.name }) { model["error"] = problem.message }
+            if let problem = problems.first(where: { $0.field == field.name }) { model["error"] = lang == .zh ? problem.zh : problem.message }
             var options: [(String, String)]?
             switch field.type {
             case .county:
@@ -229,8 +229,11 @@ extension WebInterface {
         // reader, learns all of them there): a field's under its label, linked to the field.
         let labels = Dictionary(plan.fields(of: kind).map { ($0.name, $0.label ?? $0.name) }) { first, _ in first }
         let summary: [[String: Any]] = problems.map { problem in
-            guard let field = problem.field, fieldNames.contains(field) else { return ["text": problem.description, "isField": false] }
-            return ["text": "\(labels[field] ?? field)：\(problem.message)", "isField": true, "field": field]
+            let message = lang == .zh ? problem.zh : problem.message
+            guard let field = problem.field, fieldNames.contains(field) else {
+                return ["text": problem.field.map { "\($0)：\(message)" } ?? message, "isField": false]
+            }
+            return ["text": "\(labels[field] ?? field)：\(message)", "isField": true, "field": field]
         }
         return (
             "form",

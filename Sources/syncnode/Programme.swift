@@ -10,10 +10,10 @@ func localToday() -> String { LocalTime.today() }
 /// `FIELD=VALUE` (typed by the plan: no `:=` needed) into pairs; the first `=` splits.
 func programmeInput(_ assignments: [String]) throws -> [(String, String)] {
     try assignments.map { a in
-        guard let eq = a.firstIndex(of: "="), eq != a.startIndex else {
+        guard let (field, value) = try? AssignmentParser.split(a), !field.isEmpty else {
             throw ValidationError("'\(a)' is not FIELD=VALUE")
         }
-        return (String(a[..<eq]), String(a[a.index(after: eq)...]))
+        return (field, value)
     }
 }
 

@@ -123,19 +123,6 @@ private func raiseDescriptorLimit() {
     private let RLIMIT_NOFILE_VALUE = RLIMIT_NOFILE
 #endif
 
-/// `HOST:PORT`.
-struct ListenAddress {
-    var host: String
-    var port: Int
-
-    init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
-        host = String(text[..<colon])
-        self.port = port
-        if host.isEmpty { return nil }
-    }
-}
-
 extension ListenAddress {
     /// Why `host:port` cannot be listened on now (taken, not permitted, not an address here), or nil.
     static func bindProblem(host: String, port: Int) -> String? {

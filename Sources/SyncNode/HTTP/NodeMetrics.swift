@@ -105,6 +105,9 @@ public final class NodeMetrics: Sendable {
         Gauge(label: "syncnode_transactions_held", factory: factory).record(state.held)
         Gauge(label: "syncnode_transactions", factory: factory).record(state.transactions)
         Gauge(label: "syncnode_forked_nodes", factory: factory).record(try store.forks().count)
+        let applies = store.applyThreads.withLock { $0 }
+        Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "storage")], factory: factory).record(applies.blocking)
+        Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "other")], factory: factory).record(applies.other)
 
         // Per peer and per registered node; those of peers forgotten and nodes dropped from the
         // registry since the last scrape are removed.
@@ -137,6 +140,8 @@ public final class NodeMetrics: Sendable {
         "syncnode_transactions_held": "Transactions waiting for HQ's approval of their node.",
         "syncnode_transactions": "Transactions stored in this node's log.",
         "syncnode_forked_nodes": "Nodes seen signing two histories.",
+        "syncnode_applies_since_start":
+            "Applies of received batches since the node started, by the threads they ran on: storage (the node's own) or other (a caller's, such as Swift's shared pool, which they must not hold).",
         "syncnode_peer_unsent_transactions": "Transactions a remembered peer has not yet received from this node.",
         "syncnode_peer_last_success_timestamp_seconds": "When a sync round with the peer last succeeded (Unix time).",
         "syncnode_node_last_heard_timestamp_seconds": "When the registered node last called this one (Unix time).",

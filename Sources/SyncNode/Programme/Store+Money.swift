@@ -243,29 +243,28 @@ extension Store {
     /// on a project with nothing allocated or disbursed, a payment stage the project has not
     /// reached), supervision events for items that do not exist, targets set apart from the
     /// plan, and totals beyond what a report can show. Rows: type, item, detail, who recorded it.
-    func moneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [(cells: [ReportTable.Cell], ts: Timestamp?)] {
+    func moneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [MoneyReviewRow] {
         try cachedMoney(\.reviewRows) { () throws(SyncNodeError) in try computeMoneyReviewRows(plan, labels: labels) }
     }
 
-    private func computeMoneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [(
-        cells: [ReportTable.Cell], ts: Timestamp?
-    )] {
-        var rows: [(cells: [ReportTable.Cell], ts: Timestamp?)] = []
+    /// One row of the money review: its cells, and the clock of the entry it names (who made it).
+    typealias MoneyReviewRow = (cells: [ReportTable.Cell], ts: Timestamp?)
+
+    private func computeMoneyReviewRows(_ plan: Programme, labels: [NodeID: String]) throws(SyncNodeError) -> [MoneyReviewRow] {
         func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
         func county(_ id: String?) -> String { id.map { plan.county($0)?.name ?? $0 } ?? Self.noCounty }
+        func row(_ item: String, _ detail: String, _ ts: Timestamp? = nil) -> MoneyReviewRow {
+            ([.text("money"), .text(item), .text(detail), .text(ts.map(who) ?? "")], ts)
+        }
         let targets = try targets()
+        var rows: [MoneyReviewRow] = []
         for (key, target) in targets.sorted(by: { $0.key < $1.key }) where target.differsFromPlan {
             let entry = target.setBy!
+            let planned = target.plan.map { Money.wan($0) + "万元" } ?? "未列"
             rows.append(
-                (
-                    [
-                        .text("money"), .text("\(moneyLedger(plan, "target") ?? "")/\(entry.entryID)"),
-                        .text(
-                            "\(county(key.county))\(key.year)年度目标另定为\(Money.wan(target.fen))万元，规划为\(target.plan.map { Money.wan($0) + "万元" } ?? "未列")"
-                        ),
-                        .text(who(entry.ts)),
-                    ], entry.ts
-                ))
+                row(
+                    "\(moneyLedger(plan, "target") ?? "")/\(entry.entryID)",
+                    "\(county(key.county))\(key.year)年度目标另定为\(Money.wan(target.fen))万元，规划为\(planned)", entry.ts))
         }
         // Totals a report cannot show, and county-years disbursed beyond their target.
         for column in Programme.moneyColumns {
@@ -274,43 +273,41 @@ extension Store {
                 ($0.key.county ?? "", $0.key.year ?? 0) < ($1.key.county ?? "", $1.key.year ?? 0)
             }) {
                 let group = "\(county(key.county))\(key.year.map { "\($0)年度" } ?? "年度不明")"
-                if total.int64 == nil {
-                    rows.append(([.text("money"), .text(ledger), .text("\(group)合计超出可显示的范围（\(total)分）：请核对该组的各笔款项"), .text("")], nil))
-                }
+                if total.int64 == nil { rows.append(row(ledger, "\(group)合计超出可显示的范围（\(total)分）：请核对该组的各笔款项")) }
                 if column == "disbursed", let c = key.county, let year = key.year, let target = targets[MoneyModel.CountyYear(c, year)],
                     total > Total(target.fen)
                 {
-                    rows.append(
-                        (
-                            [
-                                .text("money"), .text(ledger),
-                                .text(ProgrammeCheck.overTarget(county: county(c), year: year, disbursed: total, target: target.fen)),
-                                .text(""),
-                            ], nil
-                        ))
+                    rows.append(row(ledger, ProgrammeCheck.overTarget(county: county(c), year: year, disbursed: total, target: target.fen)))
                 }
             }
         }
-        // Per project: the county its money was booked to, its allocation, its payment stages.
+        rows += try projectMoneyRows(plan, row: row, county: county)
+        rows += try missingItemRows(plan, row: row)
+        return rows
+    }
+
+    /// Per project: more disbursed than allocated, spending with nothing funded, and entries
+    /// booked to another county than the project's or paying a stage it has not reached.
+    private func projectMoneyRows(
+        _ plan: Programme, row: (String, String, Timestamp?) -> MoneyReviewRow, county: (String?) -> String
+    ) throws(SyncNodeError) -> [MoneyReviewRow] {
+        var rows: [MoneyReviewRow] = []
+        for (project, money) in try projectMoney().sorted(by: { $0.key < $1.key }) {
+            if money.disbursed > money.allocated {
+                rows.append(
+                    row(
+                        "projects/\(project)",
+                        ProgrammeCheck.overAllocation(project: project, disbursed: money.disbursed, allocated: money.allocated), nil))
+            }
+            if money.spent.isPositive, !money.allocated.isPositive, !money.disbursed.isPositive {
+                rows.append(row("projects/\(project)", ProgrammeCheck.spentUnfunded(project: project), nil))
+            }
+        }
         let projects = Dictionary(
             try currentValues("projects", fields: ["county"]).map { ($0.recordID, $0.values["county"]?.description) }, uniquingKeysWith: { a, _ in a }
         )
         let stages = try projectStages()
         let check = ProgrammeCheck(plan)
-        for (project, money) in try projectMoney().sorted(by: { $0.key < $1.key }) {
-            if money.disbursed > money.allocated {
-                rows.append(
-                    (
-                        [
-                            .text("money"), .text("projects/\(project)"),
-                            .text(ProgrammeCheck.overAllocation(project: project, disbursed: money.disbursed, allocated: money.allocated)), .text(""),
-                        ], nil
-                    ))
-            }
-            if money.spent.isPositive, !money.allocated.isPositive, !money.disbursed.isPositive {
-                rows.append(([.text("money"), .text("projects/\(project)"), .text(ProgrammeCheck.spentUnfunded(project: project)), .text("")], nil))
-            }
-        }
         for column in ["allocated", "disbursed", "spent"] {
             guard let ledger = moneyLedger(plan, column) else { continue }
             let cancelled = try cancelledEntries(ledger: ledger)
@@ -329,11 +326,16 @@ extension Store {
                 }
                 guard !reasons.isEmpty else { continue }
                 for (entryID, ts) in try moneyEntries(ledger: ledger, key, cancelled: cancelled) {
-                    rows.append(([.text("money"), .text("\(ledger)/\(entryID)"), .text(reasons.joined(separator: "；")), .text(who(ts))], ts))
+                    rows.append(row("\(ledger)/\(entryID)", reasons.joined(separator: "；"), ts))
                 }
             }
         }
-        // Events naming a supervision item or task that does not exist here.
+        return rows
+    }
+
+    /// Events naming a supervision item or task that does not exist here.
+    private func missingItemRows(_ plan: Programme, row: (String, String, Timestamp?) -> MoneyReviewRow) throws(SyncNodeError) -> [MoneyReviewRow] {
+        var rows: [MoneyReviewRow] = []
         for kind in plan.kinds where kind.isLedger && kind.fields.contains(where: { $0.name == "item" }) {
             let items = Set(try currentValues("supervision", fields: []).map(\.recordID) + currentValues("tasks", fields: []).map(\.recordID))
             let named = try read { db in
@@ -344,15 +346,9 @@ extension Store {
                         WHERE ledger = ? AND json_type(fields, '$.item') = 'text' AND \(MoneySQL.notReversal("fields"))
                         """, arguments: [kind.ledger!])
             }
-            for row in named where !items.contains(row["item"] as String) {
-                let ts = Timestamp(bytes: row["ts"] as Data)!
-                rows.append(
-                    (
-                        [
-                            .text("money"), .text("\(kind.ledger!)/\(row["entry_id"] as String)"), .text(ProgrammeCheck.noItem(row["item"])),
-                            .text(who(ts)),
-                        ], ts
-                    ))
+            for found in named where !items.contains(found["item"] as String) {
+                let ts = Timestamp(bytes: found["ts"] as Data)!
+                rows.append(row("\(kind.ledger!)/\(found["entry_id"] as String)", ProgrammeCheck.noItem(found["item"]), ts))
             }
         }
         return rows

@@ -393,7 +393,7 @@ extension Store {
             case .success(let typed)?: chosen = typed
             case .failure(let reason)?:
                 var error = SyncNodeError.invalid("\(field): \(reason.text)")
-                error.problems = [ProgrammeCheck.Problem(field: field, message: reason.text, nextStep: reason.nextStep)]
+                error.problems = [ProgrammeCheck.Problem(field: field, message: reason.text, zh: reason.zh, nextStep: reason.nextStep)]
                 error.nextStep = reason.nextStep
                 throw error
             case nil: break

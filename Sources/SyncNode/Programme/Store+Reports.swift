@@ -341,27 +341,81 @@ extension Store {
     func reviewReport(readingEverything: Bool = false) throws(SyncNodeError) -> ReportTable {
         let state = try planState()
         let plan = state.plan
-        let labels = try nodeLabels()
-        func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
-        var rows: [[ReportTable.Cell]] = []
-        // The clock of the transaction that made each row's entry, where it has one: who made it.
-        var stamps: [Timestamp?] = []
-        func add(_ cells: [ReportTable.Cell], _ ts: Timestamp? = nil) {
-            rows.append(cells)
-            stamps.append(ts)
-        }
+        var review = ReviewRows(labels: try nodeLabels())
         if let why = state.unreadable {
-            add([
+            review.add([
                 .text("plan"), .text("\(Self.programmeCollection)/plan"),
-                .text("HQ's plan cannot be read by this version (\(why)); this node checks and labels by the 2017 plan until it is upgraded"),
+                .text("本版本读不了总部的规划（\(why)）；升级之前，本节点按2017年规划核对和显示"),
                 .text(""),
             ])
         }
+        try addReplicationRows(&review)
+        let check = ProgrammeCheck(plan)
+        // The kept lists (`ReviewIndex`) name the entries and records to look at; a node that
+        // cannot be written (a read-only copy) looks at every one with the same conditions.
+        let kept = readingEverything ? false : try refreshReviewIndex()
+        let ledgers = Set(plan.kinds.compactMap(\.ledger))
+        for ledger in ledgers.sorted() {
+            for f in try ledgerReviewRows(plan, ledger: ledger, kept: kept, check: check, who: review.who).sorted(by: { $0.ts < $1.ts }) {
+                review.add(f.row, f.ts)
+            }
+        }
+        try addRecordRows(&review, plan: plan, kept: kept, check: check)
+        // Ledgers the plan does not name (an older or newer plan's, or the generic command's).
+        for (ledger, count) in try ledgerCounts(except: ledgers) {
+            review.add([
+                .text("plan"), .text(ledger), .text("\(count)条记录所在的账目不在规划中，任何报表都不计入"), .text(""),
+            ])
+        }
+        for (cells, ts) in try moneyReviewRows(plan, labels: review.labels) { review.add(cells, ts) }
+        let authors = try authors(of: review.stamps.compactMap { $0 })
+        for (i, ts) in review.stamps.enumerated() {
+            if let ts, let author = authors[ts] { review.rows[i][3] = .text("\(review.who(ts))（\(author)）") }
+        }
+        // People read the type's word; machines get its id beside it.
+        for i in review.rows.indices {
+            guard case .text(let id) = review.rows[i][0] else { continue }
+            review.rows[i][0] = .text(Self.reviewTypes[id] ?? id)
+            review.rows[i].append(.text(id))
+        }
+        return ReportTable(
+            name: "review", title: "待审 Review",
+            columns: [
+                .init(id: "type", label: "类别", type: .text), .init(id: "item", label: "对象", type: .text),
+                .init(id: "detail", label: "说明", type: .text), .init(id: "recordedBy", label: "记录者", type: .text),
+                .init(id: "typeId", label: "类别", type: .text, machine: true),
+            ],
+            rows: review.rows)
+    }
+
+    /// The review's types (ids, as `--json` carries them) and the words people read.
+    public static let reviewTypes = [
+        "plan": "不符合规划", "fork": "节点双重历史", "conflict": "并发修改", "refused": "被拒绝", "ledger": "撤销无对象", "money": "资金核对",
+    ]
+
+    /// The review's rows as they are gathered, each with the clock of the transaction that made
+    /// its entry where it has one (who made it).
+    struct ReviewRows {
+        let labels: [NodeID: String]
+        var rows: [[ReportTable.Cell]] = []
+        var stamps: [Timestamp?] = []
+
+        func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
+
+        mutating func add(_ cells: [ReportTable.Cell], _ ts: Timestamp? = nil) {
+            rows.append(cells)
+            stamps.append(ts)
+        }
+    }
+
+    /// What replication leaves for HQ: nodes that signed two histories, conflicts, refusals.
+    private func addReplicationRows(_ review: inout ReviewRows) throws(SyncNodeError) {
+        let labels = review.labels
         // A node that signed two histories: every replica keeps the one HQ accepted first; HQ's
         // leading group must know that a node's key made the other (`Store+Forks`).
         for fork in try forks() {
             let name = labels[fork.origin] ?? fork.origin.short
-            add([
+            review.add([
                 .text("fork"), .text(name),
                 .text(
                     "节点\(name)在同一编号（第\(fork.firstSeq)号起）下签署了两份不同的交易：各节点保留总部先收到的一份，另一份\(fork.seen + fork.withdrawn)条留作证据（syncnode forks \(name)）。可能是同一身份在两台机器上使用（或从备份恢复后另行记录），也可能是伪造；请核实后吊销并重新登记该节点"
@@ -369,117 +423,89 @@ extension Store {
             ])
         }
         for c in try conflicts() {
-            add([
+            review.add([
                 .text("conflict"), .text("\(c.collection)/\(c.recordID).\(c.field)"),
                 .text(
-                    "kept \(c.winnerValue) (\(labels[c.winnerTs.node] ?? c.winnerTs.node.short)); other \(c.otherValue) (\(labels[c.otherTs.node] ?? c.otherTs.node.short))"
+                    "保留\(c.winnerValue)（\(labels[c.winnerTs.node] ?? c.winnerTs.node.short)）；另一值\(c.otherValue)（\(labels[c.otherTs.node] ?? c.otherTs.node.short)）"
                 ), .text(""),
             ])
         }
         for r in try rejections() {
-            add([
-                .text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason) (by \(r.refusedBy))"),
+            review.add([
+                .text("refused"), .text("\(labels[r.origin] ?? r.origin.short)/\(r.seq)"), .text("\(r.reason)（\(r.refusedBy)拒绝）"),
                 .text(labels[r.origin] ?? r.origin.short),
             ])
         }
-        let check = ProgrammeCheck(plan)
-        // The kept lists (`ReviewIndex`) name the entries and records to look at; a node that
-        // cannot be written (a read-only copy) looks at every one with the same conditions.
-        let kept = readingEverything ? false : try refreshReviewIndex()
-        // Per ledger, in the order the entries were made: reversals the ledger rule finds cancel
-        // nothing, and entries that do not fit the kind they name (or the ledger's only kind). Only
-        // the reversals with the entries they name, and the entries SQL does not clear as fitting
-        // the plan (`PlanFit`), are read and decoded: the rest of a ledger of millions is not.
-        let ledgers = Set(plan.kinds.compactMap(\.ledger))
-        for ledger in ledgers.sorted() {
-            let kinds = plan.kinds(inLedger: ledger)
-            var found: [(ts: Timestamp, row: [ReportTable.Cell])] = []
-            try read { db in
-                let judged = try Self.reversalVerdicts(db, ledger: ledger)
-                for (r, verdict) in judged.verdicts {
-                    guard case .invalid(let why) = verdict else { continue }
-                    let ts = judged.entries[r].ts
-                    found.append((ts, [.text("ledger"), .text("\(ledger)/\(judged.entries[r].entryID)"), .text(why), .text(who(ts))]))
-                }
-                let suspects = try Row.fetchCursor(
-                    db,
-                    sql: kept
-                        ? """
-                        SELECT e.entry_id, e.ts, e.fields FROM ledger_unfit u JOIN ledger_entry e
-                        ON e.ledger = u.ledger AND e.entry_id = u.entry_id AND e.origin = u.origin WHERE u.ledger = ?
-                        """
-                        : "SELECT entry_id, ts, fields FROM ledger_entry AS e WHERE ledger = ? AND \(ReviewIndex.unfit(plan, row: "e"))",
-                    arguments: [ledger])
-                while let row = try suspects.next() {
-                    let ts = Timestamp(bytes: row["ts"] as Data)!
-                    let fields = LedgerJSON.decode(row["fields"])
-                    let item = ReportTable.Cell.text("\(ledger)/\(row["entry_id"] as String)")
-                    let named = fields["kind"]?.description
-                    guard let kind = kinds.first(where: { $0.id == named }) ?? (named == nil && kinds.count == 1 ? kinds[0] : nil) else {
-                        found.append(
-                            (
-                                ts,
-                                [
-                                    .text("plan"), item,
-                                    .text("kind \(named ?? "(none)") is not one of this ledger's kinds: \(kinds.map(\.id).joined(separator: ", "))"),
-                                    .text(who(ts)),
-                                ]
-                            ))
-                        continue
-                    }
-                    let problems = check.storedProblems(kind: kind, fields: fields)
-                    if !problems.isEmpty { found.append((ts, [.text("plan"), item, .text(problems.joined(separator: "; ")), .text(who(ts))])) }
-                }
+    }
+
+    /// One ledger's rows, in the order the entries were made: reversals the ledger rule finds
+    /// cancel nothing, and entries that do not fit the kind they name (or the ledger's only kind).
+    /// Only the reversals with the entries they name, and the entries SQL does not clear as
+    /// fitting the plan (`PlanFit`), are read and decoded: the rest of a ledger of millions is not.
+    private func ledgerReviewRows(
+        _ plan: Programme, ledger: String, kept: Bool, check: ProgrammeCheck, who: (Timestamp) -> String
+    ) throws(SyncNodeError) -> [(ts: Timestamp, row: [ReportTable.Cell])] {
+        let kinds = plan.kinds(inLedger: ledger)
+        var found: [(ts: Timestamp, row: [ReportTable.Cell])] = []
+        try read { db in
+            let judged = try Self.reversalVerdicts(db, ledger: ledger)
+            for (r, verdict) in judged.verdicts {
+                guard case .invalid(let why) = verdict else { continue }
+                let ts = judged.entries[r].ts
+                found.append((ts, [.text("ledger"), .text("\(ledger)/\(judged.entries[r].entryID)"), .text(why), .text(who(ts))]))
             }
-            for f in found.sorted(by: { $0.ts < $1.ts }) { add(f.row, f.ts) }
+            let suspects = try Row.fetchCursor(
+                db,
+                sql: kept
+                    ? """
+                    SELECT e.entry_id, e.ts, e.fields FROM ledger_unfit u JOIN ledger_entry e
+                    ON e.ledger = u.ledger AND e.entry_id = u.entry_id AND e.origin = u.origin WHERE u.ledger = ?
+                    """
+                    : "SELECT entry_id, ts, fields FROM ledger_entry AS e WHERE ledger = ? AND \(ReviewIndex.unfit(plan, row: "e"))",
+                arguments: [ledger])
+            while let row = try suspects.next() {
+                let ts = Timestamp(bytes: row["ts"] as Data)!
+                let fields = LedgerJSON.decode(row["fields"])
+                let item = ReportTable.Cell.text("\(ledger)/\(row["entry_id"] as String)")
+                let named = fields["kind"]?.description
+                guard let kind = kinds.first(where: { $0.id == named }) ?? (named == nil && kinds.count == 1 ? kinds[0] : nil) else {
+                    let known = kinds.map(\.id).joined(separator: ", ")
+                    found.append(
+                        (ts, [.text("plan"), item, .text("类型\(named ?? "（未填）")不是本账目的类型：\(known)"), .text(who(ts))]))
+                    continue
+                }
+                let problems = check.storedProblems(kind: kind, fields: fields)
+                if !problems.isEmpty { found.append((ts, [.text("plan"), item, .text(problems.joined(separator: "; ")), .text(who(ts))])) }
+            }
         }
-        // Records, per kind of the plan in its order, by id.
-        if kept {
-            for row in try read({ db in
+        return found
+    }
+
+    /// Records that do not fit the plan, per kind of the plan in its order, by id.
+    private func addRecordRows(_ review: inout ReviewRows, plan: Programme, kept: Bool, check: ProgrammeCheck) throws(SyncNodeError) {
+        guard !kept else {
+            let rows = try read { db in
                 try Row.fetchAll(
                     db,
                     sql: """
                         SELECT n.text AS collection, p.record_id, p.problems FROM record_problem p JOIN name n ON n.ix = p.collection
                         ORDER BY p.kind, p.record_id
-                        """
-                ).map {
-                    [
-                        ReportTable.Cell.text("plan"), .text("\($0["collection"] as String)/\($0["record_id"] as String)"), .text($0["problems"]),
-                        .text(""),
-                    ]
-                }
-            }) {
-                add(row)
+                        """)
             }
-        } else {
-            for kind in plan.kinds {
-                guard let collection = kind.collection else { continue }
-                for r in try records(collection) {
-                    let problems = check.storedProblems(kind: kind, fields: r.fields)
-                    if !problems.isEmpty {
-                        add([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; ")), .text("")])
-                    }
+            for row in rows {
+                review.add([.text("plan"), .text("\(row["collection"] as String)/\(row["record_id"] as String)"), .text(row["problems"]), .text("")])
+            }
+            return
+        }
+        for kind in plan.kinds {
+            guard let collection = kind.collection else { continue }
+            for r in try records(collection) {
+                let problems = check.storedProblems(kind: kind, fields: r.fields)
+                if !problems.isEmpty {
+                    review.add([.text("plan"), .text("\(collection)/\(r.recordID)"), .text(problems.joined(separator: "; ")), .text("")])
                 }
             }
         }
-        // Ledgers the plan does not name (an older or newer plan's, or the generic command's).
-        for (ledger, count) in try ledgerCounts(except: ledgers) {
-            add([
-                .text("plan"), .text(ledger), .text("\(count) entries in a ledger the plan does not name; they count in no report"), .text(""),
-            ])
-        }
-        for (cells, ts) in try moneyReviewRows(plan, labels: labels) { add(cells, ts) }
-        let authors = try authors(of: stamps.compactMap { $0 })
-        for (i, ts) in stamps.enumerated() {
-            if let ts, let author = authors[ts] { rows[i][3] = .text("\(who(ts))（\(author)）") }
-        }
-        return ReportTable(
-            name: "review", title: "待审 Review",
-            columns: [
-                .init(id: "type", label: "类别", type: .text), .init(id: "item", label: "对象", type: .text),
-                .init(id: "detail", label: "说明", type: .text), .init(id: "recordedBy", label: "记录者", type: .text),
-            ],
-            rows: rows)
     }
 
     /// Per registered node: site, role, when its data last arrived here, its transactions held

@@ -273,24 +273,9 @@ extension Store {
     /// A malformed transaction inside a correctly checksummed bundle (made by a faulty or hostile
     /// exporter) stops the import there; what was applied before it stays, each transaction whole.
     public func importBundle(from file: URL, progress: ((BundleProgress) -> Void)? = nil) throws(SyncNodeError) -> BundleReport {
-        let handle: FileHandle
-        let size: Int
-        do {
-            handle = try FileHandle(forReadingFrom: file)
-            size = Int(try handle.seekToEnd())
-            try handle.seek(toOffset: 0)
-        } catch {
-            throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
-        }
-        defer { try? handle.close() }
-        func read(_ count: Int) throws(SyncNodeError) -> Data {
-            do {
-                return try handle.read(upToCount: count) ?? Data()
-            } catch {
-                throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
-            }
-        }
-        let prelude = try BundleFile.prelude([UInt8](try read(3 * BundleFile.maxHeaderBytes))[...])
+        let input = try BundleInput(file)
+        defer { input.close() }
+        let prelude = try BundleFile.prelude([UInt8](try input.read(3 * BundleFile.maxHeaderBytes))[...])
         // Whether this node can open a sealed bundle is known from its header: said before the body is read.
         let opening = try prelude.seal.map { (seal, _) throws(SyncNodeError) in
             guard let mine = seal.recipients.first(where: { $0.key == info.publicKey.hex }) else {
@@ -301,54 +286,16 @@ extension Store {
             }
             return (mine, try bundleSigner(prelude.header, seal))
         }
-        do {
-            try handle.seek(toOffset: UInt64(prelude.bodyOffset))
-        } catch {
-            throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
-        }
-        var hasher = SHA256()
-        if opening == nil {
-            hasher.update(data: prelude.headerLine)
-            hasher.update(data: [0x0A])
-        }
-        var checked = prelude.bodyOffset
-        while true {
-            let chunk = try read(1 << 20)
-            if chunk.isEmpty { break }
-            hasher.update(data: chunk)
-            checked += chunk.count
-            progress?(
-                BundleProgress(
-                    stage: opening == nil ? "checking the checksum" : "checking the signature", done: 0, total: prelude.header.transactions,
-                    bytes: checked, totalBytes: size))
-        }
-        var bundleKey: SymmetricKey?
-        if let (mine, signer) = opening, let (_, signature) = prelude.seal {
-            let payload = SigningPayload.bundle(headerLine: prelude.headerLine, bodyDigest: Array(hasher.finalize()))
-            guard signer.verifies(signature, for: payload) else {
-                throw BundleFile.corrupt(
-                    "its signature does not verify: it was altered after it was sealed, or was not made by node \(prelude.header.label) as it claims")
-            }
-            guard let opened = BundleCipher.unwrap(mine, with: key) else {
-                throw BundleFile.corrupt("the key sealed for this node does not open with this node's key")
-            }
-            bundleKey = opened
-        } else if Hex.string(hasher.finalize()) != prelude.checksum {
-            throw BundleFile.corrupt("its checksum does not match (truncated or damaged in transit)")
-        }
-        do {
-            try handle.seek(toOffset: UInt64(prelude.bodyOffset))
-        } catch {
-            throw SyncNodeError(.invalidInput, "cannot read the bundle \(file.path): \(error.localizedDescription)")
-        }
-        let maxInflated = BundleFile.maxInflatedBytes(compressed: size - prelude.bodyOffset)
+        let bundleKey = try verify(input, prelude, opening: opening, progress: progress)
+        try input.seek(to: prelude.bodyOffset)
+        let maxInflated = BundleFile.maxInflatedBytes(compressed: input.size - prelude.bodyOffset)
         let body: GzipReader
         if let bundleKey {
             let chunks = BundleCipher.Reader(key: bundleKey) { (count: Int) throws(SyncNodeError) in
                 // A chunk shorter than the rest is the last: read until full or the end of the file.
                 var out: [UInt8] = []
                 while out.count < count {
-                    let piece = try read(count - out.count)
+                    let piece = try input.read(count - out.count)
                     if piece.isEmpty { break }
                     out += piece
                 }
@@ -356,8 +303,56 @@ extension Store {
             }
             body = GzipReader(maxOutput: maxInflated, source: chunks.next)
         } else {
-            body = GzipReader(handle: handle, maxOutput: maxInflated)
+            body = GzipReader(handle: input.handle, maxOutput: maxInflated)
         }
+        return try applyBundleBody(body, prelude, size: input.size, progress: progress)
+    }
+
+    /// Reads the whole body once before anything is applied: its checksum (format 1), or its
+    /// sender's signature (a sealed bundle), whose key for this node it then opens.
+    private func verify(
+        _ input: BundleInput, _ prelude: BundleFile.Prelude, opening: (BundleFile.Seal.Recipient, PublicKeyText)?,
+        progress: ((BundleProgress) -> Void)?
+    ) throws(SyncNodeError) -> SymmetricKey? {
+        try input.seek(to: prelude.bodyOffset)
+        var hasher = SHA256()
+        if opening == nil {
+            hasher.update(data: prelude.headerLine)
+            hasher.update(data: [0x0A])
+        }
+        var checked = prelude.bodyOffset
+        while true {
+            let chunk = try input.read(1 << 20)
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+            checked += chunk.count
+            progress?(
+                BundleProgress(
+                    stage: opening == nil ? "checking the checksum" : "checking the signature", done: 0, total: prelude.header.transactions,
+                    bytes: checked, totalBytes: input.size))
+        }
+        guard let (mine, signer) = opening, let (_, signature) = prelude.seal else {
+            guard Hex.string(hasher.finalize()) == prelude.checksum else {
+                throw BundleFile.corrupt("its checksum does not match (truncated or damaged in transit)")
+            }
+            return nil
+        }
+        let payload = SigningPayload.bundle(headerLine: prelude.headerLine, bodyDigest: Array(hasher.finalize()))
+        guard signer.verifies(signature, for: payload) else {
+            throw BundleFile.corrupt(
+                "its signature does not verify: it was altered after it was sealed, or was not made by node \(prelude.header.label) as it claims")
+        }
+        guard let opened = BundleCipher.unwrap(mine, with: key) else {
+            throw BundleFile.corrupt("the key sealed for this node does not open with this node's key")
+        }
+        return opened
+    }
+
+    /// Reads the verified body as a stream of frames and applies them a batch at a time: memory
+    /// stays bounded whatever the file holds.
+    private func applyBundleBody(_ body: GzipReader, _ prelude: BundleFile.Prelude, size: Int, progress: ((BundleProgress) -> Void)?)
+        throws(SyncNodeError) -> BundleReport
+    {
         var reader = BatchCodec.FrameReader(maxFrameBytes: BundleFile.maxFrameBytes)
         var report = ApplyReport()
         var batch: [ReceivedTransaction] = []
@@ -398,4 +393,44 @@ extension Store {
         }
         return BundleReport(transactions: reader.framesRead, bytes: size, apply: report)
     }
+}
+
+/// A bundle file being read, each failure said the same way.
+private struct BundleInput {
+    let handle: FileHandle
+    let size: Int
+    let path: String
+
+    init(_ file: URL) throws(SyncNodeError) {
+        path = file.path
+        do {
+            handle = try FileHandle(forReadingFrom: file)
+            size = Int(try handle.seekToEnd())
+            try handle.seek(toOffset: 0)
+        } catch {
+            throw Self.unreadable(file.path, error)
+        }
+    }
+
+    private static func unreadable(_ path: String, _ error: any Error) -> SyncNodeError {
+        SyncNodeError(.invalidInput, "cannot read the bundle \(path): \(error.localizedDescription)")
+    }
+
+    func read(_ count: Int) throws(SyncNodeError) -> Data {
+        do {
+            return try handle.read(upToCount: count) ?? Data()
+        } catch {
+            throw Self.unreadable(path, error)
+        }
+    }
+
+    func seek(to offset: Int) throws(SyncNodeError) {
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+        } catch {
+            throw Self.unreadable(path, error)
+        }
+    }
+
+    func close() { try? handle.close() }
 }

@@ -251,160 +251,19 @@ extension Store {
         var report = ApplyReport()
         report.waiting = waiting
         let sourceName = source ?? via.map { "node \($0.short)" } ?? "a peer or a bundle"
-        var start = batch.startIndex
         // Across chunks: once an origin's transaction is held or turned away, its later ones in
         // this batch must wait too (they would otherwise arrive "out of order").
-        var heldOrigins = Set<NodeID>()
-        var blockedOrigins = Set<NodeID>()
+        var origins = ChunkApply.Origins()
+        var start = batch.startIndex
         while start < batch.endIndex {
-            var end = start
-            var bytes = 0
-            var changes = 0
-            while end < batch.endIndex, end - start < limits.applyChunkTransactions,
-                end == start
-                    || (bytes + batch[end].body.count <= limits.applyChunkBytes
-                        && changes + batch[end].transaction.changes.count <= limits.applyChunkChanges)
-            {
-                bytes += batch[end].body.count
-                changes += batch[end].transaction.changes.count
-                end += 1
-            }
+            let end = chunkEnd(batch, from: start)
             let began = ContinuousClock.now
             let chunk = batch[start..<end]
             let chunkReport = try writeInterned { db, interner -> ApplyReport in
-                var part = ApplyReport()
-                var hlc = try loadClock(db)
-                var context = try TrustContext(db, shared: interns)
-                // Per origin, the seq held so far; the vector rows are written once, at the end.
-                var seqs: [NodeID: UInt64] = [:]
-                var advanced = Set<NodeID>()
-                var anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
-                var quota: HoldQuota?
-                /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
-                func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
-                    if anyHeld, try isHeld(db, item) {
-                        // Offered again (a sender offers what this node's vector lacks): it keeps
-                        // its sender and its arrival time, from which its age counts, and is not
-                        // counted against the sender's share a second time.
-                        part.held += 1
-                        return true
-                    }
-                    if quota == nil { quota = try HoldQuota(db, via: via, limits: limits) }
-                    if let full = quota!.refusal(for: item) {
-                        part.refused.append(
-                            Refusal(
-                                origin: item.transaction.origin, seq: item.transaction.seq, reason: full, refusedBy: info.label, permanent: false)
-                        )
-                        blockedOrigins.insert(item.transaction.origin)
-                        return false
-                    }
-                    anyHeld = true
-                    try hold(db, item, via: via)
-                    part.held += 1
-                    return true
-                }
-                for item in chunk {
-                    let t = item.transaction
-                    var held: UInt64
-                    if let known = seqs[t.origin] {
-                        held = known
-                    } else {
-                        held = try heldSeq(db, origin: t.origin)
-                        seqs[t.origin] = held
-                    }
-                    if t.seq <= held {
-                        // A number held here: the same transaction again, or another one its
-                        // origin signed under the same number (a fork of its history).
-                        switch try examineHeldCopy(db, item, via: via, source: sourceName, &context, &interner) {
-                        case .same:
-                            part.duplicates += 1
-                            continue
-                        case .verdictTaken:
-                            part.verdictsTaken += 1
-                            part.trustChanged = true
-                            context = try TrustContext(db, shared: interns)
-                            continue
-                        case .forged(let reason):
-                            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
-                            continue
-                        case .fork:
-                            part.forks += 1
-                            part.duplicates += 1
-                            continue
-                        case .switched:
-                            // HQ keeps the other history: this node's went back before it.
-                            part.forks += 1
-                            part.trustChanged = true
-                            held = t.seq - 1
-                            seqs[t.origin] = held
-                            advanced.insert(t.origin)
-                        }
-                    }
-                    if blockedOrigins.contains(t.origin) {
-                        // An earlier copy of this origin was turned away: the rest waits for the next sync.
-                        continue
-                    }
-                    if heldOrigins.contains(t.origin) {
-                        // An earlier transaction of this origin is held: keep the order.
-                        _ = try holdIfRoom(item)
-                        continue
-                    }
-                    guard t.seq == held + 1 else {
-                        // The next of an origin whose earlier transactions wait in `held` waits too.
-                        let lastHeld = try Int64.fetchOne(
-                            db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
-                        if lastHeld == Int64(t.seq) - 1 {
-                            if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
-                            continue
-                        }
-                        throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
-                    }
-                    switch try judge(db, item, &context) {
-                    case .hold:
-                        if try holdIfRoom(item) { heldOrigins.insert(t.origin) }
-                        continue
-                    case .refuse(let reason):
-                        try recordRefusal(db, item, reason: reason, refusedBy: info.label, &interner)
-                        seqs[t.origin] = t.seq
-                        part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label))
-                        part.heldUpTo[t.origin] = t.seq
-                        continue
-                    case .reject(let reason):
-                        // Said to the sender only: a bad copy says nothing about its origin's
-                        // work, so it is not listed against the origin (anyone can make one).
-                        part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: info.label, permanent: false))
-                        blockedOrigins.insert(t.origin)
-                        if anyHeld {
-                            // A held copy that turns out forged, and what was held after it,
-                            // go: the genuine ones must be asked for again.
-                            try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?").execute(arguments: [
-                                Data(t.origin.bytes), Int64(t.seq),
-                            ])
-                        }
-                        continue
-                    case .accept:
-                        break
-                    }
-                    try applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
-                    if anyHeld {
-                        try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?")
-                            .execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
-                    }
-                    seqs[t.origin] = t.seq
-                    advanced.insert(t.origin)
-                    if t.touchesTrustData {
-                        context = try TrustContext(db, shared: interns)
-                        part.trustChanged = true
-                        part.refused += try enforceRevocations(db, touched: t, &interner)
-                    }
-                    try? hlc.observe(remote: t.hlc, now: now)
-                    part.applied += 1
-                    part.bytes += item.body.count
-                    part.heldUpTo[t.origin] = t.seq
-                }
-                for origin in advanced { try advanceVector(db, origin: origin, to: seqs[origin]!) }
-                try saveClock(db, hlc)
-                return part
+                var run = try ChunkApply(store: self, db: db, via: via, source: sourceName, now: now, origins: origins)
+                for item in chunk { try run.take(item, &interner) }
+                origins = run.origins
+                return try run.finish()
             }
             report.add(chunkReport)
             report.chunks += 1
@@ -435,6 +294,24 @@ extension Store {
         for item in received where item.refusal != nil && item.transaction.seq > held[item.transaction.origin] {
             stops[item.transaction.origin] = min(stops[item.transaction.origin] ?? .max, item.transaction.seq)
         }
+    }
+
+    /// Where the chunk that begins at `start` ends: at most `applyChunkTransactions`, and within
+    /// the byte and change bounds unless one transaction alone exceeds them.
+    private func chunkEnd(_ batch: [ReceivedTransaction], from start: Int) -> Int {
+        var end = start
+        var bytes = 0
+        var changes = 0
+        while end < batch.endIndex, end - start < limits.applyChunkTransactions,
+            end == start
+                || (bytes + batch[end].body.count <= limits.applyChunkBytes
+                    && changes + batch[end].transaction.changes.count <= limits.applyChunkChanges)
+        {
+            bytes += batch[end].body.count
+            changes += batch[end].transaction.changes.count
+            end += 1
+        }
+        return end
     }
 
     /// A pushed batch, checked whole (`planFrames`) and cut into the slices it is applied in.
@@ -807,5 +684,186 @@ struct RecordWrites: Sequence {
     private static func write(_ change: Change) -> FieldWrite {
         guard case .set(let w) = change else { preconditionFailure("a record's writes hold only writes") }
         return w
+    }
+}
+
+/// One chunk of a received batch, inside the one SQLite transaction that applies it: each
+/// transaction in order is taken, held, refused or turned away, and the vector and clock are
+/// written once at the end.
+struct ChunkApply {
+    /// Origins whose later transactions in the batch must wait: one is held (keep the order) or
+    /// was turned away (the rest waits for the next sync). Carried from chunk to chunk.
+    struct Origins {
+        var held = Set<NodeID>()
+        var blocked = Set<NodeID>()
+    }
+
+    let store: Store
+    let db: Database
+    let via: NodeID?
+    let source: String
+    let now: UInt64
+    var origins: Origins
+    var part = ApplyReport()
+    var hlc: HybridClock
+    var context: TrustContext
+    /// Per origin, the seq held so far; the vector rows are written once, at the end.
+    var seqs: [NodeID: UInt64] = [:]
+    var advanced = Set<NodeID>()
+    var anyHeld: Bool
+    var quota: HoldQuota?
+
+    init(store: Store, db: Database, via: NodeID?, source: String, now: UInt64, origins: Origins) throws {
+        self.store = store
+        self.db = db
+        self.via = via
+        self.source = source
+        self.now = now
+        self.origins = origins
+        hlc = try store.loadClock(db)
+        context = try TrustContext(db, shared: store.interns)
+        anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
+    }
+
+    private var label: String { store.info.label }
+
+    mutating func take(_ item: ReceivedTransaction, _ interner: inout Interner) throws {
+        let t = item.transaction
+        var held = try heldSeq(t.origin)
+        if t.seq <= held {
+            // A number held here: the same transaction again, or another one its origin signed
+            // under the same number (a fork of its history).
+            guard try examine(item, &interner) else { return }
+            held = t.seq - 1
+        }
+        if origins.blocked.contains(t.origin) {
+            // An earlier copy of this origin was turned away: the rest waits for the next sync.
+            return
+        }
+        if origins.held.contains(t.origin) {
+            // An earlier transaction of this origin is held: keep the order.
+            _ = try holdIfRoom(item)
+            return
+        }
+        guard t.seq == held + 1 else {
+            // The next of an origin whose earlier transactions wait in `held` waits too.
+            let lastHeld = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
+            guard lastHeld == Int64(t.seq) - 1 else {
+                throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
+            }
+            if try holdIfRoom(item) { origins.held.insert(t.origin) }
+            return
+        }
+        guard try judged(item, &interner) else { return }
+        try store.applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
+        if anyHeld {
+            try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
+        }
+        seqs[t.origin] = t.seq
+        advanced.insert(t.origin)
+        if t.touchesTrustData {
+            context = try TrustContext(db, shared: store.interns)
+            part.trustChanged = true
+            part.refused += try store.enforceRevocations(db, touched: t, &interner)
+        }
+        try? hlc.observe(remote: t.hlc, now: now)
+        part.applied += 1
+        part.bytes += item.body.count
+        part.heldUpTo[t.origin] = t.seq
+    }
+
+    /// The vector rows and the clock, once per chunk.
+    mutating func finish() throws -> ApplyReport {
+        for origin in advanced { try store.advanceVector(db, origin: origin, to: seqs[origin]!) }
+        try store.saveClock(db, hlc)
+        return part
+    }
+
+    private mutating func heldSeq(_ origin: NodeID) throws -> UInt64 {
+        if let known = seqs[origin] { return known }
+        let held = try store.heldSeq(db, origin: origin)
+        seqs[origin] = held
+        return held
+    }
+
+    /// A copy under a number held here: true when this node gave up its own history there for
+    /// HQ's (the copy is then taken as the next), false when the copy is done with.
+    private mutating func examine(_ item: ReceivedTransaction, _ interner: inout Interner) throws -> Bool {
+        let t = item.transaction
+        switch try store.examineHeldCopy(db, item, via: via, source: source, &context, &interner) {
+        case .same:
+            part.duplicates += 1
+        case .verdictTaken:
+            part.verdictsTaken += 1
+            part.trustChanged = true
+            context = try TrustContext(db, shared: store.interns)
+        case .forged(let reason):
+            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: label, permanent: false))
+        case .fork:
+            part.forks += 1
+            part.duplicates += 1
+        case .switched:
+            // HQ keeps the other history: this node's went back before it.
+            part.forks += 1
+            part.trustChanged = true
+            seqs[t.origin] = t.seq - 1
+            advanced.insert(t.origin)
+            return true
+        }
+        return false
+    }
+
+    /// The registry's and the policy's word on the next transaction of its origin: true when it
+    /// is to be applied; otherwise it is held, refused (recorded against its origin) or turned
+    /// away (said to the sender only).
+    private mutating func judged(_ item: ReceivedTransaction, _ interner: inout Interner) throws -> Bool {
+        let t = item.transaction
+        switch try store.judge(db, item, &context) {
+        case .accept:
+            return true
+        case .hold:
+            if try holdIfRoom(item) { origins.held.insert(t.origin) }
+        case .refuse(let reason):
+            try store.recordRefusal(db, item, reason: reason, refusedBy: label, &interner)
+            seqs[t.origin] = t.seq
+            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: label))
+            part.heldUpTo[t.origin] = t.seq
+        case .reject(let reason):
+            // Said to the sender only: a bad copy says nothing about its origin's work, so it
+            // is not listed against the origin (anyone can make one).
+            part.refused.append(Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: label, permanent: false))
+            origins.blocked.insert(t.origin)
+            if anyHeld {
+                // A held copy that turns out forged, and what was held after it, go: the
+                // genuine ones must be asked for again.
+                try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?").execute(arguments: [
+                    Data(t.origin.bytes), Int64(t.seq),
+                ])
+            }
+        }
+        return false
+    }
+
+    /// Holds `item` if the sender's share of `held` allows, else turns it away for now.
+    private mutating func holdIfRoom(_ item: ReceivedTransaction) throws -> Bool {
+        if anyHeld, try store.isHeld(db, item) {
+            // Offered again (a sender offers what this node's vector lacks): it keeps its sender
+            // and its arrival time, from which its age counts, and is not counted against the
+            // sender's share a second time.
+            part.held += 1
+            return true
+        }
+        if quota == nil { quota = try HoldQuota(db, via: via, limits: store.limits) }
+        if let full = quota!.refusal(for: item) {
+            part.refused.append(
+                Refusal(origin: item.transaction.origin, seq: item.transaction.seq, reason: full, refusedBy: label, permanent: false))
+            origins.blocked.insert(item.transaction.origin)
+            return false
+        }
+        anyHeld = true
+        try store.hold(db, item, via: via)
+        part.held += 1
+        return true
     }
 }

@@ -58,28 +58,7 @@ extension Store {
         let now = clock.nowMillis()
         return try writeInterned { db, interner -> RecoveryReport in
             let me = try interner.nodeIx(info.nodeID, db)!
-            let inflater = Inflate()
-            var withdrawn: [Transaction] = []
-            for row in try Row.fetchAll(
-                db, sql: "SELECT body, size, sig FROM log WHERE origin = ? AND seq >= ? AND refused IS NULL ORDER BY seq",
-                arguments: [me, Int64(fromSeq)])
-            {
-                let stored = row["body"] as Data
-                let body = try (row["size"] as Int64?).map { try inflater.unpack(stored, size: Int($0)) } ?? [UInt8](stored)
-                // A transaction the peer holds byte for byte is not withdrawn work.
-                if !adopted.contains(where: { $0.body == body }) {
-                    let t = try WireCodec.decode(body)
-                    withdrawn.append(t)
-                    // Under a number the peer holds otherwise: this node's identity signed two
-                    // histories (restored from an older copy, or run on a second machine). The
-                    // original is kept as evidence, and reported to HQ (`Store+Forks`).
-                    if let last = adopted.last?.transaction.seq, t.seq <= last {
-                        try keepForkCopy(
-                            db, origin: t.origin, seq: t.seq, hlc: t.hlc, body: body, signature: [UInt8]((row["sig"] as Data?) ?? Data()),
-                            source: "this node", withdrawn: true)
-                    }
-                }
-            }
+            let withdrawn = try withdrawnWork(db, me: me, from: fromSeq, adopting: adopted)
             try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [me, Int64(fromSeq)])
             interner.lastChain[me] = nil
             try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(info.nodeID.bytes), Int64(fromSeq)])
@@ -99,29 +78,58 @@ extension Store {
             for item in adopted { try? hlc.observe(remote: item.transaction.hlc, now: clockFloor ?? now) }
             try saveClock(db, hlc)
             try rematerialise(db, &interner)
-            // Each withdrawn transaction again, in order; a write that replaced a withdrawn
-            // version now replaces that version as recorded again.
-            var renamed: [Timestamp: Timestamp] = [:]
-            func rename(_ ts: Timestamp) -> Timestamp { renamed[ts] ?? ts }
-            for t in withdrawn {
-                let changes = t.changes.map { change -> Change in
-                    guard case .set(var w) = change else { return change }
-                    w.base = w.base.map(rename)
-                    w.resolves = w.resolves.map(rename)
-                    return .set(w)
-                }
-                let again: Transaction
-                do {
-                    again = try record(db, [.reissue(changes)], now: clockFloor ?? now, &interner)
-                } catch let error as SyncNodeError {
-                    throw SyncNodeError(
-                        error.code,
-                        "this node's transaction \(t.seq) could not be recorded again (\(error.message)); nothing was changed. Keep this data directory as it is and ask for help"
-                    )
-                }
-                renamed[t.hlc] = again.hlc
-            }
+            try recordAgain(db, withdrawn, now: clockFloor ?? now, &interner)
             return RecoveryReport(adopted: adopted.count, reissued: withdrawn.count)
+        }
+    }
+
+    /// This node's transactions from `fromSeq` that the peer does not hold byte for byte. One
+    /// under a number the peer holds otherwise means this node's identity signed two histories
+    /// (restored from an older copy, or run on a second machine): the original is kept as
+    /// evidence, and reported to HQ (`Store+Forks`).
+    private func withdrawnWork(_ db: Database, me: Int64, from fromSeq: UInt64, adopting adopted: [ReceivedTransaction]) throws -> [Transaction] {
+        let inflater = Inflate()
+        var withdrawn: [Transaction] = []
+        for row in try Row.fetchAll(
+            db, sql: "SELECT body, size, sig FROM log WHERE origin = ? AND seq >= ? AND refused IS NULL ORDER BY seq",
+            arguments: [me, Int64(fromSeq)])
+        {
+            let stored = row["body"] as Data
+            let body = try (row["size"] as Int64?).map { try inflater.unpack(stored, size: Int($0)) } ?? [UInt8](stored)
+            guard !adopted.contains(where: { $0.body == body }) else { continue }
+            let t = try WireCodec.decode(body)
+            withdrawn.append(t)
+            if let last = adopted.last?.transaction.seq, t.seq <= last {
+                try keepForkCopy(
+                    db, origin: t.origin, seq: t.seq, hlc: t.hlc, body: body, signature: [UInt8]((row["sig"] as Data?) ?? Data()),
+                    source: "this node", withdrawn: true)
+            }
+        }
+        return withdrawn
+    }
+
+    /// Each withdrawn transaction again, in order; a write that replaced a withdrawn version now
+    /// replaces that version as recorded again.
+    private func recordAgain(_ db: Database, _ withdrawn: [Transaction], now: UInt64, _ interner: inout Interner) throws {
+        var renamed: [Timestamp: Timestamp] = [:]
+        func rename(_ ts: Timestamp) -> Timestamp { renamed[ts] ?? ts }
+        for t in withdrawn {
+            let changes = t.changes.map { change -> Change in
+                guard case .set(var w) = change else { return change }
+                w.base = w.base.map(rename)
+                w.resolves = w.resolves.map(rename)
+                return .set(w)
+            }
+            let again: Transaction
+            do {
+                again = try record(db, [.reissue(changes)], now: now, &interner)
+            } catch let error as SyncNodeError {
+                throw SyncNodeError(
+                    error.code,
+                    "this node's transaction \(t.seq) could not be recorded again (\(error.message)); nothing was changed. Keep this data directory as it is and ask for help"
+                )
+            }
+            renamed[t.hlc] = again.hlc
         }
     }
 

@@ -178,79 +178,19 @@ public struct CurlClient: Sendable {
 
         let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
             payload.withUnsafeBytes { payloadPointer in
-                _ = ccurl_setopt_string(handle, CURLOPT_URL, url)
-                _ = ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
-                _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-                _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeoutSeconds * 1000))
-                _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
-                _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytesPerSecond)
-                _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, options.lowSpeedSeconds)
-                _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
-                _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
-                if let ca = options.caFile { _ = ccurl_setopt_string(handle, CURLOPT_CAINFO, ca) }
-                if let pin = options.pinnedPublicKey { _ = ccurl_setopt_string(handle, CURLOPT_PINNEDPUBLICKEY, pin) }
-                // TLS 1.2 at least; HTTP and HTTPS only, and no redirects (libcurl's default): an
-                // answer cannot move a sync to plain HTTP or to another scheme.
-                _ = ccurl_setopt_long(handle, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
-                _ = ccurl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
-                _ = ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
-                _ = ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
-                _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+                setOptions(handle, method: method, url: url, options: options, errorBuffer: errorPointer.baseAddress, headers: list)
                 if body != nil {
                     _ = ccurl_setopt_pointer(
                         handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: payloadPointer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
                     _ = ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
                 }
-                _ = ccurl_setopt_write_function(handle) { data, size, count, user in
-                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-                    let n = size * count
-                    if sink.body.count + n > sink.limit {
-                        sink.overflow = true
-                        return 0
-                    }
-                    if let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
-                    return n
-                }
-                _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPointer)
-                _ = ccurl_setopt_header_function(handle) { data, size, count, user in
-                    let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-                    let n = size * count
-                    if let data {
-                        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-                        if let colon = line.firstIndex(of: ":") {
-                            let name = line[..<colon].lowercased()
-                            sink.headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                        }
-                    }
-                    return n
-                }
-                _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, sinkPointer)
+                collect(handle, into: sinkPointer)
                 return curl_easy_perform(handle)
             }
         }
-
         guard code == CURLE_OK else {
-            if sink.overflow {
-                throw SyncNodeError(.peerRefused, "the answer from \(url) is larger than \(options.maxResponseBytes) bytes")
-            }
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let reason = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            switch code {
-            case CURLE_OPERATION_TIMEDOUT:
-                throw SyncNodeError(.unreachable, "no complete answer from \(url) in time (\(reason)); the link may be down or stalled, retry later")
-            case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
-                throw SyncNodeError(.unreachable, "cannot connect to \(url) (\(reason)); is the peer running and the address right?")
-            case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-                throw SyncNodeError(
-                    .unreachable,
-                    "TLS with \(url) failed: the server's public key is not the pinned one; another server may be answering at that address, or the peer's key was replaced. Compare the pin with the one the peer printed when it started"
-                )
-            case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
-                throw SyncNodeError(
-                    .unreachable, "TLS with \(url) failed (\(reason)); check the server certificate and the CA certificate this node trusts")
-            default:
-                throw SyncNodeError(.unreachable, "request to \(url) failed (\(reason))")
-            }
+            throw failure(code, detail: detail, url: url, overflow: sink.overflow, options: options)
         }
         var status = 0
         _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -264,5 +204,83 @@ public struct CurlClient: Sendable {
         curl_easy_reset(handle)
         succeeded = true
         return HTTPResult(status: status, headers: sink.headers, body: received, bytesSent: payload.count, bytesReceived: wireReceived)
+    }
+
+    /// The request's options: where, how, the time and speed bounds, and TLS as this node
+    /// requires it.
+    private static func setOptions(
+        _ handle: UnsafeMutableRawPointer, method: String, url: String, options: HTTPClientOptions, errorBuffer: UnsafeMutablePointer<CChar>?,
+        headers: UnsafeMutablePointer<curl_slist>?
+    ) {
+        _ = ccurl_setopt_string(handle, CURLOPT_URL, url)
+        _ = ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
+        _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeoutSeconds * 1000))
+        _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
+        _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytesPerSecond)
+        _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, options.lowSpeedSeconds)
+        _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+        _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+        if let ca = options.caFile { _ = ccurl_setopt_string(handle, CURLOPT_CAINFO, ca) }
+        if let pin = options.pinnedPublicKey { _ = ccurl_setopt_string(handle, CURLOPT_PINNEDPUBLICKEY, pin) }
+        // TLS 1.2 at least; HTTP and HTTPS only, and no redirects (libcurl's default): an answer
+        // cannot move a sync to plain HTTP or to another scheme.
+        _ = ccurl_setopt_long(handle, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+        _ = ccurl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        _ = ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
+        _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, headers)
+    }
+
+    /// The answer's body (up to the sink's limit) and headers, into the sink `sink` points to.
+    private static func collect(_ handle: UnsafeMutableRawPointer, into sink: UnsafeMutableRawPointer) {
+        _ = ccurl_setopt_write_function(handle) { data, size, count, user in
+            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if sink.body.count + n > sink.limit {
+                sink.overflow = true
+                return 0
+            }
+            if let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
+            return n
+        }
+        _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, sink)
+        _ = ccurl_setopt_header_function(handle) { data, size, count, user in
+            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if let data {
+                let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
+                if let colon = line.firstIndex(of: ":") {
+                    let name = line[..<colon].lowercased()
+                    sink.headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+            }
+            return n
+        }
+        _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, sink)
+    }
+
+    /// A failed transfer, said as what the operator can check.
+    private static func failure(_ code: CURLcode, detail: String, url: String, overflow: Bool, options: HTTPClientOptions) -> SyncNodeError {
+        if overflow {
+            return SyncNodeError(.peerRefused, "the answer from \(url) is larger than \(options.maxResponseBytes) bytes")
+        }
+        let reason = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            return SyncNodeError(.unreachable, "no complete answer from \(url) in time (\(reason)); the link may be down or stalled, retry later")
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
+            return SyncNodeError(.unreachable, "cannot connect to \(url) (\(reason)); is the peer running and the address right?")
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+            return SyncNodeError(
+                .unreachable,
+                "TLS with \(url) failed: the server's public key is not the pinned one; another server may be answering at that address, or the peer's key was replaced. Compare the pin with the one the peer printed when it started"
+            )
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
+            return SyncNodeError(
+                .unreachable, "TLS with \(url) failed (\(reason)); check the server certificate and the CA certificate this node trusts")
+        default:
+            return SyncNodeError(.unreachable, "request to \(url) failed (\(reason))")
+        }
     }
 }

@@ -122,7 +122,7 @@ public struct Syncer: Sendable {
     public func run(bookkeepingKey: String? = nil, progress: (@Sendable (SyncProgress) -> Void)? = nil) async throws(SyncNodeError) -> SyncSummary {
         let started = Date()
         do {
-            let summary = try await round(progress: progress, started: started, bookkeepingKey: bookkeepingKey)
+            let summary = try await round(RoundStart(progress: progress, started: started, bookkeepingKey: bookkeepingKey))
             if let key = bookkeepingKey {
                 try? store.recordSync(
                     key,
@@ -153,16 +153,13 @@ public struct Syncer: Sendable {
         }
     }
 
-    private func round(
-        progress: (@Sendable (SyncProgress) -> Void)?, started: Date, bookkeepingKey: String? = nil, recovery: RecoveryReport? = nil,
-        forksExamined: Bool = false
-    ) async throws(SyncNodeError)
-        -> SyncSummary
-    {
-        // Held work whose origin the registry learned of by now (an earlier round cut short).
-        _ = try await storage { store throws(SyncNodeError) in try store.releaseHeldWork() }
-        var machine = SyncRound(localVector: try store.vector(), pullVector: try store.pullVector(), maxDriftMillis: limits.maxDriftMillis)
-        let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
+    /// What one round keeps beside the pure machine: counts for its summary, the checks its
+    /// first pull carries, and the batch fetched ahead.
+    private struct RoundState {
+        var machine: SyncRound
+        /// The peer's name in the registry: its answers are signed (`AnswerCheck`), so the
+        /// status names the node that answers; what it calls itself is not believed.
+        var peerLabel: String
         var wireBytes = 0
         var refusedHere = 0
         var refusedByMe = 0
@@ -173,174 +170,201 @@ public struct Syncer: Sendable {
         var ownCheck: PullRequest.OwnCheck?
         var forkChecks: [PullRequest.ForkCheck]?
         var rejectionsTaken = false
-        // The peer's name in the registry: its answers are signed (`AnswerCheck`), so the status
-        // names the node that answers; what it calls itself is not believed.
-        var peerLabel = transport.peerName
-        var expected = (receive: 0, send: 0)
-        func report() {
-            var p = SyncProgress(received: machine.transactionsReceived, sent: machine.transactionsSent, wireBytes: wireBytes)
-            p.expectedReceive = expected.receive
-            p.expectedSend = expected.send
-            p.seconds = Date().timeIntervalSince(started)
-            progress?(p)
-        }
         var prefetched: (since: VersionVector, task: Task<Result<PulledBatch, SyncNodeError>, Never>)?
-        defer { prefetched?.task.cancel() }
+    }
+
+    /// How one round began: set again when it starts over after a recovery or a fork examination.
+    private struct RoundStart {
+        let progress: (@Sendable (SyncProgress) -> Void)?
+        let started: Date
+        let bookkeepingKey: String?
+        var recovery: RecoveryReport?
+        var forksExamined = false
+    }
+
+    /// What a pull step leaves the round to do.
+    private enum PullStep {
+        case continued
+        case startOver(RoundStart)
+    }
+
+    private var me: PeerIdentity { PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label) }
+
+    private var belief: SyncRound.Belief {
+        SyncRound.Belief(underAnchor: store.info.trustAnchor != nil, overNetwork: transport is HTTPTransport)
+    }
+
+    private func round(_ start: RoundStart) async throws(SyncNodeError) -> SyncSummary {
+        // Held work whose origin the registry learned of by now (an earlier round cut short).
+        _ = try await storage { store throws(SyncNodeError) in try store.releaseHeldWork() }
+        var state = RoundState(
+            machine: SyncRound(localVector: try store.vector(), pullVector: try store.pullVector(), maxDriftMillis: limits.maxDriftMillis),
+            peerLabel: transport.peerName)
+        defer { state.prefetched?.task.cancel() }
         while true {
-            switch machine.next {
+            switch state.machine.next {
             case .fetchStatus:
-                let (status, bytes) = try await transport.status()
-                wireBytes += bytes
-                let now = store.clock.nowMillis()
-                // Kept even when the round stops here: the evidence a wrong clock leaves for the
-                // warning at the next local write (`Store.clockWarning`).
-                if let key = bookkeepingKey { try? store.recordSkew(key, Int64(bitPattern: status.clock &- now)) }
-                do {
-                    try machine.received(status: status, now: now)
-                } catch {
-                    throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
-                }
-                peerLabel = try store.registryLabel(of: status.identity.node) ?? status.identity.label
-                // Does the peer hold this node's own work as this node does? A node restored from
-                // an older copy numbers new work as the peer already holds other work.
-                let shared = min(status.vector[store.info.nodeID], machine.localVector[store.info.nodeID])
-                if shared > 0, let digest = try store.digest(of: store.info.nodeID, seq: shared) {
-                    ownCheck = PullRequest.OwnCheck(seq: shared, digest: digest)
-                }
-                // Does the peer hold every other origin's history as this node does (`Store+Forks`)?
-                if !forksExamined {
-                    let checks = try store.forkChecks(peerVector: status.vector)
-                    forkChecks = checks.isEmpty ? nil : checks
-                }
-                expected = (
-                    Int(clamping: status.vector.count(beyond: machine.pullVector)), Int(clamping: machine.localVector.count(beyond: status.vector))
-                )
-                report()
-                if recovery == nil && status.vector[store.info.nodeID] > machine.localVector[store.info.nodeID] && ownCheck == nil {
-                    logger.notice(
-                        "the peer holds later transactions of this node than it has; taking them back",
-                        metadata: ["sync.peer": "\(transport.peerName)"])
-                }
+                try await fetchStatus(&state, start)
             case .pull(let since):
-                let batch: PulledBatch
-                if let ahead = prefetched, ahead.since == since {
-                    batch = try await Self.result(of: ahead.task)
-                } else {
-                    prefetched?.task.cancel()
-                    batch = try await transport.pull(
-                        PullRequest(
-                            from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes, ownCheck: ownCheck,
-                            forkChecks: forkChecks))
-                }
-                prefetched = nil
-                if ownCheck != nil, batch.header.ownDiffers == true {
-                    guard recovery == nil else {
-                        throw SyncNodeError(
-                            .protocolViolation, "\(transport.peerName) still holds other work under this node's numbers after a recovery; see its log"
-                        )
-                    }
-                    let report = try await recoverHistory(me: me, differsAt: ownCheck!.seq, peerVector: machine.peerVector)
-                    return try await round(
-                        progress: progress, started: started, bookkeepingKey: bookkeepingKey, recovery: report, forksExamined: forksExamined)
-                }
-                ownCheck = nil
-                if forkChecks != nil, let forked = batch.header.forks, !forked.isEmpty {
-                    // Once a round: a fork with a peer that keeps the other history (a county,
-                    // both waiting for HQ's word) is found again in the next round, not this one.
-                    try await examineForks(forked, me: me, checks: forkChecks!, peerVector: machine.peerVector)
-                    return try await round(
-                        progress: progress, started: started, bookkeepingKey: bookkeepingKey, recovery: recovery, forksExamined: true)
-                }
-                forkChecks = nil
-                wireBytes += batch.wireBytes
-                if batch.header.more {
-                    // Ask for the next batch while this one is applied: the vector it will leave
-                    // is known from its contents (held transactions count, see `pullVector`). If
-                    // the apply leaves another one, the prefetched batch is dropped and pulled again.
-                    var next = since
-                    for item in batch.transactions where item.transaction.seq > next[item.transaction.origin] {
-                        next[item.transaction.origin] = item.transaction.seq
-                    }
-                    let request = PullRequest(from: me, vector: next, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
-                    let transport = self.transport
-                    prefetched = (
-                        next,
-                        Task { () async -> Result<PulledBatch, SyncNodeError> in
-                            do {
-                                return .success(try await transport.pull(request))
-                            } catch let error as SyncNodeError {
-                                return .failure(error)
-                            } catch {
-                                return .failure(SyncNodeError(.unreachable, "\(error)"))
-                            }
-                        }
-                    )
-                }
-                let transactions = vouched(batch)
-                let applied: ApplyReport
-                do {
-                    let source = transport.peerName
-                    applied = try await storage { store throws(SyncNodeError) in try store.apply(transactions, source: source) }
-                } catch  where error.code == .diskFull {
-                    // Nothing more can be stored here, but this node's own work can still leave.
-                    logger.warning("disk full: pushing this node's work without pulling", metadata: ["sync.peer": "\(transport.peerName)"])
-                    pullSkipped = true
-                    machine.abandonPull()
-                    continue
-                }
-                appliedHere += applied.applied
-                refusedByMe += applied.refused.filter { $0.permanent != false }.count
-                turnedAway += applied.refused.filter { $0.permanent == false }.count
-                // Under a trust anchor, a peer's word counts only when its answer was signed by a
-                // node this node knows (`AnswerCheck`); in-process transports are the node's own.
-                if !rejectionsTaken && (batch.answeredBy != nil || store.info.trustAnchor == nil || !(transport is HTTPTransport)) {
-                    // The answering node's word on this node's work, whole: it replaces what that
-                    // node said before (and nobody else's).
-                    let (by, listed) = (peerLabel, batch.header.rejections ?? [])
-                    try await storage { store throws(SyncNodeError) in try store.replaceRejections(by: by, with: listed) }
-                    rejectionsTaken = true
-                }
-                machine.pulled(
-                    count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
-                report()
+                if case .startOver(let again) = try await pull(since, &state, start) { return try await round(again) }
             case .push(let peerHas):
-                let limits = self.limits
-                let outgoing = try await storage { store throws(SyncNodeError) in
-                    try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
-                }
-                let header = BatchHeader(from: me, count: outgoing.frames.count, more: outgoing.more, clock: store.clock.nowMillis())
-                let body: [UInt8]
-                do {
-                    body = BatchCodec.encode(header: try WireCodec.encodeMessage(header), frames: outgoing.frames)
-                } catch {
-                    throw SyncNodeError(.invalidInput, "cannot encode a batch")
-                }
-                let (answer, bytes) = try await transport.push(body)
-                wireBytes += bytes
-                // A peer speaks for itself: only what it says of this node's own work is recorded.
-                let believed = store.info.trustAnchor == nil || !(transport is HTTPTransport) || store.knowsItsApproval
-                let mine = answer.refused.filter { believed && $0.origin == store.info.nodeID && $0.permanent != false }.map {
-                    Refusal(origin: $0.origin, seq: $0.seq, reason: $0.reason, refusedBy: peerLabel, permanent: true)
-                }
-                try await storage { store throws(SyncNodeError) in try store.recordRejections(mine) }
-                refusedHere += mine.count
-                heldByPeer = answer.held
-                machine.pushed(count: outgoing.frames.count, peerVector: answer.vector)
-                report()
+                try await push(peerHas, &state)
             case .finished:
-                guard let peer = machine.peer else { throw SyncNodeError(.protocolViolation, "the round ended without a peer status") }
-                if !machine.isComplete && heldByPeer == 0 {
-                    throw SyncNodeError(.peerRefused, "\(transport.peerName) stopped accepting transactions before holding everything; see its log")
-                }
-                wireBytes += try await reportForks(to: peer, peerVector: machine.peerVector)
-                return SyncSummary(
-                    peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
-                    batchesSent: machine.batchesSent, wireBytes: wireBytes, seconds: Date().timeIntervalSince(started),
-                    skewMillis: machine.skewMillis,
-                    refused: refusedHere, heldByPeer: heldByPeer, peerVector: machine.peerVector, refusedHere: refusedByMe, applied: appliedHere,
-                    turnedAway: turnedAway, recovery: recovery, pullSkipped: pullSkipped)
+                return try await finish(state, start)
+            }
+            var p = SyncProgress(received: state.machine.transactionsReceived, sent: state.machine.transactionsSent, wireBytes: state.wireBytes)
+            p.expectedReceive = state.machine.expectedReceive
+            p.expectedSend = state.machine.expectedSend
+            p.seconds = Date().timeIntervalSince(start.started)
+            start.progress?(p)
+        }
+    }
+
+    private func fetchStatus(_ state: inout RoundState, _ start: RoundStart) async throws(SyncNodeError) {
+        let (status, bytes) = try await transport.status()
+        state.wireBytes += bytes
+        let now = store.clock.nowMillis()
+        // Kept even when the round stops here: the evidence a wrong clock leaves for the warning
+        // at the next local write (`Store.clockWarning`).
+        if let key = start.bookkeepingKey { try? store.recordSkew(key, Int64(bitPattern: status.clock &- now)) }
+        do {
+            try state.machine.received(status: status, now: now)
+        } catch {
+            throw Self.describe(error, peer: transport.peerName, label: status.identity.label)
+        }
+        state.peerLabel = try store.registryLabel(of: status.identity.node) ?? status.identity.label
+        // Does the peer hold this node's own work as this node does? A node restored from an
+        // older copy numbers new work as the peer already holds other work.
+        let own = store.info.nodeID
+        if let shared = state.machine.sharedSeq(of: own), let digest = try store.digest(of: own, seq: shared) {
+            state.ownCheck = PullRequest.OwnCheck(seq: shared, digest: digest)
+        }
+        // Does the peer hold every other origin's history as this node does (`Store+Forks`)?
+        if !start.forksExamined {
+            let checks = try store.forkChecks(peerVector: status.vector)
+            state.forkChecks = checks.isEmpty ? nil : checks
+        }
+        if start.recovery == nil && state.machine.peerHoldsLaterWork(of: own) && state.ownCheck == nil {
+            logger.notice(
+                "the peer holds later transactions of this node than it has; taking them back", metadata: ["sync.peer": "\(transport.peerName)"])
+        }
+    }
+
+    private func pull(_ since: VersionVector, _ state: inout RoundState, _ start: RoundStart) async throws(SyncNodeError) -> PullStep {
+        let batch: PulledBatch
+        if let ahead = state.prefetched, ahead.since == since {
+            batch = try await Self.result(of: ahead.task)
+        } else {
+            state.prefetched?.task.cancel()
+            batch = try await transport.pull(
+                PullRequest(
+                    from: me, vector: since, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes, ownCheck: state.ownCheck,
+                    forkChecks: state.forkChecks))
+        }
+        state.prefetched = nil
+        let verdict = SyncRound.judge(
+            ownCheckedAt: state.ownCheck?.seq, ownDiffers: batch.header.ownDiffers, forksChecked: state.forkChecks != nil,
+            forks: batch.header.forks, recovered: start.recovery != nil)
+        var again = start
+        switch verdict {
+        case .stillDiffersAfterRecovery:
+            throw SyncNodeError(
+                .protocolViolation, "\(transport.peerName) still holds other work under this node's numbers after a recovery; see its log")
+        case .recoverOwnHistory(let seq):
+            again.recovery = try await recoverHistory(me: me, differsAt: seq, peerVector: state.machine.peerVector)
+            return .startOver(again)
+        case .examineForks(let forked):
+            // Once a round: a fork with a peer that keeps the other history (a county, both
+            // waiting for HQ's word) is found again in the next round, not this one.
+            try await examineForks(forked, me: me, checks: state.forkChecks ?? [], peerVector: state.machine.peerVector)
+            again.forksExamined = true
+            return .startOver(again)
+        case .apply:
+            break
+        }
+        state.ownCheck = nil
+        state.forkChecks = nil
+        state.wireBytes += batch.wireBytes
+        if batch.header.more {
+            // Ask for the next batch while this one is applied. If the apply leaves another
+            // vector (held transactions count, see `pullVector`), that batch is dropped and pulled again.
+            let next = SyncRound.vector(since, after: batch.transactions.lazy.map(\.transaction))
+            state.prefetched = (
+                next, prefetch(PullRequest(from: me, vector: next, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes))
+            )
+        }
+        let transactions = vouched(batch)
+        let applied: ApplyReport
+        do {
+            let source = transport.peerName
+            applied = try await storage { store throws(SyncNodeError) in try store.apply(transactions, source: source) }
+        } catch  where error.code == .diskFull {
+            // Nothing more can be stored here, but this node's own work can still leave.
+            logger.warning("disk full: pushing this node's work without pulling", metadata: ["sync.peer": "\(transport.peerName)"])
+            state.pullSkipped = true
+            state.machine.abandonPull()
+            return .continued
+        }
+        state.appliedHere += applied.applied
+        state.refusedByMe += applied.refused.filter { $0.permanent != false }.count
+        state.turnedAway += applied.refused.filter { $0.permanent == false }.count
+        if !state.rejectionsTaken && belief.takesRejections(answerSigned: batch.answeredBy != nil) {
+            // The answering node's word on this node's work, whole: it replaces what that node
+            // said before (and nobody else's).
+            let (by, listed) = (state.peerLabel, batch.header.rejections ?? [])
+            try await storage { store throws(SyncNodeError) in try store.replaceRejections(by: by, with: listed) }
+            state.rejectionsTaken = true
+        }
+        state.machine.pulled(
+            count: batch.transactions.count, more: batch.header.more, localVector: try store.vector(), pullVector: try store.pullVector())
+        return .continued
+    }
+
+    private func prefetch(_ request: PullRequest) -> Task<Result<PulledBatch, SyncNodeError>, Never> {
+        let transport = self.transport
+        return Task { () async -> Result<PulledBatch, SyncNodeError> in
+            do {
+                return .success(try await transport.pull(request))
+            } catch let error as SyncNodeError {
+                return .failure(error)
+            } catch {
+                return .failure(SyncNodeError(.unreachable, "\(error)"))
             }
         }
+    }
+
+    private func push(_ peerHas: VersionVector, _ state: inout RoundState) async throws(SyncNodeError) {
+        let limits = self.limits
+        let outgoing = try await storage { store throws(SyncNodeError) in
+            try store.frames(missingFrom: peerHas, maxTransactions: limits.maxTransactions, maxBytes: limits.maxBytes)
+        }
+        let (answer, bytes) = try await transport.push(try batchBody(outgoing.frames, more: outgoing.more, me: me))
+        state.wireBytes += bytes
+        // A peer speaks for itself: only what it says of this node's own work is recorded.
+        let believed = belief.takesPushRefusals(knowsItsApproval: store.knowsItsApproval)
+        let peerLabel = state.peerLabel
+        let mine = answer.refused.filter { believed && $0.origin == store.info.nodeID && $0.permanent != false }.map {
+            Refusal(origin: $0.origin, seq: $0.seq, reason: $0.reason, refusedBy: peerLabel, permanent: true)
+        }
+        try await storage { store throws(SyncNodeError) in try store.recordRejections(mine) }
+        state.refusedHere += mine.count
+        state.heldByPeer = answer.held
+        state.machine.pushed(count: outgoing.frames.count, peerVector: answer.vector)
+    }
+
+    private func finish(_ state: RoundState, _ start: RoundStart) async throws(SyncNodeError) -> SyncSummary {
+        let machine = state.machine
+        guard let peer = machine.peer else { throw SyncNodeError(.protocolViolation, "the round ended without a peer status") }
+        if machine.endedShort(heldByPeer: state.heldByPeer) {
+            throw SyncNodeError(.peerRefused, "\(transport.peerName) stopped accepting transactions before holding everything; see its log")
+        }
+        let forkBytes = try await reportForks(to: peer, peerVector: machine.peerVector)
+        return SyncSummary(
+            peer: peer, received: machine.transactionsReceived, sent: machine.transactionsSent, batchesReceived: machine.batchesReceived,
+            batchesSent: machine.batchesSent, wireBytes: state.wireBytes + forkBytes, seconds: Date().timeIntervalSince(start.started),
+            skewMillis: machine.skewMillis, refused: state.refusedHere, heldByPeer: state.heldByPeer, peerVector: machine.peerVector,
+            refusedHere: state.refusedByMe, applied: state.appliedHere, turnedAway: state.turnedAway, recovery: start.recovery,
+            pullSkipped: state.pullSkipped)
     }
 
     /// The peer holds other work than this node under this node's own number `differsAt`: this
@@ -468,7 +492,6 @@ public struct Syncer: Sendable {
         guard !store.isAnchor else { return 0 }
         let evidence = try await storage { store throws(SyncNodeError) in try store.unreportedForkFrames(peerHas: peerVector) }
         guard !evidence.frames.isEmpty, try store.anchorNode() == peer.node else { return 0 }
-        let me = PeerIdentity(node: store.info.nodeID, site: store.info.site, label: store.info.label)
         let (_, bytes) = try await transport.push(try batchBody(evidence.frames, more: false, me: me))
         try store.markForkCopiesReported(evidence.keys)
         return bytes

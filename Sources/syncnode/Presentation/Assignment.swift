@@ -7,12 +7,18 @@ import SyncProtocol
 /// - `FIELD:=NUMBER` stores an integer (`12`, `-3`) or a real (`1.5`, `2e3`).
 /// - `FIELD:=null` stores null (clears the field).
 public enum AssignmentParser {
-    public static func parse(_ argument: String) throws(SyncNodeError) -> FieldAssignment {
+    /// `FIELD=VALUE` split at its first `=` (the one place that does: `record put` and `add`).
+    public static func split(_ argument: String) throws(SyncNodeError) -> (field: String, value: String) {
         guard let eq = argument.firstIndex(of: "=") else {
             throw .invalid("'\(argument.prefix(60))' is not FIELD=VALUE; write name=text, or count:=12 for a number")
         }
-        var field = String(argument[..<eq])
-        let raw = String(argument[argument.index(after: eq)...])
+        return (String(argument[..<eq]), String(argument[argument.index(after: eq)...]))
+    }
+
+    public static func parse(_ argument: String) throws(SyncNodeError) -> FieldAssignment {
+        let parts = try split(argument)
+        var field = parts.field
+        let raw = parts.value
         let typed = field.hasSuffix(":")
         if typed { field.removeLast() }
         if field.isEmpty {

@@ -1,3 +1,4 @@
+import FaultProxy
 import Foundation
 
 #if canImport(Glibc)
@@ -22,18 +23,9 @@ final class RawServer: @unchecked Sendable {
 
     init(_ mode: Mode) throws {
         self.mode = mode
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard ok == 0, listen(fd, 16) == 0 else { throw TestFailure("cannot listen") }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = UInt16(bigEndian: actual.sin_port)
+        guard let (fd, port) = Loopback.listen(backlog: 16) else { throw TestFailure("cannot listen") }
+        self.fd = fd
+        self.port = port
         let listener = fd
         Thread.detachNewThread { [self] in
             while true {

@@ -150,12 +150,15 @@ import Testing
         for (field, text) in [("attendees", "四十"), ("county", "岷县")] {
             guard
                 case .failure(let problems) = check.check(
-                    kind: training, input: [("topic", "x"), ("attendees", "1"), (field, text)], context: context)
+                    kind: training, input: [("topic", "x"), ("attendees", "1")].filter { $0.0 != field } + [(field, text)], context: context)
             else {
                 Issue.record("\(field)=\(text) was accepted")
                 continue
             }
             #expect(problems.list.contains { $0.field == field }, "\(problems.list)")
+            // Said in Chinese for the pages, with the names people read.
+            let zh = problems.list.first { $0.field == field }?.zh ?? ""
+            #expect(zh == (field == "county" ? "规划中没有县“岷县”；可选：承德县、临潭县、甘谷县" : "“四十”不是整数，请用阿拉伯数字"), "\(zh)")
         }
     }
 

@@ -148,8 +148,10 @@ import Testing
         #expect(report == (try store.reviewReport(readingEverything: true)), "\(moment): the kept lists and reading everything agree")
         func text(_ cell: ReportTable.Cell) -> String { if case .text(let t) = cell { t } else { "" } }
         // Entries of the plan's ledgers and records (not the row for a ledger the plan does not name).
-        let listed = report.rows.map { $0.map(text) }.filter { ($0[0] == "plan" || $0[0] == "ledger") && $0[1].contains("/") }
-            .map { $0.prefix(3).joined(separator: " ") }
+        let rows: [[String]] = report.rows.map { $0.map(text) }
+        // By the type's id (the machines' column), the item and the detail.
+        let listed: [String] = rows.filter { row in (row[4] == "plan" || row[4] == "ledger") && row[1].contains("/") }
+            .map { row in [row[4], row[1], row[2]].joined(separator: " ") }
 
         // The reference: every entry of every ledger the plan names, and every record of its
         // collections, decoded and checked.
@@ -166,7 +168,7 @@ import Testing
                 let named = e.fields["kind"]?.description
                 guard let kind = kinds.first(where: { $0.id == named }) ?? (named == nil && kinds.count == 1 ? kinds[0] : nil) else {
                     expected.append(
-                        "plan \(item) kind \(named ?? "(none)") is not one of this ledger's kinds: \(kinds.map(\.id).joined(separator: ", "))")
+                        "plan \(item) 类型\(named ?? "（未填）")不是本账目的类型：\(kinds.map(\.id).joined(separator: ", "))")
                     continue
                 }
                 let problems = check.storedProblems(kind: kind, fields: e.fields)
@@ -210,6 +212,6 @@ import Testing
         let state = try node.store.planState()
         #expect(state.unreadable != nil && state.plan == Programme.embedded)
         let review = try node.store.report("review", today: "2018-01-01")
-        #expect(review.rows.contains { $0[1] == .text("programme/plan") && "\($0[2])".contains("cannot be read") }, "\(review.rows)")
+        #expect(review.rows.contains { $0[1] == .text("programme/plan") && "\($0[2])".contains("读不了总部的规划") }, "\(review.rows)")
     }
 }

@@ -177,6 +177,13 @@ import Testing
             let summary = page.components(separatedBy: #"id="form-errors""#).dropFirst().first?.components(separatedBy: "</div>").first ?? ""
             #expect(summary.contains(##"<a href="#f-attendees">参训人数："##) && summary.contains("abc"), "\(summary)")
             #expect(summary.contains(##"<a href="#f-date">"##), "\(summary)")
+            // In the words people read (issue 25): what is wrong and what to write, in Chinese;
+            // nothing of it in English on a Chinese page.
+            #expect(summary.contains("“abc”不是整数") && summary.contains("不是日期；请写 年-月-日"), "\(summary)")
+            #expect(!page.contains("is not a whole number") && !page.contains("is not a date"), "\(summary)")
+            let wordsForNumbers = try await browser.post(
+                "/entry/training", [("csrf", csrf), ("county", "lintan"), ("date", "2017-06-01"), ("attendees", "四十"), ("topic", "种植")])
+            #expect(String(buffer: wordsForNumbers.body).contains("“四十”不是整数，请用阿拉伯数字"))
             // Another county's work, refused by the policy as the CLI's would be.
             let other = try await browser.post("/entry/training", [("csrf", csrf), ("county", "gangu"), ("attendees", "5")])
             // (the plan's check refuses it first, with the field named: 422, as the CLI's exit 65)

@@ -196,7 +196,7 @@ import Testing
         ] {
             #expect(details.contains { $0.contains(expected) }, "\(expected) not in \(details)")
         }
-        #expect(review.filter { $0["type"] as? String == "money" || $0["type"] as? String == "plan" }.allSatisfy { $0["recordedBy"] != nil })
+        #expect(review.filter { $0["typeId"] as? String == "money" || $0["typeId"] as? String == "plan" }.allSatisfy { $0["recordedBy"] != nil })
     }
 
     /// A reversed disbursement (the raw command's reversal names no project) moves `project

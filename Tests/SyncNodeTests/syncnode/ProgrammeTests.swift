@@ -103,7 +103,9 @@ import Testing
         #expect(try await Binary.runAsync(["ledger", "append", "--data", hq, "trainings", "county=lintan", "attendees:=3"]).status == 0)
         let review = try await ProgrammeFleetTests.json(hq, ["report", "review"])
         #expect(!review.contains { ($0["item"] as? String ?? "").hasPrefix("disbursements/") }, "\(review)")
-        #expect(review.contains { $0["type"] as? String == "plan" && $0["item"] as? String == "trainings" }, "\(review)")
+        #expect(
+            review.contains { $0["typeId"] as? String == "plan" && $0["type"] as? String == "不符合规划" && $0["item"] as? String == "trainings" },
+            "\(review)")
         let csv = try await Binary.runAsync(["report", "funds", "--data", hq, "--csv"])
         #expect(csv.stdout.hasPrefix("\u{FEFF}"))
         #expect(csv.stdout.contains("临潭县,2017,1000.00,另定（同规划）,200.00,300.00"), "\(csv.stdout)")
@@ -233,7 +235,7 @@ import Testing
         #expect(try await Binary.runAsync(["plan", "install", "--data", hq, newPlan.path]).status == 0)
         _ = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url])
         let review = try await Self.json(hq, ["report", "review"])
-        #expect(review.contains { $0["type"] as? String == "refused" }, "\(review)")
+        #expect(review.contains { $0["typeId"] as? String == "refused" }, "\(review)")
         let rejections = try await Binary.runAsync(["rejections", "--data", lintan, "--json"])
         #expect(rejections.stdout.contains("\"own\":true"), "\(rejections.stdout)")
         // As text: one line per node, refuser and reason, with the count; --each lists each.

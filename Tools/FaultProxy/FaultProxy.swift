@@ -92,22 +92,10 @@ public final class FaultProxy: @unchecked Sendable {
     /// Starts listening on 127.0.0.1 at `port` (0: a free one); returns the port.
     @discardableResult
     public func start(port requested: UInt16 = 0) throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ProxyError("socket() failed") }
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = Self.loopback(port: requested)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            close(fd)
+        guard let (fd, bound) = Loopback.listen(port: requested, reuseAddress: true) else {
             throw ProxyError("cannot listen on 127.0.0.1:\(requested)")
         }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = UInt16(bigEndian: actual.sin_port)
+        port = bound
         lock.withLock { listener = fd }
         Thread.detachNewThread { [self] in acceptLoop(fd) }
         return port
@@ -186,7 +174,7 @@ public final class FaultProxy: @unchecked Sendable {
         let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard upstream >= 0 else { return nil }
         lock.withLock { _ = openSockets.insert(upstream) }
-        var address = Self.loopback(port: upstreamPort)
+        var address = Loopback.address(port: upstreamPort)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -276,14 +264,6 @@ public final class FaultProxy: @unchecked Sendable {
                 close(s)
             }
         }
-    }
-
-    private static func loopback(port: UInt16) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
     }
 }
 

@@ -1,4 +1,5 @@
 import ChildProcess
+import FaultProxy
 import Foundation
 import SyncProtocol
 
@@ -144,19 +145,9 @@ extension SplitMix64 {
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough on loopback for a test).
 func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    var actual = sockaddr_in()
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: actual.sin_port))
+    guard let (fd, port) = Loopback.listen() else { return 0 }
+    close(fd)
+    return Int(port)
 }
 
 func wallMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
