@@ -64,7 +64,7 @@ extension WebInterface {
         let role = sync.column("role")
         let dayAgo = now > 86_400_000 ? now - 86_400_000 : 0
         model["sync"] = table(sync, lang) { row in
-            guard row.text(role) != "hq" else { return false }
+            guard row.text(role) != Store.roleWords[.hq] else { return false }
             let latest = max(row.int(heard) ?? 0, row.int(received) ?? 0)
             return latest < Int64(dayAgo)
         }

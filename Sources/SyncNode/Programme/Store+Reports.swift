@@ -372,10 +372,13 @@ extension Store {
         for (i, ts) in review.stamps.enumerated() {
             if let ts, let author = authors[ts] { review.rows[i][3] = .text("\(review.who(ts))（\(author)）") }
         }
-        // People read the type's word; machines get its id beside it.
+        // People read the type's word; machines get its id beside it (rows of one type come
+        // together: a review of 100,000 rows looks a word up a few times, not 100,000).
+        var last = (id: "", word: "")
         for i in review.rows.indices {
             guard case .text(let id) = review.rows[i][0] else { continue }
-            review.rows[i][0] = .text(Self.reviewTypes[id] ?? id)
+            if id != last.id { last = (id, Self.reviewTypes[id] ?? id) }
+            review.rows[i][0] = .text(last.word)
             review.rows[i].append(.text(id))
         }
         return ReportTable(
@@ -403,7 +406,9 @@ extension Store {
         func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
 
         mutating func add(_ cells: [ReportTable.Cell], _ ts: Timestamp? = nil) {
-            rows.append(cells)
+            var row = cells
+            row.reserveCapacity(cells.count + 1)  // room for the type's id, added at the end
+            rows.append(row)
             stamps.append(ts)
         }
     }
@@ -512,18 +517,30 @@ extension Store {
     /// here, and what its last request to this node told: when it was heard from, its clock's
     /// offset, its protocol, and how many of its own transactions this node did not hold yet.
     func syncReport() throws(SyncNodeError) -> ReportTable {
+        let plan = try planState().plan
+        func site(_ id: String) -> String { plan.sites.first { $0.id == id }?.name ?? plan.county(id)?.name ?? id }
         var rows: [[ReportTable.Cell]] = []
-        for health in try nodeHealth() {
+        let health = try nodeHealth()
+        for health in health {
             let entry = health.entry
             let contact = health.contact
+            let state = entry.revokedAt != nil ? "revoked" : ""
             rows.append([
-                .text(entry.label), .text(entry.site), .text(entry.role.rawValue), .text(entry.node.hex), .int(Int64(health.held)),
-                health.lastReceived.map { .int(Int64($0)) } ?? .none,
-                contact.map { .int(Int64($0.heard)) } ?? .none,
-                health.notYetHere.map { .int(Int64($0)) } ?? .none,
+                .text(entry.label), .text(site(entry.site)), .text(Self.roleWords[entry.role] ?? entry.role.rawValue), .text(entry.node.hex),
+                .int(Int64(health.held)), health.lastReceived.map { .int(Int64($0)) } ?? .none,
+                contact.map { .int(Int64($0.heard)) } ?? .none, health.notYetHere.map { .int(Int64($0)) } ?? .none,
                 contact.map { .int(($0.skewMillis + ($0.skewMillis >= 0 ? 500 : -500)) / 1000) } ?? .none,
-                contact.map { .int(Int64($0.protocolVersion)) } ?? .none,
-                .text(entry.revokedAt != nil ? "revoked" : ""),
+                contact.map { .int(Int64($0.protocolVersion)) } ?? .none, .text(Self.syncStates[state] ?? state),
+                .text(entry.site), .text(entry.role.rawValue), .text(state),
+            ])
+        }
+        // A site of the plan that no node serves yet: flagged, not left out (HQ must see that
+        // nothing can arrive from it).
+        let served = Set(health.filter { $0.entry.revokedAt == nil }.map(\.entry.site))
+        for s in plan.sites where !served.contains(s.id) {
+            rows.append([
+                .text(""), .text(s.name), .text(Self.roleWords[s.role] ?? s.role.rawValue), .text(""), .int(0), .none, .none, .none, .none, .none,
+                .text(Self.syncStates["no node"] ?? ""), .text(s.id), .text(s.role.rawValue), .text("no node"),
             ])
         }
         return ReportTable(
@@ -535,8 +552,16 @@ extension Store {
                 .init(id: "lastReceived", label: "最后收到", type: .time), .init(id: "lastHeard", label: "最后联系", type: .time),
                 .init(id: "notYetHere", label: "未到事务", type: .int), .init(id: "clockSkewSeconds", label: "时钟偏差秒", type: .int),
                 .init(id: "protocol", label: "协议", type: .int), .init(id: "state", label: "状态", type: .text),
+                .init(id: "siteId", label: "站点", type: .text, machine: true), .init(id: "roleId", label: "角色", type: .text, machine: true),
+                .init(id: "stateId", label: "状态", type: .text, machine: true),
             ], rows: rows)
     }
+
+    /// The roles as people read them.
+    public static let roleWords: [Role: String] = [.hq: "总部", .finance: "财政", .office: "区直部门", .county: "县"]
+
+    /// The sync report's states (ids, as `--json` carries them) and their words.
+    public static let syncStates = ["revoked": "已吊销", "no node": "尚无节点", "": ""]
 }
 
 /// SQL conditions on a stored entry's `fields` (its JSON), written with `IS` so that a missing

@@ -256,7 +256,10 @@ import Testing
         #expect(gangu["disbursed"] as? Int == 200_000_000)
         #expect(gangu["spent"] as? Int == 3_000_000)
         let sync = try await Self.json(hq, ["report", "sync"])
-        #expect(Set(sync.compactMap { $0["site"] as? String }).isSuperset(of: ["chengde", "lintan", "gangu", "dongli", "finance"]))
+        #expect(Set(sync.compactMap { $0["siteId"] as? String }).isSuperset(of: ["chengde", "lintan", "gangu", "dongli", "finance"]))
+        // Sites and roles as people read them; a site of the plan with no node yet is flagged.
+        #expect(sync.contains { $0["site"] as? String == "临潭县" && $0["role"] as? String == "县" }, "\(sync)")
+        #expect(!sync.contains { ($0["site"] as? String ?? "").allSatisfy(\.isASCII) }, "\(sync)")
 
         // The same figures in the workbook, the CSV and the JSON.
         let book = dir.path("hq.xlsx").path

@@ -35,7 +35,7 @@ import Testing
         let report = try await Binary.runAsync(["report", "sync", "--data", hq, "--json"])
         #expect(report.status == 0, "\(report.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [[String: Any]])
-        let bySite = Dictionary(rows.map { ($0["site"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        let bySite = Dictionary(rows.map { ($0["siteId"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         let g = try #require(bySite["gangu"], "\(report.stdout)")
         let l = try #require(bySite["lintan"], "\(report.stdout)")
         #expect(g["protocol"] as? Int == WireCodec.protocolVersion && l["protocol"] as? Int == WireCodec.protocolVersion)
@@ -47,6 +47,11 @@ import Testing
         #expect(abs(Double(l["lastHeard"] as? Int ?? 0) - now) < 120_000, "\(l)")
         // The HQ row: it never calls itself.
         #expect(bySite["hq"]?["lastHeard"] is NSNull)
+        // Chengde has no node yet: a row of its own says so, in words (issue 25), not a gap.
+        let chengde = try #require(bySite["chengde"], "\(report.stdout)")
+        #expect(chengde["stateId"] as? String == "no node" && chengde["state"] as? String == "尚无节点", "\(chengde)")
+        #expect(chengde["site"] as? String == "承德县" && chengde["role"] as? String == "县" && chengde["lastHeard"] is NSNull, "\(chengde)")
+        #expect(l["stateId"] as? String == "" && l["site"] as? String == "临潭县", "\(l)")
 
         // node list says the same in the operator's words.
         let list = try await Binary.runAsync(["node", "list", "--data", hq, "--json"])
@@ -69,7 +74,7 @@ import Testing
         #expect(server.stop() == 0)
         let after = try await Binary.runAsync(["report", "sync", "--data", hq, "--json"])
         let afterRows = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]])
-        #expect(afterRows.first { $0["site"] as? String == "lintan" }?["notYetHere"] as? Int == 0, "\(after.stdout)")
+        #expect(afterRows.first { $0["siteId"] as? String == "lintan" }?["notYetHere"] as? Int == 0, "\(after.stdout)")
     }
 
     /// HQ typed the county's key wrong at approval (here: another node's key): the county's sync
