@@ -81,8 +81,12 @@ extension WebInterface {
     /// A report as the table template shows it: every cell's display text, with its column id and,
     /// for numbers, the raw value (`data-value`) that equals `syncnode report NAME --json`.
     func table(_ report: ReportTable, _ lang: Language, limit: Int? = nil, stale: ((ReportRow) -> Bool)? = nil) -> [String: Any] {
-        let report = report.forPeople
-        let shown = limit.map { Array(report.rows.prefix($0)) } ?? report.rows
+        // Only the rows shown are made into the people's table (a review of 100,000 rows shows 50).
+        let total = report.rows.count
+        var limited = report
+        if let limit { limited.rows = Array(report.rows.prefix(limit)) }
+        let report = limited.forPeople
+        let shown = report.rows
         let lateColumn = report.name == "projects" ? report.column("late") : nil
         var out: [String: Any] = [
             "name": report.name, "width": report.columns.count,
@@ -103,8 +107,8 @@ extension WebInterface {
                 ]
             },
         ]
-        if report.rows.count > shown.count {
-            out["more"] = (lang.labels["more"] ?? "").replacingOccurrences(of: "{n}", with: String(report.rows.count - shown.count))
+        if total > shown.count {
+            out["more"] = (lang.labels["more"] ?? "").replacingOccurrences(of: "{n}", with: String(total - shown.count))
         }
         return out
     }

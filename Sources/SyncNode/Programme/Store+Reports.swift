@@ -372,15 +372,6 @@ extension Store {
         for (i, ts) in review.stamps.enumerated() {
             if let ts, let author = authors[ts] { review.rows[i][3] = .text("\(review.who(ts))（\(author)）") }
         }
-        // People read the type's word; machines get its id beside it (rows of one type come
-        // together: a review of 100,000 rows looks a word up a few times, not 100,000).
-        var last = (id: "", word: "")
-        for i in review.rows.indices {
-            guard case .text(let id) = review.rows[i][0] else { continue }
-            if id != last.id { last = (id, Self.reviewTypes[id] ?? id) }
-            review.rows[i][0] = .text(last.word)
-            review.rows[i].append(.text(id))
-        }
         return ReportTable(
             name: "review", title: "待审 Review",
             columns: [
@@ -405,9 +396,20 @@ extension Store {
 
         func who(_ ts: Timestamp) -> String { labels[ts.node] ?? ts.node.short }
 
+        /// The type's word and id for the last type added: rows of one type come together, so a
+        /// review of 100,000 rows looks a word up a few times, not 100,000.
+        var last = (id: "", word: "")
+
+        /// Adds a row given as (type id, item, detail, recorded by): people read the type's word
+        /// first; machines get its id at the end (`typeId`).
         mutating func add(_ cells: [ReportTable.Cell], _ ts: Timestamp? = nil) {
-            var row = cells
-            row.reserveCapacity(cells.count + 1)  // room for the type's id, added at the end
+            guard case .text(let id)? = cells.first else { return }
+            if id != last.id { last = (id, Store.reviewTypes[id] ?? id) }
+            var row: [ReportTable.Cell] = []
+            row.reserveCapacity(cells.count + 1)
+            row.append(.text(last.word))
+            row.append(contentsOf: cells.dropFirst())
+            row.append(.text(id))
             rows.append(row)
             stamps.append(ts)
         }
