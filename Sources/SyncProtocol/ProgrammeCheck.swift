@@ -324,36 +324,38 @@ extension ProgrammeCheck {
         let fields = plan.fields(of: kind)
         var out: [String] = []
         for name in stored.keys.sorted() where !name.hasPrefix("_") && !fields.contains(where: { $0.storedName == name }) {
-            out.append("field \(name) is not in the plan's \(kind.id)")
+            out.append("规划中\(kind.name)没有“\(name)”这一项")
         }
         for f in fields {
             guard let v = stored[f.storedName] else {
-                if f.isRequired { out.append("\(f.name) is missing") }
+                if f.isRequired { out.append("缺少\(f.label ?? f.name)") }
                 continue
             }
             switch (f.type, v) {
             case (.text, .text(let t)):
-                if let values = f.values, !values.contains(t) { out.append("\(f.name) '\(t)' is not one of \(values.joined(separator: "|"))") }
+                if let values = f.values, !values.contains(t) {
+                    out.append("\(f.label ?? f.name)“\(t)”不在可选值中（\(values.map { plan.label(f.name, $0) }.joined(separator: "、"))）")
+                }
             case (.county, .text(let t)):
-                if plan.county(t) == nil { out.append("county '\(t)' is not in the plan") }
+                if plan.county(t) == nil { out.append("县“\(t)”不在规划中") }
             case (.workArea, .text(let t)):
-                if plan.workArea(t) == nil { out.append("work area '\(t)' is not in the plan") }
+                if plan.workArea(t) == nil { out.append("工作领域“\(t)”不在规划中") }
             case (.date, .text(let t)):
-                if !Self.isDate(t) { out.append("\(f.name) '\(t)' is not a date") }
+                if !Self.isDate(t) { out.append("\(f.label ?? f.name)“\(t)”不是日期") }
             case (.year, .text(let t)):
-                if Int(t).map({ !plan.yearRange.contains($0) }) ?? true { out.append("year '\(t)' is not a year of the programme") }
+                if Int(t).map({ !plan.yearRange.contains($0) }) ?? true { out.append("年度“\(t)”不是规划年度") }
             case (.year, .int(let y)):
                 // Reports read a year written as a number too.
-                if !plan.yearRange.contains(Int(y)) { out.append("year \(y) is not a year of the programme") }
+                if !plan.yearRange.contains(Int(y)) { out.append("年度\(y)不是规划年度") }
             case (.int, .int(let n)), (.money, .int(let n)):
-                if let min = f.min, n < min { out.append("\(f.name) \(n) is below \(min)") }
-                if let max = f.max, n > max { out.append("\(f.name) \(n) is above \(max)") }
+                if let min = f.min, n < min { out.append("\(f.label ?? f.name)\(n)小于\(min)") }
+                if let max = f.max, n > max { out.append("\(f.label ?? f.name)\(n)大于\(max)") }
             case (.stage, .text(let t)):
-                if !plan.allStages.contains(t) { out.append("stage '\(t)' is not a stage of the plan") }
+                if !plan.allStages.contains(t) { out.append("阶段“\(t)”不是规划中的阶段") }
             case (.real, .real), (.real, .int), (.project, .text):
                 break
             default:
-                out.append("\(f.name) holds \(v), not \(describe(f))")
+                out.append("\(f.label ?? f.name)为\(v)，应为\(describeZh(f))")
             }
         }
         return out + plausibility(kind: kind, fields: stored).map(\.message)

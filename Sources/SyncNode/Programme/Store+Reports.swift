@@ -403,7 +403,8 @@ extension Store {
         /// Adds a row given as (type id, item, detail, recorded by): people read the type's word
         /// first; machines get its id at the end (`typeId`).
         mutating func add(_ cells: [ReportTable.Cell], _ ts: Timestamp? = nil) {
-            guard case .text(let id)? = cells.first else { return }
+            let id: String
+            if case .text(let t)? = cells.first { id = t } else { id = "" }
             if id != last.id { last = (id, Store.reviewTypes[id] ?? id) }
             var row: [ReportTable.Cell] = []
             row.reserveCapacity(cells.count + 1)
@@ -532,7 +533,7 @@ extension Store {
                 .int(Int64(health.held)), health.lastReceived.map { .int(Int64($0)) } ?? .none,
                 contact.map { .int(Int64($0.heard)) } ?? .none, health.notYetHere.map { .int(Int64($0)) } ?? .none,
                 contact.map { .int(($0.skewMillis + ($0.skewMillis >= 0 ? 500 : -500)) / 1000) } ?? .none,
-                contact.map { .int(Int64($0.protocolVersion)) } ?? .none, .text(Self.syncStates[state] ?? state),
+                contact.map { .int(Int64($0.protocolVersion)) } ?? .none, .text(state.isEmpty ? "" : Self.syncStates[state] ?? state),
                 .text(entry.site), .text(entry.role.rawValue), .text(state),
             ])
         }
@@ -563,7 +564,7 @@ extension Store {
     public static let roleWords: [Role: String] = [.hq: "总部", .finance: "财政", .office: "区直部门", .county: "县"]
 
     /// The sync report's states (ids, as `--json` carries them) and their words.
-    public static let syncStates = ["revoked": "已吊销", "no node": "尚无节点", "": ""]
+    public static let syncStates = ["revoked": "已吊销", "no node": "尚无节点"]
 }
 
 /// SQL conditions on a stored entry's `fields` (its JSON), written with `IS` so that a missing

@@ -15,6 +15,11 @@ import SyncProtocol
 /// (`Meta.Key.reviewIndex` holds a digest of the plan and the triggers' text): after HQ installs
 /// a plan, when `serve` starts, and before every review (a plan that arrived by sync).
 enum ReviewIndex {
+    /// The wording of the problems the lists keep (`ProgrammeCheck.storedProblems`): part of the
+    /// lists' digest, so that a node upgraded to new words makes its lists again instead of
+    /// showing the old ones.
+    static let wording = "storedProblems zh 1"
+
     static let triggerNames = [
         "review_ledger_insert", "review_ledger_update", "review_record_insert", "review_record_update", "review_record_delete",
     ]
@@ -70,7 +75,7 @@ extension Store {
         /// The triggers for the plan, and the digest that says which plan and triggers the lists follow.
         func made(_ ixs: [String: Int64]) -> (triggers: [String], version: String) {
             let triggers = ReviewIndex.triggers(plan, collections: ixs.values.sorted())
-            return (triggers, Secret.sha256Hex(planText + Data(triggers.joined(separator: ";").utf8)))
+            return (triggers, Secret.sha256Hex(planText + Data((triggers + [ReviewIndex.wording]).joined(separator: ";").utf8)))
         }
         let current = try readNamed { db, interner -> Bool in
             var ixs: [String: Int64] = [:]

@@ -130,7 +130,7 @@ import Testing
         #expect(disbursed(Store.noCounty, Store.outsideYears) == 3_000_000)
         let review = try await Self.json(hq, ["report", "review"])
         #expect(review.contains { ($0["detail"] as? String ?? "").contains("资金年度2021不在规划年度2016–2020内") }, "\(review)")
-        #expect(review.contains { ($0["detail"] as? String ?? "").contains("county 'lintna' is not in the plan") })
+        #expect(review.contains { ($0["detail"] as? String ?? "").contains("县“lintna”不在规划中") })
     }
 
     /// Each class of implausible entry at entry: refused, or recorded only when confirmed; nothing
