@@ -26,6 +26,28 @@ public enum BatchCodec {
         return (bytes[..<nl], try frames(bytes[(nl + 1)...]))
     }
 
+    /// A pull answer or push body read whole: its header, checked to announce as many frames as
+    /// arrived, and its frames still encoded (`ReceivedTransaction(frame:)` reads each). The one
+    /// reader of a batch.
+    public static func read(_ bytes: [UInt8]) throws(WireError) -> (header: BatchHeader, frames: [ArraySlice<UInt8>]) {
+        let (headerBytes, frames): (ArraySlice<UInt8>, [ArraySlice<UInt8>])
+        do {
+            (headerBytes, frames) = try decode(bytes)
+        } catch {
+            throw .framing("the body is not a batch: \(error)")
+        }
+        let header: BatchHeader
+        do {
+            header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
+        } catch {
+            throw .framing("the batch header is not valid JSON of the expected shape (protocolVersion, from, count, more, clock)")
+        }
+        guard header.count == frames.count else {
+            throw .framing("the batch header announces \(header.count) transactions but \(frames.count) arrived")
+        }
+        return (header, frames)
+    }
+
     /// Splits a run of frames.
     public static func frames(_ bytes: ArraySlice<UInt8>) throws(WireError) -> [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []

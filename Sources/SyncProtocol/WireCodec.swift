@@ -118,10 +118,13 @@ public enum WireCodec {
 /// A message or transaction that could not be decoded.
 public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformed(String)
+    /// A batch, or a frame of one, that is not in the batch form (its words say which).
+    case framing(String)
 
     public var description: String {
         switch self {
         case .malformed(let why): return "malformed transaction: \(why)"
+        case .framing(let why): return why
         }
     }
 }

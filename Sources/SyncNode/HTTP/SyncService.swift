@@ -135,23 +135,14 @@ public struct SyncService: Sendable {
     ///   leaves waiting in `held`.
     public func push(body: [UInt8], caller authenticated: AuthenticatedCaller? = nil) throws(APIError) -> [UInt8] {
         let caller = authenticated?.node
-        let (headerBytes, frames): (ArraySlice<UInt8>, [ArraySlice<UInt8>])
+        let (header, frames): (BatchHeader, [ArraySlice<UInt8>])
         do {
-            (headerBytes, frames) = try BatchCodec.decode(body)
+            (header, frames) = try BatchCodec.read(body)
         } catch {
-            throw .malformed("the push body is not a batch: \(error)")
-        }
-        let header: BatchHeader
-        do {
-            header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
-        } catch {
-            throw .malformed("the batch header is not valid JSON of the expected shape (protocolVersion, from, count, more, clock)")
+            throw .malformed(error.description)
         }
         if let authenticated { noteContact(authenticated, protocolVersion: header.protocolVersion, ownSeq: nil) }
         try checkProtocol(header.protocolVersion)
-        guard header.count == frames.count else {
-            throw .malformed("the batch header announces \(header.count) transactions but \(frames.count) arrived")
-        }
         let plan: Store.FramePlan
         do {
             plan = try store.planFrames(frames)

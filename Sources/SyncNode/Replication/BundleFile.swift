@@ -154,7 +154,7 @@ public struct BundleFile: Sendable {
         do {
             plain = try Gzip.decompress(body, maxSize: Self.maxInflatedBytes(compressed: body.count))
         } catch {
-            throw Self.corrupt("its body \(error.message)")
+            throw Self.corrupt("its body \(error.description)")
         }
         var reader = BatchCodec.FrameReader(maxFrameBytes: Self.maxFrameBytes)
         reader.feed(plain)
@@ -182,7 +182,7 @@ public struct BundleFile: Sendable {
         do {
             return try ReceivedTransaction(frame: frame)
         } catch {
-            throw corrupt("transaction \(number) is malformed: \(error.message)")
+            throw corrupt("transaction \(number) is malformed: \(error.description)")
         }
     }
 
@@ -383,7 +383,7 @@ extension Store {
             throw BundleFile.corrupt(
                 "its body is malformed: \(error)\(report.applied > 0 ? " (\(report.applied) transactions before it were applied)" : "")")
         } catch let error as SyncNodeError where error.code == .invalidInput {
-            throw BundleFile.corrupt("its body \(error.message)")
+            throw BundleFile.corrupt("its body \(error.description)")
         } catch {
             throw error as! SyncNodeError
         }

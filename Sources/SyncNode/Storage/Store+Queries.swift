@@ -437,7 +437,11 @@ extension Store {
         let (frames, more, _) = try frames(missingFrom: vector, maxTransactions: maxTransactions, maxBytes: maxBytes)
         var out: [ReceivedTransaction] = []
         out.reserveCapacity(frames.count)
-        for frame in frames { out.append(try ReceivedTransaction(frame: frame)) }
+        do {
+            for frame in frames { out.append(try ReceivedTransaction(frame: frame)) }
+        } catch {
+            throw SyncNodeError(error)
+        }
         return (out, more)
     }
 

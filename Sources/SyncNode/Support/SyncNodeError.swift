@@ -58,6 +58,11 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         self.message = message
     }
 
+    /// Bytes from a peer, a bundle or the log that are not in the wire form.
+    public init(_ error: WireError) {
+        self.init(.protocolViolation, error.description)
+    }
+
     public var description: String { message }
 
     /// Process exit status, stable for scripts (documented in README and docs/CLI.md).

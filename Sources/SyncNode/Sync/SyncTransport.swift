@@ -26,9 +26,7 @@ extension SyncTransport {
     /// Decodes a pull response; a header's vouch is checked later, against the frames as received.
     public static func decodeBatch(_ body: [UInt8], from peer: String, wireBytes: Int) throws(SyncNodeError) -> PulledBatch {
         do {
-            let (headerBytes, frames) = try BatchCodec.decode(body)
-            let header = try WireCodec.decodeMessage(BatchHeader.self, from: headerBytes)
-            guard header.count == frames.count else { throw WireError.malformed("count mismatch") }
+            let (header, frames) = try BatchCodec.read(body)
             var transactions: [ReceivedTransaction] = []
             for frame in frames { transactions.append(try ReceivedTransaction(frame: frame)) }
             return PulledBatch(
