@@ -255,12 +255,12 @@ extension WebInterface {
     /// Records a form through `Store.recordProgrammeItem`, the CLI's `add`/`update` call: the
     /// same validation, messages and policy. A refused form comes back with the problems next to
     /// their fields and nothing written.
-    func record(_ request: Request, _ context: NodeRequestContext, kind: String) async throws -> Response {
-        let write = try await writeGate(request, may: \.mayWrite)
+    func record(_ request: Request, _ context: WebRequestContext, kind: String) async throws -> Response {
+        let write = try context.write
         let store = store
         let plan = try await BlockingWork.run { try store.programme() }
         guard let planned = plan.kind(kind) else { return notFound(request) }
-        let input = write.form.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" && !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
+        let input = write.form.fields.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" && !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
             .map { ($0.0, $0.1.trimmingCharacters(in: .whitespaces)) }
         let recordID = write.value("_id")?.trimmingCharacters(in: .whitespaces) ?? ""
         let isUpdate = write.value("_update") == "1"
@@ -395,12 +395,12 @@ extension WebInterface {
 
     /// Records a correction (or, with `_undo`, a withdrawal) through `Store.correctEntry`, the
     /// CLI's `correct`: the fields whose text differs from what the entry holds are the changes.
-    func correct(_ request: Request, _ context: NodeRequestContext, ledger: String, entryID: String) async throws -> Response {
-        let write = try await writeGate(request, may: \.mayWrite)
+    func correct(_ request: Request, _ context: WebRequestContext, ledger: String, entryID: String) async throws -> Response {
+        let write = try context.write
         let store = store
         let undo = write.value("_undo") == "1"
         let confirm = write.value("_confirm") == "1"
-        let input = write.form.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" }.map { ($0.0, $0.1.trimmingCharacters(in: .whitespaces)) }
+        let input = write.form.fields.filter { !$0.0.hasPrefix("_") && $0.0 != "csrf" }.map { ($0.0, $0.1.trimmingCharacters(in: .whitespaces)) }
         do {
             let done = try await BlockingWork.run {
                 let found = try store.findEntry(entryID, ledger: ledger)
@@ -459,8 +459,8 @@ extension WebInterface {
     }
 
     /// Resolves a conflict through `Store.resolveConflict`, as `syncnode conflicts resolve` does.
-    func resolve(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
-        let write = try await writeGate(request, may: \.mayResolve)
+    func resolve(_ context: WebRequestContext) async throws -> Response {
+        let write = try context.write
         let store = store
         let (collection, record, field) = (write.value("collection") ?? "", write.value("record") ?? "", write.value("field") ?? "")
         let value = write.value("value").flatMap { $0.isEmpty ? nil : $0 }
@@ -496,11 +496,9 @@ extension WebInterface {
     // MARK: downloads
 
     /// `reports.xlsx` (every report, a sheet each) or `NAME.csv`, for a logged-in user.
-    func export(_ request: Request, _ context: NodeRequestContext, file: String) async throws -> Response {
+    func export(_ request: Request, _ context: WebRequestContext, file: String) async throws -> Response {
         let store = store
         return try await BlockingWork.run {
-            let visitor = try self.visitor(request)
-            guard visitor.session != nil else { return Self.redirect(to: "/login?next=" + Self.encode(request.uri.path)) }
             let today = LocalTime.today()
             if file == "reports.xlsx" {
                 let tables = try Store.reportNames.map { try store.report($0, today: today) }

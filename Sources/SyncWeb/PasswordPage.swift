@@ -16,11 +16,19 @@ extension WebInterface {
         return ("password", model)
     }
 
-    func changePassword(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
-        let write = try await writeGate(request)
+    /// The password form's fields.
+    struct PasswordForm: Decodable {
+        var old: String?
+        var new: String?
+        var again: String?
+    }
+
+    func changePassword(_ context: WebRequestContext) async throws -> Response {
+        let write = try context.write
         let labels = write.visitor.language.labels
         let name = write.session.user.name
-        let (old, new, again) = (write.value("old") ?? "", write.value("new") ?? "", write.value("again") ?? "")
+        let fields = try write.form.decode(PasswordForm.self)
+        let (old, new, again) = (fields.old ?? "", fields.new ?? "", fields.again ?? "")
         func refuse(_ status: HTTPResponse.Status, problems: [String: String] = [:], error: String? = nil) async throws -> Response {
             try await answer(write, status: status) { _, lang in passwordPage(lang, problems: problems, error: error) }
         }

@@ -62,40 +62,49 @@ public struct WebInterface: NodeRoutes {
         return library
     }()
 
+    /// The pages, on route groups whose middleware admit each request (`WebContext.swift`): the
+    /// login and the stylesheet for anyone; the pages for a signed-in user; their writes with this
+    /// node's form token, and those that change the replica for the roles that may.
     public func register(on router: Router<NodeRequestContext>) {
-        router.get("/") { request, context in try await page(request, context) { session, lang in try dashboard(session, lang) } }
-        router.get("login") { request, _ in loginPage(request, error: nil, status: .ok) }
-        router.post("login") { request, context in try await login(request, context) }
-        router.post("logout") { request, context in try await logout(request, context) }
-        router.get("password") { request, context in try await page(request, context) { _, lang in passwordPage(lang) } }
-        router.post("password") { request, context in try await changePassword(request, context) }
-        router.get("entry") { request, context in try await page(request, context) { session, lang in try entryList(session, lang) } }
-        router.get("entry/{kind}") { request, context in
-            let kind = context.parameters.get("kind") ?? ""
-            return try await page(request, context) { session, lang in try form(session, lang, kind: kind, values: [:], problems: []) }
+        let web = router.group(context: WebRequestContext.self).add(middleware: VisitorMiddleware())
+        web.get("login") { request, _ in loginPage(request, error: nil, status: .ok) }
+        web.post("login") { request, context in try await login(request, context) }
+        web.get("static/site.css") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.site_css)))
         }
-        router.post("entry/{kind}") { request, context in try await record(request, context, kind: context.parameters.get("kind") ?? "") }
-        router.get("correct/{ledger}/{id}") { request, context in
+        let pages = web.group().add(middleware: WebSessionAuthenticator(store: store)).add(middleware: SignedInMiddleware(web: self))
+        pages.get("/") { _, context in try await page(context) { session, lang in try dashboard(session, lang) } }
+        pages.get("password") { _, context in try await page(context) { _, lang in passwordPage(lang) } }
+        pages.get("entry") { _, context in try await page(context) { session, lang in try entryList(session, lang) } }
+        pages.get("entry/{kind}") { _, context in
+            let kind = context.parameters.get("kind") ?? ""
+            return try await page(context) { session, lang in try form(session, lang, kind: kind, values: [:], problems: []) }
+        }
+        pages.get("correct/{ledger}/{id}") { request, context in
             let (ledger, id) = (context.parameters.get("ledger") ?? "", context.parameters.get("id") ?? "")
             do {
-                return try await page(request, context) { session, lang in try correctionForm(session, lang, ledger: ledger, entryID: id) }
+                return try await page(context) { session, lang in try correctionForm(session, lang, ledger: ledger, entryID: id) }
             } catch let error as SyncNodeError where error.code == .notFound || error.code == .invalidInput {
                 return notFound(request)
             }
         }
-        router.post("correct/{ledger}/{id}") { request, context in
+        pages.get("mine") { request, context in try await page(context) { session, lang in try mine(session, lang, request) } }
+        pages.get("conflicts") { _, context in
+            try await page(context) { session, lang in try conflictsPage(session, lang, error: nil, done: nil) }
+        }
+        pages.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
+        let writes = pages.group().add(middleware: FormGate(web: self))
+        writes.post("logout") { _, context in try await logout(context) }
+        writes.post("password") { _, context in try await changePassword(context) }
+        let clerks = writes.group().add(middleware: RoleGate(web: self, may: \.mayWrite))
+        clerks.post("entry/{kind}") { request, context in try await record(request, context, kind: context.parameters.get("kind") ?? "") }
+        clerks.post("correct/{ledger}/{id}") { request, context in
             try await correct(request, context, ledger: context.parameters.get("ledger") ?? "", entryID: context.parameters.get("id") ?? "")
         }
-        router.get("mine") { request, context in try await page(request, context) { session, lang in try mine(session, lang, request) } }
-        router.get("conflicts") { request, context in
-            try await page(request, context) { session, lang in try conflictsPage(session, lang, error: nil, done: nil) }
-        }
-        router.post("conflicts/resolve") { request, context in try await resolve(request, context) }
-        router.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
-        router.get("static/site.css") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.site_css)))
+        writes.group().add(middleware: RoleGate(web: self, may: \.mayResolve)).post("conflicts/resolve") { _, context in
+            try await resolve(context)
         }
         // Anything else: a page that says so (the sync API keeps its JSON errors).
         router.add(middleware: NotFoundPage(web: self))
@@ -113,15 +122,10 @@ public struct WebInterface: NodeRoutes {
         var setLanguage: Bool
     }
 
-    /// Who is asking, with their session (a SQLite read: off the event loop).
-    func visitor(_ request: Request) throws -> Visitor {
-        var visitor = Self.anonymous(request)
-        if let token = request.cookies[Self.cookieName]?.value, token.utf8.count == 64 {
-            let hash = Self.hash(token)
-            visitor.tokenHash = hash
-            visitor.session = try store.webSession(tokenHash: hash, now: store.nowMillis())
-        }
-        return visitor
+    /// What the node keeps of the request's session token (its SHA-256), if the cookie has one.
+    static func sessionTokenHash(_ request: Request) -> String? {
+        guard let token = request.cookies[Self.cookieName]?.value, token.utf8.count == 64 else { return nil }
+        return hash(token)
     }
 
     /// A visitor's language only, for the pages that need no session (login, 404): no SQLite read.
@@ -138,19 +142,17 @@ public struct WebInterface: NodeRoutes {
     /// A session token or form token: 256 random bits.
     static func randomToken() -> String { Secret.hex(bytes: 32) }
 
-    /// A page for a logged-in user; without a session, the login page (a redirect for a GET).
-    func page(
-        _ request: Request, _ context: NodeRequestContext, _ build: @escaping @Sendable (WebSession, Language) throws -> (String, [String: Any])
-    ) async throws -> Response {
-        let result: Response = try await BlockingWork.run {
-            let visitor = try self.visitor(request)
-            guard let session = visitor.session else {
-                return Self.redirect(to: "/login?next=" + Self.encode(request.uri.path), status: .seeOther)
-            }
+    /// A page for the signed-in user (`SignedInMiddleware` admitted the request), built off the
+    /// cooperative pool (its reports read SQLite).
+    func page(_ context: WebRequestContext, _ build: @escaping @Sendable (WebSession, Language) throws -> (String, [String: Any])) async throws
+        -> Response
+    {
+        let visitor = context.visitor
+        guard let session = visitor.session else { throw HTTPError(.unauthorized) }
+        return try await BlockingWork.run {
             let (template, model) = try build(session, visitor.language)
             return render(template, model, visitor: visitor, session: session)
         }
-        return result
     }
 
     func render(_ template: String, _ model: [String: Any], visitor: Visitor, session: WebSession?, status: HTTPResponse.Status = .ok)
@@ -207,6 +209,11 @@ public struct WebInterface: NodeRoutes {
             visitor: visitor, session: session, status: status)
     }
 
+    /// The page that answers a refused request: its status and what the label says.
+    func refusal(_ visitor: Visitor, _ status: HTTPResponse.Status, _ label: String, link: String = "/") -> Response {
+        message(visitor, session: visitor.session, status: status, heading: "\(status.code)", text: visitor.language.labels[label] ?? "", link: link)
+    }
+
     func notFound(_ request: Request) -> Response {
         let visitor = Self.anonymous(request)
         return message(visitor, session: nil, status: .notFound, heading: "404", text: visitor.language.labels["notFound"] ?? "")
@@ -223,22 +230,29 @@ public struct WebInterface: NodeRoutes {
         return render("login", model, visitor: visitor, session: nil, status: status)
     }
 
-    func login(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
+    /// The login form's fields.
+    struct LoginForm: Decodable {
+        var user: String?
+        var password: String?
+        var next: String?
+    }
+
+    func login(_ request: Request, _ context: WebRequestContext) async throws -> Response {
         let address = LoginLimiter.addressKey(context.remoteAddress)
-        let visitor = Self.anonymous(request)
+        let visitor = context.visitor
         let labels = visitor.language.labels
-        guard sameOrigin(request) else {
-            return message(visitor, session: nil, status: .forbidden, heading: "403", text: labels["staleForm"] ?? "", link: "/login")
-        }
-        let form: [(String, String)]
+        guard sameOrigin(request) else { return refusal(visitor, .forbidden, "staleForm", link: "/login") }
+        let form: LoginForm
         do {
-            form = try await Self.readForm(request)
+            form = try await WebForm.read(request).decode(LoginForm.self)
         } catch let error as FormError {
-            return message(visitor, session: nil, status: error.status, heading: "\(error.status.code)", text: labels[error.label] ?? "")
+            return refusal(visitor, error.status, error.label)
+        } catch {
+            return refusal(visitor, .badRequest, "staleForm", link: "/login")
         }
-        let user = form.first { $0.0 == "user" }?.1 ?? ""
-        let password = form.first { $0.0 == "password" }?.1 ?? ""
-        let next = Self.safeNext(form.first { $0.0 == "next" }?.1)
+        let user = form.user ?? ""
+        let password = form.password ?? ""
+        let next = Self.safeNext(form.next)
         let shownName = String(user.prefix(64))
         // Counted per name from every address (and loosely per address) before it is checked, so
         // that attempts sent at once cannot all pass the limit; a success is taken back.
@@ -319,52 +333,19 @@ public struct WebInterface: NodeRoutes {
         return next
     }
 
-    func logout(_ request: Request, _ context: NodeRequestContext) async throws -> Response {
-        let write = try await writeGate(request)
-        if let hash = write.tokenHash { try await BlockingWork.run { [store] in try store.endWebSession(tokenHash: hash) } }
+    func logout(_ context: WebRequestContext) async throws -> Response {
+        if let hash = context.tokenHash { try await BlockingWork.run { [store] in try store.endWebSession(tokenHash: hash) } }
         return Self.redirect(to: "/login", cookie: "\(Self.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
     }
 
-    /// A write admitted by `writeGate`.
+    /// A write admitted by the gates (`WebRequestContext.write`).
     struct Write {
         var session: WebSession
         var tokenHash: String?
         var visitor: Visitor
-        var form: [(String, String)]
+        var form: WebForm
 
-        func value(_ name: String) -> String? { form.first { $0.0 == name }?.1 }
-    }
-
-    /// The page that answers a refused write, thrown so that each write reads as one call.
-    struct Refusal: HTTPResponseError {
-        let answer: Response
-        var status: HTTPResponse.Status { answer.status }
-        func response(from request: Request, context: some RequestContext) throws -> Response { answer }
-    }
-
-    /// A write needs a session whose user `may` do it, a request from this node's own pages, a
-    /// body within the limit and the session's form token; otherwise it throws the page that says
-    /// which is missing (401, 403, 413).
-    func writeGate(_ request: Request, may: (WebUser.Role) -> Bool = { _ in true }) async throws -> Write {
-        let visitor = try await BlockingWork.run { try self.visitor(request) }
-        let labels = visitor.language.labels
-        func refuse(_ status: HTTPResponse.Status, _ label: String, link: String = "/") -> Refusal {
-            Refusal(
-                answer: message(visitor, session: visitor.session, status: status, heading: "\(status.code)", text: labels[label] ?? "", link: link))
-        }
-        guard let session = visitor.session else { throw refuse(.unauthorized, "expired", link: "/login") }
-        guard sameOrigin(request) else { throw refuse(.forbidden, "staleForm") }
-        let form: [(String, String)]
-        do {
-            form = try await Self.readForm(request)
-        } catch let error as FormError {
-            throw refuse(error.status, error.label)
-        }
-        guard let token = form.first(where: { $0.0 == "csrf" })?.1, Self.constantTimeEqual(token, session.csrf) else {
-            throw refuse(.forbidden, "staleForm")
-        }
-        guard may(session.user.role) else { throw refuse(.forbidden, "forbidden") }
-        return Write(session: session, tokenHash: visitor.tokenHash, visitor: visitor, form: form)
+        func value(_ name: String) -> String? { form.value(name) }
     }
 
     /// A browser says where a form came from (`Origin`, else `Referer`); it must be this node.
@@ -386,25 +367,6 @@ public struct WebInterface: NodeRoutes {
     struct FormError: Error {
         var status: HTTPResponse.Status
         var label: String
-    }
-
-    /// An `application/x-www-form-urlencoded` body, in order, up to `maxFormBytes`.
-    static func readForm(_ request: Request) async throws -> [(String, String)] {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxFormBytes {
-            throw FormError(status: .contentTooLarge, label: "tooLarge")
-        }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxFormBytes)
-        } catch is NIOTooManyBytesError {
-            throw FormError(status: .contentTooLarge, label: "tooLarge")
-        }
-        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
-        return text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
-        }
     }
 }
 

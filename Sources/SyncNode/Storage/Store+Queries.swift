@@ -83,8 +83,15 @@ public struct StoreSummary: Sendable, Equatable {
 }
 
 extension Store {
-    func read<T>(_ body: (Database) throws -> T) throws(SyncNodeError) -> T {
+    /// A read of the replica (a snapshot of it), with SQLite's errors in the library's terms.
+    package func read<T>(_ body: (Database) throws -> T) throws(SyncNodeError) -> T {
         try StorageErrors.map { try pool.read(body) }
+    }
+
+    /// A write to tables that only this node keeps (never the log, records or ledgers, which
+    /// change only through the receive path and local writes), in one SQLite transaction.
+    package func writeLocal<T>(_ body: (Database) throws -> T) throws(SyncNodeError) -> T {
+        try StorageErrors.map { try pool.write(body) }
     }
 
     /// The version vector: the highest seq held for each origin.
