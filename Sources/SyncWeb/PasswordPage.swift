@@ -27,7 +27,12 @@ extension WebInterface {
         let write = try context.write
         let labels = write.visitor.language.labels
         let name = write.session.user.name
-        let fields = try write.form.decode(PasswordForm.self)
+        let fields: PasswordForm
+        do {
+            fields = try write.form.decode(PasswordForm.self)
+        } catch {
+            return refusal(write.visitor, error.status, error.label, link: "/password")
+        }
         let (old, new, again) = (fields.old ?? "", fields.new ?? "", fields.again ?? "")
         func refuse(_ status: HTTPResponse.Status, problems: [String: String] = [:], error: String? = nil) async throws -> Response {
             try await answer(write, status: status) { _, lang in passwordPage(lang, problems: problems, error: error) }

@@ -53,17 +53,25 @@ struct WebForm: Sendable {
 
     func value(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
 
-    func decode<T: Decodable>(_ type: T.Type) throws -> T { try URLEncodedFormDecoder().decode(type, from: text) }
+    /// The form as a `Decodable` value; a form no browser sends (a key twice, brackets, a broken
+    /// percent escape) is a 400 page rather than a guess at which value was meant.
+    func decode<T: Decodable>(_ type: T.Type) throws(WebInterface.FormError) -> T {
+        do {
+            return try URLEncodedFormDecoder().decode(type, from: text)
+        } catch {
+            throw WebInterface.FormError(status: .badRequest, label: "badForm")
+        }
+    }
 
     /// Reads a form body up to `WebInterface.maxFormBytes`.
-    static func read(_ request: Request) async throws(WebInterface.FormError) -> WebForm {
+    static func read(_ request: Request) async throws -> WebForm {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > WebInterface.maxFormBytes {
             throw WebInterface.FormError(status: .contentTooLarge, label: "tooLarge")
         }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: WebInterface.maxFormBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw WebInterface.FormError(status: .contentTooLarge, label: "tooLarge")
         }
         let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
@@ -129,7 +137,7 @@ struct FormGate: RouterMiddleware {
         let form: WebForm
         do {
             form = try await WebForm.read(request)
-        } catch {
+        } catch let error as WebInterface.FormError {
             return web.refusal(visitor, error.status, error.label)
         }
         guard let session = context.identity, let token = form.value("csrf"), WebInterface.constantTimeEqual(token, session.csrf) else {

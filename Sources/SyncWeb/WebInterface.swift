@@ -246,9 +246,7 @@ public struct WebInterface: NodeRoutes {
         do {
             form = try await WebForm.read(request).decode(LoginForm.self)
         } catch let error as FormError {
-            return refusal(visitor, error.status, error.label)
-        } catch {
-            return refusal(visitor, .badRequest, "staleForm", link: "/login")
+            return refusal(visitor, error.status, error.label, link: "/login")
         }
         let user = form.user ?? ""
         let password = form.password ?? ""

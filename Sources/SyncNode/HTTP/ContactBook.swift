@@ -24,7 +24,7 @@ public struct NodeContact: Equatable, Sendable {
 
 extension NodeContact {
     /// This contact in place of an older one: an own-seq it does not carry (a push tells none) is
-    /// the older one's. (`saveContacts` keeps the same rule in SQL.)
+    /// the older one's (in memory here, and in the table by `Store.saveContacts`).
     func over(_ older: NodeContact?) -> NodeContact {
         var contact = self
         if contact.ownSeq == nil { contact.ownSeq = older?.ownSeq }
@@ -55,42 +55,6 @@ final class ContactBook: @unchecked Sendable {
         lock.withLock {
             defer { pending = [:] }
             return pending
-        }
-    }
-}
-
-extension Store {
-    /// Records callers' contacts; an own-seq already known is kept when a contact carries none.
-    func saveContacts(_ contacts: [NodeID: NodeContact]) throws(SyncNodeError) {
-        guard !contacts.isEmpty else { return }
-        try StorageErrors.map {
-            try pool.write { db in
-                for (node, contact) in contacts {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO contact (node, heard, skew, protocol, own_seq) VALUES (?, ?, ?, ?, ?)
-                            ON CONFLICT (node) DO UPDATE SET heard = excluded.heard, skew = excluded.skew,
-                                protocol = excluded.protocol, own_seq = coalesce(excluded.own_seq, contact.own_seq)
-                            """,
-                        arguments: [
-                            Data(node.bytes), Int64(contact.heard), contact.skewMillis, contact.protocolVersion, contact.ownSeq.map { Int64($0) },
-                        ])
-                }
-            }
-        }
-    }
-
-    /// The last contact of every node that called this one.
-    public func contacts() throws(SyncNodeError) -> [NodeID: NodeContact] {
-        try read { db in
-            var out: [NodeID: NodeContact] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT node, heard, skew, protocol, own_seq FROM contact") {
-                guard let node = NodeID(bytes: row["node"] as Data) else { continue }
-                out[node] = NodeContact(
-                    heard: UInt64(row["heard"] as Int64), skewMillis: row["skew"], protocolVersion: row["protocol"],
-                    ownSeq: (row["own_seq"] as Int64?).map { UInt64($0) })
-            }
-            return out
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SyncNode
+import SyncWeb
 import Testing
 
 /// Issue 23, item 4: the login limit protected addresses, not accounts. After 127.0.0.1 was held

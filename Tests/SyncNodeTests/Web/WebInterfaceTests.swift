@@ -413,6 +413,10 @@ extension WebInterfaceTests {
                     [("csrf", String(repeating: "0", count: 64)), ("old", WebInterfaceTests.password), ("new", new), ("again", new)], .forbidden,
                     "表单已过期"
                 ),
+                // Forms no browser sends: a field twice, brackets in a name. Which value was meant
+                // is not guessed.
+                ([("old", "x"), ("old", WebInterfaceTests.password), ("new", new), ("again", new)], .badRequest, "提交的表单无法读取"),
+                ([("old[]", WebInterfaceTests.password), ("new", new), ("again", new)], .badRequest, "提交的表单无法读取"),
             ] {
                 let form = fields.first?.0 == "csrf" ? fields : [("csrf", csrf)] + fields
                 let r = try await browser.post("/password", form)
