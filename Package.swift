@@ -96,7 +96,8 @@ let package = Package(
                 .embedInCode("Templates/layout.mustache"), .embedInCode("Templates/dashboard.mustache"),
                 .embedInCode("Templates/login.mustache"), .embedInCode("Templates/entry.mustache"), .embedInCode("Templates/form.mustache"),
                 .embedInCode("Templates/mine.mustache"), .embedInCode("Templates/conflicts.mustache"), .embedInCode("Templates/message.mustache"),
-                .embedInCode("Templates/table.mustache"), .embedInCode("Templates/password.mustache"), .embedInCode("Templates/site.css"),
+                .embedInCode("Templates/table.mustache"), .embedInCode("Templates/password.mustache"), .embedInCode("Templates/report.mustache"),
+                .embedInCode("Templates/site.css"),
             ]
         ),
         // Tools/: what tests and fault runs use, built here but not offered as products: the fault

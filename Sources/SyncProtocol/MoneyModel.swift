@@ -33,6 +33,8 @@ public struct Total: Sendable, Hashable, CustomStringConvertible {
         return out
     }
 
+    public mutating func subtract(_ other: Total) { add(other.negated) }
+
     var negated: Total {
         var out = Total()
         out.exact = exact == .min ? .max : -exact

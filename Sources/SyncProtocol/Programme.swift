@@ -27,6 +27,9 @@ public struct Programme: Codable, Equatable, Sendable {
     /// name, or by `kind.field` where one kind's values mean something else: reports, pages and
     /// forms show these, and keep the value for machines.
     public var valueLabels: [String: [String: String]]?
+    /// The leading group's assessment view (东西部扶贫协作考核): headings, each with indicators
+    /// counted from the plan's own entries (`Assessment`).
+    public var assessment: [Assessment.Heading]?
 
     /// The word for `value` of `field` (of `kind`), or the value itself when the plan has none.
     public func label(_ field: String, _ value: String, kind: String? = nil) -> String {
@@ -228,6 +231,7 @@ public struct Programme: Codable, Equatable, Sendable {
         }
         out += firstBatchProblems()
         out += kindProblems()
+        out += assessmentProblems()
         // The funds report sums a money ledger whole into its kind's column: two money kinds in
         // one ledger would each count the other's amounts.
         for (ledger, sharing) in Dictionary(grouping: moneyKinds, by: { $0.ledger! }) where sharing.count > 1 {

@@ -26,6 +26,7 @@ public enum Language: String, Sendable {
 enum Labels {
     static let zh: [String: String] = [
         "app": "东丽区对口帮扶", "dashboard": "总览", "entry": "录入", "mine": "本节点记录", "conflicts": "冲突", "logout": "退出",
+        "assessmentView": "考核", "noticeView": "督查通报", "allYears": "全部年度",
         "login": "登录", "user": "用户名", "password": "密码", "submit": "提交", "funds": "资金（万元）", "fundsChart": "各县年度资金：目标与拨付",
         "target": "目标", "disbursed": "已拨付", "progress": "累计进度", "projects": "项目（按县和阶段）", "late": "逾期项目",
         "activities": "活动（按县和工作领域）", "tasks": "督办事项（逾期，按牵头单位）", "review": "待审", "sync": "各节点同步情况",
@@ -49,7 +50,8 @@ enum Labels {
 
     static let en: [String: String] = [
         "app": "Dongli District partner assistance", "dashboard": "Dashboard", "entry": "Record", "mine": "This node's work",
-        "conflicts": "Conflicts", "logout": "Log out", "login": "Log in", "user": "User name", "password": "Password", "submit": "Submit",
+        "conflicts": "Conflicts", "logout": "Log out", "assessmentView": "Assessment", "noticeView": "Supervision notice",
+        "allYears": "All years", "login": "Log in", "user": "User name", "password": "Password", "submit": "Submit",
         "funds": "Funds (10k yuan)", "fundsChart": "Funds per county and year: target and disbursed", "target": "Target",
         "disbursed": "Disbursed", "progress": "Cumulative progress", "projects": "Projects by county and stage", "late": "Late projects",
         "activities": "Activities by county and work area", "tasks": "Overdue supervision items by lead unit", "review": "Review queue",
@@ -85,6 +87,8 @@ enum Labels {
         "item": "Item", "detail": "Detail", "leadUnit": "Lead unit", "title": "Title", "due": "Due", "extendedTo": "Extended to",
         "feedback": "Feedback", "state": "State", "label": "Node", "site": "Site", "role": "Role", "node": "ID",
         "transactions": "Transactions", "lastHeard": "Last contact", "notYetHere": "Not yet here", "clockSkewSeconds": "Clock skew (s)",
-        "protocol": "Protocol", "targetBasis": "Target basis", "recordedBy": "Recorded by",
+        "protocol": "Protocol", "targetBasis": "Target basis", "recordedBy": "Recorded by", "poor": "Of them poor", "patients": "Patients",
+        "beneficiaries": "Beneficiaries", "heading": "Heading", "indicator": "Indicator", "unit": "Unit", "total": "Total",
+        "leader": "Responsible leader", "person": "Responsible person", "finishedOn": "Finished on", "daysLate": "Days late",
     ]
 }

@@ -71,6 +71,25 @@ extension WebInterface {
         return ("dashboard", model)
     }
 
+    /// One report on a page of its own (`/report/NAME`, `?year=` for one budget year): the
+    /// assessment view and the supervision notice are read this way, and so is any report.
+    func reportPage(_ lang: Language, name: String, year: Int?) throws -> (String, [String: Any]) {
+        let plan = try store.programme()
+        let report = try store.report(name, filter: ReportFilter(year: year), today: LocalTime.today())
+        let title = ["assessment": "assessmentView", "notice": "noticeView"][name].flatMap { lang.labels[$0] } ?? report.title
+        return (
+            "report",
+            [
+                "title": title, "heading": title, "name": name, "report": table(report, lang),
+                "asOf": ReportFormat.localTime(store.nowMillis()),
+                // Reports counted by budget year offer each year of the plan.
+                "years": ["funds", "activities", "assessment"].contains(name)
+                    ? [["text": lang.labels["allYears"] ?? "", "href": "/report/\(name)", "current": year == nil]]
+                        + plan.yearRange.map { ["text": String($0), "href": "/report/\(name)?year=\($0)", "current": year == $0] } : [],
+            ]
+        )
+    }
+
     /// The dashboard's page as a logged-in user gets it, without HTTP: what the benchmark times
     /// (the server's share of a page view).
     public func dashboardHTML(language: Language = .zh) throws -> String {
@@ -85,19 +104,26 @@ extension WebInterface {
         let total = report.rows.count
         var limited = report
         if let limit { limited.rows = Array(report.rows.prefix(limit)) }
+        // A 合计 row (the notice's lead-unit and district rows) stands out.
+        let rowType = limited.column("rowType")
+        let totals = limited.rows.map { row in rowType.map { ReportRow(cells: row).text($0) != "item" } ?? false }
         let report = limited.forPeople
         let shown = report.rows
         let lateColumn = report.name == "projects" ? report.column("late") : nil
         var out: [String: Any] = [
             "name": report.name, "width": report.columns.count,
             "columns": report.columns.map { ["label": lang.column($0.id, $0.label)] },
-            "rows": shown.map { cells -> [String: Any] in
+            "rows": zip(shown, totals).map { cells, isTotal -> [String: Any] in
                 let row = ReportRow(cells: cells)
                 return [
-                    "stale": stale?(row) ?? false, "late": lateColumn.map { !row.text($0).isEmpty } ?? false,
+                    "stale": stale?(row) ?? false, "late": lateColumn.map { !row.text($0).isEmpty } ?? false, "total": isTotal,
                     "cells": zip(cells, report.columns).map { cell, column -> [String: Any] in
                         var out: [String: Any] = ["col": column.id, "text": ReportFormat.display(cell, column.type)]
                         if case .int(let n) = cell {
+                            out["value"] = String(n)
+                            out["hasValue"] = true
+                            out["num"] = column.type != .time
+                        } else if case .money(let n) = cell {
                             out["value"] = String(n)
                             out["hasValue"] = true
                             out["num"] = column.type != .time
@@ -113,13 +139,15 @@ extension WebInterface {
         return out
     }
 
-    /// Bars per county and year: the target, and the disbursed amount over it, to one scale.
+    /// Bars per county and year: the target, and the disbursed amount over it, to one scale
+    /// (the district's 合计 rows are left to the table: their bars would shrink the counties').
     func fundsChart(_ funds: ReportTable) -> [String: Any] {
         let county = funds.column("county")
+        let countyID = funds.column("countyId")
         let year = funds.column("year")
         let target = funds.column("target")
         let disbursed = funds.column("disbursed")
-        let yearly = funds.rows.map(ReportRow.init).filter { Int($0.text(year)) != nil }
+        let yearly = funds.rows.map(ReportRow.init).filter { Int($0.text(year)) != nil && $0.text(countyID) != "district" }
         let largest = max(1, yearly.map { max($0.int(target) ?? 0, $0.int(disbursed) ?? 0) }.max() ?? 1)
         let labelWidth = 110.0
         let barWidth = 520.0
@@ -533,7 +561,7 @@ struct ReportRow {
         guard let column, column < cells.count else { return "" }
         switch cells[column] {
         case .text(let t): return t
-        case .int(let n): return String(n)
+        case .int(let n), .money(let n): return String(n)
         case .none: return ""
         }
     }

@@ -9,7 +9,7 @@ public enum ReportFormat {
         switch (cell, type) {
         case (.none, _): ""
         case (.text(let t), _): t
-        case (.int(let n), .money): Money.wan(n)
+        case (.money(let n), _), (.int(let n), .money): Money.wan(n)
         case (.int(let n), .percent): String(format: "%.2f", Double(n) / 100)
         case (.int(let n), .time): localTime(UInt64(n))
         case (.int(let n), _): String(n)
@@ -71,7 +71,7 @@ public enum ReportFormat {
                     switch cell {
                     case .none: (column.id, NSNull())
                     case .text(let s): (column.id, s)
-                    case .int(let n): (column.id, NSNumber(value: n))
+                    case .int(let n), .money(let n): (column.id, NSNumber(value: n))
                     }
                 })
         }

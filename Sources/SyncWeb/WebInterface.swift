@@ -50,7 +50,7 @@ public struct WebInterface: NodeRoutes {
             ("login", PackageResources.login_mustache), ("entry", PackageResources.entry_mustache), ("form", PackageResources.form_mustache),
             ("mine", PackageResources.mine_mustache), ("conflicts", PackageResources.conflicts_mustache),
             ("message", PackageResources.message_mustache), ("table", PackageResources.table_mustache),
-            ("password", PackageResources.password_mustache),
+            ("password", PackageResources.password_mustache), ("report", PackageResources.report_mustache),
         ]
         for (name, bytes) in sources {
             do {
@@ -93,6 +93,12 @@ public struct WebInterface: NodeRoutes {
         pages.get("mine") { request, context in try await page(context) { session, lang in try mine(session, lang, request) } }
         pages.get("conflicts") { _, context in
             try await page(context) { session, lang in try conflictsPage(session, lang, error: nil, done: nil) }
+        }
+        pages.get("report/{name}") { request, context in
+            let name = context.parameters.get("name") ?? ""
+            guard Store.reportNames.contains(name) else { return notFound(request) }
+            let year = request.uri.queryParameters.get("year").flatMap { Int($0) }
+            return try await page(context) { _, lang in try reportPage(lang, name: name, year: year) }
         }
         pages.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
         let writes = pages.group().add(middleware: FormGate(web: self))

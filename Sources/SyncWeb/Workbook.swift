@@ -45,7 +45,7 @@ public enum Workbook {
                         }
                     case (.text(let s), _):
                         worksheet_write_string(sheet, rowIndex, col, ReportFormat.fileText(s), nil)
-                    case (.int(let n), .money):
+                    case (.money(let n), _), (.int(let n), .money):
                         worksheet_write_number(sheet, rowIndex, col, Double(n) / 1_000_000, money)
                     case (.int(let n), .percent):
                         worksheet_write_number(sheet, rowIndex, col, Double(n) / 10_000, percent)

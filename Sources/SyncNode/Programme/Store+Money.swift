@@ -232,6 +232,9 @@ extension ReportTable.Cell {
     /// review lists it).
     static func total(_ total: Total) -> ReportTable.Cell { total.int64.map { .int($0) } ?? .text(Self.beyondRange) }
 
+    /// A money total in a row of its own unit (`money`), or the same words beyond 64 bits.
+    static func moneyTotal(_ total: Total) -> ReportTable.Cell { total.int64.map { .money($0) } ?? .text(Self.beyondRange) }
+
     /// What a cell shows for a total beyond 64 bits.
     public static let beyondRange = "超出范围"
 }

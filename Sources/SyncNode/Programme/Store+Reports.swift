@@ -18,6 +18,8 @@ public struct ReportTable: Sendable, Equatable {
     public enum Cell: Sendable, Equatable {
         case text(String)
         case int(Int64)
+        /// An amount in fen whatever its column's type (a view whose rows mix amounts and counts).
+        case money(Int64)
         case none
     }
 
@@ -52,12 +54,101 @@ public enum TaskState: String, Sendable, CaseIterable {
     }
 }
 
+/// A task or supervision item as its events leave it (`Store.taskStatuses`).
+public struct TaskStatus: Sendable, Equatable {
+    public var kind: String
+    public var id: String
+    public var title: String
+    public var leadUnit: String
+    /// Nil: every county's (the district's own).
+    public var county: String?
+    public var leader: String?
+    public var person: String?
+    /// The original due date (may be empty for a task without one).
+    public var due: String
+    public var extendedTo: String?
+    /// The day it was first reported done (completion or closure), when it is done or closed.
+    public var finishedOn: String?
+    public var feedback: Int
+    public var state: TaskState
+
+    /// The due date that counts: the latest extension, else the original.
+    public var effectiveDue: String { extendedTo ?? due }
+
+    /// Days past the due date that counts: until `today` while it is not done, until the day it
+    /// was done when it was done late; nil when it is not late (or has no due date).
+    public func daysLate(today: String) -> Int? {
+        guard !effectiveDue.isEmpty, let due = CivilDate(effectiveDue) else { return nil }
+        let end = state == .done || state == .closed ? finishedOn.flatMap(CivilDate.init) : CivilDate(today)
+        guard let end, end.day > due.day else { return nil }
+        return end.day - due.day
+    }
+}
+
 /// The projects report's `late` words: one definition, read by the report and the dashboard.
 public enum Lateness {
     /// Past its planned end and not finished.
     public static let overdue = "逾期"
     /// Finished after its planned end.
     public static let finishedLate = "延期完工"
+}
+
+/// How an activity is split in the reports: by the values of its kind's fields that take one of
+/// a list (direction, status, type, destination, channel, trainee group, level...), in the plan's
+/// field order. One definition for the activities report and the assessment view.
+public enum ActivityDetail {
+    /// The entry's classifying values, in field order (absent fields left out).
+    public static func values(of fields: [String: Value], kind: Programme.Kind?) -> [String] {
+        guard let kind else { return [] }
+        return kind.fields.filter { !($0.values ?? []).isEmpty }.compactMap { f in
+            guard case .text(let v)? = fields[f.name], !v.isEmpty else { return nil }
+            return "\(f.name)=\(v)"
+        }
+    }
+
+    /// The same in the plan's words: `东丽派往受援县 · 教师 · 已到岗`.
+    public static func words(_ values: [String], kind: Programme.Kind?, plan: Programme) -> String {
+        values.map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return pair }
+            return plan.label(parts[0], parts[1], kind: kind?.id)
+        }.joined(separator: " · ")
+    }
+}
+
+/// Money of the funds report summed per budget year and over the programme (targets beside the
+/// ledgers' columns): a county's rows, then the district's.
+struct FundsSum {
+    var perYear: [Int: (target: Total, sums: [String: Total])] = [:]
+    var target = Total.zero
+    var sums: [String: Total] = [:]
+
+    init(years: ClosedRange<Int>) {
+        for year in years { perYear[year] = (.zero, [:]) }
+    }
+
+    mutating func add(year: Int, target fen: Int64, _ s: [String: Total]) {
+        perYear[year, default: (.zero, [:])].target.add(fen)
+        Self.add(&perYear[year, default: (.zero, [:])].sums, s)
+        target.add(fen)
+        Self.add(&sums, s)
+    }
+
+    /// Money outside the plan's years counts in the programme's total only.
+    mutating func add(outside s: [String: Total]) { Self.add(&sums, s) }
+
+    mutating func add(_ other: FundsSum) {
+        for (year, y) in other.perYear {
+            perYear[year, default: (.zero, [:])].target.add(y.target)
+            Self.add(&perYear[year, default: (.zero, [:])].sums, y.sums)
+        }
+        target.add(other.target)
+        Self.add(&sums, other.sums)
+    }
+
+    func year(_ year: Int) -> (Total, [String: Total]) { perYear[year].map { ($0.target, $0.sums) } ?? (.zero, [:]) }
+
+    static func add(_ into: inout [String: Total], _ s: [String: Total]) { for (k, v) in s { into[k, default: .zero].add(v) } }
 }
 
 /// Which rows a report keeps.
@@ -74,7 +165,7 @@ public struct ReportFilter: Sendable {
 }
 
 extension Store {
-    public static let reportNames = ["funds", "projects", "activities", "tasks", "review", "sync"]
+    public static let reportNames = ["funds", "projects", "activities", "assessment", "tasks", "notice", "review", "sync"]
 
     public func report(_ name: String, filter: ReportFilter = ReportFilter(), today: String) throws(SyncNodeError) -> ReportTable {
         switch name {
@@ -82,6 +173,8 @@ extension Store {
         case "projects": return try projectsReport(filter, today: today)
         case "activities": return try activitiesReport(filter)
         case "tasks": return try tasksReport(filter, today: today)
+        case "assessment": return try assessmentReport(filter)
+        case "notice": return try noticeReport(filter, today: today)
         case "review": return try reviewReport()
         case "sync": return try syncReport()
         default:
@@ -92,58 +185,61 @@ extension Store {
 
     /// Funds per county and budget year, then per county over the whole programme: target (the
     /// plan's yearly aid unless HQ set another, and which it is), allocated, disbursed, spent,
-    /// donated, % of target disbursed, and when the county's data last arrived. Money of a
-    /// county outside the plan's years, and money of no county of the plan, has rows of its
-    /// own: no counted amount is absent from every row (`MoneyModel`).
+    /// donated, % of target disbursed, what remains to disburse, and when the county's data last
+    /// arrived; then the district's 合计 rows (the counties' rows summed). Money of a county
+    /// outside the plan's years, and money of no county of the plan, has rows of its own: no
+    /// counted amount is absent from every row (`MoneyModel`).
     func fundsReport(_ filter: ReportFilter) throws(SyncNodeError) -> ReportTable {
         let plan = try programme()
-        let columnsOf = ["allocated", "disbursed", "spent", "donated"]
         var sums: [MoneyKey: [String: Total]] = [:]
-        for column in columnsOf {
+        for column in Self.fundsColumns {
             guard let ledger = moneyLedger(plan, column) else { continue }
             for (key, total) in try moneyTotals(ledger: ledger) { sums[key, default: [:]][column, default: .zero].add(total) }
         }
         let targets = try targets()
         let lastHeard = try lastReceivedBySite()
+        let span = "\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)"
         var rows: [[ReportTable.Cell]] = []
-        func row(_ county: String, _ year: String, target: Total?, basis: String, _ s: [String: Total], last: UInt64?) -> [ReportTable.Cell] {
-            let pct = target.flatMap { MoneyModel.percent(s["disbursed"] ?? .zero, of: $0) }
-            return [.text(county), .text(year), target.map(ReportTable.Cell.total) ?? .none, basis.isEmpty ? .none : .text(basis)]
-                + columnsOf.map { .total(s[$0] ?? .zero) } + [pct.map { .int($0) } ?? .none, last.map { .int(Int64($0)) } ?? .none]
-        }
-        func add(_ into: inout [String: Total], _ s: [String: Total]) { for (k, v) in s { into[k, default: .zero].add(v) } }
-        let planCounties = Set(plan.counties.map(\.id))
+        var district = FundsSum(years: plan.yearRange)
         for c in plan.counties where filter.county == nil || filter.county == c.id {
-            var total: [String: Total] = [:]
-            var totalTarget = Total.zero
+            var county = FundsSum(years: plan.yearRange)
             for year in plan.yearRange {
                 let s = sums[MoneyKey(county: c.id, year: year)] ?? [:]
-                add(&total, s)
                 let target = targets[MoneyModel.CountyYear(c.id, year)]
-                totalTarget.add(target?.fen ?? 0)
+                county.add(year: year, target: target?.fen ?? 0, s)
                 if filter.year == nil || filter.year == year {
-                    rows.append(row(c.name, String(year), target: Total(target?.fen ?? 0), basis: Self.targetBasis(target), s, last: lastHeard[c.id]))
+                    rows.append(
+                        Self.fundsRow(
+                            c.name, c.id, String(year), target: Total(target?.fen ?? 0), basis: Self.targetBasis(target), s, last: lastHeard[c.id]))
                 }
             }
             // Money of the county whose budget year is outside the plan's, or not known.
             var outside: [String: Total] = [:]
-            for (key, s) in sums where key.county == c.id && !(key.year.map(plan.yearRange.contains) ?? false) { add(&outside, s) }
+            for (key, s) in sums where key.county == c.id && !(key.year.map(plan.yearRange.contains) ?? false) { FundsSum.add(&outside, s) }
             if !outside.isEmpty, filter.year == nil {
-                rows.append(row(c.name, Self.outsideYears, target: nil, basis: "", outside, last: lastHeard[c.id]))
+                rows.append(Self.fundsRow(c.name, c.id, Self.outsideYears, target: nil, basis: "", outside, last: lastHeard[c.id]))
             }
-            add(&total, outside)
+            county.add(outside: outside)
             if filter.year == nil {
-                rows.append(
-                    row(
-                        c.name, "\(plan.yearRange.lowerBound)–\(plan.yearRange.upperBound)", target: totalTarget, basis: "", total,
-                        last: lastHeard[c.id]))
+                rows.append(Self.fundsRow(c.name, c.id, span, target: county.target, basis: "", county.sums, last: lastHeard[c.id]))
+            }
+            district.add(county)
+        }
+        if filter.county == nil {
+            for year in plan.yearRange where filter.year == nil || filter.year == year {
+                let (target, s) = district.year(year)
+                rows.append(Self.fundsRow(Self.districtTotal, "district", String(year), target: target, basis: "", s, last: nil))
+            }
+            if filter.year == nil {
+                rows.append(Self.fundsRow(Self.districtTotal, "district", span, target: district.target, basis: "", district.sums, last: nil))
             }
         }
         // Money of no county of the plan: counted, shown, and listed in the review.
         var unplaced: [String: Total] = [:]
-        for (key, s) in sums where !(key.county.map(planCounties.contains) ?? false) { add(&unplaced, s) }
+        let planCounties = Set(plan.counties.map(\.id))
+        for (key, s) in sums where !(key.county.map(planCounties.contains) ?? false) { FundsSum.add(&unplaced, s) }
         if !unplaced.isEmpty, filter.county == nil, filter.year == nil {
-            rows.append(row(Self.noCounty, Self.outsideYears, target: nil, basis: "", unplaced, last: nil))
+            rows.append(Self.fundsRow(Self.noCounty, nil, Self.outsideYears, target: nil, basis: "", unplaced, last: nil))
         }
         return ReportTable(
             name: "funds", title: "资金 Funds",
@@ -152,9 +248,36 @@ extension Store {
                 .init(id: "target", label: "目标(万元)", type: .money), .init(id: "targetBasis", label: "目标依据", type: .text),
                 .init(id: "allocated", label: "安排(万元)", type: .money), .init(id: "disbursed", label: "拨付(万元)", type: .money),
                 .init(id: "spent", label: "支出(万元)", type: .money), .init(id: "donated", label: "捐赠(万元)", type: .money),
-                .init(id: "disbursedPct", label: "拨付占目标%", type: .percent), .init(id: "lastReceived", label: "最后收到数据", type: .time),
+                .init(id: "disbursedPct", label: "拨付占目标%", type: .percent), .init(id: "remaining", label: "待拨付(万元)", type: .money),
+                .init(id: "lastReceived", label: "最后收到数据", type: .time), .init(id: "countyId", label: "县", type: .text, machine: true),
             ], rows: rows)
     }
+
+    /// The funds report's money columns after the target.
+    static let fundsColumns = ["allocated", "disbursed", "spent", "donated"]
+
+    /// One row of the funds report: `remaining` is the target less what was disbursed (negative
+    /// when more was disbursed than the target).
+    static func fundsRow(
+        _ county: String, _ countyID: String?, _ year: String, target: Total?, basis: String, _ s: [String: Total], last: UInt64?
+    ) -> [ReportTable.Cell] {
+        let disbursed = s["disbursed"] ?? .zero
+        let pct = target.flatMap { MoneyModel.percent(disbursed, of: $0) }
+        let remaining = target.map { t in
+            var r = t
+            r.subtract(disbursed)
+            return r
+        }
+        return [.text(county), .text(year), target.map(ReportTable.Cell.total) ?? .none, basis.isEmpty ? .none : .text(basis)]
+            + fundsColumns.map { .total(s[$0] ?? .zero) }
+            + [
+                pct.map { .int($0) } ?? .none, remaining.map(ReportTable.Cell.total) ?? .none, last.map { .int(Int64($0)) } ?? .none,
+                countyID.map { .text($0) } ?? .none,
+            ]
+    }
+
+    /// The funds report's county for the district's 合计 rows.
+    public static let districtTotal = "全区合计"
 
     /// The funds report's year for money outside the plan's years, and its county for money of no county of the plan.
     public static let outsideYears = "规划年度外"
@@ -196,7 +319,7 @@ extension Store {
             if finishedOn[project].map({ date < $0 }) ?? true { finishedOn[project] = date }
         }
         var rows: [[ReportTable.Cell]] = []
-        for r in try currentValues("projects", fields: ["name", "county", "work_area", "planned_end"]) {
+        for r in try currentValues("projects", fields: ["name", "county", "work_area", "planned_end", "beneficiaries"]) {
             let county = r.values["county"]?.description ?? ""
             let area = r.values["work_area"]?.description ?? ""
             if let c = filter.county, c != county { continue }
@@ -216,7 +339,8 @@ extension Store {
                 .text(r.recordID), .text(r.values["name"]?.description ?? ""), .text(plan.county(county)?.name ?? county),
                 .text(plan.workArea(area)?.name ?? area), .text(plan.label("stage", stage)),
                 progress[r.recordID].flatMap { if case .int(let n) = $0 { .int(n) } else { nil } } ?? .none,
-                end.isEmpty ? .none : .text(end), .total(money[r.recordID]?.allocated ?? .zero), .total(money[r.recordID]?.disbursed ?? .zero),
+                end.isEmpty ? .none : .text(end), r.values["beneficiaries"].flatMap { if case .int(let n) = $0 { .int(n) } else { nil } } ?? .none,
+                .total(money[r.recordID]?.allocated ?? .zero), .total(money[r.recordID]?.disbursed ?? .zero),
                 .total(money[r.recordID]?.spent ?? .zero), .text(late), .text(county), .text(area), .text(stage),
             ])
         }
@@ -226,14 +350,18 @@ extension Store {
                 .init(id: "id", label: "编号", type: .text), .init(id: "name", label: "项目", type: .text), .init(id: "county", label: "县", type: .text),
                 .init(id: "workArea", label: "工作领域", type: .text), .init(id: "stage", label: "阶段", type: .text),
                 .init(id: "progressPct", label: "进度%", type: .int), .init(id: "plannedEnd", label: "计划完工", type: .date),
-                .init(id: "allocated", label: "安排(万元)", type: .money), .init(id: "disbursed", label: "拨付(万元)", type: .money),
+                .init(id: "beneficiaries", label: "受益人数", type: .int), .init(id: "allocated", label: "安排(万元)", type: .money),
+                .init(id: "disbursed", label: "拨付(万元)", type: .money),
                 .init(id: "spent", label: "支出(万元)", type: .money), .init(id: "late", label: "逾期", type: .text),
                 .init(id: "countyId", label: "县", type: .text, machine: true), .init(id: "workAreaId", label: "工作领域", type: .text, machine: true),
                 .init(id: "stageId", label: "阶段", type: .text, machine: true),
             ], rows: rows)
     }
 
-    /// Activities per county, work area and year: entries, people, attendees, sales.
+    /// Activities per county, work area, year, kind and detail: entries, people (of them poor),
+    /// attendees, patients, amount. The detail is the entry's classifying values in the plan's
+    /// words (`ActivityDetail`): planned and arrived personnel, the two directions, each labour
+    /// destination, trainee group and sale channel are rows of their own, never one sum.
     func activitiesReport(_ filter: ReportFilter) throws(SyncNodeError) -> ReportTable {
         let plan = try programme()
         struct Key: Hashable, Comparable {
@@ -241,28 +369,42 @@ extension Store {
             var area: String
             var year: Int
             var kind: String
-            static func < (a: Key, b: Key) -> Bool { (a.county, a.area, a.year, a.kind) < (b.county, b.area, b.year, b.kind) }
+            var detail: [String]
+            static func < (a: Key, b: Key) -> Bool {
+                (a.county, a.area, a.year, a.kind, a.detail.joined(separator: "/")) < (
+                    b.county, b.area, b.year, b.kind, b.detail.joined(separator: "/")
+                )
+            }
         }
-        var sums: [Key: (entries: Int64, people: Total, attendees: Total, amount: Total)] = [:]
+        struct Sums {
+            var entries: Int64 = 0, people = Total.zero, poor = Total.zero, attendees = Total.zero, patients = Total.zero, amount = Total.zero
+        }
+        var sums: [Key: Sums] = [:]
         for e in try ledger("activities") where e.stands {
             guard case .text(let county)? = e.fields["county"], let year = MoneyModel.budgetYear(e.fields) else { continue }
             let area = e.fields["work_area"]?.description ?? ""
             if let c = filter.county, c != county { continue }
             if let y = filter.year, y != year { continue }
             if let w = filter.workArea, w != area { continue }
-            let key = Key(county: county, area: area, year: year, kind: e.fields["kind"]?.description ?? "")
-            var s = sums[key] ?? (0, .zero, .zero, .zero)
+            let kind = e.fields["kind"]?.description ?? ""
+            let key = Key(county: county, area: area, year: year, kind: kind, detail: ActivityDetail.values(of: e.fields, kind: plan.kind(kind)))
+            var s = sums[key] ?? Sums()
             s.entries += 1
-            if case .int(let n)? = e.fields["people"] { s.people.add(n) }
-            if case .int(let n)? = e.fields["attendees"] { s.attendees.add(n) }
-            if case .int(let n)? = e.fields["amount_fen"] { s.amount.add(n) }
+            for (field, path) in [
+                ("people", \Sums.people), ("poor", \.poor), ("attendees", \.attendees), ("patients", \.patients), ("amount_fen", \.amount),
+            ] {
+                if case .int(let n)? = e.fields[field] { s[keyPath: path].add(n) }
+            }
             sums[key] = s
         }
         let rows: [[ReportTable.Cell]] = sums.keys.sorted().map { k in
             let s = sums[k]!
+            let detail = ActivityDetail.words(k.detail, kind: plan.kind(k.kind), plan: plan)
             return [
                 .text(plan.county(k.county)?.name ?? k.county), .text(plan.workArea(k.area)?.name ?? k.area), .text(String(k.year)),
-                .text(plan.kind(k.kind)?.name ?? k.kind), .int(s.entries), .total(s.people), .total(s.attendees), .total(s.amount),
+                .text(plan.kind(k.kind)?.name ?? k.kind), detail.isEmpty ? .none : .text(detail), .int(s.entries), .total(s.people),
+                .total(s.poor), .total(s.attendees), .total(s.patients), .total(s.amount), .text(k.county), .text(k.kind),
+                k.detail.isEmpty ? .none : .text(k.detail.joined(separator: "/")),
             ]
         }
         return ReportTable(
@@ -270,8 +412,11 @@ extension Store {
             columns: [
                 .init(id: "county", label: "县", type: .text), .init(id: "workArea", label: "工作领域", type: .text),
                 .init(id: "year", label: "年度", type: .text), .init(id: "kind", label: "类型", type: .text),
-                .init(id: "entries", label: "次数", type: .int), .init(id: "people", label: "人数", type: .int),
-                .init(id: "attendees", label: "参训人数", type: .int), .init(id: "amount", label: "金额(万元)", type: .money),
+                .init(id: "detail", label: "分项", type: .text), .init(id: "entries", label: "次数", type: .int),
+                .init(id: "people", label: "人数", type: .int), .init(id: "poor", label: "其中贫困人口", type: .int),
+                .init(id: "attendees", label: "参训人数", type: .int), .init(id: "patients", label: "患者人次", type: .int),
+                .init(id: "amount", label: "金额(万元)", type: .money), .init(id: "countyId", label: "县", type: .text, machine: true),
+                .init(id: "kindId", label: "类型", type: .text, machine: true), .init(id: "detailId", label: "分项", type: .text, machine: true),
             ], rows: rows)
     }
 
@@ -280,42 +425,14 @@ extension Store {
     /// overdue or open); overdue is computed here, never stored.
     func tasksReport(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> ReportTable {
         let plan = try programme()
-        var events: [String: [(date: String, ts: Timestamp, event: String, newDue: String?)]] = [:]
-        for e in try ledger("supervision_events") where e.stands {
-            guard case .text(let item)? = e.fields["item"], case .text(let event)? = e.fields["event"] else { continue }
-            events[item, default: []].append((e.fields["date"]?.description ?? "", e.ts, event, e.fields["new_due"]?.description))
+        let rows: [[ReportTable.Cell]] = try taskStatuses(filter, today: today).map { t in
+            [
+                .text(t.leadUnit), .text(plan.kind(t.kind)?.name ?? t.kind), .text(t.id), .text(t.title),
+                .text(t.county.map { plan.county($0)?.name ?? $0 } ?? Self.allCounties), t.leader.map { .text($0) } ?? .none,
+                t.person.map { .text($0) } ?? .none, t.due.isEmpty ? .none : .text(t.due), t.extendedTo.map { .text($0) } ?? .none,
+                .int(Int64(t.feedback)), .text(t.state.word), .text(t.kind), .text(t.state.rawValue), t.county.map { .text($0) } ?? .none,
+            ]
         }
-        var rows: [[ReportTable.Cell]] = []
-        for (collection, kind) in [("tasks", "task"), ("supervision", "supervision")] {
-            for r in try currentValues(collection, fields: ["title", "lead_unit", "due", "work_area", "county", "leader", "person"]) {
-                if let w = filter.workArea, r.values["work_area"]?.description != w { continue }
-                if let c = filter.county, let county = r.values["county"]?.description, county != c { continue }
-                let history = (events[r.recordID] ?? []).sorted { ($0.date, $0.ts) < ($1.date, $1.ts) }
-                let due = r.values["due"]?.description ?? ""
-                let extended = history.last { $0.event == "extension" && $0.newDue != nil }?.newDue
-                let effective = extended ?? due
-                let state: TaskState
-                switch history.last(where: { ["completion", "closure", "send_back"].contains($0.event) })?.event {
-                case "closure": state = .closed
-                case "completion": state = .done
-                default:
-                    let sentBack = history.last?.event == "send_back"
-                    state = !effective.isEmpty && effective < today ? .overdue : (sentBack ? .sentBack : .open)
-                }
-                // A task or item of no county is every county's (the district's own).
-                let county = r.values["county"]?.description
-                rows.append([
-                    .text(r.values["lead_unit"]?.description ?? ""), .text(plan.kind(kind)?.name ?? kind), .text(r.recordID),
-                    .text(r.values["title"]?.description ?? ""), .text(county.map { plan.county($0)?.name ?? $0 } ?? Self.allCounties),
-                    r.values["leader"].map { .text($0.description) } ?? .none, r.values["person"].map { .text($0.description) } ?? .none,
-                    due.isEmpty ? .none : .text(due), extended.map { .text($0) } ?? .none,
-                    .int(Int64(history.filter { $0.event == "feedback" }.count)), .text(state.word), .text(kind), .text(state.rawValue),
-                    county.map { .text($0) } ?? .none,
-                ])
-            }
-        }
-        func text(_ c: ReportTable.Cell) -> String { if case .text(let t) = c { t } else { "" } }
-        rows.sort { (text($0[0]), text($0[2])) < (text($1[0]), text($1[2])) }
         return ReportTable(
             name: "tasks", title: "任务与督办 Tasks and supervision",
             columns: [
@@ -328,6 +445,51 @@ extension Store {
                 .init(id: "state", label: "状态", type: .text), .init(id: "kindId", label: "类别", type: .text, machine: true),
                 .init(id: "stateId", label: "状态", type: .text, machine: true), .init(id: "countyId", label: "县", type: .text, machine: true),
             ], rows: rows)
+    }
+
+    /// Every task and supervision item with the state its events give it, by lead unit then id:
+    /// what the tasks report and the supervision notice both read.
+    func taskStatuses(_ filter: ReportFilter, today: String) throws(SyncNodeError) -> [TaskStatus] {
+        var events: [String: [(date: String, ts: Timestamp, event: String, newDue: String?)]] = [:]
+        for e in try ledger("supervision_events") where e.stands {
+            guard case .text(let item)? = e.fields["item"], case .text(let event)? = e.fields["event"] else { continue }
+            events[item, default: []].append((e.fields["date"]?.description ?? "", e.ts, event, e.fields["new_due"]?.description))
+        }
+        var out: [TaskStatus] = []
+        for (collection, kind) in [("tasks", "task"), ("supervision", "supervision")] {
+            for r in try currentValues(collection, fields: ["title", "lead_unit", "due", "work_area", "county", "leader", "person"]) {
+                if let w = filter.workArea, r.values["work_area"]?.description != w { continue }
+                if let c = filter.county, let county = r.values["county"]?.description, county != c { continue }
+                let history = (events[r.recordID] ?? []).sorted { ($0.date, $0.ts) < ($1.date, $1.ts) }
+                let due = r.values["due"]?.description ?? ""
+                let extended = history.last { $0.event == "extension" && $0.newDue != nil }?.newDue
+                let effective = extended ?? due
+                let finishing = history.last(where: { ["completion", "closure", "send_back"].contains($0.event) })
+                let state: TaskState
+                switch finishing?.event {
+                case "closure": state = .closed
+                case "completion": state = .done
+                default:
+                    let sentBack = history.last?.event == "send_back"
+                    state = !effective.isEmpty && effective < today ? .overdue : (sentBack ? .sentBack : .open)
+                }
+                out.append(
+                    TaskStatus(
+                        kind: kind, id: r.recordID, title: r.values["title"]?.description ?? "", leadUnit: r.values["lead_unit"]?.description ?? "",
+                        county: r.values["county"]?.description, leader: r.values["leader"]?.description,
+                        person: r.values["person"]?.description, due: due, extendedTo: extended,
+                        finishedOn: state == .done || state == .closed ? Self.finishedOn(history.map { ($0.date, $0.event) }) : nil,
+                        feedback: history.filter { $0.event == "feedback" }.count, state: state))
+            }
+        }
+        out.sort { ($0.leadUnit, $0.id) < ($1.leadUnit, $1.id) }
+        return out
+    }
+
+    /// The day a task was first reported done since it was last sent back: its actual finish.
+    static func finishedOn(_ history: [(date: String, event: String)]) -> String? {
+        let since = (history.lastIndex { $0.event == "send_back" }).map { $0 + 1 } ?? 0
+        return history[since...].first { $0.event == "completion" || $0.event == "closure" }?.date
     }
 
     /// The tasks report's county for a task or item of no one county.

@@ -73,8 +73,14 @@ import Testing
         let hq = dir.path("hq").path
         try Federation.hq(hq)
         let fresh = try await Self.json(hq, ["report", "funds"])
-        let targets = fresh.filter { Int($0["year"] as? String ?? "") != nil }
+        let targets = fresh.filter { Int($0["year"] as? String ?? "") != nil && $0["countyId"] as? String != "district" }
         #expect(targets.count == 15)
+        // The district's 合计: a row per year and one over the programme, the counties' sums; what
+        // remains to disburse is the whole target before anything is disbursed.
+        let district = fresh.filter { $0["countyId"] as? String == "district" }
+        #expect(district.count == 6 && district.allSatisfy { $0["county"] as? String == "全区合计" }, "\(district)")
+        #expect(district.first { $0["year"] as? String == "2017" }?["target"] as? Int == 4_000_000_000)
+        #expect(district.first { $0["year"] as? String == "2016–2020" }?["remaining"] as? Int == 20_000_000_000)
         #expect(
             targets.filter { $0["county"] as? String == "承德县" }.allSatisfy {
                 $0["target"] as? Int == 2_000_000_000 && $0["targetBasis"] as? String == "规划"

@@ -254,6 +254,7 @@ import Testing
         let funds = try await Self.json(hq, ["report", "funds", "--year", "2017"])
         let gangu = try #require(funds.first { $0["county"] as? String == "甘谷县" })
         #expect(gangu["disbursed"] as? Int == 200_000_000)
+        #expect(gangu["remaining"] as? Int == gangu["target"] as! Int - 200_000_000, "what remains to disburse: \(gangu)")
         #expect(gangu["spent"] as? Int == 3_000_000)
         let sync = try await Self.json(hq, ["report", "sync"])
         #expect(Set(sync.compactMap { $0["siteId"] as? String }).isSuperset(of: ["chengde", "lintan", "gangu", "dongli", "finance"]))
