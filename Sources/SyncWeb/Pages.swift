@@ -471,16 +471,41 @@ extension WebInterface {
 
     // MARK: conflicts
 
+    /// Each field in conflict with every version in it: the value in the plan's words, the node
+    /// and person who wrote it and when, and a button that keeps it as it is.
     func conflictsPage(_ session: WebSession, _ lang: Language, error: String?, done: String?) throws -> (String, [String: Any]) {
-        var model: [String: Any] = [
-            "title": lang.labels["conflicts"] ?? "",
-            "items": try store.conflicts().prefix(500).map { c -> [String: Any] in
-                [
-                    "collection": c.collection, "recordID": c.recordID, "field": c.field, "current": c.winnerValue.description,
-                    "other": c.otherValue.description, "mayResolve": session.user.role.mayResolve,
-                ]
-            },
-        ]
+        let plan = try store.programme()
+        let conflicts = Array(try store.conflicts().prefix(500))
+        let labels = Dictionary(try store.registry().map { ($0.node, $0.label.isEmpty ? $0.site : $0.label) }, uniquingKeysWith: { a, _ in a })
+        let authors = try store.authors(of: conflicts.flatMap { [$0.winnerTs, $0.otherTs] })
+        struct Key: Hashable { var collection, recordID, field: String }
+        var order: [Key] = []
+        var versions: [Key: [(ts: Timestamp, value: Value, current: Bool)]] = [:]
+        for c in conflicts {
+            let key = Key(collection: c.collection, recordID: c.recordID, field: c.field)
+            if versions[key] == nil {
+                order.append(key)
+                versions[key] = [(c.winnerTs, c.winnerValue, true)]
+            }
+            if !versions[key]!.contains(where: { $0.ts == c.otherTs }) { versions[key]!.append((c.otherTs, c.otherValue, false)) }
+        }
+        let items = order.map { key -> [String: Any] in
+            let kind = plan.kinds.first { $0.collection == key.collection }
+            let field = kind.flatMap { k in plan.fields(of: k).first { $0.storedName == key.field || $0.name == key.field } }
+            return [
+                "collection": key.collection, "recordID": key.recordID, "field": key.field,
+                "kindName": kind?.name ?? key.collection, "fieldLabel": field?.label ?? key.field, "mayResolve": session.user.role.mayResolve,
+                "versions": versions[key]!.map { v -> [String: Any] in
+                    [
+                        "text": field.map { Self.formText($0, v.value, plan) + ($0.type == .money ? " 万元" : "") } ?? v.value.description,
+                        "current": v.current,
+                        "node": labels[v.ts.node] ?? v.ts.node.short, "author": authors[v.ts] ?? "", "hasAuthor": authors[v.ts] != nil,
+                        "time": ReportFormat.localTime(v.ts.millis), "keep": v.ts.hex,
+                    ]
+                },
+            ]
+        }
+        var model: [String: Any] = ["title": lang.labels["conflicts"] ?? "", "items": items]
         if let error { model["error"] = error }
         if let done { model["done"] = done }
         return ("conflicts", model)
@@ -492,17 +517,24 @@ extension WebInterface {
         let store = store
         let (collection, record, field) = (write.value("collection") ?? "", write.value("record") ?? "", write.value("field") ?? "")
         let value = write.value("value").flatMap { $0.isEmpty ? nil : $0 }
+        // "Keep this value": the version's clock; otherwise a value typed in (or none: keep the current one).
+        let keep = write.value("keep").flatMap { Timestamp(hex: $0) }
         do {
             let t = try await BlockingWork.run {
                 try Store.$author.withValue(write.session.user.name) {
-                    try store.resolveConflict(collection: collection, recordID: record, field: field, text: value, today: LocalTime.today())
+                    if let keep { return try store.resolveConflict(collection: collection, recordID: record, field: field, keeping: keep) }
+                    return try store.resolveConflict(collection: collection, recordID: record, field: field, text: value, today: LocalTime.today())
                 }
             }
             return try await answer(write) { session, lang in
                 try conflictsPage(session, lang, error: nil, done: "\(collection)/\(record).\(field) → #\(t.seq)")
             }
         } catch let error as SyncNodeError {
-            let text = error.message
+            // A typed value's problem in the plan's words; a version kept from a stale page, said so.
+            let labels = write.visitor.language.labels
+            let text =
+                keep != nil && error.code == .notFound
+                ? labels["conflictGone"] ?? "" : write.visitor.language == .zh ? error.problems.first?.zh ?? error.message : error.message
             return try await answer(write, status: .unprocessableContent) { session, lang in
                 try conflictsPage(session, lang, error: text, done: nil)
             }

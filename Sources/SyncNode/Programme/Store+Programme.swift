@@ -401,4 +401,24 @@ extension Store {
         }
         return try commit([.resolve(collection: collection, recordID: recordID, field: field, value: chosen)])
     }
+
+    /// Resolves a conflict by keeping one of its versions as it is, named by its clock (what the
+    /// conflicts page's "keep this value" sends): nothing is retyped. Keeping the current winner
+    /// confirms it. Refused (not found) when the field has no version with that clock in conflict
+    /// any more: another resolution came first.
+    public func resolveConflict(collection: String, recordID: String, field: String, keeping ts: Timestamp) throws(SyncNodeError)
+        -> Transaction
+    {
+        let items = try conflicts().filter { $0.collection == collection && $0.recordID == recordID && $0.field == field }
+        let chosen: Value?
+        if items.contains(where: { $0.winnerTs == ts }) {
+            chosen = nil
+        } else if let other = items.first(where: { $0.otherTs == ts }) {
+            chosen = other.otherValue
+        } else {
+            throw SyncNodeError(
+                .notFound, "\(collection)/\(recordID).\(field) has no value in conflict written at \(ts.hex); it was resolved meanwhile")
+        }
+        return try commit([.resolve(collection: collection, recordID: recordID, field: field, value: chosen)])
+    }
 }

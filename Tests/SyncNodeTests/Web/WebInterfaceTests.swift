@@ -359,6 +359,41 @@ extension WebInterfaceTests {
         }
     }
 
+    /// The conflicts page shows each version with its node, author and time, and one button keeps
+    /// a version as it is (nothing retyped); a second click from the stale page is told so.
+    @Test func anAdminKeepsAVersionWithOneButton() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        let (hq, lintan) = (web.f.hq, web.f.lintan)
+        try await web.f.sync(lintan, with: hq)
+        try Store.$author.withValue("zhang") {
+            _ = try lintan.store.commit([.put(collection: "projects", recordID: "lt-1", fields: [.init("planned_funds_fen", .int(12_500_000))])])
+        }
+        try hq.store.commit([.put(collection: "projects", recordID: "lt-1", fields: [.init("planned_funds_fen", .int(30_000_000))])])
+        try await web.f.sync(lintan, with: hq)
+        let conflict = try #require(try hq.store.conflicts().first)
+        let lintanVersion = conflict.winnerValue == .int(12_500_000) ? conflict.winnerTs : conflict.otherTs
+        try await web.app(hq.store).testLive { client in
+            var admin = Browser(client: client)
+            _ = try await admin.login("admin")
+            let page = String(buffer: try await admin.get("/conflicts").body)
+            // Both amounts in 万元, who wrote the county's, and a keep button per version.
+            #expect(page.contains("12.50 万元") && page.contains("30.00 万元") && page.contains("计划资金"), "\(page)")
+            #expect(page.contains("录入 zhang") && page.contains("保留此值") && page.contains(lintanVersion.hex), "\(page)")
+            let csrf = try await admin.csrf("/conflicts")
+            let fields = [
+                ("csrf", csrf), ("collection", "projects"), ("record", "lt-1"), ("field", "planned_funds_fen"), ("keep", lintanVersion.hex),
+            ]
+            let kept = try await admin.post("/conflicts/resolve", fields)
+            #expect(kept.status == .ok, "\(String(buffer: kept.body))")
+            #expect(try hq.store.conflicts().isEmpty)
+            #expect(try hq.store.record("projects", "lt-1")?.fields["planned_funds_fen"] == .int(12_500_000))
+            let again = try await admin.post("/conflicts/resolve", fields)
+            #expect(again.status == .unprocessableContent && String(buffer: again.body).contains("该冲突已不存在"))
+            #expect(try hq.store.record("projects", "lt-1")?.fields["planned_funds_fen"] == .int(12_500_000))
+        }
+    }
+
     @Test func aCSVCellThatLooksLikeAFormulaStaysText() async throws {
         let web = try Web()
         defer { web.f.remove() }
