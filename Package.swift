@@ -97,6 +97,7 @@ let package = Package(
                 .embedInCode("Templates/login.mustache"), .embedInCode("Templates/entry.mustache"), .embedInCode("Templates/form.mustache"),
                 .embedInCode("Templates/mine.mustache"), .embedInCode("Templates/conflicts.mustache"), .embedInCode("Templates/message.mustache"),
                 .embedInCode("Templates/table.mustache"), .embedInCode("Templates/password.mustache"), .embedInCode("Templates/report.mustache"),
+                .embedInCode("Templates/submissions.mustache"),
                 .embedInCode("Templates/site.css"),
             ]
         ),

@@ -40,6 +40,9 @@ public struct PolicyRules: Equatable, Sendable {
     /// The plan every node validates and reports by (written by HQ only, whatever the policy says:
     /// a county that could write it could move its own prefixes or targets).
     public static let programmeCollection = "programme"
+    /// HQ's review of each submission (approved, or returned with a note): written by HQ only,
+    /// whatever the policy says, so a county cannot approve its own work.
+    public static let reviewCollection = "reviews"
 
     public static let defaults = PolicyRules(
         referenceCollections: ["counties", "work_areas", "units", "sites", "fund_targets"],
@@ -47,7 +50,9 @@ public struct PolicyRules: Equatable, Sendable {
         countyPrefixes: ["chengde": ["cd-", "chengde-"], "lintan": ["lt-", "lintan-"], "gangu": ["gg-", "gangu-"]])
 
     public init(referenceCollections: Set<String>, financeLedgers: Set<String>, countyPrefixes: [String: [String]]) {
-        self.referenceCollections = referenceCollections.union([Self.registryCollection, Self.policyCollection, Self.programmeCollection])
+        self.referenceCollections = referenceCollections.union([
+            Self.registryCollection, Self.policyCollection, Self.programmeCollection, Self.reviewCollection,
+        ])
         self.financeLedgers = financeLedgers
         self.countyPrefixes = countyPrefixes
     }

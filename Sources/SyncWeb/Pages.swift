@@ -331,9 +331,10 @@ extension WebInterface {
         var model: [String: Any] = [
             "title": labels["mine"] ?? "",
             "work": work.map { w -> [String: Any] in
-                [
+                var row: [String: Any] = [
                     "seq": w.seq, "time": ReportFormat.localTime(w.time), "stateID": w.state.rawValue,
                     "state": labels["state.\(w.state.rawValue)"] ?? w.state.rawValue, "reason": w.reason ?? "",
+
                     "changes": w.changes.prefix(20).map { change -> [String: Any] in
                         var out: [String: Any] = ["text": Self.describe(change, plan, lang)]
                         if case .append(let e) = change, plan.kinds.contains(where: { $0.ledger == e.ledger }), !MoneyModel.isReversal(e.fields),
@@ -348,6 +349,13 @@ extension WebInterface {
                         return out
                     } + (w.changes.count > 20 ? [["text": "… +\(w.changes.count - 20)"]] : []),
                 ]
+                if let r = w.review {
+                    row["review"] = [
+                        "state": r.state.rawValue, "word": r.state.word, "note": r.note ?? "", "hasNote": r.note != nil,
+                        "by": [r.reviewer, r.date].compactMap { $0 }.joined(separator: " "),
+                    ]
+                }
+                return row
             },
         ]
         if let seq = request.uri.queryParameters.get("recorded"), let n = UInt64(seq) {
@@ -611,5 +619,71 @@ extension ReportTable {
         var copy = self
         copy.rows = rows.filter { keep(ReportRow(cells: $0)) }
         return copy
+    }
+}
+
+// MARK: HQ's review of submissions
+
+extension WebInterface {
+    /// HQ's review page: the latest submissions of every other node (30 each), newest first, in
+    /// the plan's words, each with its review and the two buttons.
+    func submissionsPage(_ session: WebSession, _ lang: Language, error: String?, done: String?) throws -> (String, [String: Any]) {
+        let plan = try store.programme()
+        let isHQ = store.info.role == .hq
+        let submissions = isHQ ? Array(try store.recentSubmissions(perNode: 30).prefix(300)) : []
+        let reviews = try store.submissionReviews()
+        let labels = try store.nodeLabels()
+        let authors = try store.authors(of: submissions.map(\.hlc))
+        var model: [String: Any] = [
+            "title": lang.labels["submissions"] ?? "", "notHQ": !isHQ,
+            "items": submissions.map { t -> [String: Any] in
+                let review = reviews[t.hlc]
+                var item: [String: Any] = [
+                    "id": "\(t.origin.hex)/\(t.seq)", "origin": t.origin.hex, "seq": t.seq, "node": labels[t.origin] ?? t.origin.short,
+                    "time": ReportFormat.localTime(t.hlc.millis), "stateID": review?.state.rawValue ?? "none",
+                    "state": review?.state.word ?? lang.labels["reviewState.none"] ?? "", "returned": review?.state == .returned,
+                    "mayReview": session.user.role.mayWrite,
+                    "changes": t.changes.prefix(12).map { ["text": Self.describe($0, plan, lang)] },
+                ]
+                if let note = review?.note { item["note"] = note }
+                if let author = authors[t.hlc] { item["author"] = author }
+                return item
+            },
+        ]
+        if let error { model["error"] = error }
+        if let done { model["done"] = done }
+        return ("submissions", model)
+    }
+
+    /// Records HQ's review of one submission through `Store.reviewSubmission`, as `syncnode
+    /// submission approve|return` does.
+    func reviewSubmission(_ context: WebRequestContext) async throws -> Response {
+        let write = try context.write
+        let store = store
+        let labels = write.visitor.language.labels
+        guard let origin = write.value("origin").flatMap({ NodeID(hex: $0) }), let seq = write.value("seq").flatMap({ UInt64($0) }),
+            let decision = write.value("decision").flatMap({ SubmissionReview.State(rawValue: $0) })
+        else { return refusal(write.visitor, .badRequest, "badForm", link: "/submissions") }
+        let note = write.value("note")
+        if decision == .returned, (note ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return try await answer(write, status: .unprocessableContent) { session, lang in
+                try submissionsPage(session, lang, error: labels["returnNeedsNote"], done: nil)
+            }
+        }
+        do {
+            let t = try await BlockingWork.run {
+                try Store.$author.withValue(write.session.user.name) {
+                    try store.reviewSubmission(origin: origin, seq: seq, state: decision, note: note, today: LocalTime.today())
+                }
+            }
+            logger.info(
+                "web review", metadata: ["web.user": "\(write.session.user.name)", "submission": "\(origin.short)/\(seq)", "state": "\(decision)"])
+            let done = (labels["reviewDone"] ?? "").replacingOccurrences(of: "{n}", with: String(t.seq))
+            return try await answer(write) { session, lang in try submissionsPage(session, lang, error: nil, done: done) }
+        } catch let error as SyncNodeError {
+            let status: HTTPResponse.Status = error.code == .forbidden ? .forbidden : error.code == .notFound ? .notFound : .unprocessableContent
+            let text = error.code == .forbidden ? labels["onlyHQReviews"] ?? error.message : error.message
+            return try await answer(write, status: status) { session, lang in try submissionsPage(session, lang, error: text, done: nil) }
+        }
     }
 }

@@ -51,6 +51,7 @@ public struct WebInterface: NodeRoutes {
             ("mine", PackageResources.mine_mustache), ("conflicts", PackageResources.conflicts_mustache),
             ("message", PackageResources.message_mustache), ("table", PackageResources.table_mustache),
             ("password", PackageResources.password_mustache), ("report", PackageResources.report_mustache),
+            ("submissions", PackageResources.submissions_mustache),
         ]
         for (name, bytes) in sources {
             do {
@@ -100,12 +101,16 @@ public struct WebInterface: NodeRoutes {
             let year = request.uri.queryParameters.get("year").flatMap { Int($0) }
             return try await page(context) { _, lang in try reportPage(lang, name: name, year: year) }
         }
+        pages.get("submissions") { _, context in
+            try await page(context) { session, lang in try submissionsPage(session, lang, error: nil, done: nil) }
+        }
         pages.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
         let writes = pages.group().add(middleware: FormGate(web: self))
         writes.post("logout") { _, context in try await logout(context) }
         writes.post("password") { _, context in try await changePassword(context) }
         let clerks = writes.group().add(middleware: RoleGate(web: self, may: \.mayWrite))
         clerks.post("entry/{kind}") { request, context in try await record(request, context, kind: context.parameters.get("kind") ?? "") }
+        clerks.post("submissions/review") { _, context in try await reviewSubmission(context) }
         clerks.post("correct/{ledger}/{id}") { request, context in
             try await correct(request, context, ledger: context.parameters.get("ledger") ?? "", entryID: context.parameters.get("id") ?? "")
         }
@@ -178,6 +183,7 @@ public struct WebInterface: NodeRoutes {
         model["lang"] = language.rawValue
         model["nodeLabel"] = store.info.label
         model["nodeSite"] = store.info.site
+        model["isHQ"] = store.info.role == .hq
         if let session {
             model["session"] = true
             model["csrf"] = session.csrf

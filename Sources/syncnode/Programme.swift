@@ -272,9 +272,11 @@ extension SyncNodeCommand {
         @Option(help: "Only this work area (its id or its name).") var workArea: String?
         @Flag(help: "Print stable JSON instead of a table.") var json = false
         @Flag(help: "Print CSV (UTF-8 with BOM, for Excel).") var csv = false
+        @Flag(help: "activities: only entries HQ approved (`syncnode submission approve`).") var approved = false
 
         func validate() throws {
             if json && csv { throw ValidationError("give --json or --csv, not both") }
+            if approved && name != "activities" { throw ValidationError("--approved filters the activities report only") }
         }
 
         func run() throws {
@@ -296,7 +298,8 @@ extension SyncNodeCommand {
                     throw SyncNodeError.invalid(
                         "no work area '\(text)'; \(hint)work areas: \(plan.workAreas.map { "\($0.id) (\($0.name))" }.joined(separator: ", "))")
                 }
-                return try store.report(name, filter: ReportFilter(county: countyID, year: year, workArea: areaID), today: localToday())
+                return try store.report(
+                    name, filter: ReportFilter(county: countyID, year: year, workArea: areaID, approvedOnly: approved), today: localToday())
             }
             if json {
                 emit(ReportFormat.json(table))

@@ -156,11 +156,14 @@ public struct ReportFilter: Sendable {
     public var county: String?
     public var year: Int?
     public var workArea: String?
+    /// Only entries whose submission HQ approved (the activities report).
+    public var approvedOnly: Bool
 
-    public init(county: String? = nil, year: Int? = nil, workArea: String? = nil) {
+    public init(county: String? = nil, year: Int? = nil, workArea: String? = nil, approvedOnly: Bool = false) {
         self.county = county
         self.year = year
         self.workArea = workArea
+        self.approvedOnly = approvedOnly
     }
 }
 
@@ -380,7 +383,8 @@ extension Store {
             var entries: Int64 = 0, people = Total.zero, poor = Total.zero, attendees = Total.zero, patients = Total.zero, amount = Total.zero
         }
         var sums: [Key: Sums] = [:]
-        for e in try ledger("activities") where e.stands {
+        let approved = filter.approvedOnly ? Set(try submissionReviews().values.filter { $0.state == .approved }.map(\.clock)) : nil
+        for e in try ledger("activities") where e.stands && (approved?.contains(e.ts) ?? true) {
             guard case .text(let county)? = e.fields["county"], let year = MoneyModel.budgetYear(e.fields) else { continue }
             let area = e.fields["work_area"]?.description ?? ""
             if let c = filter.county, c != county { continue }
@@ -933,7 +937,9 @@ extension Store {
         let stored = try storedNames()
         var known = Set(ledger ? stored.ledgers : stored.collections)
         known.formUnion(plan.kinds.compactMap { ledger ? $0.ledger : $0.collection })
-        if !ledger { known.formUnion([PolicyRules.registryCollection, PolicyRules.policyCollection, Self.programmeCollection]) }
+        if !ledger {
+            known.formUnion([PolicyRules.registryCollection, PolicyRules.policyCollection, Self.programmeCollection, PolicyRules.reviewCollection])
+        }
         guard !known.contains(name) else { return nil }
         let hint = ProgrammeCheck.nearest(name, in: Array(known)).map { "did you mean \($0)? " } ?? ""
         return "no \(ledger ? "ledger" : "collection") '\(name)' here; \(hint)known: \(known.sorted().joined(separator: ", "))"

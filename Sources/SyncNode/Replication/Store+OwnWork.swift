@@ -20,6 +20,8 @@ public struct OwnWork: Sendable {
     public var changes: [Change]
     public var state: State
     public var reason: String?
+    /// HQ's review of it, once that has arrived: approved, or returned with a note.
+    public var review: SubmissionReview?
 }
 
 extension Store {
@@ -44,10 +46,11 @@ extension Store {
         }
         var refused: [UInt64: String] = [:]
         for r in try rejections() where isOwnWorkRefused(r) { refused[r.seq] = "\(r.reason) (\(r.refusedBy))" }
+        let reviews = try submissionReviews()
         return transactions.reversed().map { t in
             let state: OwnWork.State =
                 refused[t.seq] != nil ? .refused : t.seq <= atHQ ? .atHQ : t.seq <= sent ? .sent : .notYetSent
-            return OwnWork(seq: t.seq, time: t.hlc.millis, changes: t.changes, state: state, reason: refused[t.seq])
+            return OwnWork(seq: t.seq, time: t.hlc.millis, changes: t.changes, state: state, reason: refused[t.seq], review: reviews[t.hlc])
         }
     }
 }

@@ -394,6 +394,49 @@ extension WebInterfaceTests {
         }
     }
 
+    /// HQ's reviewer returns a county's training with a note on the review page; once it has
+    /// synced, the county's own-work page says it was returned and why.
+    @Test func hqReturnsASubmissionAndTheCountyPageSaysWhy() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        let (hq, lintan) = (web.f.hq, web.f.lintan)
+        let t = try Store.$author.withValue("clerk") {
+            try lintan.store.recordProgrammeItem(
+                kind: "training", recordID: nil, input: [("topic", "电商"), ("attendees", "40"), ("date", "2017-05-01")], today: "2017-05-01",
+                mustExist: nil, confirm: false)
+        }
+        let origin = lintan.store.info.nodeID
+        try await web.f.sync(lintan, with: hq)
+        try await web.app(hq.store).testLive { client in
+            var admin = Browser(client: client)
+            _ = try await admin.login("admin")
+            let page = String(buffer: try await admin.get("/submissions").body)
+            #expect(page.contains("data-submission=\"\(origin.hex)/\(t.seq)\"") && page.contains("参训人数 40") && page.contains("待审核"), "\(page)")
+            let csrf = try await admin.csrf("/submissions")
+            let fields = [("csrf", csrf), ("origin", origin.hex), ("seq", String(t.seq))]
+            let noNote = try await admin.post("/submissions/review", fields + [("decision", "returned"), ("note", " ")])
+            #expect(noNote.status == .unprocessableContent && String(buffer: noNote.body).contains("请写明"))
+            let returned = try await admin.post("/submissions/review", fields + [("decision", "returned"), ("note", "请附签到表")])
+            #expect(returned.status == .ok && String(buffer: returned.body).contains("已退回：请附签到表"), "\(String(buffer: returned.body))")
+            var viewer = Browser(client: client)
+            _ = try await viewer.login("viewer")
+            let viewerTries = try await viewer.post(
+                "/submissions/review", [("csrf", try await viewer.csrf("/submissions"))] + fields.dropFirst() + [("decision", "approved")])
+            #expect(viewerTries.status == .forbidden)
+        }
+        try await web.f.sync(lintan, with: hq)
+        try await web.app(lintan.store).testLive { client in
+            var clerk = Browser(client: client)
+            _ = try await clerk.login("clerk")
+            let mine = String(buffer: try await clerk.get("/mine").body)
+            #expect(mine.contains("data-review=\"returned\"") && mine.contains("总部审核：已退回：请附签到表"), "\(mine)")
+            let refused = try await clerk.post(
+                "/submissions/review",
+                [("csrf", try await clerk.csrf("/submissions")), ("origin", origin.hex), ("seq", String(t.seq)), ("decision", "approved")])
+            #expect(refused.status == .forbidden && String(buffer: refused.body).contains("只有总部"), "\(refused.status)")
+        }
+    }
+
     @Test func aCSVCellThatLooksLikeAFormulaStaysText() async throws {
         let web = try Web()
         defer { web.f.remove() }
