@@ -276,8 +276,18 @@ extension WebInterface {
                 "action": correcting.map { "/correct/\(Self.encode($0.ledger))/\(Self.encode($0.entryID))" } ?? "/entry/\(kind.id)",
                 "correcting": correcting.map { ["entryID": $0.entryID] } as Any, "viewer": !session.user.role.mayWrite,
                 "hasErrors": !problems.isEmpty, "errorSummary": summary,
+                // The same form sent twice is recorded once (`Store.submissionKey`).
+                "submissionKey": Self.randomToken(),
             ]
         )
+    }
+
+    /// The key a form's write is recorded under: the form's own, per user (nil without one).
+    static func submissionKey(_ write: Write) -> String? {
+        guard let key = write.value("_key"), (16...128).contains(key.utf8.count),
+            key.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") })
+        else { return nil }
+        return write.session.user.name + ":" + key
     }
 
     /// Records a form through `Store.recordProgrammeItem`, the CLI's `add`/`update` call: the
@@ -297,14 +307,20 @@ extension WebInterface {
         let seq: UInt64
         do {
             let user = write.session.user.name
+            let key = Self.submissionKey(write)
             seq = try await BlockingWork.run {
                 try Store.$author.withValue(user) {
-                    try store.recordProgrammeItem(
-                        kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(), mustExist: isRecord ? isUpdate : nil,
-                        confirm: confirm
-                    ).seq
+                    try Store.$submissionKey.withValue(key) {
+                        try store.recordProgrammeItem(
+                            kind: kind, recordID: isRecord ? recordID : nil, input: input, today: LocalTime.today(),
+                            mustExist: isRecord ? isUpdate : nil,
+                            confirm: confirm
+                        ).seq
+                    }
                 }
             }
+        } catch let error as SyncNodeError where error.code == .alreadyRecorded {
+            return Self.redirect(to: "/mine?recorded=\(error.recordedSeq ?? 0)")
         } catch let error as SyncNodeError {
             let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems
             let values = Dictionary(input, uniquingKeysWith: { _, b in b })
@@ -444,7 +460,9 @@ extension WebInterface {
                 let changes = undo ? [] : input.filter { !$0.1.isEmpty && before[$0.0] != $0.1 }
                 if !undo && changes.isEmpty { throw SyncNodeError.invalid(write.visitor.language.labels["noChange"] ?? "") }
                 return try Store.$author.withValue(write.session.user.name) {
-                    try store.correctEntry(entryID, ledger: ledger, changes: changes, today: LocalTime.today(), confirm: confirm)
+                    try Store.$submissionKey.withValue(Self.submissionKey(write)) {
+                        try store.correctEntry(entryID, ledger: ledger, changes: changes, today: LocalTime.today(), confirm: confirm)
+                    }
                 }
             }
             logger.info(
@@ -453,6 +471,8 @@ extension WebInterface {
                     "web.user": "\(write.session.user.name)", "ledger": "\(ledger)", "entry": "\(entryID)", "sync.seq": .stringConvertible(done.seq),
                 ])
             return Self.redirect(to: "/mine?recorded=\(done.seq)")
+        } catch let error as SyncNodeError where error.code == .alreadyRecorded {
+            return Self.redirect(to: "/mine?recorded=\(error.recordedSeq ?? 0)")
         } catch let error as SyncNodeError {
             if error.code == .notFound { return notFound(request) }
             let problems = error.problems.isEmpty ? [ProgrammeCheck.Problem(field: nil, message: error.message)] : error.problems

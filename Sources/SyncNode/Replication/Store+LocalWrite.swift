@@ -38,6 +38,12 @@ extension Store {
     /// the OS user of a command (`syncnode` sets it). Nil: the transaction names no author.
     @TaskLocal public static var author: String?
 
+    /// The key of the submission this task records (a web form's, made when the form was shown):
+    /// a second write with the same key records nothing and throws `alreadyRecorded` with the
+    /// first one's transaction. Checked and kept in the same SQLite transaction as the write, so
+    /// a retry after a lost answer, a double click or a crash in between never records twice.
+    @TaskLocal public static var submissionKey: String?
+
     /// `name` as an author's name: control characters dropped, at most `Names.maxAuthorBytes`.
     static func authorName(_ name: String) -> String {
         var out = ""
@@ -83,7 +89,20 @@ extension Store {
     public func commit(_ intents: [Intent]) throws(SyncNodeError) -> Transaction {
         guard !intents.isEmpty else { throw .invalid("nothing to record") }
         let now = clock.nowMillis()
-        let transaction = try writeInterned { db, interner in try record(db, intents, now: now, &interner) }
+        let key = Self.submissionKey.map { String($0.prefix(128)) }
+        let transaction = try writeInterned { db, interner in
+            if let key, let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM submission_key WHERE key = ?", arguments: [key]) {
+                var error = SyncNodeError(.alreadyRecorded, "this submission was recorded already, as transaction \(seq); nothing was recorded again")
+                error.recordedSeq = UInt64(seq)
+                throw error
+            }
+            let t = try record(db, intents, now: now, &interner)
+            if let key {
+                try db.execute(
+                    sql: "INSERT INTO submission_key (key, seq, at) VALUES (?, ?, ?)", arguments: [key, Int64(t.seq), Int64(clamping: now)])
+            }
+            return t
+        }
         if transaction.touchesTrustData {
             // An approval may be what held transactions were waiting for.
             try releaseHeldWork()

@@ -21,6 +21,7 @@ extension Store {
             ("v10-money-model", migrateV10MoneyModel),
             ("v11-forks", migrateV11Forks),
             ("v12-held-index", migrateV12HeldIndex),
+            ("v13-submission-key", migrateV13SubmissionKey),
         ]
         for (name, migrate) in migrations { migrator.registerMigration(name, migrate: migrate) }
         return migrator

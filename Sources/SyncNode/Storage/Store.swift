@@ -69,9 +69,9 @@ public struct StoreLimits: Sendable {
 /// the same SQLite transaction as every stamped write.
 public final class Store: Sendable {
     public static let fileName = "node.sqlite"
-    /// The version of the local storage layout: the number of the last migration (`v12-held-index`),
+    /// The version of the local storage layout: the number of the last migration (`v13-submission-key`),
     /// kept in `meta` at create and after every upgrade.
-    public static let schemaVersion = 12
+    public static let schemaVersion = 13
 
     public let info: NodeInfo
     public let limits: StoreLimits

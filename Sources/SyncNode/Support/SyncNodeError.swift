@@ -37,6 +37,9 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         case forbidden = "forbidden"
         /// A sealed bundle was not sealed for this node: it cannot open it.
         case notForThisNode = "not_for_this_node"
+        /// A write sent again with the submission key of one already recorded (a form resubmitted
+        /// after a lost answer): nothing was recorded again; `recordedSeq` says which it was.
+        case alreadyRecorded = "already_recorded"
     }
 
     public let code: Code
@@ -52,6 +55,8 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
     public var needsConfirmation = false
     /// What the person can do next, said by each interface in its own terms.
     public var nextStep: NextStep?
+    /// For `alreadyRecorded`: the transaction that recorded the submission the first time.
+    public var recordedSeq: UInt64?
 
     public init(_ code: Code, _ message: String) {
         self.code = code
@@ -81,6 +86,7 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
         case .peerRefused: return 78
         case .forbidden: return 79
         case .notForThisNode: return 67
+        case .alreadyRecorded: return 73
         }
     }
 

@@ -210,6 +210,21 @@ import Testing
             let mine = String(buffer: try await browser.get("/mine").body)
             #expect(mine.contains(#"data-state="not_sent""#) && mine.contains("未发送"), "\(mine)")
 
+            // The form carries a key of its own: sent twice (a retry after a lost answer, a double
+            // click), it is recorded once and both answers lead to the same transaction.
+            let form = String(buffer: try await browser.get("/entry/training").body)
+            let key = try #require(form.components(separatedBy: #"name="_key" value=""#).dropFirst().first?.prefix(64)).description
+            #expect(key.count == 64, "\(form)")
+            let fields = [("csrf", csrf), ("_key", key), ("county", "lintan"), ("date", "2017-06-02"), ("attendees", "12"), ("topic", "养殖")]
+            let once = try await browser.post("/entry/training", fields)
+            let twice = try await browser.post("/entry/training", fields)
+            #expect(once.status == .seeOther && twice.status == .seeOther && once.headers[.location] == twice.headers[.location], "\(twice.status)")
+            #expect(try web.node.store.ledger("activities").count == 2)
+            // Another form's key records again.
+            let fresh = fields.map { $0.0 == "_key" ? ("_key", String(repeating: "a", count: 64)) : $0 }
+            #expect(try await browser.post("/entry/training", fresh).status == .seeOther)
+            #expect(try web.node.store.ledger("activities").count == 3)
+
             // A viewer sees the form but cannot submit it.
             var viewer = Browser(client: client)
             _ = try await viewer.login("viewer")
@@ -218,7 +233,7 @@ import Testing
             let viewerCSRF = try await viewer.csrf()
             let refused = try await viewer.post("/entry/training", [("csrf", viewerCSRF), ("county", "lintan"), ("attendees", "3")])
             #expect(refused.status == .forbidden)
-            #expect(try web.node.store.ledger("activities").count == 1)
+            #expect(try web.node.store.ledger("activities").count == 3)
         }
     }
 
