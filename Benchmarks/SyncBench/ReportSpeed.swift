@@ -94,12 +94,17 @@ enum ReportSpeed {
         let columns = report!.columns
         let moneyColumns = columns.indices.filter { ["allocated", "disbursed", "spent", "donated"].contains(columns[$0].id) }
         let targetColumn = columns.firstIndex { $0.id == "target" }!
+        let countyID = columns.firstIndex { $0.id == "countyId" }!
         var nodeTotal: Int64 = 0
         var nodeTargets: Int64 = 0
+        var districtTotal: Int64 = 0
         for row in report!.rows where row[1] == .text("\(years.first!)–\(years.last!)") {
-            for c in moneyColumns { if case .int(let n) = row[c] { nodeTotal += n } }
-            if case .int(let n) = row[targetColumn] { nodeTargets += n }
+            // The district's 合计 row sums the counties' rows: counted apart, and compared.
+            let isDistrict = row[countyID] == .text("district")
+            for c in moneyColumns { if case .int(let n) = row[c] { if isDistrict { districtTotal += n } else { nodeTotal += n } } }
+            if case .int(let n) = row[targetColumn], !isDistrict { nodeTargets += n }
         }
+        guard districtTotal == nodeTotal else { throw BenchError("P8: the district's 合计 is \(districtTotal) fen, its counties' rows \(nodeTotal)") }
         let plainOthers = try plain.read { db in
             try Int64.fetchOne(db, sql: "SELECT sum(amount_fen) FROM money WHERE ledger <> ?", arguments: [targetLedger]) ?? 0
         }

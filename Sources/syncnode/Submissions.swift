@@ -17,13 +17,7 @@ extension SyncNodeCommand {
             @OptionGroup var node: NodeOptions
             @Argument(help: ArgumentHelp("The submission.", valueName: "ORIGIN/SEQ")) var submission: String
 
-            func run() throws {
-                let t = try node.withStore { store in
-                    let (origin, seq) = try SubmissionText.parse(submission, store: store)
-                    return try store.reviewSubmission(origin: origin, seq: seq, state: .approved, note: nil, today: LocalTime.today())
-                }
-                note("approved \(submission) (transaction \(t.seq))")
-            }
+            func run() throws { try SubmissionText.review(submission, .approved, note: nil, at: node) }
         }
 
         struct Return: ParsableCommand {
@@ -32,13 +26,7 @@ extension SyncNodeCommand {
             @Argument(help: ArgumentHelp("The submission.", valueName: "ORIGIN/SEQ")) var submission: String
             @Option(help: "What the county should correct (required).") var note: String
 
-            func run() throws {
-                let t = try node.withStore { store in
-                    let (origin, seq) = try SubmissionText.parse(submission, store: store)
-                    return try store.reviewSubmission(origin: origin, seq: seq, state: .returned, note: note, today: LocalTime.today())
-                }
-                tell("returned \(submission) (transaction \(t.seq))")
-            }
+            func run() throws { try SubmissionText.review(submission, .returned, note: note, at: node) }
         }
 
         struct List: ParsableCommand {
@@ -75,10 +63,16 @@ extension SyncNodeCommand {
     }
 }
 
-/// `note` for a command whose option is named `note`.
-private func tell(_ text: String) { note(text) }
-
 enum SubmissionText {
+    /// Records HQ's review of `submission` and says so.
+    static func review(_ submission: String, _ state: SubmissionReview.State, note text: String?, at node: NodeOptions) throws {
+        let t = try node.withStore { store in
+            let (origin, seq) = try parse(submission, store: store)
+            return try store.reviewSubmission(origin: origin, seq: seq, state: state, note: text, today: LocalTime.today())
+        }
+        note("\(state == .approved ? "approved" : "returned") \(submission) (transaction \(t.seq))")
+    }
+
     /// `ORIGIN/SEQ` with ORIGIN as a node id, its first 8+ hex digits or its label.
     static func parse(_ text: String, store: Store) throws(SyncNodeError) -> (NodeID, UInt64) {
         let parts = text.split(separator: "/", maxSplits: 1).map(String.init)

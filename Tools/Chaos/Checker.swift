@@ -216,6 +216,14 @@ extension ChaosRun {
                 )
             }
         }
+        // The district's 合计 over the programme is every county's acknowledged money.
+        let district = rows.first { $0["countyId"] as? String == "district" && ($0["year"] as? String ?? "").contains("–") }
+        let districtDisbursed = (district?["disbursed"] as? NSNumber)?.intValue
+        if districtDisbursed != expected.values.reduce(0, +) {
+            failures.append(
+                "hq's funds report shows \(districtDisbursed.map(String.init) ?? "nothing") fen disbursed in the district's 合计; the acknowledged disbursements sum to \(expected.values.reduce(0, +))"
+            )
+        }
         if rows.contains(where: { $0["county"] as? String == "未指明县" }) {
             failures.append("hq's funds report counts money of no county of the plan; the harness wrote none")
         }
