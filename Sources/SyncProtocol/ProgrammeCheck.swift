@@ -269,15 +269,7 @@ public struct ProgrammeCheck: Sendable {
         return .success(.text(text))
     }
 
-    public static func isDate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m), d >= 1
-        else { return false }
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
-        return d <= days
-    }
+    public static func isDate(_ text: String) -> Bool { CivilDate(text) != nil }
 
     /// The closest of `candidates` to `word` (edit distance at most 2, or a third of its length).
     public static func nearest(_ word: String, in candidates: [String]) -> String? {

@@ -702,7 +702,10 @@ extension WebInterface {
             return try await answer(write) { session, lang in try submissionsPage(session, lang, error: nil, done: done) }
         } catch let error as SyncNodeError {
             let status: HTTPResponse.Status = error.code == .forbidden ? .forbidden : error.code == .notFound ? .notFound : .unprocessableContent
-            let text = error.code == .forbidden ? labels["onlyHQReviews"] ?? error.message : error.message
+            // In the page's words: who may review, or that the submission is not held here.
+            let text =
+                error.code == .forbidden
+                ? labels["onlyHQReviews"] ?? "" : error.code == .notFound ? labels["submissionNotHere"] ?? "" : labels["badForm"] ?? ""
             return try await answer(write, status: status) { session, lang in try submissionsPage(session, lang, error: text, done: nil) }
         }
     }

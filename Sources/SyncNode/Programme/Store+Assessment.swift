@@ -12,18 +12,21 @@ extension Store {
     func assessmentReport(_ filter: ReportFilter) throws(SyncNodeError) -> ReportTable {
         let plan = try programme()
         let counties = plan.counties.filter { filter.county == nil || filter.county == $0.id }
-        let years = filter.year.map { [$0] } ?? Array(plan.yearRange)
+        // One budget year, or every entry of the county whatever its year (as the funds report's
+        // whole-programme row counts money outside the plan's years): nothing counted nowhere.
+        let years: Set<Int>? = filter.year.map { [$0] }
         let headings = plan.assessment ?? []
         let indicators = headings.flatMap { h in h.indicators.map { (heading: h, indicator: $0) } }
         // sums[indicator index][county id]
         var sums = Array(repeating: [String: Total](), count: indicators.count)
-        let money = try moneyByColumn(plan, years: Set(years))
+        let money = try moneyByColumn(plan, years: years)
         for (n, item) in indicators.enumerated() {
             guard let column = item.indicator.money else { continue }
             sums[n] = money[column] ?? [:]
         }
         for e in try ledger("activities") where e.stands {
-            guard case .text(let county)? = e.fields["county"], let year = MoneyModel.budgetYear(e.fields), years.contains(year) else { continue }
+            guard case .text(let county)? = e.fields["county"] else { continue }
+            if let years, !(MoneyModel.budgetYear(e.fields).map(years.contains) ?? false) { continue }
             let kind = e.fields["kind"]?.description ?? ""
             for (n, item) in indicators.enumerated() where item.indicator.counts(kind: kind, e.fields) {
                 sums[n][county, default: .zero].add(item.indicator.amount(e.fields, in: plan.kind(kind)))
@@ -62,16 +65,17 @@ extension Store {
 
     /// The funds report's money columns per county, over the given budget years (targets from
     /// the plan or HQ's, the rest from the money ledgers): one source for both views.
-    func moneyByColumn(_ plan: Programme, years: Set<Int>) throws(SyncNodeError) -> [String: [String: Total]] {
+    func moneyByColumn(_ plan: Programme, years: Set<Int>?) throws(SyncNodeError) -> [String: [String: Total]] {
         var out: [String: [String: Total]] = [:]
         for column in Programme.moneyColumns where column != "target" {
             guard let ledger = moneyLedger(plan, column) else { continue }
             for (key, total) in try moneyTotals(ledger: ledger) {
-                guard let county = key.county, let year = key.year, years.contains(year) else { continue }
+                guard let county = key.county else { continue }
+                if let years, !(key.year.map(years.contains) ?? false) { continue }
                 out[column, default: [:]][county, default: .zero].add(total)
             }
         }
-        for (key, target) in try targets() where years.contains(key.year) {
+        for (key, target) in try targets() where years?.contains(key.year) ?? plan.yearRange.contains(key.year) {
             out["target", default: [:]][key.county, default: .zero].add(target.fen)
         }
         return out

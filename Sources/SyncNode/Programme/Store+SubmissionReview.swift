@@ -49,9 +49,10 @@ extension Store {
 
     /// One transaction held here, by origin and sequence number.
     public func submission(origin: NodeID, seq: UInt64) throws(SyncNodeError) -> Transaction? {
-        guard seq > 0, try vector()[origin] >= seq else { return nil }
+        let held = try vector()
+        guard seq > 0, held[origin] >= seq else { return nil }
         var since = VersionVector()
-        for other in try vector().entries.keys where other != origin { since[other] = .max }
+        for other in held.entries.keys where other != origin { since[other] = .max }
         since[origin] = seq - 1
         return try transactions(missingFrom: since, maxTransactions: 1).transactions.first { $0.transaction.seq == seq }?.transaction
     }

@@ -81,9 +81,24 @@ import Testing
             #expect(try row("target")[county] as? Int == f["target"] as? Int, "\(county)")
         }
         #expect(try row("disbursed")["total"] as? Int == 300_000_000)
-        // All years: the 2018 pairing counts.
+        // All years: the 2018 pairing counts, and money outside the plan's years is in the 合计 as
+        // in the funds report's whole-programme row (counted there, not nowhere).
+        // (The forms refuse a budget year outside the plan's; a raw append, as an older node could
+        // have written, keeps it.)
+        let outside = try await Binary.runAsync([
+            "ledger", "append", "--data", hq, "disbursements", "--id", "d-out", "county=gangu", "kind=disbursement", "stage=advance",
+            "amount_fen:=5000000", "date=2021-03-01", "budget_year=2021",
+        ])
+        #expect(outside.status == 0, "\(outside.stderr)")
         let all = try await ProgrammeFleetTests.json(hq, ["report", "assessment"])
         #expect(all.first { $0["indicatorId"] as? String == "towns" }?["total"] as? Int == 1)
+        let whole = try await ProgrammeFleetTests.json(hq, ["report", "funds"]).filter { ($0["year"] as? String ?? "").contains("–") }
+        let disbursedAll = try #require(all.first { $0["indicatorId"] as? String == "disbursed" })
+        for (county, name) in [("chengde", "承德县"), ("lintan", "临潭县"), ("gangu", "甘谷县")] {
+            let f = try #require(whole.first { $0["county"] as? String == name })
+            #expect(disbursedAll[county] as? Int == f["disbursed"] as? Int && disbursedAll[county] != nil, "\(county): \(disbursedAll) \(f)")
+        }
+        #expect(disbursedAll["gangu"] as? Int == 5_000_000)
         // People read the carrier unit and the county, and 合计.
         let text = try await Binary.runAsync(["report", "--data", hq, "assessment", "--year", "2017"])
         #expect(text.stdout.contains("东丽开发区—承德县") && text.stdout.contains("合计") && text.stdout.contains("8.00"), "\(text.stdout)")
