@@ -9,6 +9,7 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import SyncProtocol
+import Synchronization
 
 /// The node's HTTP API (Hummingbird): `/health`, `/v1/status`, `/v1/pull`, `/v1/push`.
 ///
@@ -122,22 +123,22 @@ public enum NodeServer {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        router.get("v1/status") { request, context in
-            _ = try authenticated(service, request, context, method: "GET", path: "/v1/status")
-            return try await respond(request, service) { try WireCodec.encodeMessage(try service.status()) }
+        // The sync API: every request's signature is checked by the group's middleware, from the
+        // headers, before a handler runs or a byte of the body is read.
+        let v1 = router.group("v1").add(middleware: SignatureAuthMiddleware(service: service))
+        v1.get("status") { request, _ in
+            try await respond(request, service) { try WireCodec.encodeMessage(try service.status()) }
         }
-        router.post("v1/pull") { request, context in
-            let caller = try authenticated(service, request, context, method: "POST", path: "/v1/pull")
-            return try await service.bodies.admit { () async throws -> Response in
-                let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
-                return try await respond(request, service) { try service.pull(body: body, caller: caller) }
+        v1.post("pull") { request, context in
+            try await service.bodies.admit { () async throws -> Response in
+                let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: context.caller)
+                return try await respond(request, service) { try service.pull(body: body, caller: context.caller) }
             }
         }
-        router.post("v1/push") { request, context in
-            let caller = try authenticated(service, request, context, method: "POST", path: "/v1/push")
-            return try await service.bodies.admit { () async throws -> Response in
-                let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: caller)
-                return try await respond(request, service) { try service.push(body: body, caller: caller) }
+        v1.post("push") { request, context in
+            try await service.bodies.admit { () async throws -> Response in
+                let body = try await readBody(request, limit: service.limits.maxBodyBytes, caller: context.caller)
+                return try await respond(request, service) { try service.push(body: body, caller: context.caller) }
             }
         }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {
@@ -161,20 +162,6 @@ public enum NodeServer {
                 status: 404, code: "unsupported_protocol",
                 message: "protocol '\(version.prefix(10))' is not spoken here; this node speaks /v1/ (protocol version \(WireCodec.protocolVersion))")
         )
-    }
-
-    /// Checks the request's signature from its headers, before its body is read; the node it
-    /// proves goes on the request's log line.
-    private static func authenticated(
-        _ service: SyncService, _ request: Request, _ context: NodeRequestContext, method: String, path: String
-    ) throws -> AuthenticatedCaller? {
-        do {
-            let caller = try service.authenticate(method: method, path: path, headers: headerMap(request))
-            context.caller.node = caller?.node
-            return caller
-        } catch {
-            throw APIErrorResponse(error)
-        }
     }
 
     /// Reads a request body up to `limit` bytes, inflating gzip within the same limit, and checks
@@ -285,13 +272,17 @@ public protocol NodeRoutes: Sendable {
 }
 
 /// The context of a request to the node: Hummingbird's, plus the caller's address (the web
-/// login's loose per-address bound counts the names that failed from it).
+/// login's loose per-address bound counts the names that failed from it) and, on the sync API, the
+/// node the request's signature proved.
 public struct NodeRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
-    /// The node the request's signature proved, once checked (shared by every copy of the context,
-    /// so the request's log line names it).
-    public let caller = RequestCaller()
+    /// The node the request's signature proved (`SignatureAuthMiddleware`); nil before the check,
+    /// and for a node in open mode answering a caller that did not sign.
+    public var caller: AuthenticatedCaller?
+    /// The same node, for the request's log line: the log middleware wraps the authenticator, so it
+    /// reads what the authenticator noted here (one cell shared by every copy of the context).
+    let logNote = RequestLogNote()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -299,14 +290,33 @@ public struct NodeRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 }
 
-/// Where a handler notes the authenticated caller of its request.
-public final class RequestCaller: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: NodeID?
+/// Checks the signature of a request to the sync API from its headers (`SyncService.authenticate`),
+/// before the handler runs or the body is read; a stranger, a stale or replayed request is answered
+/// here. The handler finds the proven node in `context.caller` and checks the body against it.
+struct SignatureAuthMiddleware: RouterMiddleware {
+    typealias Context = NodeRequestContext
+    let service: SyncService
 
-    public var node: NodeID? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        do {
+            context.caller = try service.authenticate(
+                method: request.method.rawValue, path: request.uri.path, headers: NodeServer.headerMap(request))
+        } catch {
+            throw APIErrorResponse(error)
+        }
+        context.logNote.node = context.caller?.node
+        return try await next(request, context)
+    }
+}
+
+/// The node a request's signature proved, noted for its log line.
+final class RequestLogNote: Sendable {
+    private let value = Mutex<NodeID?>(nil)
+
+    var node: NodeID? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 

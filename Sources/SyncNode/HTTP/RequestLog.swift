@@ -57,7 +57,7 @@ struct RequestLogMiddleware: RouterMiddleware {
                     "client.address": .string(context.remoteAddress.map { "\($0.ipAddress ?? "?")" } ?? "?"),
                 ]
                 // The request id is the caller's word; the node its signature proved is not.
-                if let node = context.caller.node { metadata["caller.node"] = .string(node.hex) }
+                if let node = context.logNote.node { metadata["caller.node"] = .string(node.hex) }
                 if let unexpected { metadata["error"] = .string("\(unexpected)") }
                 return metadata
             }())
