@@ -274,7 +274,8 @@ extension WebInterface {
                 "kindName": lang == .en ? (kind.nameEn ?? kind.name) : kind.name, "fields": fields, "isRecord": kind.collection != nil,
                 "recordID": recordID, "isUpdate": isUpdate, "offerConfirm": offerConfirm,
                 "action": correcting.map { "/correct/\(Self.encode($0.ledger))/\(Self.encode($0.entryID))" } ?? "/entry/\(kind.id)",
-                "correcting": correcting.map { ["entryID": $0.entryID] } as Any, "viewer": !session.user.role.mayWrite,
+                "correcting": correcting.map { ["entryID": $0.entryID] } as Any, "keptOffline": correcting == nil,
+                "viewer": !session.user.role.mayWrite,
                 "hasErrors": !problems.isEmpty, "errorSummary": summary,
                 // The same form sent twice is recorded once (`Store.submissionKey`).
                 "submissionKey": Self.randomToken(),

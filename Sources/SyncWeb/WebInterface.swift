@@ -70,10 +70,18 @@ public struct WebInterface: NodeRoutes {
         let web = router.group(context: WebRequestContext.self).add(middleware: VisitorMiddleware())
         web.get("login") { request, _ in loginPage(request, error: nil, status: .ok) }
         web.post("login") { request, context in try await login(request, context) }
-        web.get("static/site.css") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
-                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.site_css)))
+        // The stylesheet and the offline web app (`Static/`): its manifest, its service worker
+        // (at the root, so it serves every page) and the page script that keeps forms offline.
+        for (path, type, bytes) in Self.staticFiles {
+            web.get(RouterPath(path)) { _, _ in
+                Response(status: .ok, headers: Self.staticHeaders(type), body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            }
+        }
+        web.get("offline") { request, context in
+            let labels = context.visitor.language.labels
+            return message(
+                context.visitor, session: nil, status: .ok, heading: labels["offlinePage"] ?? "", text: labels["offlinePageText"] ?? "",
+                link: "/entry")
         }
         let pages = web.group().add(middleware: WebSessionAuthenticator(store: store)).add(middleware: SignedInMiddleware(web: self))
         pages.get("/") { _, context in try await page(context) { session, lang in try dashboard(session, lang) } }
@@ -193,11 +201,30 @@ public struct WebInterface: NodeRoutes {
         return templates.render(model, withTemplate: template) ?? ""
     }
 
+    /// What the pages load besides themselves, each with its media type.
+    static let staticFiles: [(path: String, type: String, bytes: [UInt8])] = [
+        ("static/site.css", "text/css; charset=utf-8", PackageResources.site_css),
+        ("static/offline.js", "text/javascript; charset=utf-8", PackageResources.offline_js),
+        ("static/icon.svg", "image/svg+xml", PackageResources.icon_svg),
+        ("manifest.webmanifest", "application/manifest+json", PackageResources.manifest_webmanifest),
+        ("sw.js", "text/javascript; charset=utf-8", PackageResources.sw_js),
+    ]
+
+    /// A static file's headers: revalidated on every load (a new binary's script is used at once;
+    /// the service worker keeps its own copies for when the node cannot be reached).
+    static func staticHeaders(_ type: String) -> HTTPFields {
+        [
+            .contentType: type, .cacheControl: "no-cache", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            // The service worker runs under its own response's policy: it may fetch from this node only.
+            .contentSecurityPolicy: "default-src 'none'; connect-src 'self'",
+        ]
+    }
+
     /// Every page: nothing from another host may load (no CDN, no script from elsewhere), no framing.
     static let pageHeaders: HTTPFields = [
         .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
         .contentSecurityPolicy:
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "same-origin",
         HTTPField.Name("X-Frame-Options")!: "DENY",
     ]

@@ -452,6 +452,54 @@ extension WebInterfaceTests {
         }
     }
 
+    /// Issue 26: the offline web app. Its manifest, service worker and page script are served with
+    /// their media types to anyone (a phone fetches them before signing in); the pages allow this
+    /// node's scripts and nothing else; an entry form is marked to be kept on the device, a
+    /// correction is not; the words the script shows are the catalogue's, on the signed-in page.
+    @Test func theOfflineAppIsServedWithItsTypesAndThePagesCarryItsWords() async throws {
+        let web = try Web()
+        defer { web.f.remove() }
+        try await web.app(web.node.store).testLive { client in
+            var browser = Browser(client: client)
+            for (path, type) in [
+                ("/sw.js", "text/javascript; charset=utf-8"), ("/static/offline.js", "text/javascript; charset=utf-8"),
+                ("/manifest.webmanifest", "application/manifest+json"), ("/static/icon.svg", "image/svg+xml"),
+            ] {
+                let answer = try await browser.get(path)
+                #expect(
+                    answer.status == .ok && answer.headers[.contentType] == type, "\(path): \(answer.status) \(answer.headers[.contentType] ?? "")")
+                #expect(answer.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            }
+            let manifest = try JSONSerialization.jsonObject(with: Data(String(buffer: try await browser.get("/manifest.webmanifest").body).utf8))
+            let fields = try #require(manifest as? [String: Any])
+            #expect(
+                fields["start_url"] as? String == "/entry" && fields["name"] as? String == "东丽区对口帮扶" && fields["display"] as? String == "standalone")
+            let worker = String(buffer: try await browser.get("/sw.js").body)
+            #expect(worker.contains("'/offline'") && worker.contains("request.method !== 'GET'"), "the worker keeps pages and never handles a write")
+            let offline = try await browser.get("/offline")
+            #expect(offline.status == .ok && String(buffer: offline.body).contains("暂时连不上本节点"))
+
+            _ = try await browser.login("clerk")
+            let form = try await browser.get("/entry/training")
+            let policy = form.headers[.contentSecurityPolicy] ?? ""
+            #expect(policy.contains("script-src 'self'") && policy.contains("worker-src 'self'") && !policy.contains("unsafe"), "\(policy)")
+            let page = String(buffer: form.body)
+            #expect(page.contains(#"<script src="/static/offline.js" defer></script>"#) && page.contains(#"rel="manifest""#))
+            #expect(page.contains("data-offline") && page.contains(#"data-user="clerk""#), "the entry form is kept offline for its user")
+            #expect(page.contains(#"data-waiting="等待发送""#) && page.contains(#"data-send-now="立即发送""#), "the script's words come from the catalogue")
+            let entry = try await browser.post(
+                "/entry/training",
+                [
+                    ("csrf", try await browser.csrf("/entry/training")), ("county", "lintan"), ("date", "2017-06-01"), ("topic", "种植"),
+                    ("attendees", "9"),
+                ])
+            #expect(entry.status == .seeOther)
+            let id = try #require(try web.node.store.ledger("activities").first).entryID
+            let correction = String(buffer: try await browser.get("/correct/activities/\(id)").body)
+            #expect(correction.contains("<form") && !correction.contains("data-offline"), "a correction needs the node: it is not kept offline")
+        }
+    }
+
     @Test func aCSVCellThatLooksLikeAFormulaStaysText() async throws {
         let web = try Web()
         defer { web.f.remove() }

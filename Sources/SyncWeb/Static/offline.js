@@ -1,0 +1,258 @@
+// Forms that wait on the device. When the node cannot be reached, an entry form is kept in this
+// browser (IndexedDB) with its own submission key, listed as waiting, and sent when the node
+// answers again: on load, when the device comes back online, every 20 seconds, or with the
+// button. The node records a key once, so a send repeated after a lost answer records nothing
+// twice. The node stays the judge: what it refuses is listed with its reasons. Every word shown
+// comes from the page (data-* of #offline-words, the node's message catalogue).
+(function () {
+  'use strict';
+  const words = document.getElementById('offline-words');
+  if (!words) return;
+  const say = (name, n) => (words.dataset[name] || '').replace('{n}', n);
+  const user = words.dataset.user || '';
+  const DB = 'syncnode-offline';
+  const STORE = 'entries';
+
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('/sw.js').catch(() => {});
+  }
+
+  function database() {
+    return new Promise((resolve, reject) => {
+      const open = indexedDB.open(DB, 1);
+      open.onupgradeneeded = () => open.result.createObjectStore(STORE, { keyPath: 'key' });
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+  }
+
+  async function inStore(mode, work) {
+    const db = await database();
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const result = work(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(result && 'result' in result ? result.result : undefined);
+      tx.onerror = () => reject(tx.error);
+    });
+  }
+  const all = () => inStore('readonly', (s) => s.getAll());
+  const put = (item) => inStore('readwrite', (s) => s.put(item));
+  const remove = (key) => inStore('readwrite', (s) => s.delete(key));
+
+  function newKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  // Every form gets a key made here: a page kept on the device may carry a key already used.
+  function freshKey(form) {
+    const field = form.querySelector('input[name="_key"]');
+    if (field) field.value = newKey();
+  }
+
+  async function reachable() {
+    try {
+      const answer = await fetch('/health', { cache: 'no-store' });
+      return answer.ok;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function summary(form) {
+    const parts = [];
+    for (const field of form.querySelectorAll('.field')) {
+      const input = field.querySelector('input, select');
+      if (!input || !input.value) continue;
+      const label = field.querySelector('label');
+      const name = label ? label.childNodes[0].textContent.trim() : input.name;
+      const shown = input.tagName === 'SELECT' ? input.options[input.selectedIndex].text : input.value;
+      parts.push(name + '：' + shown);
+    }
+    return parts.slice(0, 4).join('；');
+  }
+
+  async function keep(form) {
+    const body = new URLSearchParams(new FormData(form));
+    const heading = document.querySelector('main h1');
+    await put({
+      key: body.get('_key') || newKey(), action: new URL(form.action, location.href).pathname, body: body.toString(), user: user,
+      kind: heading ? heading.textContent : '', summary: summary(form), made: new Date().toISOString(), state: 'waiting',
+    });
+    form.reset();
+    freshKey(form);
+    await show();
+  }
+
+  // The form token of the signed-in session, read from a page the node answers now (a page kept
+  // on the device may hold an older session's).
+  async function currentToken() {
+    const answer = await fetch('/entry', { cache: 'no-store', credentials: 'same-origin' });
+    const page = new DOMParser().parseFromString(await answer.text(), 'text/html');
+    const token = page.querySelector('input[name="csrf"]');
+    const signedIn = page.getElementById('offline-words');
+    if (answer.redirected || !token || !signedIn || signedIn.dataset.user !== user) return null;
+    return token.value;
+  }
+
+  let sending = false;
+  async function send() {
+    if (sending) return;
+    sending = true;
+    try {
+      // Oldest first: the node numbers them in the order they were made.
+      const waiting = (await all())
+        .filter((item) => item.state === 'waiting' && item.user === user)
+        .sort((a, b) => (a.made < b.made ? -1 : 1));
+      if (waiting.length === 0) return;
+      let token;
+      try {
+        token = await currentToken();
+      } catch (e) {
+        return; // still unreachable
+      }
+      if (!token) {
+        note(say('signIn'));
+        return;
+      }
+      for (const item of waiting) {
+        const body = new URLSearchParams(item.body);
+        body.set('csrf', token);
+        let answer;
+        try {
+          answer = await fetch(item.action, { method: 'POST', body: body, credentials: 'same-origin' });
+        } catch (e) {
+          break; // the node went away again; the rest wait
+        }
+        const at = new URL(answer.url);
+        if (answer.redirected && at.pathname === '/mine') {
+          item.state = 'recorded';
+          item.seq = at.searchParams.get('recorded');
+        } else if (answer.redirected && at.pathname === '/login') {
+          note(say('signIn'));
+          break;
+        } else {
+          const page = new DOMParser().parseFromString(await answer.text(), 'text/html');
+          const reasons = Array.from(page.querySelectorAll('#form-errors li'), (li) => li.textContent.trim());
+          if (reasons.length === 0) {
+            // Not the node's verdict on the entry (a busy node, a stale token): it waits.
+            const message = page.querySelector('main .message');
+            note(message ? message.textContent : String(answer.status));
+            continue;
+          }
+          item.state = 'refused';
+          item.reasons = reasons;
+        }
+        item.answered = new Date().toISOString();
+        await put(item);
+      }
+    } finally {
+      sending = false;
+      await show();
+    }
+  }
+
+  function note(text) {
+    const box = document.getElementById('offline-note');
+    if (box) box.textContent = text;
+  }
+
+  // The list of this user's kept entries, above the page's own content.
+  async function show() {
+    let items;
+    try {
+      items = (await all()).filter((item) => item.user === user);
+    } catch (e) {
+      return;
+    }
+    let section = document.getElementById('offline-queue');
+    if (items.length === 0) {
+      if (section) section.remove();
+      return;
+    }
+    if (!section) {
+      section = document.createElement('section');
+      section.id = 'offline-queue';
+      section.className = 'card offline';
+      document.querySelector('main').prepend(section);
+    }
+    section.replaceChildren();
+    const title = document.createElement('h2');
+    title.textContent = say('title');
+    const line = document.createElement('p');
+    line.id = 'offline-note';
+    const list = document.createElement('ul');
+    items.sort((a, b) => (a.made < b.made ? -1 : 1));
+    for (const item of items) {
+      const row = document.createElement('li');
+      row.className = 'offline-' + item.state;
+      row.dataset.key = item.key;
+      row.dataset.state = item.state;
+      const state = document.createElement('strong');
+      state.textContent = item.state === 'recorded' ? say('recorded', item.seq || '') : say(item.state);
+      row.append(state, ' ' + item.kind + '：' + item.summary + ' ');
+      const when = document.createElement('span');
+      when.className = 'id';
+      when.textContent = new Date(item.made).toLocaleString('zh-CN');
+      row.append(when);
+      if (item.reasons) {
+        const why = document.createElement('ul');
+        for (const reason of item.reasons) {
+          const r = document.createElement('li');
+          r.textContent = reason;
+          why.append(r);
+        }
+        row.append(why);
+      }
+      if (item.state !== 'waiting') {
+        const done = document.createElement('button');
+        done.type = 'button';
+        done.textContent = say('dismiss');
+        done.addEventListener('click', () => remove(item.key).then(show));
+        row.append(' ', done);
+      }
+      list.append(row);
+    }
+    section.append(title, line, list);
+    if (items.some((item) => item.state === 'waiting')) {
+      const now = document.createElement('button');
+      now.type = 'button';
+      now.id = 'offline-send';
+      now.textContent = say('sendNow');
+      now.addEventListener('click', send);
+      section.append(now);
+    }
+  }
+
+  // Entry forms: sent as usual when the node answers, kept here when it does not.
+  for (const form of document.querySelectorAll('form[data-offline]')) {
+    freshKey(form);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (await reachable()) {
+        form.submit();
+      } else {
+        await keep(form);
+      }
+    });
+  }
+
+  // Logging out forgets the pages kept for this user (the entries waiting stay, under their user).
+  const logout = document.querySelector('form[action="/logout"]');
+  if (logout && navigator.serviceWorker && navigator.serviceWorker.controller) {
+    logout.addEventListener('submit', () => navigator.serviceWorker.controller.postMessage('forget'));
+  }
+
+  // The entry list keeps each of its forms on the device, for a visit without the node.
+  if (location.pathname === '/entry' && 'caches' in window) {
+    navigator.serviceWorker?.ready.then(() => {
+      for (const link of document.querySelectorAll('a[href^="/entry/"]')) fetch(link.getAttribute('href')).catch(() => {});
+    });
+  }
+
+  window.addEventListener('online', send);
+  setInterval(send, 20000);
+  show().then(send);
+  window.syncnodeOffline = { send: send, all: all, put: put };
+})();

@@ -1,0 +1,53 @@
+// The node's service worker: the pages a signed-in user opened are kept on the device, so the
+// plan's forms still open when the node cannot be reached. Pages come from the node whenever it
+// answers (network first); the kept copy is used only when it does not. Writes are never handled
+// here: the page's script (offline.js) keeps a form that could not be sent and sends it later.
+'use strict';
+const CACHE = 'syncnode-pages-v1';
+const SHELL = ['/offline', '/static/site.css', '/static/offline.js', '/static/icon.svg', '/manifest.webmanifest'];
+// Never kept: the sync API, metrics, health (the page's reachability probe), downloads, login.
+const PASS = [/^\/v1\//, /^\/metrics$/, /^\/health$/, /^\/export\//, /^\/login$/, /^\/sw\.js$/];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((names) => Promise.all(names.filter((n) => n !== CACHE).map((n) => caches.delete(n))))
+      .then(() => self.clients.claim()));
+});
+
+// offline.js asks for the user's pages to be forgotten at logout.
+self.addEventListener('message', (event) => {
+  if (event.data === 'forget') event.waitUntil(caches.delete(CACHE).then(() => caches.open(CACHE)).then((c) => c.addAll(SHELL)));
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  if (request.method !== 'GET') return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || PASS.some((p) => p.test(url.pathname))) return;
+  event.respondWith(fromNode(request, url));
+});
+
+async function fromNode(request, url) {
+  try {
+    const response = await fetch(request);
+    // A page answered for this user (not a redirect to the login page) is kept under its path.
+    if (response.ok && !response.redirected) {
+      const copy = response.clone();
+      caches.open(CACHE).then((cache) => cache.put(url.pathname, copy));
+    }
+    return response;
+  } catch (unreachable) {
+    const kept = await caches.match(url.pathname);
+    if (kept) return kept;
+    if (request.mode === 'navigate') {
+      const page = await caches.match('/offline');
+      if (page) return page;
+    }
+    throw unreachable;
+  }
+}
