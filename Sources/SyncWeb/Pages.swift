@@ -212,11 +212,22 @@ extension WebInterface {
         let fieldNames = Set(plan.fields(of: kind).map(\.name))
         var projectIDs: [String]? = nil
         var fields: [[String: Any]] = []
+        let checker = ProgrammeCheck(plan)
         for field in plan.fields(of: kind) where field.name != "kind" {
             var model: [String: Any] = [
                 "name": field.name, "label": field.label ?? field.name, "required": field.isRequired, "value": values[field.name] ?? "",
             ]
             if let problem = problems.first(where: { $0.field == field.name }) { model["error"] = lang == .zh ? problem.zh : problem.message }
+            // The plan's rule for the field, for the phone's own check of a form kept offline
+            // (offline.js): its type and bounds, and what it takes in the plan's words.
+            model["check"] = field.type.rawValue
+            model["describe"] = lang == .zh ? checker.describeZh(field) : checker.describe(field)
+            let bounds =
+                field.type == .year ? (plan.yearRange.lowerBound, plan.yearRange.upperBound) : (field.min.map(Int.init), field.max.map(Int.init))
+            if field.type == .int || field.type == .year {
+                if let min = bounds.0 { model["min"] = String(min) }
+                if let max = bounds.1 { model["max"] = String(max) }
+            }
             var options: [(String, String)]?
             switch field.type {
             case .county:

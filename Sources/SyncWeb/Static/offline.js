@@ -73,7 +73,63 @@
     return parts.slice(0, 4).join('；');
   }
 
+  // Numbers and dates as a Chinese keyboard types them (４０) are the same numbers, as at the node.
+  const halfWidth = (text) =>
+    text.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).replace(/\u3000/g, ' ').trim();
+
+  function isDate(text) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+    if (!m) return false;
+    const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+    return d.getUTCFullYear() === +m[1] && d.getUTCMonth() === +m[2] - 1 && d.getUTCDate() === +m[3];
+  }
+
+  // The plan's rule for one field, as the form carries it (data-check, data-min, data-max,
+  // data-required): true when the node's own check would pass it on these grounds. The node checks
+  // the rest (a project it holds, its policy, plausibility) when the entry arrives.
+  function fits(input) {
+    const text = halfWidth(input.value || '');
+    if (text === '') return !('required' in input.dataset);
+    const bound = (text) => (text === undefined || text === '' ? null : Number(text));
+    const min = bound(input.dataset.min);
+    const max = bound(input.dataset.max);
+    switch (input.dataset.check) {
+      case 'int':
+      case 'year':
+        return /^-?\d+$/.test(text) && (min === null || Number(text) >= min) && (max === null || Number(text) <= max);
+      case 'real':
+        return text !== '' && Number.isFinite(Number(text));
+      case 'date':
+        return isDate(text);
+      case 'money':
+        return /\d/.test(text);
+      default:
+        return true;
+    }
+  }
+
+  // Marks each field the phone's check refuses, as the node's answer would; true when none.
+  function checked(form) {
+    for (const old of form.querySelectorAll('.field-error.phone')) old.remove();
+    let first = null;
+    for (const input of form.querySelectorAll('[data-check]')) {
+      const field = input.closest('.field');
+      const ok = fits(input);
+      if (field) field.classList.toggle('invalid', !ok);
+      if (ok) continue;
+      const why = document.createElement('p');
+      why.className = 'field-error phone';
+      why.setAttribute('role', 'alert');
+      why.textContent = (input.value ? say('should') : say('requiredWord')) + '：' + input.dataset.describe;
+      input.after(why);
+      first = first || input;
+    }
+    if (first) first.focus();
+    return first === null;
+  }
+
   async function keep(form) {
+    if (!checked(form)) return;
     const body = new URLSearchParams(new FormData(form));
     const heading = document.querySelector('main h1');
     await put({

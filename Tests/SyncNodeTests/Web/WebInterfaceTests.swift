@@ -487,6 +487,12 @@ extension WebInterfaceTests {
             #expect(page.contains(#"<script src="/static/offline.js" defer></script>"#) && page.contains(#"rel="manifest""#))
             #expect(page.contains("data-offline") && page.contains(#"data-user="clerk""#), "the entry form is kept offline for its user")
             #expect(page.contains(#"data-waiting="等待发送""#) && page.contains(#"data-send-now="立即发送""#), "the script's words come from the catalogue")
+            // The phone's check reads the plan's rule from the field: attendees a whole number of at
+            // least 1, required, described in the plan's words; no bound the plan does not give.
+            let attendees = try #require(page.split(separator: "\n").first { $0.contains(#"name="attendees""#) && $0.contains("<input") })
+            #expect(
+                attendees.contains(#"data-check="int""#) && attendees.contains(#"data-min="1""#) && !attendees.contains("data-max")
+                    && attendees.contains("data-required") && attendees.contains(#"data-describe="整数，不小于1""#), "\(attendees)")
             let entry = try await browser.post(
                 "/entry/training",
                 [
