@@ -218,16 +218,7 @@ extension WebInterface {
                 "name": field.name, "label": field.label ?? field.name, "required": field.isRequired, "value": values[field.name] ?? "",
             ]
             if let problem = problems.first(where: { $0.field == field.name }) { model["error"] = lang == .zh ? problem.zh : problem.message }
-            // The plan's rule for the field, for the phone's own check of a form kept offline
-            // (offline.js): its type and bounds, and what it takes in the plan's words.
-            model["check"] = field.type.rawValue
-            model["describe"] = lang == .zh ? checker.describeZh(field) : checker.describe(field)
-            let bounds =
-                field.type == .year ? (plan.yearRange.lowerBound, plan.yearRange.upperBound) : (field.min.map(Int.init), field.max.map(Int.init))
-            if field.type == .int || field.type == .year {
-                if let min = bounds.0 { model["min"] = String(min) }
-                if let max = bounds.1 { model["max"] = String(max) }
-            }
+            model.merge(Self.phoneCheck(field, checker, lang)) { _, rule in rule }
             var options: [(String, String)]?
             switch field.type {
             case .county:
@@ -242,18 +233,7 @@ extension WebInterface {
                 model["isSelect"] = true
                 model["options"] = options.map { ["value": $0.0, "text": $0.1, "selected": $0.0 == chosen] }
             } else {
-                switch field.type {
-                case .date: model["inputType"] = "date"
-                case .int, .year:
-                    // Text with a numeric keypad: what was typed reaches the node's own check, whose
-                    // message is shown next to the field (a number input would drop it silently).
-                    model["inputType"] = "text"
-                    model["inputMode"] = "numeric"
-                case .money:
-                    model["inputType"] = "text"
-                    model["hint"] = lang.labels["money.hint"] ?? ""
-                default: model["inputType"] = "text"
-                }
+                model.merge(Self.input(field, lang)) { _, input in input }
                 if field.type == .date, field.name == "date", values[field.name] == nil { model["value"] = LocalTime.today() }
                 if field.type == .project {
                     if projectIDs == nil {
@@ -292,6 +272,35 @@ extension WebInterface {
                 "submissionKey": Self.randomToken(),
             ]
         )
+    }
+
+    /// How a field that is not a list is typed in.
+    static func input(_ field: Programme.Field, _ lang: Language) -> [String: Any] {
+        switch field.type {
+        case .date: ["inputType": "date"]
+        // Text with a numeric keypad: what was typed reaches the node's own check, whose message
+        // is shown next to the field (a number input would drop it silently).
+        case .int, .year: ["inputType": "text", "inputMode": "numeric"]
+        case .money: ["inputType": "text", "hint": lang.labels["money.hint"] ?? ""]
+        default: ["inputType": "text"]
+        }
+    }
+
+    /// The plan's rule for a field, for the phone's own check of a form kept offline (offline.js):
+    /// its type, its bounds (a whole number's, or the plan's years), and what it takes in the plan's
+    /// words.
+    static func phoneCheck(_ field: Programme.Field, _ checker: ProgrammeCheck, _ lang: Language) -> [String: Any] {
+        var out: [String: Any] = ["check": field.type.rawValue, "describe": lang == .zh ? checker.describeZh(field) : checker.describe(field)]
+        let years = checker.plan.yearRange
+        let bounds: (Int?, Int?) =
+            switch field.type {
+            case .int: (field.min.map(Int.init), field.max.map(Int.init))
+            case .year: (years.lowerBound, years.upperBound)
+            default: (nil, nil)
+            }
+        if let min = bounds.0 { out["min"] = String(min) }
+        if let max = bounds.1 { out["max"] = String(max) }
+        return out
     }
 
     /// The key a form's write is recorded under: the form's own, per user (nil without one).
