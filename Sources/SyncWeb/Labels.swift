@@ -53,7 +53,7 @@ enum Labels {
         "passwordChanged": "密码已修改。您在其他浏览器或电脑上的登录已退出。",
         "offlineTitle": "保存在本机、尚未交给本节点的录入", "offlineWaiting": "等待发送", "offlineRefused": "节点未接受",
         "offlineDismiss": "知道了", "offlineSendNow": "立即发送", "offlineSignIn": "请先登录；登录后会自动发送。",
-        "offlinePage": "暂时连不上本节点", "offlineShould": "应填",
+        "offlinePage": "暂时连不上本节点", "offlineShould": "应填", "offlineReopen": "重新填写",
         "offlinePageText": "打开过的录入表单仍可填写：录入先保存在本机，连上本节点后自动发送，每条只记录一次。",
     ]
 
@@ -95,6 +95,7 @@ enum Labels {
         "offlineTitle": "Entries kept on this device, not yet with the node", "offlineWaiting": "waiting",
         "offlineRefused": "not accepted by the node", "offlineDismiss": "Dismiss", "offlineSendNow": "Send now",
         "offlineSignIn": "Sign in; they are sent once you are.", "offlinePage": "The node cannot be reached", "offlineShould": "takes",
+        "offlineReopen": "Reopen",
         "offlinePageText": "Forms you opened before still work: entries are kept on this device and sent once each when the node answers again.",
     ]
 

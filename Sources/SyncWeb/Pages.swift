@@ -219,6 +219,9 @@ extension WebInterface {
             ]
             if let problem = problems.first(where: { $0.field == field.name }) { model["error"] = lang == .zh ? problem.zh : problem.message }
             model.merge(Self.phoneCheck(field, checker, lang)) { _, rule in rule }
+            // Required on the phone only where the node fills nothing in (a ledger entry's date,
+            // its county at a county's node, its kind's work area).
+            model["phoneRequired"] = field.isRequired && ProgrammeCheck.defaultNote(kind: kind, field: field.name) == nil
             var options: [(String, String)]?
             switch field.type {
             case .county:

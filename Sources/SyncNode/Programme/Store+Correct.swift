@@ -54,6 +54,7 @@ extension Store {
     public func correctEntry(_ entryID: String, ledger: String? = nil, changes: [(String, String)], today: String, confirm: Bool = false)
         throws(SyncNodeError) -> Correction
     {
+        try refuseRecordedSubmission()
         let plan = try programme()
         let found = try findEntry(entryID, ledger: ledger)
         let original = found.row

@@ -153,6 +153,7 @@ extension Store {
         kind kindID: String, recordID: String?, input: [(String, String)], today: String, force: Bool = false, mustExist: Bool? = nil,
         confirm: Bool = false
     ) throws(SyncNodeError) -> (recordID: String?, fields: [String: Value], seq: UInt64, notes: [String]) {
+        try refuseRecordedSubmission()
         let plan = try programme()
         guard let kind = plan.kind(kindID) else {
             let ids = plan.kinds.map(\.id)

@@ -85,17 +85,30 @@ extension Store {
     /// - Returns: the transaction, as it will be sent to other nodes.
     /// - Throws: `invalidInput` for bad names or values, `notFound` for deleting a missing record
     ///   or resolving a field without conflict; storage errors. Nothing is written on error.
+    /// Answers a submission whose key (`submissionKey`) was recorded already with that first
+    /// transaction (`alreadyRecorded`), before any check of its content: a resend after a lost
+    /// answer is judged against a replica that already holds it, and would otherwise be refused
+    /// ("exists already", "paid beyond the allocation") or, confirmed, recorded twice. `commit`
+    /// looks again inside its write, for two sends at once.
+    public func refuseRecordedSubmission() throws(SyncNodeError) {
+        guard let key = Self.submissionKey.map({ String($0.prefix(128)) }) else { return }
+        try read { db in try Self.refuseRecorded(key, db) }
+    }
+
+    private static func refuseRecorded(_ key: String, _ db: Database) throws {
+        guard let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM submission_key WHERE key = ?", arguments: [key]) else { return }
+        var error = SyncNodeError(.alreadyRecorded, "this submission was recorded already, as transaction \(seq); nothing was recorded again")
+        error.recordedSeq = UInt64(seq)
+        throw error
+    }
+
     @discardableResult
     public func commit(_ intents: [Intent]) throws(SyncNodeError) -> Transaction {
         guard !intents.isEmpty else { throw .invalid("nothing to record") }
         let now = clock.nowMillis()
         let key = Self.submissionKey.map { String($0.prefix(128)) }
         let transaction = try writeInterned { db, interner in
-            if let key, let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM submission_key WHERE key = ?", arguments: [key]) {
-                var error = SyncNodeError(.alreadyRecorded, "this submission was recorded already, as transaction \(seq); nothing was recorded again")
-                error.recordedSeq = UInt64(seq)
-                throw error
-            }
+            if let key { try Self.refuseRecorded(key, db) }
             let t = try record(db, intents, now: now, &interner)
             if let key {
                 try db.execute(

@@ -33,6 +33,7 @@
       const result = work(tx.objectStore(STORE));
       tx.oncomplete = () => resolve(result && 'result' in result ? result.result : undefined);
       tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
     });
   }
   const all = () => inStore('readonly', (s) => s.getAll());
@@ -53,7 +54,7 @@
 
   async function reachable() {
     try {
-      const answer = await fetch('/health', { cache: 'no-store' });
+      const answer = await fetch('/health', { cache: 'no-store', signal: AbortSignal.timeout(4000) });
       return answer.ok;
     } catch (e) {
       return false;
@@ -89,14 +90,16 @@
   // the rest (a project it holds, its policy, plausibility) when the entry arrives.
   function fits(input) {
     const text = halfWidth(input.value || '');
-    if (text === '') return !('required' in input.dataset);
+    // An update names only the fields it changes (the node checks them alone).
+    const updating = input.form && input.form.querySelector('input[name="_update"]:checked');
+    if (text === '') return !('required' in input.dataset) || !!updating;
     const bound = (text) => (text === undefined || text === '' ? null : Number(text));
     const min = bound(input.dataset.min);
     const max = bound(input.dataset.max);
     switch (input.dataset.check) {
       case 'int':
       case 'year':
-        return /^-?\d+$/.test(text) && (min === null || Number(text) >= min) && (max === null || Number(text) <= max);
+        return /^[+-]?\d+$/.test(text) && (min === null || Number(text) >= min) && (max === null || Number(text) <= max);
       case 'real':
         return text !== '' && Number.isFinite(Number(text));
       case 'date':
@@ -191,10 +194,15 @@
         } else {
           const page = new DOMParser().parseFromString(await answer.text(), 'text/html');
           const reasons = Array.from(page.querySelectorAll('#form-errors li'), (li) => li.textContent.trim());
+          const message = page.querySelector('main .message');
+          if (reasons.length === 0 && message && answer.status >= 400 && answer.status < 500 && ![401, 408, 429].includes(answer.status)) {
+            // The node's refusal of the write itself (the kind no longer in the plan, a role
+            // that may not record, too large): resending would not change it.
+            reasons.push(message.textContent.trim());
+          }
           if (reasons.length === 0) {
-            // Not the node's verdict on the entry (a busy node, a stale token): it waits.
-            const message = page.querySelector('main .message');
-            note(message ? message.textContent : String(answer.status));
+            // Not a verdict on the entry (a busy or restarting node): it waits.
+            if (message) note(message.textContent.trim());
             continue;
           }
           item.state = 'refused';
@@ -209,7 +217,10 @@
     }
   }
 
+  // What the last send could not do (a sign-in needed, a busy node), shown above the list.
+  let lastNote = '';
   function note(text) {
+    lastNote = text;
     const box = document.getElementById('offline-note');
     if (box) box.textContent = text;
   }
@@ -238,6 +249,7 @@
     title.textContent = say('title');
     const line = document.createElement('p');
     line.id = 'offline-note';
+    line.textContent = lastNote;
     const list = document.createElement('ul');
     items.sort((a, b) => (a.made < b.made ? -1 : 1));
     for (const item of items) {
@@ -250,7 +262,7 @@
       row.append(state, ' ' + item.kind + '：' + item.summary + ' ');
       const when = document.createElement('span');
       when.className = 'id';
-      when.textContent = new Date(item.made).toLocaleString('zh-CN');
+      when.textContent = new Date(item.made).toLocaleString(document.documentElement.lang || 'zh-CN');
       row.append(when);
       if (item.reasons) {
         const why = document.createElement('ul');
@@ -260,6 +272,14 @@
           why.append(r);
         }
         row.append(why);
+      }
+      const form = document.querySelector('form[data-offline]');
+      if (item.state === 'refused' && form && new URL(form.action, location.href).pathname === item.action) {
+        const again = document.createElement('button');
+        again.type = 'button';
+        again.textContent = say('reopen');
+        again.addEventListener('click', () => reopen(form, item));
+        row.append(' ', again);
       }
       if (item.state !== 'waiting') {
         const done = document.createElement('button');
@@ -281,8 +301,50 @@
     }
   }
 
+  // A refused entry back in its form, with its own key, to be corrected (or confirmed) and sent:
+  // nothing typed is lost, and the node still records it once.
+  async function reopen(form, item) {
+    const body = new URLSearchParams(item.body);
+    for (const input of form.querySelectorAll('input[name], select[name]')) {
+      if (input.name === 'csrf') continue;
+      if (input.type === 'checkbox') input.checked = body.get(input.name) === input.value;
+      else if (body.has(input.name)) input.value = body.get(input.name);
+    }
+    await remove(item.key);
+    await show();
+    form.scrollIntoView();
+  }
+
+  // Asks the service worker to forget the kept pages; resolves when it has (or after 3 s).
+  function forget() {
+    if (!navigator.serviceWorker) return Promise.resolve();
+    return navigator.serviceWorker.ready.then(
+      (registration) =>
+        new Promise((resolve) => {
+          const channel = new MessageChannel();
+          channel.port1.onmessage = () => resolve();
+          registration.active.postMessage('forget', [channel.port2]);
+          setTimeout(resolve, 3000);
+        }));
+  }
+
+  // A new sign-in on this phone forgets the pages kept for whoever was signed in before.
+  let forgotten = Promise.resolve();
+  try {
+    if (localStorage.getItem('syncnode-user') !== user) {
+      localStorage.setItem('syncnode-user', user);
+      forgotten = forget();
+    }
+  } catch (e) {
+    // no local storage: the pages are forgotten at logout only
+  }
+  navigator.storage?.persist?.().catch(() => {});
+
   // Entry forms: sent as usual when the node answers, kept here when it does not.
-  for (const form of document.querySelectorAll('form[data-offline]')) {
+  const offlineForms = document.querySelectorAll('form[data-offline]');
+  // A page back from the browser's history holds the key its last send used.
+  window.addEventListener('pageshow', (event) => event.persisted && offlineForms.forEach(freshKey));
+  for (const form of offlineForms) {
     freshKey(form);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -296,13 +358,20 @@
 
   // Logging out forgets the pages kept for this user (the entries waiting stay, under their user).
   const logout = document.querySelector('form[action="/logout"]');
-  if (logout && navigator.serviceWorker && navigator.serviceWorker.controller) {
-    logout.addEventListener('submit', () => navigator.serviceWorker.controller.postMessage('forget'));
+  if (logout && navigator.serviceWorker) {
+    logout.addEventListener('submit', () => {
+      navigator.serviceWorker.controller?.postMessage('forget');
+      try {
+        localStorage.removeItem('syncnode-user');
+      } catch (e) {
+        // nothing kept to remove
+      }
+    });
   }
 
   // The entry list keeps each of its forms on the device, for a visit without the node.
   if (location.pathname === '/entry' && 'caches' in window) {
-    navigator.serviceWorker?.ready.then(() => {
+    Promise.all([navigator.serviceWorker?.ready, forgotten]).then(() => {
       for (const link of document.querySelectorAll('a[href^="/entry/"]')) fetch(link.getAttribute('href')).catch(() => {});
     });
   }

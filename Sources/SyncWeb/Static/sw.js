@@ -20,8 +20,15 @@ self.addEventListener('activate', (event) => {
 });
 
 // offline.js asks for the user's pages to be forgotten at logout.
+// The page is told when it is done (a port, when it gave one).
 self.addEventListener('message', (event) => {
-  if (event.data === 'forget') event.waitUntil(caches.delete(CACHE).then(() => caches.open(CACHE)).then((c) => c.addAll(SHELL)));
+  if (event.data !== 'forget') return;
+  event.waitUntil(
+    caches.delete(CACHE)
+      .then(() => caches.open(CACHE))
+      .then((c) => c.addAll(SHELL))
+      .catch(() => {})
+      .then(() => event.ports[0] && event.ports[0].postMessage('forgotten')));
 });
 
 self.addEventListener('fetch', (event) => {
@@ -32,17 +39,25 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(fromNode(request, url));
 });
 
+// A node that does not answer within this long is treated as unreachable when a kept copy exists.
+const PATIENCE_MS = 8000;
+
 async function fromNode(request, url) {
+  const key = url.pathname + url.search;
+  const kept = await caches.match(key);
   try {
-    const response = await fetch(request);
-    // A page answered for this user (not a redirect to the login page) is kept under its path.
+    const fetched = fetch(request);
+    fetched.catch(() => {}); // answered by the kept copy when slow; its later failure is no news
+    const response = kept
+      ? await Promise.race([fetched, new Promise((_, fail) => setTimeout(() => fail(new Error('slow')), PATIENCE_MS))])
+      : await fetched;
+    // A page answered for this user (not a redirect to the login page) is kept under its address.
     if (response.ok && !response.redirected) {
       const copy = response.clone();
-      caches.open(CACHE).then((cache) => cache.put(url.pathname, copy));
+      await caches.open(CACHE).then((cache) => cache.put(key, copy));
     }
     return response;
   } catch (unreachable) {
-    const kept = await caches.match(url.pathname);
     if (kept) return kept;
     if (request.mode === 'navigate') {
       const page = await caches.match('/offline');

@@ -501,6 +501,21 @@ extension WebInterfaceTests {
                 ])
             #expect(entry.status == .seeOther)
             let id = try #require(try web.node.store.ledger("activities").first).entryID
+            // A resend after a lost answer is answered with the first transaction before its content
+            // is judged again: a new project sent twice is not "exists already", and nothing is
+            // recorded twice.
+            let project: [(String, String)] = [
+                ("csrf", try await browser.csrf("/entry/project")), ("_key", "phone-key-0123456789abcdef"), ("_id", "lt-phone-1"),
+                ("name", "村卫生室"), ("county", "lintan"), ("work_area", "health"),
+            ]
+            let first = try await browser.post("/entry/project", project)
+            let seq = try #require(first.headers[.location]?.split(separator: "=").last.flatMap { UInt64($0) })
+            let digest = try web.node.store.stateDigest()
+            let again = try await browser.post("/entry/project", project)
+            #expect(
+                again.status == .seeOther && again.headers[.location] == "/mine?recorded=\(seq)",
+                "\(again.status) \(String(buffer: again.body).prefix(300))")
+            #expect(try web.node.store.stateDigest() == digest, "the resend recorded nothing")
             let correction = String(buffer: try await browser.get("/correct/activities/\(id)").body)
             #expect(correction.contains("<form") && !correction.contains("data-offline"), "a correction needs the node: it is not kept offline")
         }
