@@ -12,13 +12,18 @@ public struct ProgrammeCheck: Sendable {
         public var zh: String
         /// What the person can do about it.
         public var nextStep: NextStep?
+        /// The field's name in the plan's words (参训人数), when the plan gives one.
+        public var label: String?
         public var description: String { field.map { "\($0): \(message)" } ?? message }
+        /// The problem in Chinese, headed by the field's word: `参训人数：“四十”不是整数`.
+        public var chinese: String { (label ?? field).map { "\($0)：\(zh)" } ?? zh }
 
-        public init(field: String?, message: String, zh: String? = nil, nextStep: NextStep? = nil) {
+        public init(field: String?, message: String, zh: String? = nil, nextStep: NextStep? = nil, label: String? = nil) {
             self.field = field
             self.message = message
             self.zh = zh ?? message
             self.nextStep = nextStep
+            self.label = label
         }
     }
 
@@ -76,13 +81,14 @@ public struct ProgrammeCheck: Sendable {
                 continue
             }
             if given[name] != nil {
-                problems.append(Problem(field: name, message: "given twice", zh: "填了两次"))
+                problems.append(Problem(field: name, message: "given twice", zh: "填了两次", label: field.label))
                 continue
             }
             given[name] = text
             switch typed(field, text, context) {
             case .success(let v): out[field.storedName] = v
-            case .failure(let reason): problems.append(Problem(field: name, message: reason.text, zh: reason.zh, nextStep: reason.nextStep))
+            case .failure(let reason):
+                problems.append(Problem(field: name, message: reason.text, zh: reason.zh, nextStep: reason.nextStep, label: field.label))
             }
         }
         // The defaults of a ledger entry (`defaultNote` says them in words for help texts).
@@ -94,7 +100,8 @@ public struct ProgrammeCheck: Sendable {
         }
         for f in fields where !partial && f.isRequired && out[f.storedName] == nil && !problems.contains(where: { $0.field == f.name }) {
             problems.append(
-                Problem(field: f.name, message: "is required (\(f.label ?? f.name), \(describe(f)))", zh: "必填（\(f.label ?? f.name)，\(describeZh(f))）")
+                Problem(
+                    field: f.name, message: "is required (\(f.label ?? f.name), \(describe(f)))", zh: "必填（\(describeZh(f))）", label: f.label)
             )
         }
         if context.role == .county, case .text(let county)? = out["county"], county != context.site {

@@ -103,14 +103,55 @@ enum CLIClock {
     }
 }
 
+/// The language of the CLI's messages: Chinese when `SYNCNODE_LANG=zh`, or, without it, when the
+/// locale (`LC_ALL`, `LC_MESSAGES`, `LANG`) is Chinese; English otherwise. Exit codes, flags and
+/// JSON are the same in both.
+enum CLILanguage {
+    static let chinese: Bool = {
+        let env = ProcessInfo.processInfo.environment
+        if let chosen = env["SYNCNODE_LANG"], !chosen.isEmpty { return chosen.lowercased().hasPrefix("zh") }
+        let locale = [env["LC_ALL"], env["LC_MESSAGES"], env["LANG"]].compactMap { $0 }.first { !$0.isEmpty } ?? ""
+        return locale.lowercased().hasPrefix("zh")
+    }()
+}
+
 /// Prints a node error for the user and gives the exit code scripts rely on.
 func failure(_ error: SyncNodeError) -> ExitCode {
-    note("error: \(explained(error))")
+    note(CLILanguage.chinese ? "错误：\(explained(error))" : "error: \(explained(error))")
     return ExitCode(error.exitCode)
 }
 
-/// An error's message and what to do next, in the CLI's terms.
-func explained(_ error: SyncNodeError) -> String { error.message + (error.nextStep.map(hint(for:)) ?? hint(for: error.code)) }
+/// An error's message and what to do next, in the CLI's terms. In Chinese, what a clerk typed
+/// wrong is said field by field in the plan's words (the same words as the web form's); other
+/// messages are the library's English still.
+func explained(_ error: SyncNodeError) -> String {
+    if CLILanguage.chinese, !error.problems.isEmpty {
+        return error.problems.map(\.chinese).joined(separator: "\n") + "\n未记录任何内容" + (error.nextStep.map(hintZh(for:)) ?? "")
+    }
+    return error.message + (error.nextStep.map(hint(for:)) ?? hint(for: error.code))
+}
+
+/// The next step in the CLI's terms, in Chinese.
+func hintZh(for step: NextStep) -> String {
+    switch step {
+    case .repairClock: "；请运行 `syncnode repair-clock`"
+    case .listPeers: "；见 `syncnode peer list`"
+    case .enrolAnew: "（在那台机器上运行 `syncnode init`）"
+    case .compareKeys: "；本节点的密钥见 `syncnode identity`，总部用 `syncnode node approve NODE --key KEY` 重新批准"
+    case .awaitApproval: "；请总部用 `syncnode node approve` 批准（`syncnode init` 打印的命令）"
+    case .listLedger(let ledger): "；见 `syncnode ledger list \(ledger ?? "LEDGER")`"
+    case .listNodes: "；见 `syncnode node list`"
+    case .removeUserFirst(let name): "（先 `syncnode user remove \(name)`）"
+    case .update: "；修改已有记录请用 `syncnode update`"
+    case .confirm: "；如已核实无误，加 --confirm 仍按此记录"
+    case .forceWithReason: "（加 --force 并写明 reason=原因）"
+    case .nameTheLedger: "；请用 --ledger 指明账本"
+    case .undoAndAddAnew: "（先 --undo 撤销，再用 `syncnode add` 重新录入）"
+    case .newValueOrUndo: "（写 字段=新值，或 --undo 撤销）"
+    case .listProjects: "；项目见 `syncnode report projects`"
+    case .dropCountiesKnowingly: "（--drop-counties-with-data）"
+    }
+}
 
 /// The next step in the CLI's terms.
 func hint(for step: NextStep) -> String {
