@@ -43,6 +43,9 @@ enum Binary {
     private static func runExecutable(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> Result {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "SYNCNODE_DATA")
+        // The tests read the CLI's English messages whatever the machine's locale; a test that
+        // wants Chinese says so (`SYNCNODE_LANG: ""` and a Chinese `LANG`, or `SYNCNODE_LANG: "zh"`).
+        env["SYNCNODE_LANG"] = "en"
         env.merge(environment) { $1 }
         let (status, stdout, stderr) = try ChildProcess.run(executable.path, arguments, environment: env)
         return Result(status: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))

@@ -11,7 +11,7 @@ import Testing
         let lintan = try Federation.hqAndLintan(in: dir).lintan
         let typo = ["add", "--data", lintan, "training", "county=lintan", "attendees=四十", "date=2017-06-01"]
         let english = try Binary.run(typo)
-        let chinese = try Binary.run(typo, environment: ["LANG": "zh_CN.UTF-8"])
+        let chinese = try Binary.run(typo, environment: ["LANG": "zh_CN.UTF-8", "SYNCNODE_LANG": ""])
         #expect(english.status != 0 && chinese.status == english.status, "\(english.status) \(chinese.status)")
         #expect(english.stderr.contains("is not a whole number"), "\(english.stderr)")
         #expect(chinese.stderr.hasPrefix("错误："), "\(chinese.stderr)")
@@ -20,7 +20,7 @@ import Testing
         // Plausibility that needs confirmation: the finding and the next step in Chinese.
         let unlikely = try Binary.run(
             ["add", "--data", lintan, "training", "county=lintan", "topic=种植", "attendees=40", "date=2031-06-01"],
-            environment: ["LANG": "zh_CN.UTF-8"])
+            environment: ["LANG": "zh_CN.UTF-8", "SYNCNODE_LANG": ""])
         #expect(unlikely.status != 0 && unlikely.stderr.contains("不在规划年度") && unlikely.stderr.contains("加 --confirm 仍按此记录"), "\(unlikely.stderr)")
         // The operator's own choice wins over the locale.
         let chosen = try Binary.run(typo, environment: ["LANG": "zh_CN.UTF-8", "SYNCNODE_LANG": "en"])
