@@ -174,14 +174,18 @@ extension Store {
             projectStage: { $0 == projectID ? stage : nil })
         var existing: RecordView?
         if let collection = kind.collection {
-            guard let recordID, !recordID.isEmpty else { throw .invalid("a \(kind.id) needs an id, e.g. \(kind.example ?? "ID FIELD=VALUE")") }
+            guard let recordID, !recordID.isEmpty else {
+                throw SyncNodeError.invalid("a \(kind.id) needs an id, e.g. \(kind.example ?? "ID FIELD=VALUE")")
+                    .said(zh: "\(kind.name)需要编号")
+            }
             existing = try record(collection, recordID).flatMap { $0.deleted ? nil : $0 }
-            if mustExist == true, existing == nil { throw SyncNodeError(.notFound, "no \(kind.id) \(recordID) here") }
+            if mustExist == true, existing == nil {
+                throw SyncNodeError(.notFound, "no \(kind.id) \(recordID) here").said(zh: "本节点没有\(kind.name)“\(recordID)”")
+            }
             if mustExist == false, let existing {
-                throw SyncNodeError(
-                    .nodeExists,
-                    "\(kind.id) \(recordID) exists already (\(existing.fields["name"] ?? existing.fields["title"] ?? .null)); change it instead of adding it"
-                )
+                let name = existing.fields["name"] ?? existing.fields["title"] ?? .null
+                throw SyncNodeError(.nodeExists, "\(kind.id) \(recordID) exists already (\(name)); change it instead of adding it")
+                    .said(zh: "\(kind.name)“\(recordID)”已存在（\(name)）；要修改它，请按“修改已有记录”录入")
             }
         }
         var fields: [String: Value]

@@ -92,6 +92,14 @@ public struct SyncNodeError: Error, CustomStringConvertible, Sendable, Equatable
 
     public static func invalid(_ message: String) -> SyncNodeError { SyncNodeError(.invalidInput, message) }
 
+    /// This error, with the same said in Chinese for people (a page, a CLI in a Chinese locale):
+    /// one problem of no field.
+    public func said(zh: String) -> SyncNodeError {
+        var error = self
+        error.problems = [ProgrammeCheck.Problem(field: nil, message: message, zh: zh, nextStep: nextStep)]
+        return error
+    }
+
     /// This error, with what to do next.
     public func next(_ step: NextStep) -> SyncNodeError {
         var error = self

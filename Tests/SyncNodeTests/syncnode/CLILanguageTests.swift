@@ -22,6 +22,14 @@ import Testing
             ["add", "--data", lintan, "training", "county=lintan", "topic=种植", "attendees=40", "date=2031-06-01"],
             environment: ["LANG": "zh_CN.UTF-8", "SYNCNODE_LANG": ""])
         #expect(unlikely.status != 0 && unlikely.stderr.contains("不在规划年度") && unlikely.stderr.contains("加 --confirm 仍按此记录"), "\(unlikely.stderr)")
+        // A record that exists already, added again: said in Chinese too, with the same exit code.
+        let zhOnly = ["LANG": "zh_CN.UTF-8", "SYNCNODE_LANG": ""]
+        let project = ["add", "--data", lintan, "project", "lt-zh-1", "name=卫生室", "county=lintan", "work_area=health"]
+        #expect(try Binary.run(project, environment: zhOnly).status == 0)
+        let twiceEn = try Binary.run(project)
+        let twice = try Binary.run(project, environment: zhOnly)
+        #expect(twice.status == twiceEn.status && twice.status != 0 && twiceEn.stderr.contains("exists already"), "\(twiceEn.stderr)")
+        #expect(twice.stderr.contains("项目“lt-zh-1”已存在（卫生室）"), "\(twice.stderr)")
         // The operator's own choice wins over the locale.
         let chosen = try Binary.run(typo, environment: ["LANG": "zh_CN.UTF-8", "SYNCNODE_LANG": "en"])
         #expect(chosen.stderr.contains("is not a whole number") && chosen.status == english.status, "\(chosen.stderr)")
