@@ -225,7 +225,7 @@ extension Store {
         return try read { db in
             MetricState(
                 conflictedFields: try Int64.fetchOne(db, sql: "SELECT coalesce(sum(conflicts), 0) FROM record WHERE conflicts > 0") ?? 0,
-                held: try Int64.fetchOne(db, sql: "SELECT count(*) FROM held") ?? 0, transactions: Int64(clamping: total))
+                held: try HeldRow.count(db), transactions: Int64(clamping: total))
         }
     }
 }

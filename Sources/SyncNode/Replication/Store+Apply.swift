@@ -292,10 +292,7 @@ extension Store {
     public func releaseHeldWork() throws(SyncNodeError) -> ApplyReport {
         try expireHeldWork()
         let origins = try read { db -> [NodeID] in
-            try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held").compactMap { data in
-                guard let node = NodeID(bytes: data), try Store.registryEntry(db, node, shared: interns) != nil else { return nil }
-                return node
-            }
+            try HeldRow.origins(db).filter { node in try Store.registryEntry(db, node, shared: interns) != nil }
         }
         guard !origins.isEmpty else { return ApplyReport() }
         return try apply(try heldBatch(of: origins), releaseHeld: false)
@@ -314,9 +311,7 @@ extension Store {
 
     /// Whether this very copy (bytes and signature) of the transaction is held already.
     func isHeld(_ db: Database, _ item: ReceivedTransaction) throws -> Bool {
-        try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT body = ? AND sig = ? FROM held WHERE origin = ? AND seq = ?"),
-            arguments: [Data(item.body), Data(item.signature), Data(item.transaction.origin.bytes), Int64(item.transaction.seq)]) ?? false
+        try HeldRow.holds(db, item)
     }
 
     func heldSeq(_ db: Database, origin: NodeID) throws -> UInt64 {
@@ -366,7 +361,7 @@ extension Store {
 
     /// Advances the vector past the transaction (and forgets it as held).
     func advance(_ db: Database, _ t: Transaction) throws {
-        try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
+        try HeldRow.remove(db, t.origin, t.seq)
         try advanceVector(db, origin: t.origin, to: t.seq)
     }
 
@@ -621,7 +616,7 @@ struct ChunkApply {
         self.origins = origins
         hlc = try store.loadClock(db)
         context = try TrustContext(db, shared: store.interns)
-        anyHeld = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held)") ?? true
+        anyHeld = try HeldRow.any(db)
     }
 
     private var label: String { store.info.label }
@@ -646,8 +641,7 @@ struct ChunkApply {
         }
         guard t.seq == held + 1 else {
             // The next of an origin whose earlier transactions wait in `held` waits too.
-            let lastHeld = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT max(seq) FROM held WHERE origin = ?"), arguments: [Data(t.origin.bytes)])
+            let lastHeld = try HeldRow.lastSeq(db, of: t.origin)
             guard lastHeld == Int64(t.seq) - 1 else {
                 throw SyncNodeError(.protocolViolation, "transaction \(t.origin.short)/\(t.seq) arrived out of order; retry the sync")
             }
@@ -656,9 +650,7 @@ struct ChunkApply {
         }
         guard try judged(item, &interner) else { return }
         try store.applyTransaction(db, t, body: item.body, signature: item.signature, &interner)
-        if anyHeld {
-            try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq = ?").execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
-        }
+        if anyHeld { try HeldRow.remove(db, t.origin, t.seq) }
         seqs[t.origin] = t.seq
         advanced.insert(t.origin)
         if t.touchesTrustData {
@@ -736,9 +728,7 @@ struct ChunkApply {
             if anyHeld {
                 // A held copy that turns out forged, and what was held after it, go: the
                 // genuine ones must be asked for again.
-                try db.cachedStatement(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?").execute(arguments: [
-                    Data(t.origin.bytes), Int64(t.seq),
-                ])
+                try HeldRow.remove(db, t.origin, from: t.seq)
             }
         }
         return false

@@ -196,7 +196,7 @@ extension Store {
             return false
         case (.accepted, .some):
             try db.cachedStatement(sql: "UPDATE log SET refused = NULL WHERE origin = ? AND seq = ?").execute(arguments: key)
-            try db.cachedStatement(sql: "DELETE FROM rejection WHERE origin = ? AND seq = ?").execute(arguments: [Data(t.origin.bytes), Int64(t.seq)])
+            try RejectionRow.remove(db, t.origin, t.seq)
             try rechain(db, origin: ix, from: t.seq, &interner)
             try applyChanges(db, t, &interner)
         case (.refused(let reason), nil):
@@ -262,8 +262,8 @@ extension Store {
                 body: body, signature: [UInt8]((row["sig"] as Data?) ?? Data()), source: source, withdrawn: true)
         }
         try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [ix, Int64(seq)])
-        try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(origin.bytes), Int64(seq)])
-        try db.execute(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?", arguments: [Data(origin.bytes), Int64(seq)])
+        try RejectionRow.remove(db, origin, from: seq)
+        try HeldRow.remove(db, origin, from: seq)
         try db.execute(sql: "UPDATE vector SET seq = ? WHERE origin = ?", arguments: [Int64(seq) - 1, Data(origin.bytes)])
         interner.lastChain[ix] = nil
         try rematerialise(db, &interner)

@@ -61,7 +61,7 @@ extension Store {
             let withdrawn = try withdrawnWork(db, me: me, from: fromSeq, adopting: adopted)
             try db.execute(sql: "DELETE FROM log WHERE origin = ? AND seq >= ?", arguments: [me, Int64(fromSeq)])
             interner.lastChain[me] = nil
-            try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND seq >= ?", arguments: [Data(info.nodeID.bytes), Int64(fromSeq)])
+            try RejectionRow.remove(db, info.nodeID, from: fromSeq)
             for item in adopted {
                 try appendToLog(db, item.transaction, body: LogBody(item.body, deflater), signature: item.signature, refused: nil, &interner)
             }

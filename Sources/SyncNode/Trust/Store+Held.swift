@@ -37,7 +37,7 @@ public struct HeldWork: Sendable, Equatable {
 extension Store {
     /// The held work, per sender and origin.
     public func heldWork() throws(SyncNodeError) -> [HeldWork] {
-        try read { db in try Self.heldWork(db, where: "1", arguments: []) }
+        try read { db in try HeldRow.work(db, HeldRow.Selection()) }
     }
 
     /// Drops held work: `sender`'s (any sender's when nil) of `origin` (any origin's when nil),
@@ -46,18 +46,8 @@ extension Store {
     /// be applied). The vector is not touched, so the dropped work is asked for again: a pull asks
     /// from the vector, and a sender offers what this node's vector lacks. Returns what was dropped.
     public func dropHeldWork(sender: HeldSender?, origin: NodeID?) throws(SyncNodeError) -> [HeldWork] {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let sender {
-            conditions.append("via IS ?")
-            arguments += [sender.via]
-        }
-        if let origin {
-            conditions.append("origin = ?")
-            arguments += [Data(origin.bytes)]
-        }
-        let condition = conditions.isEmpty ? "1" : conditions.joined(separator: " AND ")
-        return try StorageErrors.map { try pool.write { db in try Self.dropHeld(db, where: condition, arguments: arguments) } }
+        let selection = HeldRow.Selection(sender: sender, origin: origin)
+        return try StorageErrors.map { try pool.write { db in try HeldRow.drop(db, selection) } }
     }
 
     /// Drops the held work that arrived more than `limits.maxHeldAgeMillis` ago (and what follows
@@ -68,38 +58,7 @@ extension Store {
         let now = clock.nowMillis()
         guard now > limits.maxHeldAgeMillis else { return [] }
         let cutoff = Int64(clamping: now - limits.maxHeldAgeMillis)
-        let due = try read { db in
-            try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM held WHERE received < ?)"), arguments: [cutoff]) ?? false
-        }
-        guard due else { return [] }
-        return try StorageErrors.map { try pool.write { db in try Self.dropHeld(db, where: "received < ?", arguments: [cutoff]) } }
-    }
-
-    private static func dropHeld(_ db: Database, where condition: String, arguments: StatementArguments) throws -> [HeldWork] {
-        let starts = try Row.fetchAll(db, sql: "SELECT origin, min(seq) AS seq FROM held WHERE \(condition) GROUP BY origin", arguments: arguments)
-        var dropped: [HeldWork] = []
-        for row in starts {
-            let tail: StatementArguments = [row["origin"] as Data, row["seq"] as Int64]
-            dropped += try heldWork(db, where: "origin = ? AND seq >= ?", arguments: tail)
-            try db.execute(sql: "DELETE FROM held WHERE origin = ? AND seq >= ?", arguments: tail)
-        }
-        return dropped
-    }
-
-    private static func heldWork(_ db: Database, where condition: String, arguments: StatementArguments) throws -> [HeldWork] {
-        try Row.fetchAll(
-            db,
-            sql: """
-                SELECT via, origin, count(*) AS n, coalesce(sum(length(body)), 0) AS bytes, min(seq) AS first, max(seq) AS last,
-                    min(received) AS oldest, max(received) AS newest
-                FROM held WHERE \(condition) GROUP BY via, origin ORDER BY via, origin
-                """, arguments: arguments
-        ).compactMap { row in
-            guard let origin = NodeID(bytes: row["origin"] as Data) else { return nil }
-            return HeldWork(
-                sender: HeldSender(row["via"] as Data?), origin: origin, transactions: row["n"], bytes: row["bytes"],
-                firstSeq: UInt64(row["first"] as Int64), lastSeq: UInt64(row["last"] as Int64), oldest: UInt64(row["oldest"] as Int64),
-                newest: UInt64(row["newest"] as Int64))
-        }
+        guard try read({ db in try HeldRow.anyOlder(db, than: cutoff) }) else { return [] }
+        return try StorageErrors.map { try pool.write { db in try HeldRow.drop(db, HeldRow.Selection(arrivedBefore: cutoff)) } }
     }
 }

@@ -200,25 +200,18 @@ extension Store {
     /// Keeps a refused transaction in the log (for the vector and the record), never materialised.
     func recordRefusal(_ db: Database, _ item: ReceivedTransaction, reason: String, refusedBy: String, _ interner: inout Interner) throws {
         let t = item.transaction
-        let origin = Data(t.origin.bytes)
         try appendToLog(db, t, body: LogBody(item.body, deflater), signature: item.signature, refused: reason, &interner)
         try advanceVector(db, origin: t.origin, to: t.seq)
         try noteRejection(db, Refusal(origin: t.origin, seq: t.seq, reason: reason, refusedBy: refusedBy))
-        try db.execute(sql: "DELETE FROM held WHERE origin = ? AND seq = ?", arguments: [origin, Int64(t.seq)])
+        try HeldRow.remove(db, t.origin, t.seq)
     }
 
     func noteRejection(_ db: Database, _ r: Refusal) throws {
-        try db.cachedStatement(
-            sql: "INSERT OR REPLACE INTO rejection (origin, seq, reason, refused_by, at, permanent) VALUES (?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [Data(r.origin.bytes), Int64(r.seq), r.reason, r.refusedBy, Int64(clock.nowMillis()), r.permanent ?? true])
+        try RejectionRow.note(db, r, at: clock.nowMillis())
     }
 
     func hold(_ db: Database, _ item: ReceivedTransaction, via: NodeID?) throws {
-        let t = item.transaction
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO held (origin, seq, body, sig, received, via) VALUES (?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [
-                Data(t.origin.bytes), Int64(t.seq), Data(item.body), Data(item.signature), Int64(clock.nowMillis()), via.map { Data($0.bytes) },
-            ])
+        try HeldRow.hold(db, item, via: via, at: clock.nowMillis())
     }
 
     /// Records refusals learned from a peer (this node's own work refused there).
@@ -238,10 +231,9 @@ extension Store {
             .prefix(maxRefusalsPerPeer)
         try StorageErrors.map {
             try pool.write { db in
-                let before = try Int64.fetchAll(
-                    db, sql: "SELECT seq FROM rejection WHERE origin = ? AND refused_by = ? ORDER BY seq", arguments: [Data(info.nodeID.bytes), peer])
+                let before = try RejectionRow.seqs(db, of: info.nodeID, refusedBy: peer)
                 if before == kept.map({ Int64($0.seq) }).sorted() && !kept.isEmpty { return }
-                try db.execute(sql: "DELETE FROM rejection WHERE origin = ? AND refused_by = ?", arguments: [Data(info.nodeID.bytes), peer])
+                try RejectionRow.remove(db, of: info.nodeID, refusedBy: peer)
                 for r in kept {
                     try noteRejection(
                         db, Refusal(origin: r.origin, seq: r.seq, reason: String(r.reason.prefix(1000)), refusedBy: peer, permanent: true))
@@ -252,14 +244,7 @@ extension Store {
 
     /// Refusals known here: this node's own work refused elsewhere, and what this node refused.
     public func rejections() throws(SyncNodeError) -> [Refusal] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT origin, seq, reason, refused_by, permanent FROM rejection ORDER BY at, origin, seq").compactMap { row in
-                guard let origin = NodeID(bytes: row["origin"] as Data) else { return nil }
-                return Refusal(
-                    origin: origin, seq: UInt64(row["seq"] as Int64), reason: row["reason"], refusedBy: row["refused_by"], permanent: row["permanent"]
-                )
-            }
-        }
+        try read { db in try RejectionRow.all(db) }
     }
 
     /// Whether a refusal is of this node's own work, refused for good (not a bad copy turned
@@ -273,38 +258,20 @@ extension Store {
 
     /// Transactions waiting for their origin to appear in the registry.
     public func heldTransactions() throws(SyncNodeError) -> [HeldTransaction] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT origin, seq, received FROM held ORDER BY origin, seq").compactMap { row in
-                guard let origin = NodeID(bytes: row["origin"] as Data) else { return nil }
-                return HeldTransaction(origin: origin, seq: UInt64(row["seq"] as Int64), received: UInt64(row["received"] as Int64))
-            }
-        }
+        try read { db in try HeldRow.list(db) }
     }
 
     /// The version vector extended by the transactions held here: what a pull need not ask for.
     public func pullVector() throws(SyncNodeError) -> VersionVector {
         var vector = try self.vector()
-        let held = try read { db in try Row.fetchAll(db, sql: "SELECT origin, max(seq) AS seq FROM held GROUP BY origin") }
-        for row in held {
-            if let origin = NodeID(bytes: row["origin"] as Data) { vector[origin] = max(vector[origin], UInt64(row["seq"] as Int64)) }
-        }
+        for (origin, seq) in try read({ db in try HeldRow.lastSeqs(db) }) { vector[origin] = max(vector[origin], seq) }
         return vector
     }
 
     /// The held transactions of `origins`, in order.
     func heldBatch(of origins: [NodeID]) throws(SyncNodeError) -> [ReceivedTransaction] {
         try read { db in
-            var out: [ReceivedTransaction] = []
-            for origin in origins {
-                let rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT body, sig FROM held WHERE origin = ? ORDER BY seq"), arguments: [Data(origin.bytes)])
-                for row in rows {
-                    var item = try ReceivedTransaction(body: [UInt8](row["body"] as Data))
-                    item.signature = [UInt8](row["sig"] as Data)
-                    out.append(item)
-                }
-            }
-            return out
+            try origins.flatMap { origin in try HeldRow.all(db, of: origin).map { try $0.transaction() } }
         }
     }
 
@@ -342,15 +309,10 @@ struct HoldQuota {
     private let limits: StoreLimits
 
     init(_ db: Database, via: NodeID?, limits: StoreLimits) throws {
-        let row = try Row.fetchOne(db, sql: "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b FROM held")!
-        total = row["n"]
-        bytes = row["b"]
+        (total, bytes) = try HeldRow.share(db)
         sender = via.map { Data($0.bytes) }
-        originsOfSender = Set(try Data.fetchAll(db, sql: "SELECT DISTINCT origin FROM held WHERE via IS ?", arguments: [sender]))
-        let own = try Row.fetchOne(
-            db, sql: "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b FROM held WHERE via IS ?", arguments: [sender])!
-        ofSender = own["n"]
-        bytesOfSender = own["b"]
+        originsOfSender = try HeldRow.origins(db, sentBy: sender)
+        (ofSender, bytesOfSender) = try HeldRow.share(db, sentBy: sender)
         self.limits = limits
     }
 
