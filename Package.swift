@@ -29,6 +29,8 @@ let package = Package(
         // `/metrics`: counted through swift-metrics, written out by swift-prometheus.
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        // HQ's merged view mirrored into PostgreSQL for analysts' tools (`syncnode mirror`).
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         .target(
@@ -102,6 +104,18 @@ let package = Package(
                 .embedInCode("Templates/site.css"),
             ]
         ),
+        // The PostgreSQL mirror of the node's merged view: reads the node, writes PostgreSQL.
+        .target(
+            name: "SyncMirror",
+            dependencies: [
+                "SyncNode",
+                "SyncProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Tools/: what tests and fault runs use, built here but not offered as products: the fault
         // proxy, child processes, the chaos harness and the fuzzer.
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"], path: "Tools/FaultProxy"),
@@ -140,6 +154,7 @@ let package = Package(
             dependencies: [
                 "SyncNode",
                 "SyncWeb",
+                "SyncMirror",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 "SyncProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -170,6 +185,7 @@ let package = Package(
             dependencies: [
                 "ChildProcess",
                 "SyncNode",
+                "SyncMirror",
                 "SyncWeb",
                 "SyncProtocol",
                 "syncnode",

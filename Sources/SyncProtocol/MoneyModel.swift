@@ -122,8 +122,16 @@ public enum MoneyModel {
 
     public static func placement(_ fields: [String: Value]) -> Placement? {
         guard !isReversal(fields), let amount = amount(fields) else { return nil }
+        var placement = booking(fields)
+        placement.amount = amount
+        return placement
+    }
+
+    /// The county, budget year, project and stage an entry names (each nil when it names none
+    /// as text), whether or not it counts; the amount is left 0.
+    public static func booking(_ fields: [String: Value]) -> Placement {
         func text(_ name: String) -> String? { if case .text(let t)? = fields[name] { t } else { nil } }
-        return Placement(county: text("county"), year: budgetYear(fields), project: text("project"), stage: text("stage"), amount: amount)
+        return Placement(county: text("county"), year: budgetYear(fields), project: text("project"), stage: text("stage"), amount: 0)
     }
 
     /// `part` as hundredths of a percent of `whole` (4550 = 45.50%), or nil when `whole` is not

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
+import SyncMirror
 import SyncNode
 import SyncProtocol
 import SyncWeb
@@ -26,6 +28,11 @@ extension SyncNodeCommand {
         var metrics = "local"
         @Option(help: "Serve HTTPS with this PEM certificate (chain); needs --tls-key.") var tlsCert: String?
         @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
+        @Option(
+            help:
+                "Keep a PostgreSQL mirror of the merged view current: postgres://USER@HOST:PORT/DATABASE (credentials also from PG*; see `syncnode mirror`)."
+        )
+        var mirrorPostgres: String?
 
         func validate() throws {
             guard ListenAddress(listen) != nil else { throw ValidationError("--listen takes HOST:PORT, such as 0.0.0.0:8420") }
@@ -48,6 +55,7 @@ extension SyncNodeCommand {
                 logger.logLevel = Logger.Level(rawValue: logLevel)!
                 return logger
             }()
+            let mirrorTarget = try mirrorPostgres.map { url in try withFailure { () throws(SyncNodeError) in try PostgresTarget.parse(url) } }
             let store: Store
             do {
                 store = try Store.open(node.directory, clock: CLIClock.current)
@@ -78,10 +86,17 @@ extension SyncNodeCommand {
             let tls = tlsCert.map { NodeServer.TLSFiles(certificate: $0, privateKey: tlsKey!) }
             let scheme = tls == nil ? "http" : "https"
             let service = SyncService(store: store, limits: limits, metrics: counters)
+            var background: [any Service] = [scheduler, ReplayCacheKeeper(service: service)]
+            if let mirrorTarget {
+                var mirrorLogger = logger
+                mirrorLogger[metadataKey: "mirror.target"] = "\(mirrorTarget)"
+                background.append(
+                    MirrorService(mirror: PostgresMirror(store: store, target: mirrorTarget, logger: mirrorLogger), logger: mirrorLogger))
+            }
             service.restoreReplayCache()
             let app = try withFailure { () throws(SyncNodeError) in
                 try NodeServer.application(
-                    service: service, host: address.host, port: address.port, tls: tls, services: [scheduler, ReplayCacheKeeper(service: service)],
+                    service: service, host: address.host, port: address.port, tls: tls, services: background,
                     logger: logger, metricsAccess: MetricsAccess(rawValue: metrics)!,
                     routes: [WebInterface(store: store, secureCookies: tls != nil, logger: logger)]
                 ) { port in

@@ -11,13 +11,13 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary, peers, refusals, ownRefused, held, callers, forks) = try node.withStore { store in
+            let (info, summary, peers, refusals, ownRefused, held, callers, forks, mirror) = try node.withStore { store in
                 let refusals = try store.rejections()
                 // HQ syncs with nobody itself: the counties call it. Its view of them is who called when.
                 let callers = store.info.role == .hq ? try store.nodeHealth().filter { $0.entry.node != store.info.nodeID } : []
                 return (
                     store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, refusals,
-                    refusals.filter(store.isOwnWorkRefused), try store.heldWork(), callers, try store.forks()
+                    refusals.filter(store.isOwnWorkRefused), try store.heldWork(), callers, try store.forks(), try store.mirrorStatus()
                 )
             }
             func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
@@ -31,6 +31,7 @@ extension SyncNodeCommand {
                         "ownRefused": ownRefused.count, "refusedHere": refusals.count - ownRefused.count,
                         "held": held.map(\.transactions).reduce(0, +), "heldBytes": held.map(\.bytes).reduce(0, +),
                         "role": info.role.rawValue, "forkedNodes": forks.map(\.origin.hex),
+                        "mirror": Self.mirrorObject(mirror, holding: summary.vector.total),
                         "nodes": callers.map { n in
                             [
                                 "node": n.entry.node.hex, "label": n.entry.label, "site": n.entry.site, "revoked": n.entry.revokedAt != nil,
@@ -70,6 +71,7 @@ extension SyncNodeCommand {
                         "\(held.map(\.transactions).reduce(0, +)) transactions (\(ByteText.describe(held.map(\.bytes).reduce(0, +)))) wait for their node's approval; see `syncnode held list`",
                     ])
                 }
+                if let mirror { table.add(["PostgreSQL mirror", Self.mirrorLine(mirror, holding: summary.vector.total)]) }
                 table.add(["clock", "\(Presenter.localTime(summary.clock.millis)) \(Presenter.localZone), counter \(summary.clock.counter)"])
                 emit(table.rows.map { "\($0[0]): \($0[1])" }.joined(separator: "\n"))
                 if !peers.isEmpty { emit("\n" + Presenter.peersTable(peers)) }
@@ -84,6 +86,24 @@ extension SyncNodeCommand {
                     emit("\n" + nodes.render())
                 }
             }
+        }
+
+        /// Where the PostgreSQL mirror stands, for `--json`.
+        static func mirrorObject(_ mirror: MirrorStatus?, holding: UInt64) -> Any {
+            guard let m = mirror else { return NSNull() }
+            func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
+            return [
+                "target": m.target, "mirrored": m.mirrored, "behind": holding > m.mirrored ? holding - m.mirrored : 0,
+                "currentAt": number(m.currentAt), "failedAt": number(m.failedAt), "error": m.error ?? NSNull(),
+            ] as [String: Any]
+        }
+
+        /// Where the PostgreSQL mirror stands, in a line.
+        static func mirrorLine(_ mirror: MirrorStatus, holding: UInt64) -> String {
+            let behind = holding > mirror.mirrored ? holding - mirror.mirrored : 0
+            let since = mirror.currentAt.map { "; current at \(ReportFormat.localTime($0))" } ?? ""
+            return "\(mirror.target): " + (behind == 0 ? "current" : "\(behind) transactions behind") + since
+                + (mirror.error.map { "; last attempt failed: \($0)" } ?? "")
         }
     }
 }

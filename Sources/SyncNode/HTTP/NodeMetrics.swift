@@ -108,6 +108,13 @@ public final class NodeMetrics: Sendable {
         let applies = store.applyThreads.withLock { $0 }
         Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "storage")], factory: factory).record(applies.blocking)
         Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "other")], factory: factory).record(applies.other)
+        if let mirror = try store.mirrorStatus() {
+            Gauge(label: "syncnode_mirror_behind_transactions", factory: factory).record(state.transactions - Int64(clamping: mirror.mirrored))
+            Gauge(label: "syncnode_mirror_failing", factory: factory).record(mirror.error == nil ? 0 : 1)
+            if let current = mirror.currentAt {
+                Gauge(label: "syncnode_mirror_current_timestamp_seconds", factory: factory).record(Self.seconds(current))
+            }
+        }
 
         // Per peer and per registered node; those of peers forgotten and nodes dropped from the
         // registry since the last scrape are removed.
@@ -146,6 +153,9 @@ public final class NodeMetrics: Sendable {
         "syncnode_peer_last_success_timestamp_seconds": "When a sync round with the peer last succeeded (Unix time).",
         "syncnode_node_last_heard_timestamp_seconds": "When the registered node last called this one (Unix time).",
         "syncnode_node_unsent_transactions": "Transactions of the registered node this node still lacks, as of its last call.",
+        "syncnode_mirror_behind_transactions": "Transactions this node holds that its PostgreSQL mirror does not yet.",
+        "syncnode_mirror_failing": "Whether the last pass of the PostgreSQL mirror failed (1) or succeeded (0).",
+        "syncnode_mirror_current_timestamp_seconds": "When the PostgreSQL mirror last held everything this node held (Unix time).",
         "syncnode_http_bytes_total": "HTTP body bytes received and sent.",
         "syncnode_http_requests_total": "HTTP requests answered, by route and status.",
         "syncnode_http_request_duration_seconds": "Time to answer an HTTP request, by route.",

@@ -373,14 +373,21 @@ extension Store {
         }
     }
 
-    /// The entries of `ledger` a reversal cancels, as [id, origin hex].
-    func cancelledEntries(ledger: String) throws(SyncNodeError) -> Set<[String]> {
+    /// The entries of `ledger` a reversal cancels (`LedgerRule.reversals`).
+    public func cancelledEntryKeys(ledger: String) throws(SyncNodeError) -> Set<EntryKey> {
         try read { db in
             let judged = try Self.reversalVerdicts(db, ledger: ledger)
-            var out = Set<[String]>()
-            for case .cancels(let t) in judged.verdicts.values { out.insert([judged.entries[t].entryID, judged.entries[t].origin.hex]) }
+            var out = Set<EntryKey>()
+            for case .cancels(let t) in judged.verdicts.values {
+                out.insert(EntryKey(entryID: judged.entries[t].entryID, origin: judged.entries[t].origin))
+            }
             return out
         }
+    }
+
+    /// The entries of `ledger` a reversal cancels, as [id, origin hex].
+    func cancelledEntries(ledger: String) throws(SyncNodeError) -> Set<[String]> {
+        Set(try cancelledEntryKeys(ledger: ledger).map { [$0.entryID, $0.origin.hex] })
     }
 }
 

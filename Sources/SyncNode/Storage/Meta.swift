@@ -15,6 +15,8 @@ enum Meta {
         case rematerialise
         /// The digest of the plan the review's kept lists and triggers were made from (`ReviewIndex`).
         case reviewIndex = "review_index"
+        /// Where the PostgreSQL mirror stands (`MirrorStatus`, JSON), as the mirror last wrote it.
+        case mirror = "mirror_status"
     }
 
     static func set(_ db: Database, _ key: Key, _ value: some DatabaseValueConvertible) throws {

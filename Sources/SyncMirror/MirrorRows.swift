@@ -1,0 +1,132 @@
+import Foundation
+import SyncNode
+import SyncProtocol
+
+/// The rows a mirror writes, as the JSON documents PostgreSQL reads them from
+/// (`jsonb_to_recordset`): one bound parameter per statement whatever the number of rows, NULL
+/// where the node holds nothing, every integer exact.
+enum MirrorRows {
+    /// A field's value as analysts read it in `jsonb`: null, an integer, a number or text.
+    struct PlainValue: Encodable {
+        var value: Value
+        init(_ value: Value) { self.value = value }
+
+        func encode(to encoder: any Encoder) throws {
+            var single = encoder.singleValueContainer()
+            switch value {
+            case .null: try single.encodeNil()
+            case .int(let i): try single.encode(i)
+            case .real(let d) where d.isFinite: try single.encode(d)
+            case .real: try single.encodeNil()
+            case .text(let s): try single.encode(s)
+            }
+        }
+    }
+
+    struct Record: Encodable {
+        var collection: String
+        var record_id: String
+        var fields: [String: PlainValue]
+        var deleted: Bool
+        var updated: String
+        var updated_by: String
+        var conflicted_fields: [String]
+    }
+
+    struct Entry: Encodable {
+        var ledger: String
+        var entry_id: String
+        var origin: String
+        var kind: String?
+        var time: String
+        var author: String?
+        var fields: [String: PlainValue]
+        var reversal: Bool
+        var cancelled: Bool
+    }
+
+    struct Money: Encodable {
+        var ledger: String
+        var id: String
+        var origin: String
+        var kind: String?
+        var county: String?
+        var year: Int?
+        var project: String?
+        var stage: String?
+        var amount_fen: Int64?
+        var placed: Bool
+        var cancelled: Bool
+        var counts: Bool
+        var reversal: Bool
+        var author: String?
+        var time: String
+    }
+
+    struct Cancellation: Encodable {
+        var entry_id: String
+        var origin: String
+        var cancelled: Bool
+    }
+
+    struct Conflict: Encodable {
+        var collection: String
+        var record_id: String
+        var field: String
+        var winner: PlainValue
+        var winner_time: String
+        var winner_node: String
+        var other: PlainValue
+        var other_time: String
+        var other_node: String
+    }
+
+    static func json(_ rows: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(rows), as: UTF8.self)
+    }
+
+    /// A clock's wall time as PostgreSQL reads a `timestamptz` (UTC, milliseconds).
+    static func time(_ millis: UInt64) -> String {
+        let seconds = millis / 1000
+        let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        func two(_ n: Int?) -> String { String(format: "%02d", n ?? 0) }
+        return
+            "\(c.year ?? 1970)-\(two(c.month))-\(two(c.day))T\(two(c.hour)):\(two(c.minute)):\(two(c.second)).\(String(format: "%03d", Int(millis % 1000)))Z"
+    }
+
+    static func record(_ view: RecordView, labels: [NodeID: String]) -> Record {
+        Record(
+            collection: view.collection, record_id: view.recordID, fields: view.fields.mapValues(PlainValue.init), deleted: view.deleted,
+            updated: time(view.updated.millis), updated_by: labels[view.updated.node] ?? view.updated.node.hex,
+            conflicted_fields: view.conflictedFields)
+    }
+
+    static func entry(_ e: MirrorEntry, cancelled: Bool) -> Entry {
+        Entry(
+            ledger: e.ledger, entry_id: e.entryID, origin: e.origin.hex, kind: e.kind, time: time(e.ts.millis), author: e.author,
+            fields: e.fields.mapValues(PlainValue.init), reversal: e.isReversal, cancelled: cancelled)
+    }
+
+    /// A money entry's typed row: where it counts by the money model's definitions (county, budget
+    /// year, project, stage, amount), whether it has a place in the totals at all, and whether it
+    /// counts now that reversals are judged.
+    static func money(_ e: MirrorEntry, cancelled: Bool) -> Money {
+        let booked = MoneyModel.booking(e.fields)
+        return Money(
+            ledger: e.ledger, id: e.entryID, origin: e.origin.hex, kind: e.kind, county: booked.county, year: booked.year,
+            project: booked.project, stage: booked.stage, amount_fen: MoneyModel.amount(e.fields), placed: e.placement != nil,
+            cancelled: cancelled, counts: e.counts(cancelled: cancelled), reversal: e.isReversal, author: e.author, time: time(e.ts.millis))
+    }
+
+    static func conflict(_ c: ConflictItem, labels: [NodeID: String]) -> Conflict {
+        Conflict(
+            collection: c.collection, record_id: c.recordID, field: c.field, winner: PlainValue(c.winnerValue), winner_time: time(c.winnerTs.millis),
+            winner_node: labels[c.winnerTs.node] ?? c.winnerTs.node.hex, other: PlainValue(c.otherValue), other_time: time(c.otherTs.millis),
+            other_node: labels[c.otherTs.node] ?? c.otherTs.node.hex)
+    }
+}

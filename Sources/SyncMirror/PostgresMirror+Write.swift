@@ -1,0 +1,145 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SyncNode
+import SyncProtocol
+
+extension PostgresMirror {
+    /// Writes one batch and the vector it reaches, in one PostgreSQL transaction.
+    func write(_ batch: MirrorBatch, chains: [(NodeID, String?)], labels: [NodeID: String], _ db: PostgresConnection) async throws {
+        let records = try MirrorRows.json(batch.records.map { MirrorRows.record($0, labels: labels) })
+        let entries = batch.entries
+        func isCancelled(_ e: MirrorEntry) -> Bool {
+            batch.cancelled[e.ledger]?.contains(EntryKey(entryID: e.entryID, origin: e.origin)) ?? false
+        }
+        let ledgerRows = try MirrorRows.json(entries.map { MirrorRows.entry($0, cancelled: isCancelled($0)) })
+        let moneyRows = try MirrorRows.json(entries.filter(\.isMoney).map { MirrorRows.money($0, cancelled: isCancelled($0)) })
+        let vector = try MirrorRows.json(chains.map { VectorRow(origin: $0.0.hex, seq: Int64(clamping: batch.through[$0.0]), chain: $0.1) })
+        let total = String(batch.through.total)
+        _ = try await db.withTransaction(logger: logger) { db in
+            if !batch.records.isEmpty {
+                try await db.query(
+                    """
+                    INSERT INTO records (collection, record_id, fields, deleted, updated, updated_by, conflicted_fields)
+                    SELECT * FROM jsonb_to_recordset(\(records)::jsonb) AS r(
+                        collection text, record_id text, fields jsonb, deleted boolean, updated timestamptz, updated_by text, conflicted_fields jsonb)
+                    ON CONFLICT (collection, record_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted,
+                        updated = excluded.updated, updated_by = excluded.updated_by, conflicted_fields = excluded.conflicted_fields
+                    """, logger: logger)
+            }
+            if !entries.isEmpty {
+                try await db.query(
+                    """
+                    INSERT INTO ledger_entries (ledger, entry_id, origin, kind, time, author, fields, reversal, cancelled)
+                    SELECT * FROM jsonb_to_recordset(\(ledgerRows)::jsonb) AS r(
+                        ledger text, entry_id text, origin text, kind text, time timestamptz, author text, fields jsonb, reversal boolean, cancelled boolean)
+                    ON CONFLICT (ledger, entry_id, origin) DO UPDATE SET kind = excluded.kind, time = excluded.time, author = excluded.author,
+                        fields = excluded.fields, reversal = excluded.reversal, cancelled = excluded.cancelled
+                    """, logger: logger)
+            }
+            if entries.contains(where: \.isMoney) {
+                try await db.query(
+                    """
+                    INSERT INTO money_entries (ledger, id, origin, kind, county, year, project, stage, amount_fen, placed, cancelled, counts, reversal, author, time)
+                    SELECT * FROM jsonb_to_recordset(\(moneyRows)::jsonb) AS r(
+                        ledger text, id text, origin text, kind text, county text, year integer, project text, stage text, amount_fen bigint,
+                        placed boolean, cancelled boolean, counts boolean, reversal boolean, author text, time timestamptz)
+                    ON CONFLICT (ledger, id, origin) DO UPDATE SET kind = excluded.kind, county = excluded.county, year = excluded.year,
+                        project = excluded.project, stage = excluded.stage, amount_fen = excluded.amount_fen, placed = excluded.placed,
+                        cancelled = excluded.cancelled, counts = excluded.counts, reversal = excluded.reversal, author = excluded.author,
+                        time = excluded.time
+                    """, logger: logger)
+            }
+            for (ledger, cancelled) in batch.cancelled.sorted(by: { $0.key < $1.key }) {
+                try await reconcile(ledger: ledger, cancelled: cancelled, db)
+            }
+            try await db.query(
+                """
+                INSERT INTO mirror_vector (origin, seq, chain) SELECT * FROM jsonb_to_recordset(\(vector)::jsonb) AS r(origin text, seq bigint, chain text)
+                ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq, chain = excluded.chain
+                """, logger: logger)
+            try await db.query(
+                "INSERT INTO syncnode_mirror (key, value) VALUES ('mirrored', \(total)) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                logger: logger)
+        }
+    }
+
+    private struct VectorRow: Encodable {
+        var origin: String
+        var seq: Int64
+        var chain: String?
+    }
+
+    /// Makes the mirror's cancelled entries of `ledger` the node's: an entry a reversal now
+    /// cancels stops counting; one no reversal cancels any more (its reversal was withdrawn with
+    /// a forked history) counts again where it has a place.
+    private func reconcile(ledger: String, cancelled: Set<EntryKey>, _ db: PostgresConnection) async throws {
+        var before = Set<EntryKey>()
+        let rows = try await db.query("SELECT entry_id, origin FROM ledger_entries WHERE ledger = \(ledger) AND cancelled", logger: logger)
+        for try await (id, origin) in rows.decode((String, String).self) {
+            if let node = NodeID(hex: origin) { before.insert(EntryKey(entryID: id, origin: node)) }
+        }
+        let changes =
+            cancelled.subtracting(before).map { MirrorRows.Cancellation(entry_id: $0.entryID, origin: $0.origin.hex, cancelled: true) }
+            + before.subtracting(cancelled).map { MirrorRows.Cancellation(entry_id: $0.entryID, origin: $0.origin.hex, cancelled: false) }
+        guard !changes.isEmpty else { return }
+        let json = try MirrorRows.json(changes)
+        try await db.query(
+            """
+            UPDATE ledger_entries AS e SET cancelled = r.cancelled
+            FROM jsonb_to_recordset(\(json)::jsonb) AS r(entry_id text, origin text, cancelled boolean)
+            WHERE e.ledger = \(ledger) AND e.entry_id = r.entry_id AND e.origin = r.origin
+            """, logger: logger)
+        try await db.query(
+            """
+            UPDATE money_entries AS m SET cancelled = r.cancelled, counts = m.placed AND NOT r.cancelled
+            FROM jsonb_to_recordset(\(json)::jsonb) AS r(entry_id text, origin text, cancelled boolean)
+            WHERE m.ledger = \(ledger) AND m.id = r.entry_id AND m.origin = r.origin
+            """, logger: logger)
+    }
+
+    /// The tables computed from everything at once, written again whole in one transaction: the
+    /// open conflicts, and the funds and review reports as the node computes them (the same
+    /// figures as `report funds --json` and `report review --json`).
+    func refreshDerived(mirrored: VersionVector, labels: [NodeID: String], _ db: PostgresConnection) async throws {
+        let (conflicts, funds, review) = try await BlockingWork.run { [store] in
+            (try store.conflicts(), try store.report("funds", today: Self.today()), try store.report("review", today: Self.today()))
+        }
+        let conflictRows = try MirrorRows.json(conflicts.map { MirrorRows.conflict($0, labels: labels) })
+        let reports = try [funds, review].map { table in
+            let columns = MirrorSchema.columns(of: table)
+            return (table.name, columns, try MirrorSchema.reportRows(table, columns))
+        }
+        let total = String(mirrored.total)
+        let now = MirrorRows.time(UInt64(Date().timeIntervalSince1970 * 1000))
+        _ = try await db.withTransaction(logger: logger) { db in
+            try await db.query("DELETE FROM conflicts", logger: logger)
+            try await db.query(
+                """
+                INSERT INTO conflicts SELECT * FROM jsonb_to_recordset(\(conflictRows)::jsonb) AS r(
+                    collection text, record_id text, field text, winner jsonb, winner_time timestamptz, winner_node text, other jsonb,
+                    other_time timestamptz, other_node text)
+                """, logger: logger)
+            for (name, columns, rows) in reports {
+                for statement in MirrorSchema.reportTable(name, columns) { try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(name)"), logger: logger)
+                var binds = PostgresBindings()
+                binds.append(rows)
+                try await db.query(PostgresQuery(unsafeSQL: MirrorSchema.insertReport(name, columns), binds: binds), logger: logger)
+            }
+            try await db.query(
+                """
+                INSERT INTO syncnode_mirror (key, value) VALUES ('derived_through', \(total)), ('refreshed_at', \(now))
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """, logger: logger)
+        }
+    }
+
+    /// Today in the node's time zone, as the reports take it.
+    static func today() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date())
+    }
+}

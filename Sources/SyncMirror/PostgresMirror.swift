@@ -1,0 +1,216 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SyncNode
+import SyncProtocol
+
+/// What one mirror pass did.
+public struct MirrorReport: Codable, Sendable, Equatable {
+    /// The database, without credentials.
+    public var target: String
+    /// Transactions mirrored by this pass, and in how many batches (one PostgreSQL transaction each).
+    public var transactions: Int
+    public var batches: Int
+    /// Records and ledger entries written by this pass.
+    public var records: Int
+    public var entries: Int
+    /// Whether the node's history changed under what was mirrored (a fork repaired, a node's own
+    /// history recovered), so the mirror was written again from nothing.
+    public var restarted: Bool
+    /// The transactions the mirror holds now (the sum of its vector), and whether that is all the
+    /// node holds.
+    public var mirrored: UInt64
+    public var current: Bool
+    public var seconds: Double
+}
+
+/// Brings a PostgreSQL database up to date with the node's merged view (`docs/MIRROR.md`).
+///
+/// Incremental: the database keeps the vector it mirrored (`mirror_vector`, with each origin's
+/// history chain there); a pass asks the node for what lies beyond it, a batch at a time, and
+/// writes each batch, with the vector it reaches, in one PostgreSQL transaction. A pass cut off
+/// anywhere leaves whole batches: the next one starts where the last committed batch ended, and
+/// a batch written twice writes the same rows (every write is an upsert of the current state).
+/// The node's SQLite is only read, on `BlockingWork`'s threads: a mirror never holds up sync.
+public struct PostgresMirror: Sendable {
+    public let store: Store
+    public let target: PostgresTarget
+    /// Most transactions per batch.
+    public let batchSize: Int
+    let logger: Logger
+
+    public init(store: Store, target: PostgresTarget, batchSize: Int = 5000, logger: Logger) {
+        self.store = store
+        self.target = target
+        self.batchSize = max(1, batchSize)
+        self.logger = logger
+    }
+
+    /// One pass: connects, brings the database up to date, disconnects, and notes where the
+    /// mirror stands in the node (`status`, `/metrics`). A failure is noted too, and thrown as a
+    /// `SyncNodeError` that says what to do.
+    public func run() async throws -> MirrorReport {
+        let started = ContinuousClock.now
+        var connection: PostgresConnection?
+        do {
+            let opened = try await connect()
+            connection = opened
+            var report = try await pass(opened)
+            try? await opened.close()
+            let elapsed = ContinuousClock.now - started
+            report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            try await note(mirrored: report.mirrored, current: report.current, error: nil)
+            return report
+        } catch {
+            if let connection { try? await connection.close() }
+            let said = MirrorErrors.said(error, target)
+            try? await note(mirrored: nil, current: false, error: said.message)
+            throw said
+        }
+    }
+
+    private func connect() async throws -> PostgresConnection {
+        let configuration = try target.configuration()
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: quiet)
+    }
+
+    private func pass(_ db: PostgresConnection) async throws -> MirrorReport {
+        try await lock(db)
+        try await prepare(db)
+        var (mirrored, chains) = try await readVector(db)
+        var report = MirrorReport(
+            target: target.description, transactions: 0, batches: 0, records: 0, entries: 0, restarted: false, mirrored: 0, current: false, seconds: 0
+        )
+        if try await historyChanged(under: mirrored, chains) {
+            logger.warning("the node's history changed under the mirror; writing it again from nothing", metadata: ["mirror.target": "\(target)"])
+            _ = try await db.withTransaction(logger: logger) { db in
+                try await db.query("TRUNCATE records, ledger_entries, money_entries, conflicts, mirror_vector", logger: logger)
+            }
+            mirrored = VersionVector()
+            chains = [:]
+            report.restarted = true
+        }
+        let labels = try await BlockingWork.run { [store] in try store.nodeLabels() }
+        while true {
+            let after = mirrored
+            let batch = try await BlockingWork.run { [store, batchSize] in try store.mirrorBatch(after: after, maxTransactions: batchSize) }
+            guard batch.transactions > 0, batch.through != mirrored else { break }
+            let advanced = batch.through.entries.filter { $0.value != mirrored[$0.key] }.map(\.key)
+            let newChains = try await BlockingWork.run { [store, through = batch.through] in
+                try advanced.map { origin in (origin, try store.forkCheck(origin: origin, seq: through[origin])?.chain) }
+            }
+            try await write(batch, chains: newChains, labels: labels, db)
+            mirrored = batch.through
+            for (origin, chain) in newChains { chains[origin] = chain }
+            report.transactions += batch.transactions
+            report.batches += 1
+            report.records += batch.records.count
+            report.entries += batch.entries.count
+            logger.debug(
+                "mirrored a batch",
+                metadata: [
+                    "mirror.transactions": "\(batch.transactions)", "mirror.entries": "\(batch.entries.count)", "mirror.held": "\(mirrored.total)",
+                ])
+            if !batch.more { break }
+        }
+        let derivedThrough = try await setting("derived_through", db)
+        if report.transactions > 0 || report.restarted || derivedThrough != String(mirrored.total) {
+            try await refreshDerived(mirrored: mirrored, labels: labels, db)
+        }
+        report.mirrored = mirrored.total
+        let held = try await BlockingWork.run { [store] in try store.vector() }
+        report.current = held.total == mirrored.total
+        return report
+    }
+
+    /// One writer per database: a second mirror (a `mirror` run beside `serve --mirror-postgres`)
+    /// is told to wait rather than interleave. The lock goes with the connection.
+    private func lock(_ db: PostgresConnection) async throws {
+        let rows = try await db.query("SELECT pg_try_advisory_lock(\(MirrorSchema.lockKey))", logger: logger)
+        for try await locked in rows.decode(Bool.self) where !locked {
+            throw SyncNodeError(
+                .busy, "another mirror is writing to \(target) now (a syncnode mirror or serve --mirror-postgres); run again when it has finished")
+        }
+    }
+
+    /// Makes the tables when missing; refuses a database of a newer schema or of another node.
+    private func prepare(_ db: PostgresConnection) async throws {
+        _ = try await db.withTransaction(logger: logger) { db in
+            for statement in MirrorSchema.tables { try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            let rows = try await db.query("SELECT key, value FROM syncnode_mirror WHERE key IN ('schema_version', 'node')", logger: logger)
+            var settings: [String: String] = [:]
+            for try await (key, value) in rows.decode((String, String).self) { settings[key] = value }
+            if let version = settings["schema_version"].flatMap(Int.init), version > MirrorSchema.version {
+                throw SyncNodeError(
+                    .notForThisNode,
+                    "\(target) holds a mirror of schema \(version), written by a newer syncnode; this one writes schema \(MirrorSchema.version). Upgrade this node, or mirror into another database"
+                )
+            }
+            let node = store.info.nodeID.hex
+            if let other = settings["node"], other != node {
+                throw SyncNodeError(
+                    .notForThisNode,
+                    "\(target) holds the mirror of node \(other.prefix(8)), not of this node (\(node.prefix(8))); mirror each node into a database of its own"
+                )
+            }
+            let version = String(MirrorSchema.version)
+            try await db.query(
+                """
+                INSERT INTO syncnode_mirror (key, value) VALUES ('schema_version', \(version)), ('node', \(node)), ('node_label', \(store.info.label))
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """, logger: logger)
+        }
+    }
+
+    private func readVector(_ db: PostgresConnection) async throws -> (VersionVector, [NodeID: String]) {
+        var entries: [NodeID: UInt64] = [:]
+        var chains: [NodeID: String] = [:]
+        let rows = try await db.query("SELECT origin, seq, chain FROM mirror_vector", logger: logger)
+        for try await (origin, seq, chain) in rows.decode((String, Int64, String?).self) {
+            guard let node = NodeID(hex: origin), seq > 0 else { continue }
+            entries[node] = UInt64(seq)
+            chains[node] = chain
+        }
+        return (VersionVector(entries), chains)
+    }
+
+    /// Whether the node no longer holds what was mirrored as it was: an origin's history shorter
+    /// than mirrored, or different at the last transaction mirrored (its history chain).
+    private func historyChanged(under mirrored: VersionVector, _ chains: [NodeID: String]) async throws -> Bool {
+        guard !mirrored.entries.isEmpty else { return false }
+        return try await BlockingWork.run { [store] in
+            let held = try store.vector()
+            if mirrored.entries.contains(where: { held[$0.key] < $0.value }) { return true }
+            let checks = mirrored.entries.compactMap { origin, seq in
+                chains[origin].map { PullRequest.ForkCheck(origin: origin, seq: seq, chain: $0) }
+            }
+            return !(try store.forkedOrigins(checks)).isEmpty
+        }
+    }
+
+    private func setting(_ key: String, _ db: PostgresConnection) async throws -> String? {
+        let rows = try await db.query("SELECT value FROM syncnode_mirror WHERE key = \(key)", logger: logger)
+        for try await value in rows.decode(String.self) { return value }
+        return nil
+    }
+
+    private func note(mirrored: UInt64?, current: Bool, error: String?) async throws {
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        try await BlockingWork.run { [store, target] in
+            var status = try store.mirrorStatus() ?? MirrorStatus(target: target.description, mirrored: 0, currentAt: nil)
+            status.target = target.description
+            if let mirrored { status.mirrored = mirrored }
+            if current { status.currentAt = now }
+            if let error {
+                status.failedAt = now
+                status.error = error
+            } else {
+                status.failedAt = nil
+                status.error = nil
+            }
+            try store.noteMirrorStatus(status)
+        }
+    }
+}

@@ -1,0 +1,266 @@
+import ChildProcess
+import Foundation
+import SyncNode
+import SyncProtocol
+import Testing
+
+/// The PostgreSQL mirror of HQ's merged view, through the real binary against a real PostgreSQL
+/// server this suite starts on loopback (its rows read back with `psql`, an independent client).
+@Suite(.serialized) struct PostgresMirrorTests {
+    static func mirror(_ data: String, _ url: String, _ pg: PostgresServer, extra: [String] = [], exit: Int32 = 0) async throws -> [String: Any] {
+        let r = try await Binary.runAsync(["mirror", "--data", data, "--postgres", url, "--json"] + extra, environment: pg.environment)
+        #expect(r.status == exit, "mirror: \(r.status) \(r.stderr)")
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+    }
+
+    static func json(_ data: String, _ args: [String]) async throws -> Any {
+        let r = try await Binary.runAsync(args + ["--data", data, "--json"])
+        guard r.status == 0 else { throw TestFailure("\(args): \(r.stderr)") }
+        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+    }
+
+    /// The mirror's `funds` table equals `report funds --json`, row for row and figure for figure.
+    static func expectFundsEqualTheReport(_ data: String, _ pg: PostgresServer, _ database: String) async throws {
+        let report = try await Self.json(data, ["report", "funds"]) as? [[String: Any]] ?? []
+        let rows = try pg.psql(
+            database,
+            "SELECT coalesce(county_id, ''), year, target_fen, allocated_fen, disbursed_fen, spent_fen, donated_fen, remaining_fen FROM funds ORDER BY 1, 2"
+        )
+        func figure(_ v: Any?) -> String { (v as? NSNumber).map { "\($0.int64Value)" } ?? "" }
+        let expected = report.map { r in
+            ([(r["countyId"] as? String) ?? "", r["year"] as? String ?? ""]
+                + ["target", "allocated", "disbursed", "spent", "donated", "remaining"].map { figure(r[$0]) }).joined(separator: "|")
+        }.sorted()
+        #expect(rows.sorted() == expected, "mirror \(rows) report \(expected)")
+        #expect(rows.count > 15)
+    }
+
+    /// A first mirror of the demo's HQ carries every record, entry, conflict and review item; a
+    /// second finds nothing to do; one more disbursement sends one transaction; its reversal
+    /// takes it out of what counts; the conflict resolved leaves the conflicts table. The funds
+    /// table equals the report after each step.
+    @Test func theMirrorFollowsHQIncrementallyWithItsReportsFigures() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let demo = try await Binary.runAsync(["demo", "--dir", dir.path("demo").path])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let hq = dir.path("demo/hq").path
+        let status = try await Self.json(hq, ["status"]) as? [String: Any] ?? [:]
+        let first = try await Self.mirror(hq, url, pg)
+        #expect(first["transactions"] as? Int == status["transactions"] as? Int)
+        #expect(first["current"] as? Bool == true && first["restarted"] as? Bool == false)
+        #expect(try pg.psql("hq", "SELECT count(*) FROM ledger_entries") == ["\(status["ledgerEntries"] as? Int ?? -1)"])
+        #expect(try pg.psql("hq", "SELECT count(*) FROM records WHERE NOT deleted") == ["\(status["records"] as? Int ?? -1)"])
+        #expect(try pg.psql("hq", "SELECT sum(seq) FROM mirror_vector") == ["\(status["transactions"] as? Int ?? -1)"])
+        let conflicts = try await Self.json(hq, ["conflicts"]) as? [[String: Any]] ?? []
+        #expect(conflicts.count == 1)
+        #expect(try pg.psql("hq", "SELECT collection, record_id, field FROM conflicts") == ["projects|lt-clinic|responsible"])
+        #expect(try pg.psql("hq", "SELECT type_id, item FROM review WHERE type_id = 'conflict'") == ["conflict|projects/lt-clinic.responsible"])
+        try await Self.expectFundsEqualTheReport(hq, pg, "hq")
+
+        let again = try await Self.mirror(hq, url, pg)
+        #expect(again["transactions"] as? Int == 0 && again["batches"] as? Int == 0)
+
+        // One more disbursement: one transaction, one entry, counted.
+        let appended = try await Binary.runAsync([
+            "ledger", "append", "disbursements", "--data", hq, "county=gangu", "kind=disbursement", "amount_fen:=123400", "date=2017-06-01",
+            "stage=advance",
+        ])
+        #expect(appended.status == 0, "\(appended.stderr)")
+        let id = appended.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let more = try await Self.mirror(hq, url, pg)
+        #expect(more["transactions"] as? Int == 1 && more["entries"] as? Int == 1)
+        #expect(
+            try pg.psql("hq", "SELECT kind, county, year, stage, amount_fen, counts, cancelled FROM money_entries WHERE id = '\(id)'") == [
+                "disbursement|gangu|2017|advance|123400|t|f"
+            ])
+        try await Self.expectFundsEqualTheReport(hq, pg, "hq")
+
+        // Its reversal: the entry no longer counts, nor does the reversal; the figures follow.
+        let undone = try await Binary.runAsync(["correct", id, "--undo", "--data", hq])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        let reversed = try await Self.mirror(hq, url, pg)
+        #expect(reversed["transactions"] as? Int == 1)
+        #expect(try pg.psql("hq", "SELECT counts, cancelled, reversal FROM money_entries WHERE id = '\(id)'") == ["f|t|f"])
+        #expect(
+            try pg.psql("hq", "SELECT counts, reversal, amount_fen FROM money_entries WHERE ledger = 'disbursements' AND reversal") == ["f|t|-123400"]
+        )
+        #expect(
+            try pg.psql("hq", "SELECT sum(amount_fen) FROM money_entries WHERE counts AND county = 'gangu' AND kind = 'disbursement'") == [
+                "500000000"
+            ]
+        )
+        try await Self.expectFundsEqualTheReport(hq, pg, "hq")
+
+        // The conflict resolved: gone from the conflicts table and from the record's fields.
+        let resolved = try await Binary.runAsync(["conflicts", "resolve", "projects", "lt-clinic", "responsible", "--value", "临潭卫健局", "--data", hq])
+        #expect(resolved.status == 0, "\(resolved.stderr)")
+        _ = try await Self.mirror(hq, url, pg)
+        #expect(try pg.psql("hq", "SELECT count(*) FROM conflicts") == ["0"])
+        #expect(
+            try pg.psql("hq", "SELECT fields->>'responsible', conflicted_fields FROM records WHERE record_id = 'lt-clinic'") == ["临潭卫健局|[]"])
+    }
+
+    /// The server killed while a mirror waits inside a batch: the batches committed before stay,
+    /// the one cut off is gone, and the next run sends exactly what the database lacks.
+    @Test func aServerKilledMidMirrorLosesAndRepeatsNothing() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let node = try TestNode(site: "hq", role: .hq)
+        defer { node.remove() }
+        let data = node.directory.path("node").path
+        let origin = node.store.info.nodeID.hex
+        try node.store.close()
+        _ = try await Self.mirror(data, url, pg)
+        let store = try Store.open(URL(fileURLWithPath: data), clock: node.clock)
+        let total = 600
+        for i in 0..<total {
+            let fields: [FieldAssignment] = [
+                .init("county", .text("lintan")), .init("kind", .text("disbursement")), .init("amount_fen", .int(Int64(1000 + i))),
+                .init("date", .text("2017-05-01")), .init("stage", .text("advance")),
+            ]
+            try store.commit([.append(ledger: "disbursements", entryID: "e-\(i)", fields: fields)])
+        }
+        try store.close()
+        // Another session holds the key of entry e-400 in an open transaction: the mirror's batch
+        // that carries it waits there, after the batches before it have committed.
+        var env = ProcessInfo.processInfo.environment
+        env["PGPASSWORD"] = pg.password
+        let blocker = try ChildProcess(
+            "/usr/bin/psql",
+            [
+                "-X", "-h", "127.0.0.1", "-p", String(pg.port), "-U", pg.user, "-d", "hq", "-c",
+                "BEGIN; INSERT INTO ledger_entries VALUES ('disbursements', 'e-400', '\(origin)', NULL, now(), NULL, '{}', false, false); SELECT pg_sleep(300);",
+            ], environment: env, stdin: .null, stdout: .null, stderr: .null)
+        defer { blocker.terminate() }
+        let password = pg.environment
+        async let cut = Binary.runAsync(["mirror", "--data", data, "--postgres", url, "--batch-transactions", "50"], environment: password)
+        var waiting = false
+        for _ in 0..<300 where !waiting {
+            try await Task.sleep(for: .milliseconds(100))
+            waiting = try pg.psql("hq", "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == ["1"]
+        }
+        #expect(waiting, "the mirror never reached the held entry")
+        let committed = Int(try pg.psql("hq", "SELECT sum(seq) FROM mirror_vector").first ?? "") ?? -1
+        #expect(committed > 0, "no batch committed before the held entry")
+        try pg.kill()
+        let killed = try await cut
+        #expect(killed.status == 69, "\(killed.status) \(killed.stderr)")
+        #expect(
+            ["closed the connection", "cannot reach", "shutting down"].contains { killed.stderr.contains($0) }, "\(killed.stderr)")
+        #expect(!killed.stderr.contains(pg.password))
+        try pg.start()
+        #expect(Int(try pg.psql("hq", "SELECT sum(seq) FROM mirror_vector").first ?? "") == committed)
+        let entriesBefore = Int(try pg.psql("hq", "SELECT count(*) FROM money_entries").first ?? "") ?? -1
+        #expect(entriesBefore > 0 && entriesBefore <= 400, "\(entriesBefore)")
+        let rest = try await Self.mirror(data, url, pg)
+        let held = try await Self.json(data, ["status"]) as? [String: Any] ?? [:]
+        let all = held["transactions"] as? Int ?? -1
+        #expect(rest["transactions"] as? Int == all - committed, "\(rest) of \(all), \(committed) committed before")
+        #expect(rest["entries"] as? Int == total - entriesBefore)
+        #expect(
+            try pg.psql("hq", "SELECT count(*), sum(amount_fen), count(DISTINCT id) FROM money_entries") == [
+                "\(total)|\(total * 1000 + total * (total - 1) / 2)|\(total)"
+            ])
+    }
+
+    /// A URL that is not one, a wrong password, an unreachable server, a database another node
+    /// mirrors into, another mirror writing: each a clear message and its exit code, the password
+    /// never printed, nothing written.
+    @Test func badTargetsAreRefusedPlainly() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
+        func run(_ data: String, _ target: String, _ env: [String: String]) async throws -> Binary.Result {
+            try await Binary.runAsync(["mirror", "--data", data, "--postgres", target], environment: env)
+        }
+        let notURL = try await run(hq, "mysql://x:hunter2@h/db", [:])
+        #expect(notURL.status == 65 && notURL.stderr.contains("postgres://") && !notURL.stderr.contains("hunter2"), "\(notURL.stderr)")
+        let badMode = try await run(hq, url + "?sslmode=sometimes", pg.environment)
+        #expect(badMode.status == 65 && badMode.stderr.contains("sslmode"), "\(badMode.stderr)")
+        let wrong = try await run(hq, "postgres://\(pg.user):not-the-password@127.0.0.1:\(pg.port)/hq", [:])
+        #expect(wrong.status == 78 && wrong.stderr.contains("password is wrong") && !wrong.stderr.contains("not-the-password"), "\(wrong.stderr)")
+        let noDatabase = try await run(hq, "postgres://\(pg.user)@127.0.0.1:\(pg.port)/nosuch", pg.environment)
+        #expect(noDatabase.status == 3 && noDatabase.stderr.contains("createdb nosuch"), "\(noDatabase.stderr)")
+        let closed = try await run(hq, "postgres://\(pg.user)@127.0.0.1:1/hq", pg.environment)
+        #expect(closed.status == 69 && closed.stderr.contains("cannot reach"), "\(closed.stderr)")
+        #expect(try pg.psql("hq", "SELECT count(*) FROM pg_tables WHERE tablename = 'records'") == ["0"])
+        // The mirror is HQ's; Lintan's node may not write into the same database.
+        _ = try await Self.mirror(hq, url, pg)
+        let other = try await run(lintan, url, pg.environment)
+        #expect(other.status == 67 && other.stderr.contains("database of its own"), "\(other.stderr)")
+        // A second writer waits its turn.
+        var env = ProcessInfo.processInfo.environment
+        env["PGPASSWORD"] = pg.password
+        let holder = try ChildProcess(
+            "/usr/bin/psql",
+            [
+                "-X", "-h", "127.0.0.1", "-p", String(pg.port), "-U", pg.user, "-d", "hq", "-c",
+                "SELECT pg_advisory_lock(6005917629041693266), pg_sleep(60)",
+            ],
+            environment: env, stdin: .null, stdout: .null, stderr: .null)
+        defer { holder.terminate() }
+        var busy = Binary.Result(status: 0, stdout: "", stderr: "")
+        for _ in 0..<50 {
+            busy = try await run(hq, url, pg.environment)
+            if busy.status != 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(busy.status == 75 && busy.stderr.contains("another mirror"), "\(busy.stderr)")
+    }
+
+    /// `serve --mirror-postgres`: work pushed by a county is in PostgreSQL within seconds; with the
+    /// server down, sync goes on, `status` and `/metrics` say how far behind the mirror is, and it
+    /// catches up when the server is back.
+    @Test func serveKeepsTheMirrorCurrentAndSaysWhenItFallsBehind() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
+        let server = try ServeProcess(data: hq, extra: ["--mirror-postgres", url], environment: pg.environment)
+        defer { server.stop() }
+        func append(_ amount: Int) async throws {
+            let r = try await Binary.runAsync([
+                "ledger", "append", "expenditures", "--data", lintan, "county=lintan", "kind=expenditure", "amount_fen:=\(amount)", "date=2017-05-01",
+            ])
+            #expect(r.status == 0, "\(r.stderr)")
+            let synced = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url])
+            #expect(synced.status == 0, "\(synced.stderr)")
+        }
+        func mirrored(_ amount: Int) async throws -> Bool {
+            for _ in 0..<100 {
+                if try pg.psql("hq", "SELECT count(*) FROM money_entries WHERE amount_fen = \(amount)") == ["1"] { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+        try await append(777_001)
+        #expect(try await mirrored(777_001))
+        try pg.kill()
+        try await append(777_002)
+        var behind: [String: Any] = [:]
+        for _ in 0..<100 {
+            behind = (try await Self.json(hq, ["status"]) as? [String: Any])?["mirror"] as? [String: Any] ?? [:]
+            if behind["error"] is String { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect((behind["behind"] as? Int ?? 0) >= 1, "\(behind)")
+        #expect((behind["error"] as? String ?? "").contains("cannot reach"), "\(behind)")
+        #expect(!(behind["target"] as? String ?? "").contains(pg.password))
+        let metrics = try Binary.shell("curl -s \(server.url)/metrics")
+        #expect(metrics.stdout.contains("syncnode_mirror_failing 1"), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains(#/syncnode_mirror_behind_transactions [1-9]/#))
+        try pg.start()
+        #expect(try await mirrored(777_002))
+        #expect(server.process.isRunning)
+    }
+}
