@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import PostgresNIO
 import SyncNode
 
@@ -7,6 +8,11 @@ import SyncNode
 enum MirrorErrors {
     static func said(_ error: any Error, _ target: PostgresTarget) -> SyncNodeError {
         if let said = error as? SyncNodeError { return said }
+        if error is ConnectionClosed {
+            return SyncNodeError(
+                .unreachable,
+                "PostgreSQL at \(target) closed the connection during the mirror; what was committed stays, and the next run continues from there")
+        }
         if let transaction = error as? PostgresTransactionError {
             if let inner = transaction.closureError ?? transaction.commitError ?? transaction.beginError { return said(inner, target) }
         }
@@ -18,6 +24,13 @@ enum MirrorErrors {
             return server(psql, target)
         case .connectionError:
             let why = psql.underlying.map { "\($0)" } ?? "no connection"
+            if psql.underlying is NIOSSLError {
+                let hint =
+                    why.contains("CERTIFICATE_VERIFY_FAILED")
+                    ? "the server's certificate is not signed by a root this node trusts; give its CA with sslrootcert=FILE (or PGSSLROOTCERT)"
+                    : why
+                return SyncNodeError(.unreachable, "TLS with PostgreSQL at \(target) failed: \(hint)")
+            }
             return SyncNodeError(
                 .unreachable, "cannot reach PostgreSQL at \(target): \(why); check that the server runs and the host and port are right")
         case .sslUnsupported:

@@ -16,9 +16,9 @@ extension PostgresMirror {
         let moneyRows = try MirrorRows.json(entries.filter(\.isMoney).map { MirrorRows.money($0, cancelled: isCancelled($0)) })
         let vector = try MirrorRows.json(chains.map { VectorRow(origin: $0.0.hex, seq: Int64(clamping: batch.through[$0.0]), chain: $0.1) })
         let total = String(batch.through.total)
-        _ = try await db.withTransaction(logger: logger) { db in
+        try await db.transaction(logger: logger) { db in
             if !batch.records.isEmpty {
-                try await db.query(
+                try await db.run(
                     """
                     INSERT INTO records (collection, record_id, fields, deleted, updated, updated_by, conflicted_fields)
                     SELECT * FROM jsonb_to_recordset(\(records)::jsonb) AS r(
@@ -28,7 +28,7 @@ extension PostgresMirror {
                     """, logger: logger)
             }
             if !entries.isEmpty {
-                try await db.query(
+                try await db.run(
                     """
                     INSERT INTO ledger_entries (ledger, entry_id, origin, kind, time, author, fields, reversal, cancelled)
                     SELECT * FROM jsonb_to_recordset(\(ledgerRows)::jsonb) AS r(
@@ -38,7 +38,7 @@ extension PostgresMirror {
                     """, logger: logger)
             }
             if entries.contains(where: \.isMoney) {
-                try await db.query(
+                try await db.run(
                     """
                     INSERT INTO money_entries (ledger, id, origin, kind, county, year, project, stage, amount_fen, placed, cancelled, counts, reversal, author, time)
                     SELECT * FROM jsonb_to_recordset(\(moneyRows)::jsonb) AS r(
@@ -53,12 +53,12 @@ extension PostgresMirror {
             for (ledger, cancelled) in batch.cancelled.sorted(by: { $0.key < $1.key }) {
                 try await reconcile(ledger: ledger, cancelled: cancelled, db)
             }
-            try await db.query(
+            try await db.run(
                 """
                 INSERT INTO mirror_vector (origin, seq, chain) SELECT * FROM jsonb_to_recordset(\(vector)::jsonb) AS r(origin text, seq bigint, chain text)
                 ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq, chain = excluded.chain
                 """, logger: logger)
-            try await db.query(
+            try await db.run(
                 "INSERT INTO syncnode_mirror (key, value) VALUES ('mirrored', \(total)) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 logger: logger)
         }
@@ -75,7 +75,7 @@ extension PostgresMirror {
     /// a forked history) counts again where it has a place.
     private func reconcile(ledger: String, cancelled: Set<EntryKey>, _ db: PostgresConnection) async throws {
         var before = Set<EntryKey>()
-        let rows = try await db.query("SELECT entry_id, origin FROM ledger_entries WHERE ledger = \(ledger) AND cancelled", logger: logger)
+        let rows = try await db.run("SELECT entry_id, origin FROM ledger_entries WHERE ledger = \(ledger) AND cancelled", logger: logger)
         for try await (id, origin) in rows.decode((String, String).self) {
             if let node = NodeID(hex: origin) { before.insert(EntryKey(entryID: id, origin: node)) }
         }
@@ -84,13 +84,13 @@ extension PostgresMirror {
             + before.subtracting(cancelled).map { MirrorRows.Cancellation(entry_id: $0.entryID, origin: $0.origin.hex, cancelled: false) }
         guard !changes.isEmpty else { return }
         let json = try MirrorRows.json(changes)
-        try await db.query(
+        try await db.run(
             """
             UPDATE ledger_entries AS e SET cancelled = r.cancelled
             FROM jsonb_to_recordset(\(json)::jsonb) AS r(entry_id text, origin text, cancelled boolean)
             WHERE e.ledger = \(ledger) AND e.entry_id = r.entry_id AND e.origin = r.origin
             """, logger: logger)
-        try await db.query(
+        try await db.run(
             """
             UPDATE money_entries AS m SET cancelled = r.cancelled, counts = m.placed AND NOT r.cancelled
             FROM jsonb_to_recordset(\(json)::jsonb) AS r(entry_id text, origin text, cancelled boolean)
@@ -112,22 +112,22 @@ extension PostgresMirror {
         }
         let total = String(mirrored.total)
         let now = MirrorRows.time(UInt64(Date().timeIntervalSince1970 * 1000))
-        _ = try await db.withTransaction(logger: logger) { db in
-            try await db.query("DELETE FROM conflicts", logger: logger)
-            try await db.query(
+        try await db.transaction(logger: logger) { db in
+            try await db.run("DELETE FROM conflicts", logger: logger)
+            try await db.run(
                 """
                 INSERT INTO conflicts SELECT * FROM jsonb_to_recordset(\(conflictRows)::jsonb) AS r(
                     collection text, record_id text, field text, winner jsonb, winner_time timestamptz, winner_node text, other jsonb,
                     other_time timestamptz, other_node text)
                 """, logger: logger)
             for (name, columns, rows) in reports {
-                for statement in MirrorSchema.reportTable(name, columns) { try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-                try await db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(name)"), logger: logger)
+                for statement in MirrorSchema.reportTable(name, columns) { try await db.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await db.run(PostgresQuery(unsafeSQL: "DELETE FROM \(name)"), logger: logger)
                 var binds = PostgresBindings()
                 binds.append(rows)
-                try await db.query(PostgresQuery(unsafeSQL: MirrorSchema.insertReport(name, columns), binds: binds), logger: logger)
+                try await db.run(PostgresQuery(unsafeSQL: MirrorSchema.insertReport(name, columns), binds: binds), logger: logger)
             }
-            try await db.query(
+            try await db.run(
                 """
                 INSERT INTO syncnode_mirror (key, value) VALUES ('derived_through', \(total)), ('refreshed_at', \(now))
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value

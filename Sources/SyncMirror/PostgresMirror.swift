@@ -71,9 +71,10 @@ public struct PostgresMirror: Sendable {
 
     private func connect() async throws -> PostgresConnection {
         let configuration = try target.configuration()
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
-        return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: quiet)
+        // The client's own lines only when asked for in detail (trace, debug).
+        var client = logger
+        if logger.logLevel > .debug { client.logLevel = max(logger.logLevel, .warning) }
+        return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: client)
     }
 
     private func pass(_ db: PostgresConnection) async throws -> MirrorReport {
@@ -85,8 +86,8 @@ public struct PostgresMirror: Sendable {
         )
         if try await historyChanged(under: mirrored, chains) {
             logger.warning("the node's history changed under the mirror; writing it again from nothing", metadata: ["mirror.target": "\(target)"])
-            _ = try await db.withTransaction(logger: logger) { db in
-                try await db.query("TRUNCATE records, ledger_entries, money_entries, conflicts, mirror_vector", logger: logger)
+            try await db.transaction(logger: logger) { db in
+                try await db.run("TRUNCATE records, ledger_entries, money_entries, conflicts, mirror_vector", logger: logger)
             }
             mirrored = VersionVector()
             chains = [:]
@@ -128,7 +129,7 @@ public struct PostgresMirror: Sendable {
     /// One writer per database: a second mirror (a `mirror` run beside `serve --mirror-postgres`)
     /// is told to wait rather than interleave. The lock goes with the connection.
     private func lock(_ db: PostgresConnection) async throws {
-        let rows = try await db.query("SELECT pg_try_advisory_lock(\(MirrorSchema.lockKey))", logger: logger)
+        let rows = try await db.run("SELECT pg_try_advisory_lock(\(MirrorSchema.lockKey))", logger: logger)
         for try await locked in rows.decode(Bool.self) where !locked {
             throw SyncNodeError(
                 .busy, "another mirror is writing to \(target) now (a syncnode mirror or serve --mirror-postgres); run again when it has finished")
@@ -137,9 +138,9 @@ public struct PostgresMirror: Sendable {
 
     /// Makes the tables when missing; refuses a database of a newer schema or of another node.
     private func prepare(_ db: PostgresConnection) async throws {
-        _ = try await db.withTransaction(logger: logger) { db in
-            for statement in MirrorSchema.tables { try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-            let rows = try await db.query("SELECT key, value FROM syncnode_mirror WHERE key IN ('schema_version', 'node')", logger: logger)
+        try await db.transaction(logger: logger) { db in
+            for statement in MirrorSchema.tables { try await db.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            let rows = try await db.run("SELECT key, value FROM syncnode_mirror WHERE key IN ('schema_version', 'node')", logger: logger)
             var settings: [String: String] = [:]
             for try await (key, value) in rows.decode((String, String).self) { settings[key] = value }
             if let version = settings["schema_version"].flatMap(Int.init), version > MirrorSchema.version {
@@ -156,7 +157,7 @@ public struct PostgresMirror: Sendable {
                 )
             }
             let version = String(MirrorSchema.version)
-            try await db.query(
+            try await db.run(
                 """
                 INSERT INTO syncnode_mirror (key, value) VALUES ('schema_version', \(version)), ('node', \(node)), ('node_label', \(store.info.label))
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value
@@ -167,7 +168,7 @@ public struct PostgresMirror: Sendable {
     private func readVector(_ db: PostgresConnection) async throws -> (VersionVector, [NodeID: String]) {
         var entries: [NodeID: UInt64] = [:]
         var chains: [NodeID: String] = [:]
-        let rows = try await db.query("SELECT origin, seq, chain FROM mirror_vector", logger: logger)
+        let rows = try await db.run("SELECT origin, seq, chain FROM mirror_vector", logger: logger)
         for try await (origin, seq, chain) in rows.decode((String, Int64, String?).self) {
             guard let node = NodeID(hex: origin), seq > 0 else { continue }
             entries[node] = UInt64(seq)
@@ -191,7 +192,7 @@ public struct PostgresMirror: Sendable {
     }
 
     private func setting(_ key: String, _ db: PostgresConnection) async throws -> String? {
-        let rows = try await db.query("SELECT value FROM syncnode_mirror WHERE key = \(key)", logger: logger)
+        let rows = try await db.run("SELECT value FROM syncnode_mirror WHERE key = \(key)", logger: logger)
         for try await value in rows.decode(String.self) { return value }
         return nil
     }

@@ -21,9 +21,14 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
         @Option(help: "The database: postgres://USER@HOST:PORT/DATABASE?sslmode=… (default: the PG* variables).") var postgres: String?
         @Option(help: "Most transactions per batch.") var batchTransactions = 5000
+        @Option(help: "Log level: trace, debug, info, notice, warning, error (trace and debug include the PostgreSQL client's own lines).")
+        var logLevel = "warning"
 
         func validate() throws {
             guard batchTransactions > 0 else { throw ValidationError("--batch-transactions must be positive") }
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error")
+            }
         }
 
         func run() async throws {
@@ -36,7 +41,7 @@ extension SyncNodeCommand {
             }
             defer { try? store.close() }
             var logger = Logger(label: "syncnode.mirror")
-            logger.logLevel = .warning
+            logger.logLevel = Logger.Level(rawValue: logLevel)!
             let mirror = PostgresMirror(store: store, target: target, batchSize: batchTransactions, logger: logger)
             let report: MirrorReport
             do {

@@ -12,7 +12,13 @@ final class PostgresServer {
     let password = "mirror-test-pw-2017"
     private let bin: String
 
-    init() throws {
+    /// The server's certificate (self-signed, for 127.0.0.1) when it was started with TLS.
+    var certificate: String { directory.appendingPathComponent("server.crt").path }
+    private let tls: Bool
+
+    /// - Parameter tls: serve TLS only (`hostssl` in pg_hba.conf: a connection without TLS is refused).
+    init(tls: Bool = false) throws {
+        self.tls = tls
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = versions.compactMap(Int.init).max() else {
             throw TestFailure("PostgreSQL is not installed (apt-get install postgresql; scripts/install-deps does it)")
@@ -27,6 +33,17 @@ final class PostgresServer {
             Self.asPostgres(
                 "'\(bin)/initdb' -D '\(directory.path)/data' -U \(user) --pwfile='\(directory.path)/pw' -A scram-sha-256 -E UTF8 --no-locale"),
             "initdb")
+        if tls {
+            let d = directory.path
+            try Self.check(
+                Self.shell(
+                    """
+                    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+                        -keyout '\(d)/server.key' -out '\(d)/server.crt' 2>/dev/null &&
+                    chown postgres '\(d)/server.key' '\(d)/server.crt' && chmod 600 '\(d)/server.key' &&
+                    sed -i 's/^host /hostssl /' '\(d)/data/pg_hba.conf'
+                    """), "TLS set-up")
+        }
         try start()
     }
 
@@ -34,8 +51,12 @@ final class PostgresServer {
     func start() throws {
         try Self.check(
             Self.asPostgres(
-                "'\(bin)/pg_ctl' -D '\(directory.path)/data' -l '\(directory.path)/log' -w -t 30 start -o \"-p \(port) -k '\(directory.path)' -c listen_addresses=127.0.0.1\""
+                "'\(bin)/pg_ctl' -D '\(directory.path)/data' -l '\(directory.path)/log' -w -t 30 start -o \"-p \(port) -k '\(directory.path)' -c listen_addresses=127.0.0.1\(tlsOptions)\""
             ), "pg_ctl start")
+    }
+
+    private var tlsOptions: String {
+        tls ? " -c ssl=on -c ssl_cert_file='\(directory.path)/server.crt' -c ssl_key_file='\(directory.path)/server.key'" : ""
     }
 
     /// Stops the server at once (`immediate`: as a crash, no shutdown checkpoint).
