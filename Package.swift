@@ -121,6 +121,8 @@ let package = Package(
         .target(name: "FaultProxy", dependencies: ["SyncProtocol"], path: "Tools/FaultProxy"),
         // Child processes without Foundation's `Process` (see its comment): tests and tools only.
         .target(name: "ChildProcess", path: "Tools/ChildProcess"),
+        // A PostgreSQL server of its own on loopback, for the mirror's tests and benchmark.
+        .target(name: "PostgresTestServer", dependencies: ["ChildProcess"], path: "Tools/PostgresTestServer"),
         // Its folder differs from the library's by more than letter case (macOS file systems
         // merge names that differ only in case).
         .executableTarget(
@@ -167,6 +169,9 @@ let package = Package(
             name: "syncnode-bench",
             dependencies: [
                 "ChildProcess",
+                "PostgresTestServer",
+                "SyncMirror",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 "SyncNode",
                 "SyncProtocol",
                 "SyncWeb",
@@ -184,6 +189,7 @@ let package = Package(
             name: "SyncNodeTests",
             dependencies: [
                 "ChildProcess",
+                "PostgresTestServer",
                 "SyncNode",
                 "SyncMirror",
                 "SyncWeb",

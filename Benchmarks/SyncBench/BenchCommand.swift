@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
 
 struct Measure: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "measure", abstract: "Runs the measurements (the default).")
-    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9", "p10", "p11"]
+    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9", "p10", "p11", "p13"]
 
     @Flag(help: "Every measurement at tiny sizes (for the tests).")
     var smoke = false
@@ -88,6 +88,9 @@ struct Measure: AsyncParsableCommand {
                 figures += try await MetricsCost.run(
                     records: smoke ? 500 : 100_000, conflicts: smoke ? 10 : 1_000, requests: smoke ? 50 : 2_000,
                     smallTransactions: smoke ? 200 : 100_000)
+            }
+            if selected("p13") {
+                figures += try await MirrorSpeed.run(entries: smoke ? 2_000 : 1_000_000, perTransaction: 10, writes: smoke ? 3 : 100)
             }
             if selected("p5") {
                 if smoke && ProcessInfo.processInfo.environment["SYNCNODE_BENCH_NETNS"] != "1" {

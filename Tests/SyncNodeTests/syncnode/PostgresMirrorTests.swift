@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import PostgresTestServer
 import SyncNode
 import SyncProtocol
 import Testing

@@ -1,27 +1,27 @@
 import ChildProcess
 import Foundation
 
-/// A real PostgreSQL server for a test: Debian's `postgresql` binaries, a cluster made with
+/// A real PostgreSQL server for a test or a benchmark: Debian's `postgresql` binaries, a cluster made with
 /// `initdb` in a temporary directory (run as the `postgres` user, as initdb requires), listening
 /// on a free loopback port with password (SCRAM) authentication. `scripts/install-deps` and
 /// `.ci/run` install the package.
-final class PostgresServer {
-    let directory: URL
-    let port: Int
-    let user = "syncnode"
-    let password = "mirror-test-pw-2017"
+public final class PostgresServer: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    public let user = "syncnode"
+    public let password = "mirror-test-pw-2017"
     private let bin: String
 
     /// The server's certificate (self-signed, for 127.0.0.1) when it was started with TLS.
-    var certificate: String { directory.appendingPathComponent("server.crt").path }
+    public var certificate: String { directory.appendingPathComponent("server.crt").path }
     private let tls: Bool
 
     /// - Parameter tls: serve TLS only (`hostssl` in pg_hba.conf: a connection without TLS is refused).
-    init(tls: Bool = false) throws {
+    public init(tls: Bool = false) throws {
         self.tls = tls
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = versions.compactMap(Int.init).max() else {
-            throw TestFailure("PostgreSQL is not installed (apt-get install postgresql; scripts/install-deps does it)")
+            throw PostgresServerError("PostgreSQL is not installed (apt-get install postgresql; scripts/install-deps does it)")
         }
         bin = "/usr/lib/postgresql/\(version)/bin"
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("syncnode-pg-\(UUID().uuidString)")
@@ -48,7 +48,7 @@ final class PostgresServer {
     }
 
     /// Starts the server (again, after `kill`), waiting until it accepts connections.
-    func start() throws {
+    public func start() throws {
         try Self.check(
             Self.asPostgres(
                 "'\(bin)/pg_ctl' -D '\(directory.path)/data' -l '\(directory.path)/log' -w -t 30 start -o \"-p \(port) -k '\(directory.path)' -c listen_addresses=127.0.0.1\(tlsOptions)\""
@@ -60,33 +60,33 @@ final class PostgresServer {
     }
 
     /// Stops the server at once (`immediate`: as a crash, no shutdown checkpoint).
-    func kill() throws {
+    public func kill() throws {
         try Self.check(Self.asPostgres("'\(bin)/pg_ctl' -D '\(directory.path)/data' -m immediate -w stop"), "pg_ctl stop")
     }
 
-    func remove() {
+    public func remove() {
         _ = try? Self.asPostgres("'\(bin)/pg_ctl' -D '\(directory.path)/data' -m immediate -w stop")
         try? FileManager.default.removeItem(at: directory)
     }
 
     /// A new empty database; its URL without the password (which goes in PGPASSWORD).
-    func database(_ name: String) throws -> String {
+    public func database(_ name: String) throws -> String {
         _ = try psql("postgres", "CREATE DATABASE \(name)")
         return "postgres://\(user)@127.0.0.1:\(port)/\(name)"
     }
 
     /// The environment a client needs for the password.
-    var environment: [String: String] { ["PGPASSWORD": password] }
+    public var environment: [String: String] { ["PGPASSWORD": password] }
 
     /// Runs SQL with `psql` (an independent client) and returns its rows, `|`-separated.
-    func psql(_ database: String, _ sql: String) throws -> [String] {
+    public func psql(_ database: String, _ sql: String) throws -> [String] {
         var env = ProcessInfo.processInfo.environment
         env["PGPASSWORD"] = password
         let (status, out, err) = try ChildProcess.run(
             "/usr/bin/psql",
             ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-c", sql],
             environment: env)
-        guard status == 0 else { throw TestFailure("psql \(sql): \(String(decoding: err, as: UTF8.self))") }
+        guard status == 0 else { throw PostgresServerError("psql \(sql): \(String(decoding: err, as: UTF8.self))") }
         return String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
@@ -100,7 +100,7 @@ final class PostgresServer {
     }
 
     private static func check(_ result: (Int32, String), _ what: String) throws {
-        guard result.0 == 0 else { throw TestFailure("\(what) failed (\(result.0)): \(result.1)") }
+        guard result.0 == 0 else { throw PostgresServerError("\(what) failed (\(result.0)): \(result.1)") }
     }
 
     private static func freePort() throws -> Int {
@@ -114,7 +114,13 @@ final class PostgresServer {
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        guard bound else { throw TestFailure("no free port") }
+        guard bound else { throw PostgresServerError("no free port") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+/// A server that would not start, or a statement `psql` refused.
+public struct PostgresServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
