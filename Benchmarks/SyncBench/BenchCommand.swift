@@ -90,7 +90,9 @@ struct Measure: AsyncParsableCommand {
                     smallTransactions: smoke ? 200 : 100_000)
             }
             if selected("p13") {
-                figures += try await MirrorSpeed.run(entries: smoke ? 2_000 : 1_000_000, perTransaction: 10, writes: smoke ? 3 : 100)
+                // SYNCNODE_BENCH_P13_ENTRIES: another size, to look at how the figures grow.
+                let entries = ProcessInfo.processInfo.environment["SYNCNODE_BENCH_P13_ENTRIES"].flatMap(Int.init) ?? (smoke ? 2_000 : 1_000_000)
+                figures += try await MirrorSpeed.run(entries: entries, perTransaction: 10, writes: smoke ? 3 : 100)
             }
             if selected("p5") {
                 if smoke && ProcessInfo.processInfo.environment["SYNCNODE_BENCH_NETNS"] != "1" {

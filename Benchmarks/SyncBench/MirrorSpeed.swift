@@ -137,7 +137,10 @@ enum MirrorSpeed {
             try store.commit([
                 .append(
                     ledger: "disbursements", entryID: id,
-                    fields: [.init("county", .text("lintan")), .init("date", .text("2017-06-01")), .init("amount_fen", .int(100)), .init("kind", .text("bench"))])
+                    fields: [
+                        .init("county", .text("lintan")), .init("date", .text("2017-06-01")), .init("amount_fen", .int(100)),
+                        .init("kind", .text("bench")),
+                    ])
             ])
             let written = ContinuousClock.now
             while true {

@@ -6,6 +6,18 @@ import SyncProtocol
 /// (`jsonb_to_recordset`): one bound parameter per statement whatever the number of rows, NULL
 /// where the node holds nothing, every integer exact.
 enum MirrorRows {
+    /// Text as PostgreSQL can hold it: its text and jsonb types cannot hold NUL, which becomes
+    /// U+FFFD (the replacement character); everything else is kept as it is.
+    static func pg(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    static func pg(_ text: String?) -> String? { text.map { pg($0) } }
+
+    static func pg(_ fields: [String: Value]) -> [String: PlainValue] {
+        Dictionary(fields.map { (pg($0.key), PlainValue($0.value)) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// A field's value as analysts read it in `jsonb`: null, an integer, a number or text.
     struct PlainValue: Encodable {
         var value: Value
@@ -18,7 +30,7 @@ enum MirrorRows {
             case .int(let i): try single.encode(i)
             case .real(let d) where d.isFinite: try single.encode(d)
             case .real: try single.encodeNil()
-            case .text(let s): try single.encode(s)
+            case .text(let s): try single.encode(pg(s))
             }
         }
     }
@@ -51,7 +63,7 @@ enum MirrorRows {
         var origin: String
         var kind: String?
         var county: String?
-        var year: Int?
+        var year: Int64?
         var project: String?
         var stage: String?
         var amount_fen: Int64?
@@ -99,17 +111,16 @@ enum MirrorRows {
             "\(c.year ?? 1970)-\(two(c.month))-\(two(c.day))T\(two(c.hour)):\(two(c.minute)):\(two(c.second)).\(String(format: "%03d", Int(millis % 1000)))Z"
     }
 
-    static func record(_ view: RecordView, labels: [NodeID: String]) -> Record {
+    static func record(_ view: RecordView) -> Record {
         Record(
-            collection: view.collection, record_id: view.recordID, fields: view.fields.mapValues(PlainValue.init), deleted: view.deleted,
-            updated: time(view.updated.millis), updated_by: labels[view.updated.node] ?? view.updated.node.hex,
-            conflicted_fields: view.conflictedFields)
+            collection: pg(view.collection), record_id: pg(view.recordID), fields: pg(view.fields), deleted: view.deleted,
+            updated: time(view.updated.millis), updated_by: view.updated.node.hex, conflicted_fields: view.conflictedFields.map { pg($0) })
     }
 
     static func entry(_ e: MirrorEntry, cancelled: Bool) -> Entry {
         Entry(
-            ledger: e.ledger, entry_id: e.entryID, origin: e.origin.hex, kind: e.kind, time: time(e.ts.millis), author: e.author,
-            fields: e.fields.mapValues(PlainValue.init), reversal: e.isReversal, cancelled: cancelled)
+            ledger: pg(e.ledger), entry_id: pg(e.entryID), origin: e.origin.hex, kind: pg(e.kind), time: time(e.ts.millis), author: pg(e.author),
+            fields: pg(e.fields), reversal: e.isReversal, cancelled: cancelled)
     }
 
     /// A money entry's typed row: where it counts by the money model's definitions (county, budget
@@ -118,14 +129,16 @@ enum MirrorRows {
     static func money(_ e: MirrorEntry, cancelled: Bool) -> Money {
         let booked = MoneyModel.booking(e.fields)
         return Money(
-            ledger: e.ledger, id: e.entryID, origin: e.origin.hex, kind: e.kind, county: booked.county, year: booked.year,
-            project: booked.project, stage: booked.stage, amount_fen: MoneyModel.amount(e.fields), placed: e.placement != nil,
-            cancelled: cancelled, counts: e.counts(cancelled: cancelled), reversal: e.isReversal, author: e.author, time: time(e.ts.millis))
+            ledger: pg(e.ledger), id: pg(e.entryID), origin: e.origin.hex, kind: pg(e.kind), county: pg(booked.county),
+            year: booked.year.map(Int64.init), project: pg(booked.project), stage: pg(booked.stage), amount_fen: MoneyModel.amount(e.fields),
+            placed: e.placement != nil,
+            cancelled: cancelled, counts: e.counts(cancelled: cancelled), reversal: e.isReversal, author: pg(e.author), time: time(e.ts.millis))
     }
 
     static func conflict(_ c: ConflictItem, labels: [NodeID: String]) -> Conflict {
         Conflict(
-            collection: c.collection, record_id: c.recordID, field: c.field, winner: PlainValue(c.winnerValue), winner_time: time(c.winnerTs.millis),
+            collection: pg(c.collection), record_id: pg(c.recordID), field: pg(c.field), winner: PlainValue(c.winnerValue),
+            winner_time: time(c.winnerTs.millis),
             winner_node: labels[c.winnerTs.node] ?? c.winnerTs.node.hex, other: PlainValue(c.otherValue), other_time: time(c.otherTs.millis),
             other_node: labels[c.otherTs.node] ?? c.otherTs.node.hex)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SyncNode
+import SyncProtocol
 
 /// The mirror's tables in PostgreSQL (docs/MIRROR.md describes each for analysts). Version 1.
 /// Made when missing, never dropped: analysts' own views may stand on them. A database a newer
@@ -32,10 +33,16 @@ enum MirrorSchema {
         """,
         """
         CREATE TABLE IF NOT EXISTS money_entries (
-        ledger text NOT NULL, id text NOT NULL, origin text NOT NULL, kind text, county text, year integer, project text, stage text,
+        ledger text NOT NULL, id text NOT NULL, origin text NOT NULL, kind text, county text, year bigint, project text, stage text,
         amount_fen bigint, placed boolean NOT NULL, cancelled boolean NOT NULL, counts boolean NOT NULL, reversal boolean NOT NULL,
         author text, time timestamptz NOT NULL,
         PRIMARY KEY (ledger, id, origin))
+        """,
+        """
+        CREATE INDEX IF NOT EXISTS ledger_entries_cancelled ON ledger_entries (ledger) WHERE cancelled
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS nodes (node text PRIMARY KEY, label text NOT NULL)
         """,
         """
         CREATE INDEX IF NOT EXISTS money_entries_county_year ON money_entries (county, year) WHERE counts
@@ -49,6 +56,13 @@ enum MirrorSchema {
         winner_node text NOT NULL, other jsonb, other_time timestamptz NOT NULL, other_node text NOT NULL)
         """,
     ]
+
+    /// What of the plan the mirrored rows depend on: which ledgers hold money, and each kind's
+    /// ledger (`money_entries` holds the money kinds' ledgers; `kind` comes from them). When it
+    /// changes, every row is written again.
+    static func planShape(_ plan: Programme) -> String {
+        plan.kinds.compactMap { k in k.ledger.map { "\(k.id):\($0):\(k.money ?? "")" } }.sorted().joined(separator: ";")
+    }
 
     /// The columns of the tables written from the node's reports (`funds`, `review`): the report's
     /// own columns, named in snake case; amounts in fen (`_fen`), percentages as numbers
@@ -126,7 +140,7 @@ enum MirrorSchema {
         case (.int(let n), .time), (.money(let n), .time): return n >= 0 ? .text(MirrorRows.time(UInt64(n))) : .null
         case (.int(let n), _), (.money(let n), _): return .int(n)
         case (.text, .money), (.text, .int), (.text, .percent), (.text, .time): return .null
-        case (.text(let t), _): return .text(t)
+        case (.text(let t), _): return .text(MirrorRows.pg(t))
         }
     }
 

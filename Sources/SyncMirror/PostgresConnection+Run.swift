@@ -16,16 +16,23 @@ extension PostgresConnection {
     func run(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
         if isClosed { throw ConnectionClosed() }
         let answer = Answer()
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresRowSequence, any Error>) in
-            answer.wait(continuation)
-            closeFuture.whenComplete { _ in answer.give(.failure(ConnectionClosed())) }
-            Task {
-                do {
-                    answer.give(.success(try await self.query(query, logger: logger)))
-                } catch {
-                    answer.give(.failure(error))
+        // Cancelled (serve stopping): the connection is closed, which answers the statement.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresRowSequence, any Error>) in
+                answer.wait(continuation)
+                closeFuture.whenComplete { _ in answer.give(.failure(ConnectionClosed())) }
+                Task {
+                    do {
+                        answer.give(.success(try await self.query(query, logger: logger)))
+                    } catch {
+                        answer.give(.failure(error))
+                    }
                 }
             }
+        } onCancel: {
+            answer.give(.failure(CancellationError()))
+            let closing: EventLoopFuture<Void> = self.close()
+            _ = closing
         }
     }
 

@@ -6,8 +6,8 @@ import SyncProtocol
 
 extension PostgresMirror {
     /// Writes one batch and the vector it reaches, in one PostgreSQL transaction.
-    func write(_ batch: MirrorBatch, chains: [(NodeID, String?)], labels: [NodeID: String], _ db: PostgresConnection) async throws {
-        let records = try MirrorRows.json(batch.records.map { MirrorRows.record($0, labels: labels) })
+    func write(_ batch: MirrorBatch, chains: [(NodeID, String?)], _ db: PostgresConnection) async throws {
+        let records = try MirrorRows.json(batch.records.map(MirrorRows.record))
         let entries = batch.entries
         func isCancelled(_ e: MirrorEntry) -> Bool {
             batch.cancelled[e.ledger]?.contains(EntryKey(entryID: e.entryID, origin: e.origin)) ?? false
@@ -42,7 +42,7 @@ extension PostgresMirror {
                     """
                     INSERT INTO money_entries (ledger, id, origin, kind, county, year, project, stage, amount_fen, placed, cancelled, counts, reversal, author, time)
                     SELECT * FROM jsonb_to_recordset(\(moneyRows)::jsonb) AS r(
-                        ledger text, id text, origin text, kind text, county text, year integer, project text, stage text, amount_fen bigint,
+                        ledger text, id text, origin text, kind text, county text, year bigint, project text, stage text, amount_fen bigint,
                         placed boolean, cancelled boolean, counts boolean, reversal boolean, author text, time timestamptz)
                     ON CONFLICT (ledger, id, origin) DO UPDATE SET kind = excluded.kind, county = excluded.county, year = excluded.year,
                         project = excluded.project, stage = excluded.stage, amount_fen = excluded.amount_fen, placed = excluded.placed,
@@ -74,14 +74,19 @@ extension PostgresMirror {
     /// cancels stops counting; one no reversal cancels any more (its reversal was withdrawn with
     /// a forked history) counts again where it has a place.
     private func reconcile(ledger: String, cancelled: Set<EntryKey>, _ db: PostgresConnection) async throws {
+        // As PostgreSQL holds them (`MirrorRows.pg`).
+        let ledger = MirrorRows.pg(ledger)
+        let cancelled = Set(cancelled.map { EntryKey(entryID: MirrorRows.pg($0.entryID), origin: $0.origin) })
         var before = Set<EntryKey>()
         let rows = try await db.run("SELECT entry_id, origin FROM ledger_entries WHERE ledger = \(ledger) AND cancelled", logger: logger)
         for try await (id, origin) in rows.decode((String, String).self) {
             if let node = NodeID(hex: origin) { before.insert(EntryKey(entryID: id, origin: node)) }
         }
         let changes =
-            cancelled.subtracting(before).map { MirrorRows.Cancellation(entry_id: $0.entryID, origin: $0.origin.hex, cancelled: true) }
-            + before.subtracting(cancelled).map { MirrorRows.Cancellation(entry_id: $0.entryID, origin: $0.origin.hex, cancelled: false) }
+            cancelled.subtracting(before).map { MirrorRows.Cancellation(entry_id: MirrorRows.pg($0.entryID), origin: $0.origin.hex, cancelled: true) }
+            + before.subtracting(cancelled).map {
+                MirrorRows.Cancellation(entry_id: MirrorRows.pg($0.entryID), origin: $0.origin.hex, cancelled: false)
+            }
         guard !changes.isEmpty else { return }
         let json = try MirrorRows.json(changes)
         try await db.run(
@@ -99,18 +104,22 @@ extension PostgresMirror {
     }
 
     /// The tables computed from everything at once, written again whole in one transaction: the
-    /// open conflicts, and the funds and review reports as the node computes them (the same
-    /// figures as `report funds --json` and `report review --json`).
-    func refreshDerived(mirrored: VersionVector, labels: [NodeID: String], _ db: PostgresConnection) async throws {
-        let (conflicts, funds, review) = try await BlockingWork.run { [store] in
-            (try store.conflicts(), try store.report("funds", today: Self.today()), try store.report("review", today: Self.today()))
+    /// open conflicts, the nodes' labels, and the funds and review reports as the node computes
+    /// them (the same figures as `report funds --json` and `report review --json`). `key` says
+    /// what they were computed from (`syncnode_mirror.derived_through`).
+    func refreshDerived(key: String, _ db: PostgresConnection) async throws {
+        let (conflicts, labels, funds, review) = try await BlockingWork.run { [store] in
+            (
+                try store.conflicts(), try store.nodeLabels(), try store.report("funds", today: Self.today()),
+                try store.report("review", today: Self.today())
+            )
         }
         let conflictRows = try MirrorRows.json(conflicts.map { MirrorRows.conflict($0, labels: labels) })
+        let nodeRows = try MirrorRows.json(labels.map { NodeRow(node: $0.key.hex, label: MirrorRows.pg($0.value)) })
         let reports = try [funds, review].map { table in
             let columns = MirrorSchema.columns(of: table)
             return (table.name, columns, try MirrorSchema.reportRows(table, columns))
         }
-        let total = String(mirrored.total)
         let now = MirrorRows.time(UInt64(Date().timeIntervalSince1970 * 1000))
         try await db.transaction(logger: logger) { db in
             try await db.run("DELETE FROM conflicts", logger: logger)
@@ -120,8 +129,11 @@ extension PostgresMirror {
                     collection text, record_id text, field text, winner jsonb, winner_time timestamptz, winner_node text, other jsonb,
                     other_time timestamptz, other_node text)
                 """, logger: logger)
+            try await db.run("DELETE FROM nodes", logger: logger)
+            try await db.run(
+                "INSERT INTO nodes SELECT * FROM jsonb_to_recordset(\(nodeRows)::jsonb) AS r(node text, label text)", logger: logger)
             for (name, columns, rows) in reports {
-                for statement in MirrorSchema.reportTable(name, columns) { try await db.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await makeReportTable(name, columns, db)
                 try await db.run(PostgresQuery(unsafeSQL: "DELETE FROM \(name)"), logger: logger)
                 var binds = PostgresBindings()
                 binds.append(rows)
@@ -129,10 +141,26 @@ extension PostgresMirror {
             }
             try await db.run(
                 """
-                INSERT INTO syncnode_mirror (key, value) VALUES ('derived_through', \(total)), ('refreshed_at', \(now))
+                INSERT INTO syncnode_mirror (key, value) VALUES ('derived_through', \(key)), ('refreshed_at', \(now))
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value
                 """, logger: logger)
         }
+    }
+
+    private struct NodeRow: Encodable {
+        var node: String
+        var label: String
+    }
+
+    /// Makes a report's table, or adds the columns a newer report has; nothing when it has them
+    /// all (an ALTER would lock the table against analysts' reads even when it changes nothing).
+    private func makeReportTable(_ name: String, _ columns: [MirrorSchema.ReportColumn], _ db: PostgresConnection) async throws {
+        var present = Set<String>()
+        let rows = try await db.run(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = \(name)", logger: logger)
+        for try await column in rows.decode(String.self) { present.insert(column) }
+        guard columns.contains(where: { !present.contains($0.name) }) else { return }
+        for statement in MirrorSchema.reportTable(name, columns) { try await db.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
     }
 
     /// Today in the node's time zone, as the reports take it.

@@ -24,6 +24,9 @@ public struct MirrorReport: Codable, Sendable, Equatable {
     public var seconds: Double
 }
 
+/// How many history checks one call of `Store.forkedOrigins` takes (it reads at most its own limit).
+let maxForkChecksPerCall = 1_000
+
 /// Brings a PostgreSQL database up to date with the node's merged view (`docs/MIRROR.md`).
 ///
 /// Incremental: the database keeps the vector it mirrored (`mirror_vector`, with each origin's
@@ -49,13 +52,15 @@ public struct PostgresMirror: Sendable {
     /// One pass: connects, brings the database up to date, disconnects, and notes where the
     /// mirror stands in the node (`status`, `/metrics`). A failure is noted too, and thrown as a
     /// `SyncNodeError` that says what to do.
-    public func run() async throws -> MirrorReport {
+    /// - Parameter refreshDerived: whether to write the conflicts, funds and review tables again
+    ///   when anything changed (`serve` spaces them out: they are the costly part of a pass).
+    public func run(refreshDerived: Bool = true) async throws -> MirrorReport {
         let started = ContinuousClock.now
         var connection: PostgresConnection?
         do {
             let opened = try await connect()
             connection = opened
-            var report = try await pass(opened)
+            var report = try await pass(opened, refreshDerived: refreshDerived)
             try? await opened.close()
             let elapsed = ContinuousClock.now - started
             report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -63,6 +68,8 @@ public struct PostgresMirror: Sendable {
             return report
         } catch {
             if let connection { try? await connection.close() }
+            // A pass stopped because `serve` is stopping is not a failure of the mirror.
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
             let said = MirrorErrors.said(error, target)
             try? await note(mirrored: nil, current: false, error: said.message)
             throw said
@@ -77,15 +84,20 @@ public struct PostgresMirror: Sendable {
         return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: client)
     }
 
-    private func pass(_ db: PostgresConnection) async throws -> MirrorReport {
+    private func pass(_ db: PostgresConnection, refreshDerived: Bool) async throws -> MirrorReport {
         try await lock(db)
         try await prepare(db)
         var (mirrored, chains) = try await readVector(db)
         var report = MirrorReport(
             target: target.description, transactions: 0, batches: 0, records: 0, entries: 0, restarted: false, mirrored: 0, current: false, seconds: 0
         )
-        if try await historyChanged(under: mirrored, chains) {
-            logger.warning("the node's history changed under the mirror; writing it again from nothing", metadata: ["mirror.target": "\(target)"])
+        let shape = try await BlockingWork.run { [store] in MirrorSchema.planShape(try store.programme()) }
+        let mirroredShape = try await setting("plan_shape", db)
+        let planChanged = mirroredShape != nil && mirroredShape != shape
+        let historyChanged = try await historyChanged(under: mirrored, chains)
+        if planChanged || historyChanged {
+            let why = planChanged ? "the plan's kinds or ledgers changed" : "the node's history changed under the mirror"
+            logger.warning("\(why); writing the mirror again from nothing", metadata: ["mirror.target": "\(target)"])
             try await db.transaction(logger: logger) { db in
                 try await db.run("TRUNCATE records, ledger_entries, money_entries, conflicts, mirror_vector", logger: logger)
             }
@@ -93,7 +105,11 @@ public struct PostgresMirror: Sendable {
             chains = [:]
             report.restarted = true
         }
-        let labels = try await BlockingWork.run { [store] in try store.nodeLabels() }
+        if mirroredShape != shape {
+            try await db.run(
+                "INSERT INTO syncnode_mirror (key, value) VALUES ('plan_shape', \(shape)) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                logger: logger)
+        }
         while true {
             let after = mirrored
             let batch = try await BlockingWork.run { [store, batchSize] in try store.mirrorBatch(after: after, maxTransactions: batchSize) }
@@ -102,13 +118,15 @@ public struct PostgresMirror: Sendable {
             let newChains = try await BlockingWork.run { [store, through = batch.through] in
                 try advanced.map { origin in (origin, try store.forkCheck(origin: origin, seq: through[origin])?.chain) }
             }
-            try await write(batch, chains: newChains, labels: labels, db)
+            try await write(batch, chains: newChains, db)
             mirrored = batch.through
             for (origin, chain) in newChains { chains[origin] = chain }
             report.transactions += batch.transactions
             report.batches += 1
             report.records += batch.records.count
             report.entries += batch.entries.count
+            // Where a long first pass stands, for `status` meanwhile.
+            try await note(mirrored: mirrored.total, current: false, error: nil)
             logger.debug(
                 "mirrored a batch",
                 metadata: [
@@ -116,13 +134,19 @@ public struct PostgresMirror: Sendable {
                 ])
             if !batch.more { break }
         }
-        let derivedThrough = try await setting("derived_through", db)
-        if report.transactions > 0 || report.restarted || derivedThrough != String(mirrored.total) {
-            try await refreshDerived(mirrored: mirrored, labels: labels, db)
+        if refreshDerived {
+            // Written again when anything they show may have changed: new work, or forks and
+            // refusals the node learned of without new work.
+            let total = mirrored.total
+            let key = try await BlockingWork.run { [store] in "\(total)/\(try store.forks().count)/\(try store.rejections().count)" }
+            let derivedThrough = try await setting("derived_through", db)
+            if report.transactions > 0 || report.restarted || derivedThrough != key {
+                try await self.refreshDerived(key: key, db)
+            }
         }
         report.mirrored = mirrored.total
         let held = try await BlockingWork.run { [store] in try store.vector() }
-        report.current = held.total == mirrored.total
+        report.current = held == mirrored
         return report
     }
 
@@ -139,10 +163,20 @@ public struct PostgresMirror: Sendable {
     /// Makes the tables when missing; refuses a database of a newer schema or of another node.
     private func prepare(_ db: PostgresConnection) async throws {
         try await db.transaction(logger: logger) { db in
-            for statement in MirrorSchema.tables { try await db.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
-            let rows = try await db.run("SELECT key, value FROM syncnode_mirror WHERE key IN ('schema_version', 'node')", logger: logger)
             var settings: [String: String] = [:]
-            for try await (key, value) in rows.decode((String, String).self) { settings[key] = value }
+            var made = false
+            for try await exists in try await db.run("SELECT to_regclass('syncnode_mirror') IS NOT NULL", logger: logger).decode(Bool.self) {
+                made = exists
+            }
+            if made {
+                let rows = try await db.run("SELECT key, value FROM syncnode_mirror WHERE key IN ('schema_version', 'node')", logger: logger)
+                for try await (key, value) in rows.decode((String, String).self) { settings[key] = value }
+            }
+            // The tables are made (or completed) only when the schema is not this version's:
+            // the statements take locks that analysts' queries would wait behind.
+            if settings["schema_version"] != String(MirrorSchema.version) || !made {
+                for statement in MirrorSchema.tables { try await db.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            }
             if let version = settings["schema_version"].flatMap(Int.init), version > MirrorSchema.version {
                 throw SyncNodeError(
                     .notForThisNode,
@@ -184,17 +218,25 @@ public struct PostgresMirror: Sendable {
         return try await BlockingWork.run { [store] in
             let held = try store.vector()
             if mirrored.entries.contains(where: { held[$0.key] < $0.value }) { return true }
-            let checks = mirrored.entries.compactMap { origin, seq in
-                chains[origin].map { PullRequest.ForkCheck(origin: origin, seq: seq, chain: $0) }
+            // A chain the mirror could not read when it wrote (that history was being withdrawn
+            // at that moment) counts as changed.
+            if mirrored.entries.keys.contains(where: { chains[$0] == nil }) { return true }
+            let checks = mirrored.entries.map { origin, seq in PullRequest.ForkCheck(origin: origin, seq: seq, chain: chains[origin]!) }
+            for start in stride(from: 0, to: checks.count, by: maxForkChecksPerCall) {
+                let part = Array(checks[start..<min(checks.count, start + maxForkChecksPerCall)])
+                if !(try store.forkedOrigins(part)).isEmpty { return true }
             }
-            return !(try store.forkedOrigins(checks)).isEmpty
+            return false
         }
     }
 
     private func setting(_ key: String, _ db: PostgresConnection) async throws -> String? {
-        let rows = try await db.run("SELECT value FROM syncnode_mirror WHERE key = \(key)", logger: logger)
-        for try await value in rows.decode(String.self) { return value }
-        return nil
+        var found: String?
+        // Read to the end: a row sequence left unfinished is cancelled under the connection.
+        for try await value in try await db.run("SELECT value FROM syncnode_mirror WHERE key = \(key)", logger: logger).decode(String.self) {
+            found = value
+        }
+        return found
     }
 
     private func note(mirrored: UInt64?, current: Bool, error: String?) async throws {

@@ -64,15 +64,22 @@ public struct PostgresTarget: Sendable, CustomStringConvertible {
             host: host, port: port, user: user, password: parts.password ?? env("PGPASSWORD"), database: database, tls: tls, rootCertificate: root)
     }
 
+    /// Set on each connection: a lock an analyst's long query holds fails the statement after a
+    /// minute (the pass fails and is tried again) instead of waiting behind it for good.
+    static let sessionSettings = [("lock_timeout", "60s"), ("application_name", "syncnode mirror")]
+
     /// The connection's configuration. Reading the root certificates can fail: said plainly.
     func configuration() throws(SyncNodeError) -> PostgresConnection.Configuration {
         if host.hasPrefix("/") {
             let socket = host.hasSuffix(".s.PGSQL.\(port)") ? host : "\(host)/.s.PGSQL.\(port)"
-            return PostgresConnection.Configuration(unixSocketPath: socket, username: user, password: password, database: database)
+            var configuration = PostgresConnection.Configuration(unixSocketPath: socket, username: user, password: password, database: database)
+            configuration.options.additionalStartupParameters = Self.sessionSettings
+            return configuration
         }
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: try tlsSetting())
         configuration.options.connectTimeout = .seconds(10)
+        configuration.options.additionalStartupParameters = Self.sessionSettings
         return configuration
     }
 
@@ -80,11 +87,13 @@ public struct PostgresTarget: Sendable, CustomStringConvertible {
         var settings = TLSConfiguration.makeClientConfiguration()
         switch tls {
         case .disable: return .disable
+        // As libpq: `require` with a root certificate checks the chain (verify-ca).
+        case .require where rootCertificate != nil: settings.certificateVerification = .noHostnameVerification
         case .prefer, .require: settings.certificateVerification = .none
         case .verifyCA: settings.certificateVerification = .noHostnameVerification
         case .verifyFull: settings.certificateVerification = .fullVerification
         }
-        if let rootCertificate, tls == .verifyCA || tls == .verifyFull {
+        if let rootCertificate, tls != .prefer {
             do {
                 settings.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(rootCertificate))
             } catch {
@@ -122,7 +131,15 @@ private struct URLParts {
         guard scheme == "postgres" || scheme == "postgresql" else {
             throw .invalid("the PostgreSQL address must start with postgres:// or postgresql://, not \(scheme)://; \(usage)")
         }
+        // A password holding an unescaped '/', '?' or '#' ends the address early and would be
+        // read as a host, a database or a parameter, then shown in messages: refused, unquoted.
+        let afterScheme = url.drop { $0 != ":" }.dropFirst(3)
+        if let at = afterScheme.lastIndex(of: "@"), afterScheme[..<at].contains(where: { "/?#".contains($0) }) {
+            throw .invalid(
+                "the PostgreSQL URL's user or password holds '/', '?' or '#'; write them as %2F, %3F and %23, or give the password in PGPASSWORD")
+        }
         host = components.percentEncodedHost.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
+        if let bracketed = host, bracketed.hasPrefix("["), bracketed.hasSuffix("]") { host = String(bracketed.dropFirst().dropLast()) }
         port = components.port.map(String.init)
         user = components.percentEncodedUser.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         password = components.percentEncodedPassword.flatMap { $0.removingPercentEncoding }
@@ -142,9 +159,9 @@ private struct URLParts {
             case "dbname": database = item.value
             case "application_name", "connect_timeout": continue
             default:
+                let name = item.name.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") } ? "'\(item.name)'" : "given"
                 throw .invalid(
-                    "the PostgreSQL URL's parameter '\(item.name)' is not one the mirror reads (sslmode, sslrootcert, host, port, user, password, dbname)"
-                )
+                    "the PostgreSQL URL's parameter \(name) is not one the mirror reads (sslmode, sslrootcert, host, port, user, password, dbname)")
             }
         }
     }

@@ -62,9 +62,14 @@ extension SyncNodeCommand {
                 note(
                     "warning: this node's history changed under the mirror (a repaired fork or recovered history); it was written again from nothing")
             }
+            if !report.current {
+                note(
+                    "warning: the node holds work beyond what was mirrored (\(report.mirrored) transactions): more arrived meanwhile, or part of the log cannot be read; run again, and see `syncnode check` if it stays"
+                )
+            }
             emit(
                 report.transactions == 0
-                    ? "\(report.target) was up to date (\(report.mirrored) transactions)"
+                    ? "\(report.target) was already current (\(report.mirrored) transactions)"
                     : "mirrored \(report.transactions) transactions (\(report.records) records, \(report.entries) ledger entries) to \(report.target) in \(String(format: "%.1f", report.seconds)) s; it holds \(report.mirrored)\(report.current ? "" : ", and more arrived meanwhile")"
             )
         }

@@ -109,7 +109,8 @@ public final class NodeMetrics: Sendable {
         Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "storage")], factory: factory).record(applies.blocking)
         Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "other")], factory: factory).record(applies.other)
         if let mirror = try store.mirrorStatus() {
-            Gauge(label: "syncnode_mirror_behind_transactions", factory: factory).record(state.transactions - Int64(clamping: mirror.mirrored))
+            Gauge(label: "syncnode_mirror_behind_transactions", factory: factory).record(
+                max(0, state.transactions - Int64(clamping: mirror.mirrored)))
             Gauge(label: "syncnode_mirror_failing", factory: factory).record(mirror.error == nil ? 0 : 1)
             if let current = mirror.currentAt {
                 Gauge(label: "syncnode_mirror_current_timestamp_seconds", factory: factory).record(Self.seconds(current))

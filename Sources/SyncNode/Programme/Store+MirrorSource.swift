@@ -24,8 +24,9 @@ public struct MirrorEntry: Sendable, Equatable {
     public func counts(cancelled: Bool) -> Bool { placement != nil && !cancelled }
 }
 
-/// An entry's key in its ledger: its id and the node that made it.
-public struct EntryKey: Sendable, Hashable, Comparable {
+/// An entry's key in its ledger: its id and the node that made it. Ids are compared byte for
+/// byte, as the node keeps them (two ids that look alike are two entries).
+public struct EntryKey: Sendable, Hashable {
     public var entryID: String
     public var origin: NodeID
 
@@ -34,7 +35,12 @@ public struct EntryKey: Sendable, Hashable, Comparable {
         self.origin = origin
     }
 
-    public static func < (a: EntryKey, b: EntryKey) -> Bool { (a.entryID, a.origin) < (b.entryID, b.origin) }
+    public static func == (a: EntryKey, b: EntryKey) -> Bool { a.origin == b.origin && ExactText(a.entryID) == ExactText(b.entryID) }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ExactText(entryID))
+        hasher.combine(origin)
+    }
 }
 
 /// What a mirror takes from one stretch of the log: the current state of every record and
@@ -77,40 +83,53 @@ public struct MirrorStatus: Codable, Sendable, Equatable {
     }
 }
 
+/// An entry's key with its ledger, compared byte for byte.
+struct EntryKeyInLedger: Hashable {
+    var ledger: ExactText
+    var key: EntryKey
+}
+
 extension Store {
     /// Up to `maxTransactions` transactions the node holds beyond `mirrored`, as the mirror takes
     /// them (see `MirrorBatch`).
     public func mirrorBatch(after mirrored: VersionVector, maxTransactions: Int) throws(SyncNodeError) -> MirrorBatch {
         let (transactions, more) = try transactions(missingFrom: mirrored, maxTransactions: maxTransactions)
         var through = mirrored
-        var recordKeys: [String: Set<String>] = [:]
-        var entryKeys: [(ledger: String, key: EntryKey, author: String?)] = []
+        var recordKeys: [String: Set<ExactText>] = [:]
+        // Each entry once (an origin may append one id twice: the node keeps one copy, the
+        // other waits in review).
+        var seen = Set<EntryKeyInLedger>()
+        var entryOrder: [EntryKeyInLedger] = []
         for item in transactions {
             let t = item.transaction
             through[t.origin] = max(through[t.origin], t.seq)
-            let author = t.changes.lazy.compactMap { change -> String? in if case .author(let name) = change { name } else { nil } }.first
             for change in t.changes {
                 switch change {
-                case .set(let write): recordKeys[write.collection, default: []].insert(write.recordID)
-                case .append(let entry): entryKeys.append((entry.ledger, EntryKey(entryID: entry.entryID, origin: t.origin), author))
+                case .set(let write): recordKeys[write.collection, default: []].insert(ExactText(write.recordID))
+                case .append(let entry):
+                    let key = EntryKeyInLedger(ledger: ExactText(entry.ledger), key: EntryKey(entryID: entry.entryID, origin: t.origin))
+                    if seen.insert(key).inserted { entryOrder.append(key) }
                 default: break
                 }
             }
         }
         let plan = try programme()
         let records = try mirrorRecords(recordKeys)
-        let entries = try mirrorEntries(entryKeys, plan: plan)
+        var entries = try mirrorEntries(entryOrder, plan: plan)
+        // Who made the copy the node kept (by its clock), whichever transaction carried it.
+        let authors = try authors(of: entries.map(\.ts))
+        for i in entries.indices { entries[i].author = authors[entries[i].ts] }
         var cancelled: [String: Set<EntryKey>] = [:]
-        for ledger in Set(entryKeys.map(\.ledger)) { cancelled[ledger] = try cancelledEntryKeys(ledger: ledger) }
+        for ledger in Set(entryOrder.map(\.ledger)) { cancelled[ledger.text] = try cancelledEntryKeys(ledger: ledger.text) }
         return MirrorBatch(
             through: through, transactions: transactions.count, more: more, records: records, entries: entries, cancelled: cancelled)
     }
 
-    private func mirrorRecords(_ keys: [String: Set<String>]) throws(SyncNodeError) -> [RecordView] {
+    private func mirrorRecords(_ keys: [String: Set<ExactText>]) throws(SyncNodeError) -> [RecordView] {
         try readNamed { db, interner in
             var out: [RecordView] = []
             for (collection, ids) in keys.sorted(by: { $0.key < $1.key }) {
-                for id in ids.sorted() {
+                for id in ids.map(\.text).sorted() {
                     guard let fields = try Self.namedRecord(db, collection: collection, recordID: id, &interner),
                         let view = Self.view(collection, id, fields)
                     else { continue }
@@ -121,21 +140,22 @@ extension Store {
         }
     }
 
-    private func mirrorEntries(_ keys: [(ledger: String, key: EntryKey, author: String?)], plan: Programme) throws(SyncNodeError) -> [MirrorEntry] {
+    private func mirrorEntries(_ keys: [EntryKeyInLedger], plan: Programme) throws(SyncNodeError) -> [MirrorEntry] {
         let moneyLedgers = Set(plan.moneyKinds.compactMap(\.ledger))
         let kindOfLedger = Dictionary(grouping: plan.kinds.filter { $0.ledger != nil }, by: { $0.ledger! }).compactMapValues {
             $0.count == 1 ? $0[0].id : nil
         }
         return try read { db in
             let statement = try db.cachedStatement(sql: "SELECT ts, fields FROM ledger_entry WHERE ledger = ? AND entry_id = ? AND origin = ?")
-            return try keys.compactMap { ledger, key, author in
+            return try keys.compactMap { keyed in
+                let (ledger, key) = (keyed.ledger.text, keyed.key)
                 guard let row = try Row.fetchOne(statement, arguments: [ledger, key.entryID, Data(key.origin.bytes)]),
                     let ts = Timestamp(bytes: row["ts"] as Data)
                 else { return nil }
                 let fields = LedgerJSON.decode(row["fields"])
                 let kind: String? = if case .text(let k)? = fields["kind"] { k } else { kindOfLedger[ledger] }
                 return MirrorEntry(
-                    ledger: ledger, entryID: key.entryID, origin: key.origin, ts: ts, author: author, kind: kind,
+                    ledger: ledger, entryID: key.entryID, origin: key.origin, ts: ts, author: nil, kind: kind,
                     isMoney: moneyLedgers.contains(ledger),
                     fields: fields, isReversal: MoneyModel.isReversal(fields), placement: MoneyModel.placement(fields))
             }

@@ -61,6 +61,9 @@ import Testing
         #expect(try pg.psql("hq", "SELECT collection, record_id, field FROM conflicts") == ["projects|lt-clinic|responsible"])
         #expect(try pg.psql("hq", "SELECT type_id, item FROM review WHERE type_id = 'conflict'") == ["conflict|projects/lt-clinic.responsible"])
         try await Self.expectFundsEqualTheReport(hq, pg, "hq")
+        #expect(
+            try pg.psql("hq", "SELECT n.label FROM records r JOIN nodes n ON n.node = r.updated_by WHERE r.record_id = 'lt-school'").first?
+                .hasPrefix("lintan") == true)
 
         let again = try await Self.mirror(hq, url, pg)
         #expect(again["transactions"] as? Int == 0 && again["batches"] as? Int == 0)
@@ -138,6 +141,17 @@ import Testing
                 "BEGIN; INSERT INTO ledger_entries VALUES ('disbursements', 'e-400', '\(origin)', NULL, now(), NULL, '{}', false, false); SELECT pg_sleep(300);",
             ], environment: env, stdin: .null, stdout: .null, stderr: .null)
         defer { blocker.terminate() }
+        let before = Int(try pg.psql("hq", "SELECT sum(seq) FROM mirror_vector").first ?? "") ?? -1
+        // The blocker holds the key before the mirror starts.
+        var holding = false
+        for _ in 0..<100 where !holding {
+            holding =
+                try pg.psql(
+                    "hq", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND state = 'active' AND pid <> pg_backend_pid()")
+                == ["1"]
+            if !holding { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(holding, "the blocking session never started")
         let password = pg.environment
         async let cut = Binary.runAsync(["mirror", "--data", data, "--postgres", url, "--batch-transactions", "50"], environment: password)
         var waiting = false
@@ -147,7 +161,7 @@ import Testing
         }
         #expect(waiting, "the mirror never reached the held entry")
         let committed = Int(try pg.psql("hq", "SELECT sum(seq) FROM mirror_vector").first ?? "") ?? -1
-        #expect(committed > 0, "no batch committed before the held entry")
+        #expect(committed > before, "no batch committed before the held entry (\(committed), \(before) before this run)")
         try pg.kill()
         let killed = try await cut
         #expect(killed.status == 69, "\(killed.status) \(killed.stderr)")
@@ -167,6 +181,32 @@ import Testing
             try pg.psql("hq", "SELECT count(*), sum(amount_fen), count(DISTINCT id) FROM money_entries") == [
                 "\(total)|\(total * 1000 + total * (total - 1) / 2)|\(total)"
             ])
+    }
+
+    /// Values PostgreSQL's types cannot take as they are: a NUL in a text (jsonb and text refuse
+    /// it; written as U+FFFD), a budget year far beyond 32 bits, and an id written in two Unicode
+    /// forms that look alike (two records, two rows). None of them stops the mirror.
+    @Test func awkwardValuesDoNotStopTheMirror() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let node = try TestNode(site: "hq", role: .hq)
+        defer { node.remove() }
+        try node.store.commit([.put(collection: "notes", recordID: "n1", fields: [.init("text", .text("a\u{0}b"))])])
+        try node.store.commit([.put(collection: "notes", recordID: "caf\u{E9}", fields: [.init("text", .text("composed"))])])
+        try node.store.commit([.put(collection: "notes", recordID: "cafe\u{301}", fields: [.init("text", .text("decomposed"))])])
+        try node.store.commit([
+            .append(
+                ledger: "disbursements", entryID: "far",
+                fields: [.init("county", .text("lintan")), .init("budget_year", .int(20_170_601_000)), .init("amount_fen", .int(100))])
+        ])
+        try node.store.close()
+        let data = node.directory.path("node").path
+        let first = try await Self.mirror(data, url, pg)
+        #expect(first["current"] as? Bool == true, "\(first)")
+        #expect(try pg.psql("hq", "SELECT fields->>'text' FROM records WHERE record_id = 'n1'") == ["a\u{FFFD}b"])
+        #expect(try pg.psql("hq", "SELECT count(*) FROM records WHERE collection = 'notes' AND record_id LIKE 'caf%'") == ["2"])
+        #expect(try pg.psql("hq", "SELECT year, counts FROM money_entries WHERE id = 'far'") == ["20170601000|t"])
     }
 
     /// A URL that is not one, a wrong password, an unreachable server, a database another node
@@ -193,6 +233,16 @@ import Testing
         let closed = try await run(hq, "postgres://\(pg.user)@127.0.0.1:1/hq", pg.environment)
         #expect(closed.status == 69 && closed.stderr.contains("cannot reach"), "\(closed.stderr)")
         #expect(try pg.psql("hq", "SELECT count(*) FROM pg_tables WHERE tablename = 'records'") == ["0"])
+        let slashInPassword = try await run(hq, "postgres://\(pg.user):ab/cd9@127.0.0.1:\(pg.port)/hq", [:])
+        #expect(slashInPassword.status == 65 && !slashInPassword.stderr.contains("ab/cd9"), "\(slashInPassword.stderr)")
+        // The password in the URL: used, and shown nowhere (output, status, log of a failure).
+        let inURL = "postgres://\(pg.user):\(pg.password)@127.0.0.1:\(pg.port)/hq"
+        let withPassword = try await Binary.runAsync(["mirror", "--data", hq, "--postgres", inURL, "--json"])
+        #expect(withPassword.status == 0 && !withPassword.stdout.contains(pg.password) && !withPassword.stderr.contains(pg.password))
+        let shown = try await Binary.runAsync(["status", "--data", hq, "--json"])
+        #expect(shown.stdout.contains("\"mirror\"") && !shown.stdout.contains(pg.password))
+        let badTable = try await run(hq, "postgres://\(pg.user):\(pg.password)@127.0.0.1:1/hq", [:])
+        #expect(badTable.status == 69 && !badTable.stderr.contains(pg.password))
         // The mirror is HQ's; Lintan's node may not write into the same database.
         _ = try await Self.mirror(hq, url, pg)
         let other = try await run(lintan, url, pg.environment)
@@ -261,7 +311,8 @@ import Testing
             #expect(synced.status == 0, "\(synced.stderr)")
         }
         func mirrored(_ amount: Int) async throws -> Bool {
-            for _ in 0..<100 {
+            // Up to 30 s: after the server's return the next retry may be up to ~10 s away.
+            for _ in 0..<300 {
                 if try pg.psql("hq", "SELECT count(*) FROM money_entries WHERE amount_fen = \(amount)") == ["1"] { return true }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -288,5 +339,12 @@ import Testing
         try pg.start()
         #expect(try await mirrored(777_002))
         #expect(server.process.isRunning)
+        var recovered = ""
+        for _ in 0..<50 {
+            recovered = try Binary.shell("curl -s \(server.url)/metrics").stdout
+            if recovered.contains("syncnode_mirror_failing 0") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(recovered.contains("syncnode_mirror_failing 0"))
     }
 }
