@@ -3,7 +3,7 @@ import SyncNode
 import SyncProtocol
 
 /// The rows a mirror writes, as the JSON documents PostgreSQL reads them from
-/// (`jsonb_to_recordset`): one bound parameter per statement whatever the number of rows, NULL
+/// (`json_to_recordset`): one bound parameter per statement whatever the number of rows, NULL
 /// where the node holds nothing, every integer exact.
 enum MirrorRows {
     /// Text as PostgreSQL can hold it: its text and jsonb types cannot hold NUL, which becomes

@@ -148,6 +148,6 @@ enum MirrorSchema {
     static func insertReport(_ name: String, _ columns: [ReportColumn]) -> String {
         let names = columns.map(\.name).joined(separator: ", ")
         let defs = columns.map { "\($0.name) \($0.type)" }.joined(separator: ", ")
-        return "INSERT INTO \(name) (\(names)) SELECT \(names) FROM jsonb_to_recordset($1::jsonb) AS r(\(defs))"
+        return "INSERT INTO \(name) (\(names)) SELECT \(names) FROM json_to_recordset($1::json) AS r(\(defs))"
     }
 }

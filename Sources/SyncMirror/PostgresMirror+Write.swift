@@ -21,7 +21,7 @@ extension PostgresMirror {
                 try await db.run(
                     """
                     INSERT INTO records (collection, record_id, fields, deleted, updated, updated_by, conflicted_fields)
-                    SELECT * FROM jsonb_to_recordset(\(records)::jsonb) AS r(
+                    SELECT * FROM json_to_recordset(\(records)::json) AS r(
                         collection text, record_id text, fields jsonb, deleted boolean, updated timestamptz, updated_by text, conflicted_fields jsonb)
                     ON CONFLICT (collection, record_id) DO UPDATE SET fields = excluded.fields, deleted = excluded.deleted,
                         updated = excluded.updated, updated_by = excluded.updated_by, conflicted_fields = excluded.conflicted_fields
@@ -31,7 +31,7 @@ extension PostgresMirror {
                 try await db.run(
                     """
                     INSERT INTO ledger_entries (ledger, entry_id, origin, kind, time, author, fields, reversal, cancelled)
-                    SELECT * FROM jsonb_to_recordset(\(ledgerRows)::jsonb) AS r(
+                    SELECT * FROM json_to_recordset(\(ledgerRows)::json) AS r(
                         ledger text, entry_id text, origin text, kind text, time timestamptz, author text, fields jsonb, reversal boolean, cancelled boolean)
                     ON CONFLICT (ledger, entry_id, origin) DO UPDATE SET kind = excluded.kind, time = excluded.time, author = excluded.author,
                         fields = excluded.fields, reversal = excluded.reversal, cancelled = excluded.cancelled
@@ -41,7 +41,7 @@ extension PostgresMirror {
                 try await db.run(
                     """
                     INSERT INTO money_entries (ledger, id, origin, kind, county, year, project, stage, amount_fen, placed, cancelled, counts, reversal, author, time)
-                    SELECT * FROM jsonb_to_recordset(\(moneyRows)::jsonb) AS r(
+                    SELECT * FROM json_to_recordset(\(moneyRows)::json) AS r(
                         ledger text, id text, origin text, kind text, county text, year bigint, project text, stage text, amount_fen bigint,
                         placed boolean, cancelled boolean, counts boolean, reversal boolean, author text, time timestamptz)
                     ON CONFLICT (ledger, id, origin) DO UPDATE SET kind = excluded.kind, county = excluded.county, year = excluded.year,
@@ -55,7 +55,7 @@ extension PostgresMirror {
             }
             try await db.run(
                 """
-                INSERT INTO mirror_vector (origin, seq, chain) SELECT * FROM jsonb_to_recordset(\(vector)::jsonb) AS r(origin text, seq bigint, chain text)
+                INSERT INTO mirror_vector (origin, seq, chain) SELECT * FROM json_to_recordset(\(vector)::json) AS r(origin text, seq bigint, chain text)
                 ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq, chain = excluded.chain
                 """, logger: logger)
             try await db.run(
@@ -92,13 +92,13 @@ extension PostgresMirror {
         try await db.run(
             """
             UPDATE ledger_entries AS e SET cancelled = r.cancelled
-            FROM jsonb_to_recordset(\(json)::jsonb) AS r(entry_id text, origin text, cancelled boolean)
+            FROM json_to_recordset(\(json)::json) AS r(entry_id text, origin text, cancelled boolean)
             WHERE e.ledger = \(ledger) AND e.entry_id = r.entry_id AND e.origin = r.origin
             """, logger: logger)
         try await db.run(
             """
             UPDATE money_entries AS m SET cancelled = r.cancelled, counts = m.placed AND NOT r.cancelled
-            FROM jsonb_to_recordset(\(json)::jsonb) AS r(entry_id text, origin text, cancelled boolean)
+            FROM json_to_recordset(\(json)::json) AS r(entry_id text, origin text, cancelled boolean)
             WHERE m.ledger = \(ledger) AND m.id = r.entry_id AND m.origin = r.origin
             """, logger: logger)
     }
@@ -122,16 +122,19 @@ extension PostgresMirror {
         }
         let now = MirrorRows.time(UInt64(Date().timeIntervalSince1970 * 1000))
         try await db.transaction(logger: logger) { db in
+            // One writer of these tables at a time (a `mirror` run beside `serve`'s): a second
+            // waits here, then replaces what the first wrote.
+            for try await _ in try await db.run("SELECT pg_advisory_xact_lock(\(MirrorSchema.lockKey + 1))", logger: logger) {}
             try await db.run("DELETE FROM conflicts", logger: logger)
             try await db.run(
                 """
-                INSERT INTO conflicts SELECT * FROM jsonb_to_recordset(\(conflictRows)::jsonb) AS r(
+                INSERT INTO conflicts SELECT * FROM json_to_recordset(\(conflictRows)::json) AS r(
                     collection text, record_id text, field text, winner jsonb, winner_time timestamptz, winner_node text, other jsonb,
                     other_time timestamptz, other_node text)
                 """, logger: logger)
             try await db.run("DELETE FROM nodes", logger: logger)
             try await db.run(
-                "INSERT INTO nodes SELECT * FROM jsonb_to_recordset(\(nodeRows)::jsonb) AS r(node text, label text)", logger: logger)
+                "INSERT INTO nodes SELECT * FROM json_to_recordset(\(nodeRows)::json) AS r(node text, label text)", logger: logger)
             for (name, columns, rows) in reports {
                 try await makeReportTable(name, columns, db)
                 try await db.run(PostgresQuery(unsafeSQL: "DELETE FROM \(name)"), logger: logger)

@@ -22,6 +22,17 @@ public struct MirrorReport: Codable, Sendable, Equatable {
     public var mirrored: UInt64
     public var current: Bool
     public var seconds: Double
+    /// Of `seconds`: reading the node's batches, writing them into PostgreSQL, and the tables
+    /// computed from everything (conflicts, nodes, funds, review).
+    public var readSeconds: Double = 0
+    public var writeSeconds: Double = 0
+    public var derivedSeconds: Double = 0
+}
+
+/// Seconds since `start`.
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }
 
 /// How many history checks one call of `Store.forkedOrigins` takes (it reads at most its own limit).
@@ -62,8 +73,7 @@ public struct PostgresMirror: Sendable {
             connection = opened
             var report = try await pass(opened, refreshDerived: refreshDerived)
             try? await opened.close()
-            let elapsed = ContinuousClock.now - started
-            report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            report.seconds = seconds(since: started)
             try await note(mirrored: report.mirrored, current: report.current, error: nil)
             return report
         } catch {
@@ -74,6 +84,37 @@ public struct PostgresMirror: Sendable {
             try? await note(mirrored: nil, current: false, error: said.message)
             throw said
         }
+    }
+
+    /// Writes the tables computed from everything (conflicts, nodes, funds, review) when what they
+    /// show may have changed since they were written, on a connection of its own: `serve` runs
+    /// this beside the passes that carry the entries, which never wait for it. Returns whether it
+    /// wrote them.
+    @discardableResult
+    public func runDerived() async throws -> Bool {
+        var connection: PostgresConnection?
+        do {
+            let db = try await connect()
+            connection = db
+            try await prepare(db)
+            let total = try await mirroredTotal(db)
+            let key = try await BlockingWork.run { [store] in "\(total)/\(try store.forks().count)/\(try store.rejections().count)" }
+            let wrote = try await setting("derived_through", db) != key
+            if wrote { try await refreshDerived(key: key, db) }
+            try? await db.close()
+            return wrote
+        } catch {
+            if let connection { try? await connection.close() }
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            let said = MirrorErrors.said(error, target)
+            try? await note(mirrored: nil, current: false, error: said.message)
+            throw said
+        }
+    }
+
+    /// The transactions the database holds, by its vector.
+    private func mirroredTotal(_ db: PostgresConnection) async throws -> UInt64 {
+        try await readVector(db).0.total
     }
 
     private func connect() async throws -> PostgresConnection {
@@ -112,13 +153,17 @@ public struct PostgresMirror: Sendable {
         }
         while true {
             let after = mirrored
+            let reading = ContinuousClock.now
             let batch = try await BlockingWork.run { [store, batchSize] in try store.mirrorBatch(after: after, maxTransactions: batchSize) }
             guard batch.transactions > 0, batch.through != mirrored else { break }
             let advanced = batch.through.entries.filter { $0.value != mirrored[$0.key] }.map(\.key)
             let newChains = try await BlockingWork.run { [store, through = batch.through] in
                 try advanced.map { origin in (origin, try store.forkCheck(origin: origin, seq: through[origin])?.chain) }
             }
+            report.readSeconds += seconds(since: reading)
+            let writing = ContinuousClock.now
             try await write(batch, chains: newChains, db)
+            report.writeSeconds += seconds(since: writing)
             mirrored = batch.through
             for (origin, chain) in newChains { chains[origin] = chain }
             report.transactions += batch.transactions
@@ -141,7 +186,9 @@ public struct PostgresMirror: Sendable {
             let key = try await BlockingWork.run { [store] in "\(total)/\(try store.forks().count)/\(try store.rejections().count)" }
             let derivedThrough = try await setting("derived_through", db)
             if report.transactions > 0 || report.restarted || derivedThrough != key {
+                let deriving = ContinuousClock.now
                 try await self.refreshDerived(key: key, db)
+                report.derivedSeconds = seconds(since: deriving)
             }
         }
         report.mirrored = mirrored.total

@@ -54,7 +54,8 @@ extension SyncNodeCommand {
                     Presenter.json([
                         "target": report.target, "transactions": report.transactions, "batches": report.batches, "records": report.records,
                         "entries": report.entries, "restarted": report.restarted, "mirrored": report.mirrored, "current": report.current,
-                        "seconds": report.seconds,
+                        "seconds": report.seconds, "readSeconds": report.readSeconds, "writeSeconds": report.writeSeconds,
+                        "derivedSeconds": report.derivedSeconds,
                     ]))
                 return
             }

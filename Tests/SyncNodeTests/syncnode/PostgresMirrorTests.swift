@@ -34,6 +34,24 @@ import Testing
         }.sorted()
         #expect(rows.sorted() == expected, "mirror \(rows) report \(expected)")
         #expect(rows.count > 15)
+        // And the entries' own decisions add up to the report's figures: what counts, in which
+        // county and budget year, summed by PostgreSQL.
+        var summed: [String: Int64] = [:]
+        for line in try pg.psql(database, "SELECT county, year, kind, sum(amount_fen) FROM money_entries WHERE counts GROUP BY 1, 2, 3") {
+            let f = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            summed["\(f[0])|\(f[1])|\(f[2])"] = Int64(f[3])
+        }
+        let columns = ["allocation": "allocated", "disbursement": "disbursed", "expenditure": "spent", "donation": "donated"]
+        var compared = 0
+        for r in report {
+            guard let county = r["countyId"] as? String, county != "district", let year = Int(r["year"] as? String ?? "") else { continue }
+            for (kind, column) in columns {
+                let figure = (r[column] as? NSNumber)?.int64Value ?? -1
+                #expect((summed["\(county)|\(year)|\(kind)"] ?? 0) == figure, "\(county) \(year) \(column)")
+                compared += 1
+            }
+        }
+        #expect(compared >= 60)
     }
 
     /// A first mirror of the demo's HQ carries every record, entry, conflict and review item; a
