@@ -151,34 +151,7 @@ public struct PostgresMirror: Sendable {
                 "INSERT INTO syncnode_mirror (key, value) VALUES ('plan_shape', \(shape)) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 logger: logger)
         }
-        while true {
-            let after = mirrored
-            let reading = ContinuousClock.now
-            let batch = try await BlockingWork.run { [store, batchSize] in try store.mirrorBatch(after: after, maxTransactions: batchSize) }
-            guard batch.transactions > 0, batch.through != mirrored else { break }
-            let advanced = batch.through.entries.filter { $0.value != mirrored[$0.key] }.map(\.key)
-            let newChains = try await BlockingWork.run { [store, through = batch.through] in
-                try advanced.map { origin in (origin, try store.forkCheck(origin: origin, seq: through[origin])?.chain) }
-            }
-            report.readSeconds += seconds(since: reading)
-            let writing = ContinuousClock.now
-            try await write(batch, chains: newChains, db)
-            report.writeSeconds += seconds(since: writing)
-            mirrored = batch.through
-            for (origin, chain) in newChains { chains[origin] = chain }
-            report.transactions += batch.transactions
-            report.batches += 1
-            report.records += batch.records.count
-            report.entries += batch.entries.count
-            // Where a long first pass stands, for `status` meanwhile.
-            try await note(mirrored: mirrored.total, current: false, error: nil)
-            logger.debug(
-                "mirrored a batch",
-                metadata: [
-                    "mirror.transactions": "\(batch.transactions)", "mirror.entries": "\(batch.entries.count)", "mirror.held": "\(mirrored.total)",
-                ])
-            if !batch.more { break }
-        }
+        mirrored = try await mirrorBatches(after: mirrored, &report, db)
         if refreshDerived {
             // Written again when anything they show may have changed: new work, or forks and
             // refusals the node learned of without new work.
@@ -195,6 +168,46 @@ public struct PostgresMirror: Sendable {
         let held = try await BlockingWork.run { [store] in try store.vector() }
         report.current = held == mirrored
         return report
+    }
+
+    /// Writes batch after batch until the database holds what the node holds; the next batch is
+    /// read from the node while the last one is written. Returns the vector reached.
+    private func mirrorBatches(after start: VersionVector, _ report: inout MirrorReport, _ db: PostgresConnection) async throws -> VersionVector {
+        @Sendable func read(after: VersionVector) async throws -> (MirrorBatch, [(NodeID, String?)], Double) {
+            let reading = ContinuousClock.now
+            return try await BlockingWork.run { [store, batchSize] in
+                let batch = try store.mirrorBatch(after: after, maxTransactions: batchSize)
+                let advanced = batch.through.entries.filter { $0.value != after[$0.key] }.map(\.key)
+                let chains = try advanced.map { origin in (origin, try store.forkCheck(origin: origin, seq: batch.through[origin])?.chain) }
+                return (batch, chains, seconds(since: reading))
+            }
+        }
+        var mirrored = start
+        var next: Task<(MirrorBatch, [(NodeID, String?)], Double), any Error>? = Task { try await read(after: start) }
+        defer { next?.cancel() }
+        while let pending = next {
+            let (batch, chains, readSeconds) = try await pending.value
+            next = nil
+            guard batch.transactions > 0, batch.through != mirrored else { break }
+            if batch.more { next = Task { [through = batch.through] in try await read(after: through) } }
+            report.readSeconds += readSeconds
+            let writing = ContinuousClock.now
+            try await write(batch, chains: chains, db)
+            report.writeSeconds += seconds(since: writing)
+            mirrored = batch.through
+            report.transactions += batch.transactions
+            report.batches += 1
+            report.records += batch.records.count
+            report.entries += batch.entries.count
+            // Where a long first pass stands, for `status` meanwhile.
+            try await note(mirrored: mirrored.total, current: false, error: nil)
+            logger.debug(
+                "mirrored a batch",
+                metadata: [
+                    "mirror.transactions": "\(batch.transactions)", "mirror.entries": "\(batch.entries.count)", "mirror.held": "\(mirrored.total)",
+                ])
+        }
+        return mirrored
     }
 
     /// One writer per database: a second mirror (a `mirror` run beside `serve --mirror-postgres`)
