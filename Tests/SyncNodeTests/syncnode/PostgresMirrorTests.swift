@@ -126,6 +126,72 @@ import Testing
             try pg.psql("hq", "SELECT fields->>'responsible', conflicted_fields FROM records WHERE record_id = 'lt-clinic'") == ["临潭卫健局|[]"])
     }
 
+    /// A plan whose kinds write to other ledgers changes what the mirrored rows mean (which
+    /// ledgers hold money, each entry's kind): the next pass says so and writes everything again,
+    /// with the same figures; the pass after it has nothing to do.
+    @Test func aPlanThatMovesLedgersRewritesTheMirror() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let demo = try await Binary.runAsync(["demo", "--dir", dir.path("demo").path])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let hq = dir.path("demo/hq").path
+        let first = try await Self.mirror(hq, url, pg)
+        #expect(first["restarted"] as? Bool == false)
+        let entries = try pg.psql("hq", "SELECT count(*) FROM money_entries")
+        var plan = try await Self.json(hq, ["plan", "show"]) as? [String: Any] ?? [:]
+        var kinds = plan["kinds"] as? [[String: Any]] ?? []
+        var visit = try #require(kinds.first { $0["id"] as? String == "visit" })
+        visit["id"] = "site_visit"
+        visit["name"] = "现场查看"
+        visit["ledger"] = "site_visits"
+        kinds.append(visit)
+        plan["kinds"] = kinds
+        plan["version"] = (plan["version"] as? Int ?? 4) + 1
+        let file = dir.path("plan.json")
+        try JSONSerialization.data(withJSONObject: plan).write(to: file)
+        let installed = try await Binary.runAsync(["plan", "install", file.path, "--data", hq])
+        #expect(installed.status == 0, "\(installed.stderr)")
+        let rewritten = try await Self.mirror(hq, url, pg)
+        #expect(rewritten["restarted"] as? Bool == true, "\(rewritten)")
+        #expect(try pg.psql("hq", "SELECT count(*) FROM money_entries") == entries)
+        #expect(try pg.psql("hq", "SELECT sum(seq) FROM mirror_vector") == ["\(rewritten["mirrored"] as? Int ?? -1)"])
+        try await Self.expectFundsEqualTheReport(hq, pg, "hq")
+        let after = try await Self.mirror(hq, url, pg)
+        #expect(after["restarted"] as? Bool == false && after["transactions"] as? Int == 0)
+    }
+
+    /// A reversal mirrored before the entry it cancels: HQ's own transactions come first in the
+    /// log's order, so HQ's correction of a county's entry reaches the mirror a batch before the
+    /// entry. The entry arrives cancelled; what counts equals the node's figures.
+    @Test func aReversalMirroredBeforeItsEntryStillCancelsIt() async throws {
+        let pg = try PostgresServer()
+        defer { pg.remove() }
+        let url = try pg.database("hq")
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
+        let appended = try await Binary.runAsync([
+            "ledger", "append", "expenditures", "--data", lintan, "county=lintan", "kind=expenditure", "amount_fen:=4321", "date=2017-05-01",
+        ])
+        #expect(appended.status == 0, "\(appended.stderr)")
+        let id = appended.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try ServeProcess(data: hq)
+        let synced = try await Binary.runAsync(["sync", "--data", lintan, "--peer", server.url])
+        #expect(synced.status == 0, "\(synced.stderr)")
+        server.stop()
+        let undone = try await Binary.runAsync(["correct", id, "--undo", "--data", hq])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        let mirrored = try await Self.mirror(hq, url, pg, extra: ["--batch-transactions", "1"])
+        #expect(mirrored["current"] as? Bool == true)
+        #expect(try pg.psql("hq", "SELECT cancelled, counts FROM money_entries WHERE id = '\(id)' AND NOT reversal") == ["t|f"])
+        #expect(try pg.psql("hq", "SELECT counts FROM money_entries WHERE ledger = 'expenditures' AND reversal") == ["f"])
+        #expect(try pg.psql("hq", "SELECT count(*) FROM money_entries WHERE counts AND ledger = 'expenditures'") == ["0"])
+        try await Self.expectFundsEqualTheReport(hq, pg, "hq")
+    }
+
     /// The server killed while a mirror waits inside a batch: the batches committed before stay,
     /// the one cut off is gone, and the next run sends exactly what the database lacks.
     @Test func aServerKilledMidMirrorLosesAndRepeatsNothing() async throws {
