@@ -93,6 +93,42 @@ enum MirrorRows {
         var other_node: String
     }
 
+    static let ledgerColumns = ["ledger", "entry_id", "origin", "kind", "time", "author", "fields", "reversal", "cancelled"]
+    static let moneyColumns = [
+        "ledger", "id", "origin", "kind", "county", "year", "project", "stage", "amount_fen", "placed", "cancelled", "counts", "reversal",
+        "author", "time",
+    ]
+
+    /// Ledger entries as `COPY` text rows, in `ledgerColumns`' order.
+    static func copyText(_ rows: [Entry]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var out = ""
+        for r in rows {
+            let fields = String(decoding: try encoder.encode(r.fields), as: UTF8.self)
+            out += [r.ledger, r.entry_id, r.origin, r.kind, r.time, r.author, fields, bool(r.reversal), bool(r.cancelled)]
+                .map(copyField).joined(separator: "\t")
+            out += "\n"
+        }
+        return out
+    }
+
+    /// Money entries as `COPY` text rows, in `moneyColumns`' order.
+    static func copyText(_ rows: [Money]) -> String {
+        var out = ""
+        for r in rows {
+            let cells: [String?] = [
+                r.ledger, r.id, r.origin, r.kind, r.county, r.year.map { String($0) }, r.project, r.stage, r.amount_fen.map { String($0) },
+                bool(r.placed), bool(r.cancelled), bool(r.counts), bool(r.reversal), r.author, r.time,
+            ]
+            out += cells.map(copyField).joined(separator: "\t")
+            out += "\n"
+        }
+        return out
+    }
+
+    private static func bool(_ b: Bool) -> String { b ? "t" : "f" }
+
     static func json(_ rows: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]

@@ -14,16 +14,30 @@ extension PostgresConnection {
     /// forever (seen when the server was stopped while a batch waited on a lock).
     @discardableResult
     func run(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+        try await guarded { try await self.query(query, logger: logger) }
+    }
+
+    /// Rows into `table` with `COPY … FROM STDIN` (text format: `text` holds them, tab-separated,
+    /// a line each, escaped by `copyField`), guarded as `run` is.
+    func copy(into table: String, columns: [String], text: String, logger: Logger) async throws {
+        let buffer = ByteBuffer(string: text)
+        try await guarded {
+            try await self.copyFrom(table: table, columns: columns, logger: logger) { writer in try await writer.write(buffer) }
+        }
+    }
+
+    /// `operation`, failing as soon as the connection closes or the task is cancelled (the
+    /// connection is then closed, which ends whatever it waited for).
+    private func guarded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         if isClosed { throw ConnectionClosed() }
-        let answer = Answer()
-        // Cancelled (serve stopping): the connection is closed, which answers the statement.
+        let answer = Answer<T>()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresRowSequence, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 answer.wait(continuation)
                 closeFuture.whenComplete { _ in answer.give(.failure(ConnectionClosed())) }
                 Task {
                     do {
-                        answer.give(.success(try await self.query(query, logger: logger)))
+                        answer.give(.success(try await operation()))
                     } catch {
                         answer.give(.failure(error))
                     }
@@ -46,34 +60,58 @@ extension PostgresConnection {
     }
 }
 
-/// The first answer a statement gets, its own or the connection's closing; later ones are dropped.
-private final class Answer: Sendable {
-    private let state = Mutex<(CheckedContinuation<PostgresRowSequence, any Error>?, Result<PostgresRowSequence, any Error>?, Bool)>(
-        (nil, nil, false))
-
-    func wait(_ continuation: CheckedContinuation<PostgresRowSequence, any Error>) {
-        let early: Result<PostgresRowSequence, any Error>? = state.withLock { s in
-            if let result = s.1, !s.2 {
-                s.2 = true
-                return result
-            }
-            s.0 = continuation
-            return nil
+/// One field of a `COPY` text row: `\N` for NULL; backslash, tab, newline and carriage return
+/// escaped.
+func copyField(_ value: String?) -> String {
+    guard let value else { return "\\N" }
+    guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else { return value }
+    var out = ""
+    out.reserveCapacity(value.utf8.count + 8)
+    for ch in value.unicodeScalars {
+        switch ch {
+        case "\\": out += "\\\\"
+        case "\t": out += "\\t"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        default: out.unicodeScalars.append(ch)
         }
-        if let early { continuation.resume(with: early) }
+    }
+    return out
+}
+
+/// The first answer an operation gets, its own or the connection's closing; later ones are dropped.
+private final class Answer<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var early: Result<T, any Error>?
+    private var done = false
+
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        lock.lock()
+        if let early, !done {
+            done = true
+            lock.unlock()
+            continuation.resume(with: early)
+            return
+        }
+        self.continuation = continuation
+        lock.unlock()
     }
 
-    func give(_ result: Result<PostgresRowSequence, any Error>) {
-        let waiting: CheckedContinuation<PostgresRowSequence, any Error>? = state.withLock { s in
-            guard !s.2 else { return nil }
-            guard let c = s.0 else {
-                if s.1 == nil { s.1 = result }
-                return nil
-            }
-            s.2 = true
-            s.0 = nil
-            return c
+    func give(_ result: Result<T, any Error>) {
+        lock.lock()
+        guard !done else {
+            lock.unlock()
+            return
         }
-        waiting?.resume(with: result)
+        guard let waiting = continuation else {
+            if early == nil { early = result }
+            lock.unlock()
+            return
+        }
+        done = true
+        continuation = nil
+        lock.unlock()
+        waiting.resume(with: result)
     }
 }

@@ -12,8 +12,8 @@ extension PostgresMirror {
         func isCancelled(_ e: MirrorEntry) -> Bool {
             batch.cancelled[e.ledger]?.contains(EntryKey(entryID: e.entryID, origin: e.origin)) ?? false
         }
-        let ledgerRows = try MirrorRows.json(entries.map { MirrorRows.entry($0, cancelled: isCancelled($0)) })
-        let moneyRows = try MirrorRows.json(entries.filter(\.isMoney).map { MirrorRows.money($0, cancelled: isCancelled($0)) })
+        let ledgerRows = try MirrorRows.copyText(entries.map { MirrorRows.entry($0, cancelled: isCancelled($0)) })
+        let moneyRows = MirrorRows.copyText(entries.filter(\.isMoney).map { MirrorRows.money($0, cancelled: isCancelled($0)) })
         let vector = try MirrorRows.json(chains.map { VectorRow(origin: $0.0.hex, seq: Int64(clamping: batch.through[$0.0]), chain: $0.1) })
         let total = String(batch.through.total)
         try await db.transaction(logger: logger) { db in
@@ -27,23 +27,27 @@ extension PostgresMirror {
                         updated = excluded.updated, updated_by = excluded.updated_by, conflicted_fields = excluded.conflicted_fields
                     """, logger: logger)
             }
+            // The entries by COPY into a table of this session's (emptied at each commit), then
+            // one upsert from it: an order of magnitude faster than rows parsed from one document.
             if !entries.isEmpty {
+                try await db.run("CREATE TEMP TABLE IF NOT EXISTS ledger_entries_in (LIKE ledger_entries) ON COMMIT DELETE ROWS", logger: logger)
+                try await db.copy(into: "ledger_entries_in", columns: MirrorRows.ledgerColumns, text: ledgerRows, logger: logger)
                 try await db.run(
                     """
                     INSERT INTO ledger_entries (ledger, entry_id, origin, kind, time, author, fields, reversal, cancelled)
-                    SELECT * FROM json_to_recordset(\(ledgerRows)::json) AS r(
-                        ledger text, entry_id text, origin text, kind text, time timestamptz, author text, fields jsonb, reversal boolean, cancelled boolean)
+                    SELECT ledger, entry_id, origin, kind, time, author, fields, reversal, cancelled FROM ledger_entries_in
                     ON CONFLICT (ledger, entry_id, origin) DO UPDATE SET kind = excluded.kind, time = excluded.time, author = excluded.author,
                         fields = excluded.fields, reversal = excluded.reversal, cancelled = excluded.cancelled
                     """, logger: logger)
             }
             if entries.contains(where: \.isMoney) {
+                try await db.run("CREATE TEMP TABLE IF NOT EXISTS money_entries_in (LIKE money_entries) ON COMMIT DELETE ROWS", logger: logger)
+                try await db.copy(into: "money_entries_in", columns: MirrorRows.moneyColumns, text: moneyRows, logger: logger)
                 try await db.run(
                     """
                     INSERT INTO money_entries (ledger, id, origin, kind, county, year, project, stage, amount_fen, placed, cancelled, counts, reversal, author, time)
-                    SELECT * FROM json_to_recordset(\(moneyRows)::json) AS r(
-                        ledger text, id text, origin text, kind text, county text, year bigint, project text, stage text, amount_fen bigint,
-                        placed boolean, cancelled boolean, counts boolean, reversal boolean, author text, time timestamptz)
+                    SELECT ledger, id, origin, kind, county, year, project, stage, amount_fen, placed, cancelled, counts, reversal, author, time
+                    FROM money_entries_in
                     ON CONFLICT (ledger, id, origin) DO UPDATE SET kind = excluded.kind, county = excluded.county, year = excluded.year,
                         project = excluded.project, stage = excluded.stage, amount_fen = excluded.amount_fen, placed = excluded.placed,
                         cancelled = excluded.cancelled, counts = excluded.counts, reversal = excluded.reversal, author = excluded.author,
