@@ -8,14 +8,7 @@ import SyncNode
 enum MirrorErrors {
     static func said(_ error: any Error, _ target: PostgresTarget) -> SyncNodeError {
         if let said = error as? SyncNodeError { return said }
-        if error is ConnectionClosed {
-            return SyncNodeError(
-                .unreachable,
-                "PostgreSQL at \(target) closed the connection during the mirror; what was committed stays, and the next run continues from there")
-        }
-        if let transaction = error as? PostgresTransactionError {
-            if let inner = transaction.closureError ?? transaction.commitError ?? transaction.beginError { return said(inner, target) }
-        }
+        if error is ConnectionClosed { return closed(target) }
         guard let psql = error as? PSQLError else {
             return SyncNodeError(.storage, "the mirror to \(target) failed: \(error)")
         }
@@ -43,12 +36,16 @@ enum MirrorErrors {
             return SyncNodeError(
                 .peerRefused, "PostgreSQL at \(target) asks user \(target.user) for a password; set PGPASSWORD (or put it in the URL) and run again")
         case .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
-            return SyncNodeError(
-                .unreachable,
-                "PostgreSQL at \(target) closed the connection during the mirror; what was committed stays, and the next run continues from there")
+            return closed(target)
         default:
             return SyncNodeError(.storage, "the mirror to \(target) failed: \(psql.code)\(psql.underlying.map { ": \($0)" } ?? "")")
         }
+    }
+
+    private static func closed(_ target: PostgresTarget) -> SyncNodeError {
+        SyncNodeError(
+            .unreachable,
+            "PostgreSQL at \(target) closed the connection during the mirror; what was committed stays, and the next run continues from there")
     }
 
     private static func server(_ psql: PSQLError, _ target: PostgresTarget) -> SyncNodeError {

@@ -2,8 +2,8 @@ import Foundation
 import SyncNode
 import SyncProtocol
 
-/// The rows a mirror writes, as the JSON documents PostgreSQL reads them from
-/// (`json_to_recordset`): one bound parameter per statement whatever the number of rows, NULL
+/// The rows a mirror writes: the entries as `COPY` text, the rest as the JSON documents
+/// PostgreSQL reads them from (`json_to_recordset`): one bound parameter per statement whatever the number of rows, NULL
 /// where the node holds nothing, every integer exact.
 enum MirrorRows {
     /// Text as PostgreSQL can hold it: its text and jsonb types cannot hold NUL, which becomes
@@ -45,7 +45,7 @@ enum MirrorRows {
         var conflicted_fields: [String]
     }
 
-    struct Entry: Encodable {
+    struct Entry {
         var ledger: String
         var entry_id: String
         var origin: String
@@ -57,7 +57,7 @@ enum MirrorRows {
         var cancelled: Bool
     }
 
-    struct Money: Encodable {
+    struct Money {
         var ledger: String
         var id: String
         var origin: String

@@ -67,23 +67,10 @@ public struct PostgresMirror: Sendable {
     ///   when anything changed (`serve` spaces them out: they are the costly part of a pass).
     public func run(refreshDerived: Bool = true) async throws -> MirrorReport {
         let started = ContinuousClock.now
-        var connection: PostgresConnection?
-        do {
-            let opened = try await connect()
-            connection = opened
-            var report = try await pass(opened, refreshDerived: refreshDerived)
-            try? await opened.close()
-            report.seconds = seconds(since: started)
-            try await note(mirrored: report.mirrored, current: report.current, error: nil)
-            return report
-        } catch {
-            if let connection { try? await connection.close() }
-            // A pass stopped because `serve` is stopping is not a failure of the mirror.
-            if error is CancellationError || Task.isCancelled { throw CancellationError() }
-            let said = MirrorErrors.said(error, target)
-            try? await note(mirrored: nil, current: false, error: said.message)
-            throw said
-        }
+        var report = try await connected { db in try await pass(db, refreshDerived: refreshDerived) }
+        report.seconds = seconds(since: started)
+        try await note(mirrored: report.mirrored, current: report.current, error: nil)
+        return report
     }
 
     /// Writes the tables computed from everything (conflicts, nodes, funds, review) when what they
@@ -92,17 +79,26 @@ public struct PostgresMirror: Sendable {
     /// wrote them.
     @discardableResult
     public func runDerived() async throws -> Bool {
+        try await connected { db in
+            try await prepare(db)
+            let key = try await derivedKey(mirrored: try await readVector(db).0.total)
+            guard try await setting("derived_through", db) != key else { return false }
+            try await refreshDerived(key: key, db)
+            return true
+        }
+    }
+
+    /// `body` on a connection of its own, closed after it. A failure is noted where `status`
+    /// reads it and thrown as a `SyncNodeError` that says what to do; a task cancelled because
+    /// `serve` is stopping is not a failure of the mirror.
+    private func connected<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         var connection: PostgresConnection?
         do {
             let db = try await connect()
             connection = db
-            try await prepare(db)
-            let total = try await mirroredTotal(db)
-            let key = try await BlockingWork.run { [store] in "\(total)/\(try store.forks().count)/\(try store.rejections().count)" }
-            let wrote = try await setting("derived_through", db) != key
-            if wrote { try await refreshDerived(key: key, db) }
+            let result = try await body(db)
             try? await db.close()
-            return wrote
+            return result
         } catch {
             if let connection { try? await connection.close() }
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
@@ -112,9 +108,10 @@ public struct PostgresMirror: Sendable {
         }
     }
 
-    /// The transactions the database holds, by its vector.
-    private func mirroredTotal(_ db: PostgresConnection) async throws -> UInt64 {
-        try await readVector(db).0.total
+    /// What the derived tables are computed from: the transactions mirrored, and the forks and
+    /// refusals the node knows (which change its review without new work).
+    private func derivedKey(mirrored total: UInt64) async throws -> String {
+        try await BlockingWork.run { [store] in "\(total)/\(try store.forks().count)/\(try store.rejections().count)" }
     }
 
     private func connect() async throws -> PostgresConnection {
@@ -155,8 +152,7 @@ public struct PostgresMirror: Sendable {
         if refreshDerived {
             // Written again when anything they show may have changed: new work, or forks and
             // refusals the node learned of without new work.
-            let total = mirrored.total
-            let key = try await BlockingWork.run { [store] in "\(total)/\(try store.forks().count)/\(try store.rejections().count)" }
+            let key = try await derivedKey(mirrored: mirrored.total)
             let derivedThrough = try await setting("derived_through", db)
             if report.transactions > 0 || report.restarted || derivedThrough != key {
                 let deriving = ContinuousClock.now

@@ -20,6 +20,13 @@ import Testing
         return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
     }
 
+    /// HQ's data directory after `syncnode demo` in `dir` (four nodes, a conflict, money of each county).
+    static func demoHQ(_ dir: TempDirectory) async throws -> String {
+        let demo = try await Binary.runAsync(["demo", "--dir", dir.path("demo").path])
+        guard demo.status == 0 else { throw TestFailure("demo failed: \(demo.stderr)") }
+        return dir.path("demo/hq").path
+    }
+
     /// The mirror's `funds` table equals `report funds --json`, row for row and figure for figure.
     static func expectFundsEqualTheReport(_ data: String, _ pg: PostgresServer, _ database: String) async throws {
         let report = try await Self.json(data, ["report", "funds"]) as? [[String: Any]] ?? []
@@ -64,9 +71,7 @@ import Testing
         let url = try pg.database("hq")
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let demo = try await Binary.runAsync(["demo", "--dir", dir.path("demo").path])
-        #expect(demo.status == 0, "\(demo.stderr)")
-        let hq = dir.path("demo/hq").path
+        let hq = try await Self.demoHQ(dir)
         let status = try await Self.json(hq, ["status"]) as? [String: Any] ?? [:]
         let first = try await Self.mirror(hq, url, pg)
         #expect(first["transactions"] as? Int == status["transactions"] as? Int)
@@ -135,9 +140,7 @@ import Testing
         let url = try pg.database("hq")
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let demo = try await Binary.runAsync(["demo", "--dir", dir.path("demo").path])
-        #expect(demo.status == 0, "\(demo.stderr)")
-        let hq = dir.path("demo/hq").path
+        let hq = try await Self.demoHQ(dir)
         let first = try await Self.mirror(hq, url, pg)
         #expect(first["restarted"] as? Bool == false)
         let entries = try pg.psql("hq", "SELECT count(*) FROM money_entries")
