@@ -182,3 +182,65 @@ public struct Refusal: Codable, Equatable, Hashable, Sendable {
         self.permanent = permanent
     }
 }
+
+/// The attached files a node names in its records and does not hold yet (`POST /v1/attachments/missing`):
+/// what a caller holding them sends (`/v1/attachments/upload`), each from where its received part ends.
+public struct AttachmentsMissing: Codable, Equatable, Sendable {
+    public struct File: Codable, Equatable, Sendable {
+        public var sha256: String
+        public var bytes: Int
+        /// Bytes of it received already (a cut transfer resumes there).
+        public var have: Int
+
+        public init(sha256: String, bytes: Int, have: Int) {
+            self.sha256 = sha256
+            self.bytes = bytes
+            self.have = have
+        }
+    }
+
+    public var files: [File]
+
+    public init(files: [File]) { self.files = files }
+}
+
+/// Asks for part of an attached file (`POST /v1/attachments/fetch`); the answer is its bytes.
+public struct AttachmentFetch: Codable, Equatable, Sendable {
+    public var sha256: String
+    public var offset: Int
+    public var maxBytes: Int
+
+    public init(sha256: String, offset: Int, maxBytes: Int) {
+        self.sha256 = sha256
+        self.offset = offset
+        self.maxBytes = maxBytes
+    }
+}
+
+/// Part of an attached file sent (`POST /v1/attachments/upload`, the header of a batch whose one
+/// frame is the bytes), and the answer: how much of it the receiver holds now.
+public struct AttachmentPart: Codable, Equatable, Sendable {
+    public var sha256: String
+    public var offset: Int
+
+    public init(sha256: String, offset: Int) {
+        self.sha256 = sha256
+        self.offset = offset
+    }
+}
+
+public struct AttachmentReceipt: Codable, Equatable, Sendable {
+    public var sha256: String
+    /// Bytes of it the receiver holds now: where the next part starts.
+    public var have: Int
+    public var complete: Bool
+    /// The whole did not hash to its name: the receiver threw it away; send it again from 0.
+    public var damaged: Bool
+
+    public init(sha256: String, have: Int, complete: Bool, damaged: Bool) {
+        self.sha256 = sha256
+        self.have = have
+        self.complete = complete
+        self.damaged = damaged
+    }
+}

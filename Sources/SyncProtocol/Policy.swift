@@ -67,6 +67,16 @@ public struct PolicyRules: Equatable, Sendable {
             return nil
         case .unknown(let kind, _):
             return author.role == .hq ? nil : "\(who) may not make changes of kind '\(kind)', which this node cannot check"
+        case .set(let w) where w.collection == Attachment.collection:
+            // A file attached to a record is judged as a write to that record.
+            guard let owner = Attachment.Reference(attachmentID: w.recordID) else {
+                return "attachment record \(w.recordID) does not name its record and file as COLLECTION/RECORD-ID/SHA256"
+            }
+            var asOwner = w
+            asOwner.collection = owner.collection
+            asOwner.recordID = owner.recordID
+            asOwner.field = Attachment.collection
+            return violation(of: .set(asOwner), by: author)
         case .set(let w):
             if author.role == .hq { return nil }
             if referenceCollections.contains(w.collection) {

@@ -57,6 +57,11 @@ extension SyncNodeCommand {
                         "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused, "refusedHere": summary.refusedHere,
                         "turnedAway": summary.turnedAway, "recovered": summary.recovery?.adopted ?? 0, "reissued": summary.recovery?.reissued ?? 0,
                         "pullSkipped": summary.pullSkipped,
+                        "files": summary.attachments.map { a -> [String: Any] in
+                            var files: [String: Any] = ["sent": a.sent, "received": a.received, "damaged": a.damaged, "bytes": a.bytes, "waiting": a.waiting]
+                            if let stopped = a.stopped { files["stopped"] = stopped }
+                            return files
+                        } ?? [:],
                     ])
                     if let recovery = summary.recovery, !output.json {
                         note(
@@ -76,6 +81,14 @@ extension SyncNodeCommand {
                     }
                     if summary.refused > 0 && !output.json {
                         note("warning: \(summary.peer.label) refused \(summary.refused) of this node's transactions; see `syncnode rejections`")
+                    }
+                    if let files = summary.attachments, !output.json, files.sent + files.received + files.damaged + files.waiting > 0 || files.stopped != nil {
+                        var line =
+                            "\(url) (\(summary.peer.label)): attached files: sent \(files.sent), received \(files.received), \(ByteText.describe(files.bytes)) moved"
+                        if files.damaged > 0 { line += "; \(files.damaged) damaged on the way or on a disk, thrown away (tried again next time)" }
+                        if files.waiting > 0 { line += "; \(files.waiting) still to come" }
+                        if let stopped = files.stopped { line += "; stopped: \(stopped)" }
+                        note(line)
                     }
                     if !output.json {
                         note(

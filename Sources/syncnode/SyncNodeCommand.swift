@@ -16,7 +16,7 @@ struct SyncNodeCommand: AsyncParsableCommand {
             Init.self, Record.self, Ledger.self, Bundle.self, VectorCommand.self, Conflicts.self, Status.self, Sync.self, Peer.self, Serve.self,
             Identity.self, Node.self, Rejections.self, Held.self, Forks.self, RepairClock.self,
             Add.self, Update.self, Correct.self, Import.self, Project.self, Plan.self, Report.self, Export.self, Backup.self, Restore.self,
-            Check.self, Submission.self, Mirror.self,
+            Check.self, Submission.self, Mirror.self, Attach.self, AttachmentCommand.self,
             User.self, Demo.self,
         ]
     )

@@ -141,6 +141,20 @@ public enum NodeServer {
                 return try await respond(request, service) { try service.push(body: body, caller: context.caller) }
             }
         }
+        v1.post("attachments/missing") { request, context in
+            _ = try await readBody(request, limit: 1024, caller: context.caller)
+            return try await respond(request, service) { try service.attachmentsMissing(caller: context.caller) }
+        }
+        v1.post("attachments/fetch") { request, context in
+            let body = try await readBody(request, limit: 4096, caller: context.caller)
+            return try await respond(request, service, compress: false) { try service.attachmentFetch(body: body) }
+        }
+        v1.post("attachments/upload") { request, context in
+            try await service.bodies.admit { () async throws -> Response in
+                let body = try await readBody(request, limit: SyncService.attachmentPartBytes + 4096, caller: context.caller)
+                return try await respond(request, service) { try service.attachmentUpload(body: body) }
+            }
+        }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {
             router.on(RouterPath(path), method: .get) { _, context in try unsupported(context) }
             router.on(RouterPath(path), method: .post) { _, context in try unsupported(context) }
@@ -207,9 +221,9 @@ public enum NodeServer {
     /// Runs `produce` (store work, which blocks on SQLite) on a thread of its own rather than the
     /// server's cooperative threads, so a long apply never delays `/health` or other requests.
     /// The answer is signed by this node, bound to the request by its nonce (`AnswerCheck`).
-    private static func respond(_ request: Request, _ service: SyncService, _ produce: @escaping @Sendable () throws -> [UInt8]) async throws
-        -> Response
-    {
+    private static func respond(
+        _ request: Request, _ service: SyncService, compress: Bool = true, _ produce: @escaping @Sendable () throws -> [UInt8]
+    ) async throws -> Response {
         let bytes: [UInt8]
         do {
             bytes = try await BlockingWork.run(produce)
@@ -221,7 +235,7 @@ public enum NodeServer {
         headers[HTTPField.Name("Syncnode-Answer-Node")!] = service.store.info.nodeID.hex
         headers[HTTPField.Name("Syncnode-Answer-Signature")!] = service.store.signAnswer(nonce: nonce, body: bytes)
         let acceptsGzip = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
-        if acceptsGzip && bytes.count > 256 {
+        if compress && acceptsGzip && bytes.count > 256 {
             headers[.contentEncoding] = "gzip"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Gzip.compress(bytes))))
         }

@@ -144,6 +144,23 @@ extension Store {
         }
     }
 
+    /// Records of a collection whose ids start with `prefix`, ordered by id (deleted ones too): one
+    /// range of the table's index, so the cost follows what matches, not the collection's size.
+    public func records(_ collection: String, idPrefix prefix: String) throws(SyncNodeError) -> [RecordView] {
+        try readNamed { db, interner in
+            guard let ix = try interner.nameIx(collection, db, create: false) else { return [] }
+            var out: [RecordView] = []
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ? AND record_id >= ? AND record_id < ? ORDER BY record_id"),
+                arguments: [ix, prefix, prefix + "\u{10FFFF}"])
+            while let row = try rows.next() {
+                let fields = try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner)
+                if let v = Self.view(collection, row["record_id"], fields) { out.append(v) }
+            }
+            return out
+        }
+    }
+
     /// The current values of `fields` of every live record of a collection, ordered by id: a
     /// report's lean read (no view of every field is built).
     public func currentValues(_ collection: String, fields: [String]) throws(SyncNodeError) -> [(recordID: String, values: [String: Value])] {

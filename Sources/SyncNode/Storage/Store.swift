@@ -58,8 +58,21 @@ public struct StoreLimits: Sendable {
     /// open, before every apply and at each release of held work. Nothing is
     /// lost: its sender offers it again, and it is held afresh (docs/PROTOCOL.md, step 2).
     public var maxHeldAgeMillis: UInt64 = 14 * 24 * 3600 * 1000
+    /// Largest attached file (25 MiB; `SYNCNODE_ATTACHMENT_MAX_MB`): refused when attached here,
+    /// and neither fetched nor taken from a peer.
+    public var maxAttachmentBytes = StoreLimits.mebibytes("SYNCNODE_ATTACHMENT_MAX_MB", default: 25)
+    /// Most bytes of attached files this node keeps of each node's attaching (2 GiB;
+    /// `SYNCNODE_ATTACHMENT_QUOTA_MB`): a node past it attaches nothing more, and its further
+    /// files are neither fetched nor taken here.
+    public var attachmentQuotaBytes = StoreLimits.mebibytes("SYNCNODE_ATTACHMENT_QUOTA_MB", default: 2048)
 
     public init() {}
+
+    /// A size set in the environment in MiB (a positive whole number), or the default.
+    static func mebibytes(_ variable: String, default fallback: Int) -> Int {
+        let set = ProcessInfo.processInfo.environment[variable].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return (set.flatMap { $0 > 0 && $0 <= 1 << 30 ? $0 : nil } ?? fallback) * 1024 * 1024
+    }
 }
 
 /// The node's local replica: a SQLite file (WAL) holding the materialised records, the ledgers,
@@ -77,6 +90,8 @@ public final class Store: Sendable {
     public let limits: StoreLimits
     let pool: DatabasePool
     let clock: any WallClock
+    /// The files attached to records, beside the database (`Store+Attachments`).
+    public let files: AttachmentFiles
 
     /// This node's wall clock now (ms since 1970): what its sessions and reports measure time by.
     public func nowMillis() -> UInt64 { clock.nowMillis() }
@@ -97,8 +112,11 @@ public final class Store: Sendable {
     /// sync round's applies off the cooperative pool with it).
     let applyThreads = Mutex<(blocking: Int, other: Int)>((0, 0))
 
-    private init(pool: DatabasePool, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64) {
+    private init(
+        pool: DatabasePool, directory: URL, info: NodeInfo, key: NodeKey, clock: any WallClock, limits: StoreLimits, maxDriftMillis: UInt64
+    ) {
         self.pool = pool
+        self.files = AttachmentFiles(directory: directory.appendingPathComponent(AttachmentFiles.folderName))
         self.info = info
         self.key = key
         self.clock = clock
@@ -155,7 +173,7 @@ public final class Store: Sendable {
                 try Meta.set(db, .publicKey, key.publicKey.hex)
                 if let anchor { try Meta.set(db, .trustAnchor, anchor.hex) }
             }
-            return Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+            return Store(pool: pool, directory: directory, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
         }
         if trust == .hq {
             // HQ enters itself in the registry: the first transaction every node receives from it.
@@ -222,7 +240,7 @@ public final class Store: Sendable {
                     "the key file in \(directory.path) is not node \(info.nodeID.short)'s own key (its public key differs from the one the node recorded); put back the node's own key file, or restore the node from its backup"
                 )
             }
-            let store = Store(pool: pool, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
+            let store = Store(pool: pool, directory: directory, info: info, key: key, clock: clock, limits: limits, maxDriftMillis: maxDriftMillis)
             if !readOnly, try pool.read({ db in try Meta.int(db, .rematerialise) }) == 1 {
                 try store.writeInterned { db, interner in
                     try store.rematerialise(db, &interner)

@@ -20,6 +20,12 @@ public protocol SyncTransport: Sendable {
     func status() async throws(SyncNodeError) -> (StatusMessage, wireBytes: Int)
     func pull(_ request: PullRequest) async throws(SyncNodeError) -> PulledBatch
     func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int)
+    /// The attached files the peer's records name and it lacks (`AttachmentTransfer`).
+    func attachmentsMissing() async throws(SyncNodeError) -> AttachmentsMissing
+    /// Part of a file the peer holds.
+    func fetchAttachment(_ request: AttachmentFetch) async throws(SyncNodeError) -> [UInt8]
+    /// Sends part of a file the peer lacks.
+    func uploadAttachment(_ part: AttachmentPart, bytes: [UInt8]) async throws(SyncNodeError) -> AttachmentReceipt
 }
 
 extension SyncTransport {
@@ -34,6 +40,26 @@ extension SyncTransport {
                 vouchPayload: header.vouch == nil ? nil : SigningPayload.vouch(frames, refused: header.refusedFrames ?? []))
         } catch {
             throw SyncNodeError(.protocolViolation, "\(peer) sent a malformed batch: \(error)")
+        }
+    }
+}
+
+extension SyncTransport {
+    /// A transport that carries no files (a test's stand-in for a peer): the peer lacks nothing.
+    public func attachmentsMissing() async throws(SyncNodeError) -> AttachmentsMissing { AttachmentsMissing(files: []) }
+    public func fetchAttachment(_ request: AttachmentFetch) async throws(SyncNodeError) -> [UInt8] {
+        throw SyncNodeError(.notFound, "\(peerName) does not carry attached files")
+    }
+    public func uploadAttachment(_ part: AttachmentPart, bytes: [UInt8]) async throws(SyncNodeError) -> AttachmentReceipt {
+        throw SyncNodeError(.peerRefused, "\(peerName) does not carry attached files")
+    }
+
+    /// The frame of an upload: the part's header and its bytes.
+    static func uploadBody(_ part: AttachmentPart, bytes: [UInt8]) throws(SyncNodeError) -> [UInt8] {
+        do {
+            return BatchCodec.encode(header: try WireCodec.encodeMessage(part), frames: [bytes])
+        } catch {
+            throw SyncNodeError(.invalidInput, "cannot encode an upload")
         }
     }
 }
@@ -66,6 +92,36 @@ public struct LocalTransport: SyncTransport {
         } catch {
             throw SyncNodeError(.protocolViolation, "\(error)")
         }
+    }
+
+    public func attachmentsMissing() async throws(SyncNodeError) -> AttachmentsMissing {
+        try decoded(AttachmentsMissing.self, try local { () throws(APIError) in try service.attachmentsMissing(caller: nil) })
+    }
+
+    public func fetchAttachment(_ request: AttachmentFetch) async throws(SyncNodeError) -> [UInt8] {
+        guard let body = try? WireCodec.encodeMessage(request) else { throw SyncNodeError(.invalidInput, "cannot encode the fetch request") }
+        return try local { () throws(APIError) in try service.attachmentFetch(body: body) }
+    }
+
+    public func uploadAttachment(_ part: AttachmentPart, bytes: [UInt8]) async throws(SyncNodeError) -> AttachmentReceipt {
+        let body = try Self.uploadBody(part, bytes: bytes)
+        return try decoded(AttachmentReceipt.self, try local { () throws(APIError) in try service.attachmentUpload(body: body) })
+    }
+
+    /// Runs a service call, its refusal said as a peer's.
+    private func local(_ call: () throws(APIError) -> [UInt8]) throws(SyncNodeError) -> [UInt8] {
+        do {
+            return try call()
+        } catch {
+            throw SyncNodeError(error.status == 404 ? .notFound : .peerRefused, "\(peerName) refused: \(error.message) (\(error.code))")
+        }
+    }
+
+    private func decoded<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(SyncNodeError) -> T {
+        guard let value = try? WireCodec.decodeMessage(type, from: bytes) else {
+            throw SyncNodeError(.protocolViolation, "\(peerName) sent an answer this node cannot read")
+        }
+        return value
     }
 
     public func push(_ batch: [UInt8]) async throws(SyncNodeError) -> (PushResponse, wireBytes: Int) {
@@ -128,7 +184,7 @@ public struct HTTPTransport: SyncTransport {
                     default: nil
                     }
                 var error = SyncNodeError(
-                    .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
+                    envelope.error.code == "not_found" ? .notFound : .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
                 error.nextStep = step
                 throw error
             }
@@ -182,6 +238,34 @@ public struct HTTPTransport: SyncTransport {
             return (try WireCodec.decodeMessage(PushResponse.self, from: result.body), result.bytesSent + result.bytesReceived)
         } catch {
             throw SyncNodeError(.protocolViolation, "\(baseURL) sent a push answer this node cannot read")
+        }
+    }
+
+    public func attachmentsMissing() async throws(SyncNodeError) -> AttachmentsMissing {
+        let (result, _) = try await call("POST", "/v1/attachments/missing", body: [])
+        do {
+            return try WireCodec.decodeMessage(AttachmentsMissing.self, from: result.body)
+        } catch {
+            throw SyncNodeError(.protocolViolation, "\(baseURL) sent a list of missing files this node cannot read")
+        }
+    }
+
+    public func fetchAttachment(_ request: AttachmentFetch) async throws(SyncNodeError) -> [UInt8] {
+        let body: [UInt8]
+        do {
+            body = try WireCodec.encodeMessage(request)
+        } catch {
+            throw SyncNodeError(.invalidInput, "cannot encode the fetch request")
+        }
+        return try await call("POST", "/v1/attachments/fetch", body: body).0.body
+    }
+
+    public func uploadAttachment(_ part: AttachmentPart, bytes: [UInt8]) async throws(SyncNodeError) -> AttachmentReceipt {
+        let (result, _) = try await call("POST", "/v1/attachments/upload", body: try Self.uploadBody(part, bytes: bytes))
+        do {
+            return try WireCodec.decodeMessage(AttachmentReceipt.self, from: result.body)
+        } catch {
+            throw SyncNodeError(.protocolViolation, "\(baseURL) sent an upload answer this node cannot read")
         }
     }
 }

@@ -11,6 +11,9 @@ public struct SyncLimits: Sendable {
     /// docs/PERFORMANCE.md P4).
     public var maxBytes = 1024 * 1024
     public var maxDriftMillis = HybridClock.defaultMaxDriftMillis
+    /// How long a round may spend on attached files after its records (0: none), the rest
+    /// left to the next round (`AttachmentTransfer`).
+    public var attachmentSeconds = 120
 
     public init() {}
 }
@@ -41,6 +44,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var recovery: RecoveryReport?
     /// This node's disk was too full to store what the peer sent; its own work was still pushed.
     public var pullSkipped = false
+    /// The attached files moved after the records, when the round moved any.
+    public var attachments: AttachmentTransfer.Outcome?
 }
 
 /// Progress during a round, for a progress line or a log line.
@@ -122,7 +127,12 @@ public struct Syncer: Sendable {
     public func run(bookkeepingKey: String? = nil, progress: (@Sendable (SyncProgress) -> Void)? = nil) async throws(SyncNodeError) -> SyncSummary {
         let started = Date()
         do {
-            let summary = try await round(RoundStart(progress: progress, started: started, bookkeepingKey: bookkeepingKey))
+            var summary = try await round(RoundStart(progress: progress, started: started, bookkeepingKey: bookkeepingKey))
+            if limits.attachmentSeconds > 0 {
+                summary.attachments = await AttachmentTransfer(
+                    store: store, transport: transport, budget: .seconds(limits.attachmentSeconds), logger: logger
+                ).run()
+            }
             if let key = bookkeepingKey {
                 try? store.recordSync(
                     key,

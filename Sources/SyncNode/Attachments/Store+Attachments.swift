@@ -1,0 +1,169 @@
+import Foundation
+import SyncProtocol
+
+/// One file attached to a record, as its attachment record says, and whether the file is here.
+public struct AttachmentInfo: Sendable, Equatable {
+    public var reference: Attachment.Reference
+    public var bytes: Int
+    public var mediaType: String
+    public var name: String?
+    public var caption: String?
+    public var attachedAt: String?
+    public var attachedBy: String?
+    public var takenAt: String?
+    public var latitude: Double?
+    public var longitude: Double?
+    /// The node that wrote the attachment record: whose quota the file counts against.
+    public var origin: NodeID
+    /// When the attachment record was last written.
+    public var updated: Timestamp
+    /// Whether the file is held here, checked against its name when it arrived.
+    public var held: Bool
+    /// Detached (the attachment record deleted).
+    public var deleted: Bool
+
+    public var sha256: String { reference.sha256 }
+}
+
+/// Where the phone was, and when the photo was taken, if its user allowed it to say.
+public struct CaptureDetails: Sendable, Equatable {
+    public var takenAt: String?
+    public var latitude: Double?
+    public var longitude: Double?
+
+    public init(takenAt: String? = nil, latitude: Double? = nil, longitude: Double? = nil) {
+        self.takenAt = takenAt
+        self.latitude = latitude
+        self.longitude = longitude
+    }
+}
+
+extension Store {
+    /// Attaches a file to a record held here: the file is copied beside the database under its
+    /// SHA-256, and an attachment record naming the record and the file is committed (one
+    /// transaction, signed, under the record's policy). Refused, with nothing kept, for a record
+    /// not held here or deleted, a file too large or of another kind, or past this node's quota.
+    public func attach(
+        collection: String, recordID: String, file: URL, caption: String?, capture: CaptureDetails = CaptureDetails(), now: Date = Date()
+    ) throws(SyncNodeError) -> (AttachmentInfo, Transaction) {
+        guard collection != Attachment.collection else { throw .invalid("an attachment cannot have attachments; attach the file to its record") }
+        guard let owner = try record(collection, recordID) else {
+            throw SyncNodeError(.notFound, "no \(collection) record \(recordID) is held here; record it (or sync) first, then attach the file")
+        }
+        guard !owner.deleted else { throw .invalid("\(collection) record \(recordID) is deleted; nothing was attached") }
+        if let latitude = capture.latitude, !(-90...90).contains(latitude) { throw .invalid("a latitude is between -90 and 90, not \(latitude)") }
+        if let longitude = capture.longitude, !(-180...180).contains(longitude) { throw .invalid("a longitude is between -180 and 180, not \(longitude)") }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        let used = try heldAttachmentBytes()[info.nodeID] ?? 0
+        if used + size > limits.attachmentQuotaBytes {
+            throw .invalid(
+                "this node keeps \(ByteText.describe(used)) of attached files and may keep \(ByteText.describe(limits.attachmentQuotaBytes)); \(file.lastPathComponent) (\(ByteText.describe(size))) was not attached. The node's operator can raise the quota (SYNCNODE_ATTACHMENT_QUOTA_MB)"
+            )
+        }
+        let heldBefore = Set(try allAttachments().filter(\.held).map(\.sha256))
+        let (sha, bytes, type) = try files.take(from: file, maxBytes: limits.maxAttachmentBytes)
+        let reference = Attachment.Reference(collection: collection, recordID: recordID, sha256: sha)
+        do throws(SyncNodeError) {
+            if let problem = Names.problem(with: reference.attachmentID, what: "the attachment's id") {
+                throw SyncNodeError.invalid("\(problem): the record id \(recordID) is too long to attach files to")
+            }
+            let caption = caption?.trimmingCharacters(in: .whitespacesAndNewlines).prefix(500)
+            let iso = ISO8601DateFormatter()
+            var fields: [FieldAssignment] = [
+                .init(Attachment.Field.sha256, .text(sha)), .init(Attachment.Field.bytes, .int(Int64(bytes))),
+                .init(Attachment.Field.mediaType, .text(type.rawValue)), .init(Attachment.Field.name, .text(String(file.lastPathComponent.prefix(200)))),
+                .init(Attachment.Field.attachedAt, .text(iso.string(from: now))),
+                .init(Attachment.Field.attachedBy, Self.author.map { .text(Self.authorName($0)) } ?? .null),
+                .init(Attachment.Field.caption, caption.map { $0.isEmpty ? .null : .text(String($0)) } ?? .null),
+            ]
+            if let takenAt = capture.takenAt { fields.append(.init(Attachment.Field.takenAt, .text(String(takenAt.prefix(40))))) }
+            if let latitude = capture.latitude { fields.append(.init(Attachment.Field.latitude, .real(latitude))) }
+            if let longitude = capture.longitude { fields.append(.init(Attachment.Field.longitude, .real(longitude))) }
+            let transaction = try commit([.put(collection: Attachment.collection, recordID: reference.attachmentID, fields: fields)])
+            guard let info = try attachments(of: collection, recordID).first(where: { $0.sha256 == sha }) else {
+                throw SyncNodeError(.storage, "the attachment was recorded but cannot be read back")
+            }
+            return (info, transaction)
+        } catch {
+            // Nothing kept: the file goes again unless another record already had it.
+            if !heldBefore.contains(sha) { try? FileManager.default.removeItem(at: files.url(sha)) }
+            throw error
+        }
+    }
+
+    /// The files attached to one record, detached ones left out, oldest first.
+    public func attachments(of collection: String, _ recordID: String) throws(SyncNodeError) -> [AttachmentInfo] {
+        try records(Attachment.collection, idPrefix: Attachment.Reference.prefix(collection: collection, recordID: recordID))
+            .compactMap(attachmentInfo).filter { !$0.deleted && $0.reference.recordID == recordID }
+            .sorted { ($0.attachedAt ?? "", $0.sha256) < ($1.attachedAt ?? "", $1.sha256) }
+    }
+
+    /// Every attachment record held here, detached ones included.
+    public func allAttachments() throws(SyncNodeError) -> [AttachmentInfo] {
+        try records(Attachment.collection, includeDeleted: true).compactMap(attachmentInfo)
+    }
+
+    /// The files this node should hold and does not (attached, not detached, within the per-file
+    /// limit and their node's quota), oldest first, at most `limit`: what a sync round fetches.
+    public func missingAttachments(limit: Int = 1000) throws(SyncNodeError) -> [AttachmentInfo] {
+        let all = try allAttachments()
+        var used = Self.heldBytes(all)
+        var out: [AttachmentInfo] = []
+        for a in all.filter({ !$0.held && !$0.deleted }).sorted(by: { $0.updated < $1.updated }) where out.count < limit {
+            guard a.bytes > 0, a.bytes <= limits.maxAttachmentBytes, (used[a.origin] ?? 0) + a.bytes <= limits.attachmentQuotaBytes,
+                !out.contains(where: { $0.sha256 == a.sha256 })
+            else { continue }
+            used[a.origin, default: 0] += a.bytes
+            out.append(a)
+        }
+        return out
+    }
+
+    /// The attachment a peer may send the file of: named by a live attachment record held here,
+    /// within the per-file limit and its node's quota. Nil when no record here names it.
+    public func acceptableAttachment(_ sha256: String) throws(SyncNodeError) -> AttachmentInfo? {
+        let all = try allAttachments()
+        guard let a = all.first(where: { $0.sha256 == sha256 && !$0.deleted }) else { return nil }
+        if a.bytes > limits.maxAttachmentBytes {
+            throw SyncNodeError(
+                .invalidInput, "the file \(sha256.prefix(12)) is \(ByteText.describe(a.bytes)); this node takes at most \(ByteText.describe(limits.maxAttachmentBytes))")
+        }
+        if !a.held, (Self.heldBytes(all)[a.origin] ?? 0) + a.bytes > limits.attachmentQuotaBytes {
+            throw SyncNodeError(
+                .invalidInput,
+                "node \(a.origin.short)'s attached files would pass the \(ByteText.describe(limits.attachmentQuotaBytes)) this node keeps of each node's; the file \(sha256.prefix(12)) was not taken"
+            )
+        }
+        return a
+    }
+
+    /// Bytes of attached files held here, by the node that attached them.
+    public func heldAttachmentBytes() throws(SyncNodeError) -> [NodeID: Int] { Self.heldBytes(try allAttachments()) }
+
+    private static func heldBytes(_ all: [AttachmentInfo]) -> [NodeID: Int] {
+        var seen = Set<String>()
+        var out: [NodeID: Int] = [:]
+        for a in all where a.held && seen.insert(a.sha256).inserted { out[a.origin, default: 0] += a.bytes }
+        return out
+    }
+
+    private func attachmentInfo(_ view: RecordView) -> AttachmentInfo? {
+        guard let reference = Attachment.Reference(attachmentID: view.recordID) else { return nil }
+        func text(_ field: String) -> String? { if case .text(let t)? = view.fields[field] { t } else { nil } }
+        func number(_ field: String) -> Double? {
+            switch view.fields[field] {
+            case .real(let d)?: d
+            case .int(let i)?: Double(i)
+            default: nil
+            }
+        }
+        guard case .int(let bytes)? = view.fields[Attachment.Field.bytes], bytes >= 0, bytes <= Int64(Int32.max) else { return nil }
+        return AttachmentInfo(
+            reference: reference, bytes: Int(bytes), mediaType: text(Attachment.Field.mediaType) ?? "application/octet-stream",
+            name: text(Attachment.Field.name), caption: text(Attachment.Field.caption), attachedAt: text(Attachment.Field.attachedAt),
+            attachedBy: text(Attachment.Field.attachedBy), takenAt: text(Attachment.Field.takenAt), latitude: number(Attachment.Field.latitude),
+            longitude: number(Attachment.Field.longitude), origin: view.updated.node, updated: view.updated,
+            held: files.size(reference.sha256) == Int(bytes), deleted: view.deleted)
+    }
+}

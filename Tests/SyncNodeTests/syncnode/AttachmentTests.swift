@@ -1,0 +1,175 @@
+import Crypto
+import Foundation
+import Testing
+
+/// Issue 26, item 2: photos and PDFs attached to records as evidence, through the real binary
+/// and a real `serve` over HTTP.
+@Suite(.serialized) struct AttachmentTests {
+    /// A JPEG's first bytes and `size` more of noise (several parts of a transfer).
+    static func photo(_ path: String, size: Int, seed: UInt8) throws -> [UInt8] {
+        var bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+        var x = UInt32(seed) &* 2_654_435_761 &+ 1
+        for _ in 0..<size {
+            x = x &* 1_103_515_245 &+ 12345
+            bytes.append(UInt8(truncatingIfNeeded: x >> 16))
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return bytes
+    }
+
+    static func sha(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
+
+    static func list(_ data: String, _ collection: String, _ id: String) throws -> [[String: Any]] {
+        try jsonOutput(["attachment", "list", "--data", data, collection, id, "--json"]) as? [[String: Any]] ?? []
+    }
+
+    static func stored(_ data: String, _ sha: String) -> String { "\(data)/attachments/\(sha.prefix(2))/\(sha)" }
+
+    /// A county's photo reaches HQ over HTTP after its record, byte for byte, and another county
+    /// fetches it from HQ; a county attaching to another's record gets 79, and nothing is kept.
+    @Test func aPhotoTravelsAfterItsRecordByteForByteAndFollowsTheRecordsPolicy() throws {
+        let net = try ServedNetwork(counties: ["lintan", "gangu"])
+        defer { net.stop() }
+        let lintan = net["lintan"]
+        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-1", "name=school"]).status == 0)
+        let file = net.dir.path("site.jpg").path
+        let bytes = try Self.photo(file, size: 700_000, seed: 1)
+        let attached = try Binary.run(["attach", "--data", lintan, "projects", "lt-1", file, "--caption", "施工现场", "--location", "34.69,103.35"])
+        #expect(attached.status == 0, "\(attached.stderr)")
+        let sha = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(sha == Self.sha(bytes))
+        #expect(attached.stderr.contains("to projects/lt-1 as transaction"))
+
+        let synced = try net.sync("lintan")
+        #expect(synced.status == 0, "\(synced.stderr)")
+        #expect(synced.stderr.contains("attached files: sent 1"), "\(synced.stderr)")
+        let atHQ = try Self.list(net.hq, "projects", "lt-1")
+        #expect(atHQ.count == 1)
+        #expect(atHQ.first?["held"] as? Bool == true)
+        #expect(atHQ.first?["caption"] as? String == "施工现场")
+        #expect(atHQ.first?["bytes"] as? Int == bytes.count)
+        #expect(atHQ.first?["latitude"] as? Double == 34.69)
+        let copy = net.dir.path("copy.jpg").path
+        #expect(try Binary.run(["attachment", "get", "--data", net.hq, sha, "--out", copy]).status == 0)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == bytes)
+
+        // Gangu gets the record from HQ, and then the file, fetched from HQ.
+        let gangu = net["gangu"]
+        let ganguSync = try net.sync("gangu")
+        #expect(ganguSync.status == 0, "\(ganguSync.stderr)")
+        #expect(ganguSync.stderr.contains("received 1"), "\(ganguSync.stderr)")
+        let ganguCopy = net.dir.path("gangu.jpg").path
+        #expect(try Binary.run(["attachment", "get", "--data", gangu, sha, "--out", ganguCopy]).status == 0)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: ganguCopy))) == bytes)
+
+        // Gangu may not attach to Lintan's project: 79, and its file is not kept.
+        let other = net.dir.path("other.jpg").path
+        let otherBytes = try Self.photo(other, size: 10_000, seed: 2)
+        let vectorBefore = try Binary.run(["vector", "--data", gangu, "--json"]).stdout
+        let refused = try Binary.run(["attach", "--data", gangu, "projects", "lt-1", other])
+        #expect(refused.status == 79, "\(refused.stderr)")
+        #expect(refused.stderr.contains("may not write lintan project lt-1"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: Self.stored(gangu, Self.sha(otherBytes))))
+        #expect(try Binary.run(["vector", "--data", gangu, "--json"]).stdout == vectorBefore)
+        #expect(try Self.list(gangu, "projects", "lt-1").count == 1)
+    }
+
+    /// Each kind of bad input is refused with a clear message, its exit code, and nothing kept.
+    @Test func badFilesAreRefusedWithTheirExitCodesAndNothingIsKept() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let data = dir.path("hq").path
+        try Federation.hq(data)
+        #expect(try Binary.run(["record", "put", "--data", data, "projects", "p-1", "name=clinic"]).status == 0)
+        let vector = try Binary.run(["vector", "--data", data, "--json"]).stdout
+
+        let big = dir.path("big.jpg").path
+        _ = try Self.photo(big, size: 1_500_000, seed: 3)
+        let tooLarge = try Binary.run(["attach", "--data", data, "projects", "p-1", big], environment: ["SYNCNODE_ATTACHMENT_MAX_MB": "1"])
+        #expect(tooLarge.status == 65)
+        #expect(tooLarge.stderr.contains("is larger than the 1.0 MB a file may be"), "\(tooLarge.stderr)")
+
+        let text = dir.path("notes.txt").path
+        try Data("not a photo".utf8).write(to: URL(fileURLWithPath: text))
+        let wrongKind = try Binary.run(["attach", "--data", data, "projects", "p-1", text])
+        #expect(wrongKind.status == 65)
+        #expect(wrongKind.stderr.contains("is not a photo (JPEG, PNG, WebP or HEIC) or a PDF file"), "\(wrongKind.stderr)")
+
+        let missingFile = try Binary.run(["attach", "--data", data, "projects", "p-1", dir.path("nowhere.jpg").path])
+        #expect(missingFile.status == 65)
+        #expect(missingFile.stderr.contains("cannot read"), "\(missingFile.stderr)")
+
+        let noRecord = try Binary.run(["attach", "--data", data, "projects", "p-404", big])
+        #expect(noRecord.status == 3)
+        #expect(noRecord.stderr.contains("no projects record p-404 is held here"), "\(noRecord.stderr)")
+
+        let quota = try Binary.run(["attach", "--data", data, "projects", "p-1", big], environment: ["SYNCNODE_ATTACHMENT_QUOTA_MB": "1"])
+        #expect(quota.status == 65)
+        #expect(quota.stderr.contains("may keep 1.0 MB"), "\(quota.stderr)")
+
+        let badLocation = try Binary.run(["attach", "--data", data, "projects", "p-1", big, "--location", "north"])
+        #expect(badLocation.status == 65)
+
+        let absent = try Binary.run(["attachment", "get", "--data", data, String(repeating: "ab", count: 32), "--out", dir.path("x").path])
+        #expect(absent.status == 3)
+        #expect(absent.stderr.contains("is not held here"))
+        let notASHA = try Binary.run(["attachment", "get", "--data", data, "cafe", "--out", dir.path("x").path])
+        #expect(notASHA.status == 64)
+
+        #expect(try Binary.run(["vector", "--data", data, "--json"]).stdout == vector, "a refused attach recorded something")
+        let kept = (try? FileManager.default.subpathsOfDirectory(atPath: "\(data)/attachments")) ?? []
+        #expect(kept.filter { $0.count > 64 && !$0.hasPrefix("partial") }.isEmpty, "files kept: \(kept)")
+        #expect(try Self.list(data, "projects", "p-1").isEmpty)
+    }
+
+    /// A file damaged or cut short on the way is thrown away and fetched again at the next round;
+    /// one damaged on its sender's disk is not taken by HQ, and `attachment get` says so (74).
+    @Test func aDamagedOrTruncatedFileIsRefusedAndFetchedAgain() throws {
+        let net = try ServedNetwork(counties: ["lintan", "gangu"])
+        defer { net.stop() }
+        let lintan = net["lintan"]
+        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-2", "name=dormitory"]).status == 0)
+        let file = net.dir.path("site.jpg").path
+        let bytes = try Self.photo(file, size: 400_000, seed: 4)
+        let sha = try Binary.run(["attach", "--data", lintan, "projects", "lt-2", file]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try net.sync("lintan").status == 0)
+        let atHQ = URL(fileURLWithPath: Self.stored(net.hq, sha))
+        #expect(Array(try Data(contentsOf: atHQ)) == bytes)
+
+        // HQ's copy altered (one byte), then cut short: Gangu throws each away and keeps nothing.
+        var altered = bytes
+        altered[200_000] ^= 0xFF
+        try Data(altered).write(to: atHQ)
+        let first = try net.sync("gangu")
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("; 1 damaged"), "\(first.stderr)")
+        #expect(try Self.list(net["gangu"], "projects", "lt-2").first?["held"] as? Bool == false)
+        try Data(bytes.prefix(300_000)).write(to: atHQ)
+        let second = try net.sync("gangu")
+        #expect(second.stderr.contains("; 1 damaged"), "\(second.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: Self.stored(net["gangu"], sha)))
+
+        // HQ's copy right again: the next round fetches all of it.
+        try Data(bytes).write(to: atHQ)
+        let third = try net.sync("gangu")
+        #expect(third.stderr.contains("received 1"), "\(third.stderr)")
+        let copy = net.dir.path("copy.jpg").path
+        #expect(try Binary.run(["attachment", "get", "--data", net["gangu"], sha, "--out", copy]).status == 0)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == bytes)
+
+        // A file damaged on its own node's disk: `attachment get` refuses it, and HQ does not take it.
+        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-3", "name=clinic"]).status == 0)
+        let second3 = try Self.photo(file, size: 50_000, seed: 5)
+        let sha3 = try Binary.run(["attach", "--data", lintan, "projects", "lt-3", file]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var rotten = second3
+        rotten[1000] ^= 0x01
+        try Data(rotten).write(to: URL(fileURLWithPath: Self.stored(lintan, sha3)))
+        let get = try Binary.run(["attachment", "get", "--data", lintan, sha3, "--out", copy])
+        #expect(get.status == 74, "\(get.stderr)")
+        #expect(get.stderr.contains("no longer matches its SHA-256"))
+        let sync = try net.sync("lintan")
+        #expect(sync.status == 0)
+        #expect(sync.stderr.contains("; 1 damaged"), "\(sync.stderr)")
+        #expect(try Self.list(net.hq, "projects", "lt-3").first?["held"] as? Bool == false)
+    }
+}
