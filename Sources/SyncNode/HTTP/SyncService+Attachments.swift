@@ -58,8 +58,9 @@ extension SyncService {
             throw .malformed("the upload is not a part of a file (a header naming sha256 and offset, and one frame of bytes)")
         }
         guard Attachment.isSHA256(part.sha256) else { throw .malformed("sha256 must be 64 lower-case hex digits") }
-        guard part.offset >= 0, chunk.count <= Self.attachmentPartBytes else {
-            throw .malformed("a part starts at 0 or later and holds at most \(Self.attachmentPartBytes) bytes")
+        guard part.offset >= 0 else { throw .malformed("a part starts at 0 or later") }
+        guard chunk.count <= Self.attachmentPartBytes else {
+            throw APIError(status: 413, code: "body_too_large", message: "a part holds at most \(Self.attachmentPartBytes) bytes; this one holds \(chunk.count)")
         }
         do {
             guard let attachment = try store.acceptableAttachment(part.sha256) else {

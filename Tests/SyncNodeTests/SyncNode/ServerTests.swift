@@ -104,6 +104,18 @@ import Testing
             code: "body_too_large")
     }
 
+    /// The bound is exact: CompressNIO's let 300 KiB out under a 260 KiB bound (its buffer is
+    /// rounded up), so a body could inflate to about twice what the node accepts.
+    @Test func gzipIsInflatedNoFurtherThanItsBound() throws {
+        let data = [UInt8](repeating: 7, count: 300 * 1024)
+        let compressed = Gzip.compress(data)
+        #expect(throws: SyncNodeError.self) { try Gzip.decompress(compressed, maxSize: 260 * 1024) }
+        #expect(try Gzip.decompress(compressed, maxSize: 300 * 1024) == data)
+        #expect(throws: SyncNodeError.self) { try Gzip.decompress(compressed + [0], maxSize: 1 << 20) }
+        #expect(throws: SyncNodeError.self) { try Gzip.decompress(Array(compressed.dropLast(4)), maxSize: 1 << 20) }
+        #expect(throws: SyncNodeError.self) { try Gzip.decompress([], maxSize: 1 << 20) }
+    }
+
     @Test func unknownProtocolVersionIsRefused() async throws {
         let node = try TestNode(site: "hq")
         defer { node.remove() }

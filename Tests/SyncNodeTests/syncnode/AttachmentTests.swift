@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import SyncNode
+import SyncProtocol
 import Testing
 
 /// Issue 26, item 2: photos and PDFs attached to records as evidence, through the real binary
@@ -171,5 +173,50 @@ import Testing
         #expect(sync.status == 0)
         #expect(sync.stderr.contains("; 1 damaged"), "\(sync.stderr)")
         #expect(try Self.list(net.hq, "projects", "lt-3").first?["held"] as? Bool == false)
+    }
+}
+
+/// The attachment routes as a stranger or a lying node would use them: each is refused with its
+/// status, and nothing is kept.
+@Suite struct AttachmentAPITests {
+    @Test func lyingOrMalformedFileRequestsAreRefused() async throws {
+        let net = try ServedNetwork(counties: ["gangu"])
+        defer { net.stop() }
+        let gangu = try Forger(data: net["gangu"])
+        let url = net.server.url
+        func post(_ path: String, _ body: [UInt8], signer: Forger? = nil) async throws -> (status: Int, text: String) {
+            let headers = try (signer ?? gangu).headers(method: "POST", path: path, body: body)
+            let answer = try await gangu.client.send(method: "POST", url: url + path, headers: headers, body: body)
+            return (answer.status, String(decoding: answer.body, as: UTF8.self))
+        }
+        let stranger = String(repeating: "5a", count: 32)
+        // A file no record names: not taken.
+        let part = BatchCodec.encode(header: try WireCodec.encodeMessage(AttachmentPart(sha256: stranger, offset: 0)), frames: [[0xFF, 0xD8, 0xFF]])
+        let unnamed = try await post("/v1/attachments/upload", part)
+        #expect(unnamed.status == 409)
+        #expect(unnamed.text.contains("no attachment record held here names file"))
+        // Not a SHA-256, a negative offset, a part too large, not a part at all.
+        let notSHA = BatchCodec.encode(header: try WireCodec.encodeMessage(AttachmentPart(sha256: "../../node.key", offset: 0)), frames: [[1]])
+        #expect(try await post("/v1/attachments/upload", notSHA).status == 400)
+        let negative = BatchCodec.encode(header: try WireCodec.encodeMessage(AttachmentPart(sha256: stranger, offset: -5)), frames: [[1]])
+        #expect(try await post("/v1/attachments/upload", negative).status == 400)
+        let huge = BatchCodec.encode(
+            header: try WireCodec.encodeMessage(AttachmentPart(sha256: stranger, offset: 0)), frames: [[UInt8](repeating: 7, count: 300 * 1024)])
+        let tooLarge = try await post("/v1/attachments/upload", huge)
+        #expect(tooLarge.status == 413, "\(tooLarge.text)")
+        #expect(try await post("/v1/attachments/upload", Array("hello".utf8)).status == 400)
+        // Fetches: a path for a name, a file not held, nonsense.
+        let traversal = try WireCodec.encodeMessage(AttachmentFetch(sha256: "../node.key", offset: 0, maxBytes: 100))
+        #expect(try await post("/v1/attachments/fetch", traversal).status == 400)
+        let absent = try await post("/v1/attachments/fetch", try WireCodec.encodeMessage(AttachmentFetch(sha256: stranger, offset: 0, maxBytes: 100)))
+        #expect(absent.status == 404)
+        #expect(try await post("/v1/attachments/fetch", Array("{".utf8)).status == 400)
+        // A node nobody approved, and no signature at all.
+        let missing = try await post("/v1/attachments/missing", [], signer: Forger())
+        #expect(missing.status == 401 || missing.status == 403, "\(missing)")
+        let unsigned = try await gangu.client.send(method: "POST", url: url + "/v1/attachments/missing", body: [])
+        #expect(unsigned.status == 401, "\(unsigned.status)")
+        let kept = (try? FileManager.default.subpathsOfDirectory(atPath: "\(net.hq)/attachments")) ?? []
+        #expect(kept.filter { !$0.hasPrefix("partial") || $0.count > "partial".count }.isEmpty, "kept: \(kept)")
     }
 }
