@@ -32,9 +32,14 @@ extension SyncNodeCommand.Bundle {
                 valueName: "node")) var to: [String] = []
         @Flag(help: "Write a bundle anyone who finds the file can read (no encryption). Only for a receiver older than version 0.14.")
         var unsealed = false
+        @Option(
+            help: ArgumentHelp(
+                "Most MiB of attached files the bundle carries (the files of its records; those past it travel by a sync or a later bundle).",
+                valueName: "MiB")) var maxFilesMb = BundleFile.defaultMaxFileBytes >> 20
 
         func validate() throws {
             if unsealed && !to.isEmpty { throw ValidationError("--unsealed and --to do not go together: an unsealed bundle is for anyone") }
+            if maxFilesMb < 0 || maxFilesMb > 1 << 20 { throw ValidationError("--max-files-mb is a size in MiB from 0 (no files) to 1048576") }
         }
 
         func run() throws {
@@ -66,7 +71,7 @@ extension SyncNodeCommand.Bundle {
                     }
                     recipients = try store.bundleRecipients(named: to)
                 }
-                return try store.exportBundle(to: URL(fileURLWithPath: out), since: vector, sealedFor: recipients) { p in
+                return try store.exportBundle(to: URL(fileURLWithPath: out), since: vector, sealedFor: recipients, maxFileBytes: maxFilesMb << 20) { p in
                     display.update { _ in p.description }
                 }
             }
@@ -75,10 +80,17 @@ extension SyncNodeCommand.Bundle {
                 emit(
                     Presenter.json([
                         "transactions": report.transactions, "bytes": report.bytes, "file": out, "sealed": !unsealed, "sealedFor": report.sealedFor,
+                        "files": report.files, "fileBytes": report.fileBytes, "filesLeftOut": report.filesLeftOut,
                     ]))
             } else {
                 let sealing = unsealed ? "unsealed: anyone with the file can read it" : "sealed for \(report.sealedFor.joined(separator: ", "))"
-                note("wrote \(report.transactions) transactions (\(report.bytes) bytes) to \(out), \(sealing)")
+                let files = report.files > 0 ? " and \(report.files) attached files (\(ByteText.describe(report.fileBytes)))" : ""
+                note("wrote \(report.transactions) transactions\(files) (\(report.bytes) bytes) to \(out), \(sealing)")
+                if report.filesLeftOut > 0 {
+                    note(
+                        "note: \(report.filesLeftOut) attached files of these records are not in the bundle (past --max-files-mb, or not held here); they travel by a sync or a later bundle"
+                    )
+                }
             }
         }
     }
@@ -112,10 +124,15 @@ extension SyncNodeCommand.Bundle {
                     Presenter.json([
                         "transactions": report.transactions, "applied": apply.applied, "alreadyHeld": apply.duplicates, "held": apply.held,
                         "refused": refused.map(Presenter.refusalObject), "turnedAway": turnedAway.map(Presenter.refusalObject),
-                        "waiting": apply.waiting,
+                        "waiting": apply.waiting, "files": report.files, "fileBytes": report.fileBytes, "filesRefused": report.filesLeftOut,
                     ]))
             } else {
                 note("applied \(apply.applied) of \(report.transactions) transactions (\(apply.duplicates) already held)")
+                if report.files + report.filesLeftOut > 0 {
+                    note(
+                        "kept \(report.files) attached files (\(ByteText.describe(report.fileBytes)))\(report.filesLeftOut > 0 ? "; \(report.filesLeftOut) not kept (damaged, named by no record here, or past this node's limits)" : "")"
+                    )
+                }
                 if apply.held > 0 {
                     note("warning: \(apply.held) transactions wait until HQ's approval of their node reaches this node (see `syncnode rejections`)")
                 }

@@ -143,6 +143,12 @@ public final class AttachmentFiles: Sendable {
         return .complete
     }
 
+    /// Throws away what was received of a file (a bundle brings all of it).
+    public func discardPartial(_ sha256: String) {
+        guard Attachment.isSHA256(sha256) else { return }
+        try? FileManager.default.removeItem(at: partialURL(sha256))
+    }
+
     /// Whether the held file still hashes to its name.
     public func verified(_ sha256: String) -> Bool { (try? Self.digest(of: url(sha256))) == sha256 }
 

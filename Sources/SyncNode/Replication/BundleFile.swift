@@ -32,6 +32,9 @@ public struct BundleFile: Sendable {
         public var transactions: Int
         /// A sealed bundle's sender and recipients (format 2 only).
         public var seal: Seal?
+        /// The attached files after the transactions, in this order, each as frames of at most
+        /// `filePartBytes` (absent: none). Each is checked against its SHA-256 on import.
+        public var files: [FileEntry]?
 
         public init(
             format: Int, protocolVersion: Int, from: NodeID, site: String, label: String, created: UInt64, since: VersionVector,
@@ -49,6 +52,17 @@ public struct BundleFile: Sendable {
             self.seal = seal
         }
     }
+
+    /// An attached file carried in a bundle.
+    public struct FileEntry: Codable, Sendable, Equatable {
+        public var sha256: String
+        public var bytes: Int
+    }
+
+    /// Bytes of a file in one frame of a bundle.
+    static let filePartBytes = 1 << 20
+    /// Most bytes of attached files a bundle carries unless asked otherwise (a USB stick's share).
+    public static let defaultMaxFileBytes = 512 << 20
 
     public var header: Header
     public var transactions: [ReceivedTransaction]
@@ -199,6 +213,13 @@ public struct BundleReport: Sendable, Equatable {
     public var apply: ApplyReport?
     /// The labels of the nodes a bundle was sealed for; empty for a readable bundle.
     public var sealedFor: [String] = []
+    /// Attached files written (export) or kept, checked against their names (import).
+    public var files = 0
+    public var fileBytes = 0
+    /// On export: files of the bundle's records left out (past the bound, or not held here);
+    /// they travel by a sync or a later bundle. On import: files refused (damaged, not named by
+    /// a record, past a limit).
+    public var filesLeftOut = 0
 }
 
 /// How far a bundle import or export is.
@@ -234,21 +255,23 @@ extension Store {
     /// `recipients` (see `bundleRecipients(named:)`), or readable by anyone when that is nil.
     public func exportBundle(
         to file: URL, since: VersionVector = VersionVector(), sealedFor recipients: [BundleRecipient]?,
-        progress: ((BundleProgress) -> Void)? = nil
+        maxFileBytes: Int = BundleFile.defaultMaxFileBytes, progress: ((BundleProgress) -> Void)? = nil
     ) throws(SyncNodeError) -> BundleReport {
         let missing = try frames(missingFrom: since).frames
         let frameBytes = missing.reduce(0) { $0 + $1.count }
+        let (files, parts, leftOut) = try bundledFiles(of: missing, maxBytes: maxFileBytes)
         progress?(
             BundleProgress(stage: "compressing", done: missing.count, total: missing.count, bytes: frameBytes, totalBytes: 0))
-        let header = BundleFile.Header(
+        var header = BundleFile.Header(
             format: BundleFile.formatVersion, protocolVersion: WireCodec.protocolVersion, from: info.nodeID, site: info.site,
             label: info.label, created: clock.nowMillis(), since: since, vector: try vector(), transactions: missing.count)
+        if !files.isEmpty { header.files = files }
         let bytes: [UInt8]
         do {
             if let recipients {
-                bytes = try BundleFile.encodeSealed(header: header, frames: missing, for: recipients, signer: key)
+                bytes = try BundleFile.encodeSealed(header: header, frames: missing + parts, for: recipients, signer: key)
             } else {
-                bytes = try BundleFile.encode(header: header, frames: missing)
+                bytes = try BundleFile.encode(header: header, frames: missing + parts)
             }
         } catch let error as SyncNodeError {
             throw error
@@ -265,7 +288,43 @@ extension Store {
             try? FileManager.default.removeItem(at: temp)
             throw SyncNodeError(.readOnly, "cannot write the bundle to \(file.path): \(error.localizedDescription)")
         }
-        return BundleReport(transactions: missing.count, bytes: bytes.count, apply: nil, sealedFor: recipients?.map(\.label) ?? [])
+        var report = BundleReport(transactions: missing.count, bytes: bytes.count, apply: nil, sealedFor: recipients?.map(\.label) ?? [])
+        report.files = files.count
+        report.fileBytes = files.reduce(0) { $0 + $1.bytes }
+        report.filesLeftOut = leftOut
+        return report
+    }
+
+    /// The attached files of the bundle's records that are held here, in the bundle's order, as
+    /// frames, up to `maxBytes` in all; and how many were left out.
+    private func bundledFiles(of frames: [[UInt8]], maxBytes: Int) throws(SyncNodeError) -> ([BundleFile.FileEntry], [[UInt8]], Int) {
+        var named: [String] = []
+        for frame in frames {
+            guard let t = try? ReceivedTransaction(frame: frame) else { continue }
+            for case .set(let w) in t.transaction.changes where w.collection == Attachment.collection {
+                if let sha = Attachment.Reference(attachmentID: w.recordID)?.sha256, !named.contains(sha) { named.append(sha) }
+            }
+        }
+        var entries: [BundleFile.FileEntry] = []
+        var parts: [[UInt8]] = []
+        var total = 0
+        var leftOut = 0
+        for sha in named {
+            guard let size = self.files.size(sha), total + size <= maxBytes else {
+                leftOut += 1
+                continue
+            }
+            var offset = 0
+            while offset < size {
+                let part = try self.files.read(sha, offset: offset, maxBytes: BundleFile.filePartBytes)
+                guard !part.isEmpty else { break }
+                parts.append(part)
+                offset += part.count
+            }
+            total += size
+            entries.append(BundleFile.FileEntry(sha256: sha, bytes: size))
+        }
+        return (entries, parts, leftOut)
     }
 
     /// Verifies a bundle file's checksum, then reads it as a stream and applies its transactions a
@@ -369,10 +428,18 @@ extension Store {
                     stage: "applying", done: report.applied + report.duplicates + report.held + report.refused.count + report.waiting,
                     total: prelude.header.transactions, bytes: body.compressedRead + prelude.bodyOffset, totalBytes: size))
         }
+        let transactions = prelude.header.transactions
+        var files = BundleFileReceiver(store: self, entries: prelude.header.files ?? [])
         do {
             while let piece = try body.next() {
                 reader.feed(piece)
                 while let frame = try reader.next() {
+                    if reader.framesRead > transactions {
+                        // The attached files follow the transactions, whose records name them.
+                        try flush()
+                        try files.take(Array(frame))
+                        continue
+                    }
                     batch.append(try BundleFile.transaction(frame, number: reader.framesRead))
                     batchBytes += frame.count
                     if batch.count >= 500 || batchBytes >= 1 << 20 { try flush() }
@@ -388,10 +455,15 @@ extension Store {
             throw error as! SyncNodeError
         }
         try flush()
-        guard reader.framesRead == prelude.header.transactions else {
-            throw BundleFile.corrupt("it holds \(reader.framesRead) transactions but its header says \(prelude.header.transactions)")
+        guard reader.framesRead == transactions + files.framesExpected, files.finished else {
+            throw BundleFile.corrupt(
+                "it holds \(reader.framesRead) frames but its header says \(transactions) transactions and \(files.framesExpected) parts of files")
         }
-        return BundleReport(transactions: reader.framesRead, bytes: size, apply: report)
+        var result = BundleReport(transactions: transactions, bytes: size, apply: report)
+        result.files = files.kept
+        result.fileBytes = files.keptBytes
+        result.filesLeftOut = files.refused
+        return result
     }
 }
 
@@ -433,4 +505,64 @@ private struct BundleInput {
     }
 
     func close() { try? handle.close() }
+}
+
+/// The attached files of a bundle being imported, a frame at a time: each kept only when a record
+/// applied here names it, it is within this node's limits, and all of it hashes to its name.
+private struct BundleFileReceiver {
+    let store: Store
+    let entries: [BundleFile.FileEntry]
+    var index = 0
+    var offset = 0
+    /// Whether the current file is taken (named, within limits) or only read past.
+    var taking: Bool?
+    var kept = 0
+    var keptBytes = 0
+    var refused = 0
+
+    init(store: Store, entries: [BundleFile.FileEntry]) {
+        self.store = store
+        self.entries = entries
+    }
+
+    var framesExpected: Int {
+        entries.reduce(0) { $0 + max(1, ($1.bytes + BundleFile.filePartBytes - 1) / BundleFile.filePartBytes) }
+    }
+
+    var finished: Bool { index == entries.count }
+
+    mutating func take(_ part: [UInt8]) throws(SyncNodeError) {
+        guard index < entries.count else { throw BundleFile.corrupt("it holds more parts of files than its header lists") }
+        let entry = entries[index]
+        guard Attachment.isSHA256(entry.sha256), entry.bytes > 0, offset + part.count <= entry.bytes, !part.isEmpty else {
+            throw BundleFile.corrupt("its file \(entry.sha256.prefix(12)) does not have the size its header says")
+        }
+        if taking == nil {
+            switch try? store.acceptableAttachment(entry.sha256) {
+            case .some(let named) where named.held:
+                taking = false  // here already
+            case .some(let named) where named.bytes == entry.bytes:
+                taking = true
+                store.files.discardPartial(entry.sha256)
+            default:
+                taking = false  // no record here names it, another size, or past a limit
+                refused += 1
+            }
+        }
+        if taking == true {
+            switch try store.files.receive(entry.sha256, expectedBytes: entry.bytes, offset: offset, chunk: part) {
+            case .complete:
+                kept += 1
+                keptBytes += entry.bytes
+            case .damaged: refused += 1
+            case .partial, .busy: break
+            }
+        }
+        offset += part.count
+        if offset == entry.bytes {
+            index += 1
+            offset = 0
+            taking = nil
+        }
+    }
 }

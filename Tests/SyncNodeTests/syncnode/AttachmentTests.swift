@@ -25,6 +25,31 @@ import Testing
         try jsonOutput(["attachment", "list", "--data", data, collection, id, "--json"]) as? [[String: Any]] ?? []
     }
 
+    /// An unsealed bundle with one byte of the PDF's spaces changed and its checksum made again:
+    /// what a liar with the file could make.
+    static func alteredFile(in bundle: [UInt8], sha: String) throws -> [UInt8] {
+        var lines: [ArraySlice<UInt8>] = []
+        var rest = bundle[...]
+        for _ in 0..<3 {
+            let nl = rest.firstIndex(of: 0x0A)!
+            lines.append(rest[rest.startIndex..<nl])
+            rest = rest[(nl + 1)...]
+        }
+        var body = try Gzip.decompress(Array(rest), maxSize: 1 << 30)
+        let marker = Array("%PDF-1.7\n".utf8)
+        guard let at = (0..<(body.count - marker.count)).first(where: { Array(body[$0..<$0 + marker.count]) == marker }) else {
+            throw TestFailure("no PDF in the bundle")
+        }
+        body[at + marker.count + 100] = 0x21
+        let compressed = Gzip.compress(body)
+        var hasher = SHA256()
+        hasher.update(data: Array(lines[1]))
+        hasher.update(data: [0x0A])
+        hasher.update(data: compressed)
+        let sum = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Array(lines[0]) + [0x0A] + Array(lines[1]) + [0x0A] + Array("sha256 \(sum)\n".utf8) + compressed
+    }
+
     static func stored(_ data: String, _ sha: String) -> String { "\(data)/attachments/\(sha.prefix(2))/\(sha)" }
 
     /// A county's photo reaches HQ over HTTP after its record, byte for byte, and another county
@@ -173,6 +198,80 @@ import Testing
         #expect(sync.status == 0)
         #expect(sync.stderr.contains("; 1 damaged"), "\(sync.stderr)")
         #expect(try Self.list(net.hq, "projects", "lt-3").first?["held"] as? Bool == false)
+    }
+}
+
+/// A county with no network: its photos go to HQ in a bundle with their records, byte for byte,
+/// sealed as the bundle is; HQ's bundle brings them to another county; a bound leaves files out
+/// and says so; a bundle whose file was altered keeps its records and not the file.
+@Suite struct AttachmentBundleTests {
+    @Test func photosTravelInBundlesByteForByteWithinTheirBound() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
+        let gangu = dir.path("gangu").path
+        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
+        // Lintan learns the registry from HQ by a bundle first (so it can seal for HQ).
+        let fromHQ = dir.path("hq.bundle").path
+        #expect(try Binary.run(["bundle", "export", "--data", hq, "--out", fromHQ]).status == 0)
+        #expect(try Binary.run(["bundle", "import", "--data", lintan, fromHQ]).status == 0)
+        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-7", "name=trade centre"]).status == 0)
+        let one = dir.path("one.jpg").path
+        let two = dir.path("two.pdf").path
+        let oneBytes = try AttachmentTests.photo(one, size: 2_500_000, seed: 7)  // three frames of a bundle
+        var twoBytes = Array("%PDF-1.7\n".utf8)
+        twoBytes += [UInt8](repeating: 0x20, count: 5000)
+        try Data(twoBytes).write(to: URL(fileURLWithPath: two))
+        let shaOne = try Binary.run(["attach", "--data", lintan, "projects", "lt-7", one]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let shaTwo = try Binary.run(["attach", "--data", lintan, "projects", "lt-7", two, "--caption", "验收单"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Bounded: 1 MiB of files leaves the photo out, and says so.
+        let small = dir.path("small.bundle").path
+        let bounded = try Binary.run(["bundle", "export", "--data", lintan, "--out", small, "--max-files-mb", "1", "--json"])
+        let boundedReport = try JSONSerialization.jsonObject(with: Data(bounded.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(boundedReport["files"] as? Int == 1)
+        #expect(boundedReport["filesLeftOut"] as? Int == 1)
+
+        let full = dir.path("lintan.bundle").path
+        let export = try Binary.run(["bundle", "export", "--data", lintan, "--out", full])
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stderr.contains("and 2 attached files"), "\(export.stderr)")
+        let imported = try Binary.run(["bundle", "import", "--data", hq, full])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stderr.contains("kept 2 attached files"), "\(imported.stderr)")
+        for (sha, bytes) in [(shaOne, oneBytes), (shaTwo, twoBytes)] {
+            let out = dir.path("out-\(sha.prefix(6))").path
+            #expect(try Binary.run(["attachment", "get", "--data", hq, sha, "--out", out]).status == 0)
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: out))) == bytes)
+        }
+        // Importing again keeps nothing twice and changes nothing.
+        let again = try Binary.run(["bundle", "import", "--data", hq, full, "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])?["files"] as? Int == 0)
+
+        // HQ's bundle carries Lintan's files on to Gangu (sealed for every node).
+        let onward = dir.path("onward.bundle").path
+        #expect(try Binary.run(["bundle", "export", "--data", hq, "--out", onward]).status == 0)
+        let atGangu = try Binary.run(["bundle", "import", "--data", gangu, onward])
+        #expect(atGangu.stderr.contains("kept 2 attached files"), "\(atGangu.stderr)")
+        let list = try AttachmentTests.list(gangu, "projects", "lt-7")
+        #expect(list.count == 2 && list.allSatisfy { $0["held"] as? Bool == true })
+
+        // An unsealed bundle whose photo was altered (and its checksum made again by the liar): the
+        // records are kept, the file is not.
+        let plain = dir.path("plain.bundle").path
+        let chengde = dir.path("chengde").path
+        try Federation.member(chengde, site: "chengde", label: "chengde-1", hq: hq)
+        #expect(try Binary.run(["bundle", "export", "--data", hq, "--out", plain, "--unsealed"]).status == 0)
+        let forged = try AttachmentTests.alteredFile(in: try Array(Data(contentsOf: URL(fileURLWithPath: plain))), sha: shaTwo)
+        try Data(forged).write(to: URL(fileURLWithPath: plain))
+        let atChengde = try Binary.run(["bundle", "import", "--data", chengde, plain])
+        #expect(atChengde.status == 0, "\(atChengde.stderr)")
+        #expect(atChengde.stderr.contains("1 not kept"), "\(atChengde.stderr)")
+        let chengdeList = try AttachmentTests.list(chengde, "projects", "lt-7")
+        #expect(chengdeList.count == 2)
+        #expect(chengdeList.first { $0["sha256"] as? String == shaTwo }?["held"] as? Bool == false)
+        #expect(chengdeList.first { $0["sha256"] as? String == shaOne }?["held"] as? Bool == true)
     }
 }
 
