@@ -91,9 +91,6 @@ public enum Attachment {
 
         /// Whether people see it as a picture.
         public var isImage: Bool { self != .pdf }
-
-        /// The word people read.
-        public var word: String { isImage ? "照片" : "PDF 文件" }
     }
 
     /// Said when a file is none of the kinds above.

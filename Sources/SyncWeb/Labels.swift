@@ -55,6 +55,10 @@ enum Labels {
         "offlineDismiss": "知道了", "offlineSendNow": "立即发送", "offlineSignIn": "请先登录；登录后会自动发送。",
         "offlinePage": "暂时连不上本节点", "offlineShould": "应填", "offlineReopen": "重新填写",
         "offlinePageText": "打开过的录入表单仍可填写：录入先保存在本机，连上本节点后自动发送，每条只记录一次。",
+        "evidence": "照片与附件", "fileNotHere": "文件尚未到达本节点（同步后到达）", "place": "位置", "noFiles": "暂无照片或附件",
+        "attach": "添加照片或文件", "file": "文件", "caption": "说明", "reduce": "先缩小照片再上传（约 1600 像素，省流量）",
+        "needsScript": "添加照片需要浏览器启用 JavaScript。", "attached": "已添加（事务 {n}）。", "kind.photo": "照片", "kind.pdf": "PDF 文件",
+        "sending": "正在上传…", "viewRecord": "查看记录与照片", "attachForbidden": "本节点不能给这条记录添加文件：县节点只给本县的记录添加。",
     ]
 
     static let en: [String: String] = [
@@ -97,6 +101,10 @@ enum Labels {
         "offlineSignIn": "Sign in; they are sent once you are.", "offlinePage": "The node cannot be reached", "offlineShould": "takes",
         "offlineReopen": "Reopen",
         "offlinePageText": "Forms you opened before still work: entries are kept on this device and sent once each when the node answers again.",
+        "evidence": "Photos and files", "fileNotHere": "not on this node yet (arrives with a sync)", "place": "location", "noFiles": "no photos or files",
+        "attach": "Attach a photo or file", "file": "File", "caption": "Caption", "reduce": "Reduce the photo before sending (about 1600 px)",
+        "needsScript": "Attaching needs JavaScript in the browser.", "attached": "Attached (transaction {n}).", "kind.photo": "photo", "kind.pdf": "PDF",
+        "sending": "sending…", "viewRecord": "Record and photos", "attachForbidden": "This node may not attach files to that record: a county attaches to its own records only.",
     ]
 
     static let columnsEn: [String: String] = [

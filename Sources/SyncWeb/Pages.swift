@@ -119,6 +119,10 @@ extension WebInterface {
                     "stale": stale?(row) ?? false, "late": lateColumn.map { !row.text($0).isEmpty } ?? false, "total": isTotal,
                     "cells": zip(cells, report.columns).map { cell, column -> [String: Any] in
                         var out: [String: Any] = ["col": column.id, "text": ReportFormat.display(cell, column.type)]
+                        // A project's id opens its page, with its photos.
+                        if report.name == "projects", column.id == "id", case .text(let id) = cell, !id.contains("/") {
+                            out["href"] = "/record/projects/" + (id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)
+                        }
                         if case .int(let n) = cell {
                             out["value"] = String(n)
                             out["hasValue"] = true

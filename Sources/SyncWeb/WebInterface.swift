@@ -51,7 +51,7 @@ public struct WebInterface: NodeRoutes {
             ("mine", PackageResources.mine_mustache), ("conflicts", PackageResources.conflicts_mustache),
             ("message", PackageResources.message_mustache), ("table", PackageResources.table_mustache),
             ("password", PackageResources.password_mustache), ("report", PackageResources.report_mustache),
-            ("submissions", PackageResources.submissions_mustache),
+            ("submissions", PackageResources.submissions_mustache), ("record", PackageResources.record_mustache),
         ]
         for (name, bytes) in sources {
             do {
@@ -113,6 +113,21 @@ public struct WebInterface: NodeRoutes {
             try await page(context) { session, lang in try submissionsPage(session, lang, error: nil, done: nil) }
         }
         pages.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
+        pages.get("record/{collection}/{id}") { request, context in
+            let (collection, id) = (context.parameters.get("collection") ?? "", context.parameters.get("id") ?? "")
+            guard let session = context.visitor.session else { throw HTTPError(.unauthorized) }
+            let visitor = context.visitor
+            let page = try await BlockingWork.run { () throws -> Response? in
+                guard let (template, model) = try recordPage(session, visitor.language, collection: collection, id: id) else { return nil }
+                return render(template, model, visitor: visitor, session: session)
+            }
+            return page ?? notFound(request)
+        }
+        pages.get("file/{sha}") { request, context in try await file(request, sha256: context.parameters.get("sha") ?? "") }
+        // A file's bytes are its body: the record's page sends them with the form token in a header.
+        pages.post("attach/{collection}/{id}") { request, context in
+            try await attach(request, context, collection: context.parameters.get("collection") ?? "", id: context.parameters.get("id") ?? "")
+        }
         let writes = pages.group().add(middleware: FormGate(web: self))
         writes.post("logout") { _, context in try await logout(context) }
         writes.post("password") { _, context in try await changePassword(context) }
@@ -208,6 +223,7 @@ public struct WebInterface: NodeRoutes {
         ("static/icon.svg", "image/svg+xml", PackageResources.icon_svg),
         ("manifest.webmanifest", "application/manifest+json", PackageResources.manifest_webmanifest),
         ("sw.js", "text/javascript; charset=utf-8", PackageResources.sw_js),
+        ("static/attach.js", "text/javascript; charset=utf-8", PackageResources.attach_js),
     ]
 
     /// A static file's headers: revalidated on every load (a new binary's script is used at once;

@@ -43,7 +43,7 @@ public final class AttachmentFiles: Sendable {
     /// left behind when it is refused.
     public func take(from source: URL, maxBytes: Int) throws(SyncNodeError) -> (sha256: String, bytes: Int, type: Attachment.MediaType) {
         guard let input = FileHandle(forReadingAtPath: source.path) else {
-            throw .invalid("cannot read \(source.path): no such file, or it may not be read")
+            throw SyncNodeError.invalid("cannot read \(source.path): no such file, or it may not be read").said(zh: "读不到文件 \(source.lastPathComponent)")
         }
         defer { try? input.close() }
         let temporary = try makeTemporary()
@@ -59,7 +59,7 @@ public final class AttachmentFiles: Sendable {
                 if total > maxBytes {
                     throw SyncNodeError.invalid(
                         "\(source.lastPathComponent) is larger than the \(ByteText.describe(maxBytes)) a file may be; nothing was attached. Reduce the photo (or split the PDF) and attach it again"
-                    )
+                    ).said(zh: "文件超过 \(ByteText.describe(maxBytes))，未添加。请缩小照片（或拆分 PDF）后再添加")
                 }
                 if leading.count < 16 { leading += data.prefix(16 - leading.count) }
                 hash.update(data: data)
@@ -71,9 +71,10 @@ public final class AttachmentFiles: Sendable {
         } catch {
             throw Self.ioError(error, "cannot copy \(source.path)")
         }
-        guard total > 0 else { throw .invalid("\(source.lastPathComponent) is empty; nothing was attached") }
+        guard total > 0 else { throw SyncNodeError.invalid("\(source.lastPathComponent) is empty; nothing was attached").said(zh: "文件是空的，未添加") }
         guard let type = Attachment.MediaType(leadingBytes: leading) else {
-            throw .invalid("\(source.lastPathComponent) is not \(Attachment.kindsAccepted); nothing was attached")
+            throw SyncNodeError.invalid("\(source.lastPathComponent) is not \(Attachment.kindsAccepted); nothing was attached")
+                .said(zh: "只能添加照片（JPEG、PNG、WebP、HEIC）或 PDF 文件，未添加")
         }
         let sha = Hex.string(hash.finalize())
         try place(temporary.url, as: sha)

@@ -44,13 +44,15 @@ extension Store {
     /// transaction, signed, under the record's policy). Refused, with nothing kept, for a record
     /// not held here or deleted, a file too large or of another kind, or past this node's quota.
     public func attach(
-        collection: String, recordID: String, file: URL, caption: String?, capture: CaptureDetails = CaptureDetails(), now: Date = Date()
+        collection: String, recordID: String, file: URL, name: String? = nil, caption: String?, capture: CaptureDetails = CaptureDetails(),
+        now: Date = Date()
     ) throws(SyncNodeError) -> (AttachmentInfo, Transaction) {
         guard collection != Attachment.collection else { throw .invalid("an attachment cannot have attachments; attach the file to its record") }
         guard let owner = try record(collection, recordID) else {
             throw SyncNodeError(.notFound, "no \(collection) record \(recordID) is held here; record it (or sync) first, then attach the file")
+                .said(zh: "本节点没有记录“\(recordID)”；请先录入（或同步），再添加文件")
         }
-        guard !owner.deleted else { throw .invalid("\(collection) record \(recordID) is deleted; nothing was attached") }
+        guard !owner.deleted else { throw SyncNodeError.invalid("\(collection) record \(recordID) is deleted; nothing was attached").said(zh: "记录“\(recordID)”已删除，未添加") }
         if let latitude = capture.latitude, !(-90...90).contains(latitude) { throw .invalid("a latitude is between -90 and 90, not \(latitude)") }
         if let longitude = capture.longitude, !(-180...180).contains(longitude) { throw .invalid("a longitude is between -180 and 180, not \(longitude)") }
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
@@ -59,7 +61,7 @@ extension Store {
         if used + size > limits.attachmentQuotaBytes {
             throw .invalid(
                 "this node keeps \(ByteText.describe(used)) of attached files and may keep \(ByteText.describe(limits.attachmentQuotaBytes)); \(file.lastPathComponent) (\(ByteText.describe(size))) was not attached. The node's operator can raise the quota (SYNCNODE_ATTACHMENT_QUOTA_MB)"
-            )
+            ).said(zh: "本节点的附件已占 \(ByteText.describe(used))，上限 \(ByteText.describe(limits.attachmentQuotaBytes))，未添加。请节点管理员调高上限")
         }
         let heldBefore = Set(try allAttachments().filter(\.held).map(\.sha256))
         let (sha, bytes, type) = try files.take(from: file, maxBytes: limits.maxAttachmentBytes)
@@ -72,7 +74,7 @@ extension Store {
             let iso = ISO8601DateFormatter()
             var fields: [FieldAssignment] = [
                 .init(Attachment.Field.sha256, .text(sha)), .init(Attachment.Field.bytes, .int(Int64(bytes))),
-                .init(Attachment.Field.mediaType, .text(type.rawValue)), .init(Attachment.Field.name, .text(String(file.lastPathComponent.prefix(200)))),
+                .init(Attachment.Field.mediaType, .text(type.rawValue)), .init(Attachment.Field.name, .text(String((name ?? file.lastPathComponent).prefix(200)))),
                 .init(Attachment.Field.attachedAt, .text(iso.string(from: now))),
                 .init(Attachment.Field.attachedBy, Self.author.map { .text(Self.authorName($0)) } ?? .null),
                 .init(Attachment.Field.caption, caption.map { $0.isEmpty ? .null : .text(String($0)) } ?? .null),
@@ -90,6 +92,15 @@ extension Store {
             if !heldBefore.contains(sha) { try? FileManager.default.removeItem(at: files.url(sha)) }
             throw error
         }
+    }
+
+    /// Whether this node's policy lets it attach files to the record (a county: its own records).
+    public func mayAttach(collection: String, recordID: String) throws(SyncNodeError) -> Bool {
+        let rules = try read { db in try Self.loadRules(db, shared: interns) }
+        let author = Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
+        let probe = Attachment.Reference(collection: collection, recordID: recordID, sha256: String(repeating: "0", count: 64))
+        let change = Change.set(FieldWrite(collection: Attachment.collection, recordID: probe.attachmentID, field: Attachment.Field.caption, value: .null))
+        return rules.violation(of: change, by: author) == nil
     }
 
     /// The files attached to one record, detached ones left out, oldest first.
