@@ -23,8 +23,8 @@
     });
   }
 
-  form.addEventListener('submit', function (event) {
-    event.preventDefault();
+  // Not a <form>: nothing is ever sent by the browser's own submission, only by this script.
+  button.addEventListener('click', function () {
     var input = form.querySelector('input[type=file]');
     var file = input.files && input.files[0];
     if (!file) return;

@@ -6,7 +6,7 @@
 const CACHE = 'syncnode-pages-v1';
 const SHELL = ['/offline', '/static/site.css', '/static/offline.js', '/static/icon.svg', '/manifest.webmanifest'];
 // Never kept: the sync API, metrics, health (the page's reachability probe), downloads, login.
-const PASS = [/^\/v1\//, /^\/metrics$/, /^\/health$/, /^\/export\//, /^\/login$/, /^\/sw\.js$/];
+const PASS = [/^\/v1\//, /^\/file\//, /^\/metrics$/, /^\/health$/, /^\/export\//, /^\/login$/, /^\/sw\.js$/];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
