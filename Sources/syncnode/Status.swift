@@ -11,13 +11,14 @@ extension SyncNodeCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let (info, summary, peers, refusals, ownRefused, held, callers, forks, mirror) = try node.withStore { store in
+            let (info, summary, peers, refusals, ownRefused, held, callers, forks, mirror, files) = try node.withStore { store in
                 let refusals = try store.rejections()
                 // HQ syncs with nobody itself: the counties call it. Its view of them is who called when.
                 let callers = store.info.role == .hq ? try store.nodeHealth().filter { $0.entry.node != store.info.nodeID } : []
                 return (
                     store.info, try store.summary(), try store.peers().map { ($0, try store.unsentCount(to: $0)) }, refusals,
-                    refusals.filter(store.isOwnWorkRefused), try store.heldWork(), callers, try store.forks(), try store.mirrorStatus()
+                    refusals.filter(store.isOwnWorkRefused), try store.heldWork(), callers, try store.forks(), try store.mirrorStatus(),
+                    try store.attachmentSummary()
                 )
             }
             func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
@@ -32,6 +33,7 @@ extension SyncNodeCommand {
                         "held": held.map(\.transactions).reduce(0, +), "heldBytes": held.map(\.bytes).reduce(0, +),
                         "role": info.role.rawValue, "forkedNodes": forks.map(\.origin.hex),
                         "mirror": Self.mirrorObject(mirror, holding: summary.vector.total),
+                        "files": ["held": files.held, "bytes": files.heldBytes, "missing": files.missing],
                         "nodes": callers.map { n in
                             [
                                 "node": n.entry.node.hex, "label": n.entry.label, "site": n.entry.site, "revoked": n.entry.revokedAt != nil,
@@ -69,6 +71,13 @@ extension SyncNodeCommand {
                     table.add([
                         "held",
                         "\(held.map(\.transactions).reduce(0, +)) transactions (\(ByteText.describe(held.map(\.bytes).reduce(0, +)))) wait for their node's approval; see `syncnode held list`",
+                    ])
+                }
+                if files.held + files.missing > 0 {
+                    table.add([
+                        "attached files",
+                        "\(files.held) here (\(ByteText.describe(files.heldBytes)))"
+                            + (files.missing > 0 ? ", \(files.missing) named by records here still to come (they follow at a sync)" : ""),
                     ])
                 }
                 if let mirror { table.add(["PostgreSQL mirror", Self.mirrorLine(mirror, holding: summary.vector.total)]) }

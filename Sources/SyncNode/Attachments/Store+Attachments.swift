@@ -149,6 +149,17 @@ extension Store {
         return a
     }
 
+    /// The attached files named by live records here: how many are here and their bytes, and how
+    /// many are still to come (`status`, `/metrics`).
+    public func attachmentSummary() throws(SyncNodeError) -> (held: Int, heldBytes: Int, missing: Int) {
+        var held: [String: Int] = [:]
+        var missing = Set<String>()
+        for a in try allAttachments() where !a.deleted {
+            if a.held { held[a.sha256] = a.bytes } else { missing.insert(a.sha256) }
+        }
+        return (held.count, held.values.reduce(0, +), missing.subtracting(held.keys).count)
+    }
+
     /// Bytes of attached files held here, by the node that attached them.
     public func heldAttachmentBytes() throws(SyncNodeError) -> [NodeID: Int] { Self.heldBytes(try allAttachments()) }
 

@@ -108,6 +108,10 @@ public final class NodeMetrics: Sendable {
         let applies = store.applyThreads.withLock { $0 }
         Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "storage")], factory: factory).record(applies.blocking)
         Gauge(label: "syncnode_applies_since_start", dimensions: [("thread", "other")], factory: factory).record(applies.other)
+        let files = try store.attachmentSummary()
+        Gauge(label: "syncnode_attachments_held", factory: factory).record(files.held)
+        Gauge(label: "syncnode_attachment_bytes", factory: factory).record(files.heldBytes)
+        Gauge(label: "syncnode_attachments_missing", factory: factory).record(files.missing)
         if let mirror = try store.mirrorStatus() {
             Gauge(label: "syncnode_mirror_behind_transactions", factory: factory).record(
                 max(0, state.transactions - Int64(clamping: mirror.mirrored)))
@@ -155,6 +159,9 @@ public final class NodeMetrics: Sendable {
         "syncnode_node_last_heard_timestamp_seconds": "When the registered node last called this one (Unix time).",
         "syncnode_node_unsent_transactions": "Transactions of the registered node this node still lacks, as of its last call.",
         "syncnode_mirror_behind_transactions": "Transactions this node holds that its PostgreSQL mirror does not yet.",
+        "syncnode_attachments_held": "Attached files (photos, PDFs) held here, checked against their SHA-256.",
+        "syncnode_attachment_bytes": "Bytes of the attached files held here.",
+        "syncnode_attachments_missing": "Attached files named by records here that have not arrived yet (they follow the records at a sync).",
         "syncnode_mirror_failing": "Whether the last pass of the PostgreSQL mirror failed (1) or succeeded (0).",
         "syncnode_mirror_current_timestamp_seconds": "When the PostgreSQL mirror last held everything this node held (Unix time).",
         "syncnode_http_bytes_total": "HTTP body bytes received and sent.",

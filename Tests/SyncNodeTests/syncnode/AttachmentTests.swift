@@ -171,6 +171,9 @@ import Testing
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("; 1 damaged"), "\(first.stderr)")
         #expect(try Self.list(net["gangu"], "projects", "lt-2").first?["held"] as? Bool == false)
+        let waiting = try jsonOutput(["status", "--data", net["gangu"], "--json"]) as? [String: Any]
+        #expect((waiting?["files"] as? [String: Int]) == ["held": 0, "bytes": 0, "missing": 1], "\(String(describing: waiting?["files"]))")
+        #expect(try Binary.run(["status", "--data", net["gangu"]]).stdout.contains("attached files: 0 here (0 B), 1 named by records here still to come"))
         try Data(bytes.prefix(300_000)).write(to: atHQ)
         let second = try net.sync("gangu")
         #expect(second.stderr.contains("; 1 damaged"), "\(second.stderr)")
@@ -183,6 +186,8 @@ import Testing
         let copy = net.dir.path("copy.jpg").path
         #expect(try Binary.run(["attachment", "get", "--data", net["gangu"], sha, "--out", copy]).status == 0)
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == bytes)
+        let arrived = try jsonOutput(["status", "--data", net["gangu"], "--json"]) as? [String: Any]
+        #expect((arrived?["files"] as? [String: Int]) == ["held": 1, "bytes": bytes.count, "missing": 0])
 
         // A file damaged on its own node's disk: `attachment get` refuses it, and HQ does not take it.
         #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-3", "name=clinic"]).status == 0)
