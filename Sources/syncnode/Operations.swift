@@ -7,18 +7,29 @@ extension SyncNodeCommand {
     struct Backup: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a consistent copy of the node (database and key, compressed, checksummed) while it keeps serving.",
-            discussion: "The file holds the node's private key: keep it like the key itself. Restore with `syncnode restore FILE --data DIR`.")
+            discussion:
+                "The file holds the node's private key: keep it like the key itself. Restore with `syncnode restore FILE --data DIR`. Attached files are not in it: they never change once written, so copy DATA/attachments/ with any file backup (rsync); a restored node fetches from its peers every file its records name and it lacks."
+        )
         @OptionGroup var node: NodeOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "The backup file to write.") var out: String
 
         func run() throws {
-            let report = try node.withStore { try $0.backup(to: URL(fileURLWithPath: out)) }
+            let (report, files) = try node.withStore { store in (try store.backup(to: URL(fileURLWithPath: out)), try store.attachmentSummary()) }
             if output.json {
-                emit(Presenter.json(["file": report.file, "bytes": report.bytes, "transactions": report.transactions, "sha256": report.sha256]))
+                emit(
+                    Presenter.json([
+                        "file": report.file, "bytes": report.bytes, "transactions": report.transactions, "sha256": report.sha256,
+                        "attachedFilesNotIncluded": files.held,
+                    ]))
             } else {
                 emit(report.file)
                 note("backed up \(report.transactions) transactions, \(report.bytes) bytes, sha256 \(report.sha256)")
+                if files.held > 0 {
+                    note(
+                        "note: the \(files.held) attached files (\(ByteText.describe(files.heldBytes))) are not in the backup; copy \(node.directory.path)/attachments/ as well (a restored node fetches from its peers the files they hold)"
+                    )
+                }
             }
         }
     }

@@ -84,7 +84,7 @@ import Testing
         let gangu = net["gangu"]
         let ganguSync = try net.sync("gangu")
         #expect(ganguSync.status == 0, "\(ganguSync.stderr)")
-        #expect(ganguSync.stderr.contains("received 1"), "\(ganguSync.stderr)")
+        #expect(ganguSync.stderr.contains("attached files: sent 0, received 1,"), "\(ganguSync.stderr)")
         let ganguCopy = net.dir.path("gangu.jpg").path
         #expect(try Binary.run(["attachment", "get", "--data", gangu, sha, "--out", ganguCopy]).status == 0)
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: ganguCopy))) == bytes)
@@ -99,6 +99,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: Self.stored(gangu, Self.sha(otherBytes))))
         #expect(try Binary.run(["vector", "--data", gangu, "--json"]).stdout == vectorBefore)
         #expect(try Self.list(gangu, "projects", "lt-1").count == 1)
+
+        // Lintan restored from its backup (which holds no files) fetches its photo back from HQ.
+        let backup = net.dir.path("lintan.backup").path
+        let backedUp = try Binary.run(["backup", "--data", lintan, "--out", backup])
+        #expect(backedUp.stderr.contains("the 1 attached files"), "\(backedUp.stderr)")
+        let restored = net.dir.path("lintan-restored").path
+        #expect(try Binary.run(["restore", backup, "--data", restored]).status == 0)
+        #expect(try Self.list(restored, "projects", "lt-1").first?["held"] as? Bool == false)
+        let back = try Binary.run(["sync", "--data", restored])
+        #expect(back.stderr.contains("attached files: sent 0, received 1,"), "\(back.stderr)")
+        let restoredCopy = net.dir.path("restored.jpg").path
+        #expect(try Binary.run(["attachment", "get", "--data", restored, sha, "--out", restoredCopy]).status == 0)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: restoredCopy))) == bytes)
     }
 
     /// Each kind of bad input is refused with a clear message, its exit code, and nothing kept.
@@ -182,7 +195,7 @@ import Testing
         // HQ's copy right again: the next round fetches all of it.
         try Data(bytes).write(to: atHQ)
         let third = try net.sync("gangu")
-        #expect(third.stderr.contains("received 1"), "\(third.stderr)")
+        #expect(third.stderr.contains("attached files: sent 0, received 1,"), "\(third.stderr)")
         let copy = net.dir.path("copy.jpg").path
         #expect(try Binary.run(["attachment", "get", "--data", net["gangu"], sha, "--out", copy]).status == 0)
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == bytes)
