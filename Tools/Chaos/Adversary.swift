@@ -102,8 +102,19 @@ extension ChaosRun {
             log("adversary: lintan not restored (its work could not reach hq first)")
             return
         }
+        // The database from the older copy; the attached files as the operator's file backup of
+        // DATA/attachments/ keeps them (docs/OPERATIONS.md): every file, never changed once written.
+        let files = directory + "/lintan-files"
+        try? FileManager.default.removeItem(atPath: files)
+        if FileManager.default.fileExists(atPath: lintan.data + "/attachments") {
+            try FileManager.default.copyItem(atPath: lintan.data + "/attachments", toPath: files)
+        }
         try FileManager.default.removeItem(atPath: lintan.data)
         try FileManager.default.copyItem(atPath: lintanBackup, toPath: lintan.data)
+        if FileManager.default.fileExists(atPath: files) {
+            try? FileManager.default.removeItem(atPath: lintan.data + "/attachments")
+            try FileManager.default.copyItem(atPath: files, toPath: lintan.data + "/attachments")
+        }
         lintanRewritten = true
         count("adversary-restore-older-copy")
         log("adversary: lintan restored from its older copy")

@@ -1,4 +1,5 @@
 import ChildProcess
+import Crypto
 import Foundation
 
 /// What the checker found in one run.
@@ -14,7 +15,7 @@ struct Verdict {
 }
 
 extension ChaosRun {
-    static let collections = ["projects", "counties", "visits", "registry", "policy"]
+    static let collections = ["projects", "counties", "visits", "registry", "policy", "attachments"]
     static let ledgers = ["trainings", "disbursements"]
 
     /// `s:TEXT` or `n:NUMBER`, the way the harness records what it wrote.
@@ -156,6 +157,21 @@ extension ChaosRun {
                 if !found {
                     v.lost += 1
                     fail("LOST: \(f.collection)/\(f.id).\(f.field) = \(f.value) (\(f.node.name) transaction \(f.seq)) is missing on \(node.name)")
+                }
+            }
+        }
+
+        // Every acknowledged attached file, on every node, byte for byte: copied out and hashed here.
+        for a in ackedAttachments {
+            for node in nodes {
+                v.checks += 1
+                let out = directory + "/check-\(node.name)-\(a.sha256.prefix(12))"
+                let r = try cli.run(node, ["attachment", "get", a.sha256, "--out", out])
+                let bytes = (try? Data(contentsOf: URL(fileURLWithPath: out))) ?? Data()
+                try? FileManager.default.removeItem(atPath: out)
+                if r.status != 0 || SHA256.hash(data: bytes).map({ String(format: "%02x", $0) }).joined() != a.sha256 {
+                    v.lost += 1
+                    fail("LOST: file \(a.sha256.prefix(12)) attached to \(a.collection)/\(a.id) by \(a.node.name) is not on \(node.name) as it was (exit \(r.status.map(String.init) ?? "none"): \(r.stderr.prefix(200)))")
                 }
             }
         }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 #if canImport(Glibc)
@@ -42,6 +43,15 @@ struct AckedEntry {
     var amountFen: Int? = nil
 }
 
+/// A file the CLI acknowledged attaching (`attach` printed its SHA-256): the checker fetches it
+/// from every node and hashes it.
+struct AckedAttachment {
+    var node: Node
+    var collection: String
+    var id: String
+    var sha256: String
+}
+
 /// One seeded run: five nodes, four fault proxies, a workload with faults, healing, the checker.
 final class ChaosRun {
     static let maxDriftMillis: Int64 = 10 * 60 * 1000
@@ -83,6 +93,7 @@ final class ChaosRun {
     var faults: [String: Int] = [:]
     var ackedFields: [AckedField] = []
     var ackedEntries: [AckedEntry] = []
+    var ackedAttachments: [AckedAttachment] = []
     var ackedWrites = 0
     var killedWrites = 0
     var refusedLocally = 0
@@ -227,6 +238,13 @@ final class ChaosRun {
             case 12...16:
                 args = ["ledger", "append", "trainings", "county=\(node.site)", "attendees:=\(rng.int(5...80))", "topic=培训-\(n)"]
                 ledger = "trainings"
+            case 17:
+                // A photo of the project as evidence: 20 KB to 600 KB (one to three parts of a transfer).
+                var photo: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+                for _ in 0..<(rng.int(20...600) * 1000 / 8) { photo += withUnsafeBytes(of: rng.next()) { Array($0) } }
+                let path = directory + "/photo-\(n).jpg"
+                try Data(photo).write(to: URL(fileURLWithPath: path))
+                args = ["attach", "projects", p + "proj-\(rng.int(0...4))", path, "--caption", "photo-\(n)"]
             default:
                 args = ["record", "delete", "projects", p + "proj-\(rng.int(0...4))"]
                 fields = [("_deleted", "n:1")]
@@ -253,6 +271,7 @@ final class ChaosRun {
             switch status {
             case 79?: refusedLocally += 1
             case 3?: notFoundWrites += 1
+            case 65? where args[0] == "attach": notFoundWrites += 1  // the project was deleted
             default:
                 failedWrites += 1
                 log("write on \(node.name) \(status.map { "exited \($0)" } ?? "did not end in 60 s"): \(child.stderr.prefix(200))")
@@ -265,6 +284,15 @@ final class ChaosRun {
                 AckedEntry(
                     node: node, ledger: ledger, id: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines), expectRefused: false,
                     county: money?.county, amountFen: money?.fen))
+            return
+        }
+        if args[0] == "attach" {
+            let sha = child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let file = try Data(contentsOf: URL(fileURLWithPath: args[3]))
+            guard sha == SHA256.hash(data: file).map({ String(format: "%02x", $0) }).joined() else {
+                throw HarnessError("attach printed \(sha), which is not the SHA-256 of the file it was given")
+            }
+            ackedAttachments.append(AckedAttachment(node: node, collection: args[1], id: args[2], sha256: sha))
             return
         }
         let err = child.stderr
@@ -462,12 +490,32 @@ final class ChaosRun {
             let vectors = try nodes.map { try cli.must($0, ["vector", "--json"]).stdout }
             if Set(vectors).count == 1 {
                 log("heal: all vectors equal after \(round) final sync rounds")
+                try healFiles()
                 return true
             }
             if Date() > deadline { break }
         }
         log("heal: vectors still differ")
         return false
+    }
+
+    /// The attached files follow their records at each round: rounds until no node lacks one
+    /// (the checker then says which are missing, if any still are).
+    func healFiles() throws {
+        for round in 1...10 {
+            let missing = try nodes.map { node -> Int in
+                let status = try cli.must(node, ["status", "--json"]).json() as? [String: Any]
+                return (status?["files"] as? [String: Int])?["missing"] ?? 0
+            }
+            if missing.allSatisfy({ $0 == 0 }) {
+                log("heal: every attached file on every node after \(round - 1) more rounds")
+                return
+            }
+            for node in [lintan, chengde, relay, gangu, relay] {
+                _ = try cli.run(node, ["sync", "--peer", route[node.name]!.url] + CLI.clientOptions, timeout: 180)
+            }
+        }
+        log("heal: attached files still missing after 10 rounds")
     }
 
     /// Stops every process of the run and counts the proxies' faults; only the first call acts.

@@ -79,6 +79,7 @@ struct Totals {
     var failed = 0
     var faults: [String: Int] = [:]
     var ackedWrites = 0
+    var attachedFiles = 0
     var checks = 0
     var lost = 0
     var divergent = 0
@@ -135,6 +136,7 @@ for i in 0..<runs {
     if let run {
         for (k, n) in run.faults { totals.faults[k, default: 0] += n }
         totals.ackedWrites += run.ackedWrites
+        totals.attachedFiles += run.ackedAttachments.count
         totals.killedWrites += run.killedWrites
         totals.refusedLocally += run.refusedLocally
         totals.skewRefusals += run.skewRefusals
@@ -168,7 +170,7 @@ say("")
 say(String(format: "figures: %d runs in %.0f s", totals.passed + totals.failed, totals.seconds))
 say("  faults injected: \(faultTotal)")
 for (kind, n) in totals.faults.sorted(by: { $0.key < $1.key }) { say("    \(kind): \(n)") }
-say("  acknowledged writes: \(totals.ackedWrites); (write, node) checks: \(totals.checks); lost: \(totals.lost)")
+say("  acknowledged writes: \(totals.ackedWrites) (of them attached files: \(totals.attachedFiles)); (write, node) checks: \(totals.checks); lost: \(totals.lost)")
 say("  divergent runs: \(totals.divergent); refused transactions (expected, policy): \(totals.refusals)")
 say("  conflicts kept for review at the end: \(totals.conflicts); writes killed before acknowledgement: \(totals.killedWrites)")
 say("  syncs refused for clock skew while beyond maxDrift: \(totals.skewRefusals); writes refused locally by policy: \(totals.refusedLocally)")
@@ -179,7 +181,7 @@ say("  runs not made (--max-minutes): \(totals.skippedRuns)")
 if let report {
     let object: [String: Any] = [
         "runs": totals.passed + totals.failed, "passed": totals.passed, "failed": totals.failed, "seconds": Int(totals.seconds), "seed": seed,
-        "steps": steps, "faults": totals.faults, "faultsInjected": faultTotal, "acknowledgedWrites": totals.ackedWrites, "checks": totals.checks,
+        "steps": steps, "faults": totals.faults, "faultsInjected": faultTotal, "acknowledgedWrites": totals.ackedWrites, "attachedFiles": totals.attachedFiles, "checks": totals.checks,
         "lost": totals.lost, "divergentRuns": totals.divergent, "refusals": totals.refusals, "conflicts": totals.conflicts,
         "killedWrites": totals.killedWrites, "skewRefusals": totals.skewRefusals, "notFoundWrites": totals.notFoundWrites,
         "failedWrites": totals.failedWrites, "unacknowledgedConcurrentEdits": totals.unackedConcurrentEdits, "skippedRuns": totals.skippedRuns,
