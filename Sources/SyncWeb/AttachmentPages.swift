@@ -36,9 +36,21 @@ extension WebInterface {
             "record",
             [
                 "title": "\(kind?.name ?? collection) \(id)", "kindName": kind?.name ?? collection, "collection": collection, "recordID": id,
-                "fields": fields, "files": files, "mayAttach": mayAttach,
+                "fields": fields, "files": files, "mayAttach": mayAttach, "attachPath": Self.recordPath("/attach/", collection, id),
             ]
         )
+    }
+
+    /// A path segment as the record's id or collection it names (a record id may hold any letter).
+    static func pathParameter(_ context: WebRequestContext, _ name: String) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// A record's path, each part percent-encoded.
+    static func recordPath(_ prefix: String, _ collection: String, _ id: String) -> String {
+        let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        return prefix + [collection, id].map { $0.addingPercentEncoding(withAllowedCharacters: safe) ?? "" }.joined(separator: "/")
     }
 
     /// An attachment's time as people read it (the node's local time).
@@ -51,8 +63,8 @@ extension WebInterface {
     /// attaching node wrote); a picture shown, anything else downloaded, and nothing in it may run.
     func file(_ request: Request, sha256: String) async throws -> Response {
         let store = store
-        guard Attachment.isSHA256(sha256), store.files.size(sha256) != nil else { return notFound(request) }
-        let bytes = try await BlockingWork.run { try store.files.read(sha256, offset: 0, maxBytes: store.limits.maxAttachmentBytes) }
+        guard Attachment.isSHA256(sha256), let size = store.files.size(sha256) else { return notFound(request) }
+        let bytes = try await BlockingWork.run { try store.files.read(sha256, offset: 0, maxBytes: size) }
         let type = Attachment.MediaType(leadingBytes: Array(bytes.prefix(16)))
         var headers: HTTPFields = [
             .contentType: type?.rawValue ?? "application/octet-stream", .cacheControl: "private, max-age=31536000, immutable",

@@ -120,8 +120,8 @@ extension WebInterface {
                     "cells": zip(cells, report.columns).map { cell, column -> [String: Any] in
                         var out: [String: Any] = ["col": column.id, "text": ReportFormat.display(cell, column.type)]
                         // A project's id opens its page, with its photos.
-                        if report.name == "projects", column.id == "id", case .text(let id) = cell, !id.contains("/") {
-                            out["href"] = "/record/projects/" + (id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)
+                        if report.name == "projects", column.id == "id", case .text(let id) = cell {
+                            out["href"] = Self.recordPath("/record/", "projects", id)
                         }
                         if case .int(let n) = cell {
                             out["value"] = String(n)

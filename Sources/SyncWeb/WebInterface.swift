@@ -114,7 +114,7 @@ public struct WebInterface: NodeRoutes {
         }
         pages.get("export/{file}") { request, context in try await export(request, context, file: context.parameters.get("file") ?? "") }
         pages.get("record/{collection}/{id}") { request, context in
-            let (collection, id) = (context.parameters.get("collection") ?? "", context.parameters.get("id") ?? "")
+            let (collection, id) = (Self.pathParameter(context, "collection"), Self.pathParameter(context, "id"))
             guard let session = context.visitor.session else { throw HTTPError(.unauthorized) }
             let visitor = context.visitor
             let page = try await BlockingWork.run { () throws -> Response? in
@@ -126,7 +126,7 @@ public struct WebInterface: NodeRoutes {
         pages.get("file/{sha}") { request, context in try await file(request, sha256: context.parameters.get("sha") ?? "") }
         // A file's bytes are its body: the record's page sends them with the form token in a header.
         pages.post("attach/{collection}/{id}") { request, context in
-            try await attach(request, context, collection: context.parameters.get("collection") ?? "", id: context.parameters.get("id") ?? "")
+            try await attach(request, context, collection: Self.pathParameter(context, "collection"), id: Self.pathParameter(context, "id"))
         }
         let writes = pages.group().add(middleware: FormGate(web: self))
         writes.post("logout") { _, context in try await logout(context) }

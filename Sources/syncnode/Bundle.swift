@@ -39,7 +39,9 @@ extension SyncNodeCommand.Bundle {
 
         func validate() throws {
             if unsealed && !to.isEmpty { throw ValidationError("--unsealed and --to do not go together: an unsealed bundle is for anyone") }
-            if maxFilesMb < 0 || maxFilesMb > 1 << 20 { throw ValidationError("--max-files-mb is a size in MiB from 0 (no files) to 1048576") }
+            if maxFilesMb < 0 || maxFilesMb > 2048 {
+                throw ValidationError("--max-files-mb is a size in MiB from 0 (no files) to 2048 (the bundle is made in memory)")
+            }
         }
 
         func run() throws {

@@ -238,7 +238,7 @@ final class ChaosRun {
             case 12...16:
                 args = ["ledger", "append", "trainings", "county=\(node.site)", "attendees:=\(rng.int(5...80))", "topic=培训-\(n)"]
                 ledger = "trainings"
-            case 17:
+            case 17...18:
                 // A photo of the project as evidence: 20 KB to 600 KB (one to three parts of a transfer).
                 var photo: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
                 for _ in 0..<(rng.int(20...600) * 1000 / 8) { photo += withUnsafeBytes(of: rng.next()) { Array($0) } }

@@ -16,6 +16,10 @@ public final class AttachmentFiles: Sendable {
     public let directory: URL
     /// Files being received: one append at a time per file.
     private let receiving = Mutex<Set<String>>([])
+    /// When leftovers were last swept (`sweep`).
+    private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+    /// Free space a file must leave on the disk: the database must still be writable after it.
+    static let freeSpaceFloor = 256 << 20
 
     init(directory: URL) { self.directory = directory }
 
@@ -142,6 +146,41 @@ public final class AttachmentFiles: Sendable {
         }
         try place(partial, as: sha256)
         return .complete
+    }
+
+    /// Whether the disk has room for `bytes` more and the floor the database keeps.
+    public func hasRoom(for bytes: Int) -> Bool {
+        var folder = directory
+        while !FileManager.default.fileExists(atPath: folder.path) && folder.pathComponents.count > 1 { folder.deleteLastPathComponent() }
+        guard let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder.path))?[.systemFreeSize] as? NSNumber else { return true }
+        return free.int64Value - Int64(bytes) >= Int64(Self.freeSpaceFloor)
+    }
+
+    /// Whether a sweep is due (ten minutes since the last); marks it done.
+    func sweepDue() -> Bool {
+        lastSweep.withLock { last in
+            let now = ContinuousClock.now
+            if let last, now - last < .seconds(600) { return false }
+            last = now
+            return true
+        }
+    }
+
+    /// Removes partial files not in `keeping` (named by no live record, or held whole by now) and
+    /// temporary files older than an hour.
+    func sweep(keeping: Set<String>) {
+        let folder = directory.appendingPathComponent("partial")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        for name in names {
+            let url = folder.appendingPathComponent(name)
+            if Attachment.isSHA256(name) {
+                if !keeping.contains(name) && !receiving.withLock({ $0.contains(name) }) { try? FileManager.default.removeItem(at: url) }
+            } else if let modified = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date,
+                Date().timeIntervalSince(modified) > 3600
+            {
+                try? FileManager.default.removeItem(at: url)
+            }
+        }
     }
 
     /// Throws away what was received of a file (a bundle brings all of it).

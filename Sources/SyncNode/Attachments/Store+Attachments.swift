@@ -115,15 +115,20 @@ extension Store {
         try records(Attachment.collection, includeDeleted: true).compactMap(attachmentInfo)
     }
 
-    /// The files this node should hold and does not (attached, not detached, within the per-file
-    /// limit and their node's quota), oldest first, at most `limit`: what a sync round fetches.
-    public func missingAttachments(limit: Int = 1000) throws(SyncNodeError) -> [AttachmentInfo] {
+    /// The files this node should hold and does not (named by a live record, within the per-file
+    /// limit and their node's quota), `origin`'s first, then oldest first, at most `limit`: what a
+    /// sync round fetches, and what a peer is asked to send.
+    public func missingAttachments(limit: Int = 1000, preferring origin: NodeID? = nil) throws(SyncNodeError) -> [AttachmentInfo] {
         let all = try allAttachments()
+        let here = Set(all.filter(\.held).map(\.sha256))
         var used = Self.heldBytes(all)
         var out: [AttachmentInfo] = []
-        for a in all.filter({ !$0.held && !$0.deleted }).sorted(by: { $0.updated < $1.updated }) where out.count < limit {
+        var listed = Set<String>()
+        let wanted = all.filter { !$0.held && !$0.deleted && !here.contains($0.sha256) }
+            .sorted { ($0.origin != origin ? 1 : 0, $0.updated) < ($1.origin != origin ? 1 : 0, $1.updated) }
+        for a in wanted where out.count < limit {
             guard a.bytes > 0, a.bytes <= limits.maxAttachmentBytes, (used[a.origin] ?? 0) + a.bytes <= limits.attachmentQuotaBytes,
-                !out.contains(where: { $0.sha256 == a.sha256 })
+                listed.insert(a.sha256).inserted
             else { continue }
             used[a.origin, default: 0] += a.bytes
             out.append(a)
@@ -131,22 +136,42 @@ extension Store {
         return out
     }
 
-    /// The attachment a peer may send the file of: named by a live attachment record held here,
-    /// within the per-file limit and its node's quota. Nil when no record here names it.
-    public func acceptableAttachment(_ sha256: String) throws(SyncNodeError) -> AttachmentInfo? {
+    /// The attachment whose file a peer may send: named by a live record held here (the one the
+    /// sender wrote, if it wrote one: another node's record naming the same file with another
+    /// size is not believed over it), within the per-file limit and its node's quota, the parts
+    /// of its node's files already received counted. Nil when no record here names it.
+    public func acceptableAttachment(_ sha256: String, from sender: NodeID? = nil) throws(SyncNodeError) -> AttachmentInfo? {
         let all = try allAttachments()
-        guard let a = all.first(where: { $0.sha256 == sha256 && !$0.deleted }) else { return nil }
+        let naming = all.filter { $0.sha256 == sha256 && !$0.deleted }
+        guard let a = naming.first(where: { $0.origin == sender }) ?? naming.min(by: { $0.updated < $1.updated }) else { return nil }
         if a.bytes > limits.maxAttachmentBytes {
             throw SyncNodeError(
                 .invalidInput, "the file \(sha256.prefix(12)) is \(ByteText.describe(a.bytes)); this node takes at most \(ByteText.describe(limits.maxAttachmentBytes))")
         }
-        if !a.held, (Self.heldBytes(all)[a.origin] ?? 0) + a.bytes > limits.attachmentQuotaBytes {
+        guard !a.held else { return a }
+        var partial = 0
+        var seen = Set<String>()
+        for other in all where other.origin == a.origin && !other.held && other.sha256 != sha256 && seen.insert(other.sha256).inserted {
+            partial += files.partialSize(other.sha256)
+        }
+        if (Self.heldBytes(all)[a.origin] ?? 0) + partial + a.bytes > limits.attachmentQuotaBytes {
             throw SyncNodeError(
                 .invalidInput,
                 "node \(a.origin.short)'s attached files would pass the \(ByteText.describe(limits.attachmentQuotaBytes)) this node keeps of each node's; the file \(sha256.prefix(12)) was not taken"
             )
         }
+        guard files.hasRoom(for: a.bytes) else {
+            throw SyncNodeError(.diskFull, "this node's disk is nearly full; the file \(sha256.prefix(12)) was not taken. Free some space")
+        }
         return a
+    }
+
+    /// Throws away files half received that no live record here names any more, and temporary
+    /// files a crash left behind; at most once every ten minutes.
+    public func sweepAttachmentLeftovers() {
+        guard files.sweepDue(), let all = try? allAttachments() else { return }
+        let here = Set(all.filter(\.held).map(\.sha256))
+        files.sweep(keeping: Set(all.filter { !$0.deleted && !here.contains($0.sha256) }.map(\.sha256)))
     }
 
     /// The attached files named by live records here: how many are here and their bytes, and how
@@ -155,7 +180,7 @@ extension Store {
         var held: [String: Int] = [:]
         var missing = Set<String>()
         for a in try allAttachments() where !a.deleted {
-            if a.held { held[a.sha256] = a.bytes } else { missing.insert(a.sha256) }
+            if a.held { held[a.sha256] = files.size(a.sha256) ?? a.bytes } else { missing.insert(a.sha256) }
         }
         return (held.count, held.values.reduce(0, +), missing.subtracting(held.keys).count)
     }
@@ -186,6 +211,6 @@ extension Store {
             name: text(Attachment.Field.name), caption: text(Attachment.Field.caption), attachedAt: text(Attachment.Field.attachedAt),
             attachedBy: text(Attachment.Field.attachedBy), takenAt: text(Attachment.Field.takenAt), latitude: number(Attachment.Field.latitude),
             longitude: number(Attachment.Field.longitude), origin: view.updated.node, updated: view.updated,
-            held: files.size(reference.sha256) == Int(bytes), deleted: view.deleted)
+            held: files.size(reference.sha256) != nil, deleted: view.deleted)
     }
 }

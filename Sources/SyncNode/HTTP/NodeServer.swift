@@ -152,7 +152,7 @@ public enum NodeServer {
         v1.post("attachments/upload") { request, context in
             try await service.bodies.admit { () async throws -> Response in
                 let body = try await readBody(request, limit: SyncService.attachmentPartBytes + 4096, caller: context.caller)
-                return try await respond(request, service) { try service.attachmentUpload(body: body) }
+                return try await respond(request, service) { try service.attachmentUpload(body: body, caller: context.caller) }
             }
         }
         for path in ["{version}/status", "{version}/pull", "{version}/push"] {

@@ -15,10 +15,10 @@ extension SyncService {
     /// caller's own first (the caller is the one likely to hold them), with what is here of each.
     public func attachmentsMissing(caller: AuthenticatedCaller?) throws(APIError) -> [UInt8] {
         do {
-            let missing = try store.missingAttachments(limit: 500)
-            let ordered = missing.filter { $0.origin == caller?.node } + missing.filter { $0.origin != caller?.node }
-            let files = ordered.prefix(200).map { AttachmentsMissing.File(sha256: $0.sha256, bytes: $0.bytes, have: store.files.partialSize($0.sha256)) }
-            return try WireCodec.encodeMessage(AttachmentsMissing(files: Array(files)))
+            store.sweepAttachmentLeftovers()
+            let missing = try store.missingAttachments(limit: 200, preferring: caller?.node)
+            let files = missing.map { AttachmentsMissing.File(sha256: $0.sha256, bytes: $0.bytes, have: store.files.partialSize($0.sha256)) }
+            return try WireCodec.encodeMessage(AttachmentsMissing(files: files))
         } catch let error as SyncNodeError {
             throw APIError(error)
         } catch {
@@ -44,7 +44,7 @@ extension SyncService {
     }
 
     /// `POST /v1/attachments/upload`: part of a file this node's records name and it lacks.
-    public func attachmentUpload(body: [UInt8]) throws(APIError) -> [UInt8] {
+    public func attachmentUpload(body: [UInt8], caller: AuthenticatedCaller? = nil) throws(APIError) -> [UInt8] {
         let part: AttachmentPart
         let chunk: [UInt8]
         do {
@@ -63,7 +63,7 @@ extension SyncService {
             throw APIError(status: 413, code: "body_too_large", message: "a part holds at most \(Self.attachmentPartBytes) bytes; this one holds \(chunk.count)")
         }
         do {
-            guard let attachment = try store.acceptableAttachment(part.sha256) else {
+            guard let attachment = try store.acceptableAttachment(part.sha256, from: caller?.node) else {
                 throw APIError(
                     status: 409, code: "not_named",
                     message: "no attachment record held here names file \(part.sha256.prefix(12)); push the records first, then the file")
@@ -80,7 +80,11 @@ extension SyncService {
         } catch let error as APIError {
             throw error
         } catch let error as SyncNodeError {
-            throw error.code == .invalidInput ? APIError(status: 413, code: "file_refused", message: error.message) : APIError(error)
+            switch error.code {
+            case .invalidInput: throw APIError(status: 413, code: "file_refused", message: error.message)
+            case .diskFull: throw APIError(status: 507, code: "disk_full", message: error.message)
+            default: throw APIError(error)
+            }
         } catch {
             throw APIError(status: 500, code: "internal", message: "could not store the part")
         }

@@ -57,12 +57,18 @@ public struct BundleFile: Sendable {
     public struct FileEntry: Codable, Sendable, Equatable {
         public var sha256: String
         public var bytes: Int
+
+        public init(sha256: String, bytes: Int) {
+            self.sha256 = sha256
+            self.bytes = bytes
+        }
     }
 
     /// Bytes of a file in one frame of a bundle.
     static let filePartBytes = 1 << 20
     /// Most bytes of attached files a bundle carries unless asked otherwise (a USB stick's share).
-    public static let defaultMaxFileBytes = 512 << 20
+    /// (The bundle is made in memory: this bounds what export holds, about twice this.)
+    public static let defaultMaxFileBytes = 128 << 20
 
     public var header: Header
     public var transactions: [ReceivedTransaction]
@@ -429,7 +435,13 @@ extension Store {
                     total: prelude.header.transactions, bytes: body.compressedRead + prelude.bodyOffset, totalBytes: size))
         }
         let transactions = prelude.header.transactions
-        var files = BundleFileReceiver(store: self, entries: prelude.header.files ?? [])
+        let entries = prelude.header.files ?? []
+        // Sizes a header may claim: each a file this format can carry (a claim past it would only
+        // make the count of frames overflow).
+        guard entries.count <= 1_000_000, entries.allSatisfy({ Attachment.isSHA256($0.sha256) && $0.bytes > 0 && $0.bytes <= 1 << 32 }) else {
+            throw BundleFile.corrupt("its header lists attached files of impossible sizes or names")
+        }
+        var files = BundleFileReceiver(store: self, entries: entries)
         do {
             while let piece = try body.next() {
                 reader.feed(piece)
@@ -455,7 +467,8 @@ extension Store {
             throw error as! SyncNodeError
         }
         try flush()
-        guard reader.framesRead == transactions + files.framesExpected, files.finished else {
+        let (frames, overflow) = transactions.addingReportingOverflow(files.framesExpected)
+        guard !overflow, reader.framesRead == frames, files.finished else {
             throw BundleFile.corrupt(
                 "it holds \(reader.framesRead) frames but its header says \(transactions) transactions and \(files.framesExpected) parts of files")
         }

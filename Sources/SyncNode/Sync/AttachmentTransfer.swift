@@ -16,6 +16,8 @@ public struct AttachmentTransfer: Sendable {
         public var received = 0
         /// Files whose bytes did not match their name (thrown away; asked for again next round).
         public var damaged = 0
+        /// Files the peer would not take (past its limits or its disk's room).
+        public var refused = 0
         public var bytes = 0
         /// Files this node's records name that it still lacks.
         public var waiting = 0
@@ -61,35 +63,54 @@ public struct AttachmentTransfer: Sendable {
         }
         let files = store.files
         for file in missing.files where files.size(file.sha256) == file.bytes {
-            var offset = min(max(0, file.have), file.bytes)
-            var restarts = 0
-            while ContinuousClock.now < deadline {
-                let from = offset
-                let part = try await Self.disk { () throws(SyncNodeError) in
-                    try files.read(file.sha256, offset: from, maxBytes: SyncService.attachmentPartBytes)
-                }
-                let receipt = try await transport.uploadAttachment(AttachmentPart(sha256: file.sha256, offset: offset), bytes: part)
-                outcome.bytes += part.count
-                if receipt.complete {
-                    outcome.sent += 1
-                    break
-                }
-                if receipt.damaged {
-                    // Sent whole and not what its name says: this node's copy may be the damaged one.
-                    outcome.damaged += 1
-                    restarts += 1
-                    guard restarts < 2, files.verified(file.sha256) else { break }
-                }
-                guard receipt.have != offset || !part.isEmpty else { break }
-                offset = receipt.have
+            do {
+                try await sendOne(file, &outcome, until: deadline)
+            } catch where error.code == .peerRefused || error.code == .notFound {
+                // The peer will not take this one (past its limits, its disk, named no longer): the next.
+                outcome.refused += 1
+                logger.info(
+                    "attached file not taken by the peer", metadata: ["sync.peer": "\(transport.peerName)", "sync.error": "\(error.message)"])
             }
+        }
+    }
+
+    /// Sends one file from where the peer's received part ends, until it is complete there.
+    private func sendOne(_ file: AttachmentsMissing.File, _ outcome: inout Outcome, until deadline: ContinuousClock.Instant)
+        async throws(SyncNodeError)
+    {
+        let files = store.files
+        var offset = min(max(0, file.have), file.bytes)
+        var restarts = 0
+        while ContinuousClock.now < deadline {
+            let from = offset
+            let part = try await Self.disk { () throws(SyncNodeError) in
+                try files.read(file.sha256, offset: from, maxBytes: SyncService.attachmentPartBytes)
+            }
+            let receipt = try await transport.uploadAttachment(AttachmentPart(sha256: file.sha256, offset: offset), bytes: part)
+            outcome.bytes += part.count
+            if receipt.complete {
+                outcome.sent += 1
+                return
+            }
+            if receipt.damaged {
+                // Sent whole and not what its name says: this node's copy may be the damaged one.
+                outcome.damaged += 1
+                restarts += 1
+                guard restarts < 2, files.verified(file.sha256) else { return }
+            }
+            guard receipt.have != offset || !part.isEmpty else { return }
+            offset = receipt.have
         }
     }
 
     /// Fetches the files this node lacks from the peer.
     private func fetch(_ outcome: inout Outcome, until deadline: ContinuousClock.Instant) async throws(SyncNodeError) {
         let files = store.files
+        store.sweepAttachmentLeftovers()
         for file in try store.missingAttachments() {
+            guard files.hasRoom(for: file.bytes) else {
+                throw SyncNodeError(.diskFull, "this node's disk is nearly full: attached files are not fetched until space is freed")
+            }
             var offset = files.partialSize(file.sha256)
             while ContinuousClock.now < deadline {
                 let part: [UInt8]

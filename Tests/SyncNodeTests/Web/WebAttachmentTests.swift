@@ -72,8 +72,16 @@ import Testing
             #expect(try await viewer.get("/file/\(String(repeating: "ab", count: 32))").status == .notFound)
             #expect(try await viewer.get("/file/..%2Fnode.key").status == .notFound)
             #expect(try await viewer.get("/record/projects/no-such").status == .notFound)
-            // The projects report links the project to its page.
-            #expect(String(buffer: try await viewer.get("/report/projects").body).contains(#"<a href="/record/projects/lt-1">"#))
+            // The projects report links each project to its page, an id in Chinese too.
+            try Store.$author.withValue("clerk") {
+                _ = try store.commit([.put(collection: "projects", recordID: "lt-东丽 1", fields: [.init("name", .text("东丽二小"))])])
+            }
+            let report = String(buffer: try await viewer.get("/report/projects").body)
+            #expect(report.contains(#"<a href="/record/projects/lt-1">"#))
+            #expect(report.contains(#"<a href="/record/projects/lt-%E4%B8%9C%E4%B8%BD%201">"#))
+            let chinese = try await clerk.get("/record/projects/lt-%E4%B8%9C%E4%B8%BD%201")
+            #expect(chinese.status == .ok && String(buffer: chinese.body).contains("东丽二小"))
+            #expect(String(buffer: chinese.body).contains(#"data-action="/attach/projects/lt-%E4%B8%9C%E4%B8%BD%201""#))
             // Without a session: the login, as for every page.
             #expect(try await WebInterfaceTests.Browser(client: client).get("/file/\(sha)").status == .seeOther)
         }

@@ -293,6 +293,30 @@ import Testing
     }
 }
 
+/// A bundle whose header lists files of impossible sizes (a count of frames that would overflow)
+/// is refused whole, with exit 65 and nothing applied, never a crash.
+@Suite struct AttachmentBundleHeaderTests {
+    @Test func aHeaderClaimingImpossibleFileSizesIsRefused() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
+        _ = hq
+        let vector = try Binary.run(["vector", "--data", lintan, "--json"]).stdout
+        for (bytes, transactions) in [(Int.max, 0), (1000, Int.max), (-5, 0), (0, 0)] {
+            var header = BundleFile.Header(
+                format: 1, protocolVersion: 2, from: NodeID(high: 1, low: 2), site: "hq", label: "liar", created: 0, since: VersionVector(),
+                vector: VersionVector(), transactions: transactions)
+            header.files = [BundleFile.FileEntry(sha256: String(repeating: "ab", count: 32), bytes: bytes)]
+            let file = dir.path("liar-\(bytes)-\(transactions).bundle").path
+            try Data(try BundleFile(header: header, transactions: []).encoded()).write(to: URL(fileURLWithPath: file))
+            let imported = try Binary.run(["bundle", "import", "--data", lintan, file])
+            #expect(imported.status == 65, "\(bytes) \(transactions): \(imported.stderr)")
+            #expect(imported.stderr.contains("not usable"), "\(imported.stderr)")
+        }
+        #expect(try Binary.run(["vector", "--data", lintan, "--json"]).stdout == vector)
+    }
+}
+
 /// The attachment routes as a stranger or a lying node would use them: each is refused with its
 /// status, and nothing is kept.
 @Suite struct AttachmentAPITests {
