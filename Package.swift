@@ -99,7 +99,8 @@ let package = Package(
                 .embedInCode("Templates/login.mustache"), .embedInCode("Templates/entry.mustache"), .embedInCode("Templates/form.mustache"),
                 .embedInCode("Templates/mine.mustache"), .embedInCode("Templates/conflicts.mustache"), .embedInCode("Templates/message.mustache"),
                 .embedInCode("Templates/table.mustache"), .embedInCode("Templates/password.mustache"), .embedInCode("Templates/report.mustache"),
-                .embedInCode("Templates/submissions.mustache"), .embedInCode("Templates/record.mustache"), .embedInCode("Static/offline.js"), .embedInCode("Static/sw.js"), .embedInCode("Static/attach.js"),
+                .embedInCode("Templates/submissions.mustache"), .embedInCode("Templates/record.mustache"), .embedInCode("Static/offline.js"),
+                .embedInCode("Static/sw.js"), .embedInCode("Static/attach.js"),
                 .embedInCode("Static/manifest.webmanifest"), .embedInCode("Static/icon.svg"),
                 .embedInCode("Templates/site.css"),
             ]

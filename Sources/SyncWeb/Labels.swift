@@ -101,10 +101,13 @@ enum Labels {
         "offlineSignIn": "Sign in; they are sent once you are.", "offlinePage": "The node cannot be reached", "offlineShould": "takes",
         "offlineReopen": "Reopen",
         "offlinePageText": "Forms you opened before still work: entries are kept on this device and sent once each when the node answers again.",
-        "evidence": "Photos and files", "fileNotHere": "not on this node yet (arrives with a sync)", "place": "location", "noFiles": "no photos or files",
+        "evidence": "Photos and files", "fileNotHere": "not on this node yet (arrives with a sync)", "place": "location",
+        "noFiles": "no photos or files",
         "attach": "Attach a photo or file", "file": "File", "caption": "Caption", "reduce": "Reduce the photo before sending (about 1600 px)",
-        "needsScript": "Attaching needs JavaScript in the browser.", "attached": "Attached (transaction {n}).", "kind.photo": "photo", "kind.pdf": "PDF",
-        "sending": "sending…", "viewRecord": "Record and photos", "attachForbidden": "This node may not attach files to that record: a county attaches to its own records only.",
+        "needsScript": "Attaching needs JavaScript in the browser.", "attached": "Attached (transaction {n}).", "kind.photo": "photo",
+        "kind.pdf": "PDF",
+        "sending": "sending…", "viewRecord": "Record and photos",
+        "attachForbidden": "This node may not attach files to that record: a county attaches to its own records only.",
     ]
 
     static let columnsEn: [String: String] = [

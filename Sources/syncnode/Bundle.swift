@@ -73,7 +73,8 @@ extension SyncNodeCommand.Bundle {
                     }
                     recipients = try store.bundleRecipients(named: to)
                 }
-                return try store.exportBundle(to: URL(fileURLWithPath: out), since: vector, sealedFor: recipients, maxFileBytes: maxFilesMb << 20) { p in
+                return try store.exportBundle(to: URL(fileURLWithPath: out), since: vector, sealedFor: recipients, maxFileBytes: maxFilesMb << 20) {
+                    p in
                     display.update { _ in p.description }
                 }
             }

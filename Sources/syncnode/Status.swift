@@ -21,7 +21,6 @@ extension SyncNodeCommand {
                     try store.attachmentSummary()
                 )
             }
-            func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
             if output.json {
                 emit(
                     Presenter.json([
@@ -34,12 +33,7 @@ extension SyncNodeCommand {
                         "role": info.role.rawValue, "forkedNodes": forks.map(\.origin.hex),
                         "mirror": Self.mirrorObject(mirror, holding: summary.vector.total),
                         "files": ["held": files.held, "bytes": files.heldBytes, "missing": files.missing],
-                        "nodes": callers.map { n in
-                            [
-                                "node": n.entry.node.hex, "label": n.entry.label, "site": n.entry.site, "revoked": n.entry.revokedAt != nil,
-                                "lastHeard": number(n.contact?.heard), "lastReceived": number(n.lastReceived), "notYetHere": number(n.notYetHere),
-                            ] as [String: Any]
-                        },
+                        "nodes": Self.nodeObjects(callers),
                     ]))
             } else {
                 var table = TextTable(["", ""])
@@ -97,10 +91,22 @@ extension SyncNodeCommand {
             }
         }
 
+        /// A time or count that may be unknown, for `--json`.
+        static func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
+
+        /// HQ's registered nodes with their last contact, for `--json`.
+        static func nodeObjects(_ callers: [NodeHealth]) -> [[String: Any]] {
+            callers.map { n in
+                [
+                    "node": n.entry.node.hex, "label": n.entry.label, "site": n.entry.site, "revoked": n.entry.revokedAt != nil,
+                    "lastHeard": number(n.contact?.heard), "lastReceived": number(n.lastReceived), "notYetHere": number(n.notYetHere),
+                ] as [String: Any]
+            }
+        }
+
         /// Where the PostgreSQL mirror stands, for `--json`.
         static func mirrorObject(_ mirror: MirrorStatus?, holding: UInt64) -> Any {
             guard let m = mirror else { return NSNull() }
-            func number(_ value: UInt64?) -> Any { value.map { NSNumber(value: $0) } ?? NSNull() }
             return [
                 "target": m.target, "mirrored": m.mirrored, "behind": holding > m.mirrored ? holding - m.mirrored : 0,
                 "currentAt": number(m.currentAt), "failedAt": number(m.failedAt), "error": m.error ?? NSNull(),

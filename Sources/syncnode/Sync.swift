@@ -19,6 +19,61 @@ extension SyncNodeCommand {
             guard batchTransactions > 0 else { throw ValidationError("--batch-transactions must be positive") }
         }
 
+        /// One peer's round as `--json` gives it.
+        static func object(_ summary: SyncSummary, url: String) -> [String: Any] {
+            return [
+                "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
+                "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused, "refusedHere": summary.refusedHere,
+                "turnedAway": summary.turnedAway, "recovered": summary.recovery?.adopted ?? 0, "reissued": summary.recovery?.reissued ?? 0,
+                "pullSkipped": summary.pullSkipped,
+                "files": summary.attachments.map { a -> [String: Any] in
+                    var files: [String: Any] = [
+                        "sent": a.sent, "received": a.received, "damaged": a.damaged, "refused": a.refused, "bytes": a.bytes, "waiting": a.waiting,
+                    ]
+                    if let stopped = a.stopped { files["stopped"] = stopped }
+                    return files
+                } ?? [:],
+            ]
+        }
+
+        /// What one peer's round did, on stderr.
+        static func say(_ summary: SyncSummary, url: String) {
+
+            if let recovery = summary.recovery {
+                note(
+                    "warning: this node had lost part of its own history (restored from an older copy?): took back \(recovery.adopted) of its transactions from \(summary.peer.label) and recorded \(recovery.reissued) others again after them; nothing was lost"
+                )
+            }
+            if summary.pullSkipped {
+                note("warning: this node's disk is full: its own work was sent, but nothing was received; free space and sync again")
+            }
+            if summary.refusedHere + summary.turnedAway > 0 {
+                note(
+                    "warning: of what \(summary.peer.label) sent, this node refused \(summary.refusedHere) transactions and turned away \(summary.turnedAway) bad copies; see `syncnode rejections`"
+                )
+            }
+            if summary.heldByPeer > 0 {
+                note("warning: \(summary.peer.label) holds \(summary.heldByPeer) transactions until HQ's approval of this node reaches it")
+            }
+            if summary.refused > 0 {
+                note("warning: \(summary.peer.label) refused \(summary.refused) of this node's transactions; see `syncnode rejections`")
+            }
+            if let files = summary.attachments,
+                files.sent + files.received + files.damaged + files.refused + files.waiting > 0 || files.stopped != nil
+            {
+                var line =
+                    "\(url) (\(summary.peer.label)): attached files: sent \(files.sent), received \(files.received), \(ByteText.describe(files.bytes)) moved"
+                if files.damaged > 0 { line += "; \(files.damaged) damaged on the way or on a disk, thrown away (tried again next time)" }
+                if files.refused > 0 { line += "; \(files.refused) not taken by the peer (its limits or its disk; see its log)" }
+                if files.waiting > 0 { line += "; \(files.waiting) still to come" }
+                if let stopped = files.stopped { line += "; stopped: \(stopped)" }
+                note(line)
+            }
+            note(
+                "\(url) (\(summary.peer.label)): received \(summary.received) transactions, sent \(summary.sent), \(summary.wireBytes) bytes on the wire, \(String(format: "%.2f", summary.seconds)) s"
+            )
+        }
+
         func run() async throws {
             Syncer.configureForOneShotProcess()
             let store: Store
@@ -52,49 +107,8 @@ extension SyncNodeCommand {
                         }
                     }
                     display.finish()
-                    results.append([
-                        "peer": url, "ok": true, "label": summary.peer.label, "received": summary.received, "sent": summary.sent,
-                        "bytes": summary.wireBytes, "seconds": summary.seconds, "refused": summary.refused, "refusedHere": summary.refusedHere,
-                        "turnedAway": summary.turnedAway, "recovered": summary.recovery?.adopted ?? 0, "reissued": summary.recovery?.reissued ?? 0,
-                        "pullSkipped": summary.pullSkipped,
-                        "files": summary.attachments.map { a -> [String: Any] in
-                            var files: [String: Any] = ["sent": a.sent, "received": a.received, "damaged": a.damaged, "bytes": a.bytes, "waiting": a.waiting]
-                            if let stopped = a.stopped { files["stopped"] = stopped }
-                            return files
-                        } ?? [:],
-                    ])
-                    if let recovery = summary.recovery, !output.json {
-                        note(
-                            "warning: this node had lost part of its own history (restored from an older copy?): took back \(recovery.adopted) of its transactions from \(summary.peer.label) and recorded \(recovery.reissued) others again after them; nothing was lost"
-                        )
-                    }
-                    if summary.pullSkipped && !output.json {
-                        note("warning: this node's disk is full: its own work was sent, but nothing was received; free space and sync again")
-                    }
-                    if summary.refusedHere + summary.turnedAway > 0 && !output.json {
-                        note(
-                            "warning: of what \(summary.peer.label) sent, this node refused \(summary.refusedHere) transactions and turned away \(summary.turnedAway) bad copies; see `syncnode rejections`"
-                        )
-                    }
-                    if summary.heldByPeer > 0 && !output.json {
-                        note("warning: \(summary.peer.label) holds \(summary.heldByPeer) transactions until HQ's approval of this node reaches it")
-                    }
-                    if summary.refused > 0 && !output.json {
-                        note("warning: \(summary.peer.label) refused \(summary.refused) of this node's transactions; see `syncnode rejections`")
-                    }
-                    if let files = summary.attachments, !output.json, files.sent + files.received + files.damaged + files.waiting > 0 || files.stopped != nil {
-                        var line =
-                            "\(url) (\(summary.peer.label)): attached files: sent \(files.sent), received \(files.received), \(ByteText.describe(files.bytes)) moved"
-                        if files.damaged > 0 { line += "; \(files.damaged) damaged on the way or on a disk, thrown away (tried again next time)" }
-                        if files.waiting > 0 { line += "; \(files.waiting) still to come" }
-                        if let stopped = files.stopped { line += "; stopped: \(stopped)" }
-                        note(line)
-                    }
-                    if !output.json {
-                        note(
-                            "\(url) (\(summary.peer.label)): received \(summary.received) transactions, sent \(summary.sent), \(summary.wireBytes) bytes on the wire, \(String(format: "%.2f", summary.seconds)) s"
-                        )
-                    }
+                    results.append(Self.object(summary, url: url))
+                    if !output.json { Self.say(summary, url: url) }
                 } catch {
                     display.finish()
                     firstFailure = firstFailure ?? error

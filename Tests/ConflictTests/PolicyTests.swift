@@ -21,7 +21,8 @@ import Testing
     /// own records only, never to reference data; an id that does not name a record and a file is
     /// refused whoever writes it.
     @Test func anAttachmentFollowsItsRecordsPolicy() {
-        let rules = PolicyRules(referenceCollections: ["counties"], financeLedgers: ["disbursements"], countyPrefixes: ["lintan": ["lt-"], "gangu": ["gg-"]])
+        let rules = PolicyRules(
+            referenceCollections: ["counties"], financeLedgers: ["disbursements"], countyPrefixes: ["lintan": ["lt-"], "gangu": ["gg-"]])
         let sha = String(repeating: "ab", count: 32)
         func attach(_ id: String) -> Change {
             .set(FieldWrite(collection: Attachment.collection, recordID: id, field: Attachment.Field.caption, value: .text("photo")))
@@ -37,7 +38,9 @@ import Testing
             #expect(rules.violation(of: attach(bad), by: hq)?.contains("does not name its record and file") == true, "\(bad)")
         }
         // A record id holding '/' is still read: the collection ends at the first, the file starts after the last.
-        #expect(Attachment.Reference(attachmentID: "projects/lt-a/b/\(sha)") == Attachment.Reference(collection: "projects", recordID: "lt-a/b", sha256: sha))
+        #expect(
+            Attachment.Reference(attachmentID: "projects/lt-a/b/\(sha)")
+                == Attachment.Reference(collection: "projects", recordID: "lt-a/b", sha256: sha))
         #expect(Attachment.MediaType(leadingBytes: [0xFF, 0xD8, 0xFF, 0xE0]) == .jpeg)
         #expect(Attachment.MediaType(leadingBytes: Array("%PDF-1.7".utf8)) == .pdf)
         #expect(Attachment.MediaType(leadingBytes: Array("<html>".utf8)) == nil)

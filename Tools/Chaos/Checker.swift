@@ -171,7 +171,9 @@ extension ChaosRun {
                 try? FileManager.default.removeItem(atPath: out)
                 if r.status != 0 || SHA256.hash(data: bytes).map({ String(format: "%02x", $0) }).joined() != a.sha256 {
                     v.lost += 1
-                    fail("LOST: file \(a.sha256.prefix(12)) attached to \(a.collection)/\(a.id) by \(a.node.name) is not on \(node.name) as it was (exit \(r.status.map(String.init) ?? "none"): \(r.stderr.prefix(200)))")
+                    fail(
+                        "LOST: file \(a.sha256.prefix(12)) attached to \(a.collection)/\(a.id) by \(a.node.name) is not on \(node.name) as it was (exit \(r.status.map(String.init) ?? "none"): \(r.stderr.prefix(200)))"
+                    )
                 }
             }
         }

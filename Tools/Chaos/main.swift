@@ -170,7 +170,9 @@ say("")
 say(String(format: "figures: %d runs in %.0f s", totals.passed + totals.failed, totals.seconds))
 say("  faults injected: \(faultTotal)")
 for (kind, n) in totals.faults.sorted(by: { $0.key < $1.key }) { say("    \(kind): \(n)") }
-say("  acknowledged writes: \(totals.ackedWrites) (of them attached files: \(totals.attachedFiles)); (write, node) checks: \(totals.checks); lost: \(totals.lost)")
+say(
+    "  acknowledged writes: \(totals.ackedWrites) (of them attached files: \(totals.attachedFiles)); (write, node) checks: \(totals.checks); lost: \(totals.lost)"
+)
 say("  divergent runs: \(totals.divergent); refused transactions (expected, policy): \(totals.refusals)")
 say("  conflicts kept for review at the end: \(totals.conflicts); writes killed before acknowledgement: \(totals.killedWrites)")
 say("  syncs refused for clock skew while beyond maxDrift: \(totals.skewRefusals); writes refused locally by policy: \(totals.refusedLocally)")
@@ -181,7 +183,8 @@ say("  runs not made (--max-minutes): \(totals.skippedRuns)")
 if let report {
     let object: [String: Any] = [
         "runs": totals.passed + totals.failed, "passed": totals.passed, "failed": totals.failed, "seconds": Int(totals.seconds), "seed": seed,
-        "steps": steps, "faults": totals.faults, "faultsInjected": faultTotal, "acknowledgedWrites": totals.ackedWrites, "attachedFiles": totals.attachedFiles, "checks": totals.checks,
+        "steps": steps, "faults": totals.faults, "faultsInjected": faultTotal, "acknowledgedWrites": totals.ackedWrites,
+        "attachedFiles": totals.attachedFiles, "checks": totals.checks,
         "lost": totals.lost, "divergentRuns": totals.divergent, "refusals": totals.refusals, "conflicts": totals.conflicts,
         "killedWrites": totals.killedWrites, "skewRefusals": totals.skewRefusals, "notFoundWrites": totals.notFoundWrites,
         "failedWrites": totals.failedWrites, "unacknowledgedConcurrentEdits": totals.unackedConcurrentEdits, "skippedRuns": totals.skippedRuns,

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import Synchronization
 import SyncProtocol
+import Synchronization
 
 /// The attached files a node holds, beside its database: `attachments/ab/abcd…`, each named by
 /// the SHA-256 of its bytes, and `attachments/partial/abcd…` for one being received, which a cut
@@ -38,7 +38,9 @@ public final class AttachmentFiles: Sendable {
 
     /// How many bytes of a file being received are here.
     public func partialSize(_ sha256: String) -> Int {
-        guard Attachment.isSHA256(sha256), let attributes = try? FileManager.default.attributesOfItem(atPath: partialURL(sha256).path) else { return 0 }
+        guard Attachment.isSHA256(sha256), let attributes = try? FileManager.default.attributesOfItem(atPath: partialURL(sha256).path) else {
+            return 0
+        }
         return (attributes[.size] as? NSNumber)?.intValue ?? 0
     }
 
@@ -47,7 +49,8 @@ public final class AttachmentFiles: Sendable {
     /// left behind when it is refused.
     public func take(from source: URL, maxBytes: Int) throws(SyncNodeError) -> (sha256: String, bytes: Int, type: Attachment.MediaType) {
         guard let input = FileHandle(forReadingAtPath: source.path) else {
-            throw SyncNodeError.invalid("cannot read \(source.path): no such file, or it may not be read").said(zh: "读不到文件 \(source.lastPathComponent)")
+            throw SyncNodeError.invalid("cannot read \(source.path): no such file, or it may not be read").said(
+                zh: "读不到文件 \(source.lastPathComponent)")
         }
         defer { try? input.close() }
         let temporary = try makeTemporary()
@@ -205,8 +208,11 @@ public final class AttachmentFiles: Sendable {
         let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString)")
         do {
             try FileManager.default.copyItem(at: url(sha256), to: temporary)
-            if FileManager.default.fileExists(atPath: destination.path) { _ = try FileManager.default.replaceItemAt(destination, withItemAt: temporary) }
-            else { try FileManager.default.moveItem(at: temporary, to: destination) }
+            if FileManager.default.fileExists(atPath: destination.path) {
+                _ = try FileManager.default.replaceItemAt(destination, withItemAt: temporary)
+            } else {
+                try FileManager.default.moveItem(at: temporary, to: destination)
+            }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw Self.ioError(error, "cannot write \(destination.path)")

@@ -52,9 +52,13 @@ extension Store {
             throw SyncNodeError(.notFound, "no \(collection) record \(recordID) is held here; record it (or sync) first, then attach the file")
                 .said(zh: "本节点没有记录“\(recordID)”；请先录入（或同步），再添加文件")
         }
-        guard !owner.deleted else { throw SyncNodeError.invalid("\(collection) record \(recordID) is deleted; nothing was attached").said(zh: "记录“\(recordID)”已删除，未添加") }
+        guard !owner.deleted else {
+            throw SyncNodeError.invalid("\(collection) record \(recordID) is deleted; nothing was attached").said(zh: "记录“\(recordID)”已删除，未添加")
+        }
         if let latitude = capture.latitude, !(-90...90).contains(latitude) { throw .invalid("a latitude is between -90 and 90, not \(latitude)") }
-        if let longitude = capture.longitude, !(-180...180).contains(longitude) { throw .invalid("a longitude is between -180 and 180, not \(longitude)") }
+        if let longitude = capture.longitude, !(-180...180).contains(longitude) {
+            throw .invalid("a longitude is between -180 and 180, not \(longitude)")
+        }
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
         let used = try heldAttachmentBytes()[info.nodeID] ?? 0
@@ -74,7 +78,8 @@ extension Store {
             let iso = ISO8601DateFormatter()
             var fields: [FieldAssignment] = [
                 .init(Attachment.Field.sha256, .text(sha)), .init(Attachment.Field.bytes, .int(Int64(bytes))),
-                .init(Attachment.Field.mediaType, .text(type.rawValue)), .init(Attachment.Field.name, .text(String((name ?? file.lastPathComponent).prefix(200)))),
+                .init(Attachment.Field.mediaType, .text(type.rawValue)),
+                .init(Attachment.Field.name, .text(String((name ?? file.lastPathComponent).prefix(200)))),
                 .init(Attachment.Field.attachedAt, .text(iso.string(from: now))),
                 .init(Attachment.Field.attachedBy, Self.author.map { .text(Self.authorName($0)) } ?? .null),
                 .init(Attachment.Field.caption, caption.map { $0.isEmpty ? .null : .text(String($0)) } ?? .null),
@@ -99,7 +104,8 @@ extension Store {
         let rules = try read { db in try Self.loadRules(db, shared: interns) }
         let author = Author(node: info.nodeID, site: info.site, role: info.role, label: info.label)
         let probe = Attachment.Reference(collection: collection, recordID: recordID, sha256: String(repeating: "0", count: 64))
-        let change = Change.set(FieldWrite(collection: Attachment.collection, recordID: probe.attachmentID, field: Attachment.Field.caption, value: .null))
+        let change = Change.set(
+            FieldWrite(collection: Attachment.collection, recordID: probe.attachmentID, field: Attachment.Field.caption, value: .null))
         return rules.violation(of: change, by: author) == nil
     }
 
@@ -146,7 +152,9 @@ extension Store {
         guard let a = naming.first(where: { $0.origin == sender }) ?? naming.min(by: { $0.updated < $1.updated }) else { return nil }
         if a.bytes > limits.maxAttachmentBytes {
             throw SyncNodeError(
-                .invalidInput, "the file \(sha256.prefix(12)) is \(ByteText.describe(a.bytes)); this node takes at most \(ByteText.describe(limits.maxAttachmentBytes))")
+                .invalidInput,
+                "the file \(sha256.prefix(12)) is \(ByteText.describe(a.bytes)); this node takes at most \(ByteText.describe(limits.maxAttachmentBytes))"
+            )
         }
         guard !a.held else { return a }
         var partial = 0

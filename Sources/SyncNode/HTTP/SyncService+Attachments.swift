@@ -60,7 +60,8 @@ extension SyncService {
         guard Attachment.isSHA256(part.sha256) else { throw .malformed("sha256 must be 64 lower-case hex digits") }
         guard part.offset >= 0 else { throw .malformed("a part starts at 0 or later") }
         guard chunk.count <= Self.attachmentPartBytes else {
-            throw APIError(status: 413, code: "body_too_large", message: "a part holds at most \(Self.attachmentPartBytes) bytes; this one holds \(chunk.count)")
+            throw APIError(
+                status: 413, code: "body_too_large", message: "a part holds at most \(Self.attachmentPartBytes) bytes; this one holds \(chunk.count)")
         }
         do {
             guard let attachment = try store.acceptableAttachment(part.sha256, from: caller?.node) else {
@@ -74,7 +75,9 @@ extension SyncService {
             case .partial(let have): receipt = AttachmentReceipt(sha256: part.sha256, have: have, complete: false, damaged: false)
             case .complete: receipt = AttachmentReceipt(sha256: part.sha256, have: attachment.bytes, complete: true, damaged: false)
             case .damaged: receipt = AttachmentReceipt(sha256: part.sha256, have: 0, complete: false, damaged: true)
-            case .busy: throw APIError(status: 503, code: "busy", message: "file \(part.sha256.prefix(12)) is being received by another request; retry shortly")
+            case .busy:
+                throw APIError(
+                    status: 503, code: "busy", message: "file \(part.sha256.prefix(12)) is being received by another request; retry shortly")
             }
             return try WireCodec.encodeMessage(receipt)
         } catch let error as APIError {

@@ -151,7 +151,8 @@ extension Store {
             guard let ix = try interner.nameIx(collection, db, create: false) else { return [] }
             var out: [RecordView] = []
             let rows = try Row.fetchCursor(
-                db.cachedStatement(sql: "SELECT record_id, state FROM record WHERE collection = ? AND record_id >= ? AND record_id < ? ORDER BY record_id"),
+                db.cachedStatement(
+                    sql: "SELECT record_id, state FROM record WHERE collection = ? AND record_id >= ? AND record_id < ? ORDER BY record_id"),
                 arguments: [ix, prefix, prefix + "\u{10FFFF}"])
             while let row = try rows.next() {
                 let fields = try Self.named(try RecordCodec.decode(row["state"], &interner, db), db, &interner)

@@ -58,14 +58,14 @@ public struct AttachmentTransfer: Sendable {
         let missing: AttachmentsMissing
         do {
             missing = try await transport.attachmentsMissing()
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return
         }
         let files = store.files
         for file in missing.files where files.size(file.sha256) == file.bytes {
             do {
                 try await sendOne(file, &outcome, until: deadline)
-            } catch where error.code == .peerRefused || error.code == .notFound {
+            } catch  where error.code == .peerRefused || error.code == .notFound {
                 // The peer will not take this one (past its limits, its disk, named no longer): the next.
                 outcome.refused += 1
                 logger.info(
@@ -117,7 +117,7 @@ public struct AttachmentTransfer: Sendable {
                 do {
                     part = try await transport.fetchAttachment(
                         AttachmentFetch(sha256: file.sha256, offset: offset, maxBytes: SyncService.attachmentPartBytes))
-                } catch where error.code == .notFound {
+                } catch  where error.code == .notFound {
                     break  // the peer lacks it too
                 }
                 guard !part.isEmpty else {

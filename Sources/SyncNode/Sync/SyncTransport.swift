@@ -184,7 +184,8 @@ public struct HTTPTransport: SyncTransport {
                     default: nil
                     }
                 var error = SyncNodeError(
-                    envelope.error.code == "not_found" ? .notFound : .peerRefused, "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
+                    envelope.error.code == "not_found" ? .notFound : .peerRefused,
+                    "\(baseURL) refused the request: \(envelope.error.message) (HTTP \(result.status), \(envelope.error.code))")
                 error.nextStep = step
                 throw error
             }

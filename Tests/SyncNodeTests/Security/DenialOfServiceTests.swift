@@ -155,7 +155,8 @@ func peakRSS(of pid: Int32) -> Int {
         let client = CurlClient()
         var applied: UInt64 = 0
         while applied == 0 {
-            let status = try await client.send(method: "GET", url: url + "/v1/status", headers: try gangu.headers(method: "GET", path: "/v1/status", body: []))
+            let status = try await client.send(
+                method: "GET", url: url + "/v1/status", headers: try gangu.headers(method: "GET", path: "/v1/status", body: []))
             applied = try WireCodec.decodeMessage(StatusMessage.self, from: status.body).vector[gangu.node]
             if applied == 0 { try await Task.sleep(for: .milliseconds(20)) }
         }

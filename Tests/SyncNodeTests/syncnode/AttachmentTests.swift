@@ -186,7 +186,8 @@ import Testing
         #expect(try Self.list(net["gangu"], "projects", "lt-2").first?["held"] as? Bool == false)
         let waiting = try jsonOutput(["status", "--data", net["gangu"], "--json"]) as? [String: Any]
         #expect((waiting?["files"] as? [String: Int]) == ["held": 0, "bytes": 0, "missing": 1], "\(String(describing: waiting?["files"]))")
-        #expect(try Binary.run(["status", "--data", net["gangu"]]).stdout.contains("attached files: 0 here (0 B), 1 named by records here still to come"))
+        #expect(
+            try Binary.run(["status", "--data", net["gangu"]]).stdout.contains("attached files: 0 here (0 B), 1 named by records here still to come"))
         try Data(bytes.prefix(300_000)).write(to: atHQ)
         let second = try net.sync("gangu")
         #expect(second.stderr.contains("; 1 damaged"), "\(second.stderr)")
