@@ -361,4 +361,35 @@ import Testing
         let kept = (try? FileManager.default.subpathsOfDirectory(atPath: "\(net.hq)/attachments")) ?? []
         #expect(kept.filter { !$0.hasPrefix("partial") || $0.count > "partial".count }.isEmpty, "kept: \(kept)")
     }
+
+    /// A county that names files it never finishes sending cannot fill HQ's disk: what HQ holds
+    /// of its half-sent files counts against its quota, and a file past it is refused (413).
+    @Test func halfSentFilesCountAgainstTheirNodesQuota() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let hq = dir.path("hq").path
+        try Federation.hq(hq)
+        let gangu = dir.path("gangu").path
+        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
+        let server = try ServeProcess(data: hq, environment: ["SYNCNODE_ATTACHMENT_QUOTA_MB": "1"])
+        defer { server.stop() }
+        let forger = try Forger(data: gangu)
+        let (a, b) = (String(repeating: "1a", count: 32), String(repeating: "2b", count: 32))
+        let changes: [Change] = [a, b].map { sha in
+            .set(FieldWrite(collection: Attachment.collection, recordID: "projects/gg-1/\(sha)", field: Attachment.Field.bytes, value: .int(800_000)))
+        }
+        let pushed = try await forger.push(
+            server.url, frames: [try forger.transaction(seq: 1, millis: UInt64(Date().timeIntervalSince1970 * 1000), changes).frame])
+        #expect(pushed.status == 200)
+        func upload(_ sha: String, _ offset: Int, _ count: Int) async throws -> Int {
+            let body = BatchCodec.encode(
+                header: try WireCodec.encodeMessage(AttachmentPart(sha256: sha, offset: offset)), frames: [[UInt8](repeating: 9, count: count)])
+            let headers = try forger.headers(method: "POST", path: "/v1/attachments/upload", body: body)
+            return try await forger.client.send(method: "POST", url: server.url + "/v1/attachments/upload", headers: headers, body: body).status
+        }
+        for offset in stride(from: 0, to: 600_000, by: 200_000) { #expect(try await upload(a, offset, 200_000) == 200) }
+        // 600 KB of A half received (never finished) + 800 KB of B would pass the 1 MiB quota.
+        #expect(try await upload(b, 0, 200_000) == 413)
+        #expect(!FileManager.default.fileExists(atPath: "\(hq)/attachments/partial/\(b)"))
+    }
 }

@@ -104,6 +104,10 @@ import Testing
             try await Binary.runAsync(["add", "--data", hq, "project", "lt-road", "name=村道", "county=lintan", "work_area=infrastructure"]).status == 0
         )
         try await json("project show", ["project", "show", "--data", hq, "lt-road"])
+        let photo = dir.path("photo.jpg").path
+        try Data([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 1, count: 100)).write(to: URL(fileURLWithPath: photo))
+        try await json("attach", ["attach", "--data", hq, "projects", "lt-road", photo, "--caption", "村道"])
+        try await json("attachment list", ["attachment", "list", "--data", hq, "projects", "lt-road"])
         // Work of a node HQ has not approved, brought by a bundle: held.
         let stranger = dir.path("stranger").path
         let hqKey = try Federation.identity(hq)["publicKey"] as? String ?? ""
