@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
 
 struct Measure: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "measure", abstract: "Runs the measurements (the default).")
-    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p8", "p9", "p10", "p11", "p13"]
+    static let known = ["p1", "p7", "p2", "wire", "p3", "trust", "http", "p4", "p6", "p5", "p5p", "p8", "p9", "p10", "p11", "p13"]
 
     @Flag(help: "Every measurement at tiny sizes (for the tests).")
     var smoke = false
@@ -101,6 +101,18 @@ struct Measure: AsyncParsableCommand {
                     Notes.add("P5 skipped in the smoke run (set SYNCNODE_BENCH_NETNS=1 to run it; needs root).")
                 } else {
                     figures += try await NetLink.run(transactions: smoke ? 10 : 100, runs: smoke ? 1 : 25, cutBatch: smoke ? 2 : 10)
+                }
+            }
+            if selected("p5p") {
+                // SYNCNODE_BENCH_P5P_PHOTOS / _KB: the day's photos (20 of 3 MB would take hours at 64 kbit/s).
+                let environment = ProcessInfo.processInfo.environment
+                let count = environment["SYNCNODE_BENCH_P5P_PHOTOS"].flatMap(Int.init) ?? (smoke ? 2 : 20)
+                let kilobytes = environment["SYNCNODE_BENCH_P5P_KB"].flatMap(Int.init) ?? (smoke ? 20 : 48)
+                if smoke && environment["SYNCNODE_BENCH_NETNS"] != "1" {
+                    Notes.add("P5p skipped in the smoke run (set SYNCNODE_BENCH_NETNS=1 to run it; needs root).")
+                } else {
+                    figures += try await NetLink.run(
+                        transactions: smoke ? 10 : 100, runs: 1, cutBatch: 10, photos: (count, kilobytes * 1000))
                 }
             }
         }

@@ -20,7 +20,7 @@ enum NetLink {
     static let hqAddress = "10.250.77.1"
     static let countyAddress = "10.250.77.2"
 
-    static func run(transactions: Int, runs: Int, cutBatch: Int) async throws -> [Figure] {
+    static func run(transactions: Int, runs: Int, cutBatch: Int, photos: (count: Int, bytes: Int)? = nil) async throws -> [Figure] {
         let tools = ["ip", "tc", "nft", "curl"].map { ($0, which($0)) }
         if geteuid() != 0 {
             Notes.add("P5 skipped: it needs root (network namespaces, tc, nftables).")
@@ -61,6 +61,9 @@ enum NetLink {
             for s in signals { s.cancel() }
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
+        }
+        if let photos {
+            return try PhotoDay.measure(link: link, scratch: scratch, transactions: transactions, photos: photos.count, photoBytes: photos.bytes)
         }
         return try await measure(link: link, curl: tools[3].1!, scratch: scratch, transactions: transactions, runs: runs, cutBatch: cutBatch)
     }
@@ -218,7 +221,7 @@ enum NetLink {
     }
 
     /// Transactions held by the node in `file` (read from another process while HQ serves).
-    private static func held(_ file: URL) throws -> Int {
+    static func held(_ file: URL) throws -> Int {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: file.path, configuration: config)

@@ -305,6 +305,27 @@ final class ChaosRun {
         }
     }
 
+    /// Each county records a site visit's project and attaches a photo to it (the files then
+    /// travel through the faults of the steps that follow).
+    func attachSitePhotos(step: Int) throws {
+        for county in counties {
+            let id = Self.prefix(county) + "site-\(step)"
+            guard try cli.run(county, ["record", "put", "projects", id, "stage=site-visit"]).ok else { continue }
+            var photo: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+            for _ in 0..<(rng.int(100...500) * 1000 / 8) { photo += withUnsafeBytes(of: rng.next()) { Array($0) } }
+            let path = directory + "/site-\(county.name)-\(step).jpg"
+            try Data(photo).write(to: URL(fileURLWithPath: path))
+            let r = try cli.run(county, ["attach", "projects", id, path, "--caption", "site visit"])
+            guard r.ok else {
+                log("attach on \(county.name) exited \(r.status.map(String.init) ?? "none"): \(r.stderr.prefix(200))")
+                continue
+            }
+            ackedWrites += 1
+            ackedAttachments.append(
+                AckedAttachment(node: county, collection: "projects", id: id, sha256: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+    }
+
     /// `sync --peer` for a CLI-synced node, optionally killed after some milliseconds.
     func syncCLI(_ node: Node, killAfterMillis: Int? = nil, killUpstream: Node? = nil) throws {
         let proxy = route[node.name]!
@@ -387,6 +408,7 @@ final class ChaosRun {
         for step in 0..<steps {
             if step == steps / 4 { setSkew(on: true) }
             if step == steps * 3 / 4 { setSkew(on: false) }
+            if step == steps / 6 || step == steps * 2 / 3 { try attachSitePhotos(step: step) }
             if step == steps / 5 { try backUpLintan() }
             if step == steps / 3 { try forgeRefusals() }
             if step == steps / 2 { try backdateRogueWork() }
