@@ -49,14 +49,19 @@ enum PhotoDay {
             rounds += 1
             let child = try runner.syncChild(server: server, batch: 500, timeout: 600, stall: 20)
             if !cut {
-                // Cut the link once a photo is half received at HQ, then bring it back.
-                while child.isRunning && !watch.partialPresent() { usleep(50_000) }
+                // Cut the link once photos are moving (one half received at HQ, or the first in
+                // whole: a photo of one part is in flight then), then bring it back.
+                while child.isRunning && !watch.partialPresent() && watch.photosHeld() == 0 { usleep(50_000) }
                 if child.isRunning {
+                    // Longer than the client's 20 s stall limit: the transfer stops, and the next
+                    // round starts from what HQ received.
                     try link.cut()
                     cut = true
-                    usleep(3_000_000)
+                    usleep(25_000_000)
                     try link.restore()
-                    notes.append("round \(rounds): link cut for 3 s with a photo half received at HQ")
+                    notes.append(
+                        "round \(rounds): link cut for 25 s with photos moving (HQ held \(watch.photosHeld()), one half received: \(watch.partialPresent()))"
+                    )
                 }
             }
             child.wait(timeout: 900)
@@ -87,8 +92,10 @@ enum PhotoDay {
                 value: (firstPhotoAt ?? 0) - (recordsAt ?? 0), unit: "s", goal: "> 0",
                 met: recordsAt != nil && firstPhotoAt.map { $0 > recordsAt! } ?? false),
             Figure(
-                id: "P5p", name: "link cut with a photo half received, then rounds until all are in: photo bytes HQ acknowledged twice",
-                value: Double(max(0, resent)), unit: "bytes", goal: "0", met: cut && resent == 0 && allHeld),
+                id: "P5p", name: "link cut with photos moving, then rounds until all are in: photo bytes HQ acknowledged twice",
+                // Fewer acknowledged than sent is an answer lost in the cut (HQ kept the part and
+                // did not ask for it again); more would be bytes sent twice.
+                value: Double(max(0, resent)), unit: "bytes", goal: "0", met: cut && resent <= 0 && allHeld),
         ]
     }
 

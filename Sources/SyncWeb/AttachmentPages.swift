@@ -23,7 +23,9 @@ extension WebInterface {
         let files = try store.attachments(of: collection, id).map { a -> [String: Any] in
             let type = Attachment.MediaType(rawValue: a.mediaType)
             var file: [String: Any] = [
-                "sha": a.sha256, "held": a.held, "image": a.held && type?.isImage == true, "name": a.name ?? "", "caption": a.caption ?? "",
+                // Shown where browsers draw it (HEIC, an iPhone's format, most do not: it is a download).
+                "sha": a.sha256, "held": a.held, "image": a.held && [.jpeg, .png, .webp].contains(type), "name": a.name ?? "",
+                "caption": a.caption ?? "",
                 "by": a.attachedBy ?? "", "node": nodes[a.origin] ?? a.origin.short, "at": Self.attachedTime(a.attachedAt),
                 "size": ByteText.describe(a.bytes), "kindWord": lang.labels[type?.isImage == false ? "kind.pdf" : "kind.photo"] ?? "",
             ]
@@ -70,7 +72,15 @@ extension WebInterface {
             .contentType: type?.rawValue ?? "application/octet-stream", .cacheControl: "private, max-age=31536000, immutable",
             .contentSecurityPolicy: "default-src 'none'; img-src 'self'; sandbox", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
         ]
-        if type?.isImage != true { headers[.contentDisposition] = "attachment; filename=\"\(sha256.prefix(12)).\(type == .pdf ? "pdf" : "bin")\"" }
+        if ![.jpeg, .png, .webp].contains(type) {
+            let ending =
+                switch type {
+                case .pdf?: "pdf"
+                case .heic?: "heic"
+                default: "bin"
+                }
+            headers[.contentDisposition] = "attachment; filename=\"\(sha256.prefix(12)).\(ending)\""
+        }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
