@@ -71,16 +71,8 @@ enum NetLink {
     private static func measure(link: LossyLink, curl: String, scratch: Scratch, transactions: Int, runs: Int, cutBatch: Int) async throws
         -> [Figure]
     {
-        // The county's day: `transactions` transactions, each two records of 5 fields.
         let countyDir = scratch.path("county")
-        let county = try Store.create(in: countyDir, site: "lintan", label: "lintan-office-1")
-        for t in 0..<transactions {
-            try county.commit(
-                (0..<2).map { k in
-                    let i = t * 2 + k
-                    return .put(collection: "projects", recordID: "day-\(i)", fields: Array(Workload.fields(i).prefix(5)))
-                })
-        }
+        let county = try countyDay(in: countyDir, transactions: transactions)
         let changes = transactions * 10
         // The raw payload: the push body the sync sends (one batch: every transaction's frame, with
         // its 64-byte signature), gzip-compressed.
@@ -202,6 +194,20 @@ enum NetLink {
                 id: "P5", name: "cut link, then a new round: transactions sent again that HQ already held", value: Double(max(resent, 0)),
                 unit: "transactions", goal: "0, and HQ holds all", met: resent == 0 && finalHeld == transactions && second.ok),
         ]
+    }
+
+    /// A county node holding its day: `transactions` transactions, each two records of 5 fields
+    /// (`projects/day-0`, `day-1`, …).
+    static func countyDay(in directory: URL, transactions: Int) throws -> Store {
+        let county = try Store.create(in: directory, site: "lintan", label: "lintan-office-1")
+        for t in 0..<transactions {
+            try county.commit(
+                (0..<2).map { k in
+                    let i = t * 2 + k
+                    return .put(collection: "projects", recordID: "day-\(i)", fields: Array(Workload.fields(i).prefix(5)))
+                })
+        }
+        return county
     }
 
     /// `curl` in the county namespace: the request's total time, or nil (with a note) when it did

@@ -10,14 +10,7 @@ import SyncProtocol
 enum PhotoDay {
     static func measure(link: LossyLink, scratch: Scratch, transactions: Int, photos: Int, photoBytes: Int) throws -> [Figure] {
         let countyDir = scratch.path("county-photos")
-        let county = try Store.create(in: countyDir, site: "lintan", label: "lintan-office-1")
-        for t in 0..<transactions {
-            try county.commit(
-                (0..<2).map { k in
-                    let i = t * 2 + k
-                    return .put(collection: "projects", recordID: "day-\(i)", fields: Array(Workload.fields(i).prefix(5)))
-                })
-        }
+        let county = try NetLink.countyDay(in: countyDir, transactions: transactions)
         var rng = SplitMix64(seed: 5)
         var shas: [String] = []
         for p in 0..<photos {

@@ -126,7 +126,8 @@ extension WebInterface {
                 default: .unprocessableContent
                 }
             let zh = error.code == .forbidden ? labels["attachForbidden"] : error.problems.first?.zh
-            return Self.answer(status, visitor.language == .zh ? zh ?? error.message : error.message)
+            // The node's own failures have no Chinese of their own: the page says what to do.
+            return Self.answer(status, visitor.language == .zh ? zh ?? labels["attachFailed"] ?? "" : error.message)
         }
     }
 

@@ -47,7 +47,8 @@ public final class AttachmentFiles: Sendable {
     /// A file taken in from outside (the `attach` command, a web upload): read once, hashed as it
     /// is copied, refused past `maxBytes` or when it is neither a photo nor a PDF. Nothing is
     /// left behind when it is refused.
-    public func take(from source: URL, maxBytes: Int) throws(SyncNodeError) -> (sha256: String, bytes: Int, type: Attachment.MediaType) {
+    /// `new` is false when the same file was held already.
+    public func take(from source: URL, maxBytes: Int) throws(SyncNodeError) -> (sha256: String, bytes: Int, type: Attachment.MediaType, new: Bool) {
         guard let input = FileHandle(forReadingAtPath: source.path) else {
             throw SyncNodeError.invalid("cannot read \(source.path): no such file, or it may not be read").said(
                 zh: "读不到文件 \(source.lastPathComponent)")
@@ -84,9 +85,9 @@ public final class AttachmentFiles: Sendable {
                 .said(zh: "只能添加照片（JPEG、PNG、WebP、HEIC）或 PDF 文件，未添加")
         }
         let sha = Hex.string(hash.finalize())
-        try place(temporary.url, as: sha)
+        let new = try place(temporary.url, as: sha)
         keep = true
-        return (sha, total, type)
+        return (sha, total, type, new)
     }
 
     /// Up to `maxBytes` of a held file from `offset`.
@@ -237,16 +238,19 @@ public final class AttachmentFiles: Sendable {
         }
     }
 
-    /// Moves a checked file into its place (a file already there is the same bytes).
-    private func place(_ file: URL, as sha256: String) throws(SyncNodeError) {
+    /// Moves a checked file into its place (a file already there is the same bytes); whether it
+    /// was not there before.
+    @discardableResult
+    private func place(_ file: URL, as sha256: String) throws(SyncNodeError) -> Bool {
         let target = url(sha256)
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             if FileManager.default.fileExists(atPath: target.path) {
                 try FileManager.default.removeItem(at: file)
-            } else {
-                try FileManager.default.moveItem(at: file, to: target)
+                return false
             }
+            try FileManager.default.moveItem(at: file, to: target)
+            return true
         } catch {
             throw Self.ioError(error, "cannot keep attachment \(sha256.prefix(12))")
         }

@@ -67,8 +67,7 @@ extension Store {
                 "this node keeps \(ByteText.describe(used)) of attached files and may keep \(ByteText.describe(limits.attachmentQuotaBytes)); \(file.lastPathComponent) (\(ByteText.describe(size))) was not attached. The node's operator can raise the quota (SYNCNODE_ATTACHMENT_QUOTA_MB)"
             ).said(zh: "本节点的附件已占 \(ByteText.describe(used))，上限 \(ByteText.describe(limits.attachmentQuotaBytes))，未添加。请节点管理员调高上限")
         }
-        let heldBefore = Set(try allAttachments().filter(\.held).map(\.sha256))
-        let (sha, bytes, type) = try files.take(from: file, maxBytes: limits.maxAttachmentBytes)
+        let (sha, bytes, type, new) = try files.take(from: file, maxBytes: limits.maxAttachmentBytes)
         let reference = Attachment.Reference(collection: collection, recordID: recordID, sha256: sha)
         do throws(SyncNodeError) {
             if let problem = Names.problem(with: reference.attachmentID, what: "the attachment's id") {
@@ -94,7 +93,7 @@ extension Store {
             return (info, transaction)
         } catch {
             // Nothing kept: the file goes again unless another record already had it.
-            if !heldBefore.contains(sha) { try? FileManager.default.removeItem(at: files.url(sha)) }
+            if new { try? FileManager.default.removeItem(at: files.url(sha)) }
             throw error
         }
     }

@@ -42,14 +42,21 @@ public struct AttachmentTransfer: Sendable {
     public func run() async -> Outcome {
         var outcome = Outcome()
         let deadline = ContinuousClock.now + budget
+        let store = self.store
+        var missing: [AttachmentInfo] = []
         do {
+            // What this node lacks, read once (sending changes nothing of it), off the cooperative pool.
+            missing = try await Self.disk { () throws(SyncNodeError) in
+                store.sweepAttachmentLeftovers()
+                return try store.missingAttachments()
+            }
             try await send(&outcome, until: deadline)
-            try await fetch(&outcome, until: deadline)
+            try await fetch(missing, &outcome, until: deadline)
         } catch {
             outcome.stopped = error.message
             logger.info("attached files: transfer stopped", metadata: ["sync.peer": "\(transport.peerName)", "sync.error": "\(error.message)"])
         }
-        outcome.waiting = (try? store.missingAttachments().count) ?? 0
+        outcome.waiting = max(0, missing.count - outcome.received)
         return outcome
     }
 
@@ -96,7 +103,8 @@ public struct AttachmentTransfer: Sendable {
                 // Sent whole and not what its name says: this node's copy may be the damaged one.
                 outcome.damaged += 1
                 restarts += 1
-                guard restarts < 2, files.verified(file.sha256) else { return }
+                let sha = file.sha256
+                guard restarts < 2, try await Self.disk({ () throws(SyncNodeError) in files.verified(sha) }) else { return }
             }
             guard receipt.have != offset || !part.isEmpty else { return }
             offset = receipt.have
@@ -104,10 +112,9 @@ public struct AttachmentTransfer: Sendable {
     }
 
     /// Fetches the files this node lacks from the peer.
-    private func fetch(_ outcome: inout Outcome, until deadline: ContinuousClock.Instant) async throws(SyncNodeError) {
+    private func fetch(_ missing: [AttachmentInfo], _ outcome: inout Outcome, until deadline: ContinuousClock.Instant) async throws(SyncNodeError) {
         let files = store.files
-        store.sweepAttachmentLeftovers()
-        for file in try store.missingAttachments() {
+        for file in missing {
             guard files.hasRoom(for: file.bytes) else {
                 throw SyncNodeError(.diskFull, "this node's disk is nearly full: attached files are not fetched until space is freed")
             }

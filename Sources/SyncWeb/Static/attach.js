@@ -39,8 +39,9 @@
         headers: { 'X-Form-Token': form.dataset.csrf, 'Content-Type': 'application/octet-stream' }
       });
     }).then(function (response) {
-      return response.json().then(function (answer) {
-        status.textContent = answer.message || String(response.status);
+      // A page instead of the node's answer (the session ended): said in words, not a status code.
+      return response.json().catch(function () { return { message: form.dataset.failed }; }).then(function (answer) {
+        status.textContent = answer.message || form.dataset.failed;
         if (response.ok) setTimeout(function () { location.reload(); }, 600);
         else button.disabled = false;
       });

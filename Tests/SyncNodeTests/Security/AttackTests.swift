@@ -13,7 +13,7 @@ struct ServedNetwork {
     let counties: [String: String]
     var server: ServeProcess
 
-    init(counties names: [String] = ["lintan", "gangu"]) throws {
+    init(counties names: [String] = ["lintan", "gangu"], environment: [String: String] = [:]) throws {
         dir = try TempDirectory()
         hq = dir.path("hq").path
         try Federation.hq(hq)
@@ -24,7 +24,7 @@ struct ServedNetwork {
             counties[name] = data
         }
         self.counties = counties
-        server = try ServeProcess(data: hq)
+        server = try ServeProcess(data: hq, environment: environment)
         for data in counties.values { try Binary.run(["peer", "add", "--data", data, server.url]) }
     }
 

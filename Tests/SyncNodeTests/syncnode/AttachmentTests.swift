@@ -19,6 +19,16 @@ import Testing
         return bytes
     }
 
+    /// Records project `id` at `data` and attaches a photo of `size` bytes to it: the photo's
+    /// bytes and what `attach` answered.
+    static func attachedProject(_ data: String, _ id: String, file: String, size: Int, seed: UInt8, _ extra: [String] = []) throws
+        -> (bytes: [UInt8], answer: Binary.Result)
+    {
+        #expect(try Binary.run(["record", "put", "--data", data, "projects", id, "name=\(id)"]).status == 0)
+        let bytes = try photo(file, size: size, seed: seed)
+        return (bytes, try Binary.run(["attach", "--data", data, "projects", id, file] + extra))
+    }
+
     static func sha(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
 
     static func list(_ data: String, _ collection: String, _ id: String) throws -> [[String: Any]] {
@@ -58,10 +68,9 @@ import Testing
         let net = try ServedNetwork(counties: ["lintan", "gangu"])
         defer { net.stop() }
         let lintan = net["lintan"]
-        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-1", "name=school"]).status == 0)
         let file = net.dir.path("site.jpg").path
-        let bytes = try Self.photo(file, size: 700_000, seed: 1)
-        let attached = try Binary.run(["attach", "--data", lintan, "projects", "lt-1", file, "--caption", "施工现场", "--location", "34.69,103.35"])
+        let (bytes, attached) = try Self.attachedProject(
+            lintan, "lt-1", file: file, size: 700_000, seed: 1, ["--caption", "施工现场", "--location", "34.69,103.35"])
         #expect(attached.status == 0, "\(attached.stderr)")
         let sha = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(sha == Self.sha(bytes))
@@ -168,10 +177,9 @@ import Testing
         let net = try ServedNetwork(counties: ["lintan", "gangu"])
         defer { net.stop() }
         let lintan = net["lintan"]
-        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-2", "name=dormitory"]).status == 0)
         let file = net.dir.path("site.jpg").path
-        let bytes = try Self.photo(file, size: 400_000, seed: 4)
-        let sha = try Binary.run(["attach", "--data", lintan, "projects", "lt-2", file]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (bytes, attached) = try Self.attachedProject(lintan, "lt-2", file: file, size: 400_000, seed: 4)
+        let sha = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try net.sync("lintan").status == 0)
         let atHQ = URL(fileURLWithPath: Self.stored(net.hq, sha))
         #expect(Array(try Data(contentsOf: atHQ)) == bytes)
@@ -204,10 +212,9 @@ import Testing
         #expect((arrived?["files"] as? [String: Int]) == ["held": 1, "bytes": bytes.count, "missing": 0])
 
         // A file damaged on its own node's disk: `attachment get` refuses it, and HQ does not take it.
-        #expect(try Binary.run(["record", "put", "--data", lintan, "projects", "lt-3", "name=clinic"]).status == 0)
-        let second3 = try Self.photo(file, size: 50_000, seed: 5)
-        let sha3 = try Binary.run(["attach", "--data", lintan, "projects", "lt-3", file]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        var rotten = second3
+        let (clinic, clinicAttached) = try Self.attachedProject(lintan, "lt-3", file: file, size: 50_000, seed: 5)
+        let sha3 = clinicAttached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var rotten = clinic
         rotten[1000] ^= 0x01
         try Data(rotten).write(to: URL(fileURLWithPath: Self.stored(lintan, sha3)))
         let get = try Binary.run(["attachment", "get", "--data", lintan, sha3, "--out", copy])
@@ -365,15 +372,10 @@ import Testing
     /// A county that names files it never finishes sending cannot fill HQ's disk: what HQ holds
     /// of its half-sent files counts against its quota, and a file past it is refused (413).
     @Test func halfSentFilesCountAgainstTheirNodesQuota() async throws {
-        let dir = try TempDirectory()
-        defer { dir.remove() }
-        let hq = dir.path("hq").path
-        try Federation.hq(hq)
-        let gangu = dir.path("gangu").path
-        try Federation.member(gangu, site: "gangu", label: "gangu-1", hq: hq)
-        let server = try ServeProcess(data: hq, environment: ["SYNCNODE_ATTACHMENT_QUOTA_MB": "1"])
-        defer { server.stop() }
-        let forger = try Forger(data: gangu)
+        let net = try ServedNetwork(counties: ["gangu"], environment: ["SYNCNODE_ATTACHMENT_QUOTA_MB": "1"])
+        defer { net.stop() }
+        let (hq, server) = (net.hq, net.server)
+        let forger = try Forger(data: net["gangu"])
         let (a, b) = (String(repeating: "1a", count: 32), String(repeating: "2b", count: 32))
         let changes: [Change] = [a, b].map { sha in
             .set(FieldWrite(collection: Attachment.collection, recordID: "projects/gg-1/\(sha)", field: Attachment.Field.bytes, value: .int(800_000)))
