@@ -14,12 +14,15 @@ extension WebInterface {
         let kind = plan.kinds.first { $0.collection == collection }
         let planned = kind.map { plan.fields(of: $0) } ?? []
         var fields: [[String: Any]] = planned.compactMap { f in
-            record.fields[f.storedName].map { ["label": f.label ?? f.name, "text": Self.formText(f, $0, plan) + (f.type == .money ? " 万元" : "")] }
+            record.fields[f.storedName].map { value in
+                let unit = f.type == .money ? (lang == .en ? " (10k yuan)" : " 万元") : ""
+                return ["label": lang == .en ? f.name : (f.label ?? f.name), "text": Self.formText(f, value, plan) + unit]
+            }
         }
         for (name, value) in record.fields.sorted(by: { $0.key < $1.key }) where !planned.contains(where: { $0.storedName == name }) {
             fields.append(["label": name, "text": value.description])
         }
-        let nodes = Dictionary(try store.registry().map { ($0.node, $0.label.isEmpty ? $0.site : $0.label) }, uniquingKeysWith: { a, _ in a })
+        let nodes = try store.nodeLabels()
         let files = try store.attachments(of: collection, id).map { a -> [String: Any] in
             let type = Attachment.MediaType(rawValue: a.mediaType)
             var file: [String: Any] = [

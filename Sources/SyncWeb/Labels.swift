@@ -58,7 +58,7 @@ enum Labels {
         "evidence": "照片与附件", "fileNotHere": "文件尚未到达本节点（同步后到达）", "place": "位置", "noFiles": "暂无照片或附件",
         "attach": "添加照片或文件", "file": "文件", "caption": "说明", "reduce": "先缩小照片再上传（约 1600 像素，省流量）",
         "needsScript": "添加照片需要浏览器启用 JavaScript。", "attached": "已添加（事务 {n}）。", "kind.photo": "照片", "kind.pdf": "PDF 文件",
-        "sending": "正在上传…", "viewRecord": "查看记录与照片", "attachForbidden": "本节点不能给这条记录添加文件：县节点只给本县的记录添加。",
+        "sending": "正在上传…", "attachForbidden": "本节点不能给这条记录添加文件：县节点只给本县的记录添加。",
         "attachFailed": "未能添加。请刷新页面（必要时重新登录）后再试。",
     ]
 
@@ -107,7 +107,7 @@ enum Labels {
         "attach": "Attach a photo or file", "file": "File", "caption": "Caption", "reduce": "Reduce the photo before sending (about 1600 px)",
         "needsScript": "Attaching needs JavaScript in the browser.", "attached": "Attached (transaction {n}).", "kind.photo": "photo",
         "kind.pdf": "PDF",
-        "sending": "sending…", "viewRecord": "Record and photos",
+        "sending": "sending…",
         "attachForbidden": "This node may not attach files to that record: a county attaches to its own records only.",
         "attachFailed": "Not attached. Reload the page (log in again if asked) and try again.",
     ]

@@ -1,6 +1,7 @@
 import ChildProcess
 import Crypto
 import Foundation
+import SyncProtocol
 
 /// What the checker found in one run.
 struct Verdict {
@@ -169,7 +170,7 @@ extension ChaosRun {
                 let r = try cli.run(node, ["attachment", "get", a.sha256, "--out", out])
                 let bytes = (try? Data(contentsOf: URL(fileURLWithPath: out))) ?? Data()
                 try? FileManager.default.removeItem(atPath: out)
-                if r.status != 0 || SHA256.hash(data: bytes).map({ String(format: "%02x", $0) }).joined() != a.sha256 {
+                if r.status != 0 || Hex.string(SHA256.hash(data: bytes)) != a.sha256 {
                     v.lost += 1
                     fail(
                         "LOST: file \(a.sha256.prefix(12)) attached to \(a.collection)/\(a.id) by \(a.node.name) is not on \(node.name) as it was (exit \(r.status.map(String.init) ?? "none"): \(r.stderr.prefix(200)))"

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SyncProtocol
 
 #if canImport(Glibc)
     import Glibc
@@ -240,10 +241,7 @@ final class ChaosRun {
                 ledger = "trainings"
             case 17...18:
                 // A photo of the project as evidence: 20 KB to 600 KB (one to three parts of a transfer).
-                var photo: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
-                for _ in 0..<(rng.int(20...600) * 1000 / 8) { photo += withUnsafeBytes(of: rng.next()) { Array($0) } }
-                let path = directory + "/photo-\(n).jpg"
-                try Data(photo).write(to: URL(fileURLWithPath: path))
+                let path = try writePhoto(directory + "/photo-\(n).jpg", kilobytes: rng.int(20...600))
                 args = ["attach", "projects", p + "proj-\(rng.int(0...4))", path, "--caption", "photo-\(n)"]
             default:
                 args = ["record", "delete", "projects", p + "proj-\(rng.int(0...4))"]
@@ -287,12 +285,7 @@ final class ChaosRun {
             return
         }
         if args[0] == "attach" {
-            let sha = child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let file = try Data(contentsOf: URL(fileURLWithPath: args[3]))
-            guard sha == SHA256.hash(data: file).map({ String(format: "%02x", $0) }).joined() else {
-                throw HarnessError("attach printed \(sha), which is not the SHA-256 of the file it was given")
-            }
-            ackedAttachments.append(AckedAttachment(node: node, collection: args[1], id: args[2], sha256: sha))
+            try acknowledgeAttachment(on: node, args, printed: child.stdout)
             return
         }
         let err = child.stderr
@@ -311,19 +304,34 @@ final class ChaosRun {
         for county in counties {
             let id = Self.prefix(county) + "site-\(step)"
             guard try cli.run(county, ["record", "put", "projects", id, "stage=site-visit"]).ok else { continue }
-            var photo: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
-            for _ in 0..<(rng.int(100...500) * 1000 / 8) { photo += withUnsafeBytes(of: rng.next()) { Array($0) } }
-            let path = directory + "/site-\(county.name)-\(step).jpg"
-            try Data(photo).write(to: URL(fileURLWithPath: path))
-            let r = try cli.run(county, ["attach", "projects", id, path, "--caption", "site visit"])
+            let path = try writePhoto(directory + "/site-\(county.name)-\(step).jpg", kilobytes: rng.int(100...500))
+            let args = ["attach", "projects", id, path, "--caption", "site visit"]
+            let r = try cli.run(county, args)
             guard r.ok else {
                 log("attach on \(county.name) exited \(r.status.map(String.init) ?? "none"): \(r.stderr.prefix(200))")
                 continue
             }
             ackedWrites += 1
-            ackedAttachments.append(
-                AckedAttachment(node: county, collection: "projects", id: id, sha256: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+            try acknowledgeAttachment(on: county, args, printed: r.stdout)
         }
+    }
+
+    /// A JPEG's first bytes and the seed's noise, written to `path`.
+    func writePhoto(_ path: String, kilobytes: Int) throws -> String {
+        var photo: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+        for _ in 0..<(kilobytes * 1000 / 8) { photo += withUnsafeBytes(of: rng.next()) { Array($0) } }
+        try Data(photo).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// An `attach ["attach", COLLECTION, ID, FILE, …]` that succeeded: what it printed must be the
+    /// file's SHA-256; the checker then looks for the file on every node.
+    func acknowledgeAttachment(on node: Node, _ args: [String], printed: String) throws {
+        let sha = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard sha == Hex.string(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: args[3])))) else {
+            throw HarnessError("attach printed \(sha), which is not the SHA-256 of the file it was given")
+        }
+        ackedAttachments.append(AckedAttachment(node: node, collection: args[1], id: args[2], sha256: sha))
     }
 
     /// `sync --peer` for a CLI-synced node, optionally killed after some milliseconds.

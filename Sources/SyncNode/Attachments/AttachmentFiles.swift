@@ -48,7 +48,9 @@ public final class AttachmentFiles: Sendable {
     /// is copied, refused past `maxBytes` or when it is neither a photo nor a PDF. Nothing is
     /// left behind when it is refused.
     /// `new` is false when the same file was held already.
-    public func take(from source: URL, maxBytes: Int) throws(SyncNodeError) -> (sha256: String, bytes: Int, type: Attachment.MediaType, new: Bool) {
+    public func take(from source: URL, named name: String, maxBytes: Int) throws(SyncNodeError) -> (
+        sha256: String, bytes: Int, type: Attachment.MediaType, new: Bool
+    ) {
         guard let input = FileHandle(forReadingAtPath: source.path) else {
             throw SyncNodeError.invalid("cannot read \(source.path): no such file, or it may not be read").said(
                 zh: "读不到文件 \(source.lastPathComponent)")
@@ -66,7 +68,7 @@ public final class AttachmentFiles: Sendable {
                 total += data.count
                 if total > maxBytes {
                     throw SyncNodeError.invalid(
-                        "\(source.lastPathComponent) is larger than the \(ByteText.describe(maxBytes)) a file may be; nothing was attached. Reduce the photo (or split the PDF) and attach it again"
+                        "\(name) is larger than the \(ByteText.describe(maxBytes)) a file may be; nothing was attached. Reduce the photo (or split the PDF) and attach it again"
                     ).said(zh: "文件超过 \(ByteText.describe(maxBytes))，未添加。请缩小照片（或拆分 PDF）后再添加")
                 }
                 if leading.count < 16 { leading += data.prefix(16 - leading.count) }
@@ -79,9 +81,9 @@ public final class AttachmentFiles: Sendable {
         } catch {
             throw Self.ioError(error, "cannot copy \(source.path)")
         }
-        guard total > 0 else { throw SyncNodeError.invalid("\(source.lastPathComponent) is empty; nothing was attached").said(zh: "文件是空的，未添加") }
+        guard total > 0 else { throw SyncNodeError.invalid("\(name) is empty; nothing was attached").said(zh: "文件是空的，未添加") }
         guard let type = Attachment.MediaType(leadingBytes: leading) else {
-            throw SyncNodeError.invalid("\(source.lastPathComponent) is not \(Attachment.kindsAccepted); nothing was attached")
+            throw SyncNodeError.invalid("\(name) is not \(Attachment.kindsAccepted); nothing was attached")
                 .said(zh: "只能添加照片（JPEG、PNG、WebP、HEIC）或 PDF 文件，未添加")
         }
         let sha = Hex.string(hash.finalize())

@@ -67,7 +67,7 @@ extension Store {
                 "this node keeps \(ByteText.describe(used)) of attached files and may keep \(ByteText.describe(limits.attachmentQuotaBytes)); \(file.lastPathComponent) (\(ByteText.describe(size))) was not attached. The node's operator can raise the quota (SYNCNODE_ATTACHMENT_QUOTA_MB)"
             ).said(zh: "本节点的附件已占 \(ByteText.describe(used))，上限 \(ByteText.describe(limits.attachmentQuotaBytes))，未添加。请节点管理员调高上限")
         }
-        let (sha, bytes, type, new) = try files.take(from: file, maxBytes: limits.maxAttachmentBytes)
+        let (sha, bytes, type, new) = try files.take(from: file, named: name ?? file.lastPathComponent, maxBytes: limits.maxAttachmentBytes)
         let reference = Attachment.Reference(collection: collection, recordID: recordID, sha256: sha)
         do throws(SyncNodeError) {
             if let problem = Names.problem(with: reference.attachmentID, what: "the attachment's id") {
@@ -182,14 +182,11 @@ extension Store {
     }
 
     /// The attached files named by live records here: how many are here and their bytes, and how
-    /// many are still to come (`status`, `/metrics`).
+    /// many are still to come, as a round would fetch them (`status`, `/metrics`).
     public func attachmentSummary() throws(SyncNodeError) -> (held: Int, heldBytes: Int, missing: Int) {
         var held: [String: Int] = [:]
-        var missing = Set<String>()
-        for a in try allAttachments() where !a.deleted {
-            if a.held { held[a.sha256] = files.size(a.sha256) ?? a.bytes } else { missing.insert(a.sha256) }
-        }
-        return (held.count, held.values.reduce(0, +), missing.subtracting(held.keys).count)
+        for a in try allAttachments() where !a.deleted && a.held { held[a.sha256] = a.bytes }
+        return (held.count, held.values.reduce(0, +), try missingAttachments(limit: .max).count)
     }
 
     /// Bytes of attached files held here, by the node that attached them.
@@ -212,7 +209,9 @@ extension Store {
             default: nil
             }
         }
-        guard case .int(let bytes)? = view.fields[Attachment.Field.bytes], bytes >= 0, bytes <= Int64(Int32.max) else { return nil }
+        guard case .int(let bytes)? = view.fields[Attachment.Field.bytes], bytes >= 0, bytes <= Int64(StoreLimits.largestAttachment) else {
+            return nil
+        }
         return AttachmentInfo(
             reference: reference, bytes: Int(bytes), mediaType: text(Attachment.Field.mediaType) ?? "application/octet-stream",
             name: text(Attachment.Field.name), caption: text(Attachment.Field.caption), attachedAt: text(Attachment.Field.attachedAt),

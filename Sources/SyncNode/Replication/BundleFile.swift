@@ -438,7 +438,9 @@ extension Store {
         let entries = prelude.header.files ?? []
         // Sizes a header may claim: each a file this format can carry (a claim past it would only
         // make the count of frames overflow).
-        guard entries.count <= 1_000_000, entries.allSatisfy({ Attachment.isSHA256($0.sha256) && $0.bytes > 0 && $0.bytes <= 1 << 32 }) else {
+        guard entries.count <= 1_000_000,
+            entries.allSatisfy({ Attachment.isSHA256($0.sha256) && $0.bytes > 0 && $0.bytes <= StoreLimits.largestAttachment })
+        else {
             throw BundleFile.corrupt("its header lists attached files of impossible sizes or names")
         }
         var files = BundleFileReceiver(store: self, entries: entries)
@@ -539,7 +541,7 @@ private struct BundleFileReceiver {
     }
 
     var framesExpected: Int {
-        entries.reduce(0) { $0 + max(1, ($1.bytes + BundleFile.filePartBytes - 1) / BundleFile.filePartBytes) }
+        entries.reduce(0) { $0 + ($1.bytes + BundleFile.filePartBytes - 1) / BundleFile.filePartBytes }
     }
 
     var finished: Bool { index == entries.count }

@@ -60,7 +60,7 @@ public struct StoreLimits: Sendable {
     public var maxHeldAgeMillis: UInt64 = 14 * 24 * 3600 * 1000
     /// Largest attached file (25 MiB; `SYNCNODE_ATTACHMENT_MAX_MB`): refused when attached here,
     /// and neither fetched nor taken from a peer.
-    public var maxAttachmentBytes = StoreLimits.mebibytes("SYNCNODE_ATTACHMENT_MAX_MB", default: 25)
+    public var maxAttachmentBytes = min(StoreLimits.mebibytes("SYNCNODE_ATTACHMENT_MAX_MB", default: 25), StoreLimits.largestAttachment)
     /// Most bytes of attached files this node keeps of each node's attaching (2 GiB;
     /// `SYNCNODE_ATTACHMENT_QUOTA_MB`): a node past it attaches nothing more, and its further
     /// files are neither fetched nor taken here.
@@ -73,6 +73,10 @@ public struct StoreLimits: Sendable {
         let set = ProcessInfo.processInfo.environment[variable].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         return (set.flatMap { $0 > 0 && $0 <= 1 << 30 ? $0 : nil } ?? fallback) * 1024 * 1024
     }
+
+    /// The largest file: a per-file limit set higher is held to it (an attachment record's `bytes`
+    /// past it is not read as an attachment).
+    public static let largestAttachment = Int(Int32.max)
 }
 
 /// The node's local replica: a SQLite file (WAL) holding the materialised records, the ledgers,

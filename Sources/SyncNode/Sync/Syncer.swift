@@ -128,11 +128,6 @@ public struct Syncer: Sendable {
         let started = Date()
         do {
             var summary = try await round(RoundStart(progress: progress, started: started, bookkeepingKey: bookkeepingKey))
-            if limits.attachmentSeconds > 0 {
-                summary.attachments = await AttachmentTransfer(
-                    store: store, transport: transport, budget: .seconds(limits.attachmentSeconds), logger: logger
-                ).run()
-            }
             if let key = bookkeepingKey {
                 try? store.recordSync(
                     key,
@@ -151,6 +146,12 @@ public struct Syncer: Sendable {
                     "sync.bytes": .stringConvertible(summary.wireBytes),
                     "sync.seconds": .stringConvertible((summary.seconds * 1000).rounded() / 1000),
                 ])
+            // The round's records are recorded and logged first; the files that follow never hold them back.
+            if limits.attachmentSeconds > 0 {
+                summary.attachments = await AttachmentTransfer(
+                    store: store, transport: transport, budget: .seconds(limits.attachmentSeconds), logger: logger
+                ).run()
+            }
             return summary
         } catch {
             if let key = bookkeepingKey {

@@ -33,7 +33,9 @@
     var wanted = form.querySelector('input[name=reduce]');
     (wanted && wanted.checked ? reduce(file) : Promise.resolve(file)).then(function (body) {
       var caption = form.querySelector('input[name=caption]').value;
-      var url = form.dataset.action + '?caption=' + encodeURIComponent(caption) + '&name=' + encodeURIComponent(file.name);
+      // A reduced photo is a JPEG whatever it was: its name says so.
+      var name = body === file ? file.name : file.name.replace(/\.[^.]*$/, '') + '.jpg';
+      var url = form.dataset.action + '?caption=' + encodeURIComponent(caption) + '&name=' + encodeURIComponent(name);
       return fetch(url, {
         method: 'POST', body: body, credentials: 'same-origin',
         headers: { 'X-Form-Token': form.dataset.csrf, 'Content-Type': 'application/octet-stream' }

@@ -199,6 +199,10 @@ import Testing
         try Data(bytes.prefix(300_000)).write(to: atHQ)
         let second = try net.sync("gangu")
         #expect(second.stderr.contains("; 1 damaged"), "\(second.stderr)")
+        // What came of the short copy is a right beginning: kept (the next round goes on from it),
+        // the file itself not placed.
+        let partial = "\(net["gangu"])/attachments/partial/\(sha)"
+        #expect(Array((try? Data(contentsOf: URL(fileURLWithPath: partial))) ?? Data()) == Array(bytes.prefix(300_000)))
         #expect(!FileManager.default.fileExists(atPath: Self.stored(net["gangu"], sha)))
 
         // HQ's copy right again: the next round fetches all of it.
@@ -307,8 +311,7 @@ import Testing
     @Test func aHeaderClaimingImpossibleFileSizesIsRefused() throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
-        let (hq, lintan) = try Federation.hqAndLintan(in: dir)
-        _ = hq
+        let lintan = try Federation.hqAndLintan(in: dir).lintan
         let vector = try Binary.run(["vector", "--data", lintan, "--json"]).stdout
         for (bytes, transactions) in [(Int.max, 0), (1000, Int.max), (-5, 0), (0, 0)] {
             var header = BundleFile.Header(
